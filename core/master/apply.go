@@ -1,0 +1,418 @@
+package master
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/slapgo/slapgo/core/alloc"
+	"github.com/slapgo/slapgo/core/model"
+)
+
+// Apply authorizes, validates and applies one command. On error nothing
+// changed and no mutation is returned. See the package doc for the caller's
+// duties with the mutations.
+func (s *State) Apply(now time.Time, cmd Command) (Result, []Mutation, error) {
+	s.muts = s.muts[:0]
+	var res Result
+	var err error
+	switch c := cmd.(type) {
+	case AddPerson:
+		res, err = s.addPerson(c)
+	case RegisterComputer:
+		res, err = s.registerComputer(now, c)
+	case UpdateComputer:
+		res, err = s.updateComputer(now, c)
+	case SetCapacity:
+		res, err = s.setCapacity(now, c)
+	case Supply:
+		res, err = s.supply(now, c)
+	case Request:
+		res, err = s.request(now, c)
+	case ReportSoftware:
+		res, err = s.reportSoftware(now, c)
+	case ReportPartition:
+		res, err = s.reportPartition(now, c)
+	case SetConnection:
+		res, err = s.setConnection(c)
+	case Bang:
+		res, err = s.bang(c)
+	case PartitionDestroyed:
+		res, err = s.partitionDestroyed(now, c)
+	case Rename:
+		res, err = s.rename(c)
+	case PostUsage:
+		res, err = s.postUsage(c)
+	case RetryPending:
+		if c.By.Kind != model.KindAdmin {
+			err = forbiddenf("%s may not retry pending requests: admin only", c.By)
+		} else {
+			res.Placed = s.retryPending(now)
+		}
+	default:
+		err = fmt.Errorf("%w: unknown command %T", ErrInvalid, cmd)
+	}
+	if err != nil {
+		// NB: handlers validate before they mutate; this is a second guard.
+		s.muts = s.muts[:0]
+		return Result{}, nil, err
+	}
+	muts := Compact(s.muts)
+	s.muts = s.muts[:0]
+	res.Changed = res.Changed || len(muts) > 0
+	return res, muts, nil
+}
+
+// --- authorization helpers ---
+
+func (s *State) requirePerson(a model.Actor, what string) (string, error) {
+	switch a.Kind {
+	case model.KindPerson:
+		if _, ok := s.persons[a.ID]; !ok {
+			return "", forbiddenf("%s is not a known person", a)
+		}
+		return a.ID, nil
+	}
+	return "", forbiddenf("%s may not %s: only a person may", a, what)
+}
+
+// requireComputerAccess allows the computer itself and the admin.
+func (s *State) requireComputerAccess(a model.Actor, computerID, what string) (*computerState, error) {
+	cs := s.computers[computerID]
+	switch {
+	case a.Kind == model.KindAdmin:
+	case a.Kind == model.KindComputer && a.ID == computerID:
+	default:
+		return nil, forbiddenf("%s may not %s of computer %s", a, what, computerID)
+	}
+	if cs == nil {
+		return nil, notFoundf("computer %s is not registered", computerID)
+	}
+	return cs, nil
+}
+
+// requireOwner allows the computer's owner and the admin.
+func (s *State) requireOwner(a model.Actor, computerID, what string) (*computerState, error) {
+	cs := s.computers[computerID]
+	if cs == nil {
+		if a.Kind == model.KindAdmin || a.Kind == model.KindPerson {
+			return nil, notFoundf("computer %s is not registered", computerID)
+		}
+		return nil, forbiddenf("%s may not %s on computer %s", a, what, computerID)
+	}
+	if a.Kind == model.KindAdmin || (a.Kind == model.KindPerson && a.ID == cs.c.Owner) {
+		return cs, nil
+	}
+	return nil, forbiddenf("%s may not %s on computer %s: only its owner may", a, what, computerID)
+}
+
+func (s *State) liveInstanceActor(a model.Actor) (*model.Instance, error) {
+	i := s.instances[a.ID]
+	if i == nil || i.Freed || i.RequestedState == model.StateDestroyed {
+		return nil, forbiddenf("%s is not a live instance", a)
+	}
+	return i, nil
+}
+
+// --- persons and computers ---
+
+func (s *State) addPerson(c AddPerson) (Result, error) {
+	if c.By.Kind != model.KindAdmin {
+		return Result{}, forbiddenf("%s may not add persons: admin only", c.By)
+	}
+	id := c.ID
+	if id == "" {
+		id = fmt.Sprintf("PERSON-%d", s.meta.Persons+1)
+		for s.persons[id] != nil {
+			s.meta.Persons++
+			id = fmt.Sprintf("PERSON-%d", s.meta.Persons+1)
+		}
+	}
+	if err := model.ValidateID("person id", id); err != nil {
+		return Result{}, err
+	}
+	if _, ok := s.persons[id]; ok {
+		return Result{}, conflictf("person %s already exists", id)
+	}
+	name := c.Name
+	if name == "" {
+		name = id
+	}
+	if c.ID == "" {
+		s.meta.Persons++
+	}
+	p := &model.Person{ID: id, Name: name, Email: c.Email}
+	s.persons[id] = p
+	s.tick()
+	cp := *p
+	s.muts = append(s.muts, Mutation{Kind: KindPerson, Key: id, Value: &cp})
+	return Result{Person: &cp}, nil
+}
+
+func validatePrices(p model.PriceList) error {
+	for _, k := range slices.Sorted(maps.Keys(p)) {
+		if k == "" {
+			return invalidf("price list has an empty resource name")
+		}
+		if v := p[k]; v < 0 || v != v {
+			return invalidf("price of %q is %v: expected a non-negative number", k, v)
+		}
+	}
+	return nil
+}
+
+func (s *State) registerComputer(now time.Time, c RegisterComputer) (Result, error) {
+	var owner string
+	switch c.By.Kind {
+	case model.KindAdmin:
+		owner = c.Owner
+		if owner != "" && s.persons[owner] == nil {
+			return Result{}, notFoundf("owner %s is not a known person", owner)
+		}
+	case model.KindPerson:
+		if _, err := s.requirePerson(c.By, "register computers"); err != nil {
+			return Result{}, err
+		}
+		owner = c.By.ID
+		if c.Owner != "" && c.Owner != owner {
+			return Result{}, forbiddenf("%s may not register a computer for %s", c.By, c.Owner)
+		}
+	default:
+		return Result{}, forbiddenf("%s may not register computers: only a person or the admin may", c.By)
+	}
+	if err := model.ValidateID("computer id", c.ID); err != nil {
+		return Result{}, err
+	}
+	if _, ok := s.computers[c.ID]; ok {
+		return Result{}, conflictf("computer %s is already registered", c.ID)
+	}
+	scope, err := model.ParseScope(string(c.Scope))
+	if err != nil {
+		return Result{}, err
+	}
+	if err := validatePrices(c.Prices); err != nil {
+		return Result{}, fmt.Errorf("computer %s: %w", c.ID, err)
+	}
+	if c.Hardware.CPU < 0 || c.Hardware.RAM < 0 || c.Hardware.Disk < 0 {
+		return Result{}, invalidf("computer %s: hardware figures must be non-negative", c.ID)
+	}
+	title := c.Title
+	if title == "" {
+		title = c.ID
+	}
+	comp := &model.Computer{ID: c.ID, Title: title, Owner: owner, Region: c.Region, Network: c.Network,
+		Hardware: c.Hardware, Attributes: maps.Clone(c.Attributes), Prices: maps.Clone(c.Prices),
+		Currency: c.Currency, Scope: scope, CreatedAt: now}
+	cs := &computerState{c: comp, partIdx: map[string]*model.Partition{},
+		software: map[string]*model.SoftwareInstallation{}, cand: &alloc.Candidate{}}
+	s.computers[c.ID] = cs
+	s.syncCandidate(cs)
+	s.cands = append(s.cands, cs.cand)
+	s.sortCands()
+	s.markView(c.ID)
+	cp := *comp
+	return Result{Computer: &cp}, nil
+}
+
+func (s *State) updateComputer(now time.Time, c UpdateComputer) (Result, error) {
+	cs, err := s.requireOwner(c.By, c.ComputerID, "change settings")
+	if err != nil {
+		return Result{}, err
+	}
+	var scope model.Scope
+	if c.Scope != nil {
+		if scope, err = model.ParseScope(string(*c.Scope)); err != nil {
+			return Result{}, err
+		}
+	}
+	if c.Prices != nil {
+		if err := validatePrices(c.Prices); err != nil {
+			return Result{}, fmt.Errorf("computer %s: %w", c.ComputerID, err)
+		}
+	}
+	comp := cs.c
+	if c.Region != nil {
+		comp.Region = *c.Region
+	}
+	if c.Network != nil {
+		comp.Network = *c.Network
+	}
+	if c.Attributes != nil {
+		comp.Attributes = maps.Clone(c.Attributes)
+	}
+	if c.Prices != nil {
+		comp.Prices = maps.Clone(c.Prices)
+	}
+	if c.Scope != nil {
+		comp.Scope = scope
+	}
+	s.syncCandidate(cs)
+	s.recordComputer(cs)
+	placed := s.retryPending(now)
+	cp := *comp
+	return Result{Computer: &cp, Placed: placed}, nil
+}
+
+// Touch records that a computer contacted the master (a poll). It changes
+// no persisted entity by itself. It reports whether the computer was
+// offline (per Config.OnlineWithin) before this contact.
+func (s *State) Touch(computerID string, now time.Time) (cameBack bool) {
+	cs := s.computers[computerID]
+	if cs == nil {
+		return false
+	}
+	if s.cfg.OnlineWithin > 0 && now.Sub(cs.c.LastContact) > s.cfg.OnlineWithin {
+		cameBack = true
+	}
+	cs.c.LastContact = now
+	cs.cand.LastContact = now
+	return cameBack
+}
+
+func (s *State) setCapacity(now time.Time, c SetCapacity) (Result, error) {
+	cs, err := s.requireComputerAccess(c.By, c.ComputerID, "announce the capacity")
+	if err != nil {
+		return Result{}, err
+	}
+	want := map[string]PartitionSpec{}
+	for i, p := range c.Partitions {
+		if err := model.ValidateID(fmt.Sprintf("partition #%d id", i+1), p.ID); err != nil {
+			return Result{}, err
+		}
+		if _, dup := want[p.ID]; dup {
+			return Result{}, invalidf("partition %s is listed twice", p.ID)
+		}
+		for j, a := range p.Addresses {
+			if a.Addr == "" {
+				return Result{}, invalidf("partition %s address #%d is empty", p.ID, j+1)
+			}
+		}
+		want[p.ID] = p
+	}
+	var busyGone []string
+	for _, p := range cs.parts {
+		if _, keep := want[p.ID]; !keep && p.Status == model.PartitionBusy {
+			busyGone = append(busyGone, p.ID+" ("+p.InstanceGUID+")")
+		}
+	}
+	if len(busyGone) > 0 {
+		return Result{}, conflictf("computer %s: busy partitions cannot be removed: %s", c.ComputerID, strings.Join(busyGone, ", "))
+	}
+	if c.Hardware != nil && (c.Hardware.CPU < 0 || c.Hardware.RAM < 0 || c.Hardware.Disk < 0) {
+		return Result{}, invalidf("computer %s: hardware figures must be non-negative", c.ComputerID)
+	}
+	changed := false
+	// Remove free partitions that are gone.
+	kept := cs.parts[:0]
+	for _, p := range cs.parts {
+		if _, keep := want[p.ID]; keep {
+			kept = append(kept, p)
+			continue
+		}
+		delete(cs.partIdx, p.ID)
+		s.muts = append(s.muts, Mutation{Kind: KindPartition, Key: p.Key(), Delete: true})
+		changed = true
+	}
+	cs.parts = kept
+	for _, id := range slices.SortedFunc(maps.Keys(want), model.ComparePartitionIDs) {
+		spec := want[id]
+		p := cs.partIdx[id]
+		if p == nil {
+			p = &model.Partition{ComputerID: c.ComputerID, ID: id, Status: model.PartitionFree, Addresses: slices.Clone(spec.Addresses)}
+			cs.parts = append(cs.parts, p)
+			cs.partIdx[id] = p
+			s.recordPartition(p)
+			changed = true
+			continue
+		}
+		if !slices.Equal(p.Addresses, spec.Addresses) {
+			p.Addresses = slices.Clone(spec.Addresses)
+			s.recordPartition(p)
+			if i := s.instances[p.InstanceGUID]; i != nil {
+				i.Version = s.tick()
+				s.recordInstance(i)
+			}
+			changed = true
+		}
+	}
+	slices.SortFunc(cs.parts, func(a, b *model.Partition) int { return model.ComparePartitionIDs(a.ID, b.ID) })
+	if c.Hardware != nil && *c.Hardware != cs.c.Hardware {
+		cs.c.Hardware = *c.Hardware
+		s.recordComputer(cs)
+	}
+	cs.c.LastContact = now
+	s.syncCandidate(cs)
+	if changed {
+		s.markView(c.ComputerID)
+	}
+	placed := s.retryPending(now)
+	cp := *cs.c
+	return Result{Computer: &cp, Placed: placed, Changed: changed}, nil
+}
+
+func (s *State) supply(now time.Time, c Supply) (Result, error) {
+	cs, err := s.requireOwner(c.By, c.ComputerID, "supply software")
+	if err != nil {
+		return Result{}, err
+	}
+	if err := model.ValidateSoftwareURL(c.URL); err != nil {
+		return Result{}, err
+	}
+	if _, err := model.ParseSoftwareRequest(string(c.State)); err != nil {
+		return Result{}, err
+	}
+	sw := cs.software[c.URL]
+	if sw == nil {
+		if c.State == model.SoftwareDestroyed {
+			return Result{Software: &model.SoftwareInstallation{ComputerID: c.ComputerID, URL: c.URL, Requested: c.State}}, nil
+		}
+		sw = &model.SoftwareInstallation{ComputerID: c.ComputerID, URL: c.URL}
+		cs.software[c.URL] = sw
+	}
+	placed := 0
+	if sw.Requested != c.State {
+		sw.Requested = c.State
+		sw.Version = s.tick()
+		s.recordSoftware(sw)
+		s.syncCandidate(cs)
+		s.markView(c.ComputerID)
+		if c.State == model.SoftwareAvailable {
+			placed = s.retryPending(now)
+		}
+	}
+	cp := *sw
+	return Result{Software: &cp, Placed: placed}, nil
+}
+
+func (s *State) reportSoftware(now time.Time, c ReportSoftware) (Result, error) {
+	cs, err := s.requireComputerAccess(c.By, c.ComputerID, "report software")
+	if err != nil {
+		return Result{}, err
+	}
+	if _, err := model.ParseSoftwareState(string(c.State)); err != nil {
+		return Result{}, err
+	}
+	sw := cs.software[c.URL]
+	if sw == nil {
+		return Result{}, notFoundf("software %s is not supplied on computer %s", c.URL, c.ComputerID)
+	}
+	errText := truncate(c.Error, 4096)
+	if c.State != model.SoftwareError {
+		errText = ""
+	}
+	if sw.Reported != c.State || sw.ReportedError != errText {
+		sw.Reported, sw.ReportedError = c.State, errText
+		s.recordSoftware(sw)
+	}
+	cp := *sw
+	return Result{Software: &cp}, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}

@@ -1,0 +1,29 @@
+// Package master is the master's state machine: the marketplace's decisions
+// over an in-memory state, with no I/O.
+//
+// Contract, in the manner of a raft RawNode:
+//
+//  1. The caller builds a State with New (empty) or Restore (from persisted
+//     entities) and owns it; State is not safe for concurrent use.
+//  2. The caller passes every change as a Command to Apply(now, cmd). Apply
+//     authorizes the command's Actor, validates it, decides (allocation,
+//     versions, tree semantics) and returns a Result, the Mutations it made,
+//     or an error that changed nothing.
+//  3. The caller persists the Mutations (each is a whole entity to upsert or
+//     delete) BEFORE it acknowledges the command to anyone. Restore of the
+//     persisted entities rebuilds an equal State.
+//  4. Reads (ComputerView, Instance, Pending, Invoices…) never mutate.
+//     Touch records a node's contact in memory only; the contact time is
+//     persisted with the next mutation of that computer.
+//
+// Time is an input: now is passed to Apply and to queries, never read.
+// Identifiers (PERSON-n, SOFTINST-n) and versions come from counters held in
+// the state, so the same commands give the same state, byte for byte.
+//
+// Semantics kept from SlapOS: an instance's identity is (owner, root title,
+// title); requests are idempotent and bump the version only on a real
+// change; a child of a non-started root takes the root's state; destroying
+// a root destroys its tree; shared instances live in a host instance's
+// partition and appear in its shared list; a request that cannot be placed
+// stays pending with the reason and is placed when capacity appears.
+package master

@@ -1,0 +1,710 @@
+package master
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/slapgo/slapgo/core/account"
+	"github.com/slapgo/slapgo/core/alloc"
+	"github.com/slapgo/slapgo/core/model"
+)
+
+// stateRank orders requested states: destroyed wins over stopped over started.
+func stateRank(st model.RequestedState) int {
+	switch st {
+	case model.StateDestroyed:
+		return 2
+	case model.StateStopped:
+		return 1
+	}
+	return 0
+}
+
+// effectiveState is a member's own state, or its root's when the root is
+// not started (SlapOS: a child of a non-started root takes the root's state).
+func effectiveState(own model.RequestedState, root *model.Instance) model.RequestedState {
+	if root != nil && stateRank(root.RequestedState) > stateRank(own) {
+		return root.RequestedState
+	}
+	return own
+}
+
+func (s *State) request(now time.Time, c Request) (Result, error) {
+	// Who asks, and in which tree.
+	var owner, rootTitle, requester string
+	var root *model.Instance
+	switch c.By.Kind {
+	case model.KindPerson:
+		id, err := s.requirePerson(c.By, "request instances")
+		if err != nil {
+			return Result{}, err
+		}
+		owner = id
+	case model.KindInstance:
+		req, err := s.liveInstanceActor(c.By)
+		if err != nil {
+			return Result{}, err
+		}
+		owner, rootTitle, requester = req.Owner, req.TreeTitle(), req.GUID
+		root = s.root(req)
+		if root == nil {
+			return Result{}, conflictf("instance %s: its root %q is gone", req.GUID, rootTitle)
+		}
+	default:
+		return Result{}, forbiddenf("%s may not request instances: only a person or an instance may", c.By)
+	}
+	// Validate everything before changing anything.
+	if err := model.ValidateTitle(c.Title); err != nil {
+		return Result{}, err
+	}
+	if err := model.ValidateSoftwareURL(c.SoftwareRelease); err != nil {
+		return Result{}, err
+	}
+	stype := c.SoftwareType
+	if stype == "" {
+		stype = model.DefaultSoftwareType
+	}
+	if err := model.ValidateParameters(c.Parameters); err != nil {
+		return Result{}, err
+	}
+	sla, err := model.ParseSLA(c.SLA)
+	if err != nil {
+		return Result{}, err
+	}
+	if _, err := model.ParseRequestedState(string(c.State)); err != nil {
+		return Result{}, err
+	}
+	key := instKey{owner, rootTitle, c.Title}
+	if g, ok := s.byKey[key]; ok {
+		return s.updateInstance(now, s.instances[g], c, stype, sla)
+	}
+	if c.State == model.StateDestroyed {
+		// Destroying what does not exist changes nothing.
+		return Result{Instance: &InstanceInfo{Title: c.Title, Owner: owner, RootTitle: rootTitle,
+			SoftwareRelease: c.SoftwareRelease, SoftwareType: stype, Shared: c.Shared,
+			RequestedState: model.StateDestroyed, Status: StatusDestroyed}}, nil
+	}
+	own := c.State
+	if own == "" {
+		own = model.StateStarted
+	}
+	s.meta.Instances++
+	inst := &model.Instance{
+		GUID: fmt.Sprintf("SOFTINST-%d", s.meta.Instances), Title: c.Title, Owner: owner,
+		RootTitle: rootTitle, RequesterGUID: requester, SoftwareRelease: c.SoftwareRelease,
+		SoftwareType: stype, Parameters: maps.Clone(c.Parameters), SLA: sla, Shared: c.Shared,
+		OwnState: own, RequestedState: effectiveState(own, root), CreatedAt: now,
+	}
+	inst.Version = s.tick()
+	s.instances[inst.GUID] = inst
+	s.addToIndexes(inst) // also marks it pending
+	s.place(now, inst)
+	s.recordInstance(inst)
+	if inst.Allocated() && !inst.Shared {
+		s.retryPendingShared(now)
+	}
+	info := s.info(inst)
+	return Result{Instance: &info}, nil
+}
+
+func (s *State) updateInstance(now time.Time, inst *model.Instance, c Request, stype string, sla model.SLA) (Result, error) {
+	if inst.Shared != c.Shared {
+		return Result{}, conflictf("instance %q (%s) is shared=%v: it cannot be requested again with shared=%v",
+			inst.Title, inst.GUID, inst.Shared, c.Shared)
+	}
+	changed := false
+	if inst.SoftwareRelease != c.SoftwareRelease {
+		inst.SoftwareRelease = c.SoftwareRelease
+		changed = true
+	}
+	if inst.SoftwareType != stype {
+		inst.SoftwareType = stype
+		changed = true
+	}
+	if !maps.Equal(inst.Parameters, c.Parameters) && !(len(inst.Parameters) == 0 && len(c.Parameters) == 0) {
+		inst.Parameters = maps.Clone(c.Parameters)
+		changed = true
+	}
+	slaChanged := !slaEqual(inst.SLA, sla)
+	if slaChanged {
+		inst.SLA = sla
+	}
+	if changed {
+		s.bumpInstance(inst)
+	}
+	if c.State != "" && c.State != inst.OwnState {
+		inst.OwnState = c.State
+		s.applyEffectiveState(now, inst)
+		if inst.IsRoot() {
+			for _, g := range s.treeMembers(treeOf(inst)) {
+				if g != inst.GUID {
+					s.applyEffectiveState(now, s.instances[g])
+				}
+			}
+		}
+		changed = true
+	}
+	if (changed || slaChanged) && !inst.Allocated() && s.pending[inst.GUID] {
+		s.place(now, inst)
+	}
+	if changed || slaChanged {
+		s.recordInstance(inst)
+	}
+	info := s.info(inst)
+	return Result{Instance: &info, Changed: changed || slaChanged}, nil
+}
+
+func slaEqual(a, b model.SLA) bool {
+	return maps.Equal(a.Raw(), b.Raw())
+}
+
+// bumpInstance gives an instance a new version and marks the views that
+// show it: its partition's computer, or its host's.
+func (s *State) bumpInstance(inst *model.Instance) {
+	inst.Version = s.tick()
+	s.recordInstance(inst)
+	if inst.Shared {
+		if h := s.instances[inst.HostGUID]; h != nil {
+			h.Version = s.tick()
+			s.recordInstance(h)
+			s.markView(h.ComputerID)
+		}
+		return
+	}
+	if inst.PartitionID != "" {
+		s.markView(inst.ComputerID)
+	}
+}
+
+// applyEffectiveState recomputes an instance's effective state from its own
+// and its root's, and applies the difference.
+func (s *State) applyEffectiveState(now time.Time, inst *model.Instance) {
+	if inst.Freed || inst.RequestedState == model.StateDestroyed {
+		return
+	}
+	var root *model.Instance
+	if !inst.IsRoot() {
+		root = s.root(inst)
+	}
+	eff := effectiveState(inst.OwnState, root)
+	if eff == inst.RequestedState {
+		return
+	}
+	inst.RequestedState = eff
+	if eff == model.StateDestroyed {
+		s.destroyInstance(now, inst)
+		return
+	}
+	s.bumpInstance(inst)
+}
+
+// destroyInstance handles an instance newly requested destroyed.
+func (s *State) destroyInstance(now time.Time, inst *model.Instance) {
+	delete(s.byKey, keyOf(inst))
+	s.removeFromHostIndex(inst)
+	switch {
+	case !inst.Allocated():
+		// Never placed: nothing to tear down.
+		delete(s.pending, inst.GUID)
+		s.forget(inst)
+		inst.Version = s.tick()
+		s.recordInstance(inst)
+	case inst.Shared:
+		host := inst.HostGUID
+		if s.hosted[host] != nil {
+			delete(s.hosted[host], inst.GUID)
+		}
+		s.forget(inst)
+		inst.Version = s.tick()
+		s.recordInstance(inst)
+		if h := s.instances[host]; h != nil {
+			h.Version = s.tick()
+			s.recordInstance(h)
+			s.markView(h.ComputerID)
+		}
+	default:
+		s.bumpInstance(inst)
+		// Its shared instances look for another host.
+		for _, g := range slices.SortedFunc(maps.Keys(s.hosted[inst.GUID]), compareGUID) {
+			sh := s.instances[g]
+			sh.HostGUID, sh.ComputerID = "", ""
+			s.pending[g] = true
+			sh.PendingReason = "its host " + inst.GUID + " is being destroyed"
+			sh.Version = s.tick()
+			s.recordInstance(sh)
+		}
+		delete(s.hosted, inst.GUID)
+		s.retryPendingShared(now)
+	}
+}
+
+// forget marks an instance gone for good (it holds nothing any more).
+func (s *State) forget(inst *model.Instance) {
+	inst.Freed = true
+	if t := s.trees[treeOf(inst)]; t != nil {
+		delete(t, inst.GUID)
+		if len(t) == 0 {
+			delete(s.trees, treeOf(inst))
+		}
+	}
+}
+
+func (s *State) removeFromHostIndex(inst *model.Instance) {}
+
+// place finds a home for a pending instance: a partition, or a host for a
+// shared instance. On failure the instance keeps its pending reason.
+func (s *State) place(now time.Time, inst *model.Instance) bool {
+	if inst.Shared {
+		return s.placeShared(inst)
+	}
+	if g := inst.SLA.ComputerGUID; g != "" && s.computers[g] == nil {
+		return s.setPending(inst, fmt.Sprintf("computer_guid=%s: no such computer", g))
+	}
+	req := alloc.Request{Person: inst.Owner, SoftwareRelease: inst.SoftwareRelease, SLA: inst.SLA, Key: inst.GUID}
+	if inst.SLA.UniqueByNetwork {
+		req.TreeNetworks = map[string]bool{}
+		for _, g := range s.treeMembers(treeOf(inst)) {
+			m := s.instances[g]
+			if g != inst.GUID && !m.Shared && m.ComputerID != "" {
+				req.TreeNetworks[s.computers[m.ComputerID].c.Network] = true
+			}
+		}
+	}
+	d, rej := alloc.Place(s.cands, req, alloc.Options{Policy: s.cfg.Policy, Now: now, OnlineWithin: s.cfg.OnlineWithin})
+	if rej != nil {
+		return s.setPending(inst, rej.Error())
+	}
+	cs := s.computers[d.ComputerID]
+	var part *model.Partition
+	for _, p := range cs.parts {
+		if p.Status == model.PartitionFree {
+			part = p
+			break
+		}
+	}
+	if part == nil { // the candidate said Free>0: keep them in sync
+		s.syncCandidate(cs)
+		return s.setPending(inst, "computer "+cs.c.ID+" has no free partition")
+	}
+	part.Status = model.PartitionBusy
+	part.InstanceGUID = inst.GUID
+	part.ReportedState, part.ReportedError = "", ""
+	cs.cand.Free--
+	inst.ComputerID, inst.PartitionID, inst.PendingReason = cs.c.ID, part.ID, ""
+	delete(s.pending, inst.GUID)
+	inst.Version = s.tick()
+	s.recordPartition(part)
+	s.recordInstance(inst)
+	s.markView(cs.c.ID)
+	return true
+}
+
+func (s *State) setPending(inst *model.Instance, reason string) bool {
+	s.pending[inst.GUID] = true
+	if inst.PendingReason != reason {
+		inst.PendingReason = reason
+		s.recordInstance(inst)
+	}
+	return false
+}
+
+// placeShared finds a host instance for a shared instance: the one named by
+// SLA instance_guid, else the first started instance (by guid) of the same
+// software release and type, on SLA computer_guid when given.
+func (s *State) placeShared(inst *model.Instance) bool {
+	var host *model.Instance
+	if g := inst.SLA.InstanceGUID; g != "" {
+		h := s.instances[g]
+		switch {
+		case h == nil || h.Freed || h.RequestedState == model.StateDestroyed:
+			return s.setPending(inst, "instance_guid="+g+": no such live instance")
+		case h.Shared:
+			return s.setPending(inst, "instance_guid="+g+": a shared instance cannot host another")
+		case h.SoftwareRelease != inst.SoftwareRelease:
+			return s.setPending(inst, "instance_guid="+g+": runs another software release")
+		case h.PartitionID == "":
+			return s.setPending(inst, "instance_guid="+g+": not allocated yet")
+		}
+		host = h
+	} else {
+		for _, g := range slices.SortedFunc(maps.Keys(s.instances), compareGUID) {
+			h := s.instances[g]
+			if h.Shared || h.Freed || h.PartitionID == "" || h.RequestedState != model.StateStarted ||
+				h.SoftwareRelease != inst.SoftwareRelease || h.SoftwareType != inst.SoftwareType {
+				continue
+			}
+			if cg := inst.SLA.ComputerGUID; cg != "" && h.ComputerID != cg {
+				continue
+			}
+			host = h
+			break
+		}
+		if host == nil {
+			return s.setPending(inst, fmt.Sprintf("no started instance of %s type %s to host it", inst.SoftwareRelease, inst.SoftwareType))
+		}
+	}
+	inst.HostGUID, inst.ComputerID, inst.PendingReason = host.GUID, host.ComputerID, ""
+	delete(s.pending, inst.GUID)
+	if s.hosted[host.GUID] == nil {
+		s.hosted[host.GUID] = map[string]bool{}
+	}
+	s.hosted[host.GUID][inst.GUID] = true
+	inst.Version = s.tick()
+	s.recordInstance(inst)
+	host.Version = s.tick()
+	s.recordInstance(host)
+	s.markView(host.ComputerID)
+	return true
+}
+
+// retryPending tries to place every pending instance, oldest first.
+func (s *State) retryPending(now time.Time) int {
+	if len(s.pending) == 0 {
+		return 0
+	}
+	placed := 0
+	for _, g := range slices.SortedFunc(maps.Keys(s.pending), compareGUID) {
+		inst := s.instances[g]
+		if inst == nil || !s.pending[g] {
+			continue
+		}
+		if s.place(now, inst) {
+			placed++
+		}
+	}
+	return placed
+}
+
+func (s *State) retryPendingShared(now time.Time) {
+	for _, g := range slices.SortedFunc(maps.Keys(s.pending), compareGUID) {
+		if inst := s.instances[g]; inst != nil && inst.Shared && s.pending[g] {
+			s.place(now, inst)
+		}
+	}
+}
+
+func (s *State) reportPartition(now time.Time, c ReportPartition) (Result, error) {
+	cs, err := s.requireComputerAccess(c.By, c.ComputerID, "report partitions")
+	if err != nil {
+		return Result{}, err
+	}
+	if _, err := model.ParseReportedState(string(c.State)); err != nil {
+		return Result{}, err
+	}
+	p := cs.partIdx[c.PartitionID]
+	if p == nil {
+		return Result{}, notFoundf("computer %s has no partition %s", c.ComputerID, c.PartitionID)
+	}
+	errText := ""
+	if c.State == model.ReportedError {
+		errText = truncate(c.Error, 4096)
+	}
+	if p.ReportedState != c.State || p.ReportedError != errText {
+		p.ReportedState, p.ReportedError, p.ReportedAt = c.State, errText, now
+		s.recordPartition(p)
+	}
+	inst := s.instances[p.InstanceGUID]
+	if inst == nil {
+		return Result{}, nil
+	}
+	if inst.ReportedState != c.State || inst.ReportedError != errText {
+		inst.ReportedState, inst.ReportedError = c.State, errText
+		s.recordInstance(inst)
+	}
+	switch {
+	case c.State == model.ReportedStarted && inst.StartedAt.IsZero():
+		inst.StartedAt = now
+		s.recordInstance(inst)
+	case c.State != model.ReportedStarted && !inst.StartedAt.IsZero():
+		s.closeHosting(inst, now)
+	}
+	info := s.info(inst)
+	return Result{Instance: &info}, nil
+}
+
+// closeHosting records the hosting movement of a period that ends now.
+func (s *State) closeHosting(inst *model.Instance, now time.Time) {
+	if inst.StartedAt.IsZero() {
+		return
+	}
+	if s.cfg.KeepMovements && now.After(inst.StartedAt) {
+		m := account.HostingMovement(inst, inst.StartedAt, now)
+		s.addMovement(m, inst.ComputerID)
+	}
+	inst.StartedAt = time.Time{}
+	s.recordInstance(inst)
+}
+
+func (s *State) addMovement(m account.Movement, computerID string) {
+	s.meta.Movements++
+	m.ID = fmt.Sprintf("MVT-%d", s.meta.Movements)
+	if cs := s.computers[computerID]; cs != nil {
+		m = account.Price(m, cs.c.Prices, cs.c.Currency)
+	}
+	s.movements = append(s.movements, m)
+	s.tick()
+	cp := m
+	s.muts = append(s.muts, Mutation{Kind: KindMovement, Key: m.ID, Value: &cp})
+}
+
+func (s *State) setConnection(c SetConnection) (Result, error) {
+	computerID, partitionID := c.ComputerID, c.PartitionID
+	if c.By.Kind == model.KindInstance {
+		self, err := s.liveInstanceActor(c.By)
+		if err != nil {
+			return Result{}, err
+		}
+		if self.Shared || self.PartitionID == "" {
+			return Result{}, forbiddenf("%s holds no partition", c.By)
+		}
+		if computerID == "" && partitionID == "" {
+			computerID, partitionID = self.ComputerID, self.PartitionID
+		}
+		if computerID != self.ComputerID || partitionID != self.PartitionID {
+			return Result{}, forbiddenf("%s may only publish for its own partition", c.By)
+		}
+	} else if c.By.Kind != model.KindComputer && c.By.Kind != model.KindAdmin {
+		return Result{}, forbiddenf("%s may not publish connection parameters", c.By)
+	}
+	cs, err := s.requireComputerAccessOrInstance(c.By, computerID)
+	if err != nil {
+		return Result{}, err
+	}
+	p := cs.partIdx[partitionID]
+	if p == nil {
+		return Result{}, notFoundf("computer %s has no partition %s", computerID, partitionID)
+	}
+	inst := s.instances[p.InstanceGUID]
+	if inst == nil {
+		return Result{}, conflictf("partition %s/%s is free: no instance to publish for", computerID, partitionID)
+	}
+	if err := model.ValidateParameters(c.Parameters); err != nil {
+		return Result{}, err
+	}
+	target := inst
+	if c.SharedGUID != "" {
+		sh := s.instances[c.SharedGUID]
+		if sh == nil || !sh.Shared || sh.HostGUID != inst.GUID {
+			return Result{}, notFoundf("shared instance %s is not hosted in %s/%s", c.SharedGUID, computerID, partitionID)
+		}
+		target = sh
+	}
+	if !maps.Equal(target.Connection, c.Parameters) {
+		target.Connection = maps.Clone(c.Parameters)
+		s.recordInstance(target)
+	}
+	info := s.info(target)
+	return Result{Instance: &info}, nil
+}
+
+func (s *State) requireComputerAccessOrInstance(a model.Actor, computerID string) (*computerState, error) {
+	if a.Kind == model.KindInstance {
+		cs := s.computers[computerID]
+		if cs == nil {
+			return nil, notFoundf("computer %s is not registered", computerID)
+		}
+		return cs, nil
+	}
+	return s.requireComputerAccess(a, computerID, "publish connection parameters")
+}
+
+// canActOnInstance: the owner, the admin, a member of the same tree, or the
+// computer that hosts it.
+func (s *State) canActOnInstance(a model.Actor, inst *model.Instance) bool {
+	switch a.Kind {
+	case model.KindAdmin:
+		return true
+	case model.KindPerson:
+		return a.ID == inst.Owner
+	case model.KindInstance:
+		me := s.instances[a.ID]
+		return me != nil && !me.Freed && me.Owner == inst.Owner && me.TreeTitle() == inst.TreeTitle()
+	case model.KindComputer:
+		return inst.ComputerID == a.ID
+	}
+	return false
+}
+
+func (s *State) bang(c Bang) (Result, error) {
+	inst := s.instances[c.InstanceGUID]
+	if inst == nil || inst.Freed {
+		if c.By.Kind == model.KindAdmin || c.By.Kind == model.KindPerson {
+			return Result{}, notFoundf("instance %s does not exist", c.InstanceGUID)
+		}
+		return Result{}, forbiddenf("%s may not bang %s", c.By, c.InstanceGUID)
+	}
+	if !s.canActOnInstance(c.By, inst) {
+		return Result{}, forbiddenf("%s may not bang %s: it is outside its reach", c.By, c.InstanceGUID)
+	}
+	for _, g := range s.treeMembers(treeOf(inst)) {
+		m := s.instances[g]
+		if m.RequestedState == model.StateDestroyed {
+			continue
+		}
+		s.bumpInstance(m)
+	}
+	info := s.info(inst)
+	return Result{Instance: &info, Changed: true}, nil
+}
+
+func (s *State) partitionDestroyed(now time.Time, c PartitionDestroyed) (Result, error) {
+	cs, err := s.requireComputerAccess(c.By, c.ComputerID, "free partitions")
+	if err != nil {
+		return Result{}, err
+	}
+	p := cs.partIdx[c.PartitionID]
+	if p == nil {
+		return Result{}, notFoundf("computer %s has no partition %s", c.ComputerID, c.PartitionID)
+	}
+	if p.Status == model.PartitionFree {
+		return Result{}, nil // already free: idempotent
+	}
+	inst := s.instances[p.InstanceGUID]
+	if inst != nil && inst.RequestedState != model.StateDestroyed {
+		return Result{}, conflictf("partition %s/%s holds %s requested %s: it is not to be destroyed",
+			c.ComputerID, c.PartitionID, inst.GUID, inst.RequestedState)
+	}
+	if inst != nil && inst.IsRoot() {
+		var live []string
+		for _, g := range s.treeMembers(treeOf(inst)) {
+			if g == inst.GUID {
+				continue
+			}
+			m := s.instances[g]
+			if !m.Freed {
+				live = append(live, g)
+				if m.RequestedState != model.StateDestroyed {
+					m.OwnState = model.StateDestroyed
+					s.applyEffectiveState(now, m)
+				}
+			}
+		}
+		if len(live) > 0 {
+			info := s.info(inst)
+			return Result{Instance: &info, Changed: true}, nil
+		}
+	}
+	if inst != nil {
+		s.closeHosting(inst, now)
+		s.forget(inst)
+		inst.ReportedState = ""
+		s.recordInstance(inst)
+	}
+	p.Status, p.InstanceGUID, p.ReportedState, p.ReportedError = model.PartitionFree, "", "", ""
+	s.recordPartition(p)
+	cs.cand.Free++
+	s.markView(c.ComputerID)
+	placed := s.retryPending(now)
+	res := Result{Placed: placed, Changed: true}
+	if inst != nil {
+		info := s.info(inst)
+		res.Instance = &info
+	}
+	return res, nil
+}
+
+func (s *State) rename(c Rename) (Result, error) {
+	inst := s.instances[c.InstanceGUID]
+	if inst == nil || inst.Freed {
+		return Result{}, notFoundf("instance %s does not exist", c.InstanceGUID)
+	}
+	if c.By.Kind == model.KindComputer || !s.canActOnInstance(c.By, inst) {
+		return Result{}, forbiddenf("%s may not rename %s", c.By, c.InstanceGUID)
+	}
+	if inst.RequestedState == model.StateDestroyed {
+		return Result{}, conflictf("instance %s is being destroyed", inst.GUID)
+	}
+	if err := model.ValidateTitle(c.NewTitle); err != nil {
+		return Result{}, err
+	}
+	if c.NewTitle == inst.Title {
+		info := s.info(inst)
+		return Result{Instance: &info}, nil
+	}
+	nk := instKey{inst.Owner, inst.RootTitle, c.NewTitle}
+	if _, taken := s.byKey[nk]; taken {
+		return Result{}, conflictf("an instance titled %q already exists in this tree", c.NewTitle)
+	}
+	oldTree := treeOf(inst)
+	members := s.treeMembers(oldTree)
+	delete(s.byKey, keyOf(inst))
+	inst.Title = c.NewTitle
+	s.byKey[keyOf(inst)] = inst.GUID
+	s.bumpInstance(inst)
+	if inst.IsRoot() {
+		// Children name their root by title: move the whole tree.
+		newTree := treeOf(inst)
+		for _, g := range members {
+			m := s.instances[g]
+			if g == inst.GUID {
+				continue
+			}
+			if s.byKey[keyOf(m)] == g {
+				delete(s.byKey, keyOf(m))
+				m.RootTitle = c.NewTitle
+				s.byKey[keyOf(m)] = g
+			} else {
+				m.RootTitle = c.NewTitle
+			}
+			s.bumpInstance(m)
+		}
+		s.trees[newTree] = s.trees[oldTree]
+		delete(s.trees, oldTree)
+	}
+	info := s.info(inst)
+	return Result{Instance: &info, Changed: true}, nil
+}
+
+func (s *State) postUsage(c PostUsage) (Result, error) {
+	cs, err := s.requireComputerAccess(c.By, c.ComputerID, "post usage")
+	if err != nil {
+		return Result{}, err
+	}
+	if len(c.Journal.Transactions) == 0 {
+		return Result{}, invalidf("usage journal has no transaction")
+	}
+	for i, t := range c.Journal.Transactions {
+		if t.Reference != c.ComputerID {
+			return Result{}, forbiddenf("usage journal transaction %d has reference %q: computer %s may only report its own usage",
+				i+1, t.Reference, c.ComputerID)
+		}
+		for j, m := range t.Movements {
+			if cs.partIdx[m.Reference] == nil {
+				return Result{}, invalidf("usage journal transaction %d movement %d: computer %s has no partition %q",
+					i+1, j+1, c.ComputerID, m.Reference)
+			}
+		}
+	}
+	ms, err := account.UsageMovements(c.Journal)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{}
+	fresh := 0
+	for _, m := range ms {
+		if s.journals[m.JournalRef] {
+			continue
+		}
+		fresh++
+		p := cs.partIdx[m.PartitionID]
+		if inst := s.instances[p.InstanceGUID]; inst != nil {
+			m.InstanceGUID, m.Owner = inst.GUID, inst.Owner
+		}
+		if s.cfg.KeepMovements {
+			s.addMovement(m, c.ComputerID)
+		}
+		res.Movements++
+	}
+	for _, m := range ms {
+		if !s.journals[m.JournalRef] {
+			s.journals[m.JournalRef] = true
+			s.muts = append(s.muts, Mutation{Kind: KindJournal, Key: m.JournalRef, Value: &journalRecord{Ref: m.JournalRef}})
+		}
+	}
+	if fresh == 0 && len(ms) > 0 {
+		res.Duplicate = true
+	}
+	return res, nil
+}

@@ -1,0 +1,213 @@
+package master
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/slapgo/slapgo/core/account"
+	"github.com/slapgo/slapgo/core/alloc"
+	"github.com/slapgo/slapgo/core/model"
+)
+
+// EntityKind names a kind of persisted entity.
+type EntityKind string
+
+const (
+	KindMeta      EntityKind = "meta"
+	KindPerson    EntityKind = "person"
+	KindComputer  EntityKind = "computer"
+	KindPartition EntityKind = "partition"
+	KindSoftware  EntityKind = "software"
+	KindInstance  EntityKind = "instance"
+	KindMovement  EntityKind = "movement"
+	KindJournal   EntityKind = "journal"
+)
+
+// Mutation is one entity to upsert (Value set) or delete (Delete). Value is
+// a private copy: the caller may encode it later. Within one command the
+// last mutation of a (Kind, Key) wins.
+type Mutation struct {
+	Kind   EntityKind
+	Key    string
+	Value  any
+	Delete bool
+}
+
+// computerRecord is how a computer is persisted.
+type computerRecord struct {
+	model.Computer
+	ViewVersion uint64 `json:"view_version"`
+}
+
+// journalRecord remembers a usage journal already recorded.
+type journalRecord struct {
+	Ref       string `json:"ref"`
+	Movements int    `json:"movements"`
+}
+
+// Encode renders a mutation's value as JSON for storage.
+func (m Mutation) Encode() ([]byte, error) {
+	if m.Delete {
+		return nil, nil
+	}
+	return json.Marshal(m.Value)
+}
+
+// DecodeEntity is Encode's inverse: it rebuilds a mutation from storage.
+func DecodeEntity(kind EntityKind, key string, data []byte) (Mutation, error) {
+	var v any
+	switch kind {
+	case KindMeta:
+		v = &meta{}
+	case KindPerson:
+		v = &model.Person{}
+	case KindComputer:
+		v = &computerRecord{}
+	case KindPartition:
+		v = &model.Partition{}
+	case KindSoftware:
+		v = &model.SoftwareInstallation{}
+	case KindInstance:
+		v = &model.Instance{}
+	case KindMovement:
+		v = &account.Movement{}
+	case KindJournal:
+		v = &journalRecord{}
+	default:
+		return Mutation{}, fmt.Errorf("master: stored entity %s %q has unknown kind", kind, key)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return Mutation{}, fmt.Errorf("master: stored entity %s %q: %w", kind, key, err)
+	}
+	if kind == KindMeta {
+		v = *(v.(*meta))
+	}
+	return Mutation{Kind: kind, Key: key, Value: v}, nil
+}
+
+// Compact keeps only the last mutation of each (Kind, Key), in first-seen
+// order: what a shell must write for one command.
+func Compact(ms []Mutation) []Mutation {
+	type k struct {
+		kind EntityKind
+		key  string
+	}
+	last := make(map[k]int, len(ms))
+	for i, m := range ms {
+		last[k{m.Kind, m.Key}] = i
+	}
+	out := make([]Mutation, 0, len(last))
+	for i, m := range ms {
+		if last[k{m.Kind, m.Key}] == i {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Snapshot returns every entity of the state as upserts, in a stable order.
+// Restore(cfg, Snapshot()) rebuilds an equal state.
+func (s *State) Snapshot() []Mutation {
+	var out []Mutation
+	out = append(out, Mutation{Kind: KindMeta, Key: "meta", Value: s.meta})
+	for _, id := range slices.Sorted(maps.Keys(s.persons)) {
+		p := *s.persons[id]
+		out = append(out, Mutation{Kind: KindPerson, Key: id, Value: &p})
+	}
+	saved := s.muts
+	s.muts = nil
+	for _, id := range slices.Sorted(maps.Keys(s.computers)) {
+		cs := s.computers[id]
+		s.recordComputer(cs)
+		for _, p := range cs.parts {
+			s.recordPartition(p)
+		}
+		for _, u := range slices.Sorted(maps.Keys(cs.software)) {
+			s.recordSoftware(cs.software[u])
+		}
+	}
+	for _, g := range slices.SortedFunc(maps.Keys(s.instances), compareGUID) {
+		s.recordInstance(s.instances[g])
+	}
+	out = append(out, s.muts...)
+	s.muts = saved
+	for i := range s.movements {
+		m := s.movements[i]
+		out = append(out, Mutation{Kind: KindMovement, Key: m.ID, Value: &m})
+	}
+	for _, r := range slices.Sorted(maps.Keys(s.journals)) {
+		out = append(out, Mutation{Kind: KindJournal, Key: r, Value: &journalRecord{Ref: r}})
+	}
+	return out
+}
+
+// Restore rebuilds a state from persisted entities (in any order).
+func Restore(cfg Config, entities []Mutation) (*State, error) {
+	s := New(cfg)
+	var parts []*model.Partition
+	var sws []*model.SoftwareInstallation
+	var insts []*model.Instance
+	for _, m := range entities {
+		if m.Delete {
+			continue
+		}
+		switch v := m.Value.(type) {
+		case meta:
+			s.meta = v
+		case *meta:
+			s.meta = *v
+		case *model.Person:
+			s.persons[v.ID] = v
+		case *computerRecord:
+			c := v.Computer
+			cs := &computerState{c: &c, partIdx: map[string]*model.Partition{},
+				software: map[string]*model.SoftwareInstallation{}, cand: &alloc.Candidate{}, viewVersion: v.ViewVersion}
+			s.computers[c.ID] = cs
+			s.cands = append(s.cands, cs.cand)
+		case *model.Partition:
+			parts = append(parts, v)
+		case *model.SoftwareInstallation:
+			sws = append(sws, v)
+		case *model.Instance:
+			insts = append(insts, v)
+		case *account.Movement:
+			s.movements = append(s.movements, *v)
+		case *journalRecord:
+			s.journals[v.Ref] = true
+		default:
+			return nil, fmt.Errorf("master: restore: entity %s %q has unexpected type %T", m.Kind, m.Key, m.Value)
+		}
+	}
+	for _, p := range parts {
+		cs := s.computers[p.ComputerID]
+		if cs == nil {
+			return nil, fmt.Errorf("master: restore: partition %s belongs to unknown computer", p.Key())
+		}
+		cs.parts = append(cs.parts, p)
+		cs.partIdx[p.ID] = p
+	}
+	for _, sw := range sws {
+		cs := s.computers[sw.ComputerID]
+		if cs == nil {
+			return nil, fmt.Errorf("master: restore: software %s belongs to unknown computer", sw.Key())
+		}
+		cs.software[sw.URL] = sw
+	}
+	for _, cs := range s.computers {
+		slices.SortFunc(cs.parts, func(a, b *model.Partition) int { return model.ComparePartitionIDs(a.ID, b.ID) })
+		s.syncCandidate(cs)
+	}
+	s.sortCands()
+	slices.SortFunc(insts, func(a, b *model.Instance) int { return compareGUID(a.GUID, b.GUID) })
+	for _, i := range insts {
+		s.instances[i.GUID] = i
+	}
+	for _, i := range insts {
+		s.addToIndexes(i)
+	}
+	slices.SortFunc(s.movements, func(a, b account.Movement) int { return compareGUID(a.ID, b.ID) })
+	s.muts = nil
+	return s, nil
+}

@@ -1,0 +1,209 @@
+package master
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/slapgo/slapgo/core/account"
+	"github.com/slapgo/slapgo/core/alloc"
+	"github.com/slapgo/slapgo/core/model"
+)
+
+// Config tunes the master's decisions.
+type Config struct {
+	// Policy ranks feasible computers (default first-fit).
+	Policy alloc.Policy
+	// OnlineWithin: a computer not seen for longer is not allocated on
+	// (0 = no such condition).
+	OnlineWithin time.Duration
+	// KeepMovements: record accounting movements (default true via
+	// DefaultConfig). The simulator may switch it off for huge runs.
+	KeepMovements bool
+}
+
+// DefaultConfig is the production configuration.
+func DefaultConfig() Config {
+	return Config{Policy: alloc.PolicyFirstFit, OnlineWithin: 0, KeepMovements: true}
+}
+
+// meta holds the counters that make identifiers and versions grow.
+type meta struct {
+	Clock     uint64 `json:"clock"`      // versions
+	Persons   uint64 `json:"persons"`    // PERSON-n
+	Instances uint64 `json:"instances"`  // SOFTINST-n
+	Movements uint64 `json:"movements"`  // MVT-n
+}
+
+type computerState struct {
+	c           *model.Computer
+	parts       []*model.Partition // natural order
+	partIdx     map[string]*model.Partition
+	software    map[string]*model.SoftwareInstallation
+	cand        *alloc.Candidate
+	viewVersion uint64
+}
+
+type instKey struct{ owner, root, title string }
+
+// State is the master's whole in-memory state. See the package doc for the
+// caller's duties.
+type State struct {
+	cfg       Config
+	meta      meta
+	persons   map[string]*model.Person
+	computers map[string]*computerState
+	cands     []*alloc.Candidate // sorted by computer id
+	instances map[string]*model.Instance
+	byKey     map[instKey]string            // live (not destroyed) instances
+	trees     map[instKey]map[string]bool   // (owner, root title, "") -> member guids
+	hosted    map[string]map[string]bool    // host guid -> shared guids
+	pending   map[string]bool               // guids waiting for a home
+	movements []account.Movement
+	journals  map[string]bool
+
+	muts []Mutation // mutations of the command being applied
+}
+
+// New returns an empty state.
+func New(cfg Config) *State {
+	if cfg.Policy == "" {
+		cfg.Policy = alloc.PolicyFirstFit
+	}
+	return &State{
+		cfg:       cfg,
+		persons:   map[string]*model.Person{},
+		computers: map[string]*computerState{},
+		instances: map[string]*model.Instance{},
+		byKey:     map[instKey]string{},
+		trees:     map[instKey]map[string]bool{},
+		hosted:    map[string]map[string]bool{},
+		pending:   map[string]bool{},
+		journals:  map[string]bool{},
+	}
+}
+
+// Config returns the configuration the state runs with.
+func (s *State) Config() Config { return s.cfg }
+
+func (s *State) tick() uint64 {
+	s.meta.Clock++
+	s.muts = append(s.muts, Mutation{Kind: KindMeta, Key: "meta", Value: s.meta})
+	return s.meta.Clock
+}
+
+func keyOf(i *model.Instance) instKey { return instKey{i.Owner, i.RootTitle, i.Title} }
+
+func treeOf(i *model.Instance) instKey { return instKey{i.Owner, i.TreeTitle(), ""} }
+
+func (s *State) addToIndexes(i *model.Instance) {
+	if i.RequestedState != model.StateDestroyed {
+		s.byKey[keyOf(i)] = i.GUID
+	}
+	if !i.Freed {
+		t := treeOf(i)
+		if s.trees[t] == nil {
+			s.trees[t] = map[string]bool{}
+		}
+		s.trees[t][i.GUID] = true
+	}
+	if i.Shared && i.HostGUID != "" && !i.Freed {
+		if s.hosted[i.HostGUID] == nil {
+			s.hosted[i.HostGUID] = map[string]bool{}
+		}
+		s.hosted[i.HostGUID][i.GUID] = true
+	}
+	if !i.Allocated() && !i.Freed && i.RequestedState != model.StateDestroyed {
+		s.pending[i.GUID] = true
+	}
+}
+
+// treeMembers returns the guids of the live members of a tree, sorted.
+func (s *State) treeMembers(t instKey) []string {
+	return slices.SortedFunc(maps.Keys(s.trees[t]), compareGUID)
+}
+
+// compareGUID orders SOFTINST-2 before SOFTINST-10.
+func compareGUID(a, b string) int { return model.ComparePartitionIDs(a, b) }
+
+func (s *State) sortCands() {
+	slices.SortFunc(s.cands, func(a, b *alloc.Candidate) int { return cmp.Compare(a.ID, b.ID) })
+}
+
+// markView bumps a computer's view version: its view changed.
+func (s *State) markView(computerID string) {
+	if cs := s.computers[computerID]; cs != nil {
+		cs.viewVersion = s.tick()
+		s.recordComputer(cs)
+	}
+}
+
+func (s *State) root(i *model.Instance) *model.Instance {
+	if i.IsRoot() {
+		return i
+	}
+	if g, ok := s.byKey[instKey{i.Owner, "", i.RootTitle}]; ok {
+		return s.instances[g]
+	}
+	// A root being destroyed has left byKey but is still in its tree.
+	for g := range s.trees[treeOf(i)] {
+		if m := s.instances[g]; m.IsRoot() {
+			return m
+		}
+	}
+	return nil
+}
+
+// Recording mutations: each takes a copy so the caller may persist later.
+
+func (s *State) recordInstance(i *model.Instance) {
+	s.muts = append(s.muts, Mutation{Kind: KindInstance, Key: i.GUID, Value: i.Clone()})
+}
+
+func (s *State) recordPartition(p *model.Partition) {
+	c := *p
+	c.Addresses = slices.Clone(p.Addresses)
+	s.muts = append(s.muts, Mutation{Kind: KindPartition, Key: p.Key(), Value: &c})
+}
+
+func (s *State) recordComputer(cs *computerState) {
+	c := *cs.c
+	c.Attributes = maps.Clone(cs.c.Attributes)
+	c.Prices = maps.Clone(cs.c.Prices)
+	s.muts = append(s.muts, Mutation{Kind: KindComputer, Key: c.ID, Value: &computerRecord{Computer: c, ViewVersion: cs.viewVersion}})
+}
+
+func (s *State) recordSoftware(sw *model.SoftwareInstallation) {
+	c := *sw
+	s.muts = append(s.muts, Mutation{Kind: KindSoftware, Key: sw.Key(), Value: &c})
+}
+
+// syncCandidate refreshes the allocator's view of a computer.
+func (s *State) syncCandidate(cs *computerState) {
+	c := cs.c
+	cd := cs.cand
+	cd.ID, cd.Owner = c.ID, c.Owner
+	cd.Region, cd.Network, cd.Arch = c.Region, c.Network, c.Hardware.Arch
+	cd.CPU, cd.RAM, cd.Disk = c.Hardware.CPU, c.Hardware.RAM, c.Hardware.Disk
+	cd.Attributes = c.Attributes
+	cd.Price = c.HourlyPrice()
+	cd.Scope = c.Scope
+	cd.LastContact = c.LastContact
+	if cd.Software == nil {
+		cd.Software = map[string]bool{}
+	}
+	clear(cd.Software)
+	for u, sw := range cs.software {
+		if sw.Requested == model.SoftwareAvailable {
+			cd.Software[u] = true
+		}
+	}
+	free := 0
+	for _, p := range cs.parts {
+		if p.Status == model.PartitionFree {
+			free++
+		}
+	}
+	cd.Free, cd.Total = free, len(cs.parts)
+}

@@ -1,0 +1,321 @@
+package master
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/slapgo/slapgo/core/account"
+	"github.com/slapgo/slapgo/core/model"
+)
+
+func (s *State) info(i *model.Instance) InstanceInfo {
+	info := InstanceInfo{
+		GUID: i.GUID, Title: i.Title, Owner: i.Owner, RootTitle: i.RootTitle,
+		SoftwareRelease: i.SoftwareRelease, SoftwareType: i.SoftwareType, Shared: i.Shared,
+		RequestedState: i.RequestedState, Parameters: maps.Clone(i.Parameters), SLA: i.SLA.Raw(),
+		PendingReason: i.PendingReason, ComputerID: i.ComputerID, PartitionID: i.PartitionID,
+		HostGUID: i.HostGUID, Connection: maps.Clone(i.Connection), ReportedState: i.ReportedState,
+		ReportedError: i.ReportedError, Version: i.Version, CreatedAt: i.CreatedAt,
+	}
+	if len(info.SLA) == 0 {
+		info.SLA = nil
+	}
+	switch {
+	case i.Freed || i.RequestedState == model.StateDestroyed:
+		info.Status = StatusDestroyed
+	case i.Allocated():
+		info.Status = StatusAllocated
+	default:
+		info.Status = StatusPending
+	}
+	if i.PartitionID != "" {
+		if cs := s.computers[i.ComputerID]; cs != nil {
+			if p := cs.partIdx[i.PartitionID]; p != nil {
+				info.Addresses = slices.Clone(p.Addresses)
+			}
+		}
+	}
+	return info
+}
+
+// ViewVersion is the version of a computer's view: a poll that already
+// has it needs nothing else. It costs one map lookup.
+func (s *State) ViewVersion(computerID string) (uint64, bool) {
+	cs := s.computers[computerID]
+	if cs == nil {
+		return 0, false
+	}
+	return cs.viewVersion, true
+}
+
+// CanReadComputer says whether a caller may read a computer's view.
+func (s *State) CanReadComputer(a model.Actor, computerID string) error {
+	_, err := s.requireComputerAccess(a, computerID, "read the view")
+	return err
+}
+
+// ComputerView builds what a computer must be. Partitions are in natural
+// order, software sorted by URL.
+func (s *State) ComputerView(computerID string) (model.ComputerView, error) {
+	cs := s.computers[computerID]
+	if cs == nil {
+		return model.ComputerView{}, notFoundf("computer %s is not registered", computerID)
+	}
+	v := model.ComputerView{ComputerID: computerID, Version: cs.viewVersion,
+		Software: make([]model.SoftwareView, 0, len(cs.software)), Partitions: make([]model.PartitionView, len(cs.parts))}
+	for _, u := range slices.Sorted(maps.Keys(cs.software)) {
+		v.Software = append(v.Software, model.SoftwareView{URL: u, Requested: cs.software[u].Requested})
+	}
+	for n, p := range cs.parts {
+		pv := &v.Partitions[n]
+		pv.ID = p.ID
+		pv.Addresses = p.Addresses
+		pv.RequestedState = model.StateDestroyed
+		inst := s.instances[p.InstanceGUID]
+		if inst == nil {
+			continue
+		}
+		pv.RequestedState = inst.RequestedState
+		pv.InstanceGUID = inst.GUID
+		pv.Title = inst.Title
+		pv.RootTitle = inst.TreeTitle()
+		pv.SoftwareRelease = inst.SoftwareRelease
+		pv.SoftwareType = inst.SoftwareType
+		pv.Parameters = inst.Parameters
+		if raw := inst.SLA.Raw(); len(raw) > 0 {
+			pv.SLA = raw
+		}
+		pv.Version = inst.Version
+		if h := s.hosted[inst.GUID]; len(h) > 0 {
+			for _, g := range slices.SortedFunc(maps.Keys(h), compareGUID) {
+				sh := s.instances[g]
+				pv.SharedInstances = append(pv.SharedInstances, model.SharedView{
+					GUID: sh.GUID, Title: sh.Title, SoftwareType: sh.SoftwareType,
+					Parameters: sh.Parameters, State: sh.RequestedState})
+			}
+		}
+	}
+	return v, nil
+}
+
+// Instance returns an instance as the caller may see it.
+func (s *State) Instance(a model.Actor, guid string) (InstanceInfo, error) {
+	inst := s.instances[guid]
+	if inst == nil {
+		return InstanceInfo{}, notFoundf("instance %s does not exist", guid)
+	}
+	if !s.canActOnInstance(a, inst) {
+		if a.Kind == model.KindPerson {
+			// Do not reveal that another person's instance exists.
+			return InstanceInfo{}, notFoundf("instance %s does not exist", guid)
+		}
+		return InstanceInfo{}, forbiddenf("%s may not read %s", a, guid)
+	}
+	return s.info(inst), nil
+}
+
+// InstanceByTitle finds the live instance a caller requested under a title
+// (a person: a root; an instance: a member of its tree).
+func (s *State) InstanceByTitle(a model.Actor, title string) (InstanceInfo, error) {
+	var key instKey
+	switch a.Kind {
+	case model.KindPerson:
+		key = instKey{a.ID, "", title}
+	case model.KindInstance:
+		me := s.instances[a.ID]
+		if me == nil {
+			return InstanceInfo{}, forbiddenf("%s is not a known instance", a)
+		}
+		key = instKey{me.Owner, me.TreeTitle(), title}
+	default:
+		return InstanceInfo{}, forbiddenf("%s has no instances of its own", a)
+	}
+	g, ok := s.byKey[key]
+	if !ok {
+		return InstanceInfo{}, notFoundf("no instance titled %q", title)
+	}
+	return s.info(s.instances[g]), nil
+}
+
+// Instances lists what a caller may see: the admin all, a person its own,
+// an instance its tree, a computer what it hosts. Destroyed and freed
+// instances are left out unless withFreed.
+func (s *State) Instances(a model.Actor, withFreed bool) []InstanceInfo {
+	var out []InstanceInfo
+	for _, g := range slices.SortedFunc(maps.Keys(s.instances), compareGUID) {
+		i := s.instances[g]
+		if (i.Freed && !withFreed) || !s.canActOnInstance(a, i) {
+			continue
+		}
+		out = append(out, s.info(i))
+	}
+	return out
+}
+
+// PendingInfo is one request waiting for a home.
+type PendingInfo struct {
+	GUID   string `json:"guid"`
+	Title  string `json:"title"`
+	Owner  string `json:"owner"`
+	Reason string `json:"reason"`
+}
+
+// Pending lists the requests not placed yet, oldest first, with why.
+func (s *State) Pending() []PendingInfo {
+	out := make([]PendingInfo, 0, len(s.pending))
+	for _, g := range slices.SortedFunc(maps.Keys(s.pending), compareGUID) {
+		i := s.instances[g]
+		out = append(out, PendingInfo{GUID: g, Title: i.Title, Owner: i.Owner, Reason: i.PendingReason})
+	}
+	return out
+}
+
+// PendingCount is len(Pending()) without building it.
+func (s *State) PendingCount() int { return len(s.pending) }
+
+// Computer returns a computer if the caller may see it (its owner, the
+// admin, the computer itself; others see only open computers).
+func (s *State) Computer(a model.Actor, id string) (model.Computer, error) {
+	cs := s.computers[id]
+	if cs == nil || !s.canSeeComputer(a, cs) {
+		return model.Computer{}, notFoundf("computer %s is not registered", id)
+	}
+	return *cs.c, nil
+}
+
+func (s *State) canSeeComputer(a model.Actor, cs *computerState) bool {
+	switch a.Kind {
+	case model.KindAdmin:
+		return true
+	case model.KindPerson:
+		return a.ID == cs.c.Owner
+	case model.KindComputer:
+		return a.ID == cs.c.ID
+	}
+	return false
+}
+
+// Computers lists the computers a caller may see, sorted by id.
+func (s *State) Computers(a model.Actor) []model.Computer {
+	var out []model.Computer
+	for _, cd := range s.cands {
+		cs := s.computers[cd.ID]
+		if s.canSeeComputer(a, cs) {
+			out = append(out, *cs.c)
+		}
+	}
+	return out
+}
+
+// ComputerIDs lists every computer id, sorted.
+func (s *State) ComputerIDs() []string {
+	out := make([]string, len(s.cands))
+	for i, c := range s.cands {
+		out[i] = c.ID
+	}
+	return out
+}
+
+// Partitions returns a computer's partitions (copies), natural order.
+func (s *State) Partitions(computerID string) []model.Partition {
+	cs := s.computers[computerID]
+	if cs == nil {
+		return nil
+	}
+	out := make([]model.Partition, len(cs.parts))
+	for i, p := range cs.parts {
+		out[i] = *p
+	}
+	return out
+}
+
+// Software returns a computer's software installations, sorted by URL.
+func (s *State) Software(computerID string) []model.SoftwareInstallation {
+	cs := s.computers[computerID]
+	if cs == nil {
+		return nil
+	}
+	out := make([]model.SoftwareInstallation, 0, len(cs.software))
+	for _, u := range slices.Sorted(maps.Keys(cs.software)) {
+		out = append(out, *cs.software[u])
+	}
+	return out
+}
+
+// InstanceInPartition returns the instance a partition holds, if any.
+func (s *State) InstanceInPartition(computerID, partitionID string) (InstanceInfo, bool) {
+	cs := s.computers[computerID]
+	if cs == nil {
+		return InstanceInfo{}, false
+	}
+	p := cs.partIdx[partitionID]
+	if p == nil || p.InstanceGUID == "" {
+		return InstanceInfo{}, false
+	}
+	return s.info(s.instances[p.InstanceGUID]), true
+}
+
+// Person returns a person.
+func (s *State) Person(id string) (model.Person, bool) {
+	p := s.persons[id]
+	if p == nil {
+		return model.Person{}, false
+	}
+	return *p, true
+}
+
+// Persons lists persons, sorted by id.
+func (s *State) Persons() []model.Person {
+	out := make([]model.Person, 0, len(s.persons))
+	for _, id := range slices.Sorted(maps.Keys(s.persons)) {
+		out = append(out, *s.persons[id])
+	}
+	return out
+}
+
+// Capacity counts partitions: free and busy, over every computer.
+func (s *State) Capacity() (free, busy int) {
+	for _, c := range s.cands {
+		free += c.Free
+		busy += c.Total - c.Free
+	}
+	return free, busy
+}
+
+// Movements returns the recorded movements (shared slice: do not modify).
+func (s *State) Movements() []account.Movement { return s.movements }
+
+// Invoices builds the invoices of a period. A person sees its own; the
+// admin everyone's (person "" = all). Hosting still running is counted up
+// to now.
+func (s *State) Invoices(a model.Actor, person string, start, end, now time.Time) ([]account.Invoice, error) {
+	switch a.Kind {
+	case model.KindAdmin:
+	case model.KindPerson:
+		if person != "" && person != a.ID {
+			return nil, forbiddenf("%s may not read the invoices of %s", a, person)
+		}
+		person = a.ID
+	default:
+		return nil, forbiddenf("%s may not read invoices", a)
+	}
+	var ms []account.Movement
+	for _, m := range s.movements {
+		if person == "" || m.Owner == person {
+			ms = append(ms, m)
+		}
+	}
+	for _, g := range slices.SortedFunc(maps.Keys(s.instances), compareGUID) {
+		i := s.instances[g]
+		if i.StartedAt.IsZero() || (person != "" && i.Owner != person) || !now.After(i.StartedAt) {
+			continue
+		}
+		m := account.HostingMovement(i, i.StartedAt, now)
+		if cs := s.computers[i.ComputerID]; cs != nil {
+			m = account.Price(m, cs.c.Prices, cs.c.Currency)
+		}
+		ms = append(ms, m)
+	}
+	return account.BuildInvoices(ms, start, end), nil
+}
