@@ -83,8 +83,8 @@ func (s *State) ComputerView(computerID string) (model.ComputerView, error) {
 		pv.SoftwareRelease = inst.SoftwareRelease
 		pv.SoftwareType = inst.SoftwareType
 		pv.Parameters = inst.Parameters
-		if raw := inst.SLA.Raw(); len(raw) > 0 {
-			pv.SLA = raw
+		if !inst.SLA.IsZero() {
+			pv.SLA = inst.SLA.Raw()
 		}
 		pv.Version = inst.Version
 		if h := s.hosted[inst.GUID]; len(h) > 0 {

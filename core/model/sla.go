@@ -99,6 +99,13 @@ func ParseSLA(raw map[string]string) (SLA, error) {
 	return s, nil
 }
 
+// IsZero reports whether the SLA sets no condition.
+func (s SLA) IsZero() bool {
+	return s.ComputerGUID == "" && s.InstanceGUID == "" && s.Region == "" && s.Network == "" &&
+		s.Arch == "" && s.MinRAM == 0 && s.MinCPU == 0 && s.MinDisk == 0 && s.MaxPrice == 0 &&
+		!s.UniqueByNetwork && s.RetentionDelay == 0 && len(s.Attributes) == 0
+}
+
 // Raw renders the SLA back to key=value form (the inverse of ParseSLA).
 func (s SLA) Raw() map[string]string {
 	m := map[string]string{}

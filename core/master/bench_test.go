@@ -1,0 +1,115 @@
+package master_test
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/slapgo/slapgo/core/master"
+	"github.com/slapgo/slapgo/core/model"
+)
+
+// fill builds a master with computers×parts partitions, a fraction of them
+// busy, without the per-command overhead of the test grid.
+func fill(tb testing.TB, computers, parts int, busy float64) *master.State {
+	tb.Helper()
+	s := master.New(master.DefaultConfig())
+	now := t0
+	apply := func(c master.Command) master.Result {
+		now = now.Add(time.Millisecond)
+		res, _, err := s.Apply(now, c)
+		if err != nil {
+			tb.Fatalf("%s: %v", c.CommandName(), err)
+		}
+		return res
+	}
+	apply(master.AddPerson{By: model.Admin, ID: "alice"})
+	alice := model.Actor{Kind: model.KindPerson, ID: "alice"}
+	for c := range computers {
+		id := fmt.Sprintf("COMP-%04d", c)
+		apply(master.RegisterComputer{By: alice, ID: id, Region: "eu"})
+		specs := make([]master.PartitionSpec, parts)
+		for p := range parts {
+			specs[p] = master.PartitionSpec{ID: fmt.Sprintf("slappart%d", p), Addresses: []model.Address{
+				{Iface: "eth0", Addr: fmt.Sprintf("10.%d.%d.%d", c/256, c%256, p)},
+				{Iface: "eth0", Addr: fmt.Sprintf("2001:db8:%x::%x", c, p+2)}}}
+		}
+		apply(master.SetCapacity{By: computerActor(id), ComputerID: id, Partitions: specs})
+		apply(master.Supply{By: alice, ComputerID: id, URL: sr, State: model.SoftwareAvailable})
+	}
+	n := int(float64(computers*parts) * busy)
+	for i := range n {
+		apply(master.Request{By: alice, Title: fmt.Sprintf("inst-%d", i), SoftwareRelease: sr,
+			Parameters: map[string]string{"port": "8080", "name": fmt.Sprintf("n%d", i)}})
+	}
+	return s
+}
+
+func BenchmarkComputerView(b *testing.B) {
+	for _, parts := range []int{300} {
+		s := fill(b, 1, parts, 1)
+		if v, err := s.ComputerView("COMP-0000"); err != nil || len(v.Partitions) != parts {
+			b.Fatalf("view: %v", err)
+		}
+		b.Run(fmt.Sprintf("partitions=%d/unchanged", parts), func(b *testing.B) {
+			b.ReportAllocs()
+			want, _ := s.ViewVersion("COMP-0000")
+			for b.Loop() {
+				if v, ok := s.ViewVersion("COMP-0000"); !ok || v != want {
+					b.Fatal("version moved")
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("partitions=%d/full", parts), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.ComputerView("COMP-0000"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkRequest(b *testing.B) {
+	for _, computers := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("computers=%d/partitions=300", computers), func(b *testing.B) {
+			s := fill(b, computers, 300, 0.5)
+			alice := model.Actor{Kind: model.KindPerson, ID: "alice"}
+			now := t0.Add(time.Hour)
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				i++
+				res, _, err := s.Apply(now, master.Request{By: alice, Title: fmt.Sprintf("bench-%d", i), SoftwareRelease: sr})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res.Instance.Status == master.StatusPending {
+					b.StopTimer()
+					s = fill(b, computers, 300, 0.5)
+					b.StartTimer()
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkMemory reports the heap held by a master of 1,000 computers ×
+// 300 partitions, every partition busy (300,000 instances).
+func BenchmarkMemory(b *testing.B) {
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		s := fill(b, 1000, 300, 1)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if free, busy := s.Capacity(); free != 0 || busy != 300000 {
+			b.Fatalf("free=%d busy=%d", free, busy)
+		}
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MiB-held")
+		runtime.KeepAlive(s)
+	}
+}
