@@ -30,10 +30,10 @@ func DefaultConfig() Config {
 
 // meta holds the counters that make identifiers and versions grow.
 type meta struct {
-	Clock     uint64 `json:"clock"`      // versions
-	Persons   uint64 `json:"persons"`    // PERSON-n
-	Instances uint64 `json:"instances"`  // SOFTINST-n
-	Movements uint64 `json:"movements"`  // MVT-n
+	Clock     uint64 `json:"clock"`     // versions
+	Persons   uint64 `json:"persons"`   // PERSON-n
+	Instances uint64 `json:"instances"` // SOFTINST-n
+	Movements uint64 `json:"movements"` // MVT-n
 }
 
 type computerState struct {
@@ -56,10 +56,10 @@ type State struct {
 	computers map[string]*computerState
 	cands     []*alloc.Candidate // sorted by computer id
 	instances map[string]*model.Instance
-	byKey     map[instKey]string            // live (not destroyed) instances
-	trees     map[instKey]map[string]bool   // (owner, root title, "") -> member guids
-	hosted    map[string]map[string]bool    // host guid -> shared guids
-	pending   map[string]bool               // guids waiting for a home
+	byKey     map[instKey]string          // live (not destroyed) instances
+	trees     map[instKey]map[string]bool // (owner, root title, "") -> member guids
+	hosted    map[string]map[string]bool  // host guid -> shared guids
+	pending   map[string]bool             // guids waiting for a home
 	movements []account.Movement
 	journals  map[string]bool
 
