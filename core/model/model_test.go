@@ -1,0 +1,183 @@
+package model_test
+
+import (
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/slapgo/slapgo/core/model"
+)
+
+func TestParseSLA(t *testing.T) {
+	cases := []struct {
+		name    string
+		raw     map[string]string
+		want    model.SLA
+		wantErr string
+	}{
+		{name: "empty", raw: nil, want: model.SLA{}},
+		{name: "region and price", raw: map[string]string{"region": "jp", "max_price": "0.5"},
+			want: model.SLA{Region: "jp", MaxPrice: 0.5}},
+		{name: "numbers", raw: map[string]string{"min_ram": "4096", "min_cpu": "2", "min_disk": "10", "retention_delay": "60"},
+			want: model.SLA{MinRAM: 4096, MinCPU: 2, MinDisk: 10, RetentionDelay: 60}},
+		{name: "attribute", raw: map[string]string{"attr.gpu": "a100"}, want: model.SLA{Attributes: map[string]string{"gpu": "a100"}}},
+		{name: "unique", raw: map[string]string{"unique_by_network": "true"}, want: model.SLA{UniqueByNetwork: true}},
+		{name: "unknown key", raw: map[string]string{"regoin": "jp"}, wantErr: `sla key "regoin" is unknown`},
+		{name: "bare attr prefix", raw: map[string]string{"attr.": "x"}, wantErr: `sla key "attr." is unknown`},
+		{name: "bad number", raw: map[string]string{"min_ram": "lots"}, wantErr: `min_ram="lots": expected a non-negative integer`},
+		{name: "negative", raw: map[string]string{"min_cpu": "-1"}, wantErr: "non-negative integer"},
+		{name: "bad price", raw: map[string]string{"max_price": "-2"}, wantErr: "max_price"},
+		{name: "bad bool", raw: map[string]string{"unique_by_network": "maybe"}, wantErr: "true or false"},
+		{name: "empty region", raw: map[string]string{"region": " "}, wantErr: "sla region is empty"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := model.ParseSLA(tc.raw)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, model.ErrInvalid) {
+					t.Fatalf("want error containing %q wrapping ErrInvalid, got %v", tc.wantErr, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(got.Raw(), tc.want.Raw()) {
+				t.Fatalf("got %+v want %+v", got, tc.want)
+			}
+			if got.IsZero() != (len(tc.raw) == 0) {
+				t.Fatalf("IsZero=%v for %v", got.IsZero(), tc.raw)
+			}
+		})
+	}
+}
+
+func TestValidation(t *testing.T) {
+	cases := []struct {
+		name    string
+		err     error
+		wantErr string
+	}{
+		{"title ok", model.ValidateTitle("web"), ""},
+		{"title empty", model.ValidateTitle("  "), "title is empty"},
+		{"title control", model.ValidateTitle("a\nb"), "control character"},
+		{"title long", model.ValidateTitle(strings.Repeat("x", 256)), "at most 255"},
+		{"url ok", model.ValidateSoftwareURL("https://example.org/software.cfg"), ""},
+		{"url file", model.ValidateSoftwareURL("file:///srv/software.cfg"), ""},
+		{"url relative", model.ValidateSoftwareURL("software.cfg"), "not absolute"},
+		{"url scheme", model.ValidateSoftwareURL("ftp://x/y"), `scheme "ftp" not supported`},
+		{"url empty", model.ValidateSoftwareURL(""), "URL is empty"},
+		{"id ok", model.ValidateID("computer id", "COMP-1"), ""},
+		{"id space", model.ValidateID("computer id", "COMP 1"), "only letters"},
+		{"id empty", model.ValidateID("computer id", ""), "computer id is empty"},
+		{"params ok", model.ValidateParameters(map[string]string{"a": "b"}), ""},
+		{"params eq", model.ValidateParameters(map[string]string{"a=b": "c"}), "parameter key"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.wantErr == "" {
+				if tc.err != nil {
+					t.Fatal(tc.err)
+				}
+				return
+			}
+			if tc.err == nil || !strings.Contains(tc.err.Error(), tc.wantErr) || !errors.Is(tc.err, model.ErrInvalid) {
+				t.Fatalf("want %q, got %v", tc.wantErr, tc.err)
+			}
+		})
+	}
+}
+
+func TestParseStates(t *testing.T) {
+	if _, err := model.ParseRequestedState("running"); err == nil || !strings.Contains(err.Error(), "started, stopped, destroyed") {
+		t.Fatalf("bad state word: %v", err)
+	}
+	for _, s := range []string{"started", "stopped", "destroyed", ""} {
+		if _, err := model.ParseRequestedState(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := model.ParseSoftwareState("ready"); err == nil {
+		t.Fatal("ready is not a software state")
+	}
+	if _, err := model.ParseReportedState("destroyed"); err == nil {
+		t.Fatal("destroyed is not a reported partition state")
+	}
+	if s, err := model.ParseScope(""); err != nil || s != model.ScopeOpen {
+		t.Fatalf("empty scope means open: %v %v", s, err)
+	}
+}
+
+func TestParseKeyValues(t *testing.T) {
+	m, err := model.ParseKeyValues("param", []string{"a=1", "b=x=y", "c="})
+	if err != nil || m["a"] != "1" || m["b"] != "x=y" || m["c"] != "" {
+		t.Fatalf("got %v %v", m, err)
+	}
+	if _, err := model.ParseKeyValues("param", []string{"a=1", "novalue"}); err == nil || !strings.Contains(err.Error(), `param #2 "novalue"`) {
+		t.Fatalf("missing '=': %v", err)
+	}
+	if _, err := model.ParseKeyValues("sla", []string{"a=1", "a=2"}); err == nil || !strings.Contains(err.Error(), "given twice") {
+		t.Fatalf("duplicate: %v", err)
+	}
+	if got := model.FormatKeyValues(map[string]string{"b": "2", "a": "1"}); got != "a=1 b=2" {
+		t.Fatalf("format: %q", got)
+	}
+}
+
+func TestComparePartitionIDs(t *testing.T) {
+	ids := []string{"slappart10", "slappart2", "slappart1", "other", "slappart0"}
+	slices.SortFunc(ids, model.ComparePartitionIDs)
+	want := []string{"other", "slappart0", "slappart1", "slappart2", "slappart10"}
+	if !slices.Equal(ids, want) {
+		t.Fatalf("got %v", ids)
+	}
+}
+
+// FuzzParseSLA: parsing never panics; what parses renders back to the same
+// conditions.
+func FuzzParseSLA(f *testing.F) {
+	f.Add("region", "jp", "max_price", "1.5")
+	f.Add("attr.gpu", "yes", "min_ram", "10")
+	f.Add("unique_by_network", "1", "computer_guid", "COMP-1")
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
+		raw := map[string]string{k1: v1, k2: v2}
+		s, err := model.ParseSLA(raw)
+		if err != nil {
+			if !errors.Is(err, model.ErrInvalid) {
+				t.Fatalf("error does not wrap ErrInvalid: %v", err)
+			}
+			return
+		}
+		again, err := model.ParseSLA(s.Raw())
+		if err != nil {
+			t.Fatalf("rendered SLA does not parse: %v (%v)", err, s.Raw())
+		}
+		if !maps.Equal(again.Raw(), s.Raw()) {
+			t.Fatalf("round trip: %v != %v", again.Raw(), s.Raw())
+		}
+	})
+}
+
+// FuzzParseKeyValues: parsing never panics and keeps every key.
+func FuzzParseKeyValues(f *testing.F) {
+	f.Add("a=1", "b=2")
+	f.Add("=x", "y")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		m, err := model.ParseKeyValues("param", []string{a, b})
+		if err != nil {
+			return
+		}
+		if len(m) != 2 {
+			t.Fatalf("two words, %d keys", len(m))
+		}
+		if err := model.ValidateParameters(m); err == nil {
+			for k := range m {
+				if strings.Contains(k, "=") {
+					t.Fatalf("key %q contains '='", k)
+				}
+			}
+		}
+	})
+}
