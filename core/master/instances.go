@@ -127,9 +127,12 @@ func (s *State) updateInstance(now time.Time, inst *model.Instance, c Request, s
 		inst.Parameters = maps.Clone(c.Parameters)
 		changed = true
 	}
+	// The SLA is part of what the node sees (SlapOS's _filter_dict): a
+	// change is a change of the instance.
 	slaChanged := !slaEqual(inst.SLA, sla)
 	if slaChanged {
 		inst.SLA = sla
+		changed = true
 	}
 	if changed {
 		s.bumpInstance(inst)
