@@ -1,0 +1,94 @@
+package converge
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/slapgo/slapgo/core/model"
+)
+
+// benchNode is a converged node of n started partitions sharing three
+// releases round-robin (the worst case for the planner's software cache
+// would need more than eight), configured an hour ago.
+func benchNode(n int) (model.ComputerView, Actual) {
+	urls := []string{swA, swB, swC}
+	view := model.ComputerView{ComputerID: "COMP-BENCH", Version: 1}
+	actual := Actual{Software: map[string]SoftwareActual{}, Partitions: make(map[string]PartitionActual, n)}
+	for _, u := range urls {
+		view.Software = append(view.Software, avail(u))
+		actual.Software[u] = installed()
+	}
+	for i := range n {
+		id := fmt.Sprintf("slappart%d", i)
+		guid := fmt.Sprintf("SOFTINST-%d", i)
+		view.Partitions = append(view.Partitions, inst(id, guid, urls[i%len(urls)], model.StateStarted, 7))
+		actual.Partitions[id] = applied(guid, 7, true)
+	}
+	return view, actual
+}
+
+// BenchmarkPlan measures one planning pass of a 300-partition node where
+// nothing, every partition, or one partition changed.
+func BenchmarkPlan(b *testing.B) {
+	for _, n := range []int{300} {
+		for _, changed := range []string{"none", "all", "one"} {
+			b.Run(fmt.Sprintf("partitions=%d/changed=%s", n, changed), func(b *testing.B) {
+				view, actual := benchNode(n)
+				want := 0
+				switch changed {
+				case "all":
+					for i := range view.Partitions {
+						view.Partitions[i].Version++
+					}
+					want = 2 * n
+				case "one":
+					view.Partitions[n/2].Version++
+					want = 2
+				}
+				cfg := DefaultConfig()
+				plan := PlanNode(view, actual, t0, cfg)
+				if len(plan.Actions) != want || len(plan.Waiting) != 0 || plan.RequeueAfter <= 0 {
+					b.Fatalf("plan has %d actions (want %d), waiting %q, requeue %v", len(plan.Actions), want, plan.Waiting, plan.RequeueAfter)
+				}
+				checkOrderB(b, plan.Actions)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					plan = PlanNode(view, actual, t0, cfg)
+				}
+				b.StopTimer()
+				if len(plan.Actions) != want {
+					b.Fatalf("plan changed during the loop: %d actions", len(plan.Actions))
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkPlanUnsorted measures the cost of a view whose partitions are not
+// in natural order (the master sends them sorted; others may not).
+func BenchmarkPlanUnsorted(b *testing.B) {
+	view, actual := benchNode(300)
+	for i, j := 0, len(view.Partitions)-1; i < j; i, j = i+1, j-1 {
+		view.Partitions[i], view.Partitions[j] = view.Partitions[j], view.Partitions[i]
+	}
+	b.Run("partitions=300/changed=none", func(b *testing.B) {
+		if plan := PlanNode(view, actual, t0, Config{}); len(plan.Actions) != 0 {
+			b.Fatalf("plan has %d actions, want none", len(plan.Actions))
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			PlanNode(view, actual, t0, Config{})
+		}
+	})
+}
+
+func checkOrderB(b *testing.B, acts []Action) {
+	for i := 1; i < len(acts); i++ {
+		p, a := acts[i-1], acts[i]
+		if kindRank(a.Kind) < kindRank(p.Kind) ||
+			kindRank(a.Kind) == kindRank(p.Kind) && ComparePartitionIDs(p.PartitionID, a.PartitionID) >= 0 {
+			b.Fatalf("action %d %v out of order after %v", i, a, p)
+		}
+	}
+}
