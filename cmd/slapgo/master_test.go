@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// syncBuffer is a bytes.Buffer safe for a command writing while the test
+// reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func masterRoot() *cobra.Command {
+	root := newRootCmd()
+	root.AddCommand(newMasterCmd())
+	return root
+}
+
+func TestMasterInit(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	var out, errb bytes.Buffer
+	code := execute(context.Background(), masterRoot(), []string{"master", "init", "--data", dir, "--hostname", "master.example.org"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("init: exit %d: %s", code, errb.String())
+	}
+	for _, f := range []string{"master.db", "ca.crt", "ca.key", "server.crt", "server.key", "admin.crt", "admin.key"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("init did not create %s: %v", f, err)
+		}
+	}
+	if !strings.Contains(out.String(), "--cert "+filepath.Join(dir, "admin.crt")) {
+		t.Errorf("init output does not show the admin credentials:\n%s", out.String())
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"refuses to overwrite", []string{"master", "init", "--data", dir}, "not empty"},
+		{"needs --data", []string{"master", "init"}, `required flag(s) "data" not set`},
+		{"serve needs an initialized directory", []string{"master", "serve", "--data", t.TempDir()}, "master init"},
+		{"serve refuses an unknown policy", []string{"master", "serve", "--data", dir, "--policy", "best"}, "--policy"},
+		{"serve refuses a bad address", []string{"master", "serve", "--data", dir, "--listen", "256.0.0.1:x"}, "--listen"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if code := execute(context.Background(), masterRoot(), tc.args, &out, &errb); code != 1 || !strings.Contains(errb.String(), tc.want) {
+				t.Errorf("exit %d, stderr %q; want 1 and %q", code, errb.String(), tc.want)
+			}
+		})
+	}
+}
+
+func TestMasterServeStopsCleanly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	var initOut, initErr bytes.Buffer
+	if code := execute(context.Background(), masterRoot(), []string{"master", "init", "--data", dir}, &initOut, &initErr); code != 0 {
+		t.Fatalf("init: %s", initErr.String())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- execute(ctx, masterRoot(), []string{"master", "serve", "--data", dir, "--listen", "127.0.0.1:0",
+			"--metrics-listen", "127.0.0.1:0"}, &out, &errb)
+	}()
+	re := regexp.MustCompile(`listening on (https://127\.0\.0\.1:\d+)\nmetrics on (http://127\.0\.0\.1:\d+)/metrics`)
+	var m []string
+	for deadline := time.Now().Add(10 * time.Second); m == nil; {
+		if m = re.FindStringSubmatch(out.String()); m == nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("no listening line; stdout %q stderr %q", out.String(), errb.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	defer tr.CloseIdleConnections()
+	for _, u := range []string{m[1] + "/healthz", m[2] + "/healthz", m[2] + "/metrics"} {
+		resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get(u)
+		if err != nil {
+			t.Fatalf("GET %s: %v", u, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %d", u, resp.StatusCode)
+		}
+	}
+	cancel() // what SIGTERM does in main
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("serve exited %d after cancellation, want 0; stderr:\n%s", code, errb.String())
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("serve did not stop after cancellation")
+	}
+}

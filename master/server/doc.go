@@ -1,0 +1,52 @@
+// Package server is the production master: the HTTP API of master/api over
+// mutual TLS, around core/master's state machine, persisted by master/store
+// and authenticated by master/ca. It makes no marketplace decision itself:
+// every change is a core/master Command applied with the caller's Actor,
+// and authorization is core/master's.
+//
+// # Data directory
+//
+// InitDataDir creates it (master.db, ca.crt, ca.key, server.crt,
+// server.key, admin.crt, admin.key) and refuses a non-empty directory;
+// Open loads it and rebuilds the state from the database.
+//
+// # Requests
+//
+//   - Every route but POST /api/v1/register, /healthz and /metrics needs a
+//     client certificate verified against the master's CA (TLS 1.3,
+//     tls.VerifyClientCertIfGiven). Its slapgo://<kind>/<id> URI is the
+//     caller's model.Actor; an identity that no longer exists (a person,
+//     computer or instance the state does not hold, or a destroyed
+//     instance) is refused with 401.
+//   - Bodies are JSON, decoded strictly: unknown fields, wrong types,
+//     malformed or trailing data answer 400 naming the field or the byte;
+//     beyond api.MaxJSONBody (api.MaxUsageBody for TioXML usage journals)
+//     413. Errors are api.ErrorBody {code, message}; core/master's sentinel
+//     errors map to 400 (invalid), 403 (forbidden), 404 (not found), 409
+//     (conflict); a failed database to 503.
+//   - POST /api/v1/instances answers 200 when the instance has a home
+//     (or is destroyed) and 202 with the pending reason otherwise.
+//   - GET /api/v1/computers/{id} authorizes, then compares If-None-Match
+//     with the view's version (one map lookup) and answers 304, or the view
+//     encoded once per version (gzip when accepted), with ETag "<version>"
+//     and SlapOS's Cache-Control. A poll by the computer itself records its
+//     contact (in memory); when the computer was offline, pending requests
+//     are retried.
+//
+// # Durability
+//
+// Commands are applied one at a time under one mutex; their mutations (and
+// the certificates and tokens they create) are submitted to the store in
+// apply order under that mutex, and the answer waits outside it until the
+// store committed them (group commit). Answers that only read wait for
+// the batches queued before them, so nothing acknowledged or shown can be
+// lost by a crash. A failed write stops the master (Serve returns): memory
+// would be ahead of the disk, and a restart rebuilds it from the database.
+//
+// # Caller's duties
+//
+// Call Serve with the API listener (TLS is added here) and, optionally, a
+// plain listener for /metrics and /healthz; cancel its context to drain
+// (SIGTERM); then Close, which flushes the queued commits. Pending requests
+// are retried every Options.RetryEvery while Serve runs.
+package server

@@ -1,0 +1,172 @@
+package server
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/slapgo/slapgo/core/model"
+	"github.com/slapgo/slapgo/master/api"
+	"github.com/slapgo/slapgo/master/ca"
+)
+
+// handlerFunc is a route's handler, given the authenticated caller (the
+// zero Actor on public routes).
+type handlerFunc func(w http.ResponseWriter, r *http.Request, who model.Actor)
+
+// routes builds the API mux and the metrics-only mux.
+func (s *Server) routes() (apiMux, metricsMux http.Handler) {
+	mux := http.NewServeMux()
+	const p = api.Prefix
+	authed := func(pattern string, h handlerFunc) { mux.Handle(pattern, s.instrument(pattern, false, h)) }
+	public := func(pattern string, h handlerFunc) { mux.Handle(pattern, s.instrument(pattern, true, h)) }
+
+	// person-facing
+	authed("POST "+p+"/persons", s.addPerson)
+	authed("GET "+p+"/whoami", s.whoAmI)
+	authed("POST "+p+"/computers", s.registerComputer)
+	authed("GET "+p+"/computers", s.listComputers)
+	authed("GET "+p+"/computers/{id}/details", s.computerDetails)
+	authed("PATCH "+p+"/computers/{id}", s.updateComputer)
+	authed("POST "+p+"/computers/{id}/supply", s.supply)
+	authed("POST "+p+"/instances", s.request)
+	authed("GET "+p+"/instances", s.listInstances)
+	authed("GET "+p+"/instances/{guid}", s.getInstance)
+	authed("POST "+p+"/instances/{guid}/bang", s.bang)
+	authed("POST "+p+"/instances/{guid}/rename", s.rename)
+	authed("GET "+p+"/pending", s.pending)
+	authed("GET "+p+"/invoices", s.invoices)
+	// node-facing
+	public("POST "+p+"/register", s.exchangeToken)
+	authed("GET "+p+"/computers/{id}", s.computerView)
+	authed("PUT "+p+"/computers/{id}/capacity", s.setCapacity)
+	authed("PUT "+p+"/computers/{id}/software-state", s.reportSoftware)
+	authed("PUT "+p+"/computers/{id}/partitions/{pid}/state", s.reportPartition)
+	authed("PUT "+p+"/computers/{id}/partitions/{pid}/connection", s.setConnection)
+	authed("POST "+p+"/computers/{id}/partitions/{pid}/destroyed", s.partitionDestroyed)
+	authed("POST "+p+"/computers/{id}/partitions/{pid}/certificate", s.partitionCertificate)
+	authed("POST "+p+"/computers/{id}/usage", s.postUsage)
+
+	mon := http.NewServeMux()
+	for _, m := range []*http.ServeMux{mux, mon} {
+		m.Handle("GET /healthz", s.instrument("GET /healthz", true, s.healthz))
+		m.Handle("GET /metrics", s.instrument("GET /metrics", true, s.serveMetrics()))
+	}
+	mux.Handle("/", s.instrument("unmatched", true, func(w http.ResponseWriter, r *http.Request, _ model.Actor) {
+		writeJSON(w, http.StatusNotFound, api.ErrorBody{Code: api.CodeNotFound,
+			Message: "no route " + r.Method + " " + r.URL.Path + ": see " + api.Prefix + " in the API documentation"})
+	}))
+	return mux, mon
+}
+
+func (s *Server) serveMetrics() handlerFunc {
+	h := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)})
+	return func(w http.ResponseWriter, r *http.Request, _ model.Actor) { h.ServeHTTP(w, r) }
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ model.Actor) {
+	if err := s.store.Err(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Code: api.CodeUnavailable, Message: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// statusWriter remembers the status and size of an answer.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// instrument wraps a route: authentication (unless public), metrics by
+// route pattern and status, and a debug-level access log.
+func (s *Server) instrument(pattern string, public bool, h handlerFunc) http.Handler {
+	latency := s.metrics.latency.WithLabelValues(pattern)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		var who model.Actor
+		var authErr error
+		if !public {
+			who, authErr = s.authenticate(r)
+		}
+		if authErr != nil {
+			writeError(sw, s.log, authErr)
+		} else {
+			h(sw, r, who)
+		}
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		took := time.Since(start)
+		latency.Observe(took.Seconds())
+		s.metrics.requests.WithLabelValues(pattern, strconv.Itoa(sw.status)).Inc()
+		if s.log.Enabled(r.Context(), slog.LevelDebug) {
+			s.log.LogAttrs(r.Context(), slog.LevelDebug, "http request",
+				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", pattern),
+				slog.Int("status", sw.status), slog.Int("bytes", sw.bytes), slog.Duration("took", took),
+				slog.String("caller", who.String()), slog.String("remote", r.RemoteAddr))
+		}
+	})
+}
+
+// authenticate maps the verified client certificate to an Actor, and
+// refuses a certificate whose identity no longer exists.
+func (s *Server) authenticate(r *http.Request) (model.Actor, error) {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 || len(r.TLS.VerifiedChains) == 0 {
+		return model.Actor{}, newError(http.StatusUnauthorized, api.CodeUnauthenticated,
+			"a client certificate issued by this master's CA is required (--cert, --key)")
+	}
+	who, err := ca.IdentityOf(r.TLS.PeerCertificates[0])
+	if err != nil {
+		return model.Actor{}, newError(http.StatusUnauthorized, api.CodeUnauthenticated, "%s", err)
+	}
+	s.mu.Lock()
+	exists := s.identityExists(who)
+	s.mu.Unlock()
+	if !exists {
+		return model.Actor{}, newError(http.StatusUnauthorized, api.CodeUnauthenticated,
+			"the identity of this certificate, %s, no longer exists", who)
+	}
+	return who, nil
+}
+
+// identityExists: called with s.mu held.
+func (s *Server) identityExists(who model.Actor) bool {
+	switch who.Kind {
+	case model.KindAdmin:
+		return who.ID == model.Admin.ID
+	case model.KindPerson:
+		_, ok := s.state.Person(who.ID)
+		return ok
+	case model.KindComputer:
+		_, ok := s.state.ViewVersion(who.ID)
+		return ok
+	case model.KindInstance:
+		info, err := s.state.Instance(model.Admin, who.ID)
+		return err == nil && info.Status != api.StatusDestroyed
+	}
+	return false
+}

@@ -1,0 +1,402 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/slapgo/slapgo/core/alloc"
+	"github.com/slapgo/slapgo/core/master"
+	"github.com/slapgo/slapgo/core/model"
+	"github.com/slapgo/slapgo/master/ca"
+	"github.com/slapgo/slapgo/master/store"
+)
+
+// Files of a data directory (see InitDataDir).
+const (
+	FileDatabase   = "master.db"
+	FileCACert     = "ca.crt"
+	FileCAKey      = "ca.key"
+	FileServerCert = "server.crt"
+	FileServerKey  = "server.key"
+	FileAdminCert  = "admin.crt"
+	FileAdminKey   = "admin.key"
+)
+
+// Defaults of Options.
+const (
+	DefaultRetryEvery    = time.Minute
+	DefaultShutdownGrace = 30 * time.Second
+	// TokenValidity is how long a computer registration token may be
+	// exchanged.
+	TokenValidity = 24 * time.Hour
+)
+
+// Options configure a master opened from a data directory.
+type Options struct {
+	DataDir string
+	// Policy ranks feasible computers (default first-fit).
+	Policy alloc.Policy
+	// OnlineWithin: computers not seen for longer get no new instance
+	// (0: no such condition).
+	OnlineWithin time.Duration
+	// RetryEvery: how often pending requests are retried on a timer
+	// (default DefaultRetryEvery).
+	RetryEvery time.Duration
+	// ShutdownGrace bounds the draining of in-flight requests.
+	ShutdownGrace time.Duration
+	Logger        *slog.Logger
+	// Now is the wall clock (default time.Now in UTC); tests may move it.
+	Now func() time.Time
+}
+
+// Server is the production master. It is safe for concurrent use.
+type Server struct {
+	log        *slog.Logger
+	now        func() time.Time
+	ca         *ca.Authority
+	serverCert tls.Certificate
+	store      *store.Store
+	metrics    *metrics
+	retryEvery time.Duration
+	grace      time.Duration
+	handler    http.Handler
+	metricsH   http.Handler
+
+	// mu serializes every use of state, views and tokens, and the
+	// submission of batches to the store (so they are written in apply
+	// order).
+	mu     sync.Mutex
+	state  *master.State
+	views  map[string]*cachedView
+	tokens map[string]store.Token // by hash
+}
+
+// InitResult lists what InitDataDir created.
+type InitResult struct {
+	DataDir, Database, CACert, ServerCert, AdminCert, AdminKey string
+}
+
+// InitDataDir creates a master's data directory: the database, a new CA,
+// the server certificate (for localhost, 127.0.0.1, ::1 and hostnames) and
+// the admin credentials. It refuses a directory that exists and is not
+// empty; on failure it removes what it created.
+func InitDataDir(dir string, hostnames []string, now time.Time) (res InitResult, err error) {
+	if dir == "" {
+		return res, errors.New("server: --data is empty: expected a directory")
+	}
+	entries, rerr := os.ReadDir(dir)
+	switch {
+	case rerr == nil && len(entries) > 0:
+		return res, fmt.Errorf("server: data directory %s is not empty (%d entries, e.g. %s): refusing to overwrite a master; choose a new directory",
+			dir, len(entries), entries[0].Name())
+	case rerr != nil && !errors.Is(rerr, os.ErrNotExist):
+		return res, fmt.Errorf("server: data directory: %w", rerr)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return res, fmt.Errorf("server: creating the data directory: %w", err)
+	}
+	p := func(name string) string { return filepath.Join(dir, name) }
+	var created []string
+	defer func() {
+		if err != nil {
+			for _, f := range created {
+				os.Remove(f)
+			}
+		}
+	}()
+	write := func(name string, data []byte, mode os.FileMode) error {
+		if err := ca.WriteNewFile(p(name), data, mode); err != nil {
+			return err
+		}
+		created = append(created, p(name))
+		return nil
+	}
+	authority, err := ca.New("slapgo master CA", now)
+	if err != nil {
+		return res, err
+	}
+	if err := authority.Save(p(FileCACert), p(FileCAKey)); err != nil {
+		return res, err
+	}
+	created = append(created, p(FileCACert), p(FileCAKey))
+	srv, err := authority.IssueServer(hostnames, now)
+	if err != nil {
+		return res, err
+	}
+	adm, err := authority.Issue(model.Admin, now)
+	if err != nil {
+		return res, err
+	}
+	for _, f := range []struct {
+		name string
+		data []byte
+		mode os.FileMode
+	}{
+		{FileServerCert, srv.CertPEM, 0o644}, {FileServerKey, srv.KeyPEM, 0o600},
+		{FileAdminCert, adm.CertPEM, 0o644}, {FileAdminKey, adm.KeyPEM, 0o600},
+	} {
+		if err := write(f.name, f.data, f.mode); err != nil {
+			return res, err
+		}
+	}
+	created = append(created, p(FileDatabase), p(FileDatabase)+"-wal", p(FileDatabase)+"-shm")
+	st, err := store.Open(p(FileDatabase), store.Options{})
+	if err != nil {
+		return res, err
+	}
+	// The database holds connection parameters (passwords): owner only.
+	if err := os.Chmod(p(FileDatabase), 0o600); err != nil {
+		st.Close()
+		return res, fmt.Errorf("server: %w", err)
+	}
+	err = st.Commit(context.Background(), store.Batch{Certificates: []store.Certificate{
+		{Serial: srv.Serial, Identity: model.Actor{Kind: "server", ID: "master"}, IssuedAt: now, NotAfter: srv.NotAfter},
+		{Serial: adm.Serial, Identity: model.Admin, IssuedAt: now, NotAfter: adm.NotAfter},
+	}})
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return res, err
+	}
+	return InitResult{DataDir: dir, Database: p(FileDatabase), CACert: p(FileCACert),
+		ServerCert: p(FileServerCert), AdminCert: p(FileAdminCert), AdminKey: p(FileAdminKey)}, nil
+}
+
+// Open opens the master of an initialized data directory: it loads the CA
+// and the server certificate, opens the database and rebuilds the state
+// from it. Close it when done.
+func Open(opts Options) (*Server, error) {
+	dir := opts.DataDir
+	p := func(name string) string { return filepath.Join(dir, name) }
+	if _, err := os.Stat(p(FileDatabase)); err != nil {
+		return nil, fmt.Errorf("server: %s has no %s (%v): run `slapgo master init --data %s` first", dir, FileDatabase, err, dir)
+	}
+	authority, err := ca.LoadFiles(p(FileCACert), p(FileCAKey))
+	if err != nil {
+		return nil, err
+	}
+	serverCert, err := tls.LoadX509KeyPair(p(FileServerCert), p(FileServerKey))
+	if err != nil {
+		return nil, fmt.Errorf("server: loading the server certificate: %w", err)
+	}
+	policy, err := alloc.ParsePolicy(string(opts.Policy))
+	if err != nil {
+		return nil, err
+	}
+	m := newMetrics()
+	st, err := store.Open(p(FileDatabase), store.Options{OnCommit: m.observeCommit})
+	if err != nil {
+		return nil, err
+	}
+	s, err := newServer(opts, policy, authority, serverCert, st, m)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func newServer(opts Options, policy alloc.Policy, authority *ca.Authority, serverCert tls.Certificate, st *store.Store, m *metrics) (*Server, error) {
+	ctx := context.Background()
+	ents, err := st.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cfg := master.DefaultConfig()
+	cfg.Policy, cfg.OnlineWithin = policy, opts.OnlineWithin
+	state, err := master.Restore(cfg, ents)
+	if err != nil {
+		return nil, fmt.Errorf("server: rebuilding the state from %s: %w", st.Path(), err)
+	}
+	toks, err := st.Tokens(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		log: opts.Logger, now: opts.Now, ca: authority, serverCert: serverCert, store: st, metrics: m,
+		retryEvery: opts.RetryEvery, grace: opts.ShutdownGrace,
+		state: state, views: map[string]*cachedView{}, tokens: map[string]store.Token{},
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = func() time.Time { return time.Now().UTC() }
+	}
+	if s.retryEvery <= 0 {
+		s.retryEvery = DefaultRetryEvery
+	}
+	if s.grace <= 0 {
+		s.grace = DefaultShutdownGrace
+	}
+	for _, t := range toks {
+		s.tokens[t.Hash] = t
+	}
+	m.reg.MustRegister(newStateCollector(s))
+	s.handler, s.metricsH = s.routes()
+	s.log.Info("master state loaded", "database", st.Path(), "entities", len(ents),
+		"computers", len(state.ComputerIDs()), "pending", state.PendingCount(), "policy", cfg.Policy)
+	return s, nil
+}
+
+// Handler is the whole HTTP API, /healthz and /metrics included. Serve it
+// over TLS with TLSConfig (the API needs client certificates).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// MetricsHandler serves /metrics and /healthz only (for a plain listener).
+func (s *Server) MetricsHandler() http.Handler { return s.metricsH }
+
+// TLSConfig is the server side of mutual TLS: TLS 1.3, the server
+// certificate, client certificates verified against the CA when given.
+func (s *Server) TLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{s.serverCert},
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		ClientCAs:    s.ca.Pool(),
+	}
+}
+
+// Authority is the master's CA.
+func (s *Server) Authority() *ca.Authority { return s.ca }
+
+// Serve answers the API over TLS on ln (and /metrics, /healthz in plain
+// HTTP on metricsLn when not nil) and retries pending requests every
+// RetryEvery, until ctx is done; then it drains in-flight requests (their
+// commits included) and returns nil. It returns an error when a listener
+// fails or the database refuses a write (memory is then ahead of the disk:
+// the process must restart). Close the server afterwards.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, metricsLn net.Listener) error {
+	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelInfo)
+	api := &http.Server{
+		Handler:           s.handler,
+		TLSConfig:         s.TLSConfig(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          errLog,
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- fmt.Errorf("server: API listener: %w", api.ServeTLS(ln, "", "")) }()
+	var mon *http.Server
+	if metricsLn != nil {
+		mon = &http.Server{Handler: s.metricsH, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+		go func() { errc <- fmt.Errorf("server: metrics listener: %w", mon.Serve(metricsLn)) }()
+	}
+	tick := time.NewTicker(s.retryEvery)
+	defer tick.Stop()
+	var failure error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-errc:
+			failure = err
+			break loop
+		case <-s.store.Failed():
+			failure = s.store.Err()
+			break loop
+		case <-tick.C:
+			s.retryPending(ctx)
+		}
+	}
+	s.log.Info("master shutting down: draining requests", "grace", s.grace)
+	sctx, cancel := context.WithTimeout(context.Background(), s.grace)
+	defer cancel()
+	err := api.Shutdown(sctx)
+	if mon != nil {
+		err = errors.Join(err, mon.Shutdown(sctx))
+	}
+	if failure != nil {
+		return failure
+	}
+	if err != nil {
+		return fmt.Errorf("server: draining requests: %w", err)
+	}
+	return nil
+}
+
+// retryPending applies RetryPending once (the timer's job).
+func (s *Server) retryPending(ctx context.Context) {
+	res, err := s.exec(ctx, master.RetryPending{By: model.Admin}, nil)
+	switch {
+	case err != nil:
+		s.log.Error("retrying pending requests", "error", err)
+	case res.Placed > 0:
+		s.log.Info("pending requests placed", "placed", res.Placed, "still_pending", s.pendingCount())
+	}
+}
+
+func (s *Server) pendingCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state.PendingCount()
+}
+
+// Close flushes the commits still queued and closes the database.
+func (s *Server) Close() error { return s.store.Close() }
+
+// exec applies a command and returns once its changes are durable. attach,
+// when set, runs under the lock after a successful Apply and returns extra
+// records to write in the same transaction (certificates, tokens); its
+// error is returned after the command's mutations are written anyway (they
+// are applied in memory and must reach the disk).
+//
+// An error of Apply waits for the batches already queued too: the answer
+// may reflect what they changed.
+func (s *Server) exec(ctx context.Context, cmd master.Command, attach func(master.Result) (store.Batch, error)) (master.Result, error) {
+	s.mu.Lock()
+	now := s.now() // under the lock: commands see time in apply order
+	res, muts, err := s.state.Apply(now, cmd)
+	batch := store.Batch{Mutations: muts}
+	var attachErr error
+	if err == nil && attach != nil {
+		var extra store.Batch
+		extra, attachErr = attach(res)
+		batch.Tokens, batch.Certificates = extra.Tokens, extra.Certificates
+	}
+	seq, serr := s.store.Submit(batch)
+	s.mu.Unlock()
+	if serr != nil {
+		return master.Result{}, serr
+	}
+	if werr := s.store.Wait(ctx, seq); werr != nil {
+		return master.Result{}, werr
+	}
+	if err != nil {
+		return master.Result{}, err
+	}
+	if attachErr != nil {
+		return master.Result{}, attachErr
+	}
+	s.metrics.observeResult(cmd, res)
+	return res, nil
+}
+
+// read runs a query under the lock and waits until what it may have seen
+// is durable.
+func (s *Server) read(ctx context.Context, query func(st *master.State) error) error {
+	s.mu.Lock()
+	err := query(s.state)
+	seq, serr := s.store.Submit(store.Batch{})
+	s.mu.Unlock()
+	if serr != nil {
+		return serr
+	}
+	if werr := s.store.Wait(ctx, seq); werr != nil {
+		return werr
+	}
+	return err
+}

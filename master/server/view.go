@@ -1,0 +1,182 @@
+package server
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/slapgo/slapgo/core/master"
+	"github.com/slapgo/slapgo/core/model"
+	"github.com/slapgo/slapgo/master/store"
+)
+
+// viewCacheControl is what SlapOS's master sends with a computer's view:
+// caches may keep it a second, and serve it for a week when the master
+// fails.
+const viewCacheControl = "public, max-age=1, stale-if-error=604800"
+
+// cachedView is a computer's view encoded once per version. body is
+// immutable; gz is built on first demand.
+type cachedView struct {
+	version uint64
+	etag    string
+	body    []byte
+	gzOnce  sync.Once
+	gz      []byte
+}
+
+func (v *cachedView) gzipped() []byte {
+	v.gzOnce.Do(func() {
+		var b bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed)
+		zw.Write(v.body)
+		zw.Close()
+		v.gz = b.Bytes()
+	})
+	return v.gz
+}
+
+func formatETag(version uint64) string {
+	return `"` + strconv.FormatUint(version, 10) + `"`
+}
+
+// etagMatches reports whether an If-None-Match header names the version
+// (strong or weak, in a list, or "*").
+func etagMatches(header string, version uint64) bool {
+	for header != "" {
+		var tag string
+		tag, header, _ = strings.Cut(header, ",")
+		tag = strings.TrimSpace(tag)
+		if tag == "*" {
+			return true
+		}
+		tag = strings.TrimPrefix(tag, "W/")
+		if len(tag) < 2 || tag[0] != '"' || tag[len(tag)-1] != '"' {
+			continue
+		}
+		if n, err := strconv.ParseUint(tag[1:len(tag)-1], 10, 64); err == nil && n == version {
+			return true
+		}
+	}
+	return false
+}
+
+// computerView serves GET /computers/{id}: authorization first, then the
+// version (one map lookup) for a 304, else the view encoded once per
+// version. A poll by the computer itself records its contact; when that
+// contact brings it back online, pending requests are retried.
+func (s *Server) computerView(w http.ResponseWriter, r *http.Request, who model.Actor) {
+	id := r.PathValue("id")
+	inm := r.Header.Get("If-None-Match")
+	var placed master.Result
+	retried := false
+
+	s.mu.Lock()
+	now := s.now()
+	if err := s.state.CanReadComputer(who, id); err != nil {
+		// The refusal may rest on queued changes: wait for them too.
+		seq, serr := s.store.Submit(store.Batch{})
+		s.mu.Unlock()
+		if serr == nil {
+			serr = s.store.Wait(r.Context(), seq)
+		}
+		if serr != nil {
+			err = serr
+		}
+		writeError(w, s.log, err)
+		return
+	}
+	var seq uint64
+	var serr error
+	if who.Kind == model.KindComputer && who.ID == id && s.state.Touch(id, now) {
+		res, muts, err := s.state.Apply(now, master.RetryPending{By: model.Admin})
+		if err == nil && len(muts) > 0 {
+			seq, serr = s.store.Submit(store.Batch{Mutations: muts})
+			placed, retried = res, true
+		}
+	}
+	version, _ := s.state.ViewVersion(id)
+	if inm != "" && etagMatches(inm, version) {
+		s.mu.Unlock()
+		if retried {
+			if serr == nil {
+				serr = s.store.Wait(r.Context(), seq)
+			}
+			if serr != nil {
+				writeError(w, s.log, serr)
+				return
+			}
+			s.metrics.observeResult(master.RetryPending{}, placed)
+		}
+		h := w.Header()
+		h.Set("ETag", formatETag(version))
+		h.Set("Cache-Control", viewCacheControl)
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	cv := s.views[id]
+	if cv == nil || cv.version != version {
+		view, err := s.state.ComputerView(id)
+		if err == nil {
+			var body []byte
+			body, err = json.Marshal(view)
+			cv = &cachedView{version: version, etag: formatETag(version), body: append(body, '\n')}
+			s.views[id] = cv
+		}
+		if err != nil {
+			s.mu.Unlock()
+			writeError(w, s.log, err)
+			return
+		}
+	}
+	if serr == nil {
+		seq, serr = s.store.Submit(store.Batch{}) // barrier: the view may show queued changes
+	}
+	s.mu.Unlock()
+	if serr == nil {
+		serr = s.store.Wait(r.Context(), seq)
+	}
+	if serr != nil {
+		writeError(w, s.log, serr)
+		return
+	}
+	if retried {
+		s.metrics.observeResult(master.RetryPending{}, placed)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("ETag", cv.etag)
+	h.Set("Cache-Control", viewCacheControl)
+	h.Set("Vary", "Accept-Encoding")
+	body := cv.body
+	if acceptsGzip(r) {
+		body = cv.gzipped()
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept-Encoding") {
+		for part := range strings.SplitSeq(v, ",") {
+			name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			if !strings.EqualFold(strings.TrimSpace(name), "gzip") {
+				continue
+			}
+			q, ok := strings.CutPrefix(strings.TrimSpace(params), "q=")
+			if !ok {
+				return true
+			}
+			if v, err := strconv.ParseFloat(strings.TrimSpace(q), 64); err == nil && v > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,39 @@
+// Package store is the master's durable storage: a SQLite database (WAL,
+// synchronous=FULL) holding the entities of core/master's state, the
+// one-time computer registration tokens and the certificates issued.
+//
+// # Schema
+//
+// The schema is versioned: the table schema_version lists the migrations
+// applied. Open applies the missing ones in order, each in its own
+// transaction, so a newer binary upgrades an older database; it refuses a
+// database whose version is newer than the binary knows (ErrSchemaTooNew)
+// and a SQLite file that is not a slapgo master database (ErrForeign).
+// No migration drops data.
+//
+//	entities(kind, key, data JSON)  PRIMARY KEY (kind, key): core/master.Mutation values
+//	tokens(hash, computer_id, created_at, expires_at, used_at): SHA-256 of each token
+//	certificates(serial, kind, id, issued_at, not_after)
+//
+// # Group commit
+//
+// One writer goroutine owns the database. Submit hands it a Batch and
+// returns the batch's sequence number at once; the writer takes every batch
+// queued while the previous transaction was being written, commits them in
+// one transaction (one fsync of the WAL) and then releases the waiters:
+// Wait(seq) returns once every batch up to seq is durable.
+//
+// Contract:
+//
+//  1. The caller submits batches in the order it applied the commands
+//     (core/master.Apply): it calls Submit under the lock that serializes
+//     Apply. Batches are committed in submission order.
+//  2. The caller acknowledges a command only after Wait(seq) returned nil.
+//     An empty batch is a barrier: Submit returns the sequence of the last
+//     batch submitted, so an answer that read the state waits for whatever
+//     it may have seen.
+//  3. A failed write is fatal: memory is then ahead of the disk, so the
+//     store refuses every later batch (Err, Failed) and the master must be
+//     restarted to rebuild its state from what was committed.
+//  4. Close flushes what is queued, then closes the database.
+package store

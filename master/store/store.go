@@ -1,0 +1,447 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // the "sqlite3" database/sql driver
+
+	"github.com/slapgo/slapgo/core/master"
+	"github.com/slapgo/slapgo/core/model"
+)
+
+var (
+	// ErrClosed is returned by Submit after Close.
+	ErrClosed = errors.New("store: closed")
+	// ErrFailed is wrapped by every error of a store whose write failed.
+	ErrFailed = errors.New("store: a write failed")
+)
+
+// Token is a one-time computer registration token, known by its SHA-256.
+type Token struct {
+	Hash       string // hex SHA-256 of the token text
+	ComputerID string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	UsedAt     time.Time // zero while unused
+}
+
+// Certificate records a certificate the master's CA issued.
+type Certificate struct {
+	Serial   string
+	Identity model.Actor
+	IssuedAt time.Time
+	NotAfter time.Time
+}
+
+// Batch is what one command writes: entity mutations (core/master's),
+// token upserts and certificate records.
+type Batch struct {
+	Mutations    []master.Mutation
+	Tokens       []Token
+	Certificates []Certificate
+}
+
+func (b *Batch) empty() bool {
+	return len(b.Mutations) == 0 && len(b.Tokens) == 0 && len(b.Certificates) == 0
+}
+
+// Options tunes a store.
+type Options struct {
+	// OnCommit, when set, is called by the writer after each transaction
+	// with the number of batches it held and how long it took (metrics).
+	OnCommit func(batches int, took time.Duration)
+}
+
+type entry struct {
+	seq   uint64
+	batch Batch
+}
+
+// Store is the master's database. See the package doc for the contract.
+type Store struct {
+	db   *sql.DB
+	path string
+	opts Options
+
+	qmu     sync.Mutex
+	queue   []entry
+	lastSeq uint64
+	closed  bool
+	wake    chan struct{}
+
+	committed atomic.Uint64
+	cmu       sync.Mutex
+	progress  chan struct{} // closed and replaced whenever committed grows or the store fails
+	err       error
+	failed    chan struct{}
+
+	done chan struct{}
+}
+
+// Open opens (creating it if needed) the database at path, brings its schema
+// up to date and starts the writer.
+func Open(path string, opts Options) (*Store, error) {
+	return open(path, opts, SchemaVersion())
+}
+
+func open(path string, opts Options, upTo int) (*Store, error) {
+	if strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("store: database path %q: '?' and '#' are not allowed", path)
+	}
+	dsn := path + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_txlock=immediate&_foreign_keys=on"
+	db, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: opening %s: %w", path, err)
+	}
+	// One connection: the writer is the only user once loaded, and the
+	// pragmas above are per connection.
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	ctx := context.Background()
+	if err := checkPragmas(ctx, db, path); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := migrate(ctx, db, path, upTo, time.Now()); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s := &Store{db: db, path: path, opts: opts, wake: make(chan struct{}, 1),
+		progress: make(chan struct{}), failed: make(chan struct{}), done: make(chan struct{})}
+	go s.run()
+	return s, nil
+}
+
+func checkPragmas(ctx context.Context, db *sql.DB, path string) error {
+	var mode string
+	if err := db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return fmt.Errorf("store: opening %s: %w", path, err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("store: %s: journal_mode is %q, expected wal (is the file system local?)", path, mode)
+	}
+	var sync int
+	if err := db.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&sync); err != nil {
+		return fmt.Errorf("store: %s: %w", path, err)
+	}
+	if sync != 2 {
+		return fmt.Errorf("store: %s: synchronous is %d, expected 2 (FULL)", path, sync)
+	}
+	return nil
+}
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Version reads the schema version of the open database.
+func (s *Store) Version(ctx context.Context) (int, error) {
+	return currentVersion(ctx, s.db)
+}
+
+// Load reads every entity, decoded for core/master.Restore. Call it before
+// the first Submit.
+func (s *Store) Load(ctx context.Context) ([]master.Mutation, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT kind, key, data FROM entities`)
+	if err != nil {
+		return nil, fmt.Errorf("store: loading entities from %s: %w", s.path, err)
+	}
+	defer rows.Close()
+	var out []master.Mutation
+	for rows.Next() {
+		var kind, key string
+		var data []byte
+		if err := rows.Scan(&kind, &key, &data); err != nil {
+			return nil, fmt.Errorf("store: loading entities from %s: %w", s.path, err)
+		}
+		m, err := master.DecodeEntity(master.EntityKind(kind), key, data)
+		if err != nil {
+			return nil, fmt.Errorf("store: %s: %w", s.path, err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: loading entities from %s: %w", s.path, err)
+	}
+	return out, nil
+}
+
+// Tokens reads every registration token (used ones included).
+func (s *Store) Tokens(ctx context.Context) ([]Token, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT hash, computer_id, created_at, expires_at, used_at FROM tokens ORDER BY created_at`)
+	if err != nil {
+		return nil, fmt.Errorf("store: loading tokens from %s: %w", s.path, err)
+	}
+	defer rows.Close()
+	var out []Token
+	for rows.Next() {
+		var t Token
+		var created, expires, used string
+		if err := rows.Scan(&t.Hash, &t.ComputerID, &created, &expires, &used); err != nil {
+			return nil, fmt.Errorf("store: loading tokens: %w", err)
+		}
+		var e1, e2, e3 error
+		t.CreatedAt, e1 = parseTime(created)
+		t.ExpiresAt, e2 = parseTime(expires)
+		t.UsedAt, e3 = parseTime(used)
+		if err := errors.Join(e1, e2, e3); err != nil {
+			return nil, fmt.Errorf("store: token of computer %s: %w", t.ComputerID, err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// Certificates reads the records of issued certificates, oldest first.
+func (s *Store) Certificates(ctx context.Context) ([]Certificate, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT serial, kind, id, issued_at, not_after FROM certificates ORDER BY issued_at, serial`)
+	if err != nil {
+		return nil, fmt.Errorf("store: loading certificates from %s: %w", s.path, err)
+	}
+	defer rows.Close()
+	var out []Certificate
+	for rows.Next() {
+		var c Certificate
+		var kind, issued, notAfter string
+		if err := rows.Scan(&c.Serial, &kind, &c.Identity.ID, &issued, &notAfter); err != nil {
+			return nil, fmt.Errorf("store: loading certificates: %w", err)
+		}
+		c.Identity.Kind = model.IdentityKind(kind)
+		var e1, e2 error
+		c.IssuedAt, e1 = parseTime(issued)
+		c.NotAfter, e2 = parseTime(notAfter)
+		if err := errors.Join(e1, e2); err != nil {
+			return nil, fmt.Errorf("store: certificate %s: %w", c.Serial, err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Submit queues a batch and returns its sequence number; an empty batch
+// returns the sequence of the last batch queued (a barrier). Call it in
+// apply order (see the package doc). It does not wait.
+func (s *Store) Submit(b Batch) (uint64, error) {
+	s.qmu.Lock()
+	if s.closed {
+		s.qmu.Unlock()
+		return 0, ErrClosed
+	}
+	if err := s.Err(); err != nil {
+		s.qmu.Unlock()
+		return 0, err
+	}
+	if b.empty() {
+		seq := s.lastSeq
+		s.qmu.Unlock()
+		return seq, nil
+	}
+	s.lastSeq++
+	seq := s.lastSeq
+	s.queue = append(s.queue, entry{seq: seq, batch: b})
+	s.qmu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return seq, nil
+}
+
+// Wait returns once every batch up to seq is committed, or the store's
+// failure, or ctx's error (the batch is still committed later).
+func (s *Store) Wait(ctx context.Context, seq uint64) error {
+	for {
+		if s.committed.Load() >= seq {
+			return nil
+		}
+		s.cmu.Lock()
+		ch, err := s.progress, s.err
+		s.cmu.Unlock()
+		if err != nil {
+			return err
+		}
+		if s.committed.Load() >= seq {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Commit is Submit then Wait.
+func (s *Store) Commit(ctx context.Context, b Batch) error {
+	seq, err := s.Submit(b)
+	if err != nil {
+		return err
+	}
+	return s.Wait(ctx, seq)
+}
+
+// Err is the write failure that stopped the store, or nil.
+func (s *Store) Err() error {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return s.err
+}
+
+// Failed is closed when a write fails (see Err).
+func (s *Store) Failed() <-chan struct{} { return s.failed }
+
+// Close flushes the queued batches, stops the writer and closes the
+// database. It returns the store's failure, if any.
+func (s *Store) Close() error {
+	s.qmu.Lock()
+	already := s.closed
+	s.closed = true
+	s.qmu.Unlock()
+	if !already {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+	<-s.done
+	if already {
+		return s.Err()
+	}
+	return errors.Join(s.Err(), s.db.Close())
+}
+
+// run is the writer: it commits every queued batch, group by group.
+func (s *Store) run() {
+	defer close(s.done)
+	var spare []entry
+	for {
+		s.qmu.Lock()
+		for len(s.queue) == 0 && !s.closed {
+			s.qmu.Unlock()
+			<-s.wake
+			s.qmu.Lock()
+		}
+		if len(s.queue) == 0 {
+			s.qmu.Unlock()
+			return
+		}
+		group := s.queue
+		s.queue = spare[:0]
+		s.qmu.Unlock()
+
+		if s.Err() == nil {
+			start := time.Now()
+			err := s.write(group)
+			if err != nil {
+				s.fail(fmt.Errorf("%w: writing %d batches to %s, the master must restart: %w", ErrFailed, len(group), s.path, err))
+			} else {
+				s.cmu.Lock()
+				s.committed.Store(group[len(group)-1].seq)
+				close(s.progress)
+				s.progress = make(chan struct{})
+				s.cmu.Unlock()
+				if s.opts.OnCommit != nil {
+					s.opts.OnCommit(len(group), time.Since(start))
+				}
+			}
+		}
+		clear(group) // drop references to the values
+		spare = group
+	}
+}
+
+func (s *Store) fail(err error) {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if s.err != nil {
+		return
+	}
+	s.err = err
+	close(s.progress)
+	s.progress = make(chan struct{})
+	close(s.failed)
+}
+
+type entityKey struct {
+	kind master.EntityKind
+	key  string
+}
+
+// write commits a group of batches in one transaction. Within the group
+// only the last mutation of an entity is written: the result is the same
+// as writing them one after the other.
+func (s *Store) write(group []entry) error {
+	last := map[entityKey]int{}
+	var muts []master.Mutation
+	var tokens []Token
+	var certs []Certificate
+	for _, e := range group {
+		for _, m := range e.batch.Mutations {
+			k := entityKey{m.Kind, m.Key}
+			if i, ok := last[k]; ok {
+				muts[i].Value, muts[i].Delete = nil, false
+				muts[i].Kind = "" // superseded
+			}
+			last[k] = len(muts)
+			muts = append(muts, m)
+		}
+		tokens = append(tokens, e.batch.Tokens...)
+		certs = append(certs, e.batch.Certificates...)
+	}
+	ctx := context.Background()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	upsert, err := tx.PrepareContext(ctx, `INSERT INTO entities (kind, key, data) VALUES (?, ?, ?)
+		ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data`)
+	if err != nil {
+		return err
+	}
+	defer upsert.Close()
+	del, err := tx.PrepareContext(ctx, `DELETE FROM entities WHERE kind = ? AND key = ?`)
+	if err != nil {
+		return err
+	}
+	defer del.Close()
+	for _, m := range muts {
+		if m.Kind == "" {
+			continue
+		}
+		if m.Delete {
+			if _, err := del.ExecContext(ctx, string(m.Kind), m.Key); err != nil {
+				return fmt.Errorf("deleting %s %q: %w", m.Kind, m.Key, err)
+			}
+			continue
+		}
+		data, err := m.Encode()
+		if err != nil {
+			return fmt.Errorf("encoding %s %q: %w", m.Kind, m.Key, err)
+		}
+		if _, err := upsert.ExecContext(ctx, string(m.Kind), m.Key, string(data)); err != nil {
+			return fmt.Errorf("writing %s %q: %w", m.Kind, m.Key, err)
+		}
+	}
+	for _, t := range tokens {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tokens (hash, computer_id, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (hash) DO UPDATE SET used_at = excluded.used_at`,
+			t.Hash, t.ComputerID, formatTime(t.CreatedAt), formatTime(t.ExpiresAt), formatTime(t.UsedAt)); err != nil {
+			return fmt.Errorf("writing the token of computer %s: %w", t.ComputerID, err)
+		}
+	}
+	for _, c := range certs {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO certificates (serial, kind, id, issued_at, not_after) VALUES (?, ?, ?, ?, ?)`,
+			c.Serial, string(c.Identity.Kind), c.Identity.ID, formatTime(c.IssuedAt), formatTime(c.NotAfter)); err != nil {
+			return fmt.Errorf("recording certificate %s of %s: %w", c.Serial, c.Identity, err)
+		}
+	}
+	return tx.Commit()
+}
