@@ -1,0 +1,218 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/slapgo/slapgo/core/converge"
+	"github.com/slapgo/slapgo/core/model"
+	"github.com/slapgo/slapgo/nodeagent/procfs"
+	"github.com/slapgo/slapgo/nodeagent/profile"
+)
+
+// destroyHookTimeout bounds an instance's destroy hook.
+const destroyHookTimeout = 5 * time.Minute
+
+// destroyPartition stops the partition, runs the instance's destroy hook
+// as its user, wipes the directory's content (the directory stays, 0750,
+// owned by the user), removes the instance's certificate, and tells the
+// master the partition is free when the view asks it destroyed.
+func (a *Agent) destroyPartition(ctx context.Context, pv *model.PartitionView, act converge.Action, st *partitionState) error {
+	id := act.PartitionID
+	dir := a.partitionDir(id)
+	if err := a.stopPartition(id); err != nil {
+		return err
+	}
+	cred, _, err := a.credential(id)
+	if err != nil {
+		return err
+	}
+	if cred != nil {
+		killUser(cred.Uid, a.cfg.Grid.StopGrace)
+	}
+	if !st.Wiped {
+		if err := a.runDestroyHook(ctx, dir, st, cred); err != nil {
+			return err
+		}
+		if err := Wipe(dir, cred); err != nil {
+			return err
+		}
+		st.Wiped, st.CertGUID, st.DestroyHook, st.Running = true, "", "", false
+		if err := a.savePartition(id, st); err != nil {
+			return err
+		}
+	}
+	// The master frees the partition of the instance it asked destroyed;
+	// files of an instance the view no longer places here (orphan,
+	// changed) are only wiped.
+	if pv != nil && pv.InstanceGUID != "" && pv.InstanceGUID == act.InstanceGUID && pv.RequestedState == model.StateDestroyed {
+		if err := a.client.PartitionDestroyed(ctx, a.cfg.ComputerID, id); err != nil {
+			return fmt.Errorf("agent: %s wiped, but the master was not told: %w", id, err)
+		}
+	}
+	a.mu.Lock()
+	delete(a.banged, id)
+	a.mu.Unlock()
+	a.log.Info("partition destroyed", "partition", id, "instance", act.InstanceGUID)
+	return nil
+}
+
+// runDestroyHook runs sbin/destroy (or the hook the deployment named) as
+// the partition's user.
+func (a *Agent) runDestroyHook(ctx context.Context, dir string, st *partitionState, cred *syscall.Credential) error {
+	hook := st.DestroyHook
+	if hook == "" {
+		hook = filepath.Join(dir, filepath.FromSlash(profile.DestroyHookFile))
+	}
+	fi, err := os.Stat(hook)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
+		return nil // no hook
+	}
+	ctx, cancel := context.WithTimeout(ctx, destroyHookTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, hook)
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + dir}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("agent: destroy hook %s: %w: %s", hook, err, tailString(string(out), 2048))
+	}
+	return nil
+}
+
+func tailString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
+
+// Wipe empties a partition directory and leaves it 0750, owned by cred
+// (when given). Links are removed, never followed.
+func Wipe(dir string, cred *syscall.Credential) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("agent: wiping %s: %w", dir, err)
+	}
+	var errs []error
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		if e.Name() == StateDir {
+			// Keep the record (the master may still be to tell), drop the
+			// rest: certificates above all.
+			sub, _ := os.ReadDir(p)
+			for _, s := range sub {
+				if s.Name() != "state.json" {
+					if err := os.RemoveAll(filepath.Join(p, s.Name())); err != nil {
+						errs = append(errs, err)
+					}
+				}
+			}
+			continue
+		}
+		if err := removeAll(p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := os.Chmod(dir, 0o750); err != nil {
+		errs = append(errs, err)
+	}
+	if cred != nil {
+		if err := os.Lchown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("agent: wiping %s: %w", dir, err)
+	}
+	return nil
+}
+
+// removeAll is os.RemoveAll that first makes directories writable: an
+// instance may leave read-only trees (a build's installed files).
+func removeAll(p string) error {
+	err := os.RemoveAll(p)
+	if err == nil {
+		return nil
+	}
+	filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(path, 0o700)
+		}
+		return nil
+	})
+	return os.RemoveAll(p)
+}
+
+// killUser kills every process of a partition's user (programs that left
+// their process group), SIGTERM then SIGKILL after grace.
+func killUser(uid uint32, grace time.Duration) {
+	if uid == 0 {
+		return
+	}
+	find := func() []int {
+		all, err := procfs.Scan()
+		if err != nil {
+			return nil
+		}
+		var pids []int
+		for _, st := range all {
+			if st.State == 'Z' {
+				continue
+			}
+			if u, err := procfs.UID(st.PID); err == nil && uint32(u) == uid {
+				pids = append(pids, st.PID)
+			}
+		}
+		return pids
+	}
+	pids := find()
+	if len(pids) == 0 {
+		return
+	}
+	for _, p := range pids {
+		syscall.Kill(p, syscall.SIGTERM)
+	}
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		if len(find()) == 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, p := range find() {
+		syscall.Kill(p, syscall.SIGKILL)
+	}
+}
+
+// DestroyPass runs the stop and destroy actions of partitions the view
+// asks destroyed (or free while holding files): the hourly destruction of
+// `slapgo node report`. The instance pass runs them too, as soon as it
+// sees them.
+func (a *Agent) DestroyPass(ctx context.Context) ([]ActionResult, error) {
+	view, _, err := a.fetchView(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.worker.Lock()
+	defer a.worker.Unlock()
+	actual, err := a.actual(view)
+	if err != nil {
+		return nil, err
+	}
+	plan := converge.PlanNode(*view, actual, a.now(), a.convergeConfig())
+	keep := func(act converge.Action) bool {
+		return act.State == model.StateDestroyed && (act.Kind == converge.StopPartition || act.Kind == converge.DestroyPartition)
+	}
+	results, _ := a.runPlan(ctx, view, plan, keep)
+	return results, ctx.Err()
+}

@@ -1,0 +1,67 @@
+// Package agent is the node agent: the shell around core/converge that
+// makes a computer what the master's view says, in the spirit of SlapOS's
+// slapgrid, as one daemon (Run) whose loops also run once each
+// (SoftwarePass, InstancePass, ReportPass, DestroyPass, Format).
+//
+// # Decisions and bookkeeping
+//
+// The agent decides nothing itself: every pass builds converge.Actual from
+// disk, calls converge.PlanNode with the view, runs the actions in the
+// plan's order and records each outcome with Actual.ApplySuccess or
+// ApplyFailure. Actual lives on disk:
+//
+//   - per partition, <partition>/.slapgo/state.json (SlapOS's .timestamp
+//     role): applied version, last success, failures and back-off, whether
+//     the programs run, the destroy hook, a state report not yet delivered.
+//     No file means a clean partition. Running is read from the processes
+//     themselves (supervisor, or pid files of another agent process).
+//   - per software release, <software_root>/<md5(url)>/.completed (built)
+//     and <software_root>/.slapgo/<md5(url)>.json (URL, failures, the state
+//     to report), with the build log beside it.
+//   - the last view and its ETag, <instance_root>/.slapgo/view.json, so
+//     that polls are conditional (304) even after a restart.
+//
+// # Passes
+//
+// Software: installs go to a pool of build_workers goroutines (a build
+// never delays partition work), reported building, then available or
+// error with the last 4 KiB of the build log; removals delete the directory
+// and report destroyed, never while the plan destroys a partition.
+//
+// Instance: partition actions run one at a time on one worker, in the plan's
+// order; a failed action skips the rest of its partition only. configure =
+// link software_release to the software, fetch the instance's certificate
+// into <partition>/.slapgo, profile.Deploy, publish connection parameters
+// (also per shared instance); start = (re)start the programs
+// (package supervisor), then the promises (package promise) until they hold
+// or promise_timeout passed; stop and destroy kill the process groups.
+// After a partition's last action, its state (started, stopped, error) is
+// reported; an undelivered report is sent again by later passes. A service
+// that dies bangs its instance, at most once per deployment.
+//
+// Destroy: stop, kill what the partition's user still runs, run the destroy
+// hook as the user, wipe the directory's content (it stays, 0750, owned by
+// the user), drop the certificates, and tell the master the partition is
+// free. The record stays until the master knows.
+//
+// Report: package usage; journals are spooled under
+// <instance_root>/.slapgo/usage before they are posted.
+//
+// # Offline and restarts
+//
+// A pass that cannot reach the master changes nothing and returns
+// ErrOffline; the daemon keeps the programs running and backs off (from
+// poll_interval, doubling to retry_max, with jitter). At start the daemon
+// restarts the programs of partitions recorded running, after killing the
+// process groups a previous agent left (supervisor.KillStale): processes
+// are restarted, not adopted.
+//
+// # Caller's duties
+//
+//  1. Hold Lock for the instance root while an Agent works (one agent per
+//     computer, as SlapOS's pid lock).
+//  2. Call Close (programs keep running) or StopServices then Close when
+//     done with an Agent outside Run.
+//  3. Format before the first instance pass: partitions need their
+//     directories (and, as root, their users).
+package agent

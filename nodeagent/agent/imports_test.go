@@ -1,0 +1,27 @@
+package agent_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestImportRules enforces DESIGN.md's rule for the node agent: it talks to
+// the master through master/api only, never through the server's code.
+func TestImportRules(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("skipped: the go command is needed to list dependencies")
+	}
+	deps, err := exec.Command("go", "list", "-e", "-deps", "-f", "{{.ImportPath}}", "github.com/slapgo/slapgo/nodeagent/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, p := range strings.Fields(string(deps)) {
+		if strings.HasPrefix(p, "github.com/slapgo/slapgo/master/") && p != "github.com/slapgo/slapgo/master/api" {
+			t.Errorf("nodeagent depends on %s: only master/api may be used", p)
+		}
+		if strings.HasPrefix(p, "github.com/slapgo/slapgo/sim") || strings.HasPrefix(p, "github.com/slapgo/slapgo/features") {
+			t.Errorf("nodeagent depends on %s", p)
+		}
+	}
+}

@@ -1,0 +1,122 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/slapgo/slapgo/nodeagent/format"
+	"github.com/slapgo/slapgo/nodeagent/usage"
+)
+
+// usageDir is the usage spool: <instance_root>/.slapgo/usage.
+func (a *Agent) usageDir() string { return filepath.Join(a.cfg.InstanceRoot, StateDir, "usage") }
+
+func (a *Agent) reporter() (*usage.Reporter, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.rep == nil {
+		r, err := usage.NewReporter(a.usageDir(), a.cfg.ComputerID, a.now(), a.log)
+		if err != nil {
+			return nil, err
+		}
+		a.rep = r
+	}
+	return a.rep, nil
+}
+
+// usagePartitions are the formatted partitions.
+func (a *Agent) usagePartitions() []usage.Partition {
+	layout := format.Layout(&a.cfg)
+	out := make([]usage.Partition, len(layout))
+	for i, p := range layout {
+		out[i] = usage.Partition{ID: p.ID, Dir: p.Dir}
+	}
+	return out
+}
+
+// SampleUsage measures the partitions' processes (and, with disk, their
+// directories) into the usage meter, and saves it.
+func (a *Agent) SampleUsage(disk bool) error {
+	rep, err := a.reporter()
+	if err != nil {
+		return err
+	}
+	parts := a.usagePartitions()
+	now := a.now()
+	ms, err := usage.Measure(parts, a.sup.ExitedCPU)
+	if err != nil {
+		return err
+	}
+	rep.Meter.Sample(now, ms)
+	if disk {
+		sizes := make(map[string]int64, len(parts))
+		for _, p := range parts {
+			n, err := usage.DiskUsage(p.Dir)
+			if err != nil {
+				a.log.Warn("disk usage not measured", "partition", p.ID, "err", err)
+				continue
+			}
+			sizes[p.ID] = n
+		}
+		rep.Meter.SampleDisk(now, sizes)
+	}
+	return rep.Meter.Save()
+}
+
+// ReportPass samples usage one last time, closes the usage period in a
+// journal spooled on disk, and posts every pending journal.
+func (a *Agent) ReportPass(ctx context.Context) (usage.Result, error) {
+	if err := a.SampleUsage(true); err != nil {
+		return usage.Result{}, err
+	}
+	rep, err := a.reporter()
+	if err != nil {
+		return usage.Result{}, err
+	}
+	post := func(ctx context.Context, journal []byte) error {
+		_, err := a.client.PostUsage(ctx, a.cfg.ComputerID, journal)
+		return err
+	}
+	res, err := rep.Report(ctx, a.now(), a.usagePartitions(), post)
+	if err != nil {
+		return res, fmt.Errorf("agent: usage report: %w", err)
+	}
+	return res, nil
+}
+
+// FlushUsage posts the journals still pending (after the master was away).
+func (a *Agent) FlushUsage(ctx context.Context) error {
+	rep, err := a.reporter()
+	if err != nil {
+		return err
+	}
+	_, _, err = rep.Flush(ctx, func(ctx context.Context, journal []byte) error {
+		_, err := a.client.PostUsage(ctx, a.cfg.ComputerID, journal)
+		return err
+	})
+	return err
+}
+
+// Format formats the computer (see package format) and announces its
+// capacity to the master.
+func (a *Agent) Format(ctx context.Context) (format.Result, error) {
+	res, err := format.Run(ctx, &a.cfg, format.Options{Unprivileged: !a.privileged})
+	if err != nil {
+		return res, err
+	}
+	if err := a.client.SetCapacity(ctx, a.cfg.ComputerID, res.Capacity); err != nil {
+		return res, fmt.Errorf("agent: announcing the capacity of %s: %w", a.cfg.ComputerID, err)
+	}
+	return res, nil
+}
+
+// untilNext is how long after now the next run of something done every
+// every, last done at last, is due (0 if never done or overdue).
+func untilNext(last time.Time, every time.Duration, now time.Time) time.Duration {
+	if last.IsZero() {
+		return 0
+	}
+	return max(last.Add(every).Sub(now), 0)
+}

@@ -1,0 +1,151 @@
+package agent
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/slapgo/slapgo/core/converge"
+	"github.com/slapgo/slapgo/core/model"
+)
+
+// StateDir is the directory, inside each partition and under the software
+// and instance roots, where the agent keeps its records.
+const StateDir = ".slapgo"
+
+// partitionState is <partition>/.slapgo/state.json: converge's record of
+// the partition (SlapOS's .timestamp role) and what the agent needs beyond
+// it. A missing file reads as a clean partition.
+type partitionState struct {
+	AppliedVersion uint64    `json:"applied_version"`
+	InstanceGUID   string    `json:"instance_guid,omitempty"`
+	LastSuccess    time.Time `json:"last_success,omitzero"`
+	Failures       int       `json:"failures,omitempty"`
+	LastFailure    time.Time `json:"last_failure,omitzero"`
+	FailedVersion  uint64    `json:"failed_version,omitempty"`
+	LastError      string    `json:"last_error,omitempty"`
+	// Running says the services were started and not stopped since; the
+	// supervisor that runs them may be another process's.
+	Running bool `json:"running,omitempty"`
+
+	SoftwareRelease string `json:"software_release,omitempty"`
+	DestroyHook     string `json:"destroy_hook,omitempty"`
+	// CertGUID is the instance whose certificate is in the partition.
+	CertGUID string `json:"cert_guid,omitempty"`
+	// Wiped: the files are gone, the master is still to be told.
+	Wiped bool `json:"wiped,omitempty"`
+	// Unreported is a state report the master did not receive yet.
+	Unreported *stateReport `json:"unreported,omitempty"`
+}
+
+// stateReport is a partition state to report to the master.
+type stateReport struct {
+	State model.ReportedState `json:"state"`
+	Error string              `json:"error,omitempty"`
+}
+
+func (s *partitionState) actual() converge.PartitionActual {
+	return converge.PartitionActual{
+		AppliedVersion: s.AppliedVersion,
+		InstanceGUID:   s.InstanceGUID,
+		LastSuccess:    s.LastSuccess,
+		Failures:       s.Failures,
+		LastFailure:    s.LastFailure,
+		FailedVersion:  s.FailedVersion,
+		Running:        s.Running,
+	}
+}
+
+func (s *partitionState) setActual(a converge.PartitionActual) {
+	s.AppliedVersion = a.AppliedVersion
+	s.InstanceGUID = a.InstanceGUID
+	s.LastSuccess = a.LastSuccess
+	s.Failures = a.Failures
+	s.LastFailure = a.LastFailure
+	s.FailedVersion = a.FailedVersion
+	s.Running = a.Running
+	if a.Failures == 0 {
+		s.LastError = ""
+	}
+}
+
+func (s *partitionState) clean() bool {
+	return s.InstanceGUID == "" && !s.Running && s.Failures == 0 && !s.Wiped && s.Unreported == nil
+}
+
+func statePath(dir string) string { return filepath.Join(dir, StateDir, "state.json") }
+
+func loadPartitionState(dir string) (*partitionState, error) {
+	st := &partitionState{}
+	data, err := os.ReadFile(statePath(dir))
+	if errors.Is(err, os.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if err := json.Unmarshal(data, st); err != nil {
+		return nil, fmt.Errorf("agent: %s: %w (remove it to have the partition processed again from scratch)", statePath(dir), err)
+	}
+	return st, nil
+}
+
+// savePartitionState writes the record, or removes it when there is
+// nothing to remember.
+func savePartitionState(dir string, st *partitionState) error {
+	if st.clean() {
+		err := os.Remove(statePath(dir))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("agent: %w", err)
+		}
+		os.Remove(filepath.Dir(statePath(dir))) // only if empty
+		return nil
+	}
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	return writeFileAtomic(statePath(dir), append(data, '\n'), 0o644)
+}
+
+// writeFileAtomic writes through a temporary file and a rename, creating
+// the directory (root-owned, 0755) if needed.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, perm); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("agent: %w", err)
+	}
+	return nil
+}
+
+// SoftwareDirName is the directory name of a software release under
+// software_root: the hexadecimal MD5 of its URL, as SlapOS names it.
+func SoftwareDirName(url string) string {
+	sum := md5.Sum([]byte(url))
+	return hex.EncodeToString(sum[:])
+}
+
+// softwareRecord is <software_root>/.slapgo/<md5>.json: the URL a
+// directory was built from, converge's failure count, and the state to
+// report with the last one the master received.
+type softwareRecord struct {
+	URL         string              `json:"url"`
+	Failures    int                 `json:"failures,omitempty"`
+	LastFailure time.Time           `json:"last_failure,omitzero"`
+	LastError   string              `json:"last_error,omitempty"`
+	Want        model.SoftwareState `json:"want,omitempty"`       // last state to report
+	WantError   string              `json:"want_error,omitempty"` // its message
+	Reported    model.SoftwareState `json:"reported,omitempty"`   // last state received
+}
