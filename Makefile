@@ -23,7 +23,7 @@ has_pkgs = [ -n "$$($(GO) list $(1) 2>/dev/null)" ]
 
 .DEFAULT_GOAL := build
 .PHONY: help deps build static test test-unit test-features test-live test-cluster \
-        run sim bench lint clean
+        run stop sim bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -44,30 +44,38 @@ test-unit: deps ## go vet, then every package's tests
 	$(GO) vet ./...
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
 
-test-features: deps ## the Gherkin scenarios on the in-process simulator backend
+test-features: deps ## the Gherkin scenarios on the in-process simulator backend (reports in reports/)
 	@if $(call has_pkgs,./features/...); then \
+		mkdir -p reports && \
+		SLAPGO_FEATURES_BACKEND=sim SLAPGO_FEATURES_REPORTS=$(CURDIR)/reports \
 		$(GO) test -timeout $(TEST_TIMEOUT) -count=1 ./features/...; \
 	else echo "test-features: no features package yet"; fi
 
-test-live: build ## the Gherkin scenarios on a real master and node agents on loopback
+test-live: build ## the Gherkin scenarios on a real master and node agents on loopback (reports in reports/)
 	@if $(call has_pkgs,./features/...); then \
-		SLAPGO_FEATURES_BACKEND=live SLAPGO_BIN=$(CURDIR)/$(BIN) \
-		$(GO) test -timeout $(LIVE_TIMEOUT) -count=1 ./features/...; \
+		mkdir -p reports && \
+		SLAPGO_FEATURES_BACKEND=live SLAPGO_BIN=$(CURDIR)/$(BIN) SLAPGO_FEATURES_REPORTS=$(CURDIR)/reports \
+		$(GO) test -timeout $(LIVE_TIMEOUT) -count=1 -run TestFeatures ./features/; \
 	else echo "test-live: no features package yet"; fi
 
-test-cluster: static ## the Gherkin scenarios on containers built locally from the static binary
-	@if $(call has_pkgs,./features/...); then \
-		SLAPGO_FEATURES_BACKEND=cluster SLAPGO_BIN=$(CURDIR)/$(STATIC) TESTCONTAINERS_RYUK_DISABLED=true \
-		$(GO) test -timeout $(CLUSTER_TIMEOUT) -count=1 ./features/...; \
-	else echo "test-cluster: no features package yet"; fi
+test-cluster: static ## master and node agents in containers built locally: deploy, node loss, partition, restarts
+	SLAPGO_BIN=$(CURDIR)/$(STATIC) TESTCONTAINERS_RYUK_DISABLED=true \
+		$(GO) test -timeout $(CLUSTER_TIMEOUT) -count=1 -v ./cluster/
 
 run: build ## start a local grid and deploy the sample software
 	$(BIN) demo
 
+stop: ## stop the local grid
+	$(BIN) demo stop
+
 sim: build ## run the baseline simulation scenario into out/sim/baseline
 	$(BIN) sim run fixtures/scenarios/baseline.yaml --seed 1 --out out/sim/baseline
 
-bench: build ## run every benchmark into bench/results
+bench: build ## Go benchmarks of core/ (for benchstat), then `slapgo bench all`, into bench/results
+	mkdir -p bench/results
+	$(GO) test -run '^$$' -bench . -count 5 ./core/... > bench/results/go-bench.txt \
+		|| { cat bench/results/go-bench.txt; exit 1; }
+	@echo "bench/results/go-bench.txt: compare two runs with benchstat old.txt new.txt"
 	$(BIN) bench all --out bench/results
 
 lint: ## gofmt and go vet must be clean
