@@ -121,7 +121,7 @@ type instanceRun struct {
 //
 // Instance-time recipes: switch-softwaretype, slapconfiguration,
 // mkdirectory, template, wrapper, service, promise, publish,
-// publish-shared, request.
+// publish-shared, request, bridge.
 //
 // Every file is written inside PartitionDir (through an os.Root: a link
 // planted by the partition's user cannot redirect a write), only when its

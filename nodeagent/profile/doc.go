@@ -30,10 +30,13 @@
 //     [slap-configuration] added, using the recipes switch-softwaretype,
 //     slapconfiguration, mkdirectory, template, wrapper (etc/run), service
 //     (etc/service), promise (etc/promise, scripts calling "slapgo promise"),
-//     publish, publish-shared and request. It returns a Deployment: what to
-//     publish, which children were requested, which services and promises
-//     exist, the destroy hook. It runs no process and is cheap: a node
-//     reconfigures hundreds of partitions one after the other.
+//     publish, publish-shared, request and bridge (an etc/service script
+//     calling "slapgo bridge", which makes a program listening only on the
+//     partition's IPv4 address reachable on its IPv6 address). It returns a
+//     Deployment: what to publish, which children were requested, which
+//     services and promises exist, the destroy hook. It runs no process and
+//     is cheap: a node reconfigures hundreds of partitions one after the
+//     other.
 //
 // Sections with a recipe that a part references are installed before it
 // (buildout's automatic part selection), so ${part:location} works. An

@@ -7,16 +7,22 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
+
+	"github.com/slapgo/slapgo/nodeagent/bridge"
+	"github.com/spf13/pflag"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of testdata/")
 
 // TestMain lets the test binary stand for the slapgo binary in promise
-// scripts: "<test binary> promise port HOST PORT …" runs RunPromise, as
-// "slapgo promise …" does.
+// and bridge scripts: "<test binary> promise port HOST PORT …" runs
+// RunPromise, as "slapgo promise …" does, and "<test binary> bridge
+// --listen … --target …" the bridge, as "slapgo bridge …" does.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "promise" {
 		if err := RunPromise(context.Background(), os.Args[2:], os.Stderr); err != nil {
@@ -25,7 +31,28 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if len(os.Args) > 1 && os.Args[1] == "bridge" {
+		os.Exit(runBridge(os.Args[2:]))
+	}
 	os.Exit(m.Run())
+}
+
+// runBridge is "slapgo bridge" for the scripts of the bridge recipe.
+func runBridge(args []string) int {
+	var o bridge.Options
+	fs := pflag.NewFlagSet("bridge", pflag.ContinueOnError)
+	o.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		fmt.Fprintln(os.Stderr, "bridge:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := bridge.ListenAndServe(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
 }
 
 // fixture is the absolute path of a file of fixtures/software.

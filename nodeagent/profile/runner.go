@@ -80,7 +80,7 @@ func init() {
 	for _, rc := range []*recipe{
 		downloadRecipe, cmmiRecipe, shellRecipe, templateRecipe, mkdirectoryRecipe,
 		wrapperRecipe, serviceRecipe, promiseRecipe, publishRecipe, publishSharedRecipe,
-		requestRecipe, slapconfigurationRecipe, switchSoftwareTypeRecipe,
+		requestRecipe, slapconfigurationRecipe, switchSoftwareTypeRecipe, bridgeRecipe,
 	} {
 		recipes[rc.name] = rc
 	}
