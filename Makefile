@@ -48,7 +48,7 @@ test-features: deps ## the Gherkin scenarios on the in-process simulator backend
 	@if $(call has_pkgs,./features/...); then \
 		mkdir -p reports && \
 		SLAPGO_FEATURES_BACKEND=sim SLAPGO_FEATURES_REPORTS=$(CURDIR)/reports \
-		$(GO) test -timeout $(TEST_TIMEOUT) -count=1 ./features/...; \
+		$(GO) test -timeout $(TEST_TIMEOUT) -count=1 ./features/; \
 	else echo "test-features: no features package yet"; fi
 
 test-live: build ## the Gherkin scenarios on a real master and node agents on loopback (reports in reports/)
@@ -61,6 +61,8 @@ test-live: build ## the Gherkin scenarios on a real master and node agents on lo
 test-cluster: static ## master and node agents in containers built locally: deploy, node loss, partition, restarts
 	SLAPGO_BIN=$(CURDIR)/$(STATIC) TESTCONTAINERS_RYUK_DISABLED=true \
 		$(GO) test -timeout $(CLUSTER_TIMEOUT) -count=1 -v ./cluster/
+	SLAPGO_BIN=$(CURDIR)/$(STATIC) TESTCONTAINERS_RYUK_DISABLED=true \
+		$(GO) test -timeout $(CLUSTER_TIMEOUT) -count=1 ./features/backend/clusterbackend/
 
 run: build ## start a local grid and deploy the sample software
 	$(BIN) demo

@@ -1,0 +1,753 @@
+package livebackend
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/slapgo/slapgo/core/model"
+	"github.com/slapgo/slapgo/features/backend"
+	"github.com/slapgo/slapgo/master/api"
+)
+
+// Config says where and how to run the grid.
+type Config struct {
+	// Binary is the slapgo executable.
+	Binary string
+	// Dir is a scratch directory for this backend only; Close empties it
+	// unless Keep.
+	Dir  string
+	Keep bool
+	// PollInterval is the node agents' poll_interval (default 500ms);
+	// their retry_base is the same, retry_max four times it.
+	PollInterval time.Duration
+	// Privileged formats partitions with users (needs root); by default
+	// they are formatted unprivileged.
+	Privileged bool
+	// Net is the second byte of the 127.x.y.0/24 ranges the nodes' IPv4
+	// addresses come from (default 64); give concurrent runs different
+	// values.
+	Net int
+	// Log, when set, receives one line per process started or stopped.
+	Log func(format string, args ...any)
+}
+
+// Live is a real master and real node agents on loopback. It implements
+// backend.Backend. Its methods are not safe for concurrent use.
+type Live struct {
+	cfg Config
+
+	masterDir  string
+	masterAddr string // host:port of the API, kept across restarts
+	master     *process
+	caFile     string
+	caPool     *x509.CertPool
+
+	admin     *api.Client
+	persons   map[string]*api.Client
+	computers map[string]*api.Client
+	instances map[string]*api.Client // guid -> client with its certificate
+	nodes     map[string]*node
+	order     []string
+	software  map[string]string // URL -> name
+	nextNet   int
+}
+
+var _ backend.Backend = (*Live)(nil)
+
+// New initializes a master's data directory and starts the master.
+func New(ctx context.Context, cfg Config) (*Live, error) {
+	if cfg.Binary == "" || cfg.Dir == "" {
+		return nil, errors.New("livebackend: Config.Binary and Config.Dir are required")
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 500 * time.Millisecond
+	}
+	if cfg.Net <= 0 || cfg.Net > 255 {
+		cfg.Net = 64
+	}
+	if cfg.Log == nil {
+		cfg.Log = func(string, ...any) {}
+	}
+	l := &Live{cfg: cfg, masterDir: filepath.Join(cfg.Dir, "master"),
+		persons: map[string]*api.Client{}, computers: map[string]*api.Client{}, instances: map[string]*api.Client{},
+		nodes: map[string]*node{}, software: map[string]string{}}
+	for _, d := range []string{"nodes", "software", "identities", "logs"} {
+		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), 0o755); err != nil {
+			return nil, fmt.Errorf("livebackend: %w", err)
+		}
+	}
+	if out, err := l.run(ctx, "master", "init", "--data", l.masterDir); err != nil {
+		return nil, fmt.Errorf("livebackend: slapgo master init: %w\n%s", err, out)
+	}
+	l.caFile = filepath.Join(l.masterDir, "ca.crt")
+	pem, err := os.ReadFile(l.caFile)
+	if err != nil {
+		return nil, fmt.Errorf("livebackend: %w", err)
+	}
+	l.caPool = x509.NewCertPool()
+	if !l.caPool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("livebackend: %s holds no certificate", l.caFile)
+	}
+	if err := l.startMaster(ctx, "127.0.0.1:0"); err != nil {
+		l.Close()
+		return nil, err
+	}
+	l.admin, err = api.NewClient("https://"+l.masterAddr, filepath.Join(l.masterDir, "admin.crt"),
+		filepath.Join(l.masterDir, "admin.key"), l.caFile)
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("livebackend: admin client: %w", err)
+	}
+	return l, nil
+}
+
+// run runs a slapgo command to completion and returns its output.
+func (l *Live) run(ctx context.Context, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, l.cfg.Binary, args...)
+	out, err := cmd.CombinedOutput()
+	l.cfg.Log("slapgo %s: %v", strings.Join(args, " "), err)
+	return out, err
+}
+
+// startMaster starts `slapgo master serve` and waits for its address.
+func (l *Live) startMaster(ctx context.Context, listen string) error {
+	logf, err := os.OpenFile(filepath.Join(l.cfg.Dir, "logs", "master.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("livebackend: %w", err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(l.cfg.Binary, "--log-format", "json", "master", "serve", "--data", l.masterDir,
+		"--listen", listen, "--retry-every", "1s")
+	cmd.Stderr = logf
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("livebackend: %w", err)
+	}
+	p, err := start(cmd, "master")
+	if err != nil {
+		return err
+	}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "listening on https://"); ok {
+				addr <- a
+			}
+		}
+	}()
+	select {
+	case a := <-addr:
+		l.master = p
+		l.masterAddr = a
+		l.cfg.Log("master listening on %s (pid %d)", a, p.pid())
+		return nil
+	case <-p.done:
+		return fmt.Errorf("livebackend: slapgo master serve exited before listening: %v (see %s)", p.err, logf.Name())
+	case <-time.After(30 * time.Second):
+		p.kill()
+		return fmt.Errorf("livebackend: slapgo master serve did not say where it listens within 30s (see %s)", logf.Name())
+	case <-ctx.Done():
+		p.kill()
+		return ctx.Err()
+	}
+}
+
+// Kind is "live".
+func (l *Live) Kind() string { return "live" }
+
+// Now is the wall clock.
+func (l *Live) Now() time.Time { return time.Now().UTC() }
+
+// Close stops the node agents, their programs and the master.
+func (l *Live) Close() error {
+	var errs []error
+	for _, id := range l.order {
+		n := l.nodes[id]
+		n.stop()
+		if n.relay != nil {
+			n.relay.close()
+		}
+	}
+	if l.master != nil && l.master.alive() {
+		l.master.terminate(10 * time.Second)
+	}
+	for _, c := range slices.Collect(maps.Values(l.allClients())) {
+		if t, ok := c.HTTP.Transport.(*http.Transport); ok {
+			t.CloseIdleConnections()
+		}
+	}
+	if !l.cfg.Keep {
+		if err := os.RemoveAll(l.cfg.Dir); err != nil {
+			errs = append(errs, fmt.Errorf("livebackend: removing %s: %w", l.cfg.Dir, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (l *Live) allClients() map[string]*api.Client {
+	all := map[string]*api.Client{}
+	if l.admin != nil {
+		all["admin"] = l.admin
+	}
+	for k, c := range l.persons {
+		all["person/"+k] = c
+	}
+	for k, c := range l.computers {
+		all["computer/"+k] = c
+	}
+	for k, c := range l.instances {
+		all["instance/"+k] = c
+	}
+	return all
+}
+
+// --- identities ---
+
+// clientFor returns a client holding the actor's certificate.
+func (l *Live) clientFor(ctx context.Context, as backend.Actor) (*api.Client, error) {
+	if as.Impostor {
+		return l.impostor(as)
+	}
+	switch as.Kind {
+	case model.KindAdmin:
+		return l.admin, nil
+	case model.KindPerson:
+		if c := l.persons[as.ID]; c != nil {
+			return c, nil
+		}
+		return nil, fmt.Errorf("livebackend: person %s has no certificate here (was it added?)", as.ID)
+	case model.KindComputer:
+		if c := l.computers[as.ID]; c != nil {
+			return c, nil
+		}
+		return nil, fmt.Errorf("livebackend: computer %s has no certificate here (was it registered?)", as.ID)
+	case model.KindInstance:
+		return l.instanceClient(ctx, as.ID)
+	}
+	return nil, fmt.Errorf("livebackend: unknown identity kind %q", as.Kind)
+}
+
+// instanceClient gets an instance's certificate as its node does: from
+// the master, with the computer's certificate, for the partition it holds.
+func (l *Live) instanceClient(ctx context.Context, guid string) (*api.Client, error) {
+	if c := l.instances[guid]; c != nil {
+		return c, nil
+	}
+	inst, err := l.admin.Instance(ctx, guid)
+	if err != nil {
+		return nil, classify(fmt.Errorf("finding instance %s: %w", guid, err))
+	}
+	cc := l.computers[inst.ComputerID]
+	if inst.PartitionID == "" || cc == nil {
+		return nil, fmt.Errorf("livebackend: instance %s holds no partition of a computer of this grid: it has no certificate", guid)
+	}
+	creds, err := cc.PartitionCertificate(ctx, inst.ComputerID, inst.PartitionID)
+	if err != nil {
+		return nil, classify(fmt.Errorf("certificate of %s: %w", guid, err))
+	}
+	c, err := l.clientFromCredentials("instance-"+guid, creds)
+	if err != nil {
+		return nil, err
+	}
+	l.instances[guid] = c
+	return c, nil
+}
+
+// clientFromCredentials writes credentials under identities/ and builds a
+// client from them.
+func (l *Live) clientFromCredentials(name string, creds api.Credentials) (*api.Client, error) {
+	dir := filepath.Join(l.cfg.Dir, "identities")
+	cert, key := filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	if err := os.WriteFile(cert, []byte(creds.CertificatePEM), 0o600); err != nil {
+		return nil, fmt.Errorf("livebackend: %w", err)
+	}
+	if err := os.WriteFile(key, []byte(creds.KeyPEM), 0o600); err != nil {
+		return nil, fmt.Errorf("livebackend: %w", err)
+	}
+	c, err := api.NewClient("https://"+l.masterAddr, cert, key, l.caFile)
+	if err != nil {
+		return nil, fmt.Errorf("livebackend: client of %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// impostor is a client whose certificate names the actor but comes from
+// a certificate authority the master never heard of.
+func (l *Live) impostor(as backend.Actor) (*api.Client, error) {
+	cert, err := forgeCertificate(as)
+	if err != nil {
+		return nil, err
+	}
+	return api.NewClientTLS("https://"+l.masterAddr, &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: l.caPool,
+		Certificates: []tls.Certificate{cert}})
+}
+
+// classify maps the client's errors to the backend's classes.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		switch {
+		case ae.Status == http.StatusBadRequest || ae.Status == http.StatusRequestEntityTooLarge:
+			return fmt.Errorf("%w: %w", backend.ErrInvalid, err)
+		case ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden:
+			return fmt.Errorf("%w: %w", backend.ErrRefused, err)
+		case ae.Status == http.StatusNotFound:
+			return fmt.Errorf("%w: %w", backend.ErrNotFound, err)
+		case ae.Status == http.StatusConflict:
+			return fmt.Errorf("%w: %w", backend.ErrConflict, err)
+		case ae.Status == http.StatusServiceUnavailable:
+			return fmt.Errorf("%w: %w", backend.ErrUnavailable, err)
+		}
+		return err
+	}
+	var certErr *tls.CertificateVerificationError
+	var alert tls.AlertError
+	msg := err.Error()
+	switch {
+	case errors.As(err, &certErr), errors.As(err, &alert),
+		strings.Contains(msg, "tls: bad certificate"), strings.Contains(msg, "tls: unknown certificate"),
+		strings.Contains(msg, "certificate required"):
+		return fmt.Errorf("%w: the master refused the certificate: %w", backend.ErrRefused, err)
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF),
+		errors.Is(err, io.ErrUnexpectedEOF), isNetError(err):
+		return fmt.Errorf("%w: %w", backend.ErrUnavailable, err)
+	}
+	return err
+}
+
+func isNetError(err error) bool {
+	var ne net.Error
+	var oe *net.OpError
+	return errors.As(err, &ne) && ne.Timeout() || errors.As(err, &oe)
+}
+
+// --- catalogue ---
+
+// DefineSoftware writes a fixture release into software/<name>/ and
+// returns its file:// URL.
+func (l *Live) DefineSoftware(_ context.Context, spec backend.SoftwareSpec) (string, error) {
+	if err := model.ValidateID("software name", spec.Name); err != nil {
+		return "", fmt.Errorf("%w: %w", backend.ErrInvalid, err)
+	}
+	url, err := writeRelease(filepath.Join(l.cfg.Dir, "software", spec.Name), spec)
+	if err != nil {
+		return "", err
+	}
+	l.software[url] = spec.Name
+	return url, nil
+}
+
+// SetTimings is unsupported: the live grid runs on wall time.
+func (l *Live) SetTimings(backend.Timings) error {
+	return backend.Errorf(backend.ErrUnsupported, "the live grid's durations are real: they cannot be set")
+}
+
+// --- persons, computers, software ---
+
+// AddPerson adds a person and keeps its credentials.
+func (l *Live) AddPerson(ctx context.Context, as backend.Actor, id string) error {
+	c, err := l.clientFor(ctx, as)
+	if err != nil {
+		return err
+	}
+	res, err := c.AddPerson(ctx, api.AddPersonRequest{ID: id})
+	if err != nil {
+		return classify(err)
+	}
+	pc, err := l.clientFromCredentials("person-"+res.Person.ID, res.Credentials)
+	if err != nil {
+		return err
+	}
+	l.persons[res.Person.ID] = pc
+	return nil
+}
+
+// RegisterComputer registers the computer, installs its credentials on a
+// new node, formats it (announcing its partitions) and starts its agent.
+func (l *Live) RegisterComputer(ctx context.Context, as backend.Actor, spec backend.ComputerSpec) error {
+	c, err := l.clientFor(ctx, as)
+	if err != nil {
+		return err
+	}
+	owner := ""
+	if as.Kind == model.KindAdmin {
+		owner = spec.Owner
+	}
+	reg, err := c.RegisterComputer(ctx, api.RegisterComputerRequest{ID: spec.ID, Owner: owner, Region: spec.Region,
+		Network: spec.Network, Attributes: spec.Attributes, Prices: spec.Prices, Currency: spec.Currency, Scope: spec.Scope})
+	if err != nil {
+		return classify(err)
+	}
+	if reg.Credentials == nil {
+		return fmt.Errorf("livebackend: registering %s returned no credentials", spec.ID)
+	}
+	cc, err := l.clientFromCredentials("computer-"+spec.ID, *reg.Credentials)
+	if err != nil {
+		return err
+	}
+	l.computers[spec.ID] = cc
+	n, err := l.newNode(spec.ID, spec.Partitions, *reg.Credentials)
+	if err != nil {
+		return err
+	}
+	if err := n.format(ctx); err != nil {
+		return err
+	}
+	return n.startAgent()
+}
+
+// Supply asks a computer for a release (or its removal).
+func (l *Live) Supply(ctx context.Context, as backend.Actor, computerID, url string, state model.SoftwareRequest) error {
+	c, err := l.clientFor(ctx, as)
+	if err != nil {
+		return err
+	}
+	_, err = c.Supply(ctx, computerID, api.SupplyRequest{URL: url, State: state})
+	return classify(err)
+}
+
+// Software is the master's record of a computer's software.
+func (l *Live) Software(ctx context.Context, computerID string) ([]model.SoftwareInstallation, error) {
+	d, err := l.admin.ComputerDetails(ctx, computerID)
+	return d.Software, classify(err)
+}
+
+// Partitions is the master's record of a computer's partitions.
+func (l *Live) Partitions(ctx context.Context, computerID string) ([]model.Partition, error) {
+	d, err := l.admin.ComputerDetails(ctx, computerID)
+	return d.Partitions, classify(err)
+}
+
+// ComputerView reads a computer's view as someone.
+func (l *Live) ComputerView(ctx context.Context, as backend.Actor, computerID string) (model.ComputerView, error) {
+	c, err := l.clientFor(ctx, as)
+	if err != nil {
+		return model.ComputerView{}, err
+	}
+	v, _, _, err := c.ComputerView(ctx, computerID, "")
+	if err != nil {
+		return model.ComputerView{}, classify(err)
+	}
+	if v == nil {
+		return model.ComputerView{}, fmt.Errorf("livebackend: the view of %s came back empty", computerID)
+	}
+	return *v, nil
+}
+
+// ReportPartition reports a partition's state as someone.
+func (l *Live) ReportPartition(ctx context.Context, as backend.Actor, computerID, partitionID string, state model.ReportedState) error {
+	c, err := l.clientFor(ctx, as)
+	if err != nil {
+		return err
+	}
+	return classify(c.ReportPartition(ctx, computerID, partitionID, api.PartitionStateRequest{State: state}))
+}
+
+// --- instances ---
+
+// Request requests an instance.
+func (l *Live) Request(ctx context.Context, as backend.Actor, spec backend.RequestSpec) (api.Instance, error) {
+	c, err := l.clientFor(ctx, as)
+	if err != nil {
+		return api.Instance{}, err
+	}
+	inst, err := c.Request(ctx, api.InstanceRequest{Title: spec.Title, SoftwareRelease: spec.SoftwareRelease,
+		SoftwareType: spec.SoftwareType, Parameters: spec.Parameters, SLA: spec.SLA, Shared: spec.Shared, State: spec.State})
+	return inst, classify(err)
+}
+
+// Instances lists what someone may see.
+func (l *Live) Instances(ctx context.Context, as backend.Actor) ([]api.Instance, error) {
+	c, err := l.clientFor(ctx, as)
+	if err != nil {
+		return nil, err
+	}
+	list, err := c.Instances(ctx)
+	return list, classify(err)
+}
+
+// Instance reads an instance as someone.
+func (l *Live) Instance(ctx context.Context, as backend.Actor, guid string) (api.Instance, error) {
+	c, err := l.clientFor(ctx, as)
+	if err != nil {
+		return api.Instance{}, err
+	}
+	inst, err := c.Instance(ctx, guid)
+	return inst, classify(err)
+}
+
+// Bang asks for an instance's tree to be processed again.
+func (l *Live) Bang(ctx context.Context, as backend.Actor, guid string) error {
+	c, err := l.clientFor(ctx, as)
+	if err != nil {
+		return err
+	}
+	_, err = c.Bang(ctx, guid, "asked by a scenario")
+	return classify(err)
+}
+
+// Pending lists the requests waiting for a home.
+func (l *Live) Pending(ctx context.Context) ([]api.Pending, error) {
+	list, err := l.admin.Pending(ctx)
+	return list, classify(err)
+}
+
+// --- accounting ---
+
+// PostUsage posts a usage journal as someone.
+func (l *Live) PostUsage(ctx context.Context, as backend.Actor, computerID string, journal []byte) (api.UsageResult, error) {
+	c, err := l.clientFor(ctx, as)
+	if err != nil {
+		return api.UsageResult{}, err
+	}
+	res, err := c.PostUsage(ctx, computerID, journal)
+	return res, classify(err)
+}
+
+// Invoices reads invoices as someone.
+func (l *Live) Invoices(ctx context.Context, as backend.Actor, person string, from, to time.Time) ([]api.Invoice, error) {
+	c, err := l.clientFor(ctx, as)
+	if err != nil {
+		return nil, err
+	}
+	list, err := c.Invoices(ctx, from, to, person)
+	return list, classify(err)
+}
+
+// --- faults ---
+
+// CutMaster kills the master (SIGKILL): an outage.
+func (l *Live) CutMaster(context.Context) error {
+	if l.master == nil || !l.master.alive() {
+		return backend.Errorf(backend.ErrConflict, "the master is already down")
+	}
+	l.master.kill()
+	l.cfg.Log("master killed")
+	return nil
+}
+
+// RestoreMaster starts the master again on the same address.
+func (l *Live) RestoreMaster(ctx context.Context) error {
+	if l.master != nil && l.master.alive() {
+		return backend.Errorf(backend.ErrConflict, "the master is already up")
+	}
+	var err error
+	for range 50 { // the port may take a moment to be free again
+		if err = l.startMaster(ctx, l.masterAddr); err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return err
+}
+
+func (l *Live) node(id string) (*node, error) {
+	n := l.nodes[id]
+	if n == nil {
+		return nil, backend.Errorf(backend.ErrNotFound, "no node agent runs for computer %s", id)
+	}
+	return n, nil
+}
+
+// CrashNode kills a node's agent and every process it started.
+func (l *Live) CrashNode(_ context.Context, id string) error {
+	n, err := l.node(id)
+	if err != nil {
+		return err
+	}
+	n.crash()
+	return nil
+}
+
+// RebootNode starts a crashed node's agent again.
+func (l *Live) RebootNode(_ context.Context, id string) error {
+	n, err := l.node(id)
+	if err != nil {
+		return err
+	}
+	if n.up() {
+		return backend.Errorf(backend.ErrConflict, "node %s is running: crash it before rebooting it", id)
+	}
+	return n.startAgent()
+}
+
+// WipeNode crashes a node, empties its disk but its identity, formats it
+// again and starts its agent.
+func (l *Live) WipeNode(ctx context.Context, id string) error {
+	n, err := l.node(id)
+	if err != nil {
+		return err
+	}
+	if n.up() {
+		n.crash()
+	}
+	if err := n.wipe(); err != nil {
+		return err
+	}
+	if err := n.format(ctx); err != nil {
+		return err
+	}
+	return n.startAgent()
+}
+
+// CutNode severs a node's relay to the master.
+func (l *Live) CutNode(_ context.Context, id string) error {
+	n, err := l.node(id)
+	if err != nil {
+		return err
+	}
+	n.relay.setCut(true)
+	return nil
+}
+
+// RestoreNode heals a node's relay.
+func (l *Live) RestoreNode(_ context.Context, id string) error {
+	n, err := l.node(id)
+	if err != nil {
+		return err
+	}
+	n.relay.setCut(false)
+	return nil
+}
+
+// SetPromise makes the fixture's health promise of a partition fail or
+// pass, by the file it checks.
+func (l *Live) SetPromise(_ context.Context, id, partitionID string, failing bool) error {
+	n, err := l.node(id)
+	if err != nil {
+		return err
+	}
+	return n.setPromise(partitionID, failing)
+}
+
+// --- time ---
+
+// Advance sleeps d.
+func (l *Live) Advance(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Converge waits until every node that is up is quiet and matches the
+// view it can get (see the package doc), or fails after within.
+func (l *Live) Converge(ctx context.Context, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	// Two polls without any action: the agents had a pass on what they
+	// see. (A start in progress is told by its configuration's log line.)
+	quiet := 2*l.cfg.PollInterval + l.cfg.PollInterval/2
+	var why []string
+	for {
+		why = why[:0]
+		for _, id := range l.order {
+			if w := l.nodes[id].waitingFor(ctx, quiet); w != "" {
+				why = append(why, id+": "+w)
+			}
+		}
+		if len(why) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the nodes did not converge within %s: %s", within, strings.Join(why, "; "))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(l.cfg.PollInterval / 4):
+		}
+	}
+}
+
+// --- processes ---
+
+// process is a started command and its end.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+	once sync.Once
+}
+
+func start(cmd *exec.Cmd, name string) (*process, error) {
+	// Its own group, so that a crash reaches all of it; killed with the
+	// test process, so that an interrupted run leaves no master behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("livebackend: starting %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *process) pid() int { return p.cmd.Process.Pid }
+
+func (p *process) alive() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// kill stops the process and every process it started, at once: it is
+// frozen first so that it restarts nothing, then its descendants and
+// itself are killed.
+func (p *process) kill() {
+	if !p.alive() {
+		return
+	}
+	pid := p.pid()
+	syscall.Kill(pid, syscall.SIGSTOP)
+	for _, d := range descendants(pid) {
+		syscall.Kill(d, syscall.SIGKILL)
+	}
+	syscall.Kill(-pid, syscall.SIGKILL)
+	syscall.Kill(pid, syscall.SIGKILL)
+	<-p.done
+}
+
+// terminate asks the process to stop (SIGTERM), then kills it after grace.
+func (p *process) terminate(grace time.Duration) {
+	if !p.alive() {
+		return
+	}
+	syscall.Kill(p.pid(), syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		p.kill()
+	}
+}

@@ -1,0 +1,73 @@
+package features_test
+
+import (
+	"context"
+
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/slapgo/slapgo/features"
+	"github.com/slapgo/slapgo/features/backend"
+	"github.com/slapgo/slapgo/features/backend/livebackend"
+)
+
+// Environment of the live backend.
+const (
+	// envBinary is a slapgo binary to use; without it one is built once
+	// per test run from ./cmd/slapgo.
+	envBinary = "SLAPGO_BIN"
+	// envKeep keeps each scenario's directory (logs, data) for a look.
+	envKeep = "SLAPGO_LIVE_KEEP"
+	// envPrivileged formats partitions with system users (needs root).
+	envPrivileged = "SLAPGO_LIVE_PRIVILEGED"
+)
+
+// liveFactory builds (or takes) the slapgo binary once and returns a
+// factory starting a fresh master and nodes per scenario.
+func liveFactory(t *testing.T) features.Factory {
+	t.Helper()
+	keep := os.Getenv(envKeep) != ""
+	root := t.TempDir()
+	if keep {
+		var err error
+		if root, err = os.MkdirTemp("", "slapgo-live-"); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("live backend: %s=1: everything is kept under %s", envKeep, root)
+	}
+	bin := os.Getenv(envBinary)
+	if bin == "" {
+		bin = filepath.Join(root, "slapgo")
+		began := time.Now()
+		cmd := exec.Command("go", "build", "-o", bin, "./cmd/slapgo")
+		cmd.Dir = ".."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("building slapgo for the live backend: %v\n%s", err, out)
+		}
+		t.Logf("live backend: built %s in %s", bin, time.Since(began).Round(time.Millisecond))
+	} else if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("%s=%s: %v", envBinary, bin, err)
+	}
+	privileged := os.Getenv(envPrivileged) != ""
+	if privileged && os.Geteuid() != 0 {
+		t.Fatalf("%s is set but the tests do not run as root", envPrivileged)
+	}
+	var seq atomic.Int64
+	return func(ctx context.Context, info features.ScenarioInfo) (backend.Backend, error) {
+		dir := filepath.Join(root, "scenario-"+strconv.FormatInt(seq.Add(1), 10))
+		if keep {
+			t.Logf("live backend: %q runs in %s", info.Name, dir)
+		}
+		return livebackend.New(ctx, livebackend.Config{Binary: bin, Dir: dir, Keep: keep, Privileged: privileged,
+			Net: 64 + os.Getpid()%128, Log: func(format string, args ...any) {
+				if keep {
+					t.Logf("live: "+format, args...)
+				}
+			}})
+	}
+}
