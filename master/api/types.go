@@ -188,6 +188,9 @@ type Invoice struct {
 type PartitionCapacity struct {
 	ID        string          `json:"id"`
 	Addresses []model.Address `json:"addresses,omitempty"`
+	// IPv6Range is the IPv6 range routed to the partition
+	// (partition_has_ipv6_range), as a prefix: "2001:db8:0:0:4001::/80".
+	IPv6Range string `json:"ipv6_range,omitempty"`
 }
 
 // CapacityRequest is the node's format announcement.

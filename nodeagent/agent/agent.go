@@ -71,6 +71,10 @@ type Agent struct {
 	wake     chan struct{}
 	rand     *rand.Rand
 	rep      *usage.Reporter
+	// usageMu serialises sampling and reporting usage: what is sampled
+	// while a journal is cut would be lost (usage's caller's duty 3).
+	usageMu sync.Mutex
+	net     netAccounting
 	// daemon: Run is running; instance passes then hand the installs they
 	// plan to the build pool (a one-shot `node instance` builds nothing).
 	daemon bool

@@ -45,7 +45,22 @@
 // free. The record stays until the master knows.
 //
 // Report: package usage; journals are spooled under
-// <instance_root>/.slapgo/usage before they are posted.
+// <instance_root>/.slapgo/usage before they are posted. Sampling, reporting
+// and flushing usage run one at a time.
+//
+// # Network accounting
+//
+// Each format that succeeds sets the address → partition table of a
+// netacct.Counter from what it announces (every address alone, every IPv6
+// range whole). As root, the daemon captures, from the first such format
+// until it stops, each of interface_name, ipv6_interface and lo once, each
+// in its own goroutine; a capture that cannot open (the interface is
+// missing) or that ends is opened again, backing off from poll_interval to
+// retry_max. Each usage sample moves the counter's period into the meter
+// (Meter.AddNetwork) before saving it, so the journal carries
+// network_in_bytes and network_out_bytes per partition, and logs the
+// frames a capture dropped, if any. Without root, accounting is off (one
+// log line).
 //
 // # Offline and restarts
 //

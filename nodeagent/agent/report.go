@@ -37,8 +37,15 @@ func (a *Agent) usagePartitions() []usage.Partition {
 }
 
 // SampleUsage measures the partitions' processes (and, with disk, their
-// directories) into the usage meter, and saves it.
+// directories) into the usage meter, adds the network traffic counted
+// since the last sample, and saves the meter.
 func (a *Agent) SampleUsage(disk bool) error {
+	a.usageMu.Lock()
+	defer a.usageMu.Unlock()
+	return a.sampleUsage(disk)
+}
+
+func (a *Agent) sampleUsage(disk bool) error {
 	rep, err := a.reporter()
 	if err != nil {
 		return err
@@ -62,13 +69,19 @@ func (a *Agent) SampleUsage(disk bool) error {
 		}
 		rep.Meter.SampleDisk(now, sizes)
 	}
+	if c := a.netCounter(); c != nil {
+		rep.Meter.AddNetwork(c.EndPeriod())
+		a.logCaptureDrops()
+	}
 	return rep.Meter.Save()
 }
 
 // ReportPass samples usage one last time, closes the usage period in a
 // journal spooled on disk, and posts every pending journal.
 func (a *Agent) ReportPass(ctx context.Context) (usage.Result, error) {
-	if err := a.SampleUsage(true); err != nil {
+	a.usageMu.Lock()
+	defer a.usageMu.Unlock()
+	if err := a.sampleUsage(true); err != nil {
 		return usage.Result{}, err
 	}
 	rep, err := a.reporter()
@@ -88,6 +101,8 @@ func (a *Agent) ReportPass(ctx context.Context) (usage.Result, error) {
 
 // FlushUsage posts the journals still pending (after the master was away).
 func (a *Agent) FlushUsage(ctx context.Context) error {
+	a.usageMu.Lock()
+	defer a.usageMu.Unlock()
 	rep, err := a.reporter()
 	if err != nil {
 		return err
@@ -99,13 +114,15 @@ func (a *Agent) FlushUsage(ctx context.Context) error {
 	return err
 }
 
-// Format formats the computer (see package format) and announces its
-// capacity to the master.
+// Format formats the computer (see package format), updates the network
+// accounting's address → partition table from what it formatted, and
+// announces the capacity to the master.
 func (a *Agent) Format(ctx context.Context) (format.Result, error) {
 	res, err := format.Run(ctx, &a.cfg, format.Options{Unprivileged: !a.privileged})
 	if err != nil {
 		return res, err
 	}
+	a.setNetOwners(res.Capacity)
 	if err := a.client.SetCapacity(ctx, a.cfg.ComputerID, res.Capacity); err != nil {
 		return res, fmt.Errorf("agent: announcing the capacity of %s: %w", a.cfg.ComputerID, err)
 	}

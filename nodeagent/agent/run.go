@@ -24,6 +24,8 @@ type RunOptions struct {
 //     a finished build says so), with jitter;
 //   - software: every poll_interval, with jitter; builds on their own pool;
 //   - capacity: format and announce every capacity_interval;
+//   - network accounting (as root): one capture per interface the
+//     partitions' traffic crosses, from the first format that succeeds;
 //   - usage: samples every few minutes, a journal every usage_interval;
 //   - destruction: every destruction_interval, with pending journals.
 //
@@ -44,6 +46,10 @@ func (a *Agent) Run(ctx context.Context, o RunOptions) error {
 	} else {
 		a.logFormat(res)
 	}
+	// Traffic accounting starts once partitions have addresses (a format
+	// succeeded, here or in the capacity loop) and stops with ctx.
+	var captures sync.WaitGroup
+	a.startNetAccounting(ctx, &captures)
 	a.resume()
 
 	sampleEvery := min(5*time.Minute, g.UsageInterval/4)
@@ -76,6 +82,7 @@ func (a *Agent) Run(ctx context.Context, o RunOptions) error {
 			if err == nil {
 				a.logFormat(res)
 			}
+			a.startNetAccounting(ctx, &captures)
 			return g.CapacityInterval, err
 		}},
 		{name: "usage-sample", pass: func(ctx context.Context) (time.Duration, error) {
@@ -115,6 +122,7 @@ func (a *Agent) Run(ctx context.Context, o RunOptions) error {
 		wg.Go(func() { a.loop(ctx, l) })
 	}
 	wg.Wait()
+	captures.Wait()
 	a.builds.wait()
 	if o.KeepServices {
 		a.log.Info("node agent stopped; partition programs left running")
@@ -189,11 +197,7 @@ func (a *Agent) loop(ctx context.Context, l loopSpec) {
 		}
 		if err != nil {
 			failures++
-			delay := a.cfg.Grid.PollInterval
-			for i := 1; i < failures && delay < a.cfg.Grid.RetryMax; i++ {
-				delay *= 2
-			}
-			next = min(delay, a.cfg.Grid.RetryMax)
+			next = a.retryDelay(failures)
 			if errors.Is(err, ErrOffline) {
 				a.log.Warn("master unreachable: programs keep running", "loop", l.name, "retry_in", next, "err", err)
 			} else {
@@ -207,6 +211,16 @@ func (a *Agent) loop(ctx context.Context, l loopSpec) {
 			return
 		}
 	}
+}
+
+// retryDelay is the back-off after failures failures in a row: from
+// poll_interval, doubling up to retry_max (before jitter).
+func (a *Agent) retryDelay(failures int) time.Duration {
+	delay := a.cfg.Grid.PollInterval
+	for i := 1; i < failures && delay < a.cfg.Grid.RetryMax; i++ {
+		delay *= 2
+	}
+	return min(delay, a.cfg.Grid.RetryMax)
 }
 
 // sleep waits d, or until wake; false when ctx is done.

@@ -48,6 +48,13 @@ type Format struct {
 	IPv4LocalNetwork netip.Prefix
 	IPv6Interface    string // ipv6_interface, default InterfaceName
 	CreateTap        bool   // create_tap, default false
+	// PartitionHasIPv6Range (partition_has_ipv6_range, default false)
+	// gives each partition a whole IPv6 range besides its address, cut
+	// from ipv6_interface's prefix IPv6PrefixShift (ipv6_prefixshift,
+	// default 16, 2 to 126) bits longer, as SlapOS does (see package
+	// format).
+	PartitionHasIPv6Range bool
+	IPv6PrefixShift       int
 }
 
 // Grid is the [slapgrid] section: loop timings. Keys beyond SlapOS's are
@@ -78,6 +85,7 @@ func Default() Config {
 			PartitionBaseName: "slappart",
 			UserBaseName:      "slapuser",
 			TapBaseName:       "slaptap",
+			IPv6PrefixShift:   16,
 		},
 		Grid: Grid{
 			MaximumPeriodicity:  24 * time.Hour,
@@ -173,13 +181,15 @@ var known = map[string]map[string]setter{
 		"ca_file":       path(func(c *Config) *string { return &c.CAFile }),
 	},
 	"slapformat": {
-		"partition_amount":    count(func(c *Config) *int { return &c.Format.PartitionAmount }, 0),
-		"partition_base_name": name(func(c *Config) *string { return &c.Format.PartitionBaseName }),
-		"user_base_name":      name(func(c *Config) *string { return &c.Format.UserBaseName }),
-		"tap_base_name":       name(func(c *Config) *string { return &c.Format.TapBaseName }),
-		"interface_name":      str(func(c *Config) *string { return &c.Format.InterfaceName }),
-		"ipv6_interface":      str(func(c *Config) *string { return &c.Format.IPv6Interface }),
-		"create_tap":          boolean(func(c *Config) *bool { return &c.Format.CreateTap }),
+		"partition_amount":         count(func(c *Config) *int { return &c.Format.PartitionAmount }, 0),
+		"partition_base_name":      name(func(c *Config) *string { return &c.Format.PartitionBaseName }),
+		"user_base_name":           name(func(c *Config) *string { return &c.Format.UserBaseName }),
+		"tap_base_name":            name(func(c *Config) *string { return &c.Format.TapBaseName }),
+		"interface_name":           str(func(c *Config) *string { return &c.Format.InterfaceName }),
+		"ipv6_interface":           str(func(c *Config) *string { return &c.Format.IPv6Interface }),
+		"create_tap":               boolean(func(c *Config) *bool { return &c.Format.CreateTap }),
+		"partition_has_ipv6_range": boolean(func(c *Config) *bool { return &c.Format.PartitionHasIPv6Range }),
+		"ipv6_prefixshift":         count(func(c *Config) *int { return &c.Format.IPv6PrefixShift }, 2),
 		"ipv4_local_network": func(c *Config, v, _ string) error {
 			if v == "" {
 				c.Format.IPv4LocalNetwork = netip.Prefix{}
@@ -312,6 +322,9 @@ func (c *Config) Validate() error {
 			return fail("slapformat", "ipv4_local_network", "%s holds %d addresses: too few for %d partitions",
 				c.Format.IPv4LocalNetwork, hosts, c.Format.PartitionAmount)
 		}
+	}
+	if s := c.Format.IPv6PrefixShift; s < 2 || s > 126 {
+		return fail("slapformat", "ipv6_prefixshift", "%d: expected 2 to 126 (bits added to the interface's IPv6 prefix for each partition's range)", s)
 	}
 	g := c.Grid
 	for _, d := range []struct {

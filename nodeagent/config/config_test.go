@@ -59,6 +59,8 @@ func TestParseGood(t *testing.T) {
 		{"fraction of seconds", c.Grid.PromiseTimeout, 500 * time.Millisecond},
 		{"default kept", c.Grid.StopGrace, 10 * time.Second},
 		{"workers", c.Grid.BuildWorkers, 3},
+		{"no IPv6 range by default", c.Format.PartitionHasIPv6Range, false},
+		{"prefix shift default", c.Format.IPv6PrefixShift, 16},
 		{"partition id", c.PartitionID(2), "slappart2"},
 		{"user", c.PartitionUser(2), "slapuser2"},
 		{"index", c.PartitionIndex("slappart12"), 12},
@@ -68,6 +70,29 @@ func TestParseGood(t *testing.T) {
 	for _, ch := range checks {
 		if ch.got != ch.want {
 			t.Errorf("%s: got %v, want %v", ch.what, ch.got, ch.want)
+		}
+	}
+}
+
+func TestParseIPv6Range(t *testing.T) {
+	tests := []struct {
+		lines  string
+		ranges bool
+		shift  int
+	}{
+		{"partition_has_ipv6_range = true\n", true, 16},
+		{"partition_has_ipv6_range = yes\nipv6_prefixshift = 8\n", true, 8},
+		{"PARTITION_HAS_IPV6_RANGE = off\nipv6_prefixshift = 126\n", false, 126},
+		{"ipv6_prefixshift = 2\n", false, 2},
+	}
+	for _, tc := range tests {
+		c, err := Parse("n.cfg", []byte("[slapos]\ncomputer_id = COMP-1\n[slapformat]\n"+tc.lines))
+		if err != nil {
+			t.Errorf("%q: %v", tc.lines, err)
+			continue
+		}
+		if c.Format.PartitionHasIPv6Range != tc.ranges || c.Format.IPv6PrefixShift != tc.shift {
+			t.Errorf("%q: ranges %v shift %d, want %v %d", tc.lines, c.Format.PartitionHasIPv6Range, c.Format.IPv6PrefixShift, tc.ranges, tc.shift)
 		}
 	}
 }
@@ -108,6 +133,11 @@ func TestParseErrors(t *testing.T) {
 		{"zero poll", base + "[slapgrid]\npoll_interval = 0\n", []string{"poll_interval", "> 0"}},
 		{"name with slash", base + "[slapformat]\npartition_base_name = a/b\n", []string{"partition_base_name"}},
 		{"stray continuation", "  indented\n", []string{"node.cfg:1", "continues no value"}},
+		{"bad range flag", base + "[slapformat]\npartition_has_ipv6_range = sometimes\n", []string{"node.cfg:4", "partition_has_ipv6_range", "true or false"}},
+		{"shift not a number", base + "[slapformat]\nipv6_prefixshift = wide\n", []string{"node.cfg:4", "ipv6_prefixshift", "integer >= 2"}},
+		{"shift too small", base + "[slapformat]\nipv6_prefixshift = 1\n", []string{"node.cfg:4", "ipv6_prefixshift", "integer >= 2"}},
+		{"shift too large", base + "[slapformat]\nipv6_prefixshift = 127\n", []string{"[slapformat] ipv6_prefixshift", "127", "2 to 126"}},
+		{"misspelt shift", base + "[slapformat]\nipv6_prefix_shift = 16\n", []string{"node.cfg:4", `"ipv6_prefix_shift"`, "ipv6_prefixshift", "partition_has_ipv6_range"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,6 +19,8 @@
 //	ipv4_local_network  = 10.0.0.0/16
 //	ipv6_interface      = eth0
 //	create_tap          = false
+//	partition_has_ipv6_range = false
+//	ipv6_prefixshift    = 16
 //
 //	[slapgrid]
 //	maximum_periodicity = 86400

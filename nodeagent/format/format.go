@@ -13,6 +13,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,8 +25,15 @@ import (
 	"github.com/slapgo/slapgo/nodeagent/config"
 )
 
-// ErrShrink is returned when partition_amount is below what was formatted.
-var ErrShrink = errors.New("format: partition_amount can never decrease")
+// Errors of Run; each is returned before anything is changed.
+var (
+	// ErrShrink: partition_amount is below what was formatted.
+	ErrShrink = errors.New("format: partition_amount can never decrease")
+	// ErrInterface: interface_name or ipv6_interface names no interface.
+	ErrInterface = errors.New("format: no such network interface")
+	// ErrIPv6Range: the partitions' IPv6 ranges cannot be cut as asked.
+	ErrIPv6Range = errors.New("format: partition IPv6 ranges do not fit")
+)
 
 // StateFile is the name, under instance_root, of the record of what was
 // formatted.
@@ -84,7 +92,9 @@ func nthHost(base netip.Addr, n uint32) netip.Addr {
 
 var loopback4 = netip.MustParsePrefix("127.0.0.0/8")
 
-// Run formats the computer cfg describes (see doc.go).
+// Run formats the computer cfg describes (see doc.go). Everything that can
+// be checked is checked before anything is changed: partition_amount, the
+// interfaces, the IPv6 prefix and the IPv6 ranges.
 func Run(ctx context.Context, cfg *config.Config, opts Options) (Result, error) {
 	res := Result{Privileged: os.Geteuid() == 0 && !opts.Unprivileged}
 	st, err := ReadState(cfg.InstanceRoot)
@@ -95,15 +105,25 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (Result, error) 
 		return res, fmt.Errorf("%w: %s: [slapformat] partition_amount = %d, but %d partitions are formatted (%s): set it to %d or more",
 			ErrShrink, cfg.File, cfg.Format.PartitionAmount, st.PartitionAmount, filepath.Join(cfg.InstanceRoot, StateFile), st.PartitionAmount)
 	}
+	layout := Layout(cfg)
+	f := &formatter{cfg: cfg, res: &res}
+	var np netPlan
+	if res.Privileged {
+		if np, err = f.planNetwork(len(layout)); err != nil {
+			return res, err
+		}
+	} else if cfg.Format.PartitionHasIPv6Range {
+		if err := CheckIPv6Ranges(cfg, -1); err != nil {
+			return res, err
+		}
+	}
 	for _, root := range []string{cfg.InstanceRoot, cfg.SoftwareRoot} {
 		if err := os.MkdirAll(root, 0o755); err != nil {
 			return res, fmt.Errorf("format: %w", err)
 		}
 	}
-	layout := Layout(cfg)
-	f := &formatter{cfg: cfg, res: &res}
 	if res.Privileged {
-		err = f.privileged(ctx, layout)
+		err = f.privileged(ctx, layout, np)
 	} else {
 		err = f.unprivileged(layout)
 	}
@@ -147,6 +167,9 @@ func (f *formatter) unprivileged(layout []Partition) error {
 	}
 	if n > 0 {
 		f.skip("unprivileged mode: no IPv6 address added")
+		if f.cfg.Format.PartitionHasIPv6Range {
+			f.skip("unprivileged mode: no IPv6 range routed to the partitions")
+		}
 		if f.cfg.Format.CreateTap {
 			f.skip("unprivileged mode: taps %s..%s not created", layout[0].Tap, layout[n-1].Tap)
 		}
@@ -206,35 +229,110 @@ func (f *formatter) directory(p Partition, cred *syscall.Credential) error {
 	return nil
 }
 
-func (f *formatter) privileged(ctx context.Context, layout []Partition) error {
+// netPlan is what planNetwork found, before anything was changed.
+type netPlan struct {
+	v4link   netlink.Link // where the IPv4 addresses go (nil: none)
+	v6link   netlink.Link // where the IPv6 addresses go (nil: none)
+	v6prefix netip.Prefix // v6link's global prefix
+	lo       netlink.Link // where the IPv6 ranges are routed (nil: no ranges)
+}
+
+// planNetwork looks up the interfaces and the IPv6 prefix and checks that
+// the partitions' addresses and ranges fit, changing nothing.
+func (f *formatter) planNetwork(amount int) (netPlan, error) {
+	var np netPlan
 	cfg := f.cfg.Format
-	var v4link, v6link netlink.Link
-	var v6prefix netip.Prefix
-	var err error
-	if len(layout) > 0 && cfg.IPv4LocalNetwork.IsValid() {
-		if cfg.InterfaceName == "" {
-			return fmt.Errorf("format: %s: [slapformat] ipv4_local_network is set but interface_name is not: expected the interface that carries the addresses", f.cfg.File)
-		}
-		if v4link, err = netlink.LinkByName(cfg.InterfaceName); err != nil {
-			return fmt.Errorf("format: %s: [slapformat] interface_name %q: %w", f.cfg.File, cfg.InterfaceName, err)
-		}
-	} else if len(layout) > 0 {
-		f.skip("no [slapformat] ipv4_local_network: no IPv4 address for the partitions")
+	if amount == 0 {
+		return np, nil
 	}
-	if len(layout) > 0 && cfg.IPv6Interface != "" {
-		if v6link, err = netlink.LinkByName(cfg.IPv6Interface); err != nil {
-			return fmt.Errorf("format: %s: [slapformat] ipv6_interface %q: %w", f.cfg.File, cfg.IPv6Interface, err)
+	var link netlink.Link
+	var err error
+	if cfg.InterfaceName != "" {
+		if link, err = lookupLink(f.cfg, "interface_name", cfg.InterfaceName); err != nil {
+			return np, err
 		}
-		v6prefix, err = globalIPv6Prefix(v6link)
-		if err != nil {
+	}
+	switch {
+	case !cfg.IPv4LocalNetwork.IsValid():
+		f.skip("no [slapformat] ipv4_local_network: no IPv4 address for the partitions")
+	case link == nil:
+		return np, fmt.Errorf("format: %s: [slapformat] ipv4_local_network is set but interface_name is not: expected the interface that carries the addresses", source(f.cfg))
+	default:
+		np.v4link = link
+	}
+	ranges := cfg.PartitionHasIPv6Range
+	if cfg.IPv6Interface == "" {
+		if ranges {
+			return np, fmt.Errorf("%w: %s: [slapformat] partition_has_ipv6_range is set but neither ipv6_interface nor interface_name is: expected the interface whose IPv6 prefix the ranges are cut from",
+				ErrIPv6Range, source(f.cfg))
+		}
+		f.skip("no [slapformat] ipv6_interface nor interface_name: no IPv6 address for the partitions")
+		return np, nil
+	}
+	if link == nil || cfg.IPv6Interface != cfg.InterfaceName {
+		if link, err = lookupLink(f.cfg, "ipv6_interface", cfg.IPv6Interface); err != nil {
+			return np, err
+		}
+	}
+	prefix, err := globalIPv6Prefix(link)
+	if err != nil {
+		return np, err
+	}
+	if !prefix.IsValid() {
+		if ranges {
+			return np, fmt.Errorf("%w: %s: [slapformat] partition_has_ipv6_range is set but ipv6_interface %s has no global IPv6 address to cut the ranges from: add one (or unset partition_has_ipv6_range)",
+				ErrIPv6Range, source(f.cfg), cfg.IPv6Interface)
+		}
+		f.skip("interface %s has no global IPv6 address: no IPv6 address for the partitions", cfg.IPv6Interface)
+		return np, nil
+	}
+	if _, err := ipv6Host(prefix, uint64(amount)+1); err != nil {
+		return np, fmt.Errorf("format: %s: [slapformat] ipv6_interface %s: %w: partition_amount = %d needs host parts up to %d", source(f.cfg), cfg.IPv6Interface, err, amount, amount+1)
+	}
+	np.v6link, np.v6prefix = link, prefix
+	if ranges {
+		if err := CheckIPv6Ranges(f.cfg, prefix.Bits()); err != nil {
+			return np, err
+		}
+		if np.lo, err = lookupLink(f.cfg, "", "lo"); err != nil {
+			return np, err
+		}
+	}
+	return np, nil
+}
+
+// lookupLink finds the interface named name, given by [slapformat] key
+// ("" for none); if it does not exist, the error lists those that do.
+func lookupLink(cfg *config.Config, key, name string) (netlink.Link, error) {
+	link, err := netlink.LinkByName(name)
+	if err == nil {
+		return link, nil
+	}
+	what := fmt.Sprintf("interface %q", name)
+	if key != "" {
+		what = fmt.Sprintf("[slapformat] %s = %q", key, name)
+	}
+	var notFound netlink.LinkNotFoundError
+	if !errors.As(err, &notFound) {
+		return nil, fmt.Errorf("format: %s: %s: %w", source(cfg), what, err)
+	}
+	var names []string
+	if all, lerr := netlink.LinkList(); lerr == nil {
+		for _, l := range all {
+			names = append(names, l.Attrs().Name)
+		}
+	}
+	slices.Sort(names)
+	return nil, fmt.Errorf("%w: %s: %s: no such interface here (interfaces: %s); nothing was changed",
+		ErrInterface, source(cfg), what, strings.Join(names, ", "))
+}
+
+func (f *formatter) privileged(ctx context.Context, layout []Partition, np netPlan) error {
+	cfg := f.cfg.Format
+	if np.lo != nil {
+		if err := f.allowNonlocalBind(); err != nil {
 			return err
 		}
-		if !v6prefix.IsValid() {
-			f.skip("interface %s has no global IPv6 address: no IPv6 address for the partitions", cfg.IPv6Interface)
-			v6link = nil
-		}
-	} else if len(layout) > 0 {
-		f.skip("no [slapformat] ipv6_interface nor interface_name: no IPv6 address for the partitions")
 	}
 	for _, p := range layout {
 		if err := ctx.Err(); err != nil {
@@ -248,22 +346,32 @@ func (f *formatter) privileged(ctx context.Context, layout []Partition) error {
 			return err
 		}
 		pc := api.PartitionCapacity{ID: p.ID}
-		if v4link != nil {
+		if np.v4link != nil {
 			a := netip.PrefixFrom(p.IPv4, 32)
-			if err := f.address(v4link, a); err != nil {
+			if err := f.address(np.v4link, a); err != nil {
 				return fmt.Errorf("format: %s: %w", p.ID, err)
 			}
 			pc.Addresses = append(pc.Addresses, model.Address{Iface: cfg.InterfaceName, Addr: p.IPv4.String()})
 		}
-		if v6link != nil {
-			ip, err := ipv6Host(v6prefix, uint64(p.Index)+2)
+		if np.v6link != nil {
+			ip, err := ipv6Host(np.v6prefix, uint64(p.Index)+2)
 			if err != nil {
 				return fmt.Errorf("format: %s: %w", p.ID, err)
 			}
-			if err := f.address(v6link, netip.PrefixFrom(ip, 128)); err != nil {
+			if err := f.address(np.v6link, netip.PrefixFrom(ip, 128)); err != nil {
 				return fmt.Errorf("format: %s: %w", p.ID, err)
 			}
 			pc.Addresses = append(pc.Addresses, model.Address{Iface: cfg.IPv6Interface, Addr: ip.String()})
+		}
+		if np.lo != nil {
+			r, err := IPv6Range(np.v6prefix, cfg.IPv6PrefixShift, p.Index)
+			if err != nil {
+				return fmt.Errorf("format: %s: %w", p.ID, err)
+			}
+			if err := f.localRoute(np.lo, r); err != nil {
+				return fmt.Errorf("format: %s: %w", p.ID, err)
+			}
+			pc.IPv6Range = r.String()
 		}
 		if cfg.CreateTap {
 			if err := f.tap(p, cred); err != nil {

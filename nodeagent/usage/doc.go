@@ -15,6 +15,9 @@
 //     over time between samples (each sample's value holds until the next);
 //   - disk_used (GiB·day): blocks used under the partition directory
 //     (symbolic links not followed), integrated the same way;
+//   - network_in_bytes and network_out_bytes: IP-level bytes received and
+//     sent by the partition's addresses, as package netacct counts them;
+//     the caller adds each netacct period with Meter.AddNetwork;
 //   - whatever the instance wrote in <partition>/var/xml_report/*.xml
 //     (account.DecodeConsumption; at most 1 MiB each).
 //
@@ -48,4 +51,7 @@
 //  2. Sample the Meter regularly (the agent does at each instance pass) so
 //     that memory is integrated over the period rather than guessed from
 //     its end.
+//  3. Do not Sample or AddNetwork while a Report runs: what is added
+//     between its reading of the meter and the start of the next period
+//     would be lost (the node agent serialises them).
 package usage

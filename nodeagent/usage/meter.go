@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/slapgo/slapgo/core/account"
+	"github.com/slapgo/slapgo/nodeagent/netacct"
 )
 
 // Meter integrates the measurements of partitions over a period. It is
@@ -40,6 +41,9 @@ type partitionMeter struct {
 	DiskGiB     float64   `json:"disk_gib"`
 	DiskAt      time.Time `json:"disk_at,omitzero"`
 	DiskGiBDays float64   `json:"disk_gib_days"` // this period, up to DiskAt
+	// Network bytes received and sent this period (netacct.Counts).
+	NetInBytes  uint64 `json:"net_in_bytes,omitempty"`
+	NetOutBytes uint64 `json:"net_out_bytes,omitempty"`
 }
 
 // OpenMeter loads the meter stored at path, or starts one whose period
@@ -121,6 +125,24 @@ func (m *Meter) SampleDisk(now time.Time, bytes map[string]int64) {
 	}
 }
 
+// AddNetwork adds the network traffic of partitions (the counts of a
+// netacct.Counter period: Counter.EndPeriod) to the period's totals.
+// Partitions with nothing counted are left out. NB: counts added while a
+// Report runs may be lost (the period is cut after its movements are
+// read): serialise AddNetwork with Report, as with Sample.
+func (m *Meter) AddNetwork(counts map[string]netacct.Counts) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, c := range counts {
+		if c.InBytes == 0 && c.OutBytes == 0 {
+			continue
+		}
+		pm := m.get(id)
+		pm.NetInBytes += c.InBytes
+		pm.NetOutBytes += c.OutBytes
+	}
+}
+
 func hoursBetween(a, b time.Time) float64 {
 	if !b.After(a) {
 		return 0
@@ -133,11 +155,17 @@ var titles = map[string]string{
 	account.ResourceCPUTime:    "CPU time",
 	account.ResourceMemoryUsed: "Memory used",
 	account.ResourceDiskUsed:   "Disk used",
+	// The titles netacct.Movements writes, so that a journal reads the
+	// same whoever builds it.
+	account.ResourceNetworkInBytes:  netacct.TitleNetworkIn,
+	account.ResourceNetworkOutBytes: netacct.TitleNetworkOut,
 }
 
 // Movements returns the measured movements of the period up to now, per
-// partition (the last sample of each value held until now); quantities
-// that are zero are left out.
+// partition (the last sample of each value held until now): cpu_time,
+// memory_used, disk_used, network_in_bytes, network_out_bytes, in that
+// order; quantities that are zero are left out. Byte counts are exact up
+// to 2^53 per partition and period.
 func (m *Meter) Movements(now time.Time) map[string][]account.JournalMovement {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -161,12 +189,21 @@ func (m *Meter) Movements(now time.Time) map[string][]account.JournalMovement {
 				out[id] = append(out[id], account.JournalMovement{Resource: q.resource, Title: titles[q.resource], Quantity: v})
 			}
 		}
+		for _, q := range []struct {
+			resource string
+			v        uint64
+		}{{account.ResourceNetworkInBytes, pm.NetInBytes}, {account.ResourceNetworkOutBytes, pm.NetOutBytes}} {
+			if q.v > 0 {
+				out[id] = append(out[id], account.JournalMovement{Resource: q.resource, Title: titles[q.resource], Quantity: float64(q.v)})
+			}
+		}
 	}
 	return out
 }
 
-// reset starts a new period at now: integrals are zeroed, readings kept
-// (the last values hold from now), partitions running nothing forgotten.
+// reset starts a new period at now: integrals and network totals are
+// zeroed, readings kept (the last values hold from now), partitions
+// running nothing forgotten.
 func (m *Meter) reset(now time.Time) {
 	m.st.PeriodStart = now
 	m.st.InFlight = ""
@@ -176,6 +213,7 @@ func (m *Meter) reset(now time.Time) {
 			continue
 		}
 		pm.CPUSeconds, pm.MemMiBHours, pm.DiskGiBDays = 0, 0, 0
+		pm.NetInBytes, pm.NetOutBytes = 0, 0
 		if !pm.MemAt.IsZero() {
 			pm.MemAt = now
 		}

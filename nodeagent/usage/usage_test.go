@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/slapgo/slapgo/core/account"
+	"github.com/slapgo/slapgo/nodeagent/netacct"
 	"github.com/slapgo/slapgo/nodeagent/supervisor"
 )
 
@@ -317,5 +318,118 @@ func TestDiskUsage(t *testing.T) {
 	}
 	if _, err := DiskUsage(filepath.Join(dir, "missing")); err != nil {
 		t.Fatalf("missing directory: %v", err)
+	}
+}
+
+func TestMeterNetwork(t *testing.T) {
+	dir := t.TempDir()
+	r, err := NewReporter(dir, "COMP-N", t0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := r.Meter
+	m.Sample(t0, map[string]Measurement{"slappart0": {CPU: time.Second, RSS: 1 << 20}})
+	// Two netacct periods, as the agent adds them at each sample.
+	first := map[string]netacct.Counts{
+		"slappart0": {InBytes: 1500, OutBytes: 60, InPackets: 1, OutPackets: 1},
+		"slappart1": {InBytes: 40},
+		"slappart2": {}, // owns an address, counted nothing
+	}
+	second := map[string]netacct.Counts{
+		"slappart0": {InBytes: 1 << 40, OutBytes: 7},
+		"slappart1": {OutBytes: 1 << 20},
+	}
+	m.AddNetwork(first)
+	m.AddNetwork(second)
+	m.AddNetwork(nil)
+	if _, ok := m.st.Partitions["slappart2"]; ok {
+		t.Error("a partition with no traffic was given a meter")
+	}
+	want := map[string]map[string]float64{
+		"slappart0": {account.ResourceNetworkInBytes: 1500 + 1<<40, account.ResourceNetworkOutBytes: 67},
+		"slappart1": {account.ResourceNetworkInBytes: 40, account.ResourceNetworkOutBytes: 1 << 20},
+	}
+	check := func(what string, got map[string][]account.JournalMovement) {
+		t.Helper()
+		for _, id := range []string{"slappart0", "slappart1"} {
+			q := quantities(got[id])
+			for res, w := range want[id] {
+				if q[res] != w {
+					t.Errorf("%s: %s %s = %v, want %v", what, id, res, q[res], w)
+				}
+			}
+		}
+		if _, ok := got["slappart2"]; ok {
+			t.Errorf("%s: movements for a partition with no traffic: %v", what, got["slappart2"])
+		}
+	}
+	got := m.Movements(t0.Add(time.Hour))
+	check("before saving", got)
+	// Same resources and titles as netacct.Movements writes for the same
+	// counts, after the measured ones.
+	sum := map[string]netacct.Counts{}
+	for _, p := range []map[string]netacct.Counts{first, second} {
+		for id, c := range p {
+			sum[id] = sum[id].Add(c)
+		}
+	}
+	direct := netacct.Movements(sum)
+	if g := got["slappart1"]; fmt.Sprint(g) != fmt.Sprint(direct["slappart1"]) {
+		t.Errorf("slappart1 movements %v, netacct.Movements gives %v", g, direct["slappart1"])
+	}
+	if g := got["slappart0"]; len(g) < 2 || fmt.Sprint(g[len(g)-2:]) != fmt.Sprint(direct["slappart0"]) {
+		t.Errorf("slappart0 movements %v do not end with %v", g, direct["slappart0"])
+	}
+
+	// Persisted: a restarted agent reports the same bytes.
+	if err := m.Save(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := OpenMeter(m.path, t0.Add(5*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("after reopening", again.Movements(t0.Add(time.Hour)))
+	again.AddNetwork(map[string]netacct.Counts{"slappart1": {InBytes: 2}})
+	want["slappart1"][account.ResourceNetworkInBytes] = 42
+	check("after reopening and adding", again.Movements(t0.Add(time.Hour)))
+
+	// The journal carries them, and the next period starts from zero.
+	r.Meter = again
+	ms := &master{received: map[string]int{}}
+	if _, err := r.Report(context.Background(), t0.Add(24*time.Hour), nil, ms.post); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, mv := range ms.journals[0].Transactions[0].Movements {
+		if strings.HasPrefix(mv.Resource, "network_") {
+			lines = append(lines, fmt.Sprintf("%s %s %.0f %s", mv.Reference, mv.Resource, mv.Quantity, mv.Title))
+		}
+	}
+	wantLines := []string{
+		"slappart0 network_in_bytes 1099511629276 Network bytes received",
+		"slappart0 network_out_bytes 67 Network bytes sent",
+		"slappart1 network_in_bytes 42 Network bytes received",
+		"slappart1 network_out_bytes 1048576 Network bytes sent",
+	}
+	if !slices.Equal(lines, wantLines) {
+		t.Fatalf("journal network movements:\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(wantLines, "\n"))
+	}
+	for id, ms := range again.Movements(t0.Add(25 * time.Hour)) {
+		for _, mv := range ms {
+			if strings.HasPrefix(mv.Resource, "network_") {
+				t.Errorf("after the report, %s still has %s %v", id, mv.Resource, mv.Quantity)
+			}
+		}
+	}
+	if _, ok := again.st.Partitions["slappart1"]; ok {
+		t.Error("a partition with only traffic should be forgotten when its period is reported")
+	}
+	reopened, err := OpenMeter(m.path, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pm := reopened.st.Partitions["slappart0"]; pm == nil || pm.NetInBytes != 0 || pm.NetOutBytes != 0 {
+		t.Fatalf("saved meter after the report: %+v", pm)
 	}
 }
