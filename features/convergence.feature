@@ -55,7 +55,6 @@ Feature: Node convergence
     Then "app-2" is reported started
     And node "COMP-1" configured "app-2" 1 time
 
-  @not-yet-live @agent-anomaly-promises
   Scenario: A failing promise puts the partition in error until it passes again
     When the promise of "app-4" starts failing
     And the nodes converge within 5 minutes

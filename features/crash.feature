@@ -47,7 +47,6 @@ Feature: Node crash, reboot and rebuild
     And "web" publishes a connection parameter "url"
     And the software "hello" on "COMP-1" is reported available
 
-  @not-yet-live @agent-destroy-report
   Scenario: A rebuilt node wipes nothing it should keep and frees what was destroyed meanwhile
     When node "COMP-1" crashes
     And "alice" destroys "db"

@@ -150,8 +150,8 @@ func TestSkipReason(t *testing.T) {
 		{"live", []string{"@sim-only", "@virtual-time"}, "virtual clock"},
 		{"cluster", []string{"@sim-only", "@modelled-time"}, "modelled durations"},
 		{"live", []string{"@sim-only"}, "without a reason tag"},
-		{"live", []string{"@not-yet-live", "@agent-destroy-report"}, "never freed"},
-		{"sim", []string{"@not-yet-live", "@agent-anomaly-promises"}, ""},
+		{"live", []string{"@not-yet-live"}, "without a reason tag"},
+		{"sim", []string{"@not-yet-live"}, ""},
 	}
 	for _, tt := range tests {
 		got := features.SkipReason(tt.kind, tt.tags)

@@ -44,7 +44,6 @@ Feature: Master outage and network partitions
     And "web" kept its guid with a new version
     And "web" is reported started
 
-  @not-yet-live @agent-anomaly-promises
   Scenario: Reports made while the master is down are delivered when it is back
     When the promise of "web" starts failing
     And the master goes down

@@ -30,10 +30,6 @@ var SkipReasons = map[string]string{
 	"@scale":         "needs hundreds of partitions per node or several nodes of 300 partitions: modelled on the simulator, measured by bench/",
 	"@virtual-time":  "lets hours of time pass: only the simulator's virtual clock can, a real grid would take that long",
 	"@modelled-time": "asserts modelled durations (build or configuration times) that only the simulator controls",
-	"@agent-destroy-report": "the node agent tells the master a partition is destroyed only right after wiping it: a root wiped " +
-		"before its children, or a partition a rebuilt node finds already clean, is never freed (SlapOS's report loop tells it again on every run)",
-	"@agent-anomaly-promises": "the node agent runs promises only when it starts a partition, not on every pass for the partitions " +
-		"that did not change (SlapOS's anomaly mode), so a promise that starts failing later is never reported",
 }
 
 // SkipReason is why a scenario with these tags does not run on a backend

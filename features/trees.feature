@@ -48,7 +48,7 @@ Feature: Instance trees and state inheritance
     Then it succeeds
     And "db" is requested stopped
 
-  @determinism @not-yet-live @agent-destroy-report
+  @determinism
   Scenario: Destroying the root destroys its tree and frees every partition
     When "alice" destroys "root"
     Then "db" is requested destroyed

@@ -78,6 +78,8 @@ type Agent struct {
 	// daemon: Run is running; instance passes then hand the installs they
 	// plan to the build pool (a one-shot `node instance` builds nothing).
 	daemon bool
+
+	follow followUp // promise checks and destruction reports (worker only)
 }
 
 // deployment identifies what a partition runs, for its services' bangs.

@@ -25,6 +25,7 @@ import (
 type stormGrid struct {
 	g     *grid
 	agent *agent.Agent
+	clock *testClock // the agent's
 	reqs  []api.InstanceRequest
 	round int
 }
@@ -79,7 +80,9 @@ func stormFixture(b *testing.B, n int) *stormGrid {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a, err := agent.New(cfg, agent.Options{Unprivileged: true, SlapgoBinary: g.bin, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	clock := &testClock{}
+	a, err := agent.New(cfg, agent.Options{Unprivileged: true, SlapgoBinary: g.bin, Now: clock.Now,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -93,7 +96,7 @@ func stormFixture(b *testing.B, n int) *stormGrid {
 	if _, err := a.SoftwarePass(ctx, true); err != nil {
 		b.Fatal(err)
 	}
-	sg = &stormGrid{g: g, agent: a}
+	sg = &stormGrid{g: g, agent: a, clock: clock}
 	for i := range n {
 		r := api.InstanceRequest{Title: fmt.Sprintf("storm-%d", i), SoftwareRelease: sr,
 			Parameters: map[string]string{"name": "r0"}, SLA: map[string]string{"computer_guid": g.comp}}
@@ -155,35 +158,81 @@ func BenchmarkStorm(b *testing.B) {
 
 // BenchmarkIdlePass is a pass where nothing changed: the master answers
 // 304 and the plan is empty. It reports the CPU time of the pass and the
-// agent's resident memory with every partition running.
+// agent's resident memory with every partition running. The anomaly
+// checks of the started partitions are either not due (checks=none: the
+// agent's clock stands still) or all due in every pass with partitions
+// that have no promise (checks=no-promises: the clock moves a poll
+// interval per pass, the partitions' etc/promise are set aside). The cost
+// of checking hello's real promise (a port probe) is measured once before,
+// as check-ms/partition.
 func BenchmarkIdlePass(b *testing.B) {
 	if testing.Short() {
 		b.Skip("skipped in -short mode")
 	}
 	for _, n := range []int{300} {
-		b.Run("partitions="+strconv.Itoa(n), func(b *testing.B) {
-			sg := stormFixture(b, n)
-			ctx := context.Background()
-			// The first pass may still see the last storm's changes.
-			if _, err := sg.agent.InstancePass(ctx); err != nil {
-				b.Fatal(err)
-			}
-			res, err := sg.agent.InstancePass(ctx)
-			if err != nil || res.ViewChanged || len(res.Plan.Actions) != 0 {
-				b.Fatalf("idle pass: changed=%v actions=%d err=%v", res.ViewChanged, len(res.Plan.Actions), err)
-			}
-			b.ReportAllocs()
-			cpu0 := cpuTime()
-			b.ResetTimer()
-			for range b.N {
+		for _, checks := range []string{"none", "no-promises"} {
+			b.Run(fmt.Sprintf("partitions=%d/checks=%s", n, checks), func(b *testing.B) {
+				sg := stormFixture(b, n)
+				ctx := context.Background()
+				poll := sg.agent.Config().Grid.PollInterval
+				// The first pass may still see the last storm's changes.
 				if _, err := sg.agent.InstancePass(ctx); err != nil {
 					b.Fatal(err)
 				}
-			}
-			b.StopTimer()
-			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/pass")
-			b.ReportMetric(rssMiB(), "agent-rss-MiB")
-		})
+				sg.clock.freeze()
+				defer sg.clock.thaw()
+				// One pass where every check is due: hello's promise runs.
+				sg.clock.advance(poll)
+				began := time.Now()
+				res, err := sg.agent.InstancePass(ctx)
+				took := time.Since(began)
+				if err != nil || res.ViewChanged || len(res.Plan.Actions) != 0 || len(res.Checked) == 0 {
+					b.Fatalf("idle pass with checks due: changed=%v actions=%d checked=%d err=%v", res.ViewChanged, len(res.Plan.Actions), len(res.Checked), err)
+				}
+				checkMS := float64(took.Microseconds()) / 1000 / float64(len(res.Checked))
+				var want int
+				switch checks {
+				case "none":
+					// Everything was checked within this poll interval.
+					for len(res.Checked) > 0 {
+						if res, err = sg.agent.InstancePass(ctx); err != nil {
+							b.Fatal(err)
+						}
+					}
+				case "no-promises":
+					for i := range n {
+						dir := filepath.Join(sg.g.dir, "inst", "slappart"+strconv.Itoa(i), "etc")
+						if err := os.Rename(filepath.Join(dir, "promise"), filepath.Join(dir, "promise.off")); err != nil {
+							b.Fatal(err)
+						}
+						defer os.Rename(filepath.Join(dir, "promise.off"), filepath.Join(dir, "promise"))
+					}
+					want = n
+				}
+				if checks == "no-promises" {
+					sg.clock.advance(poll)
+				}
+				res, err = sg.agent.InstancePass(ctx)
+				if err != nil || res.ViewChanged || len(res.Plan.Actions) != 0 || len(res.Checked) != want {
+					b.Fatalf("idle pass: changed=%v actions=%d checked=%d (want %d) err=%v", res.ViewChanged, len(res.Plan.Actions), len(res.Checked), want, err)
+				}
+				b.ReportAllocs()
+				cpu0 := cpuTime()
+				b.ResetTimer()
+				for range b.N {
+					if checks == "no-promises" {
+						sg.clock.advance(poll)
+					}
+					if _, err := sg.agent.InstancePass(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/pass")
+				b.ReportMetric(rssMiB(), "agent-rss-MiB")
+				b.ReportMetric(checkMS, "check-ms/partition")
+			})
+		}
 	}
 }
 

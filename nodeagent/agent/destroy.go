@@ -55,10 +55,15 @@ func (a *Agent) destroyPartition(ctx context.Context, pv *model.PartitionView, a
 		if err := a.client.PartitionDestroyed(ctx, a.cfg.ComputerID, id); err != nil {
 			return fmt.Errorf("agent: %s wiped, but the master was not told: %w", id, err)
 		}
+		// A root waits for its children: reportDestroyed tells the
+		// master again while its view shows the partition busy.
+		a.destroyTold(id, pv.InstanceGUID, a.now())
 	}
 	a.mu.Lock()
 	delete(a.banged, id)
 	a.mu.Unlock()
+	a.follow.init()
+	delete(a.follow.checked, id)
 	a.log.Info("partition destroyed", "partition", id, "instance", act.InstanceGUID)
 	return nil
 }
@@ -195,9 +200,10 @@ func killUser(uid uint32, grace time.Duration) {
 }
 
 // DestroyPass runs the stop and destroy actions of partitions the view
-// asks destroyed (or free while holding files): the hourly destruction of
-// `slapgo node report`. The instance pass runs them too, as soon as it
-// sees them.
+// asks destroyed (or free while holding files), then tells the master again
+// of the partitions its view still shows requested destroyed that are
+// clean here (see reportDestroyed): the hourly destruction of `slapgo node
+// report`. The instance pass does both too, as soon as it sees them.
 func (a *Agent) DestroyPass(ctx context.Context) ([]ActionResult, error) {
 	view, _, err := a.fetchView(ctx)
 	if err != nil {
@@ -214,5 +220,6 @@ func (a *Agent) DestroyPass(ctx context.Context) ([]ActionResult, error) {
 		return act.State == model.StateDestroyed && (act.Kind == converge.StopPartition || act.Kind == converge.DestroyPartition)
 	}
 	results, _ := a.runPlan(ctx, view, plan, keep)
+	a.reportDestroyed(ctx, view)
 	return results, ctx.Err()
 }

@@ -39,10 +39,28 @@
 // reported; an undelivered report is sent again by later passes. A service
 // that dies bangs its instance, at most once per deployment.
 //
+// Anomaly checks (SlapOS's anomaly mode): after the plan, the promises of
+// each started partition the plan left alone (not reconfigured, not
+// failing) run again, at most once per poll_interval per partition, one
+// partition at a time, the least recently checked first, for at most half
+// a poll interval per pass. A failure reports the partition error with the
+// promise's output; promises that hold again report it started. Only
+// changes are reported (the record's anomaly flag remembers the last); a
+// partition without promises costs one directory read. A daemon waits a
+// poll interval before the first check of partitions it did not start
+// itself (it may just have restarted their programs).
+//
 // Destroy: stop, kill what the partition's user still runs, run the destroy
 // hook as the user, wipe the directory's content (it stays, 0750, owned by
 // the user), drop the certificates, and tell the master the partition is
-// free. The record stays until the master knows.
+// free. The record stays until the master knows. Every instance and
+// destruction pass then tells the master again of each partition its view
+// still shows busy and requested destroyed while it is clean here (wiped,
+// or never deployed on this disk), as SlapOS's report loop does: the
+// master keeps a root allocated until its children are freed, and a node
+// rebuilt with an empty disk has nothing left to wipe. At most once per
+// pass for each, with back-off after errors (retry_base doubling to
+// retry_max); partitions the view shows free cost nothing.
 //
 // Report: package usage; journals are spooled under
 // <instance_root>/.slapgo/usage before they are posted. Sampling, reporting

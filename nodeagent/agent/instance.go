@@ -83,6 +83,9 @@ type InstanceResult struct {
 	Results     []ActionResult
 	// Builds lists the software installs handed to the build pool.
 	Builds []string
+	// Checked lists the started partitions the plan left alone whose
+	// promises the pass checked (SlapOS's anomaly mode).
+	Checked []string
 }
 
 // Failed counts the actions that failed.
@@ -99,8 +102,12 @@ func (r InstanceResult) Failed() int {
 // InstancePass fetches the view (conditionally), plans with core/converge
 // and runs the plan: installs go to the build pool, partition actions run
 // one at a time in the plan's order. A failed partition's remaining
-// actions are skipped; the others go on. The error is ErrOffline when the
-// master could not be reached (nothing was done then).
+// actions are skipped; the others go on. Then it sends the state reports
+// earlier passes could not, tells the master again of the partitions its
+// view still shows requested destroyed that are clean here, and checks the
+// promises of the started partitions the plan left alone (at most once per
+// poll interval each), reporting a change. The error is ErrOffline when
+// the master could not be reached (nothing was done then).
 func (a *Agent) InstancePass(ctx context.Context) (InstanceResult, error) {
 	var res InstanceResult
 	view, changed, err := a.fetchView(ctx)
@@ -120,6 +127,8 @@ func (a *Agent) InstancePass(ctx context.Context) (InstanceResult, error) {
 	}
 	res.Results, res.Builds = a.runPlan(ctx, view, res.Plan, nil)
 	a.resendPartitionReports(ctx, view)
+	a.reportDestroyed(ctx, view)
+	res.Checked = a.checkAnomalies(ctx, view, actual, res.Plan)
 	return res, ctx.Err()
 }
 
@@ -216,6 +225,10 @@ func (a *Agent) runPartitionAction(ctx context.Context, view *model.ComputerView
 	}
 	if report != nil {
 		st.Unreported = report
+		st.Anomaly = false // the new report supersedes the anomaly's
+	}
+	if act.Kind == converge.StartPartition {
+		a.promisesChecked(act.PartitionID, now)
 	}
 	if serr := a.savePartition(act.PartitionID, st); serr != nil {
 		log.Error("partition record not saved", "err", serr)
@@ -466,10 +479,7 @@ func (a *Agent) startPartition(ctx context.Context, pv *model.PartitionView, act
 func (a *Agent) checkPromises(ctx context.Context, id string, g supervisor.Group) error {
 	timeout := a.cfg.Grid.PromiseTimeout
 	deadline := time.Now().Add(timeout)
-	opts := promise.Options{Timeout: timeout, Cred: g.Cred}
-	if g.User != "" {
-		opts.Env = []string{"USER=" + g.User, "LOGNAME=" + g.User}
-	}
+	opts := a.promiseOptions(g, timeout)
 	for pause := 20 * time.Millisecond; ; pause = min(2*pause, time.Second) {
 		err := promise.Check(ctx, g.Dir, opts)
 		if err == nil || !errors.Is(err, promise.ErrFailed) {

@@ -41,6 +41,10 @@ type partitionState struct {
 	Wiped bool `json:"wiped,omitempty"`
 	// Unreported is a state report the master did not receive yet.
 	Unreported *stateReport `json:"unreported,omitempty"`
+	// Anomaly: a promise check of the running partition failed and the
+	// partition was reported in error; it is reported started when its
+	// promises hold again.
+	Anomaly bool `json:"anomaly,omitempty"`
 }
 
 // stateReport is a partition state to report to the master.

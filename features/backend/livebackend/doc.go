@@ -32,7 +32,10 @@
 //     state (or a failure backing off), its reports delivered, its
 //     software built or failed as the view asks, no start still checking
 //     promises (a configuration logged without the start that follows
-//     it), and has logged no action for two and a half poll intervals.
+//     it), for every started partition whose health promise a scenario
+//     changed (SetPromise) an anomaly check that began after the change
+//     ("promises checked" in its log), and has logged no action for two
+//     and a half poll intervals.
 //
 // Time is wall time: Advance sleeps, and SetTimings is unsupported.
 package livebackend

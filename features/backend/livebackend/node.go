@@ -40,6 +40,9 @@ type node struct {
 	relay   *relay
 	agent   *process
 	started time.Time // when the agent was last started
+	// promiseSet is when a scenario last made each partition's health
+	// promise fail or pass (SetPromise).
+	promiseSet map[string]time.Time
 }
 
 func (l *Live) newNode(id string, parts int, creds api.Credentials) (*node, error) {
@@ -193,6 +196,10 @@ func (n *node) setPromise(partitionID string, failing bool) error {
 		return backend.Errorf(backend.ErrNotFound, "node %s has no partition %s", n.id, partitionID)
 	}
 	path := filepath.Join(n.partitionDir(i), healthFile)
+	if n.promiseSet == nil {
+		n.promiseSet = map[string]time.Time{}
+	}
+	n.promiseSet[partitionID] = time.Now()
 	if failing {
 		return os.WriteFile(path, []byte("made to fail by a scenario\n"), 0o644)
 	}
@@ -309,7 +316,41 @@ const (
 	msgActionDone        = "partition action done"
 	msgActionFailed      = "partition action failed"
 	msgActionInterrupted = "interrupted"
+	// msgPromisesChecked: an anomaly check of a running partition's
+	// promises ended; its "began" says when it started.
+	msgPromisesChecked = "promises checked"
 )
+
+// promiseChecks returns, per partition, when the last anomaly check the
+// agent logged began.
+func (n *node) promiseChecks() (map[string]time.Time, error) {
+	f, err := os.Open(n.logPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]time.Time{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if !strings.Contains(string(line), msgPromisesChecked) {
+			continue
+		}
+		var ll struct {
+			Msg       string    `json:"msg"`
+			Partition string    `json:"partition"`
+			Began     time.Time `json:"began"`
+		}
+		if json.Unmarshal(line, &ll) == nil && ll.Msg == msgPromisesChecked && ll.Began.After(out[ll.Partition]) {
+			out[ll.Partition] = ll.Began
+		}
+	}
+	return out, sc.Err()
+}
 
 // actions reads the partition actions the agent logged.
 func (n *node) actions() ([]logLine, error) {
@@ -398,6 +439,12 @@ func (n *node) waitingFor(ctx context.Context, quiet time.Duration) string {
 			return "software " + sw.URL + " not removed"
 		}
 	}
+	var checks map[string]time.Time
+	if len(n.promiseSet) > 0 {
+		if checks, err = n.promiseChecks(); err != nil {
+			return err.Error()
+		}
+	}
 	for _, pv := range view.Partitions {
 		i, ok := n.partitionIndex(pv.ID)
 		if !ok {
@@ -431,6 +478,11 @@ func (n *node) waitingFor(ctx context.Context, quiet time.Duration) string {
 			return pv.ID + ": not running yet"
 		case pv.RequestedState == model.StateStopped && running:
 			return pv.ID + ": not stopped yet"
+		case pv.RequestedState == model.StateStarted && n.promiseSet[pv.ID].After(checks[pv.ID]):
+			// The agent checks the promises of running partitions on its
+			// passes (anomaly mode): wait for one that began after the
+			// scenario changed them.
+			return pv.ID + ": its promises were not checked since the scenario changed them"
 		}
 	}
 	return ""
