@@ -38,7 +38,7 @@ static: deps ## build a statically linked bin/slapgo-static (for FROM scratch im
 	CGO_ENABLED=1 $(GO) build -trimpath -tags osusergo,netgo,sqlite_omit_load_extension \
 		-ldflags '$(LDFLAGS) -linkmode external -extldflags -static' -o $(STATIC) ./cmd/slapgo
 
-test: test-unit ## all tests that need nothing but Go (vet, unit, scenarios on the simulator)
+test: test-unit test-features test-live ## every test: vet, unit, cluster (when Docker answers), scenarios on the simulator and on the live stack
 
 test-unit: deps ## go vet, then every package's tests
 	$(GO) vet ./...
