@@ -1,0 +1,191 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// AllConfig configures `slapgo bench all`: every benchmark at sizes that
+// fit in about ten minutes on a small machine.
+type AllConfig struct {
+	Bin string // slapgo binary (masters, node agent promises, simulations)
+	// Out receives latest.md and latest.json ("" writes nothing).
+	Out string
+	// Skip names sections not to run: alloc, poll, poll-nodes, storm, sim.
+	Skip []string
+	// Sizes of each section.
+	Alloc     AllocConfig
+	PollMax   PollConfig // --find-max: the most equivalent nodes held
+	PollNodes PollConfig // the literal target: many registered nodes in real time
+	Storm     StormConfig
+	Sim       SimConfig
+	Progress  io.Writer
+}
+
+// DefaultAllConfig is what `make bench` runs.
+func DefaultAllConfig() AllConfig {
+	c := AllConfig{Out: "bench/results", Alloc: DefaultAllocConfig(), Storm: DefaultStormConfig(), Sim: DefaultSimConfig()}
+
+	c.PollMax = DefaultPollConfig()
+	c.PollMax.Nodes, c.PollMax.Partitions, c.PollMax.Fill = 1000, 30, 0.1
+	c.PollMax.FindMax, c.PollMax.Compress = true, 30
+	c.PollMax.Warmup, c.PollMax.StepTime, c.PollMax.MaxSteps = 2*time.Second, 8*time.Second, 8
+
+	c.PollNodes = DefaultPollConfig()
+	c.PollNodes.Nodes, c.PollNodes.Partitions, c.PollNodes.Fill = 10000, 10, 0.1
+	c.PollNodes.Compress, c.PollNodes.Identity = 1, IdentityComputer
+	c.PollNodes.Warmup, c.PollNodes.Duration = 65*time.Second, 60*time.Second // warm-up: every node connected once
+
+	// 5,000 nodes take more than the whole budget (their 900,000 initial
+	// instances alone take minutes to place): `slapgo bench sim` runs them.
+	c.Sim.Sizes = []SimSize{{Nodes: 100}, {Nodes: 1000}}
+	return c
+}
+
+// pollCommand is the `slapgo bench poll` command line of a configuration.
+func pollCommand(c PollConfig) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "slapgo bench poll --nodes %d --partitions %d --fill %g --interval %s --compress %g --changes %g --identity %s",
+		c.Nodes, c.Partitions, c.Fill, formatInterval(c.Interval), c.Compress, c.Changes, c.Identity)
+	if c.Identity == IdentityAdmin {
+		fmt.Fprintf(&b, " --conns %d", c.Conns)
+	}
+	if c.FindMax {
+		fmt.Fprintf(&b, " --find-max --max-p99 %s --warmup %s --step %s --max-steps %d", c.MaxP99, c.Warmup, c.StepTime, c.MaxSteps)
+	} else {
+		fmt.Fprintf(&b, " --warmup %s --duration %s", c.Warmup, c.Duration)
+	}
+	return b.String()
+}
+
+func allocCommand(c AllocConfig) string {
+	ints := func(xs []int) string {
+		s := make([]string, len(xs))
+		for i, x := range xs {
+			s[i] = fmt.Sprint(x)
+		}
+		return strings.Join(s, ",")
+	}
+	return fmt.Sprintf("slapgo bench alloc --computers %s --partitions %s --fill %s --reps %d --rep-time %s",
+		ints(c.Computers), ints(c.Partitions), ints(c.Fills), c.Repetitions, c.RepTime)
+}
+
+func stormCommand(c StormConfig) string {
+	cmd := fmt.Sprintf("slapgo bench storm --partitions %d --software %s", c.Partitions, c.Software)
+	if !c.Full {
+		cmd += " --incremental-only"
+	}
+	return cmd
+}
+
+func simCommand(c SimConfig) string {
+	s := make([]string, len(c.Sizes))
+	for i, z := range c.Sizes {
+		s[i] = z.String()
+	}
+	cmd := fmt.Sprintf("slapgo bench sim --scenario %s --nodes %s --seed %d", c.Scenario, strings.Join(s, ","), c.Seed)
+	if !c.ScaleWorkload {
+		cmd += " --scale-workload=false"
+	}
+	return cmd
+}
+
+// RunAll runs every benchmark one after the other (alloc first, on a quiet
+// machine) and returns one report (c.Out is for the caller: see
+// WriteResults). A section that fails is reported as a note and the others
+// still run; the error then names the failed sections.
+func RunAll(ctx context.Context, c AllConfig) (Report, error) {
+	rep := Report{Machine: ReadMachine(), Started: time.Now()}
+	skip := map[string]bool{}
+	for _, s := range c.Skip {
+		skip[s] = true
+	}
+	var failed []string
+	run := func(name, command string, f func() (Section, error)) {
+		if skip[name] || ctx.Err() != nil {
+			return
+		}
+		if c.Progress != nil {
+			fmt.Fprintf(c.Progress, "bench all: %s: %s\n", name, command)
+		}
+		started := time.Now()
+		sec, err := f()
+		if err != nil {
+			failed = append(failed, name)
+			sec = Section{Name: name, Title: "failed", Command: command, Notes: []string{"the run failed: " + err.Error()}}
+		}
+		sec.Started, sec.Wall = started, time.Since(started)
+		rep.Sections = append(rep.Sections, sec)
+	}
+	run("alloc", allocCommand(c.Alloc), func() (Section, error) {
+		res, err := RunAlloc(ctx, c.Alloc)
+		return res.Section(allocCommand(c.Alloc)), err
+	})
+	for _, p := range []struct {
+		name string
+		cfg  PollConfig
+	}{{"poll", c.PollMax}, {"poll-nodes", c.PollNodes}} {
+		cfg := p.cfg
+		cfg.Bin, cfg.Progress = c.Bin, c.Progress
+		cmd := pollCommand(cfg)
+		run(p.name, cmd, func() (Section, error) {
+			res, err := RunPoll(ctx, cfg)
+			sec := res.Section(cmd)
+			sec.Name = p.name
+			return sec, err
+		})
+	}
+	var calibration []string
+	run("storm", stormCommand(c.Storm), func() (Section, error) {
+		cfg := c.Storm
+		cfg.Bin, cfg.Progress = c.Bin, c.Progress
+		res, err := RunStorm(ctx, cfg)
+		calibration = res.Calibration.Set
+		return res.Section(stormCommand(cfg)), err
+	})
+	run("sim", simCommand(c.Sim), func() (Section, error) {
+		cfg := c.Sim
+		cfg.Bin, cfg.Progress = c.Bin, c.Progress
+		res, err := RunSim(ctx, cfg)
+		sec := res.Section(simCommand(cfg))
+		if len(calibration) > 0 {
+			sec.Notes = append(sec.Notes, "the storm above calibrates these runs with: slapgo bench sim --calibration storm.json (see its calibration table); the runs here use the scenario's own model")
+		}
+		return sec, err
+	})
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+	if len(failed) > 0 {
+		return rep, fmt.Errorf("bench: %s failed (see the report's notes)", strings.Join(failed, ", "))
+	}
+	return rep, nil
+}
+
+// WriteResults writes DIR/latest.md and DIR/latest.json.
+func WriteResults(dir string, rep Report) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	var md bytes.Buffer
+	md.WriteString("# slapgo benchmarks: latest run\n\n")
+	if err := rep.WriteMarkdown(&md, "##"); err != nil {
+		return err
+	}
+	var js bytes.Buffer
+	if err := rep.WriteJSON(&js); err != nil {
+		return err
+	}
+	for name, data := range map[string][]byte{"latest.md": md.Bytes(), "latest.json": js.Bytes()} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,70 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slapgo/slapgo/core/alloc"
+)
+
+// TestRunAllWritesResults runs `bench all` with every section but a tiny
+// allocator grid skipped, and reads back latest.md and latest.json.
+func TestRunAllWritesResults(t *testing.T) {
+	c := DefaultAllConfig()
+	c.Out = t.TempDir()
+	c.Skip = []string{"poll", "poll-nodes", "storm", "sim"}
+	c.Alloc = AllocConfig{Computers: []int{10}, Partitions: []int{10}, Fills: []int{0}, Policies: []alloc.Policy{alloc.PolicyPack},
+		Repetitions: 2, RepTime: 2 * time.Millisecond, Warmup: time.Millisecond}
+	rep, err := RunAll(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A figure that could not be measured must not break the JSON.
+	rep.Sections[0].Figures = append(rep.Sections[0].Figures, NewFigure("unmeasured", math.NaN(), UnitNodes, nil, ""))
+	if err := WriteResults(c.Out, rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Sections) != 1 || rep.Sections[0].Name != "alloc" || rep.Sections[0].Wall <= 0 {
+		t.Fatalf("sections %+v: want the alloc section only, timed", rep.Sections)
+	}
+	md, err := os.ReadFile(filepath.Join(c.Out, "latest.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"# slapgo benchmarks: latest run", "Machine: ", "## alloc:", "`slapgo bench alloc --computers 10 --partitions 10 --fill 0 --reps 2 --rep-time 2ms`", "| pack |"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("latest.md lacks %q:\n%s", want, md)
+		}
+	}
+	js, err := os.ReadFile(filepath.Join(c.Out, "latest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(js, &back); err != nil || len(back.Sections) != 1 || back.Machine.Cores < 1 {
+		t.Fatalf("latest.json: %v, %+v", err, back)
+	}
+	figs := back.Sections[0].Figures
+	if last := figs[len(figs)-1]; last.Name != "unmeasured" || !math.IsNaN(last.Value) || figs[0].Value <= 0 {
+		t.Fatalf("figures read back as %+v: want the measured ones and NaN for the unmeasured one", figs)
+	}
+}
+
+func TestPollCommandLine(t *testing.T) {
+	c := DefaultAllConfig()
+	got := pollCommand(c.PollMax)
+	for _, want := range []string{"slapgo bench poll --nodes 1000 --partitions 30 --fill 0.1 --interval 1m --compress 30", "--identity admin --conns 32", "--find-max --max-p99 100ms"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("pollCommand = %q, lacks %q", got, want)
+		}
+	}
+	if got := pollCommand(c.PollNodes); !strings.Contains(got, "--nodes 10000") || !strings.Contains(got, "--identity computer --warmup 1m5s --duration 1m0s") {
+		t.Errorf("pollCommand = %q", got)
+	}
+}

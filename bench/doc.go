@@ -1,0 +1,49 @@
+// Package bench holds the load generators and benchmarks behind
+// `slapgo bench`, and the formatting of their results: figures capacity
+// planners can reproduce on their own machines, side by side in one run.
+//
+//   - RunAlloc: placements per second of core/alloc over a grid of market
+//     sizes × partitions × fill × ranking policy, each cell warmed up and
+//     timed several times (median and spread).
+//   - RunPoll: a real master (`slapgo master serve`, started on loopback,
+//     or a running one) under virtual node agents polling their computer's
+//     view with If-None-Match, time-compressed, with a small rate of
+//     changes so that some polls get the full view; latency from a
+//     log-bucket Histogram (no coordinated omission: a poll's latency runs
+//     from when it was due), master CPU and RSS from /proc. FindMax raises
+//     the load to the highest number of equivalent nodes whose p99 holds.
+//   - RunStorm: a real node agent (package nodeagent/agent, in this
+//     process, unprivileged) with a fixture release on every partition,
+//     all changed at once; time to converge and per-partition times, then
+//     the same with incremental reconfiguration switched off. Calibrate
+//     turns the measured times into the simulator's agent model.
+//   - RunSim: `slapgo sim run` as a child process per grid size: wall
+//     time, events/s, virtual-to-real ratio, peak RSS (rusage maxrss).
+//   - RunAll: all of them at sizes that fit in about ten minutes, written
+//     as latest.md and latest.json (WriteResults).
+//
+// # Contract
+//
+// Every figure comes from the run just made; nothing is a constant. Each
+// Run function returns a typed result whose Section method lays it out as a
+// report Section: headline Figures judged against the project's Targets
+// (PASS or MISS), Tables of formatted cells, Notes on how it was measured
+// and the command that reproduces it. A Report states the Machine first
+// (cores, CPU, memory, Go version, kernel, load average at the start).
+// Reports print as aligned text, Markdown or JSON (the JSON carries the
+// typed results too).
+//
+// # Caller's duties
+//
+//  1. Give the slapgo binary (Bin) to the benchmarks that start processes:
+//     the master, the promises of the storm's instances and the simulator
+//     are run from it, never linked in (nothing outside master/ imports the
+//     server: the master is reached through master/api only).
+//  2. Run benchmarks one at a time on a machine as quiet as possible: the
+//     load generator shares the machine with the master it measures (its
+//     own CPU is reported beside the master's), and the load average at the
+//     start is in every report for that reason.
+//  3. Cancel the context to stop a run: masters are stopped with SIGTERM,
+//     the storm's partition services are stopped, temporary directories are
+//     removed (unless KeepDir).
+package bench

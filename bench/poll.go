@@ -1,0 +1,1018 @@
+package bench
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/slapgo/slapgo/core/model"
+	"github.com/slapgo/slapgo/master/api"
+)
+
+// Targets of the poll benchmark (issues: poll 304 >= 5,000/s; 10,000
+// virtual nodes polling each minute with p99 < 100 ms).
+const (
+	Poll304Target   = 5_000
+	PollNodesTarget = 10_000
+	PollP99Target   = 100 * time.Millisecond
+)
+
+// Identities a virtual node polls with.
+const (
+	// IdentityAdmin: every virtual node polls with the admin certificate
+	// over a shared pool of keep-alive connections (the admin may read any
+	// computer's view). Cheap to set up for many nodes.
+	IdentityAdmin = "admin"
+	// IdentityComputer: each virtual node polls with its own computer
+	// certificate over its own keep-alive connection, as real node agents
+	// do (the master then also records each computer's contact).
+	IdentityComputer = "computer"
+)
+
+// PollConfig configures `slapgo bench poll`.
+type PollConfig struct {
+	// Nodes computers are registered, each with Partitions partitions, a
+	// share Fill of which hold an instance.
+	Nodes      int
+	Partitions int
+	Fill       float64
+	// Each virtual node polls every Interval/Compress: the master sees the
+	// load of Nodes×Compress nodes polling every Interval (the equivalent
+	// nodes).
+	Interval time.Duration
+	Compress float64
+	// Changes is the share of nodes whose view changes per Interval (an
+	// instance re-requested with a new parameter), so that some polls get
+	// a 200 with the full view; 0 disables changes.
+	Changes float64
+	// Warmup is run before each measured window of Duration.
+	Warmup   time.Duration
+	Duration time.Duration
+	// Identity is IdentityAdmin or IdentityComputer; Conns bounds the
+	// admin pool's connections. HTTP2 negotiates HTTP/2 instead of
+	// HTTP/1.1 keep-alive.
+	Identity string
+	Conns    int
+	HTTP2    bool
+	// FindMax raises the load step by step (each step Warmup + StepTime)
+	// from Compress up, doubling then bisecting, to find the highest
+	// equivalent number of nodes whose p99 stays below MaxP99, in at most
+	// MaxSteps steps.
+	FindMax  bool
+	MaxP99   time.Duration
+	StepTime time.Duration
+	MaxSteps int
+	// SetupWorkers is the number of concurrent API calls during set-up.
+	SetupWorkers int
+	// Master: MasterURL with admin Cert, Key and CA to target a running
+	// master (MasterPID, when known, to measure its CPU and memory);
+	// otherwise Bin (the slapgo binary) is started with a fresh data
+	// directory under Dir (a temporary directory when empty, removed after
+	// unless KeepDir).
+	MasterURL, Cert, Key, CA string
+	MasterPID                int
+	Bin, Dir                 string
+	KeepDir                  bool
+	Seed                     uint64
+	// Progress receives progress lines (nil: none).
+	Progress io.Writer
+}
+
+// DefaultPollConfig is a modest run: 1,000 nodes of 10 partitions, 10%
+// full, polling every minute compressed 60 times (60,000 equivalent nodes,
+// 1,000 polls/s) for 20 s.
+func DefaultPollConfig() PollConfig {
+	return PollConfig{
+		Nodes: 1000, Partitions: 10, Fill: 0.1,
+		Interval: time.Minute, Compress: 60, Changes: 0.01,
+		Warmup: 3 * time.Second, Duration: 20 * time.Second,
+		Identity: IdentityAdmin, Conns: 32,
+		MaxP99: PollP99Target, StepTime: 8 * time.Second, MaxSteps: 10,
+		SetupWorkers: 16, Seed: 1,
+	}
+}
+
+// Validate checks the configuration.
+func (c *PollConfig) Validate() error {
+	switch {
+	case c.Nodes < 1:
+		return fmt.Errorf("bench: poll --nodes %d: expected at least 1", c.Nodes)
+	case c.Partitions < 1:
+		return fmt.Errorf("bench: poll --partitions %d: expected at least 1", c.Partitions)
+	case c.Fill < 0 || c.Fill > 1:
+		return fmt.Errorf("bench: poll --fill %g: expected a share in [0, 1]", c.Fill)
+	case c.Interval <= 0 || c.Compress <= 0:
+		return fmt.Errorf("bench: poll --interval %s --compress %g: expected both > 0", c.Interval, c.Compress)
+	case c.Changes < 0:
+		return fmt.Errorf("bench: poll --changes %g: expected a share >= 0", c.Changes)
+	case c.Duration <= 0 || c.Warmup < 0:
+		return fmt.Errorf("bench: poll --duration %s --warmup %s: expected a positive duration and a warm-up >= 0", c.Duration, c.Warmup)
+	case c.Identity != IdentityAdmin && c.Identity != IdentityComputer:
+		return fmt.Errorf("bench: poll --identity %q: expected admin or computer", c.Identity)
+	case c.Conns < 1:
+		return fmt.Errorf("bench: poll --conns %d: expected at least 1", c.Conns)
+	case c.FindMax && (c.MaxP99 <= 0 || c.StepTime <= 0 || c.MaxSteps < 1):
+		return fmt.Errorf("bench: poll --find-max needs --max-p99 > 0, --step > 0 and --max-steps >= 1")
+	case c.MasterURL == "" && c.Bin == "":
+		return errors.New("bench: poll needs a slapgo binary to start a master (--bin) or a running master (--master)")
+	case c.MasterURL != "" && (c.Cert == "" || c.Key == "" || c.CA == ""):
+		return errors.New("bench: poll --master needs the admin --cert, --key and --ca")
+	}
+	if c.SetupWorkers < 1 {
+		c.SetupWorkers = 1
+	}
+	return nil
+}
+
+// PollSetup is what set-up did, and how fast the master took it.
+type PollSetup struct {
+	Computers  int `json:"computers"`
+	Partitions int `json:"partitions"`
+	Instances  int `json:"instances"`
+	// Rates of the set-up calls (concurrent, durable on the master).
+	RegisterPerSecond float64       `json:"register_per_s"`
+	CapacityPerSecond float64       `json:"capacity_per_s"`
+	RequestPerSecond  float64       `json:"request_per_s"`
+	RequestLatency    Latency       `json:"request_latency"`
+	Wall              time.Duration `json:"wall_ns"`
+	FullViewBytes     int           `json:"full_view_bytes"` // one computer's view as JSON
+}
+
+// PollStep is one measured window at one load.
+type PollStep struct {
+	Compress        float64 `json:"compress"`
+	EquivalentNodes float64 `json:"equivalent_nodes"` // polls/s offered × interval
+	Offered         float64 `json:"offered_per_s"`
+	Rate            float64 `json:"rate_per_s"` // polls answered per second
+	Rate304         float64 `json:"not_modified_per_s"`
+	Ratio304        float64 `json:"not_modified_ratio"`
+	NotModified     int64   `json:"not_modified"`
+	Full            int64   `json:"full"`
+	Errors          int64   `json:"errors"`
+	FirstError      string  `json:"first_error,omitempty"`
+	Missed          int64   `json:"missed"` // polls skipped because the node was a whole period late
+	// Latency runs from the moment a poll was due (so a late send counts,
+	// no coordinated omission); Service from the moment it was sent;
+	// FullLatency is Latency of the 200 answers only.
+	Latency     Latency `json:"latency"`
+	Service     Latency `json:"service"`
+	FullLatency Latency `json:"full_latency"`
+	// Changes made during the window and their latency (durable requests
+	// under poll load); Skipped changes the changers could not keep up with.
+	Changes        int64   `json:"changes"`
+	ChangesSkipped int64   `json:"changes_skipped"`
+	ChangeLatency  Latency `json:"change_latency"`
+	// MasterCPU and MasterRSS are measured when the master's pid is known
+	// (MasterMeasured).
+	MasterMeasured bool          `json:"master_measured"`
+	MasterCPU      float64       `json:"master_cpu_cores"`
+	MasterRSS      int64         `json:"master_rss_bytes"`
+	LoadgenCPU     float64       `json:"loadgen_cpu_cores"`
+	Window         time.Duration `json:"window_ns"`
+	Holds          bool          `json:"holds"`
+	Why            string        `json:"why,omitempty"` // why it does not hold
+	// Slow lists the seconds of the window (from its start) in which the
+	// polls that took MaxP99 or more were due, most first (at most 5).
+	Slow []SlowSecond `json:"slow,omitempty"`
+	// Retried: the step did not hold and was measured again at the same
+	// load (the next step); the second verdict counts.
+	Retried bool `json:"retried,omitempty"`
+}
+
+// PollResult is the outcome of RunPoll.
+type PollResult struct {
+	Nodes      int           `json:"nodes"`
+	Partitions int           `json:"partitions"`
+	Fill       float64       `json:"fill"`
+	Interval   time.Duration `json:"interval_ns"`
+	Changes    float64       `json:"changes"`
+	Identity   string        `json:"identity"`
+	Conns      int           `json:"conns"` // connections to the master
+	Workers    int           `json:"setup_workers"`
+	HTTP2      bool          `json:"http2"`
+	FindMax    bool          `json:"find_max"`
+	MaxP99     time.Duration `json:"max_p99_ns"`
+	MasterURL  string        `json:"master_url"`
+	Setup      PollSetup     `json:"setup"`
+	Steps      []PollStep    `json:"steps"`
+	// Held is the index in Steps of the highest load that held (-1: none).
+	Held          int   `json:"held"`
+	MasterPeakRSS int64 `json:"master_peak_rss_bytes"`
+}
+
+// pollSoftware is the software release supplied to every bench computer.
+const pollSoftware = "https://lab.example.net/slapos/software/bench-poll/software.cfg"
+
+// RunPoll starts (or targets) a master, registers the computers, fills
+// them, then measures virtual node agents polling it.
+func RunPoll(ctx context.Context, cfg PollConfig) (res PollResult, err error) {
+	if err := cfg.Validate(); err != nil {
+		return res, err
+	}
+	res = PollResult{Nodes: cfg.Nodes, Partitions: cfg.Partitions, Fill: cfg.Fill, Interval: cfg.Interval,
+		Changes: cfg.Changes, Identity: cfg.Identity, Workers: cfg.SetupWorkers, HTTP2: cfg.HTTP2, FindMax: cfg.FindMax, MaxP99: cfg.MaxP99, Held: -1}
+	progress := func(format string, args ...any) {
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "bench poll: "+format+"\n", args...)
+		}
+	}
+	url, certFile, keyFile, caFile, pid := cfg.MasterURL, cfg.Cert, cfg.Key, cfg.CA, cfg.MasterPID
+	var mp *MasterProcess
+	if url == "" {
+		dir := cfg.Dir
+		if dir == "" {
+			if dir, err = os.MkdirTemp("", "slapgo-bench-poll-"); err != nil {
+				return res, fmt.Errorf("bench: %w", err)
+			}
+			if !cfg.KeepDir {
+				defer os.RemoveAll(dir)
+			}
+		}
+		if mp, err = StartMaster(ctx, cfg.Bin, dir); err != nil {
+			return res, err
+		}
+		defer func() {
+			if serr := mp.Stop(); serr != nil && err == nil {
+				err = fmt.Errorf("bench: stopping the master: %w", serr)
+			}
+		}()
+		url, certFile, keyFile, caFile, pid = mp.URL, mp.CertFile, mp.KeyFile, mp.CAFile, mp.PID
+		progress("master %s started (pid %d, data %s)", url, pid, mp.DataDir)
+	}
+	res.MasterURL = url
+	adminTLS, err := api.TLSConfig(certFile, keyFile, caFile)
+	if err != nil {
+		return res, err
+	}
+	setupClient, err := api.NewClientTLS(url, adminTLS)
+	if err != nil {
+		return res, err
+	}
+	grid, err := setUpPollGrid(ctx, setupClient, adminTLS, cfg, progress)
+	res.Setup = grid.setup
+	if err != nil {
+		return res, err
+	}
+	gen, err := newLoadGen(url, adminTLS, grid, cfg)
+	if err != nil {
+		return res, err
+	}
+	res.Conns = gen.conns
+	defer gen.close()
+	self := os.Getpid()
+	measure := func(compress float64, window, warmup time.Duration) (PollStep, error) {
+		gen.setCompress(compress)
+		warm := newStepStats()
+		gen.cur.Store(warm)
+		if err := sleepCtx(ctx, warmup); err != nil {
+			return PollStep{}, err
+		}
+		m0, _ := sampleIf(pid)
+		l0, _ := SampleProc(self)
+		start := time.Now()
+		st := newWindowStats(cfg.MaxP99)
+		gen.cur.Store(st)
+		if err := sleepCtx(ctx, window); err != nil {
+			return PollStep{}, err
+		}
+		gen.cur.Store(newStepStats()) // polls sent from now on belong to no window
+		elapsed := time.Since(start)
+		m1, merr := sampleIf(pid)
+		l1, _ := SampleProc(self)
+		st.wait() // polls of the window still in flight
+		if mp != nil {
+			if err := mp.Exited(); err != nil {
+				return PollStep{}, err
+			}
+		}
+		step := st.step(compress, gen, cfg, elapsed)
+		if pid > 0 && merr == nil {
+			step.MasterMeasured = true
+			step.MasterCPU = CPUCores(m0, m1)
+			step.MasterRSS = m1.RSS
+			res.MasterPeakRSS = max(res.MasterPeakRSS, m1.PeakRSS)
+		}
+		step.LoadgenCPU = CPUCores(l0, l1)
+		progress("%s equivalent nodes: %s polls/s (%s offered), p50 %s p99 %s p99.9 %s, 304 %s, errors %d, master %s cores, load generator %s cores%s",
+			formatNumber(step.EquivalentNodes), formatNumber(step.Rate), formatNumber(step.Offered),
+			formatDuration(step.Latency.P50), formatDuration(step.Latency.P99), formatDuration(step.Latency.P999),
+			formatPercent(step.Ratio304), step.Errors, masterCPU(step), formatNumber(step.LoadgenCPU), whyText(step.Why))
+		return step, nil
+	}
+	gen.start(ctx)
+	if !cfg.FindMax {
+		step, err := measure(cfg.Compress, cfg.Duration, cfg.Warmup)
+		if err != nil {
+			return res, err
+		}
+		res.Steps = append(res.Steps, step)
+		if step.Holds {
+			res.Held = 0
+		}
+		return res, nil
+	}
+	// Find the highest load that holds: double until a step fails, then
+	// bisect between the last that held and the first that did not. The
+	// first step settles longer (the master just took the set-up's writes);
+	// a step that fails is measured once more, so that one hiccup of a
+	// shared machine does not end the ramp, and the second verdict counts.
+	lo, hi := 0.0, 0.0
+	c := cfg.Compress
+	warmup := cfg.Warmup + pollSettle
+	for i := 0; i < cfg.MaxSteps; i++ {
+		step, err := measure(c, cfg.StepTime, warmup)
+		if err != nil {
+			return res, err
+		}
+		warmup = cfg.Warmup
+		if !step.Holds && i+1 < cfg.MaxSteps {
+			step.Retried = true
+			res.Steps = append(res.Steps, step)
+			i++
+			if step, err = measure(c, cfg.StepTime, warmup); err != nil {
+				return res, err
+			}
+		}
+		res.Steps = append(res.Steps, step)
+		if step.Holds {
+			lo = c
+			if res.Held < 0 || step.EquivalentNodes > res.Steps[res.Held].EquivalentNodes {
+				res.Held = len(res.Steps) - 1
+			}
+		} else {
+			hi = c
+		}
+		if hi == 0 {
+			c *= 2
+			continue
+		}
+		if lo == 0 {
+			// The first step failed already: halve until one holds.
+			c /= 2
+			if c*float64(cfg.Nodes)/cfg.Interval.Seconds() < 1 {
+				break
+			}
+			continue
+		}
+		if hi/lo < 1.15 { // within 15%: good enough for a headline
+			break
+		}
+		c = math.Sqrt(lo * hi)
+	}
+	return res, nil
+}
+
+// pollSettle is the extra warm-up of the first --find-max step.
+const pollSettle = 5 * time.Second
+
+func whyText(why string) string {
+	if why == "" {
+		return ""
+	}
+	return " — " + why
+}
+
+func sampleIf(pid int) (ProcSample, error) {
+	if pid <= 0 {
+		return ProcSample{}, errors.New("no pid")
+	}
+	return SampleProc(pid)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// pollGrid is what set-up created: the computers (and their credentials
+// when polling as computers) and the instances changes re-request.
+type pollGrid struct {
+	setup     PollSetup
+	computers []pollComputer
+	instances []pollInstance
+	person    *api.Client
+}
+
+type pollComputer struct {
+	id   string
+	cert *tls.Certificate // IdentityComputer only
+}
+
+type pollInstance struct {
+	title, computer string
+}
+
+// setUpPollGrid registers a person and cfg.Nodes computers, announces their
+// partitions, supplies the software and requests the instances, each step
+// with cfg.SetupWorkers concurrent calls.
+func setUpPollGrid(ctx context.Context, admin *api.Client, adminTLS *tls.Config, cfg PollConfig, progress func(string, ...any)) (pollGrid, error) {
+	var g pollGrid
+	start := time.Now()
+	run := fmt.Sprintf("B%06x", uint32(time.Now().UnixNano())&0xffffff)
+	person, err := admin.AddPerson(ctx, api.AddPersonRequest{ID: run + "-PERSON", Name: "bench poll " + run})
+	if err != nil {
+		return g, fmt.Errorf("bench: adding the bench person: %w", err)
+	}
+	g.person, err = clientFromCredentials(admin.BaseURL, person.Credentials, adminTLS)
+	if err != nil {
+		return g, err
+	}
+	g.computers = make([]pollComputer, cfg.Nodes)
+	for i := range g.computers {
+		g.computers[i].id = fmt.Sprintf("%s-COMP-%06d", run, i)
+	}
+	parallel := func(what string, n int, f func(i int) error) (float64, error) {
+		t0 := time.Now()
+		var next atomic.Int64
+		var firstErr error
+		var once sync.Once
+		var wg sync.WaitGroup
+		lastReport := time.Now()
+		var mu sync.Mutex
+		for range min(cfg.SetupWorkers, n) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= n || ctx.Err() != nil {
+						return
+					}
+					if err := f(i); err != nil {
+						once.Do(func() { firstErr = fmt.Errorf("bench: %s #%d: %w", what, i, err) })
+						next.Store(int64(n))
+						return
+					}
+					mu.Lock()
+					if time.Since(lastReport) > 5*time.Second {
+						lastReport = time.Now()
+						progress("set-up: %s %d/%d", what, i+1, n)
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if firstErr == nil {
+			firstErr = ctx.Err()
+		}
+		rate := float64(n) / time.Since(t0).Seconds()
+		if firstErr == nil {
+			progress("set-up: %d %s at %s/s", n, what, formatNumber(rate))
+		}
+		return rate, firstErr
+	}
+	g.setup.RegisterPerSecond, err = parallel("computers registered", cfg.Nodes, func(i int) error {
+		c := &g.computers[i]
+		reg, err := admin.RegisterComputer(ctx, api.RegisterComputerRequest{ID: c.id, Owner: person.Person.ID, Region: "eu",
+			Hardware: model.Hardware{Arch: "x86_64", CPU: 16, RAM: 65536, Disk: 1000}, Prices: model.PriceList{"hosting": 0.05}})
+		if err != nil {
+			return err
+		}
+		if cfg.Identity == IdentityComputer {
+			if reg.Credentials == nil {
+				return fmt.Errorf("computer %s registered without credentials", c.id)
+			}
+			cert, err := tls.X509KeyPair([]byte(reg.Credentials.CertificatePEM), []byte(reg.Credentials.KeyPEM))
+			if err != nil {
+				return fmt.Errorf("credentials of %s: %w", c.id, err)
+			}
+			c.cert = &cert
+		}
+		return nil
+	})
+	if err != nil {
+		return g, err
+	}
+	g.setup.Computers = cfg.Nodes
+	g.setup.CapacityPerSecond, err = parallel("capacities announced", cfg.Nodes, func(i int) error {
+		c := g.computers[i]
+		parts := make([]api.PartitionCapacity, cfg.Partitions)
+		for p := range parts {
+			parts[p] = api.PartitionCapacity{ID: "slappart" + strconv.Itoa(p), Addresses: []model.Address{
+				{Iface: "lo", Addr: fmt.Sprintf("10.%d.%d.%d", i>>8&255, i&255, p&255)},
+				{Iface: "lo", Addr: fmt.Sprintf("fd00:%x:%x::%x", i>>16, i&0xffff, p+2)},
+			}}
+		}
+		if err := admin.SetCapacity(ctx, c.id, api.CapacityRequest{Partitions: parts}); err != nil {
+			return err
+		}
+		_, err := admin.Supply(ctx, c.id, api.SupplyRequest{URL: pollSoftware, State: model.SoftwareAvailable})
+		return err
+	})
+	if err != nil {
+		return g, err
+	}
+	g.setup.Partitions = cfg.Nodes * cfg.Partitions
+	perComputer := int(math.Round(cfg.Fill * float64(cfg.Partitions)))
+	for i := range g.computers {
+		for j := range perComputer {
+			g.instances = append(g.instances, pollInstance{title: fmt.Sprintf("bench-%d-%d", i, j), computer: g.computers[i].id})
+		}
+	}
+	var reqLat Histogram
+	if len(g.instances) > 0 {
+		g.setup.RequestPerSecond, err = parallel("instances requested", len(g.instances), func(i int) error {
+			in := g.instances[i]
+			t0 := time.Now()
+			got, err := g.person.Request(ctx, api.InstanceRequest{Title: in.title, SoftwareRelease: pollSoftware,
+				Parameters: map[string]string{"rev": "0"}, SLA: map[string]string{"computer_guid": in.computer}})
+			reqLat.Record(time.Since(t0))
+			if err != nil {
+				return err
+			}
+			if got.Status != api.StatusAllocated || got.ComputerID != in.computer {
+				return fmt.Errorf("instance %s: status %s on %q (%s), expected allocated on %s", in.title, got.Status, got.ComputerID, got.PendingReason, in.computer)
+			}
+			return nil
+		})
+		if err != nil {
+			return g, err
+		}
+	}
+	g.setup.Instances = len(g.instances)
+	g.setup.RequestLatency = reqLat.Summary()
+	if v, _, _, err := admin.ComputerView(ctx, g.computers[0].id, ""); err == nil {
+		if b, err := json.Marshal(v); err == nil {
+			g.setup.FullViewBytes = len(b)
+		}
+	} else {
+		return g, fmt.Errorf("bench: reading the view of %s: %w", g.computers[0].id, err)
+	}
+	g.setup.Wall = time.Since(start)
+	return g, nil
+}
+
+// clientFromCredentials builds an API client with credentials the master
+// issued, trusting the same CA as base.
+func clientFromCredentials(url string, creds api.Credentials, base *tls.Config) (*api.Client, error) {
+	cert, err := tls.X509KeyPair([]byte(creds.CertificatePEM), []byte(creds.KeyPEM))
+	if err != nil {
+		return nil, fmt.Errorf("bench: credentials of %s: %w", creds.Identity.ID, err)
+	}
+	cfg := base.Clone()
+	cfg.Certificates = []tls.Certificate{cert}
+	if creds.CAPEM != "" {
+		pool := x509.NewCertPool()
+		if pool.AppendCertsFromPEM([]byte(creds.CAPEM)) {
+			cfg.RootCAs = pool
+		}
+	}
+	return api.NewClientTLS(url, cfg)
+}
+
+// loadGen drives one goroutine per virtual node.
+type loadGen struct {
+	url      string
+	grid     pollGrid
+	cfg      PollConfig
+	conns    int
+	period   atomic.Int64 // ns between two polls of one node
+	compress atomic.Uint64
+	cur      atomic.Pointer[stepStats]
+	nodes    []*pollNode
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+	closers  []func()
+}
+
+type pollNode struct {
+	id     string
+	client *api.Client
+	etag   string
+}
+
+func newLoadGen(url string, adminTLS *tls.Config, grid pollGrid, cfg PollConfig) (*loadGen, error) {
+	g := &loadGen{url: url, grid: grid, cfg: cfg}
+	g.cur.Store(newStepStats())
+	g.setCompress(cfg.Compress)
+	transport := func(tlsCfg *tls.Config, conns int) *http.Transport {
+		t := &http.Transport{
+			TLSClientConfig:     tlsCfg.Clone(),
+			MaxConnsPerHost:     conns,
+			MaxIdleConns:        conns,
+			MaxIdleConnsPerHost: conns,
+			IdleConnTimeout:     5 * time.Minute,
+			ForceAttemptHTTP2:   cfg.HTTP2,
+		}
+		if !cfg.HTTP2 {
+			t.TLSClientConfig.NextProtos = []string{"http/1.1"}
+			t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		}
+		g.closers = append(g.closers, t.CloseIdleConnections)
+		return t
+	}
+	var shared *api.Client
+	if cfg.Identity == IdentityAdmin {
+		shared = &api.Client{BaseURL: strings.TrimRight(url, "/"), HTTP: &http.Client{Transport: transport(adminTLS, cfg.Conns), Timeout: time.Minute}}
+		g.conns = cfg.Conns
+	}
+	for _, c := range grid.computers {
+		n := &pollNode{id: c.id, client: shared}
+		if shared == nil {
+			t := adminTLS.Clone()
+			t.Certificates = []tls.Certificate{*c.cert}
+			n.client = &api.Client{BaseURL: strings.TrimRight(url, "/"), HTTP: &http.Client{Transport: transport(t, 1), Timeout: time.Minute}}
+			g.conns++
+		}
+		g.nodes = append(g.nodes, n)
+	}
+	return g, nil
+}
+
+func (g *loadGen) setCompress(c float64) {
+	g.compress.Store(math.Float64bits(c))
+	g.period.Store(int64(float64(g.cfg.Interval) / c))
+}
+
+func (g *loadGen) offered() float64 {
+	return float64(len(g.nodes)) / time.Duration(g.period.Load()).Seconds()
+}
+
+// start launches the node goroutines, each at a random phase of its
+// period, and the changers.
+func (g *loadGen) start(ctx context.Context) {
+	ctx, g.stop = context.WithCancel(ctx)
+	r := rand.New(rand.NewPCG(g.cfg.Seed, 0x706f6c6c))
+	t0 := time.Now()
+	for _, n := range g.nodes {
+		phase := r.Float64()
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			g.runNode(ctx, n, t0.Add(time.Duration(phase*float64(g.period.Load()))))
+		}()
+	}
+	if g.cfg.Changes > 0 && len(g.grid.instances) > 0 {
+		g.startChangers(ctx, rand.New(rand.NewPCG(g.cfg.Seed, 0x6368616e)))
+	}
+}
+
+func (g *loadGen) close() {
+	if g.stop != nil {
+		g.stop()
+	}
+	g.wg.Wait()
+	for _, c := range g.closers {
+		c()
+	}
+}
+
+// runNode is one virtual node agent: poll at its due time with the ETag
+// it last saw, forever. A poll answered late makes the next one go out at
+// once (its latency still counts from when it was due); a node more than a
+// whole period behind skips the polls it missed, as an agent would.
+func (g *loadGen) runNode(ctx context.Context, n *pollNode, due time.Time) {
+	timer := time.NewTimer(time.Until(due))
+	defer timer.Stop()
+	for {
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			return
+		}
+		st := g.cur.Load()
+		st.inflight.Add(1)
+		sent := time.Now()
+		_, etag, notModified, err := n.client.ComputerView(ctx, n.id, n.etag)
+		done := time.Now()
+		if ctx.Err() != nil {
+			st.inflight.Add(-1)
+			return
+		}
+		st.recordDue(due, done.Sub(due), done.Sub(sent), notModified, err)
+		st.inflight.Add(-1)
+		if err == nil {
+			n.etag = etag
+		}
+		period := time.Duration(g.period.Load())
+		due = due.Add(period)
+		if behind := done.Sub(due); behind > period {
+			missed := int64(behind / period)
+			st.missed.Add(missed)
+			due = due.Add(time.Duration(missed) * period)
+		}
+		timer.Reset(time.Until(due))
+	}
+}
+
+// startChangers re-requests random instances with a new parameter at the
+// rate cfg.Changes × offered nodes per interval, with a few workers; a
+// change the workers cannot take at once is skipped and counted.
+func (g *loadGen) startChangers(ctx context.Context, r *rand.Rand) {
+	work := make(chan pollInstance, 64)
+	var rev atomic.Int64
+	for range 4 {
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			for {
+				select {
+				case in := <-work:
+					st := g.cur.Load()
+					t0 := time.Now()
+					_, err := g.grid.person.Request(ctx, api.InstanceRequest{Title: in.title, SoftwareRelease: pollSoftware,
+						Parameters: map[string]string{"rev": strconv.FormatInt(rev.Add(1), 10)}, SLA: map[string]string{"computer_guid": in.computer}})
+					if ctx.Err() != nil {
+						return
+					}
+					st.changeLat.Record(time.Since(t0))
+					st.changes.Add(1)
+					if err != nil {
+						st.fail(fmt.Errorf("change of %s: %w", in.title, err))
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		next := time.Now()
+		for {
+			// changes per second = nodes polling per second × share changed per poll
+			perSecond := g.offered() * g.cfg.Changes
+			next = next.Add(time.Duration(r.ExpFloat64() / perSecond * float64(time.Second)))
+			if err := sleepCtx(ctx, time.Until(next)); err != nil {
+				return
+			}
+			select {
+			case work <- g.grid.instances[r.IntN(len(g.grid.instances))]:
+			default:
+				g.cur.Load().changesSkipped.Add(1)
+			}
+		}
+	}()
+}
+
+// stepStats collects one window's polls.
+type stepStats struct {
+	lat, svc, full, changeLat Histogram
+	notModified, fullN, errs  atomic.Int64
+	missed                    atomic.Int64
+	changes, changesSkipped   atomic.Int64
+	firstErr                  atomic.Pointer[string]
+	inflight                  atomic.Int64
+	// slow counts the polls slower than slowAfter by the second of the
+	// window they were due in: a stall of the master shows as a cluster.
+	start     time.Time
+	slowAfter time.Duration
+	slowMu    sync.Mutex
+	slow      map[int]int
+}
+
+func newStepStats() *stepStats {
+	return &stepStats{start: time.Now(), slowAfter: time.Duration(math.MaxInt64)}
+}
+
+// newWindowStats starts the stats of a measured window: polls slower than
+// slowAfter are also counted by second.
+func newWindowStats(slowAfter time.Duration) *stepStats {
+	return &stepStats{start: time.Now(), slowAfter: slowAfter, slow: map[int]int{}}
+}
+
+func (s *stepStats) recordDue(due time.Time, latency, service time.Duration, notModified bool, err error) {
+	if latency >= s.slowAfter {
+		s.slowMu.Lock()
+		s.slow[int(due.Sub(s.start)/time.Second)]++
+		s.slowMu.Unlock()
+	}
+	s.record(latency, service, notModified, err)
+}
+
+func (s *stepStats) record(latency, service time.Duration, notModified bool, err error) {
+	switch {
+	case err != nil:
+		s.fail(err)
+		return
+	case notModified:
+		s.notModified.Add(1)
+	default:
+		s.fullN.Add(1)
+		s.full.Record(latency)
+	}
+	s.lat.Record(latency)
+	s.svc.Record(service)
+}
+
+func (s *stepStats) fail(err error) {
+	s.errs.Add(1)
+	msg := err.Error()
+	s.firstErr.CompareAndSwap(nil, &msg)
+}
+
+// wait waits for the window's polls in flight, at most 10 s.
+func (s *stepStats) wait() {
+	for deadline := time.Now().Add(10 * time.Second); s.inflight.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (s *stepStats) step(compress float64, g *loadGen, cfg PollConfig, window time.Duration) PollStep {
+	nm, full, errs := s.notModified.Load(), s.fullN.Load(), s.errs.Load()
+	answered := nm + full
+	st := PollStep{
+		Compress: compress, Offered: g.offered(), Window: window,
+		Rate: float64(answered) / window.Seconds(), Rate304: float64(nm) / window.Seconds(),
+		NotModified: nm, Full: full, Errors: errs, Missed: s.missed.Load(),
+		Latency: s.lat.Summary(), Service: s.svc.Summary(), FullLatency: s.full.Summary(),
+		Changes: s.changes.Load(), ChangesSkipped: s.changesSkipped.Load(), ChangeLatency: s.changeLat.Summary(),
+	}
+	st.EquivalentNodes = st.Offered * cfg.Interval.Seconds()
+	if answered > 0 {
+		st.Ratio304 = float64(nm) / float64(answered)
+	}
+	if p := s.firstErr.Load(); p != nil {
+		st.FirstError = *p
+	}
+	s.slowMu.Lock()
+	for sec, n := range s.slow {
+		st.Slow = append(st.Slow, SlowSecond{At: sec, Polls: n})
+	}
+	s.slowMu.Unlock()
+	slices.SortFunc(st.Slow, func(a, b SlowSecond) int { return cmp.Or(b.Polls-a.Polls, a.At-b.At) })
+	st.Slow = st.Slow[:min(len(st.Slow), 5)]
+	var why []string
+	if st.Latency.P99 >= cfg.MaxP99 {
+		why = append(why, fmt.Sprintf("p99 %s >= %s", formatDuration(st.Latency.P99), formatDuration(cfg.MaxP99)))
+	}
+	if total := answered + errs; total == 0 || float64(errs) > 0.001*float64(total) {
+		why = append(why, fmt.Sprintf("%d errors in %d polls", errs, total))
+	}
+	if st.Rate < 0.95*st.Offered {
+		why = append(why, fmt.Sprintf("answered %s/s of %s/s offered", formatNumber(st.Rate), formatNumber(st.Offered)))
+	}
+	if st.Missed > 0 {
+		why = append(why, fmt.Sprintf("%d polls missed (nodes a whole period late)", st.Missed))
+	}
+	st.Holds = len(why) == 0
+	st.Why = strings.Join(why, "; ")
+	return st
+}
+
+func masterCPU(st PollStep) string {
+	if !st.MasterMeasured {
+		return "-"
+	}
+	return formatNumber(st.MasterCPU)
+}
+
+// SlowSecond counts slow polls due in one second of a window.
+type SlowSecond struct {
+	At    int `json:"at_s"` // seconds from the window's start
+	Polls int `json:"polls"`
+}
+
+// headline is the step the headline figures come from: the highest load
+// that held, else the last step.
+func (r PollResult) headline() *PollStep {
+	switch {
+	case r.Held >= 0:
+		return &r.Steps[r.Held]
+	case len(r.Steps) > 0:
+		return &r.Steps[len(r.Steps)-1]
+	}
+	return nil
+}
+
+// Section lays the result out for reports.
+func (r PollResult) Section(command string) Section {
+	s := Section{Name: "poll", Title: "the master under node polls (conditional GET of computer views)", Command: command, Result: r}
+	h := r.headline()
+	if h == nil {
+		return s
+	}
+	maxP99 := r.MaxP99
+	if maxP99 <= 0 {
+		maxP99 = PollP99Target
+	}
+	where := fmt.Sprintf("%s equivalent nodes polling every %s", formatNumber(h.EquivalentNodes), formatInterval(r.Interval))
+	held := math.NaN()
+	if r.Held >= 0 {
+		held = r.Steps[r.Held].EquivalentNodes
+	}
+	nodesTarget := AtLeast(PollNodesTarget, UnitNodes)
+	s.Figures = append(s.Figures, NewFigure(fmt.Sprintf("nodes polling every %s held with p99 < %s", formatInterval(r.Interval), formatDuration(maxP99)),
+		held, UnitNodes, &nodesTarget, fmt.Sprintf("%s computers × %d partitions, %s identity", formatNumber(float64(r.Nodes)), r.Partitions, r.Identity)))
+	best304 := 0.0
+	var bestStep *PollStep
+	for i := range r.Steps {
+		if st := &r.Steps[i]; st.Errors == 0 && st.Rate304 > best304 {
+			best304, bestStep = st.Rate304, st
+		}
+	}
+	if bestStep != nil {
+		var t *Target
+		details := fmt.Sprintf("p99 %s at that load", formatDuration(bestStep.Latency.P99))
+		if r.FindMax {
+			t = &Target{Op: ">=", Value: Poll304Target, Unit: UnitPerSecond}
+		} else {
+			details += "; fixed load: --find-max measures the capacity"
+		}
+		s.Figures = append(s.Figures, NewFigure("304 answers/s", best304, UnitPerSecond, t, details))
+	}
+	p99 := AtMost(maxP99.Seconds(), UnitSeconds)
+	s.Figures = append(s.Figures,
+		NewFigure("poll latency p50", h.Latency.P50.Seconds(), UnitSeconds, nil, where),
+		NewFigure("poll latency p99", h.Latency.P99.Seconds(), UnitSeconds, &p99, where),
+		NewFigure("poll latency p99.9", h.Latency.P999.Seconds(), UnitSeconds, nil, where),
+		NewFigure("304 ratio", h.Ratio304, UnitRatio, nil, fmt.Sprintf("%s of nodes changed per %s", formatPercent(r.Changes), formatInterval(r.Interval))),
+	)
+	if h.MasterMeasured {
+		s.Figures = append(s.Figures,
+			NewFigure("master CPU", h.MasterCPU, UnitCores, nil, where),
+			NewFigure("master peak RSS", float64(r.MasterPeakRSS), UnitBytes, nil, fmt.Sprintf("%s partitions, %s instances", formatNumber(float64(r.Setup.Partitions)), formatNumber(float64(r.Setup.Instances)))))
+	}
+	if r.Setup.Instances > 0 {
+		req := AtLeast(500, UnitPerSecond)
+		s.Figures = append(s.Figures, NewFigure("instance requests (durable)", r.Setup.RequestPerSecond, UnitPerSecond, &req,
+			fmt.Sprintf("set-up, %d concurrent clients, p99 %s", r.Workers, formatDuration(r.Setup.RequestLatency.P99))))
+	}
+	t := Table{
+		Title: "load steps (latency from the moment each poll was due; full = 200 answers with the view)",
+		Columns: []string{"equiv. nodes", "offered/s", "answered/s", "304/s", "304 ratio", "p50", "p99", "p99.9", "full p99",
+			"change p99", "errors", "master CPU", "loadgen CPU", "master RSS", "holds"},
+	}
+	for _, st := range r.Steps {
+		holds := "yes"
+		switch {
+		case st.Retried:
+			holds = "no, measured again: " + st.Why
+		case !st.Holds:
+			holds = "no: " + st.Why
+		}
+		full := "-"
+		if st.FullLatency.Count > 0 {
+			full = formatDuration(st.FullLatency.P99)
+		}
+		change := "-"
+		if st.ChangeLatency.Count > 0 {
+			change = formatDuration(st.ChangeLatency.P99)
+		}
+		rss := "-"
+		if st.MasterRSS > 0 {
+			rss = formatBytes(float64(st.MasterRSS))
+		}
+		t.Rows = append(t.Rows, []string{
+			formatNumber(st.EquivalentNodes), formatNumber(st.Offered), formatNumber(st.Rate), formatNumber(st.Rate304),
+			formatPercent(st.Ratio304), formatDuration(st.Latency.P50), formatDuration(st.Latency.P99), formatDuration(st.Latency.P999),
+			full, change, strconv.FormatInt(st.Errors, 10), masterCPU(st), formatNumber(st.LoadgenCPU), rss, holds,
+		})
+	}
+	s.Tables = append(s.Tables, t)
+	s.Tables = append(s.Tables, Table{
+		Title:   "set-up through the API (concurrent, durable)",
+		Columns: []string{"computers", "partitions", "instances", "registered/s", "capacity+supply/s", "requests/s", "request p99", "view size", "wall"},
+		Rows: [][]string{{formatNumber(float64(r.Setup.Computers)), formatNumber(float64(r.Setup.Partitions)), formatNumber(float64(r.Setup.Instances)),
+			formatNumber(r.Setup.RegisterPerSecond), formatNumber(r.Setup.CapacityPerSecond), formatNumber(r.Setup.RequestPerSecond),
+			formatDuration(r.Setup.RequestLatency.P99), formatBytes(float64(r.Setup.FullViewBytes)), roundDuration(r.Setup.Wall)}},
+	})
+	for _, st := range r.Steps {
+		if len(st.Slow) == 0 {
+			continue
+		}
+		var at []string
+		for _, x := range st.Slow {
+			at = append(at, fmt.Sprintf("+%ds: %d", x.At, x.Polls))
+		}
+		s.Notes = append(s.Notes, fmt.Sprintf("at %s equivalent nodes, polls of %s or more were due at (seconds into the window: polls) %s",
+			formatNumber(st.EquivalentNodes), formatDuration(maxP99), strings.Join(at, ", ")))
+	}
+	proto := "HTTP/1.1 keep-alive"
+	if r.HTTP2 {
+		proto = "HTTP/2"
+	}
+	switch r.Identity {
+	case IdentityAdmin:
+		s.Notes = append(s.Notes, fmt.Sprintf("virtual nodes poll with the admin certificate over a shared pool of %d TLS 1.3 connections (%s); the master authorizes the admin to read any view", r.Conns, proto))
+	default:
+		s.Notes = append(s.Notes, fmt.Sprintf("each virtual node polls with its own computer certificate over its own TLS 1.3 connection (%d connections, %s)", r.Conns, proto))
+	}
+	s.Notes = append(s.Notes,
+		fmt.Sprintf("%d computers are registered; each polls every %s/compress, so the master sees the load of computers×compress nodes polling every %s (equivalent nodes)", r.Nodes, formatInterval(r.Interval), formatInterval(r.Interval)),
+		"the load generator runs on the same machine as the master and shares its cores (its CPU is in the table)")
+	return s
+}

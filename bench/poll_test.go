@@ -1,0 +1,139 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	builtDir  string
+	builtBin  string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtDir != "" {
+		os.RemoveAll(builtDir)
+	}
+	os.Exit(code)
+}
+
+// slapgoBinary returns the slapgo binary the live tests start: $SLAPGO_BIN,
+// or one built once from this checkout into a temporary directory.
+func slapgoBinary(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv("SLAPGO_BIN"); bin != "" {
+		return bin
+	}
+	buildOnce.Do(func() {
+		if builtDir, buildErr = os.MkdirTemp("", "slapgo-bench-test-"); buildErr != nil {
+			return
+		}
+		builtBin = filepath.Join(builtDir, "slapgo")
+		build := exec.Command("go", "build", "-o", builtBin, "./cmd/slapgo")
+		build.Dir = ".."
+		if out, err := build.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("building slapgo: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+// TestPollLive drives a real master (`slapgo master serve`) with 20
+// virtual nodes for 3 s.
+func TestPollLive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real master: skipped with -short")
+	}
+	bin := slapgoBinary(t)
+	if out, err := exec.Command(bin, "master", "serve", "--help").CombinedOutput(); err != nil {
+		t.Skipf("slapgo master is not available in this build yet (%v): %s", err, bytes.TrimSpace(out))
+	}
+	cfg := DefaultPollConfig()
+	cfg.Nodes, cfg.Partitions, cfg.Fill = 20, 5, 0.4
+	cfg.Compress, cfg.Changes = 600, 0.05 // 200 polls/s, 10 changes/s
+	cfg.Warmup, cfg.Duration = 500*time.Millisecond, 3*time.Second
+	cfg.Bin, cfg.Dir = bin, t.TempDir()
+	var progress bytes.Buffer
+	cfg.Progress = &progress
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := RunPoll(ctx, cfg)
+	if err != nil {
+		t.Fatalf("RunPoll: %v\nprogress:\n%s\nmaster log: %s", err, progress.String(), tail(filepath.Join(cfg.Dir, "master.log"), 4000))
+	}
+	if res.Setup.Computers != 20 || res.Setup.Partitions != 100 || res.Setup.Instances != 40 || res.Setup.FullViewBytes == 0 {
+		t.Errorf("set-up %+v: want 20 computers, 100 partitions, 40 instances and a view", res.Setup)
+	}
+	if len(res.Steps) != 1 {
+		t.Fatalf("%d steps, want 1", len(res.Steps))
+	}
+	st := res.Steps[0]
+	if st.Errors != 0 {
+		t.Errorf("%d errors, first: %s", st.Errors, st.FirstError)
+	}
+	// 200 polls/s for 3 s: allow for a loaded machine, but most must be there.
+	if st.NotModified+st.Full < 300 || st.NotModified == 0 {
+		t.Errorf("answered %d (304: %d, 200: %d) in 3 s at 200/s offered", st.NotModified+st.Full, st.NotModified, st.Full)
+	}
+	if st.Changes == 0 || st.Full == 0 {
+		t.Errorf("%d changes and %d full views: changes must make some polls get the full view", st.Changes, st.Full)
+	}
+	if st.Latency.Count == 0 || st.Latency.P50 <= 0 || st.Latency.P99 < st.Latency.P50 || st.Latency.P999 < st.Latency.P99 {
+		t.Errorf("latency %+v: expected ordered positive quantiles", st.Latency)
+	}
+	if st.MasterCPU <= 0 || st.MasterRSS <= 0 || res.MasterPeakRSS < st.MasterRSS {
+		t.Errorf("master CPU %g cores, RSS %d, peak %d: expected measures from /proc", st.MasterCPU, st.MasterRSS, res.MasterPeakRSS)
+	}
+	sec := res.Section("slapgo bench poll --nodes 20")
+	var b bytes.Buffer
+	rep := Report{Machine: ReadMachine(), Sections: []Section{sec}}
+	if err := rep.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"poll latency p99", "304 ratio", "master CPU", "equiv. nodes"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+func TestPollConfigValidate(t *testing.T) {
+	ok := DefaultPollConfig()
+	ok.Bin = "slapgo"
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("default configuration refused: %v", err)
+	}
+	tests := []struct {
+		name   string
+		change func(c *PollConfig)
+	}{
+		{"no nodes", func(c *PollConfig) { c.Nodes = 0 }},
+		{"fill above one", func(c *PollConfig) { c.Fill = 1.5 }},
+		{"zero compress", func(c *PollConfig) { c.Compress = 0 }},
+		{"unknown identity", func(c *PollConfig) { c.Identity = "person" }},
+		{"no master nor binary", func(c *PollConfig) { c.Bin = "" }},
+		{"master without certificate", func(c *PollConfig) { c.MasterURL = "https://127.0.0.1:1" }},
+		{"find-max without steps", func(c *PollConfig) { c.FindMax, c.MaxSteps = true, 0 }},
+	}
+	for _, tc := range tests {
+		c := ok
+		tc.change(&c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: accepted", tc.name)
+		}
+	}
+}

@@ -1,0 +1,151 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slapgo/slapgo/sim/scenario"
+)
+
+const baselineScenario = "../fixtures/scenarios/baseline.yaml"
+
+func TestFitLognormal(t *testing.T) {
+	if FitLognormal(Latency{}) != nil || FitLognormal(Latency{Count: 3, Mean: time.Second}) != nil {
+		t.Fatal("FitLognormal fitted an empty measure")
+	}
+	// p99/p50 = e^2.326…: sigma 1.
+	p50 := 100 * time.Millisecond
+	p99 := time.Duration(float64(p50) * math.Exp(z99))
+	d := FitLognormal(Latency{Count: 300, Mean: 150 * time.Millisecond, P50: p50, P99: p99, Max: 2 * time.Second})
+	if d.Dist != "lognormal" || d.Sigma != 1 || d.Mean != "150ms" || d.Max != "2s" || d.Count != 300 || d.P50 != "100ms" {
+		t.Fatalf("fit = %+v, want lognormal mean 150ms sigma 1 max 2s", d)
+	}
+	if d := FitLognormal(Latency{Count: 1, Mean: time.Second, P50: time.Second, P99: time.Second, Max: time.Second}); d.Sigma != 0 {
+		t.Fatalf("one measure: sigma %g, want 0", d.Sigma)
+	}
+}
+
+// TestCalibrationIsAScenarioOverride proves the storm's calibration is
+// directly usable: its --set lines load on the baseline scenario, and the
+// loaded agent model is the fitted one.
+func TestCalibrationIsAScenarioOverride(t *testing.T) {
+	res := StormResult{
+		Deploy: StormPhase{PerPartition: Latency{Count: 300, Mean: 48 * time.Millisecond, P50: 41 * time.Millisecond, P99: 133 * time.Millisecond, Max: 202 * time.Millisecond}},
+		Modes: []StormMode{{Mode: "incremental", Incremental: true, Storm: StormPhase{
+			PerPartition: Latency{Count: 300, Mean: 35250 * time.Microsecond, P50: 27 * time.Millisecond, P99: 64 * time.Millisecond, Max: 90 * time.Millisecond}}}},
+	}
+	cal := Calibrate(res)
+	if len(cal.Set) != 2 || !strings.HasPrefix(cal.Set[0], "agent.deploy={dist: lognormal") || !strings.HasPrefix(cal.Set[1], "agent.configure=") {
+		t.Fatalf("calibration overrides %q", cal.Set)
+	}
+	if !strings.HasPrefix(cal.YAML, "agent:\n  deploy: {dist: lognormal") {
+		t.Fatalf("calibration YAML %q", cal.YAML)
+	}
+	sc, err := scenario.Load(baselineScenario, cal.Set)
+	if err != nil {
+		t.Fatalf("the simulator refuses the calibration: %v", err)
+	}
+	wantSigma := math.Round(math.Log(64.0/27)/z99*1000) / 1000
+	if c := sc.Agent.Configure; c.Kind != scenario.DistLognormal || c.Mean.D() != 35250*time.Microsecond || c.Max.D() != 90*time.Millisecond || c.Sigma != wantSigma {
+		t.Fatalf("loaded configure model %+v, want the fitted lognormal (sigma %g)", c, wantSigma)
+	}
+	if sc.Agent.Deploy.Mean.D() != 48*time.Millisecond {
+		t.Fatalf("loaded deploy model %+v", sc.Agent.Deploy)
+	}
+	// The same from the JSON `slapgo bench storm --json` prints.
+	var b bytes.Buffer
+	rep := Report{Sections: []Section{res.Section("slapgo bench storm")}}
+	rep.Sections[0].Result = StormResult{Calibration: cal}
+	if err := rep.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	sets, err := ReadCalibration(b.Bytes())
+	if err != nil || len(sets) != 2 || sets[1] != cal.Set[1] {
+		t.Fatalf("ReadCalibration = %q, %v; want %q", sets, err, cal.Set)
+	}
+	if _, err := ReadCalibration([]byte(`{"sections":[]}`)); err == nil {
+		t.Fatal("ReadCalibration accepted JSON without a calibration")
+	}
+}
+
+func TestScaleScenario(t *testing.T) {
+	base, err := scenario.Load(baselineScenario, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{100, 1000, 5000, 7} {
+		sets, err := ScaleScenario(base, n, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, err := scenario.Load(baselineScenario, sets)
+		if err != nil {
+			t.Fatalf("%d nodes: the simulator refuses %q: %v", n, sets, err)
+		}
+		total := 0
+		for _, g := range sc.Nodes {
+			total += g.Count
+		}
+		if total != n {
+			t.Errorf("%d nodes: scaled scenario has %d (%q)", n, total, sets)
+		}
+		f := float64(n) / 1000
+		if n != 1000 && math.Abs(sc.Workload.RatePerHour-base.Workload.RatePerHour*f) > 1e-6*base.Workload.RatePerHour {
+			t.Errorf("%d nodes: rate %g, want %g", n, sc.Workload.RatePerHour, base.Workload.RatePerHour*f)
+		}
+	}
+	if _, err := ScaleScenario(base, 2, true); err == nil {
+		t.Error("scaled three node groups to two nodes")
+	}
+}
+
+// TestStormLive runs a real storm on a few partitions: a master process,
+// a node agent building the busybox-httpd fixture and serving a page per
+// partition.
+func TestStormLive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real master and node agent: skipped with -short")
+	}
+	if _, err := exec.LookPath("busybox"); err != nil {
+		t.Skip("busybox is not installed: the busybox-httpd fixture cannot be built")
+	}
+	bin := slapgoBinary(t)
+	cfg := DefaultStormConfig()
+	cfg.Partitions, cfg.Bin, cfg.Dir = 4, bin, t.TempDir()
+	cfg.Software = "../fixtures/software/busybox-httpd/software.cfg"
+	cfg.PhaseTimeout = 2 * time.Minute
+	var progress bytes.Buffer
+	cfg.Progress = &progress
+	res, err := RunStorm(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("RunStorm: %v\n%s", err, progress.String())
+	}
+	if res.Deploy.Configured != 4 || len(res.Modes) != 2 {
+		t.Fatalf("deploy configured %d, %d modes; want 4 and 2", res.Deploy.Configured, len(res.Modes))
+	}
+	inc, full := res.Modes[0], res.Modes[1]
+	if inc.Storm.Configured != 4 || inc.Storm.PerPartition.Count != 4 || inc.Storm.Converge <= 0 {
+		t.Errorf("incremental storm %+v: want 4 partitions configured", inc.Storm)
+	}
+	if inc.Quiet.Configured != 0 || inc.Quiet.Passes < 2 {
+		t.Errorf("incremental quiet passes configured %d partitions in %d passes: want none", inc.Quiet.Configured, inc.Quiet.Passes)
+	}
+	if inc.OneChange.Configured != 1 {
+		t.Errorf("incremental one change configured %d partitions, want 1", inc.OneChange.Configured)
+	}
+	if full.Quiet.Configured != 4 || full.OneChange.Configured != 4 {
+		t.Errorf("full mode configured %d (quiet) and %d (one change) partitions: want every partition each pass", full.Quiet.Configured, full.OneChange.Configured)
+	}
+	if res.Calibration.Configure == nil || len(res.Calibration.Set) != 2 {
+		t.Errorf("no calibration: %+v", res.Calibration)
+	}
+	sec := res.Section("slapgo bench storm --partitions 4")
+	if len(sec.Figures) == 0 || len(sec.Tables) < 2 || len(sec.Tables[0].Rows) != 7 {
+		t.Errorf("section: %d figures, %d tables: want figures, the side-by-side table (7 rows) and the calibration", len(sec.Figures), len(sec.Tables))
+	}
+}

@@ -1,0 +1,294 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/slapgo/slapgo/sim"
+	"github.com/slapgo/slapgo/sim/output"
+	"github.com/slapgo/slapgo/sim/scenario"
+	"github.com/slapgo/slapgo/sim/sweep"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	rootCmd.AddCommand(newSimCmd())
+}
+
+// newSimCmd builds `slapgo sim` and its sub-commands.
+func newSimCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sim",
+		Short: "Run the deterministic simulator",
+		Long: `The simulator drives the same decision code as the master and the node agent
+(core/master, core/alloc, core/converge, core/account) over virtual nodes, with
+virtual time and seeded randomness: the same scenario and seed give the same
+trace hash on any machine.
+
+Scenarios are YAML files (see fixtures/scenarios). Any field can be changed from
+the command line with --set key=value, where key is the field's path as errors
+print it: --set duration=2h --set nodes[0].count=100
+--set master.provisioning_delay=15m.
+
+Unless GOGC or GOMEMLIMIT are set, the garbage collector runs at GOGC=200 with a
+soft memory limit of 3 GiB (raise GOMEMLIMIT for grids beyond 2,000 nodes).`,
+	}
+	cmd.PersistentPreRun = func(cmd *cobra.Command, args []string) { tuneGC() }
+	cmd.AddCommand(newSimRunCmd(), newSimSweepCmd())
+	return cmd
+}
+
+// tuneGC trades memory for speed in simulations: a large, long-lived heap
+// (the whole grid) scanned at every doubling costs a quarter of the CPU.
+// Unless GOGC or GOMEMLIMIT say otherwise, the collector runs at 200% of
+// the live heap, and harder as the heap nears 3 GiB.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(3 << 30)
+	}
+}
+
+func newSimRunCmd() *cobra.Command {
+	var (
+		seed      uint64
+		out       string
+		sets      []string
+		traceFile string
+		profile   string
+		memprof   string
+		quiet     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "run FILE",
+		Short: "Simulate one scenario and write its time series, summary and plots",
+		Long: `Simulate one scenario. The first line printed states the seed and the whole
+configuration; then comes a summary (placements, pending and service times, time
+to converge after each event, configuration queues, revenue, utilisation) and
+the trace hash. The run writes into --out: timeseries.csv, summary.json and the
+plots busy, pending, config-queue and revenue, each as PNG and SVG.
+
+A violated invariant stops the run, prints what broke and the exact command that
+reproduces it, and exits with status 1.`,
+		Example: `  slapgo sim run fixtures/scenarios/baseline.yaml --seed 1 --out out/sim/baseline
+  slapgo sim run fixtures/scenarios/storm.yaml --seed 7 --set nodes[0].count=100 --set duration=2h`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			file := args[0]
+			sc, err := scenario.Load(file, sets)
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				out = filepath.Join("out", "sim", sc.Name)
+			}
+			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			opts := sim.Options{Seed: seed, File: file, Overrides: sets, Log: stdout, Context: cmd.Context()}
+			if !quiet {
+				opts.Progress = progressPrinter(stderr)
+			}
+			if traceFile != "" {
+				f, err := os.Create(traceFile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				opts.Trace = f
+			}
+			if profile != "" {
+				f, err := os.Create(profile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
+			if memprof != "" {
+				// The heap at the end of the run, while the state is still live.
+				opts.AtEnd = func() {
+					if f, err := os.Create(memprof); err == nil {
+						pprof.Lookup("heap").WriteTo(f, 0)
+						f.Close()
+					}
+				}
+			}
+			res, runErr := sim.Run(sc, opts)
+			if res == nil {
+				return runErr
+			}
+			output.PrintSummary(stdout, &res.Summary)
+			files, err := output.WriteRun(out, res)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "wrote %s and %s in %s\n", output.SeriesFile, output.SummaryFile, out)
+			var plots []string
+			for _, f := range files {
+				if strings.HasSuffix(f, ".png") || strings.HasSuffix(f, ".svg") {
+					plots = append(plots, f)
+				}
+			}
+			fmt.Fprintf(stdout, "plots: %s\n", strings.Join(plots, " "))
+			var v *sim.Violation
+			if errors.As(runErr, &v) {
+				return fmt.Errorf("invariant %q violated: reproduce with: %s", v.Invariant, v.Reproduce)
+			}
+			return runErr
+		},
+	}
+	f := cmd.Flags()
+	f.Uint64Var(&seed, "seed", 1, "root seed of every random stream")
+	f.StringVar(&out, "out", "", "directory for timeseries.csv, summary.json and plots (default out/sim/<scenario name>)")
+	f.StringArrayVar(&sets, "set", nil, "override a scenario field: key=value (repeatable)")
+	f.StringVar(&traceFile, "trace", "", "also write every trace line to this file")
+	f.BoolVar(&quiet, "quiet", false, "no progress lines on stderr")
+	f.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
+	f.StringVar(&memprof, "memprofile", "", "write a heap profile at the end of the run to this file (go tool pprof)")
+	return cmd
+}
+
+// progressPrinter prints a progress line on w at most every 5 s of wall
+// time, once the run has lasted 5 s.
+func progressPrinter(w io.Writer) func(sim.Progress) {
+	start := time.Now()
+	last := start
+	return func(p sim.Progress) {
+		now := time.Now()
+		if now.Sub(last) < 5*time.Second {
+			return
+		}
+		last = now
+		el := now.Sub(start).Seconds()
+		fmt.Fprintf(w, "sim: %s of %s virtual (%.0f%%), %d events, %.0f events/s\n",
+			p.Virtual.Truncate(time.Second), p.Duration, 100*p.Virtual.Seconds()/p.Duration.Seconds(),
+			p.Events, float64(p.Events)/el)
+	}
+}
+
+func newSimSweepCmd() *cobra.Command {
+	var (
+		seed    uint64
+		out     string
+		sets    []string
+		params  []string
+		shard   string
+		workers int
+		plots   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "sweep FILE --param key=a,b,c [--param …]",
+		Short: "Simulate a scenario over a grid of parameter values, on every core",
+		Long: `Run the Cartesian product of the --param values (the last varying fastest), one
+single-threaded deterministic run per point, --workers at a time (default: every
+core). Each point writes its summary.json and timeseries.csv in
+OUT/point-NNNN; the sweep writes one row per point in OUT/sweep.csv
+(OUT/sweep-shard-I-of-N.csv with --shard). The parameter "seed" sets each
+point's seed. --shard i/n runs the points i, i+n, i+2n… only, so that a batch
+system can spread a sweep over machines.`,
+		Example: `  slapgo sim sweep fixtures/scenarios/speculation.yaml --param master.provisioning_delay=0s,5m,15m,30m,1h --out out/sim/speculation-sweep
+  slapgo sim sweep fixtures/scenarios/baseline.yaml --param seed=1,2,3 --param master.policy=first-fit,spread --shard 0/2 --out out/sweep`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			file := args[0]
+			var ps []sweep.Param
+			for _, s := range params {
+				p, err := sweep.ParseParam(s)
+				if err != nil {
+					return err
+				}
+				ps = append(ps, p)
+			}
+			if len(ps) == 0 {
+				return errors.New("sweep: give at least one --param key=a,b,c")
+			}
+			sh := sweep.Shard{I: 0, N: 1}
+			if shard != "" {
+				var err error
+				if sh, err = sweep.ParseShard(shard); err != nil {
+					return err
+				}
+			}
+			// Check the scenario and every value before running anything.
+			for _, p := range sweep.Grid(ps, seed) {
+				if _, err := scenario.Load(file, append(append([]string(nil), sets...), p.Overrides(ps)...)); err != nil {
+					return fmt.Errorf("point %d (%s): %w", p.Index, p.Label(ps), err)
+				}
+			}
+			points := sh.Select(sweep.Grid(ps, seed))
+			if out == "" {
+				out = filepath.Join("out", "sim", "sweep")
+			}
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			if workers <= 0 {
+				workers = runtime.NumCPU()
+			}
+			stdout := cmd.OutOrStdout()
+			fmt.Fprintf(stdout, "slapgo sim sweep: %s, %d points (shard %d/%d), %d workers\n", file, len(points), sh.I, sh.N, workers)
+			done := 0
+			outcomes := sweep.Run(cmd.Context(), sweep.Config{File: file, Overrides: sets, Params: ps, Points: points,
+				Workers: workers, OutDir: out, Plots: plots, Done: func(o sweep.Outcome) {
+					done++
+					status := "ok"
+					if o.Err != nil {
+						status = o.Err.Error()
+					}
+					wall := 0.0
+					if o.Summary != nil {
+						wall = o.Summary.Performance.WallSeconds
+					}
+					fmt.Fprintf(stdout, "[%d/%d] point %d %s: %s (%.1fs)\n", done, len(points), o.Point.Index, o.Point.Label(ps), status, wall)
+				}})
+			name := "sweep.csv"
+			if sh.N > 1 {
+				name = fmt.Sprintf("sweep-shard-%d-of-%d.csv", sh.I, sh.N)
+			}
+			path := filepath.Join(out, name)
+			f, err := os.Create(path)
+			if err != nil {
+				return err
+			}
+			if err := sweep.WriteCSV(f, ps, outcomes); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "wrote %s\n", path)
+			failed := 0
+			for _, o := range outcomes {
+				if o.Err != nil {
+					failed++
+				}
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d of %d points failed (see %s)", failed, len(outcomes), path)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.Uint64Var(&seed, "seed", 1, "root seed of every point (unless --param seed=… sets it)")
+	f.StringVar(&out, "out", "", "directory for the points and the combined CSV (default out/sim/sweep)")
+	f.StringArrayVar(&sets, "set", nil, "override a scenario field for every point: key=value (repeatable)")
+	f.StringArrayVar(&params, "param", nil, "a swept field and its values: key=a,b,c (repeatable)")
+	f.StringVar(&shard, "shard", "", "run only shard i of n (0 <= i < n): points i, i+n, i+2n…")
+	f.IntVar(&workers, "workers", 0, "runs at a time (default: the number of CPUs)")
+	f.BoolVar(&plots, "plots", false, "also draw each point's plots")
+	return cmd
+}

@@ -1,0 +1,230 @@
+package sim
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/slapgo/slapgo/core/master"
+	"github.com/slapgo/slapgo/core/model"
+)
+
+// Invariant names, as violations report them.
+const (
+	InvPartitionOnce = "no partition given to two instances"
+	InvNoneLost      = "no instance lost"
+	InvOneAtATime    = "a node configures one partition at a time"
+	InvVersionsGrow  = "versions only grow"
+	InvConverge      = "converge after healing"
+)
+
+// Violation is an invariant found broken. The run stops at the event that
+// broke it; Reproduce is the command that runs the same simulation again.
+type Violation struct {
+	Invariant string
+	Detail    string
+	At        time.Duration // virtual time
+	Event     uint64        // number of the event, from 1
+	Reproduce string
+}
+
+func (v *Violation) Error() string {
+	return fmt.Sprintf("sim: invariant %q violated at t=%s (event %d): %s", v.Invariant, v.At, v.Event, v.Detail)
+}
+
+// violate records the first violation; the run stops after the event.
+func (s *engine) violate(invariant, detail string) {
+	if s.violation != nil {
+		return
+	}
+	s.violation = &Violation{Invariant: invariant, Detail: detail, At: time.Duration(s.now), Event: s.nEvts, Reproduce: s.reproduce()}
+	t := s.trace
+	t.begin(s.now, "violation")
+	t.str("invariant", invariant)
+	t.end()
+}
+
+// partKey names a partition: computer id and partition id.
+type partKey struct{ comp, part string }
+
+func (k partKey) String() string { return k.comp + "/" + k.part }
+
+// observe follows the mutations of one command: it keeps the simulation's
+// records up to date and checks, on what changed, that
+//   - an instance's version never decreases;
+//   - no partition is given to two live instances, and a partition and its
+//     instance agree;
+//   - no instance is lost: one freed was asked destroyed, and the master's
+//     pending count equals the number of instances neither placed, freed
+//     nor requested destroyed.
+//
+// Checking what each command changed after each command is checking the
+// whole state after each event: nothing else changes it.
+func (s *engine) observe(muts []master.Mutation) {
+	claims := s.claimBuf[:0]
+	parts := s.partBuf[:0]
+	for _, m := range muts {
+		switch m.Kind {
+		case master.KindInstance:
+			i, ok := m.Value.(*model.Instance)
+			if !ok {
+				continue
+			}
+			s.checks++
+			ii := s.bind(i)
+			if ii < 0 {
+				s.violate(InvNoneLost, fmt.Sprintf("instance %s (%s) appeared without a request of the simulation", i.GUID, i.Title))
+				continue
+			}
+			r := s.insts[ii]
+			if i.Version < r.version {
+				s.violate(InvVersionsGrow, fmt.Sprintf("instance %s: version %d after %d", i.GUID, i.Version, r.version))
+			}
+			r.version = i.Version
+			if pend := !i.Allocated() && !i.Freed && i.RequestedState != model.StateDestroyed; pend != r.pend {
+				r.pend = pend
+				if pend {
+					s.pendingN++
+				} else {
+					s.pendingN--
+				}
+			}
+			if i.Freed {
+				if r.held {
+					if s.holder[r.pk] == ii {
+						delete(s.holder, r.pk)
+					}
+					r.held = false
+				}
+				if !r.destroyAsked {
+					s.violate(InvNoneLost, fmt.Sprintf("instance %s (%s) was freed but nobody asked it destroyed", i.GUID, i.Title))
+				}
+			} else if !i.Shared && i.PartitionID != "" {
+				claims = append(claims, claim{ii, partKey{i.ComputerID, i.PartitionID}})
+			}
+			s.instanceChanged(ii, i)
+		case master.KindPartition:
+			if p, ok := m.Value.(*model.Partition); ok {
+				parts = append(parts, p)
+			}
+		}
+	}
+	for _, c := range claims {
+		r := s.insts[c.inst]
+		if h, ok := s.holder[c.pk]; ok && h != c.inst {
+			s.violate(InvPartitionOnce, fmt.Sprintf("partition %s holds %s and is given to %s", c.pk, s.insts[h].guid, r.guid))
+		}
+		if r.held && r.pk != c.pk {
+			s.violate(InvPartitionOnce, fmt.Sprintf("instance %s moved from partition %s to %s", r.guid, r.pk, c.pk))
+		}
+		s.holder[c.pk] = c.inst
+		r.pk, r.held = c.pk, true
+	}
+	for _, p := range parts {
+		k := partKey{p.ComputerID, p.ID}
+		h, held := s.holder[k]
+		switch {
+		case p.Status == model.PartitionBusy && (!held || s.insts[h].guid != p.InstanceGUID):
+			s.violate(InvPartitionOnce, fmt.Sprintf("partition %s says it holds %q, the instances say %q", k, p.InstanceGUID, s.guidOf(h, held)))
+		case p.Status == model.PartitionFree && held:
+			s.violate(InvPartitionOnce, fmt.Sprintf("partition %s is free but instance %s still holds it", k, s.insts[h].guid))
+		}
+	}
+	if got := s.m.PendingCount(); got != s.pendingN {
+		s.violate(InvNoneLost, fmt.Sprintf("the master counts %d pending requests, its instances say %d", got, s.pendingN))
+	}
+	s.claimBuf, s.partBuf = claims[:0], parts[:0]
+}
+
+// claim is an instance mutation that says where the instance lives.
+type claim struct {
+	inst int32
+	pk   partKey
+}
+
+func (s *engine) guidOf(ii int32, ok bool) string {
+	if !ok {
+		return ""
+	}
+	return s.insts[ii].guid
+}
+
+// checkEvent checks what an event may have broken beyond commands: the
+// node it concerned configures at most one partition.
+func (s *engine) checkEvent(ev event) {
+	s.checks++
+	if ev.node >= 0 {
+		if n := s.nodes[ev.node]; n.inFlight > 1 {
+			s.violate(InvOneAtATime, fmt.Sprintf("computer %s runs %d partition actions at once", n.id, n.inFlight))
+		}
+	}
+}
+
+// fullCheck sweeps the whole state: every busy partition's instance is
+// held by no other partition and agrees with the records, the pending set
+// is the master's, and every instance the simulation requested is
+// allocated, pending or destroyed as its record says.
+func (s *engine) fullCheck() {
+	s.stats.FullChecks++
+	seen := map[string]string{}
+	for _, n := range s.nodes {
+		for _, p := range s.m.Partitions(n.id) {
+			k := partKey{p.ComputerID, p.ID}
+			h, held := s.holder[k]
+			if p.Status != model.PartitionBusy {
+				if held {
+					s.violate(InvPartitionOnce, fmt.Sprintf("partition %s is free but instance %s holds it", k, s.insts[h].guid))
+					return
+				}
+				continue
+			}
+			if other, dup := seen[p.InstanceGUID]; dup {
+				s.violate(InvPartitionOnce, fmt.Sprintf("instance %s holds partitions %s and %s", p.InstanceGUID, other, k))
+				return
+			}
+			seen[p.InstanceGUID] = k.String()
+			if g := s.guidOf(h, held); g != p.InstanceGUID {
+				s.violate(InvPartitionOnce, fmt.Sprintf("partition %s holds %s, the records say %q", k, p.InstanceGUID, g))
+				return
+			}
+		}
+	}
+	pend := s.m.Pending()
+	if len(pend) != s.pendingN {
+		s.violate(InvNoneLost, fmt.Sprintf("the master lists %d pending requests, the records %d", len(pend), s.pendingN))
+		return
+	}
+	for _, p := range pend {
+		if ii, ok := s.byGUID[p.GUID]; !ok || !s.insts[ii].pend {
+			s.violate(InvNoneLost, fmt.Sprintf("%s is pending at the master but not in the records", p.GUID))
+			return
+		}
+	}
+	for _, r := range s.insts {
+		if r.guid == "" {
+			continue
+		}
+		info, err := s.m.Instance(model.Admin, r.guid)
+		if err != nil {
+			s.violate(InvNoneLost, fmt.Sprintf("instance %s (%s) is unknown to the master: %v", r.guid, r.title, err))
+			return
+		}
+		switch info.Status {
+		case master.StatusAllocated:
+			k := partKey{info.ComputerID, info.PartitionID}
+			if h, ok := s.holder[k]; !ok || s.insts[h] != r {
+				s.violate(InvNoneLost, fmt.Sprintf("instance %s says it is in %s, which holds %q", r.guid, k, s.guidOf(h, ok)))
+				return
+			}
+		case master.StatusPending:
+			if !r.pend {
+				s.violate(InvNoneLost, fmt.Sprintf("instance %s is pending but not in the pending set", r.guid))
+				return
+			}
+		case master.StatusDestroyed:
+			if !r.destroyAsked {
+				s.violate(InvNoneLost, fmt.Sprintf("instance %s is destroyed but nobody asked it", r.guid))
+				return
+			}
+		}
+	}
+}

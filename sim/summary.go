@@ -1,0 +1,434 @@
+package sim
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"maps"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/slapgo/slapgo/core/model"
+)
+
+// stats are the run's counters.
+type stats struct {
+	Commands, CommandErrors, CommandsLost                   uint64
+	Polls, FullViews, Plans, Actions, ActionFailures        uint64
+	Builds, CacheHits, BuildFailures, Crashes, FullChecks   uint64
+	Demands, Placements, PlacedAtOnce, Completed, Abandoned uint64
+	RejectedBudget, RejectedOutage                          uint64
+	DemandsPlaced, Initial                                  uint64
+	ParameterChanges, StormChanges, SpecRequests            uint64
+	PoolHandovers, PoolMisses, PoolOrders, PoolReleased     uint64
+	ResalePremium                                           float64
+	PendingTimes                                            []float64    // ns, per placed demand
+	ServiceTimes                                            [3][]float64 // ns, per route
+	ServiceBySW                                             map[int32][]float64
+	peakQueue, peakNodeQueue                                int
+	sumQueue, sumUtil, peakUtil, sumSpecShare               float64
+}
+
+// Sample is one row of the time series.
+type Sample struct {
+	T                float64 `json:"t_hours"`
+	Busy             int     `json:"busy"`
+	Free             int     `json:"free"`
+	Pending          int     `json:"pending"`        // requests pending at the master
+	HonestPending    int     `json:"honest_pending"` // requesters' own, pending at the master
+	Held             int     `json:"held"`           // requests held by the provisioning delay
+	MasterQueue      int     `json:"master_queue"`   // commands waiting for the master
+	ConfigQueue      int     `json:"config_queue"`   // partition actions queued on every node
+	ConfigQueueMax   int     `json:"config_queue_max"`
+	NodesConfiguring int     `json:"nodes_configuring"`
+	NodesDown        int     `json:"nodes_down"`
+	NodesCut         int     `json:"nodes_cut"`
+	Revenue          float64 `json:"revenue"` // hosting accrued since the start
+	Utilisation      float64 `json:"utilisation"`
+	SpecUnsold       int     `json:"spec_unsold"`
+	SpecSold         int     `json:"spec_sold"`
+	PoolReady        int     `json:"pool_ready"`
+	Events           uint64  `json:"events"`
+}
+
+// SeriesColumns names Sample's fields in CSV order.
+var SeriesColumns = []string{"t_hours", "busy", "free", "pending", "honest_pending", "held", "master_queue",
+	"config_queue", "config_queue_max", "nodes_configuring", "nodes_down", "nodes_cut", "revenue",
+	"utilisation", "spec_unsold", "spec_sold", "pool_ready", "events"}
+
+// Row is the sample as CSV fields, in SeriesColumns order.
+func (x Sample) Row() []float64 {
+	return []float64{x.T, float64(x.Busy), float64(x.Free), float64(x.Pending), float64(x.HonestPending),
+		float64(x.Held), float64(x.MasterQueue), float64(x.ConfigQueue), float64(x.ConfigQueueMax),
+		float64(x.NodesConfiguring), float64(x.NodesDown), float64(x.NodesCut), x.Revenue, x.Utilisation,
+		float64(x.SpecUnsold), float64(x.SpecSold), float64(x.PoolReady), float64(x.Events)}
+}
+
+func (s *engine) sample() {
+	if s.now < s.end {
+		s.schedule(evSample, s.now+int64(s.sc.SampleEvery), -1, 0)
+	}
+	free, busy := s.m.Capacity()
+	x := Sample{T: float64(s.now) / float64(time.Hour), Busy: busy, Free: free, Pending: s.m.PendingCount(),
+		HonestPending: s.honestPend, Held: s.held, MasterQueue: s.masterQueue, Revenue: s.revenue.at(s.now),
+		Events: s.nEvts}
+	if busy+free > 0 {
+		x.Utilisation = float64(busy) / float64(busy+free)
+	}
+	for _, n := range s.nodes {
+		q := len(n.queue) - n.qpos + n.inFlight
+		x.ConfigQueue += q
+		x.ConfigQueueMax = max(x.ConfigQueueMax, q)
+		if n.inFlight > 0 {
+			x.NodesConfiguring++
+		}
+		if !n.up {
+			x.NodesDown++
+		}
+		if n.cut > 0 {
+			x.NodesCut++
+		}
+	}
+	specUnits := 0
+	for _, sp := range s.specs {
+		x.SpecUnsold += sp.unsold
+		x.SpecSold += sp.sold
+		specUnits += sp.unsold + sp.sold
+	}
+	x.PoolReady = int(math.Round(s.poolIdl.level))
+	s.series = append(s.series, x)
+	s.samples++
+	st := &s.stats
+	st.peakQueue = max(st.peakQueue, x.ConfigQueue)
+	st.peakNodeQueue = max(st.peakNodeQueue, x.ConfigQueueMax)
+	st.sumQueue += float64(x.ConfigQueue)
+	st.sumUtil += x.Utilisation
+	st.peakUtil = math.Max(st.peakUtil, x.Utilisation)
+	if busy > 0 {
+		st.sumSpecShare += float64(specUnits) / float64(busy)
+	}
+}
+
+// Result is what a run produced.
+type Result struct {
+	Summary Summary  `json:"summary"`
+	Series  []Sample `json:"-"`
+}
+
+// Summary is the run's outcome, as summary.json holds it. Every figure
+// but Performance depends only on the scenario and the seed.
+type Summary struct {
+	Scenario      string              `json:"scenario"`
+	Seed          uint64              `json:"seed"`
+	ConfigSHA256  string              `json:"config_sha256"`
+	TraceHash     string              `json:"trace_hash"`
+	TraceLines    uint64              `json:"trace_lines"`
+	Virtual       string              `json:"virtual"`
+	SimulatedTo   string              `json:"simulated_to"`
+	Events        uint64              `json:"events"`
+	Nodes         int                 `json:"nodes"`
+	Partitions    int                 `json:"partitions"`
+	Master        MasterSummary       `json:"master"`
+	Agents        AgentSummary        `json:"agents"`
+	Placements    PlacementSummary    `json:"placements"`
+	Convergence   []ConvergenceEntry  `json:"convergence"`
+	Crashes       CrashSummary        `json:"crashes"`
+	Economics     EconomicsSummary    `json:"economics"`
+	Speculation   *SpeculationSummary `json:"speculation,omitempty"`
+	Preallocation *PoolSummary        `json:"preallocation,omitempty"`
+	Invariants    InvariantSummary    `json:"invariants"`
+	Performance   Performance         `json:"performance"`
+}
+
+// MasterSummary: the master's load.
+type MasterSummary struct {
+	Commands      uint64 `json:"commands"`
+	Errors        uint64 `json:"errors"`
+	LostInOutages uint64 `json:"lost_in_outages"`
+	PeakQueue     int    `json:"peak_queue"`
+}
+
+// AgentSummary: what the nodes did.
+type AgentSummary struct {
+	Polls           uint64  `json:"polls"`
+	FullViews       uint64  `json:"full_views"`
+	Plans           uint64  `json:"plans"`
+	Actions         uint64  `json:"actions"`
+	ActionFailures  uint64  `json:"action_failures"`
+	Builds          uint64  `json:"builds"`
+	CacheHits       uint64  `json:"cache_hits"`
+	BuildFailures   uint64  `json:"build_failures"`
+	Crashes         uint64  `json:"crashes"`
+	PeakConfigQueue int     `json:"peak_config_queue"`
+	PeakNodeQueue   int     `json:"peak_node_queue"`
+	MeanConfigQueue float64 `json:"mean_config_queue"`
+}
+
+// Stats summarises durations, in seconds.
+type Stats struct {
+	Count int     `json:"count"`
+	Mean  float64 `json:"mean_s"`
+	P50   float64 `json:"p50_s"`
+	P95   float64 `json:"p95_s"`
+	Max   float64 `json:"max_s"`
+}
+
+// PlacementSummary: how requests fared.
+type PlacementSummary struct {
+	// Initial instances were deployed before the start (warm start).
+	Initial uint64 `json:"initial"`
+	// Demands are the requesters' needs during the run; Placed those that
+	// got a partition (their own, a pool unit or a speculator's).
+	Demands uint64 `json:"demands"`
+	Placed  uint64 `json:"placed"`
+	// Instances placed by the master during the run, every account.
+	Instances        uint64           `json:"instances_placed"`
+	PlacedAtOnce     uint64           `json:"placed_at_once"`
+	PendingAtEnd     int              `json:"pending_at_end"`
+	HonestPendingEnd int              `json:"honest_pending_at_end"`
+	Abandoned        uint64           `json:"abandoned"`
+	RejectedBudget   uint64           `json:"rejected_budget"`
+	RejectedOutage   uint64           `json:"rejected_outage"`
+	Completed        uint64           `json:"completed"`
+	ParameterChanges uint64           `json:"parameter_changes"`
+	StormChanges     uint64           `json:"storm_changes"`
+	PendingTime      Stats            `json:"pending_time"`
+	ServiceTime      Stats            `json:"service_time"`
+	ServiceByRoute   map[string]Stats `json:"service_time_by_route"`
+	ServiceBySW      map[string]Stats `json:"service_time_by_software"`
+}
+
+// ConvergenceEntry is the time a set of nodes took to converge after an
+// event.
+type ConvergenceEntry struct {
+	Event       string  `json:"event"`
+	At          float64 `json:"at_hours"`
+	Nodes       int     `json:"nodes"`
+	Converged   bool    `json:"converged"`
+	AfterS      float64 `json:"after_s"` // -1 when not converged
+	Excused     int     `json:"excused"`
+	WithinBound bool    `json:"within_bound"`
+}
+
+// CrashSummary: convergence after random node crashes.
+type CrashSummary struct {
+	Count     int   `json:"count"`
+	Converged int   `json:"converged"`
+	After     Stats `json:"after"`
+}
+
+// EconomicsSummary: money and use.
+type EconomicsSummary struct {
+	Currency        string             `json:"currency"`
+	InvoicedTotal   float64            `json:"invoiced_total"`
+	InvoicedByRes   map[string]float64 `json:"invoiced_by_resource"`
+	HostingAccrued  float64            `json:"hosting_accrued"`
+	Invoices        int                `json:"invoices"`
+	UtilisationMean float64            `json:"utilisation_mean"`
+	UtilisationPeak float64            `json:"utilisation_peak"`
+	UtilisationEnd  float64            `json:"utilisation_end"`
+}
+
+// SpeculationSummary: what speculators did and earned.
+type SpeculationSummary struct {
+	Speculators       int     `json:"speculators"`
+	ProvisioningDelay string  `json:"provisioning_delay"`
+	Orders            uint64  `json:"orders"`
+	RequestsSent      uint64  `json:"requests_sent"`
+	Cancelled         uint64  `json:"cancelled"`
+	Sales             uint64  `json:"sales"`
+	ReleasedUnsold    uint64  `json:"released_unsold"`
+	HoardedUnitHours  float64 `json:"hoarded_unit_hours"`
+	PeakUnsold        int     `json:"peak_unsold"`
+	MeanShareOfBusy   float64 `json:"mean_share_of_busy"`
+	Income            float64 `json:"income"`
+	Cost              float64 `json:"cost"`
+	Profit            float64 `json:"profit"`
+	ResalePremium     float64 `json:"resale_premium_paid"`
+	AggressivenessEnd float64 `json:"aggressiveness_end"`
+}
+
+// PoolSummary: the pre-allocation pool.
+type PoolSummary struct {
+	Handovers     uint64  `json:"handovers"`
+	Misses        uint64  `json:"misses"`
+	Orders        uint64  `json:"orders"`
+	Released      uint64  `json:"released"`
+	IdleUnitHours float64 `json:"idle_unit_hours"`
+	IdleCost      float64 `json:"idle_cost"`
+}
+
+// InvariantSummary: what was checked.
+type InvariantSummary struct {
+	Checks     uint64 `json:"checks"`
+	FullChecks uint64 `json:"full_checks"`
+	Violation  string `json:"violation,omitempty"`
+	Reproduce  string `json:"reproduce,omitempty"`
+}
+
+// Performance: how fast the run went (the only figures that vary between
+// runs of the same seed).
+type Performance struct {
+	WallSeconds     float64 `json:"wall_s"`
+	EventsPerSecond float64 `json:"events_per_s"`
+	VirtualToReal   float64 `json:"virtual_to_real"`
+}
+
+func durStats(ns []float64) Stats {
+	if len(ns) == 0 {
+		return Stats{}
+	}
+	v := slices.Clone(ns)
+	slices.Sort(v)
+	sum := 0.0
+	for _, x := range v {
+		sum += x
+	}
+	q := func(p float64) float64 {
+		i := int(math.Ceil(p*float64(len(v)))) - 1
+		return v[min(max(i, 0), len(v)-1)] / 1e9
+	}
+	return Stats{Count: len(v), Mean: sum / float64(len(v)) / 1e9, P50: q(0.5), P95: q(0.95), Max: v[len(v)-1] / 1e9}
+}
+
+var routeNames = [3]string{"own", "pool", "resale"}
+
+// finish closes the books: a last sample, a full check, invoices from
+// core/account, and the summary.
+func (s *engine) finish(wall time.Duration) *Result {
+	if s.violation == nil {
+		s.sample()
+		s.fullCheck()
+	}
+	st := &s.stats
+	cfgSum := sha256.Sum256([]byte(s.sc.Canonical()))
+	sum := Summary{
+		Scenario: s.sc.Name, Seed: s.opts.Seed, ConfigSHA256: hex.EncodeToString(cfgSum[:]),
+		Virtual: s.sc.Duration.D().String(), SimulatedTo: time.Duration(s.now).String(), Events: s.nEvts,
+		Nodes: len(s.nodes), Partitions: s.sc.TotalPartitions(),
+		Master: MasterSummary{Commands: st.Commands, Errors: st.CommandErrors, LostInOutages: st.CommandsLost, PeakQueue: s.peakMQueue},
+		Agents: AgentSummary{Polls: st.Polls, FullViews: st.FullViews, Plans: st.Plans, Actions: st.Actions,
+			ActionFailures: st.ActionFailures, Builds: st.Builds, CacheHits: st.CacheHits, BuildFailures: st.BuildFailures,
+			Crashes: st.Crashes, PeakConfigQueue: st.peakQueue, PeakNodeQueue: st.peakNodeQueue},
+	}
+	if s.samples > 0 {
+		sum.Agents.MeanConfigQueue = st.sumQueue / float64(s.samples)
+	}
+	var all []float64
+	byRoute := map[string]Stats{}
+	for i, v := range st.ServiceTimes {
+		all = append(all, v...)
+		if len(v) > 0 {
+			byRoute[routeNames[i]] = durStats(v)
+		}
+	}
+	sum.Placements = PlacementSummary{Initial: st.Initial, Demands: st.Demands, Placed: st.DemandsPlaced, Instances: st.Placements,
+		PlacedAtOnce: st.PlacedAtOnce, PendingAtEnd: s.m.PendingCount(), HonestPendingEnd: s.honestPend,
+		Abandoned: st.Abandoned, RejectedBudget: st.RejectedBudget, RejectedOutage: st.RejectedOutage,
+		Completed: st.Completed, ParameterChanges: st.ParameterChanges, StormChanges: st.StormChanges,
+		PendingTime: durStats(st.PendingTimes), ServiceTime: durStats(all), ServiceByRoute: byRoute,
+		ServiceBySW: map[string]Stats{}}
+	for sw, v := range st.ServiceBySW {
+		sum.Placements.ServiceBySW[s.sc.Software[sw].URL] = durStats(v)
+	}
+
+	var crashAfter []float64
+	for _, w := range s.watches {
+		if w.crash {
+			if w.start < 0 {
+				continue
+			}
+			sum.Crashes.Count++
+			if w.converged >= 0 {
+				sum.Crashes.Converged++
+				crashAfter = append(crashAfter, float64(w.converged-w.start))
+			}
+			continue
+		}
+		e := ConvergenceEntry{Event: w.label, At: float64(w.start) / float64(time.Hour), Nodes: len(w.nodes),
+			Converged: w.converged >= 0, AfterS: -1, Excused: w.excused}
+		if w.start < 0 {
+			e.At = -1 // never healed within the run
+		}
+		if w.converged >= 0 {
+			e.AfterS = float64(w.converged-w.start) / 1e9
+		}
+		b := s.sc.Liveness.ConvergeWithin
+		e.WithinBound = !w.failed && (b <= 0 || (w.converged >= 0 && w.converged-w.start <= int64(b)) || w.converged < 0 && s.now-w.start < int64(b))
+		sum.Convergence = append(sum.Convergence, e)
+	}
+	sum.Crashes.After = durStats(crashAfter)
+
+	// Money, from core/account through the master's invoices.
+	end := s.time()
+	inv, _ := s.m.Invoices(model.Admin, "", s.t0, end, end)
+	eco := EconomicsSummary{InvoicedByRes: map[string]float64{}, HostingAccrued: round6(s.revenue.at(s.now)), Invoices: len(inv)}
+	currencies := map[string]bool{}
+	for _, in := range inv {
+		eco.InvoicedTotal += in.Total
+		currencies[in.Currency] = true
+		for _, l := range in.Lines {
+			eco.InvoicedByRes[l.Resource] += l.Amount
+		}
+	}
+	eco.InvoicedTotal = round6(eco.InvoicedTotal)
+	for k, v := range eco.InvoicedByRes {
+		eco.InvoicedByRes[k] = round6(v)
+	}
+	for i, c := range slices.Sorted(maps.Keys(currencies)) {
+		if i > 0 {
+			eco.Currency += ","
+		}
+		eco.Currency += c
+	}
+	if s.samples > 0 {
+		eco.UtilisationMean = st.sumUtil / float64(s.samples)
+		eco.UtilisationPeak = st.peakUtil
+		eco.UtilisationEnd = s.series[len(s.series)-1].Utilisation
+	}
+	sum.Economics = eco
+
+	if len(s.specs) > 0 {
+		sp := &SpeculationSummary{Speculators: len(s.specs), ProvisioningDelay: s.sc.Master.ProvisioningDelay.D().String(),
+			RequestsSent: st.SpecRequests, HoardedUnitHours: round6(s.hoard.at(s.now)), ResalePremium: round6(st.ResalePremium)}
+		alpha := 0.0
+		for _, x := range s.specs {
+			sp.Orders += x.orders
+			sp.Cancelled += x.cancelled
+			sp.Sales += x.sales
+			sp.ReleasedUnsold += x.released
+			sp.Income += x.income
+			sp.Cost += x.cost
+			alpha += x.alpha
+		}
+		for _, x := range s.series {
+			sp.PeakUnsold = max(sp.PeakUnsold, x.SpecUnsold)
+		}
+		sp.Income, sp.Cost = round6(sp.Income), round6(sp.Cost)
+		sp.Profit = round6(sp.Income - sp.Cost)
+		sp.AggressivenessEnd = round6(alpha / float64(len(s.specs)))
+		if s.samples > 0 {
+			sp.MeanShareOfBusy = round6(st.sumSpecShare / float64(s.samples))
+		}
+		sum.Speculation = sp
+	}
+	if s.poolP >= 0 {
+		idle := s.poolIdl.at(s.now)
+		sum.Preallocation = &PoolSummary{Handovers: st.PoolHandovers, Misses: st.PoolMisses, Orders: st.PoolOrders,
+			Released: st.PoolReleased, IdleUnitHours: round6(idle), IdleCost: round6(idle * s.gridHourly)}
+	}
+	sum.Invariants = InvariantSummary{Checks: s.checks, FullChecks: st.FullChecks}
+	if v := s.violation; v != nil {
+		sum.Invariants.Violation = v.Error()
+		sum.Invariants.Reproduce = v.Reproduce
+	}
+	sum.TraceHash = s.trace.sum()
+	sum.TraceLines = s.trace.lines
+	if w := wall.Seconds(); w > 0 {
+		sum.Performance = Performance{WallSeconds: round6(w), EventsPerSecond: math.Round(float64(s.nEvts) / w),
+			VirtualToReal: math.Round(time.Duration(s.now).Seconds() / w)}
+	}
+	return &Result{Summary: sum, Series: s.series}
+}
+
+func round6(x float64) float64 { return math.Round(x*1e6) / 1e6 }
