@@ -1,0 +1,31 @@
+// Package clusterbackend is the "cluster" implementation of
+// features/backend.Backend: the Gherkin scenarios on a real master and
+// real node agents, each in its own Docker container (package cluster),
+// driven through master/api.
+//
+// A Pool prepares what every scenario shares (the Docker engine, a static
+// slapgo and the image, built once); Pool.New starts one grid per scenario:
+// two private networks and the master. RegisterComputer starts a node
+// container per computer, formatted as root with one user per partition.
+// The releases scenarios define are written into every node container
+// (/srv/defined/<name>): busybox httpd, like the live backend's fixture.
+//
+// Faults are container operations: CrashNode kills a node's container
+// (SIGKILL, its disk stays) and RebootNode starts it again; WipeNode
+// replaces it by an empty one with the same identity; CutNode disconnects
+// it from the master's network; CutMaster kills the master, RestoreMaster
+// restarts it on its volume. SetTimings is unsupported (wall time).
+//
+// What a node holds (Node) is read in the container: the agent's
+// partition and software records, its pid files; what it did (Activity)
+// from its JSON log. Converge waits as the live backend does.
+//
+// # Caller's duties
+//
+//  1. Make one Pool per test binary (NewPool; skip the suite with
+//     cluster.SkipLine when the error wraps cluster.ErrNoDocker) and Close
+//     it at the end; one Backend per scenario, closed when it ends.
+//  2. Run from the Docker host: the test process reaches the containers'
+//     addresses directly.
+//  3. Call a Backend from one goroutine at a time.
+package clusterbackend
