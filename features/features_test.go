@@ -2,6 +2,7 @@ package features_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -13,8 +14,10 @@ import (
 
 	"github.com/cucumber/godog"
 
+	"github.com/slapgo/slapgo/cluster"
 	"github.com/slapgo/slapgo/features"
 	"github.com/slapgo/slapgo/features/backend"
+	"github.com/slapgo/slapgo/features/backend/clusterbackend"
 	"github.com/slapgo/slapgo/features/backend/simbackend"
 )
 
@@ -44,6 +47,24 @@ func simFactory(_ context.Context, info features.ScenarioInfo) (backend.Backend,
 	return simbackend.New(simbackend.Config{Seed: info.Seed}), nil
 }
 
+// clusterFactory runs scenarios on containers (testcontainers): master and
+// node agents built FROM scratch on a private Docker network. Without a
+// Docker engine the suite is skipped with one line saying so.
+func clusterFactory(t *testing.T) features.Factory {
+	t.Helper()
+	pool, err := clusterbackend.NewPool(context.Background(), clusterbackend.PoolConfig{Binary: os.Getenv("SLAPGO_BIN")})
+	if errors.Is(err, cluster.ErrNoDocker) {
+		t.Skip(cluster.SkipLine(err.Error()))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	return func(ctx context.Context, info features.ScenarioInfo) (backend.Backend, error) {
+		return pool.New(ctx, info.Name)
+	}
+}
+
 func featurePaths(t *testing.T) []string {
 	t.Helper()
 	paths, err := filepath.Glob("*.feature")
@@ -65,7 +86,7 @@ func TestFeatures(t *testing.T) {
 	case "live":
 		factory = liveFactory(t)
 	case "cluster":
-		t.Skipf("%s=cluster: the cluster backend (testcontainers) comes with the cluster-test issue; no scenario was run", envBackend)
+		factory = clusterFactory(t)
 	default:
 		t.Fatalf("%s=%q: expected sim, live or cluster", envBackend, kind)
 	}
