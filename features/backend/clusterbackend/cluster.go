@@ -2,20 +2,11 @@ package clusterbackend
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"io"
-	"math/big"
-	"net"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -23,6 +14,7 @@ import (
 	"github.com/slapgo/slapgo/cluster"
 	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/features/backend"
+	"github.com/slapgo/slapgo/features/backend/stackkit"
 	"github.com/slapgo/slapgo/master/api"
 )
 
@@ -215,7 +207,7 @@ func (b *Backend) instanceClient(ctx context.Context, guid string) (*api.Client,
 // impostor is a client whose certificate names the actor but comes from
 // a certificate authority the master never heard of.
 func (b *Backend) impostor(as backend.Actor) (*api.Client, error) {
-	cert, err := forgeCertificate(as)
+	cert, err := stackkit.ForgeCertificate(as)
 	if err != nil {
 		return nil, err
 	}
@@ -229,81 +221,15 @@ func (b *Backend) impostor(as backend.Actor) (*api.Client, error) {
 		Certificates: []tls.Certificate{cert}})
 }
 
-func forgeCertificate(as backend.Actor) (tls.Certificate, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "impostor authority"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	u, err := url.Parse(fmt.Sprintf("slapgo://%s/%s", as.Kind, as.ID))
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: as.ID},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), URIs: []*url.URL{u},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
-}
-
-// classify maps the client's errors to the backend's classes.
+// classify maps the client's errors to the backend's classes, counting
+// also an unreachable host (a container that is gone) as unavailable.
 func classify(err error) error {
-	if err == nil {
-		return nil
-	}
+	c := stackkit.Classify(err)
 	var ae *api.Error
-	if errors.As(err, &ae) {
-		switch {
-		case ae.Status == http.StatusBadRequest || ae.Status == http.StatusRequestEntityTooLarge:
-			return fmt.Errorf("%w: %w", backend.ErrInvalid, err)
-		case ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden:
-			return fmt.Errorf("%w: %w", backend.ErrRefused, err)
-		case ae.Status == http.StatusNotFound:
-			return fmt.Errorf("%w: %w", backend.ErrNotFound, err)
-		case ae.Status == http.StatusConflict:
-			return fmt.Errorf("%w: %w", backend.ErrConflict, err)
-		case ae.Status == http.StatusServiceUnavailable:
-			return fmt.Errorf("%w: %w", backend.ErrUnavailable, err)
-		}
-		return err
-	}
-	var certErr *tls.CertificateVerificationError
-	var alert tls.AlertError
-	msg := err.Error()
-	switch {
-	case errors.As(err, &certErr), errors.As(err, &alert),
-		strings.Contains(msg, "tls: bad certificate"), strings.Contains(msg, "tls: unknown certificate"),
-		strings.Contains(msg, "certificate required"):
-		return fmt.Errorf("%w: the master refused the certificate: %w", backend.ErrRefused, err)
-	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EHOSTUNREACH),
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), isNetError(err):
+	if c == err && errors.Is(err, syscall.EHOSTUNREACH) && !errors.As(err, &ae) {
 		return fmt.Errorf("%w: %w", backend.ErrUnavailable, err)
 	}
-	return err
-}
-
-func isNetError(err error) bool {
-	var ne net.Error
-	var oe *net.OpError
-	return errors.As(err, &ne) && ne.Timeout() || errors.As(err, &oe)
+	return c
 }
 
 // --- persons, computers, software ---
@@ -591,7 +517,7 @@ func (b *Backend) SetPromise(ctx context.Context, id, partitionID string, failin
 	if _, ok := partitionIndex(n, partitionID); !ok {
 		return backend.Errorf(backend.ErrNotFound, "node %s has no partition %s", id, partitionID)
 	}
-	path := instanceRoot + "/" + partitionID + "/" + healthFile
+	path := instanceRoot + "/" + partitionID + "/" + stackkit.HealthFile
 	cmd := []string{"rm", "-f", path}
 	if failing {
 		cmd = []string{"sh", "-c", "echo 'made to fail by a scenario' > " + path}

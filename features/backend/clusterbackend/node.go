@@ -3,11 +3,8 @@ package clusterbackend
 import (
 	"bufio"
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +12,7 @@ import (
 	"github.com/slapgo/slapgo/cluster"
 	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/features/backend"
+	"github.com/slapgo/slapgo/features/backend/stackkit"
 )
 
 // Roots of the node agents in the containers (cluster's configuration).
@@ -34,27 +32,10 @@ func partitionIndex(n *cluster.Node, id string) (int, bool) {
 
 // partitionRecord is the part of the agent's <partition>/.slapgo/state.json
 // the backend reads.
-type partitionRecord struct {
-	AppliedVersion uint64          `json:"applied_version"`
-	InstanceGUID   string          `json:"instance_guid"`
-	Failures       int             `json:"failures"`
-	FailedVersion  uint64          `json:"failed_version"`
-	Running        bool            `json:"running"`
-	Wiped          bool            `json:"wiped"`
-	Unreported     json.RawMessage `json:"unreported"`
-}
+type partitionRecord = stackkit.PartitionRecord
 
 // softwareRecord is the part of <software_root>/.slapgo/<md5>.json read.
-type softwareRecord struct {
-	Failures int    `json:"failures"`
-	Want     string `json:"want"`
-	Reported string `json:"reported"`
-}
-
-func softwareDirName(url string) string {
-	sum := md5.Sum([]byte(url))
-	return hex.EncodeToString(sum[:])
-}
+type softwareRecord = stackkit.SoftwareRecord
 
 // snapshot is what a node container holds, read in one exec.
 type snapshot struct {
@@ -122,10 +103,10 @@ func readSnapshot(ctx context.Context, n *cluster.Node) (snapshot, error) {
 	return s, sc.Err()
 }
 
-func (s snapshot) installed(url string) bool { return s.completed[softwareDirName(url)] }
+func (s snapshot) installed(url string) bool { return s.completed[stackkit.SoftwareDirName(url)] }
 
 func (s snapshot) record(url string) (softwareRecord, bool) {
-	r, ok := s.software[softwareDirName(url)]
+	r, ok := s.software[stackkit.SoftwareDirName(url)]
 	return r, ok
 }
 
@@ -165,7 +146,7 @@ func (b *Backend) Node(ctx context.Context, id string) (backend.NodeState, error
 // stoppedNode fills st from the files of a stopped container.
 func (b *Backend) stoppedNode(ctx context.Context, n *cluster.Node, st *backend.NodeState) error {
 	for url := range b.software {
-		if _, err := n.Container.ReadFile(ctx, softwareRoot+"/"+softwareDirName(url)+"/.completed"); err == nil {
+		if _, err := n.Container.ReadFile(ctx, softwareRoot+"/"+stackkit.SoftwareDirName(url)+"/.completed"); err == nil {
 			st.Software[url] = true
 		}
 	}
@@ -310,7 +291,7 @@ func (b *Backend) waitingFor(ctx context.Context, n *cluster.Node, quiet time.Du
 			return fmt.Sprintf("software %s: %s not reported yet", sw.URL, rec.Want)
 		case sw.Requested == model.SoftwareAvailable && !snap.installed(sw.URL) && !(known && rec.Failures > 0):
 			return "software " + sw.URL + " not built"
-		case sw.Requested == model.SoftwareDestroyed && snap.installed(sw.URL) && !softwareInUse(view, sw.URL):
+		case sw.Requested == model.SoftwareDestroyed && snap.installed(sw.URL) && !stackkit.SoftwareInUse(view, sw.URL):
 			return "software " + sw.URL + " not removed"
 		}
 	}
@@ -344,10 +325,4 @@ func (b *Backend) waitingFor(ctx context.Context, n *cluster.Node, quiet time.Du
 		}
 	}
 	return ""
-}
-
-func softwareInUse(view *model.ComputerView, url string) bool {
-	return slices.ContainsFunc(view.Partitions, func(pv model.PartitionView) bool {
-		return pv.SoftwareRelease == url && pv.InstanceGUID != ""
-	})
 }

@@ -7,9 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/features/backend"
+	"github.com/slapgo/slapgo/features/backend/stackkit"
 	"github.com/slapgo/slapgo/master/api"
 )
 
@@ -293,7 +292,7 @@ func (l *Live) clientFromCredentials(name string, creds api.Credentials) (*api.C
 // impostor is a client whose certificate names the actor but comes from
 // a certificate authority the master never heard of.
 func (l *Live) impostor(as backend.Actor) (*api.Client, error) {
-	cert, err := forgeCertificate(as)
+	cert, err := stackkit.ForgeCertificate(as)
 	if err != nil {
 		return nil, err
 	}
@@ -302,46 +301,7 @@ func (l *Live) impostor(as backend.Actor) (*api.Client, error) {
 }
 
 // classify maps the client's errors to the backend's classes.
-func classify(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ae *api.Error
-	if errors.As(err, &ae) {
-		switch {
-		case ae.Status == http.StatusBadRequest || ae.Status == http.StatusRequestEntityTooLarge:
-			return fmt.Errorf("%w: %w", backend.ErrInvalid, err)
-		case ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden:
-			return fmt.Errorf("%w: %w", backend.ErrRefused, err)
-		case ae.Status == http.StatusNotFound:
-			return fmt.Errorf("%w: %w", backend.ErrNotFound, err)
-		case ae.Status == http.StatusConflict:
-			return fmt.Errorf("%w: %w", backend.ErrConflict, err)
-		case ae.Status == http.StatusServiceUnavailable:
-			return fmt.Errorf("%w: %w", backend.ErrUnavailable, err)
-		}
-		return err
-	}
-	var certErr *tls.CertificateVerificationError
-	var alert tls.AlertError
-	msg := err.Error()
-	switch {
-	case errors.As(err, &certErr), errors.As(err, &alert),
-		strings.Contains(msg, "tls: bad certificate"), strings.Contains(msg, "tls: unknown certificate"),
-		strings.Contains(msg, "certificate required"):
-		return fmt.Errorf("%w: the master refused the certificate: %w", backend.ErrRefused, err)
-	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF),
-		errors.Is(err, io.ErrUnexpectedEOF), isNetError(err):
-		return fmt.Errorf("%w: %w", backend.ErrUnavailable, err)
-	}
-	return err
-}
-
-func isNetError(err error) bool {
-	var ne net.Error
-	var oe *net.OpError
-	return errors.As(err, &ne) && ne.Timeout() || errors.As(err, &oe)
-}
+func classify(err error) error { return stackkit.Classify(err) }
 
 // --- catalogue ---
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/slapgo/slapgo/features/backend"
+	"github.com/slapgo/slapgo/features/backend/stackkit"
 	"github.com/slapgo/slapgo/master/api"
 )
 
@@ -169,7 +170,7 @@ func TestRelayCut(t *testing.T) {
 }
 
 func TestForgedCertificateIsNotTheMasters(t *testing.T) {
-	cert, err := forgeCertificate(backend.Person("alice"))
+	cert, err := stackkit.ForgeCertificate(backend.Person("alice"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,6 @@ package livebackend
 import (
 	"bufio"
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/features/backend"
+	"github.com/slapgo/slapgo/features/backend/stackkit"
 	"github.com/slapgo/slapgo/master/api"
 )
 
@@ -195,7 +194,7 @@ func (n *node) setPromise(partitionID string, failing bool) error {
 	if !ok {
 		return backend.Errorf(backend.ErrNotFound, "node %s has no partition %s", n.id, partitionID)
 	}
-	path := filepath.Join(n.partitionDir(i), healthFile)
+	path := filepath.Join(n.partitionDir(i), stackkit.HealthFile)
 	if n.promiseSet == nil {
 		n.promiseSet = map[string]time.Time{}
 	}
@@ -233,15 +232,7 @@ func (n *node) partitionPIDs(i int) []int {
 
 // partitionRecord is the part of the agent's <partition>/.slapgo/state.json
 // the backend reads.
-type partitionRecord struct {
-	AppliedVersion uint64          `json:"applied_version"`
-	InstanceGUID   string          `json:"instance_guid"`
-	Failures       int             `json:"failures"`
-	FailedVersion  uint64          `json:"failed_version"`
-	Running        bool            `json:"running"`
-	Wiped          bool            `json:"wiped"`
-	Unreported     json.RawMessage `json:"unreported"`
-}
+type partitionRecord = stackkit.PartitionRecord
 
 func (n *node) record(i int) (partitionRecord, error) {
 	var r partitionRecord
@@ -259,25 +250,16 @@ func (n *node) record(i int) (partitionRecord, error) {
 }
 
 // softwareRecord is the part of <software_root>/.slapgo/<md5>.json read.
-type softwareRecord struct {
-	Failures int    `json:"failures"`
-	Want     string `json:"want"`
-	Reported string `json:"reported"`
-}
-
-func softwareDirName(url string) string {
-	sum := md5.Sum([]byte(url))
-	return hex.EncodeToString(sum[:])
-}
+type softwareRecord = stackkit.SoftwareRecord
 
 func (n *node) installed(url string) bool {
-	_, err := os.Stat(filepath.Join(n.dir, "software", softwareDirName(url), ".completed"))
+	_, err := os.Stat(filepath.Join(n.dir, "software", stackkit.SoftwareDirName(url), ".completed"))
 	return err == nil
 }
 
 func (n *node) softwareRecord(url string) (softwareRecord, bool) {
 	var r softwareRecord
-	data, err := os.ReadFile(filepath.Join(n.dir, "software", ".slapgo", softwareDirName(url)+".json"))
+	data, err := os.ReadFile(filepath.Join(n.dir, "software", ".slapgo", stackkit.SoftwareDirName(url)+".json"))
 	if err != nil || json.Unmarshal(data, &r) != nil {
 		return r, false
 	}
@@ -435,7 +417,7 @@ func (n *node) waitingFor(ctx context.Context, quiet time.Duration) string {
 			return fmt.Sprintf("software %s: %s not reported yet", sw.URL, rec.Want)
 		case sw.Requested == model.SoftwareAvailable && !n.installed(sw.URL) && !(known && rec.Failures > 0):
 			return "software " + sw.URL + " not built"
-		case sw.Requested == model.SoftwareDestroyed && n.installed(sw.URL) && !n.softwareInUse(view, sw.URL):
+		case sw.Requested == model.SoftwareDestroyed && n.installed(sw.URL) && !stackkit.SoftwareInUse(view, sw.URL):
 			return "software " + sw.URL + " not removed"
 		}
 	}
@@ -502,15 +484,6 @@ func starting(lines []logLine, partition string, version uint64) bool {
 			return false
 		case "configure-partition":
 			return ll.Msg == msgActionDone && ll.Version == version
-		}
-	}
-	return false
-}
-
-func (n *node) softwareInUse(view *model.ComputerView, url string) bool {
-	for _, pv := range view.Partitions {
-		if pv.SoftwareRelease == url && pv.InstanceGUID != "" {
-			return true
 		}
 	}
 	return false
