@@ -40,6 +40,28 @@ func (o *nodeOptions) load() (config.Config, error) {
 
 // agent loads the configuration, takes the agent lock (released by the
 // returned function) and makes the agent.
+// withAgent runs a one-pass command with the configured agent, holding the
+// instance root's lock, and closes both afterwards.
+func (o *nodeOptions) withAgent(pass func(cmd *cobra.Command, a *agent.Agent) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		a, release, err := o.agent()
+		if err != nil {
+			return err
+		}
+		defer release()
+		defer a.Close()
+		return pass(cmd, a)
+	}
+}
+
+// actionStatus is how a one-pass command prints an action's outcome.
+func actionStatus(err error) string {
+	if err != nil {
+		return "FAILED: " + err.Error()
+	}
+	return "ok"
+}
+
 func (o *nodeOptions) agent() (*agent.Agent, func(), error) {
 	cfg, err := o.load()
 	if err != nil {
@@ -208,13 +230,7 @@ func newNodeSoftwareCmd(o *nodeOptions) *cobra.Command {
 		Use:   "software",
 		Short: "Build the software supplied to this computer, remove what is no longer supplied (one pass)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, release, err := o.agent()
-			if err != nil {
-				return err
-			}
-			defer release()
-			defer a.Close()
+		RunE: o.withAgent(func(cmd *cobra.Command, a *agent.Agent) error {
 			res, err := a.SoftwarePass(cmd.Context(), true)
 			w := cmd.OutOrStdout()
 			for _, u := range res.Started {
@@ -224,7 +240,7 @@ func newNodeSoftwareCmd(o *nodeOptions) *cobra.Command {
 				fmt.Fprintf(w, "removed: %s\n", u)
 			}
 			return err
-		},
+		}),
 	}
 }
 
@@ -238,20 +254,11 @@ publish their connection parameters and report their states. The programs
 started keep running after the command (the daemon, "node run", restarts and
 supervises them).`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, release, err := o.agent()
-			if err != nil {
-				return err
-			}
-			defer release()
-			defer a.Close()
+		RunE: o.withAgent(func(cmd *cobra.Command, a *agent.Agent) error {
 			res, err := a.InstancePass(cmd.Context())
 			w := cmd.OutOrStdout()
 			for _, r := range res.Results {
-				status := "ok"
-				if r.Err != nil {
-					status = "FAILED: " + r.Err.Error()
-				}
+				status := actionStatus(r.Err)
 				fmt.Fprintf(w, "%s (%s): %s\n", r.Action, r.Duration.Round(1e6), status)
 			}
 			for _, n := range res.Plan.Waiting {
@@ -264,7 +271,7 @@ supervises them).`,
 				return fmt.Errorf("%d of %d partition actions failed", n, len(res.Results))
 			}
 			return nil
-		},
+		}),
 	}
 }
 
@@ -273,13 +280,7 @@ func newNodeReportCmd(o *nodeOptions) *cobra.Command {
 		Use:   "report",
 		Short: "Report usage to the master and destroy the partitions it asks destroyed (one pass)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, release, err := o.agent()
-			if err != nil {
-				return err
-			}
-			defer release()
-			defer a.Close()
+		RunE: o.withAgent(func(cmd *cobra.Command, a *agent.Agent) error {
 			w := cmd.OutOrStdout()
 			res, uerr := a.ReportPass(cmd.Context())
 			if res.Period != "" {
@@ -290,17 +291,14 @@ func newNodeReportCmd(o *nodeOptions) *cobra.Command {
 			}
 			results, derr := a.DestroyPass(cmd.Context())
 			for _, r := range results {
-				status := "ok"
-				if r.Err != nil {
-					status = "FAILED: " + r.Err.Error()
-				}
+				status := actionStatus(r.Err)
 				fmt.Fprintf(w, "%s: %s\n", r.Action, status)
 			}
 			if uerr != nil {
 				return uerr
 			}
 			return derr
-		},
+		}),
 	}
 }
 
