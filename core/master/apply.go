@@ -195,6 +195,9 @@ func (s *State) registerComputer(now time.Time, c RegisterComputer) (Result, err
 	if err := validatePrices(c.Prices); err != nil {
 		return Result{}, fmt.Errorf("computer %s: %w", c.ID, err)
 	}
+	if err := s.cfg.Limits.checkParameterMap("attributes", c.Attributes); err != nil {
+		return Result{}, fmt.Errorf("computer %s: %w", c.ID, err)
+	}
 	if c.Hardware.CPU < 0 || c.Hardware.RAM < 0 || c.Hardware.Disk < 0 {
 		return Result{}, invalidf("computer %s: hardware figures must be non-negative", c.ID)
 	}
@@ -231,6 +234,9 @@ func (s *State) updateComputer(now time.Time, c UpdateComputer) (Result, error) 
 		if err := validatePrices(c.Prices); err != nil {
 			return Result{}, fmt.Errorf("computer %s: %w", c.ComputerID, err)
 		}
+	}
+	if err := s.cfg.Limits.checkParameterMap("attributes", c.Attributes); err != nil {
+		return Result{}, fmt.Errorf("computer %s: %w", c.ComputerID, err)
 	}
 	comp := cs.c
 	if c.Region != nil {
@@ -275,6 +281,9 @@ func (s *State) setCapacity(now time.Time, c SetCapacity) (Result, error) {
 	cs, err := s.requireComputerAccess(c.By, c.ComputerID, "announce the capacity")
 	if err != nil {
 		return Result{}, err
+	}
+	if err := s.cfg.Limits.checkCapacity(c); err != nil {
+		return Result{}, fmt.Errorf("computer %s: %w", c.ComputerID, err)
 	}
 	want := map[string]PartitionSpec{}
 	for i, p := range c.Partitions {
@@ -362,6 +371,11 @@ func (s *State) supply(now time.Time, c Supply) (Result, error) {
 	}
 	if _, err := model.ParseSoftwareRequest(string(c.State)); err != nil {
 		return Result{}, err
+	}
+	if c.State != model.SoftwareDestroyed { // removing one is always allowed
+		if err := s.checkSoftwareURL(c.URL); err != nil {
+			return Result{}, err
+		}
 	}
 	sw := cs.software[c.URL]
 	if sw == nil {

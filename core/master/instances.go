@@ -77,6 +77,9 @@ func (s *State) request(now time.Time, c Request) (Result, error) {
 		return Result{}, err
 	}
 	key := instKey{owner, rootTitle, c.Title}
+	if err := s.admitRequest(c, key); err != nil {
+		return Result{}, err
+	}
 	if g, ok := s.byKey[key]; ok {
 		return s.updateInstance(now, s.instances[g], c, stype, sla)
 	}
@@ -124,7 +127,9 @@ func (s *State) updateInstance(now time.Time, inst *model.Instance, c Request, s
 		changed = true
 	}
 	if !maps.Equal(inst.Parameters, c.Parameters) && !(len(inst.Parameters) == 0 && len(c.Parameters) == 0) {
+		s.charge(inst, -1)
 		inst.Parameters = maps.Clone(c.Parameters)
+		s.charge(inst, 1)
 		changed = true
 	}
 	// The SLA is part of what the node sees (SlapOS's _filter_dict): a
@@ -206,6 +211,7 @@ func (s *State) applyEffectiveState(now time.Time, inst *model.Instance) {
 // destroyInstance handles an instance newly requested destroyed.
 func (s *State) destroyInstance(now time.Time, inst *model.Instance) {
 	delete(s.byKey, keyOf(inst))
+	s.charge(inst, -1)
 	s.removeFromHostIndex(inst)
 	switch {
 	case !inst.Allocated():
@@ -329,9 +335,12 @@ func (s *State) placeShared(inst *model.Instance) bool {
 			return s.setPending(inst, "instance_guid="+g+": runs another software release")
 		case h.PartitionID == "":
 			return s.setPending(inst, "instance_guid="+g+": not allocated yet")
+		case s.hostFull(g):
+			return s.setPending(inst, s.hostFullReason(g))
 		}
 		host = h
 	} else {
+		full := 0
 		for _, g := range slices.SortedFunc(maps.Keys(s.instances), compareGUID) {
 			h := s.instances[g]
 			if h.Shared || h.Freed || h.PartitionID == "" || h.RequestedState != model.StateStarted ||
@@ -341,8 +350,16 @@ func (s *State) placeShared(inst *model.Instance) bool {
 			if cg := inst.SLA.ComputerGUID; cg != "" && h.ComputerID != cg {
 				continue
 			}
+			if s.hostFull(g) {
+				full++
+				continue
+			}
 			host = h
 			break
+		}
+		if host == nil && full > 0 {
+			return s.setPending(inst, fmt.Sprintf("the %d started instances of %s type %s that could host it hold max-shared-per-host=%d shared instances each",
+				full, inst.SoftwareRelease, inst.SoftwareType, s.cfg.Limits.MaxSharedPerHost))
 		}
 		if host == nil {
 			return s.setPending(inst, fmt.Sprintf("no started instance of %s type %s to host it", inst.SoftwareRelease, inst.SoftwareType))
@@ -484,6 +501,9 @@ func (s *State) setConnection(c SetConnection) (Result, error) {
 		return Result{}, conflictf("partition %s/%s is free: no instance to publish for", computerID, partitionID)
 	}
 	if err := model.ValidateParameters(c.Parameters); err != nil {
+		return Result{}, err
+	}
+	if err := s.cfg.Limits.checkParameterMap("connection parameters", c.Parameters); err != nil {
 		return Result{}, err
 	}
 	target := inst

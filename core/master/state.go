@@ -21,11 +21,19 @@ type Config struct {
 	// KeepMovements: record accounting movements (default true via
 	// DefaultConfig). The simulator may switch it off for huge runs.
 	KeepMovements bool
+	// Limits bound commands and structures (DefaultLimits via
+	// DefaultConfig; zero: no limit). See limits.go.
+	Limits Limits
+	// Quotas bound what each person holds (zero: no quota).
+	Quotas Quotas
+	// AllowLocalSoftwareURLs accepts file:// software release URLs (a
+	// grid on one machine, test harnesses); otherwise only network URLs.
+	AllowLocalSoftwareURLs bool
 }
 
 // DefaultConfig is the production configuration.
 func DefaultConfig() Config {
-	return Config{Policy: alloc.PolicyFirstFit, OnlineWithin: 0, KeepMovements: true}
+	return Config{Policy: alloc.PolicyFirstFit, OnlineWithin: 0, KeepMovements: true, Limits: DefaultLimits()}
 }
 
 // meta holds the counters that make identifiers and versions grow.
@@ -60,6 +68,7 @@ type State struct {
 	trees     map[instKey]map[string]bool // (owner, root title, "") -> member guids
 	hosted    map[string]map[string]bool  // host guid -> shared guids
 	pending   map[string]bool             // guids waiting for a home
+	usage     map[string]*Usage           // by person: derived from live instances, never persisted
 	movements []account.Movement
 	journals  map[string]bool
 
@@ -80,6 +89,7 @@ func New(cfg Config) *State {
 		trees:     map[instKey]map[string]bool{},
 		hosted:    map[string]map[string]bool{},
 		pending:   map[string]bool{},
+		usage:     map[string]*Usage{},
 		journals:  map[string]bool{},
 	}
 }
@@ -100,6 +110,9 @@ func treeOf(i *model.Instance) instKey { return instKey{i.Owner, i.TreeTitle(), 
 func (s *State) addToIndexes(i *model.Instance) {
 	if i.RequestedState != model.StateDestroyed {
 		s.byKey[keyOf(i)] = i.GUID
+	}
+	if live(i) {
+		s.charge(i, 1)
 	}
 	if !i.Freed {
 		t := treeOf(i)

@@ -189,7 +189,18 @@ func ValidateSoftwareURL(raw string) error {
 	if u.Scheme == "file" && u.Path == "" {
 		return invalidf("software release URL %q has no path", raw)
 	}
+	if u.Scheme != "file" && u.Host == "" {
+		return invalidf("software release URL %q has no host: expected %s://host/path", raw, u.Scheme)
+	}
 	return nil
+}
+
+// IsLocalSoftwareURL reports whether a valid software release URL names
+// something only the machine that reads it can fetch (file://), as
+// opposed to a network URL (http://, https://) any node can fetch.
+func IsLocalSoftwareURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.Scheme == "file"
 }
 
 // ValidateID checks an identifier given by a user (computer id, person id).

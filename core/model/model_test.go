@@ -69,6 +69,7 @@ func TestValidation(t *testing.T) {
 		{"url relative", model.ValidateSoftwareURL("software.cfg"), "not absolute"},
 		{"url scheme", model.ValidateSoftwareURL("ftp://x/y"), `scheme "ftp" not supported`},
 		{"url empty", model.ValidateSoftwareURL(""), "URL is empty"},
+		{"url https without host", model.ValidateSoftwareURL("https:///software.cfg"), "has no host"},
 		{"id ok", model.ValidateID("computer id", "COMP-1"), ""},
 		{"id space", model.ValidateID("computer id", "COMP 1"), "only letters"},
 		{"id empty", model.ValidateID("computer id", ""), "computer id is empty"},
@@ -87,6 +88,25 @@ func TestValidation(t *testing.T) {
 				t.Fatalf("want %q, got %v", tc.wantErr, tc.err)
 			}
 		})
+	}
+}
+
+func TestIsLocalSoftwareURL(t *testing.T) {
+	for _, tc := range []struct {
+		url   string
+		local bool
+	}{
+		{"file:///srv/software.cfg", true},
+		{"FILE:///srv/software.cfg", true},
+		{"https://example.org/software.cfg", false},
+		{"http://[::1]:8080/software.cfg", false},
+	} {
+		if err := model.ValidateSoftwareURL(tc.url); err != nil {
+			t.Fatalf("%s: %v", tc.url, err)
+		}
+		if got := model.IsLocalSoftwareURL(tc.url); got != tc.local {
+			t.Errorf("IsLocalSoftwareURL(%q) = %v, want %v", tc.url, got, tc.local)
+		}
 	}
 }
 
