@@ -17,8 +17,14 @@ const (
 	CodeNotFound        = "not_found"
 	CodeConflict        = "conflict"
 	CodeTooLarge        = "too_large"
-	CodeUnavailable     = "unavailable"
-	CodeInternal        = "internal"
+	// CodeUnsupportedMedia: the body's Content-Type is not the one the
+	// route reads (415).
+	CodeUnsupportedMedia = "unsupported_media_type"
+	// CodeQuotaExceeded: a quota or a holding limit refuses the request
+	// (403); the message names the quota, the usage and the limit.
+	CodeQuotaExceeded = "quota_exceeded"
+	CodeUnavailable   = "unavailable"
+	CodeInternal      = "internal"
 )
 
 // ErrorBody is the JSON body of every error answer.

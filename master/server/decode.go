@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/slapgo/slapgo/master/api"
@@ -28,18 +28,40 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 }
 
 // decodeBody reads and decodes a JSON request body into a T (see
-// decodeJSON). allowEmpty accepts an empty body as the zero T.
+// decodeJSON). allowEmpty accepts an empty body as the zero T. A body
+// must be labelled Content-Type: application/json (415 otherwise).
 func decodeBody[T any](w http.ResponseWriter, r *http.Request, allowEmpty bool) (T, error) {
 	var v T
-	data, err := readBody(w, r, api.MaxJSONBody)
+	data, err := readTypedBody(w, r, api.MaxJSONBody, mediaJSON)
 	if err != nil {
 		return v, err
 	}
 	return v, decodeJSON(data, &v, allowEmpty)
 }
 
+// readTypedBody reads a body of at most limit bytes whose Content-Type is
+// one of want. A wrong type is refused before the body is read; a missing
+// one is fine for an empty body only.
+func readTypedBody(w http.ResponseWriter, r *http.Request, limit int64, want ...string) ([]byte, error) {
+	ct := r.Header.Get("Content-Type")
+	if ct != "" {
+		if err := checkMediaType(ct, want...); err != nil {
+			return nil, err
+		}
+	}
+	data, err := readBody(w, r, limit)
+	if err != nil {
+		return nil, err
+	}
+	if ct == "" && len(data) > 0 {
+		return nil, unsupportedMedia("the request body has no Content-Type: expected %s", strings.Join(want, " or "))
+	}
+	return data, nil
+}
+
 // decodeJSON decodes one JSON object into v (a pointer to a struct),
-// strictly: unknown fields, wrong types, malformed or trailing data are
+// strictly: unknown fields, field names in another case, keys given
+// twice, invalid UTF-8, wrong types, malformed or trailing data are
 // errors (400) naming the field or the byte offset.
 func decodeJSON(data []byte, v any, allowEmpty bool) error {
 	if len(bytes.TrimSpace(data)) == 0 {
@@ -47,6 +69,9 @@ func decodeJSON(data []byte, v any, allowEmpty bool) error {
 			return nil
 		}
 		return badRequest("request body is empty: expected a JSON object")
+	}
+	if err := checkStrictJSON(data, v); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -108,27 +133,15 @@ func jsonKind(t reflect.Type) string {
 	return t.String()
 }
 
-// jsonFields lists the JSON field names of a struct type, in order.
+// jsonFields lists the JSON field names of a struct type, in order, quoted.
 func jsonFields(t reflect.Type) []string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t.Kind() != reflect.Struct {
+	t = deref(t)
+	if t == nil || t.Kind() != reflect.Struct {
 		return nil
 	}
 	var out []string
-	for f := range t.Fields() {
-		if !f.IsExported() {
-			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		switch name {
-		case "-":
-			continue
-		case "":
-			name = f.Name
-		}
-		out = append(out, fmt.Sprintf("%q", name))
+	for _, name := range jsonFieldNames(t) {
+		out = append(out, strconv.Quote(name))
 	}
 	return out
 }

@@ -7,13 +7,15 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/slapgo/slapgo/master/api"
 )
 
 // checkDecoder is the property every request decoder must have: it never
-// panics; it fails only with a 400; what it accepts re-encodes to JSON it
-// accepts again, to the same value.
+// panics; it fails only with a 400; what it accepts is valid UTF-8, means
+// the same whatever the order of its keys (no key given twice, in any
+// case), and re-encodes to JSON it accepts again, to the same value.
 func checkDecoder[T any](t *testing.T, data []byte) {
 	var v T
 	err := decodeJSON(data, &v, false)
@@ -36,6 +38,27 @@ func checkDecoder[T any](t *testing.T, data []byte) {
 	if !bytes.Equal(again, third) {
 		t.Fatalf("re-decoding changed the value: %s then %s", again, third)
 	}
+	if !utf8.Valid(data) {
+		t.Fatalf("accepted %q, which is not valid UTF-8", data)
+	}
+	// The same members in another order (a generic map sorts its keys).
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var generic any
+	if err := dec.Decode(&generic); err != nil {
+		t.Fatalf("accepted %q but it is not JSON: %v", data, err)
+	}
+	sorted, err := json.Marshal(generic)
+	if err != nil {
+		t.Fatalf("accepted %q but its members cannot be re-encoded: %v", data, err)
+	}
+	var x T
+	if err := decodeJSON(sorted, &x, false); err != nil {
+		t.Fatalf("accepted %q but not the same members sorted %s: %v", data, sorted, err)
+	}
+	if fourth, _ := json.Marshal(x); !bytes.Equal(again, fourth) {
+		t.Fatalf("accepted %q, whose meaning depends on the order of its keys: %s, sorted %s", data, again, fourth)
+	}
 }
 
 var decoderSeeds = []string{
@@ -47,6 +70,9 @@ var decoderSeeds = []string{
 	`{"url":"https://example.org/sr.cfg","state":"available","error":"x"}`,
 	`{"title": 5}`, `{"bogus":1}`, `[]`, `null`, `{} {}`, `{"parameters":{"a":1}}`, `{"hardware":{"cpu":1e99}}`,
 	"{\"title\":\"\xff\"}", `{"title":"a\u0000b"}`, ``, `   `, `{`,
+	`{"title":"a","title":"b"}`, `{"title":"a","TITLE":"b"}`, `{"Title":"a"}`, `{"parameters":{"k":"1","k":"2"}}`,
+	`{"parameters":{"k":"1","K":"2"}}`, `{"partitions":[{"id":"a"},{"id":"b","id":"c"}]}`, "{\"parameters\":{\"\xc3\":\"v\"}}",
+	"{\"title\":\"x\"}\xff", `{"sla":{"region":"eu"},"sla":{}}`, `{"":1,"":2}`,
 }
 
 func fuzzDecoder[T any](f *testing.F) {
@@ -108,6 +134,13 @@ func TestDecodeJSONMessages(t *testing.T) {
 		{`"x"`, `request body is JSON string: expected an object`},
 		{`{} x`, `unexpected data after the JSON object`},
 		{``, `request body is empty`},
+		{`{"title":"a","title":"b"}`, `the request body has the key "title" twice (byte 12)`},
+		{`{"parameters":{"k":"1","k":"2"}}`, `field "parameters" has the key "k" twice`},
+		{`{"TITLE":"x"}`, `field "TITLE": field names are case-sensitive: expected "title"`},
+		{"{\"title\":\"caf\xe9\"}", `field "title" is not valid UTF-8 (byte 13)`},
+		{"{\"parameters\":{\"a\":\"\xff\"}}", `field "parameters[\"a\"]" is not valid UTF-8 (byte 20)`},
+		{"{\"parameters\":{\"\xff\":\"v\"}}", `a key of field "parameters" is not valid UTF-8 (byte 16)`},
+		{"{\"sla\":{}}\xff", `not valid UTF-8 after the JSON value (byte 10)`},
 	} {
 		var v api.InstanceRequest
 		err := decodeJSON([]byte(tc.in), &v, false)

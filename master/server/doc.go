@@ -18,12 +18,16 @@
 //     caller's model.Actor; an identity that no longer exists (a person,
 //     computer or instance the state does not hold, or a destroyed
 //     instance) is refused with 401.
-//   - Bodies are JSON, decoded strictly: unknown fields, wrong types,
-//     malformed or trailing data answer 400 naming the field or the byte;
-//     beyond api.MaxJSONBody (api.MaxUsageBody for TioXML usage journals)
-//     413. Errors are api.ErrorBody {code, message}; core/master's sentinel
-//     errors map to 400 (invalid), 403 (forbidden), 404 (not found), 409
-//     (conflict); a failed database to 503.
+//   - Bodies are JSON labelled application/json (TioXML usage journals:
+//     application/xml or text/xml), UTF-8; another Content-Type or charset,
+//     or a non-empty body with none, answers 415. They are decoded
+//     strictly: unknown fields, a field name in another case, a key given
+//     twice at any depth, invalid UTF-8, wrong types, malformed or trailing
+//     data answer 400 naming the field or the byte; beyond api.MaxJSONBody
+//     (api.MaxUsageBody for usage journals) 413. Errors are api.ErrorBody
+//     {code, message}; core/master's sentinel errors map to 400 (invalid),
+//     403 (forbidden; quota_exceeded for master.ErrQuota), 404 (not found),
+//     409 (conflict); a failed database to 503.
 //   - POST /api/v1/instances answers 200 when the instance has a home
 //     (or is destroyed) and 202 with the pending reason otherwise.
 //   - GET /api/v1/computers/{id} authorizes, then compares If-None-Match

@@ -40,6 +40,8 @@ func toAPIError(err error) *apiError {
 		return ae
 	case errors.Is(err, master.ErrInvalid), errors.Is(err, account.ErrJournal):
 		return newError(http.StatusBadRequest, api.CodeInvalid, "%s", err)
+	case errors.Is(err, master.ErrQuota):
+		return newError(http.StatusForbidden, api.CodeQuotaExceeded, "%s", err)
 	case errors.Is(err, master.ErrForbidden):
 		return newError(http.StatusForbidden, api.CodeForbidden, "%s", err)
 	case errors.Is(err, master.ErrNotFound):

@@ -335,7 +335,7 @@ func (s *Server) partitionDestroyed(w http.ResponseWriter, r *http.Request, who 
 }
 
 func (s *Server) postUsage(w http.ResponseWriter, r *http.Request, who model.Actor) {
-	data, err := readBody(w, r, api.MaxUsageBody)
+	data, err := readTypedBody(w, r, api.MaxUsageBody, mediaXML, "text/xml")
 	if err != nil {
 		writeError(w, s.log, err)
 		return

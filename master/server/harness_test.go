@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -156,7 +157,9 @@ func (m *testMaster) snapshot() []byte {
 }
 
 // call sends a request and returns the status and body. body may be nil,
-// a []byte (sent as is) or a value (sent as JSON).
+// a []byte (sent as is) or a value (sent as JSON); a body is labelled
+// application/json (application/xml on the usage route) unless header
+// (name, value pairs) says otherwise.
 func call(t testing.TB, c *api.Client, method, path string, body any, header ...string) (int, []byte, http.Header) {
 	t.Helper()
 	var rd io.Reader
@@ -174,6 +177,13 @@ func call(t testing.TB, c *api.Client, method, path string, body any, header ...
 	req, err := http.NewRequest(method, c.BaseURL+path, rd)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if rd != nil {
+		ct := "application/json"
+		if strings.HasSuffix(req.URL.Path, "/usage") {
+			ct = "application/xml" // the TioXML journal
+		}
+		req.Header.Set("Content-Type", ct)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])

@@ -56,6 +56,14 @@ type Options struct {
 	Logger        *slog.Logger
 	// Now is the wall clock (default time.Now in UTC); tests may move it.
 	Now func() time.Time
+	// Limits bound what one request may carry (nil: master.DefaultLimits;
+	// a zero field: no limit).
+	Limits *master.Limits
+	// Quotas bound what each person holds (zero: no quota).
+	Quotas master.Quotas
+	// AllowLocalSoftwareURLs accepts file:// software release URLs: for a
+	// grid on one machine, where the node reads the master's files.
+	AllowLocalSoftwareURLs bool
 }
 
 // Server is the production master. It is safe for concurrent use.
@@ -214,6 +222,10 @@ func newServer(opts Options, policy alloc.Policy, authority *ca.Authority, serve
 	}
 	cfg := master.DefaultConfig()
 	cfg.Policy, cfg.OnlineWithin = policy, opts.OnlineWithin
+	if opts.Limits != nil {
+		cfg.Limits = *opts.Limits
+	}
+	cfg.Quotas, cfg.AllowLocalSoftwareURLs = opts.Quotas, opts.AllowLocalSoftwareURLs
 	state, err := master.Restore(cfg, ents)
 	if err != nil {
 		return nil, fmt.Errorf("server: rebuilding the state from %s: %w", st.Path(), err)
