@@ -48,7 +48,9 @@ func StartMaster(ctx context.Context, bin, dir string, extraArgs ...string) (*Ma
 	if err != nil {
 		return nil, fmt.Errorf("bench: master log: %w", err)
 	}
-	args := append([]string{"master", "serve", "--data", data, "--listen", "127.0.0.1:0", "--log-level", "warn"}, extraArgs...)
+	// The benchmarks' software is fixtures on this machine (file:// URLs).
+	args := append([]string{"master", "serve", "--data", data, "--listen", "127.0.0.1:0", "--log-level", "warn",
+		"--allow-local-software-urls"}, extraArgs...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = logf
 	stdout, err := cmd.StdoutPipe()

@@ -179,7 +179,7 @@ func Start(ctx context.Context, e *Engine, cfg Config) (c *Cluster, err error) {
 if [ ! -e %[1]s/admin.key ]; then
 	slapgo master init --data %[1]s --hostname master --hostname %[2]s
 fi
-exec slapgo --log-level %[8]s --log-format %[9]s master serve --data %[1]s --listen 0.0.0.0:%[3]d --metrics-listen 0.0.0.0:%[4]d --policy %[5]s --online-within %[6]s --retry-every %[7]s
+exec slapgo --log-level %[8]s --log-format %[9]s master serve --data %[1]s --listen 0.0.0.0:%[3]d --metrics-listen 0.0.0.0:%[4]d --policy %[5]s --online-within %[6]s --retry-every %[7]s --allow-local-software-urls
 `, masterDataDir, m.IP, MasterPort, MasterMetricsPort, cfg.Policy, cfg.OnlineWithin, cfg.RetryEvery, cfg.LogLevel, cfg.LogFormat)
 	m.Container, err = e.StartContainer(ctx, ContainerSpec{
 		What:     "master",

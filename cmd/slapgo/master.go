@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/slapgo/slapgo/core/alloc"
+	"github.com/slapgo/slapgo/core/master"
 	"github.com/slapgo/slapgo/master/server"
 )
 
@@ -63,6 +64,9 @@ It refuses a directory that exists and is not empty.`,
 func newMasterServeCmd() *cobra.Command {
 	var dataDir, listen, metricsListen, policy string
 	var onlineWithin, retryEvery, grace time.Duration
+	var allowLocal bool
+	limits := master.DefaultLimits()
+	var quotas master.Quotas
 	cmd := &cobra.Command{
 		Use:   "serve --data DIR --listen ADDR",
 		Short: "Run the master: HTTPS API with mutual TLS, /metrics, /healthz",
@@ -72,7 +76,18 @@ The API is served over HTTPS (TLS 1.3) with client certificates from the
 master's CA; /healthz and /metrics need none, and are also served in plain
 HTTP on --metrics-listen when given. With port 0 the real port is printed:
 "listening on https://HOST:PORT". SIGTERM or SIGINT drains the requests in
-flight, flushes the database and exits 0.`,
+flight, flushes the database and exits 0.
+
+Limits bound what one request may carry (0: no limit); a request over one
+is refused with 400 naming the field and the limit. Quotas bound what each
+person holds (0, the default: no quota); a request over one is refused with
+403 "quota_exceeded" naming the quota, the usage and the limit (as
+Kubernetes' ResourceQuota does: waiting would not make it pass). Usage is
+counted from the stored instances at start, never kept as a counter.
+
+Software release URLs must be http:// or https:// (a node elsewhere fetches
+them) unless --allow-local-software-urls accepts file:// too, for a grid on
+one machine ("slapgo demo") and test harnesses.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pol, err := alloc.ParsePolicy(policy)
@@ -82,8 +97,23 @@ flight, flushes the database and exits 0.`,
 			if onlineWithin < 0 {
 				return fmt.Errorf("--online-within %s: expected a duration >= 0", onlineWithin)
 			}
+			for _, f := range []struct {
+				name string
+				v    int64
+			}{
+				{"max-parameters", int64(limits.MaxParameters)}, {"max-parameter-key-bytes", int64(limits.MaxParameterKeyBytes)},
+				{"max-parameter-value-bytes", int64(limits.MaxParameterValueBytes)}, {"max-sla-entries", int64(limits.MaxSLAEntries)},
+				{"max-partitions", int64(limits.MaxPartitions)}, {"max-addresses-per-partition", int64(limits.MaxAddressesPerPartition)},
+				{"max-tree-instances", int64(limits.MaxTreeInstances)}, {"max-shared-per-host", int64(limits.MaxSharedPerHost)},
+				{"quota-instances", int64(quotas.MaxInstances)}, {"quota-parameter-bytes", quotas.MaxParameterBytes},
+			} {
+				if f.v < 0 {
+					return fmt.Errorf("--%s %d: expected a number >= 0 (0: no limit)", f.name, f.v)
+				}
+			}
 			srv, err := server.Open(server.Options{DataDir: dataDir, Policy: pol, OnlineWithin: onlineWithin,
-				RetryEvery: retryEvery, ShutdownGrace: grace, Logger: slog.Default()})
+				RetryEvery: retryEvery, ShutdownGrace: grace, Logger: slog.Default(),
+				Limits: &limits, Quotas: quotas, AllowLocalSoftwareURLs: allowLocal})
 			if err != nil {
 				return err
 			}
@@ -105,7 +135,8 @@ flight, flushes the database and exits 0.`,
 			if mln != nil {
 				fmt.Fprintf(out, "metrics on http://%s/metrics\n", mln.Addr())
 			}
-			slog.Info("master serving", "api", "https://"+ln.Addr().String(), "data", dataDir, "policy", pol, "online_within", onlineWithin)
+			slog.Info("master serving", "api", "https://"+ln.Addr().String(), "data", dataDir, "policy", pol, "online_within", onlineWithin,
+				"quota_instances", quotas.MaxInstances, "quota_parameter_bytes", quotas.MaxParameterBytes, "allow_local_software_urls", allowLocal)
 			serveErr := srv.Serve(cmd.Context(), ln, mln)
 			closeErr := srv.Close()
 			if serveErr != nil {
@@ -126,6 +157,17 @@ flight, flushes the database and exits 0.`,
 	f.DurationVar(&onlineWithin, "online-within", 0, "allocate only on computers seen within this duration (0: no condition)")
 	f.DurationVar(&retryEvery, "retry-every", server.DefaultRetryEvery, "how often pending requests are retried")
 	f.DurationVar(&grace, "shutdown-grace", server.DefaultShutdownGrace, "how long in-flight requests may take to finish on shutdown")
+	f.BoolVar(&allowLocal, "allow-local-software-urls", false, "accept file:// software release URLs (a grid on one machine; nodes elsewhere cannot fetch them)")
+	f.IntVar(&limits.MaxParameters, "max-parameters", limits.MaxParameters, "limit: entries of one parameter map (instance or connection parameters, computer attributes)")
+	f.IntVar(&limits.MaxParameterKeyBytes, "max-parameter-key-bytes", limits.MaxParameterKeyBytes, "limit: bytes of one parameter key")
+	f.IntVar(&limits.MaxParameterValueBytes, "max-parameter-value-bytes", limits.MaxParameterValueBytes, "limit: bytes of one parameter value")
+	f.IntVar(&limits.MaxSLAEntries, "max-sla-entries", limits.MaxSLAEntries, "limit: conditions of one request's SLA")
+	f.IntVar(&limits.MaxPartitions, "max-partitions", limits.MaxPartitions, "limit: partitions of one capacity announcement")
+	f.IntVar(&limits.MaxAddressesPerPartition, "max-addresses-per-partition", limits.MaxAddressesPerPartition, "limit: addresses of one announced partition")
+	f.IntVar(&limits.MaxTreeInstances, "max-tree-instances", limits.MaxTreeInstances, "limit: instances of one instance tree")
+	f.IntVar(&limits.MaxSharedPerHost, "max-shared-per-host", limits.MaxSharedPerHost, "limit: shared instances one host instance holds (more wait for another host)")
+	f.IntVar(&quotas.MaxInstances, "quota-instances", 0, "quota: live instances per person (0: no quota)")
+	f.Int64Var(&quotas.MaxParameterBytes, "quota-parameter-bytes", 0, "quota: bytes of parameter keys and values over a person's live instances (0: no quota)")
 	cmd.MarkFlagRequired("data")
 	return cmd
 }

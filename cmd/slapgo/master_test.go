@@ -67,6 +67,8 @@ func TestMasterInit(t *testing.T) {
 		{"serve needs an initialized directory", []string{"master", "serve", "--data", t.TempDir()}, "master init"},
 		{"serve refuses an unknown policy", []string{"master", "serve", "--data", dir, "--policy", "best"}, "--policy"},
 		{"serve refuses a bad address", []string{"master", "serve", "--data", dir, "--listen", "256.0.0.1:x"}, "--listen"},
+		{"serve refuses a negative limit", []string{"master", "serve", "--data", dir, "--max-partitions", "-1"}, "--max-partitions -1: expected a number >= 0"},
+		{"serve refuses a negative quota", []string{"master", "serve", "--data", dir, "--quota-parameter-bytes", "-5"}, "--quota-parameter-bytes -5"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer

@@ -227,7 +227,9 @@ func (u *upper) startMaster(ctx context.Context) error {
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	masterURL := "https://" + addr
-	b, err := startBackground(u.o.Binary, []string{"master", "serve", "--data", l.MasterDir(), "--listen", addr},
+	// The sample software is a file of this checkout, read by the node of
+	// this machine: the one case where a file:// URL can be fetched.
+	b, err := startBackground(u.o.Binary, []string{"master", "serve", "--data", l.MasterDir(), "--listen", addr, "--allow-local-software-urls"},
 		l.Dir, l.MasterLog(), l.MasterPID())
 	if err != nil {
 		return err

@@ -258,7 +258,7 @@ func (g *grid) serve(listen string) {
 	t := g.t
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	serve := g.slapgo(ctx, "master", "serve", "--data", filepath.Join(g.dir, "master"), "--listen", listen)
+	serve := g.slapgo(ctx, "master", "serve", "--data", filepath.Join(g.dir, "master"), "--listen", listen, "--allow-local-software-urls")
 	serve.Cancel = func() error { return serve.Process.Signal(syscall.SIGTERM) }
 	serve.WaitDelay = 10 * time.Second
 	stdout, _ := serve.StdoutPipe()

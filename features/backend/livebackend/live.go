@@ -134,7 +134,9 @@ func (l *Live) startMaster(ctx context.Context, listen string) error {
 	}
 	defer logf.Close()
 	cmd := exec.Command(l.cfg.Binary, "--log-format", "json", "master", "serve", "--data", l.masterDir,
-		"--listen", listen, "--retry-every", "1s")
+		"--listen", listen, "--retry-every", "1s",
+		// The scenarios' software is fixtures read by the nodes of this machine.
+		"--allow-local-software-urls")
 	cmd.Stderr = logf
 	out, err := cmd.StdoutPipe()
 	if err != nil {
