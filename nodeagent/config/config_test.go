@@ -185,3 +185,46 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestRelativePathsFollowTheFile: a relative path in node.cfg names a file
+// next to node.cfg (as the local grid writes it), wherever the command
+// runs from; README documents the rule.
+func TestRelativePathsFollowTheFile(t *testing.T) {
+	root := t.TempDir()
+	etc := filepath.Join(root, "etc", "slapgo")
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	text := "[slapos]\ncomputer_id = COMP-1\nsoftware_root = ./soft\ninstance_root = ../../srv/inst\n" +
+		"key_file = node/computer.key\ncert_file = computer.crt\nca_file = /abs/ca.crt\n"
+	if err := os.WriteFile(filepath.Join(etc, "node.cfg"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := filepath.Join(root, "work")
+	if err := os.Mkdir(elsewhere, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(elsewhere)
+	c, err := Load("../etc/slapgo/node.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ key, got, want string }{
+		{"software_root", c.SoftwareRoot, filepath.Join(etc, "soft")},
+		{"instance_root", c.InstanceRoot, filepath.Join(root, "srv", "inst")},
+		{"key_file", c.KeyFile, filepath.Join(etc, "node", "computer.key")},
+		{"cert_file", c.CertFile, filepath.Join(etc, "computer.crt")},
+		{"ca_file", c.CAFile, "/abs/ca.crt"},
+		{"file", c.File, filepath.Join(etc, "node.cfg")},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %q, want %q (relative to node.cfg's folder, not to the working directory)", tc.key, tc.got, tc.want)
+		}
+	}
+	// Without a file (a configuration built in code) nothing anchors a
+	// relative root: it is refused, naming the key.
+	if _, err := Parse("", []byte("[slapos]\ncomputer_id = COMP-1\nsoftware_root = soft\n")); err == nil ||
+		!strings.Contains(err.Error(), `[slapos] software_root: "soft": expected an absolute directory`) {
+		t.Errorf("relative software_root without a file: %v", err)
+	}
+}
