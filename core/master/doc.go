@@ -16,6 +16,14 @@
 //     Touch records a node's contact in memory only; the contact time is
 //     persisted with the next mutation of that computer.
 //
+// Limits and quotas are decisions too (limits.go): Config.Limits bound what
+// one command carries (parameters, SLA conditions, partitions; ErrInvalid)
+// and what one tree or host holds; Config.Quotas bound what one person
+// holds (ErrQuota, which wraps ErrForbidden). A person's usage is derived
+// from its live instances, kept up to date by every change and rebuilt by
+// Restore; it is never persisted. File:// software URLs are refused unless
+// Config.AllowLocalSoftwareURLs.
+//
 // Time is an input: now is passed to Apply and to queries, never read.
 // Identifiers (PERSON-n, SOFTINST-n) and versions come from counters held in
 // the state, so the same commands give the same state, byte for byte.
