@@ -122,9 +122,20 @@ func (l Limits) checkParameterMap(what string, p map[string]string) error {
 	if l.MaxParameters > 0 && len(p) > l.MaxParameters {
 		return invalidf("%s: %d entries, more than the limit max-parameters=%d", what, len(p), l.MaxParameters)
 	}
-	if l.MaxParameterKeyBytes <= 0 && l.MaxParameterValueBytes <= 0 {
+	tooBig := func(k string) bool {
+		return l.MaxParameterKeyBytes > 0 && len(k) > l.MaxParameterKeyBytes ||
+			l.MaxParameterValueBytes > 0 && len(p[k]) > l.MaxParameterValueBytes
+	}
+	found := false
+	for k := range p {
+		if found = tooBig(k); found {
+			break
+		}
+	}
+	if !found {
 		return nil
 	}
+	// Name the first offending key in order, whatever the map's order.
 	for _, k := range slices.Sorted(maps.Keys(p)) {
 		if l.MaxParameterKeyBytes > 0 && len(k) > l.MaxParameterKeyBytes {
 			return invalidf("%s: key %.40q… is %d bytes, more than the limit max-parameter-key-bytes=%d", what, k, len(k), l.MaxParameterKeyBytes)

@@ -73,6 +73,7 @@ var decoderSeeds = []string{
 	`{"title":"a","title":"b"}`, `{"title":"a","TITLE":"b"}`, `{"Title":"a"}`, `{"parameters":{"k":"1","k":"2"}}`,
 	`{"parameters":{"k":"1","K":"2"}}`, `{"partitions":[{"id":"a"},{"id":"b","id":"c"}]}`, "{\"parameters\":{\"\xc3\":\"v\"}}",
 	"{\"title\":\"x\"}\xff", `{"sla":{"region":"eu"},"sla":{}}`, `{"":1,"":2}`,
+	`{"title":"\ud83d\ude00"}`, `{"title":"\ud800"}`, `{"title":"a","\u0074itle":"b"}`, `{"title":"\\ud800"}`,
 }
 
 func fuzzDecoder[T any](f *testing.F) {
@@ -134,7 +135,12 @@ func TestDecodeJSONMessages(t *testing.T) {
 		{`"x"`, `request body is JSON string: expected an object`},
 		{`{} x`, `unexpected data after the JSON object`},
 		{``, `request body is empty`},
-		{`{"title":"a","title":"b"}`, `the request body has the key "title" twice (byte 12)`},
+		{`{"title":"a","title":"b"}`, `the request body has the key "title" twice (byte 13)`},
+		{`{"title":"a","\u0074itle":"b"}`, `the request body has the key "title" twice`},
+		{`{"ti\u0054le":"a"}`, `field "tiTle": field names are case-sensitive: expected "title"`},
+		{`{"title":"\ud800"}`, `field "title" holds a \u escape of a lone UTF-16 surrogate (byte 10)`},
+		{`{"parameters":{"a":"x\udc00y"}}`, `field "parameters[\"a\"]" holds a \u escape of a lone UTF-16 surrogate`},
+		{`{"parameters":{"\ud83d\u0041":"v"}}`, `a key of field "parameters" holds a \u escape of a lone UTF-16 surrogate`},
 		{`{"parameters":{"k":"1","k":"2"}}`, `field "parameters" has the key "k" twice`},
 		{`{"TITLE":"x"}`, `field "TITLE": field names are case-sensitive: expected "title"`},
 		{"{\"title\":\"caf\xe9\"}", `field "title" is not valid UTF-8 (byte 13)`},

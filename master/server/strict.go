@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"mime"
@@ -45,46 +44,305 @@ func unsupportedMedia(format string, args ...any) *apiError {
 	return newError(http.StatusUnsupportedMediaType, api.CodeUnsupportedMedia, format, args...)
 }
 
-// jsonFrame is one object or array being walked by checkStrictJSON.
-type jsonFrame struct {
-	path   string
-	object bool
-	typ    reflect.Type // the Go type it decodes into; nil when unknown
-	keys   map[string]bool
-	key    string // the key whose value comes next (objects)
-	valued bool   // a key was read: its value comes next
-	index  int    // the index of the next element (arrays)
+// strictScanner walks a JSON body for checkStrictJSON. It only looks for
+// what encoding/json accepts silently; on a syntax error it stops and
+// leaves the error to the decoder, which names it.
+type strictScanner struct {
+	data []byte
+	pos  int
 }
 
-// childPath is the path of the value that comes next in f.
-func (f *jsonFrame) childPath() string {
-	if !f.object {
-		return f.path + "[" + strconv.Itoa(f.index) + "]"
-	}
-	if t := deref(f.typ); t != nil && t.Kind() == reflect.Struct || f.path == "" {
-		if f.path == "" {
-			return f.key
-		}
-		return f.path + "." + f.key
-	}
-	return f.path + "[" + strconv.Quote(f.key) + "]"
-}
+// errSyntax stops the walk: the decoder will report the syntax error.
+var errSyntax = &apiError{}
 
-// childType is the Go type of the value that comes next in f.
-func (f *jsonFrame) childType() reflect.Type {
-	t := deref(f.typ)
-	switch {
-	case t == nil:
+// checkStrictJSON refuses what encoding/json would accept silently: a key
+// given twice in one object (at any depth; the last one would win), a
+// field name in another case than its own (encoding/json matches names
+// case-insensitively), invalid UTF-8 and \u escapes of lone surrogates
+// (both replaced by U+FFFD). v is the value the body decodes into, to
+// tell struct fields from map keys. Syntax errors are left to the
+// decoder.
+func checkStrictJSON(data []byte, v any) error {
+	sc := &strictScanner{data: data}
+	err := sc.value("", reflect.TypeOf(v), 0)
+	if err == errSyntax {
 		return nil
-	case f.object && t.Kind() == reflect.Struct:
-		if fld, ok := structField(t, f.key); ok {
-			return fld.Type
-		}
-		return nil
-	case t.Kind() == reflect.Map, t.Kind() == reflect.Slice, t.Kind() == reflect.Array:
-		return t.Elem()
+	}
+	if err != nil {
+		return err
+	}
+	// After the value: the decoder reports trailing data, but not bytes
+	// that are not even UTF-8.
+	if !utf8.Valid(data[sc.pos:]) {
+		return badRequest("the request body is not valid UTF-8 after the JSON value (byte %d)", sc.pos+invalidUTF8At(data[sc.pos:]))
 	}
 	return nil
+}
+
+// invalidUTF8At is the offset of the first byte of b that is not valid
+// UTF-8 (len(b) when all are).
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
+}
+
+func (sc *strictScanner) skipSpace() {
+	for sc.pos < len(sc.data) {
+		switch sc.data[sc.pos] {
+		case ' ', '\t', '\n', '\r':
+			sc.pos++
+		default:
+			return
+		}
+	}
+}
+
+// maxStrictDepth bounds the walk's recursion (encoding/json refuses
+// deeper nesting anyway).
+const maxStrictDepth = 10000
+
+// value walks one value at path, of Go type typ (nil when unknown).
+func (sc *strictScanner) value(path string, typ reflect.Type, depth int) error {
+	sc.skipSpace()
+	if sc.pos >= len(sc.data) || depth > maxStrictDepth {
+		return errSyntax
+	}
+	switch sc.data[sc.pos] {
+	case '{':
+		return sc.object(path, typ, depth)
+	case '[':
+		return sc.array(path, typ, depth)
+	case '"':
+		_, err := sc.str(path, false)
+		return err
+	}
+	// A number, true, false or null: ASCII up to the next delimiter.
+	for sc.pos < len(sc.data) {
+		switch sc.data[sc.pos] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return nil
+		}
+		sc.pos++
+	}
+	return nil
+}
+
+func (sc *strictScanner) object(path string, typ reflect.Type, depth int) error {
+	sc.pos++ // {
+	t := deref(typ)
+	isStruct := t != nil && t.Kind() == reflect.Struct
+	var keys map[string]bool
+	for first := true; ; first = false {
+		sc.skipSpace()
+		if sc.pos >= len(sc.data) {
+			return errSyntax
+		}
+		if first && sc.data[sc.pos] == '}' {
+			sc.pos++
+			return nil
+		}
+		at := sc.pos
+		if sc.data[sc.pos] != '"' {
+			return errSyntax
+		}
+		key, err := sc.str(path, true)
+		if err != nil {
+			return err
+		}
+		if keys == nil {
+			keys = map[string]bool{}
+		}
+		if keys[key] {
+			return badRequest("%s has the key %q twice (byte %d): each key may appear once", where(path), key, at)
+		}
+		keys[key] = true
+		var child reflect.Type
+		var childPath string
+		switch {
+		case isStruct:
+			f, exact := structField(t, key)
+			if !exact {
+				for _, name := range jsonFieldNames(t) {
+					if strings.EqualFold(name, key) {
+						return badRequest("field %q: field names are case-sensitive: expected %q", joinPath(path, key), name)
+					}
+				}
+			}
+			child, childPath = f.Type, joinPath(path, key)
+		case t != nil && t.Kind() == reflect.Map:
+			child, childPath = t.Elem(), path+"["+strconv.Quote(key)+"]"
+		default:
+			childPath = joinPath(path, key)
+		}
+		sc.skipSpace()
+		if sc.pos >= len(sc.data) || sc.data[sc.pos] != ':' {
+			return errSyntax
+		}
+		sc.pos++
+		if err := sc.value(childPath, child, depth+1); err != nil {
+			return err
+		}
+		sc.skipSpace()
+		if sc.pos >= len(sc.data) {
+			return errSyntax
+		}
+		switch sc.data[sc.pos] {
+		case ',':
+			sc.pos++
+		case '}':
+			sc.pos++
+			return nil
+		default:
+			return errSyntax
+		}
+	}
+}
+
+func (sc *strictScanner) array(path string, typ reflect.Type, depth int) error {
+	sc.pos++ // [
+	var elem reflect.Type
+	if t := deref(typ); t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+		elem = t.Elem()
+	}
+	for i := 0; ; i++ {
+		sc.skipSpace()
+		if sc.pos >= len(sc.data) {
+			return errSyntax
+		}
+		if i == 0 && sc.data[sc.pos] == ']' {
+			sc.pos++
+			return nil
+		}
+		if err := sc.value(path+"["+strconv.Itoa(i)+"]", elem, depth+1); err != nil {
+			return err
+		}
+		sc.skipSpace()
+		if sc.pos >= len(sc.data) {
+			return errSyntax
+		}
+		switch sc.data[sc.pos] {
+		case ',':
+			sc.pos++
+		case ']':
+			sc.pos++
+			return nil
+		default:
+			return errSyntax
+		}
+	}
+}
+
+// str walks a string (the value at path, or a key of the object at path)
+// and returns its text, escapes decoded.
+func (sc *strictScanner) str(path string, isKey bool) (string, error) {
+	start := sc.pos
+	sc.pos++ // "
+	escaped := false
+	for sc.pos < len(sc.data) {
+		c := sc.data[sc.pos]
+		switch {
+		case c == '"':
+			sc.pos++
+			raw := sc.data[start:sc.pos]
+			if !utf8.Valid(raw) {
+				what := where(path)
+				if isKey {
+					what = "a key of " + what
+				}
+				return "", badRequest("%s is not valid UTF-8 (byte %d): JSON text must be UTF-8", what, start+invalidUTF8At(raw))
+			}
+			if !escaped {
+				return string(raw[1 : len(raw)-1]), nil
+			}
+			if off, ok := loneSurrogate(raw); ok {
+				what := where(path)
+				if isKey {
+					what = "a key of " + what
+				}
+				return "", badRequest("%s holds a \\u escape of a lone UTF-16 surrogate (byte %d): it stands for no character", what, start+off)
+			}
+			var text string
+			if json.Unmarshal(raw, &text) != nil {
+				return "", errSyntax
+			}
+			return text, nil
+		case c == '\\':
+			escaped = true
+			sc.pos += 2
+		case c < 0x20:
+			return "", errSyntax
+		default:
+			sc.pos++
+		}
+	}
+	return "", errSyntax
+}
+
+// loneSurrogate finds a \uD800-\uDFFF escape not in a valid high-low
+// pair in a quoted JSON string; it returns its offset.
+func loneSurrogate(raw []byte) (int, bool) {
+	hex4 := func(i int) (rune, bool) {
+		if i+6 > len(raw) || raw[i] != '\\' || raw[i+1] != 'u' {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16)
+		return rune(n), err == nil
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		r, ok := hex4(i)
+		if !ok {
+			i++ // a one-character escape
+			continue
+		}
+		switch {
+		case r >= 0xD800 && r < 0xDC00:
+			if lo, ok := hex4(i + 6); ok && lo >= 0xDC00 && lo < 0xE000 {
+				i += 11
+				continue
+			}
+			return i, true
+		case r >= 0xDC00 && r < 0xE000:
+			return i, true
+		}
+		i += 5
+	}
+	return 0, false
+}
+
+// joinPath names a struct field (or a key of unknown type) under path.
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// jsonFieldNames lists the JSON names of a struct's fields.
+func jsonFieldNames(t reflect.Type) []string {
+	var out []string
+	for f := range t.Fields() {
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch name {
+		case "-":
+			continue
+		case "":
+			name = f.Name
+		}
+		out = append(out, name)
+	}
+	return out
 }
 
 func deref(t reflect.Type) reflect.Type {
@@ -92,6 +350,14 @@ func deref(t reflect.Type) reflect.Type {
 		t = t.Elem()
 	}
 	return t
+}
+
+// where names a place of the body in messages.
+func where(path string) string {
+	if path == "" {
+		return "the request body"
+	}
+	return fmt.Sprintf("field %q", path)
 }
 
 // structField finds the field a JSON key names exactly.
@@ -112,126 +378,4 @@ func structField(t reflect.Type, key string) (reflect.StructField, bool) {
 		}
 	}
 	return reflect.StructField{}, false
-}
-
-// where names a place of the body in messages.
-func where(path string) string {
-	if path == "" {
-		return "the request body"
-	}
-	return fmt.Sprintf("field %q", path)
-}
-
-// checkStrictJSON refuses what encoding/json would accept silently: a key
-// given twice in one object (at any depth; the last one would win), a
-// field name in another case than its own (encoding/json matches names
-// case-insensitively), and invalid UTF-8 (replaced by U+FFFD). v is the
-// value the body decodes into, to tell struct fields from map keys.
-// Syntax errors are left to the decoder, which names them.
-func checkStrictJSON(data []byte, v any) error {
-	bad := -1 // offset of the first invalid UTF-8 byte
-	if !utf8.Valid(data) {
-		for i := 0; i < len(data); {
-			r, n := utf8.DecodeRune(data[i:])
-			if r == utf8.RuneError && n <= 1 {
-				bad = i
-				break
-			}
-			i += n
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var stack []*jsonFrame
-	rootType := reflect.TypeOf(v)
-	for {
-		start := dec.InputOffset()
-		tok, err := dec.Token()
-		if err != nil {
-			return nil // the end, or a syntax error the decoder reports
-		}
-		end := dec.InputOffset()
-		var top *jsonFrame
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
-		isKey := top != nil && top.object && !top.valued && tok != json.Delim('}')
-		if bad >= int(start) && bad < int(end) {
-			if isKey {
-				return badRequest("a key of %s is not valid UTF-8 (byte %d): JSON text must be UTF-8", where(top.path), bad)
-			}
-			path := ""
-			if top != nil {
-				path = top.childPath()
-			}
-			return badRequest("%s is not valid UTF-8 (byte %d): JSON text must be UTF-8", where(path), bad)
-		}
-		if isKey {
-			key := tok.(string)
-			if top.keys[key] {
-				return badRequest("%s has the key %q twice (byte %d): each key may appear once", where(top.path), key, start)
-			}
-			top.keys[key] = true
-			if t := deref(top.typ); t != nil && t.Kind() == reflect.Struct {
-				if _, exact := structField(t, key); !exact {
-					for _, name := range jsonFieldNames(t) {
-						if strings.EqualFold(name, key) {
-							return badRequest("field %q: field names are case-sensitive: expected %q", key, name)
-						}
-					}
-				}
-			}
-			top.key, top.valued = key, true
-			continue
-		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
-			f := &jsonFrame{object: tok == json.Delim('{'), typ: rootType}
-			if top != nil {
-				f.path, f.typ = top.childPath(), top.childType()
-			}
-			if f.object {
-				f.keys = map[string]bool{}
-			}
-			stack = append(stack, f)
-			continue
-		case json.Delim('}'), json.Delim(']'):
-			stack = stack[:len(stack)-1]
-			if len(stack) == 0 {
-				// One value only: trailing data is the decoder's to report.
-				if bad >= int(end) {
-					return badRequest("the request body is not valid UTF-8 after the JSON value (byte %d)", bad)
-				}
-				return nil
-			}
-			top = stack[len(stack)-1]
-		}
-		// A value (scalar or a closed container) ends: move to the next.
-		if top != nil {
-			if top.object {
-				top.valued = false
-			} else {
-				top.index++
-			}
-		}
-	}
-}
-
-// jsonFieldNames lists the JSON names of a struct's fields.
-func jsonFieldNames(t reflect.Type) []string {
-	var out []string
-	for f := range t.Fields() {
-		if !f.IsExported() {
-			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		switch name {
-		case "-":
-			continue
-		case "":
-			name = f.Name
-		}
-		out = append(out, name)
-	}
-	return out
 }
