@@ -66,6 +66,9 @@ func (s *State) request(now time.Time, c Request) (Result, error) {
 	if stype == "" {
 		stype = model.DefaultSoftwareType
 	}
+	if err := model.ValidateText("software type", stype); err != nil {
+		return Result{}, err
+	}
 	if err := model.ValidateParameters(c.Parameters); err != nil {
 		return Result{}, err
 	}
@@ -402,7 +405,7 @@ func (s *State) reportPartition(now time.Time, c ReportPartition) (Result, error
 	}
 	errText := ""
 	if c.State == model.ReportedError {
-		errText = truncate(c.Error, 4096)
+		errText = reportedError(c.Error)
 	}
 	if p.ReportedState != c.State || p.ReportedError != errText {
 		p.ReportedState, p.ReportedError, p.ReportedAt = c.State, errText, now
