@@ -46,6 +46,8 @@ func (s *State) Apply(now time.Time, cmd Command) (Result, []Mutation, error) {
 		res, err = s.rename(c)
 	case PostUsage:
 		res, err = s.postUsage(c)
+	case TransferInstance:
+		res, err = s.transferInstance(now, c)
 	case RetryPending:
 		if c.By.Kind != model.KindAdmin {
 			err = forbiddenf("%s may not retry pending requests: admin only", c.By)

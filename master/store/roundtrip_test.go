@@ -145,7 +145,7 @@ func (w *world) sla() map[string]string {
 // command draws one command.
 func (w *world) command() master.Command {
 	c := w.c
-	switch c.intn(16) {
+	switch c.intn(17) {
 	case 0:
 		return master.AddPerson{By: model.Admin, ID: c.pick(persons...), Name: w.str(), Email: w.str()}
 	case 1:
@@ -218,6 +218,12 @@ func (w *world) command() master.Command {
 			w.partition(): {{Resource: draw(c, []string{"cpu_time", "memory_used", "network_out_bytes"}, []string{"\xff"}), Quantity: w.float()}},
 		}, draw(c, []string{"EUR"}, []string{"\xff"}))
 		return master.PostUsage{By: computerActor(id), ComputerID: id, Journal: j}
+	case 15:
+		t := master.TransferInstance{By: w.person(), InstanceGUID: w.guid(), To: w.c.pick(persons...), SLA: w.sla()}
+		if c.intn(2) == 0 {
+			t.Title, t.Parameters = w.title(), w.stringMap()
+		}
+		return t
 	default:
 		return master.RetryPending{By: model.Admin}
 	}
