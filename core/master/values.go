@@ -5,8 +5,11 @@ import (
 	"math"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/slapgo/slapgo/core/model"
 )
 
 // CheckValues reports the first value in muts that storage could not keep
@@ -23,8 +26,8 @@ func CheckValues(muts []Mutation) error {
 		if m.Delete || m.Value == nil {
 			continue
 		}
-		if err := checkValue(reflect.ValueOf(m.Value), ""); err != nil {
-			return fmt.Errorf("%w: %s %q: %w", ErrInvalid, m.Kind, m.Key, err)
+		if b := checkValue(reflect.ValueOf(m.Value)); b != nil {
+			return fmt.Errorf("%w: %s %q: %s", ErrInvalid, m.Kind, m.Key, b.Error())
 		}
 	}
 	return nil
@@ -32,60 +35,104 @@ func CheckValues(muts []Mutation) error {
 
 var timeType = reflect.TypeFor[time.Time]()
 
-func checkValue(v reflect.Value, path string) error {
+// badValue is what checkValue found, with the path to it built on the way
+// back up (only on failure: the walk itself allocates nothing).
+type badValue struct {
+	path []string // innermost first
+	msg  string
+}
+
+func (b *badValue) at(step string) *badValue {
+	b.path = append(b.path, step)
+	return b
+}
+
+func (b *badValue) Error() string {
+	var p strings.Builder
+	for i := len(b.path) - 1; i >= 0; i-- {
+		step := b.path[i]
+		if p.Len() > 0 && !strings.HasPrefix(step, "[") && !strings.HasPrefix(step, " ") {
+			p.WriteByte('.')
+		}
+		p.WriteString(step)
+	}
+	return "field " + p.String() + ": " + b.msg
+}
+
+func checkValue(v reflect.Value) *badValue {
 	if v.Type() == timeType {
-		t := v.Interface().(time.Time)
+		var t time.Time
+		if v.CanAddr() {
+			t = *v.Addr().Interface().(*time.Time)
+		} else {
+			t = v.Interface().(time.Time)
+		}
 		if y := t.Year(); y < 0 || y > 9999 {
-			return fmt.Errorf("field %s: time %s is outside the years 0 to 9999", path, t.Format(time.RFC3339))
+			return &badValue{msg: "time " + t.Format(time.RFC3339) + " is outside the years 0 to 9999"}
 		}
 		return nil
 	}
 	switch v.Kind() {
 	case reflect.Float32, reflect.Float64:
 		if f := v.Float(); math.IsNaN(f) || math.IsInf(f, 0) {
-			return fmt.Errorf("field %s: %v is not a finite number", path, f)
+			return &badValue{msg: strconv.FormatFloat(f, 'g', -1, 64) + " is not a finite number"}
 		}
 	case reflect.String:
 		if s := v.String(); !utf8.ValidString(s) {
-			return fmt.Errorf("field %s: %s is not valid UTF-8", path, strconv.Quote(s))
+			return &badValue{msg: strconv.Quote(s) + " is not valid UTF-8"}
 		}
 	case reflect.Pointer, reflect.Interface:
 		if !v.IsNil() {
-			return checkValue(v.Elem(), path)
+			return checkValue(v.Elem())
 		}
 	case reflect.Struct:
-		t := v.Type()
-		for i := range t.NumField() {
-			if !t.Field(i).IsExported() {
+		for i := range v.NumField() {
+			f := v.Field(i)
+			if !f.CanInterface() { // unexported
 				continue
 			}
-			if err := checkValue(v.Field(i), join(path, t.Field(i).Name)); err != nil {
-				return err
+			if b := checkValue(f); b != nil {
+				return b.at(v.Type().Field(i).Name)
 			}
 		}
 	case reflect.Slice, reflect.Array:
 		for i := range v.Len() {
-			if err := checkValue(v.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
-				return err
+			if b := checkValue(v.Index(i)); b != nil {
+				return b.at("[" + strconv.Itoa(i) + "]")
 			}
 		}
 	case reflect.Map:
+		if m, ok := v.Interface().(map[string]string); ok { // the common case, without copies
+			for k, e := range m {
+				switch {
+				case !utf8.ValidString(k):
+					return (&badValue{msg: strconv.Quote(k) + " is not valid UTF-8"}).at(" key")
+				case !utf8.ValidString(e):
+					return (&badValue{msg: strconv.Quote(e) + " is not valid UTF-8"}).at("[" + k + "]")
+				}
+			}
+			return nil
+		}
+		if m, ok := v.Interface().(model.PriceList); ok {
+			for k, e := range m {
+				switch {
+				case !utf8.ValidString(k):
+					return (&badValue{msg: strconv.Quote(k) + " is not valid UTF-8"}).at(" key")
+				case math.IsNaN(e) || math.IsInf(e, 0):
+					return (&badValue{msg: strconv.FormatFloat(e, 'g', -1, 64) + " is not a finite number"}).at("[" + k + "]")
+				}
+			}
+			return nil
+		}
 		it := v.MapRange()
 		for it.Next() {
-			if err := checkValue(it.Key(), path+" key"); err != nil {
-				return err
+			if b := checkValue(it.Key()); b != nil {
+				return b.at(" key")
 			}
-			if err := checkValue(it.Value(), fmt.Sprintf("%s[%v]", path, it.Key())); err != nil {
-				return err
+			if b := checkValue(it.Value()); b != nil {
+				return b.at(fmt.Sprintf("[%v]", it.Key()))
 			}
 		}
 	}
 	return nil
-}
-
-func join(path, name string) string {
-	if path == "" {
-		return name
-	}
-	return path + "." + name
 }

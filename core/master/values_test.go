@@ -144,3 +144,33 @@ func TestCheckValues(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkCheckValues: the cost the server adds to each command, for the
+// mutations of a new instance request.
+func BenchmarkCheckValues(b *testing.B) {
+	s := master.New(master.DefaultConfig())
+	alice := model.Actor{Kind: model.KindPerson, ID: "alice"}
+	for _, cmd := range []master.Command{
+		master.AddPerson{By: model.Admin, ID: "alice"},
+		master.RegisterComputer{By: alice, ID: "C1", Region: "eu", Prices: model.PriceList{"hosting": 0.5}, Attributes: map[string]string{"gpu": "yes"}},
+		master.SetCapacity{By: computerActor("C1"), ComputerID: "C1", Partitions: []master.PartitionSpec{{ID: "slappart0",
+			Addresses: []model.Address{{Iface: "lo", Addr: "10.0.0.1"}, {Iface: "slapgo0", Addr: "fd00::2"}}}}},
+		master.Supply{By: alice, ComputerID: "C1", URL: sr, State: model.SoftwareAvailable},
+	} {
+		if _, _, err := s.Apply(t0, cmd); err != nil {
+			b.Fatal(err)
+		}
+	}
+	_, muts, err := s.Apply(t0, master.Request{By: alice, Title: "web", SoftwareRelease: sr,
+		Parameters: map[string]string{"a": "1", "b": "2", "c": "3"}, SLA: map[string]string{"region": "eu", "max_price": "1"}})
+	if err != nil || len(muts) == 0 {
+		b.Fatal(err, len(muts))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := master.CheckValues(muts); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

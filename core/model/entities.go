@@ -219,9 +219,15 @@ func ValidateID(what, id string) error {
 // non-empty and without '=' or control characters, keys and values valid
 // UTF-8 (ValidateText).
 func ValidateParameters(p map[string]string) error {
-	for _, k := range slices.Sorted(maps.Keys(p)) {
-		if k == "" || strings.ContainsAny(k, "\x00\n\r=") {
-			return invalidf("parameter key %q: keys must be non-empty and contain no '=' or control character", k)
+	bad := false
+	for k := range p {
+		bad = bad || k == "" || strings.ContainsAny(k, "\x00\n\r=")
+	}
+	if bad {
+		for _, k := range slices.Sorted(maps.Keys(p)) { // the first problem, by key
+			if k == "" || strings.ContainsAny(k, "\x00\n\r=") {
+				return invalidf("parameter key %q: keys must be non-empty and contain no '=' or control character", k)
+			}
 		}
 	}
 	return ValidateTextMap("parameter", p)

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -36,7 +37,14 @@ func ValidatePrice(what string, v float64) error {
 // ValidatePriceList checks every entry of a price list: a resource name
 // that is valid text, and a price ValidatePrice accepts.
 func ValidatePriceList(p PriceList) error {
-	for _, k := range slices.Sorted(maps.Keys(p)) {
+	valid := true
+	for k, v := range p {
+		valid = valid && k != "" && isText(k) && ValidatePrice("", v) == nil
+	}
+	if valid {
+		return nil
+	}
+	for _, k := range slices.Sorted(maps.Keys(p)) { // the first problem, by key
 		v := p[k]
 		if k == "" {
 			return invalidf("price list has an empty resource name")
@@ -72,18 +80,26 @@ func ValidateText(what, s string) error {
 	if !utf8.ValidString(s) {
 		return invalidf("%s %s is not valid UTF-8", what, quote(s))
 	}
-	for i := 0; i < len(s); i++ {
-		if s[i] == 0 {
-			return invalidf("%s %s contains a NUL byte", what, quote(s))
-		}
+	if strings.IndexByte(s, 0) >= 0 {
+		return invalidf("%s %s contains a NUL byte", what, quote(s))
 	}
 	return nil
 }
 
+// isText is ValidateText's test, without the error.
+func isText(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+
 // ValidateTextMap checks the keys and values of a string map with
 // ValidateText; what names the map ("attribute", "parameter").
 func ValidateTextMap(what string, m map[string]string) error {
-	for _, k := range slices.Sorted(maps.Keys(m)) {
+	valid := true
+	for k, v := range m {
+		valid = valid && isText(k) && isText(v)
+	}
+	if valid {
+		return nil
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) { // the first problem, by key
 		v := m[k]
 		if err := ValidateText(what+" key", k); err != nil {
 			return err
@@ -98,7 +114,7 @@ func ValidateTextMap(what string, m map[string]string) error {
 // SanitizeText makes a free text (an error log excerpt a node reports)
 // storable: invalid UTF-8 and NUL bytes become U+FFFD.
 func SanitizeText(s string) string {
-	if ValidateText("", s) == nil {
+	if isText(s) {
 		return s
 	}
 	b := make([]rune, 0, len(s))
