@@ -64,3 +64,18 @@ Feature: Shared instances and their connection parameters
     Then "site" is hosted by "cdn-2"
     When the nodes converge within 10 minutes
     Then "site" publishes a connection parameter "url"
+
+  Scenario: A closed computer hosts only its owner's shared instances
+    Given a computer "COMP-PRIV" of "alice" with 1 partition and:
+      | scope | closed |
+    And "alice" supplies "frontend" on "COMP-PRIV"
+    And "alice" requests "private-cdn" of "frontend" with:
+      | sla computer_guid | COMP-PRIV |
+    When "bob" requests "site" of "frontend" with:
+      | shared            | true                    |
+      | sla instance_guid | {guid of "private-cdn"} |
+    Then "site" is pending with a reason mentioning "closed to the marketplace"
+    When "alice" requests "own-site" of "frontend" with:
+      | shared            | true                    |
+      | sla instance_guid | {guid of "private-cdn"} |
+    Then "own-site" is hosted by "private-cdn"

@@ -2,8 +2,11 @@ package sim
 
 import (
 	"math"
+	"reflect"
 	"strconv"
 	"time"
+
+	"github.com/slapgo/slapgo/core/master"
 )
 
 // speculator is an account that over-requests and hoards partitions to sell
@@ -16,11 +19,16 @@ import (
 // When it sees a shortage it orders units (new instances, subject to the
 // provisioning delay like everyone's); when the shortage is gone it
 // withdraws the orders not placed yet. Ready units are sold to the oldest
-// pending requests of the same software; unsold units are released after
-// hold_max. Each unit that ends settles a profit (resale income minus the
-// hosting it paid, as invoiced by core/account's rule: started hours times
-// the computer's price) and the speculator's aggressiveness follows it:
-// ×(1+learning) after a profit, ×(1−learning) after a loss.
+// pending requests whose SLA the unit's computer meets: a sale is a
+// core/master TransferInstance, so core/alloc's filters decide, and from
+// the sale on the buyer owns the unit and the master invoices the buyer
+// for its hosting. Unsold units are released after hold_max. Each unit that
+// ends settles a profit (resale income, the markup's premium over the
+// hosting price the buyer pays the provider, minus the hosting the
+// speculator paid while it held the unit, as invoiced by core/account's
+// rule: started hours times the computer's price) and the speculator's
+// aggressiveness follows it: ×(1+learning) after a profit, ×(1−learning)
+// after a loss.
 type speculator struct {
 	person  int32
 	alpha   float64
@@ -28,6 +36,9 @@ type speculator struct {
 	onOrder int     // ordered, not placed
 	unsold  int     // placed, not sold
 	sold    int     // sold, buyer still using it
+	// heldHours: hosting hours a sold unit cost the speculator, up to
+	// its sale (the buyer pays the rest).
+	heldHours map[int32]float64
 
 	orders, cancelled, sales, released uint64
 	income, cost                       float64
@@ -124,28 +135,59 @@ func (s *engine) compactUnits(sp *speculator) {
 }
 
 // sellUnits sells the speculator's ready units to the oldest pending
-// requests of their software (and region, when the request names one).
+// requests of their software whose SLA admits the unit (fits).
+//
+// The pending requests are grouped by software and SLA (requests share the
+// scenario's few SLA maps), oldest first in each group: a unit is checked
+// once per group, against the group's oldest request, and goes to the
+// oldest request of the groups that admit it. NB the buyer's identity
+// could change the master's answer only on a closed computer owned by the
+// buyer, which no speculator's unit is on; the master has the last word on
+// each sale anyway (sell).
 func (s *engine) sellUnits(sp *speculator) {
 	if s.honestPend > 0 {
-		// The pending requests, oldest first, gathered once.
-		var queue []int32
+		type groupKey struct {
+			sw  int32
+			sla uintptr // identity of the SLA map
+		}
+		type group struct {
+			at   []int // positions in queue, oldest first
+			next int   // first not sold yet
+		}
+		var queue []int32 // the pending requests, oldest first
+		var groups []*group
+		byKey := map[groupKey]*group{}
 		for _, di := range s.pendQ[s.pendHead:] {
-			if d := s.demands[di]; d.pending && !d.done {
-				queue = append(queue, di)
+			d := s.demands[di]
+			if !d.pending || d.done {
+				continue
 			}
+			k := groupKey{d.sw, reflect.ValueOf(d.sla).Pointer()}
+			g := byKey[k]
+			if g == nil {
+				g = &group{}
+				byKey[k] = g
+				groups = append(groups, g)
+			}
+			g.at = append(g.at, len(queue))
+			queue = append(queue, di)
 		}
 		for _, ii := range sp.units {
 			r := s.insts[ii]
 			if !r.ready || r.demand >= 0 || r.phase != phLive || r.destroyAsked {
 				continue
 			}
-			for k, di := range queue {
-				if di < 0 || !s.fits(r, s.demands[di]) {
+			var best *group
+			for _, g := range groups {
+				if g.next == len(g.at) || (best != nil && g.at[g.next] > best.at[best.next]) {
 					continue
 				}
-				queue[k] = -1
-				s.sell(sp, ii, di)
-				break
+				if s.fits(ii, queue[g.at[g.next]]) {
+					best = g
+				}
+			}
+			if best != nil && s.sell(sp, ii, queue[best.at[best.next]]) {
+				best.next++
 			}
 		}
 	}
@@ -159,62 +201,105 @@ func (s *engine) sellUnits(sp *speculator) {
 	}
 }
 
-// fits says whether a unit can serve a demand: same software, and the
-// demand's region if it names one (other SLA conditions are not checked:
-// a buyer takes the partition it is offered).
-func (s *engine) fits(r *inst, d *demand) bool {
-	if d.sw != r.sw {
+// fits says whether a unit can serve a demand: the same software, and a
+// transfer to the demand's requester that core/master would accept now (the
+// unit's computer passes core/alloc's filters for the buyer's SLA).
+func (s *engine) fits(ii, di int32) bool {
+	r, d := s.insts[ii], s.demands[di]
+	if d.sw != r.sw || r.guid == "" {
 		return false
 	}
-	if reg, ok := d.sla["region"]; ok && (r.node < 0 || s.nodes[r.node].region != reg) {
-		return false
-	}
-	return true
+	return s.m.CheckTransfer(s.time(), s.transferCmd(ii, di, nil)) == nil
+}
+
+// transferCmd is the transfer of unit ii to the requester of demand di,
+// reconfigured with params (nil keeps the unit's).
+func (s *engine) transferCmd(ii, di int32, params map[string]string) master.TransferInstance {
+	r, d := s.insts[ii], s.demands[di]
+	return master.TransferInstance{By: s.persons[r.owner].actor, InstanceGUID: r.guid, To: s.persons[d.user].id,
+		SLA: d.sla, SoftwareType: d.stype, Parameters: params}
 }
 
 // sell hands a unit over to a pending requester, who withdraws its own
-// request; the unit is configured with the buyer's parameters.
-func (s *engine) sell(sp *speculator, ii, di int32) {
+// request. It reports whether the master accepted the transfer.
+func (s *engine) sell(sp *speculator, ii, di int32) bool {
 	d := s.demands[di]
 	r := s.insts[ii]
+	if !s.handOver(ii, di, func() {
+		if sp.heldHours == nil {
+			sp.heldHours = map[int32]float64{}
+		}
+		sp.heldHours[ii] = r.hostHours
+	}) {
+		return false
+	}
 	own := d.inst
 	d.pending = false
 	s.honestPend--
 	d.inst, d.via, d.placedAt = ii, viaResale, s.now
 	s.stats.DemandsPlaced++
 	s.stats.PendingTimes = append(s.stats.PendingTimes, float64(s.now-d.arrivedAt))
-	r.demand, r.soldAt, r.stype = di, s.now, d.stype
+	r.demand, r.soldAt = di, s.now
 	sp.unsold--
 	sp.sold++
 	sp.sales++
 	s.hoard.add(s.now, -1)
-	s.handOver(ii, d)
 	if own >= 0 {
 		s.insts[own].demand = -1
 		s.destroy(own)
 	}
 	s.schedule(evLifetimeEnd, s.now+d.lifetime, -1, di)
+	return true
 }
 
-// handOver reconfigures a unit for the requester of d: new parameters (and
-// type), a version whose start serves d.
-func (s *engine) handOver(ii int32, d *demand) {
-	r := s.insts[ii]
-	r.params = map[string]string{"user": s.persons[d.user].id, "rev": strconv.Itoa(r.rev)}
-	r.serveVersion = math.MaxUint64
-	s.changeParameters(ii, func(v uint64) { r.serveVersion = v })
+// handOver transfers a unit to the requester of d through core/master
+// (master.TransferInstance): the buyer owns it from now on, is invoiced for
+// its hosting, and the unit is reconfigured with the buyer's SLA, type and
+// parameters, at a version whose start serves d. atSale runs between the
+// seller's hosting period and the buyer's. It reports whether the master
+// took the transfer; when it is down or refuses, nothing changed.
+//
+// NB the transfer is applied when the market actor decides, not queued
+// behind the master's command cost: a sale is settled at the master.
+func (s *engine) handOver(ii, di int32, atSale func()) bool {
+	if !s.masterUp {
+		return false
+	}
+	r, d := s.insts[ii], s.demands[di]
+	params := map[string]string{"user": s.persons[d.user].id, "rev": strconv.Itoa(r.rev + 1)}
+	res, err := s.apply(s.transferCmd(ii, di, params))
+	if err != nil {
+		return false
+	}
+	running := r.running
+	if running {
+		s.setRunning(r, false) // the seller's spend stops
+	}
+	if atSale != nil {
+		atSale()
+	}
+	r.owner = d.user
+	if running {
+		s.setRunning(r, true) // the buyer's starts
+	}
+	r.rev++
+	r.params, r.sla, r.stype = params, d.sla, d.stype
+	r.serveVersion = res.Instance.Version
+	return true
 }
 
-// specSaleEnded: the buyer is done with a sold unit; the resale income
-// is the markup times the hosting price over the hours it used the unit.
+// specSaleEnded: the buyer is done with a sold unit. The buyer paid the
+// provider the hosting price (invoiced by the master) and pays the
+// speculator the rest of the markup: the resale income is (markup − 1)
+// times the hosting price over the hours it used the unit.
 func (s *engine) specSaleEnded(ii int32) {
 	r := s.insts[ii]
 	sp := s.specs[r.spec]
 	hours := float64(s.now-r.soldAt) / float64(time.Hour)
 	price := s.unitPrice(r)
-	r.income = s.sc.Economics.Speculators.Markup * price * hours
+	r.income = (s.sc.Economics.Speculators.Markup - 1) * price * hours
 	sp.income += r.income
-	s.stats.ResalePremium += r.income - price*hours
+	s.stats.ResalePremium += r.income
 	sp.sold--
 }
 
@@ -238,7 +323,12 @@ func (s *engine) specUnitEnded(ii int32) {
 		sp.unsold--
 		s.hoard.add(s.now, -1)
 	}
-	cost := s.unitPrice(r) * r.hostHours
+	hours := r.hostHours
+	if h, sold := sp.heldHours[ii]; sold {
+		hours = h
+		delete(sp.heldHours, ii)
+	}
+	cost := s.unitPrice(r) * hours
 	sp.cost += cost
 	cfg := &s.sc.Economics.Speculators
 	if cfg.Learning > 0 {
@@ -312,17 +402,27 @@ func (s *engine) compactPool() {
 	}
 }
 
-// poolHandover serves a demand from a ready pool unit, at once.
+// poolHandover serves a demand from a ready pool unit, at once: the oldest
+// unit whose computer the demand's SLA admits, transferred to the
+// requester through core/master (fits, handOver).
 func (s *engine) poolHandover(di int32) bool {
-	for s.poolHead < len(s.poolReady) {
-		ii := s.poolReady[s.poolHead]
-		s.poolHead++
+	for k := s.poolHead; k < len(s.poolReady); k++ {
+		ii := s.poolReady[k]
 		r := s.insts[ii]
 		if r.phase != phLive || r.demand >= 0 || r.destroyAsked {
+			if k == s.poolHead {
+				s.poolHead++ // stale at the head: drop it
+			}
 			continue
 		}
+		if !s.fits(ii, di) || !s.handOver(ii, di, nil) {
+			continue
+		}
+		// Take it out of the ready list; the head's unit takes its place.
+		s.poolReady[k] = s.poolReady[s.poolHead]
+		s.poolHead++
 		d := s.demands[di]
-		r.demand, r.stype = di, d.stype
+		r.demand = di
 		d.inst, d.via, d.placedAt = ii, viaPool, s.now
 		s.stats.DemandsPlaced++
 		s.stats.PendingTimes = append(s.stats.PendingTimes, 0)
@@ -331,7 +431,6 @@ func (s *engine) poolHandover(di int32) bool {
 		s.poolFree--
 		s.poolIdl.add(s.now, -1)
 		s.persons[d.user].pool++
-		s.handOver(ii, d)
 		s.schedule(evLifetimeEnd, s.now+d.lifetime, -1, di)
 		s.compactPool()
 		return true

@@ -71,6 +71,7 @@ func TestFixturesBad(t *testing.T) {
 		"bad-negative-quantity.xml": "transaction 1 movement 1: quantity -3 is negative",
 		"bad-transaction-type.xml":  `transaction 1: type "Purchase Packing List" is not supported`,
 		"bad-nan-quantity.xml":      `transaction 1 movement 1: quantity "NaN" is not a number`,
+		"bad-huge-quantity.xml":     "transaction 1 movement 1: quantity 1e+30 is out of range",
 		"bad-not-well-formed.xml":   "not well-formed XML",
 		"bad-root.xml":              "root element is <consumption>: expected <journal> (line 3)",
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/slapgo/slapgo/core/model"
 )
 
 // ErrJournal is wrapped by every error about a usage journal or a
@@ -295,6 +297,9 @@ func checkMovement(m *JournalMovement, at place, sentinel error, lines map[strin
 		}
 		if n.v < 0 {
 			return at.at(lines, n.name).errorf(sentinel, "%s %v is negative: expected a number >= 0", n.name, n.v)
+		}
+		if n.name == "quantity" && n.v > model.MaxQuantity {
+			return at.at(lines, n.name).errorf(sentinel, "%s %v is out of range: expected at most %g", n.name, n.v, float64(model.MaxQuantity))
 		}
 	}
 	return nil

@@ -246,3 +246,19 @@ func fnv64a(key string) uint64 {
 	}
 	return h
 }
+
+// Admit says whether an instance already holding a partition on c may stay
+// there under req: every filter of Place but the free partition (the
+// instance holds one). It returns nil when c is admitted, else a Rejection
+// that considered c alone. core/master uses it when an instance changes
+// hands: the buyer's SLA must accept the computer it runs on.
+func Admit(c *Candidate, req Request, opts Options) *Rejection {
+	var attrBuf [maxStackAttrs]attrCond
+	q := compile(&req, &opts, attrBuf[:0])
+	held := *c
+	held.Free = max(held.Free, 1)
+	if q.feasible(&held) {
+		return nil
+	}
+	return q.reject([]*Candidate{&held})
+}

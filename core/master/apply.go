@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slapgo/slapgo/core/alloc"
 	"github.com/slapgo/slapgo/core/model"
@@ -45,6 +46,8 @@ func (s *State) Apply(now time.Time, cmd Command) (Result, []Mutation, error) {
 		res, err = s.rename(c)
 	case PostUsage:
 		res, err = s.postUsage(c)
+	case TransferInstance:
+		res, err = s.transferInstance(now, c)
 	case RetryPending:
 		if c.By.Kind != model.KindAdmin {
 			err = forbiddenf("%s may not retry pending requests: admin only", c.By)
@@ -133,6 +136,12 @@ func (s *State) addPerson(c AddPerson) (Result, error) {
 	if err := model.ValidateID("person id", id); err != nil {
 		return Result{}, err
 	}
+	if err := model.ValidateText("person name", c.Name); err != nil {
+		return Result{}, err
+	}
+	if err := model.ValidateText("person email", c.Email); err != nil {
+		return Result{}, err
+	}
 	if _, ok := s.persons[id]; ok {
 		return Result{}, conflictf("person %s already exists", id)
 	}
@@ -151,16 +160,20 @@ func (s *State) addPerson(c AddPerson) (Result, error) {
 	return Result{Person: &cp}, nil
 }
 
-func validatePrices(p model.PriceList) error {
-	for _, k := range slices.Sorted(maps.Keys(p)) {
-		if k == "" {
-			return invalidf("price list has an empty resource name")
+// validateComputerText checks the free texts of a computer's settings.
+func validateComputerText(title, currency string, region, network *string, attrs map[string]string) error {
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"title", &title}, {"currency", &currency}, {"region", region}, {"network", network}} {
+		if f.v == nil {
+			continue
 		}
-		if v := p[k]; v < 0 || v != v {
-			return invalidf("price of %q is %v: expected a non-negative number", k, v)
+		if err := model.ValidateText(f.name, *f.v); err != nil {
+			return err
 		}
 	}
-	return nil
+	return model.ValidateTextMap("attribute", attrs)
 }
 
 func (s *State) registerComputer(now time.Time, c RegisterComputer) (Result, error) {
@@ -192,14 +205,17 @@ func (s *State) registerComputer(now time.Time, c RegisterComputer) (Result, err
 	if err != nil {
 		return Result{}, err
 	}
-	if err := validatePrices(c.Prices); err != nil {
+	if err := model.ValidatePriceList(c.Prices); err != nil {
 		return Result{}, fmt.Errorf("computer %s: %w", c.ID, err)
 	}
 	if err := s.cfg.Limits.checkParameterMap("attributes", c.Attributes); err != nil {
 		return Result{}, fmt.Errorf("computer %s: %w", c.ID, err)
 	}
-	if c.Hardware.CPU < 0 || c.Hardware.RAM < 0 || c.Hardware.Disk < 0 {
-		return Result{}, invalidf("computer %s: hardware figures must be non-negative", c.ID)
+	if err := model.ValidateHardware(c.Hardware); err != nil {
+		return Result{}, fmt.Errorf("computer %s: %w", c.ID, err)
+	}
+	if err := validateComputerText(c.Title, c.Currency, &c.Region, &c.Network, c.Attributes); err != nil {
+		return Result{}, fmt.Errorf("computer %s: %w", c.ID, err)
 	}
 	title := c.Title
 	if title == "" {
@@ -231,11 +247,14 @@ func (s *State) updateComputer(now time.Time, c UpdateComputer) (Result, error) 
 		}
 	}
 	if c.Prices != nil {
-		if err := validatePrices(c.Prices); err != nil {
+		if err := model.ValidatePriceList(c.Prices); err != nil {
 			return Result{}, fmt.Errorf("computer %s: %w", c.ComputerID, err)
 		}
 	}
 	if err := s.cfg.Limits.checkParameterMap("attributes", c.Attributes); err != nil {
+		return Result{}, fmt.Errorf("computer %s: %w", c.ComputerID, err)
+	}
+	if err := validateComputerText("", "", c.Region, c.Network, c.Attributes); err != nil {
 		return Result{}, fmt.Errorf("computer %s: %w", c.ComputerID, err)
 	}
 	comp := cs.c
@@ -297,6 +316,12 @@ func (s *State) setCapacity(now time.Time, c SetCapacity) (Result, error) {
 			if a.Addr == "" {
 				return Result{}, invalidf("partition %s address #%d is empty", p.ID, j+1)
 			}
+			if err := model.ValidateText(fmt.Sprintf("partition %s address #%d", p.ID, j+1), a.Addr); err != nil {
+				return Result{}, err
+			}
+			if err := model.ValidateText(fmt.Sprintf("partition %s address #%d interface", p.ID, j+1), a.Iface); err != nil {
+				return Result{}, err
+			}
 		}
 		want[p.ID] = p
 	}
@@ -309,8 +334,10 @@ func (s *State) setCapacity(now time.Time, c SetCapacity) (Result, error) {
 	if len(busyGone) > 0 {
 		return Result{}, conflictf("computer %s: busy partitions cannot be removed: %s", c.ComputerID, strings.Join(busyGone, ", "))
 	}
-	if c.Hardware != nil && (c.Hardware.CPU < 0 || c.Hardware.RAM < 0 || c.Hardware.Disk < 0) {
-		return Result{}, invalidf("computer %s: hardware figures must be non-negative", c.ComputerID)
+	if c.Hardware != nil {
+		if err := model.ValidateHardware(*c.Hardware); err != nil {
+			return Result{}, fmt.Errorf("computer %s: %w", c.ComputerID, err)
+		}
 	}
 	changed := false
 	// Remove free partitions that are gone.
@@ -412,7 +439,7 @@ func (s *State) reportSoftware(now time.Time, c ReportSoftware) (Result, error) 
 	if sw == nil {
 		return Result{}, notFoundf("software %s is not supplied on computer %s", c.URL, c.ComputerID)
 	}
-	errText := truncate(c.Error, 4096)
+	errText := reportedError(c.Error)
 	if c.State != model.SoftwareError {
 		errText = ""
 	}
@@ -424,9 +451,24 @@ func (s *State) reportSoftware(now time.Time, c ReportSoftware) (Result, error) 
 	return Result{Software: &cp}, nil
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+// maxReportedError bounds the error text kept from a node's report.
+const maxReportedError = 4096
+
+// reportedError is what the master keeps of an error a node reports: its
+// last maxReportedError bytes (the end of a log says most), cut on a
+// character boundary, with invalid UTF-8 replaced (a log excerpt is free
+// text: refusing the report would lose the state it carries).
+func reportedError(s string) string {
+	if len(s) > maxReportedError {
+		s = s[len(s)-maxReportedError:] // no need to sanitize what is cut off
 	}
-	return s[len(s)-n:]
+	s = model.SanitizeText(s) // may grow: each bad byte takes 3
+	if len(s) > maxReportedError {
+		cut := len(s) - maxReportedError
+		for !utf8.RuneStart(s[cut]) {
+			cut++
+		}
+		s = s[cut:]
+	}
+	return s
 }

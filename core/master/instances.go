@@ -66,6 +66,9 @@ func (s *State) request(now time.Time, c Request) (Result, error) {
 	if stype == "" {
 		stype = model.DefaultSoftwareType
 	}
+	if err := model.ValidateText("software type", stype); err != nil {
+		return Result{}, err
+	}
 	if err := model.ValidateParameters(c.Parameters); err != nil {
 		return Result{}, err
 	}
@@ -321,7 +324,8 @@ func (s *State) setPending(inst *model.Instance, reason string) bool {
 
 // placeShared finds a host instance for a shared instance: the one named by
 // SLA instance_guid, else the first started instance (by guid) of the same
-// software release and type, on SLA computer_guid when given.
+// software release and type, on SLA computer_guid when given. Either way the
+// host must accept it (sharedHostRefusal).
 func (s *State) placeShared(inst *model.Instance) bool {
 	var host *model.Instance
 	if g := inst.SLA.InstanceGUID; g != "" {
@@ -338,9 +342,12 @@ func (s *State) placeShared(inst *model.Instance) bool {
 		case s.hostFull(g):
 			return s.setPending(inst, s.hostFullReason(g))
 		}
+		if why := s.sharedHostRefusal(inst, h); why != "" {
+			return s.setPending(inst, "instance_guid="+g+": "+why)
+		}
 		host = h
 	} else {
-		full := 0
+		full, refused := 0, 0
 		for _, g := range slices.SortedFunc(maps.Keys(s.instances), compareGUID) {
 			h := s.instances[g]
 			if h.Shared || h.Freed || h.PartitionID == "" || h.RequestedState != model.StateStarted ||
@@ -348,6 +355,10 @@ func (s *State) placeShared(inst *model.Instance) bool {
 				continue
 			}
 			if cg := inst.SLA.ComputerGUID; cg != "" && h.ComputerID != cg {
+				continue
+			}
+			if s.sharedHostRefusal(inst, h) != "" {
+				refused++
 				continue
 			}
 			if s.hostFull(g) {
@@ -362,7 +373,11 @@ func (s *State) placeShared(inst *model.Instance) bool {
 				full, inst.SoftwareRelease, inst.SoftwareType, s.cfg.Limits.MaxSharedPerHost))
 		}
 		if host == nil {
-			return s.setPending(inst, fmt.Sprintf("no started instance of %s type %s to host it", inst.SoftwareRelease, inst.SoftwareType))
+			reason := fmt.Sprintf("no started instance of %s type %s to host it", inst.SoftwareRelease, inst.SoftwareType)
+			if refused > 0 {
+				reason += fmt.Sprintf(" (%d on computers closed to the marketplace, which host only their owner's shared instances)", refused)
+			}
+			return s.setPending(inst, reason)
 		}
 	}
 	inst.HostGUID, inst.ComputerID, inst.PendingReason = host.GUID, host.ComputerID, ""
@@ -377,6 +392,39 @@ func (s *State) placeShared(inst *model.Instance) bool {
 	s.recordInstance(host)
 	s.markView(host.ComputerID)
 	return true
+}
+
+// sharedHostRefusal says why host may not host the shared instance inst, or
+// "" when it may. The host's node receives the shared instance's parameters
+// and publishes the connection parameters its requester reads, so:
+//
+//   - on a computer open to the marketplace, any person's shared instance
+//     may be hosted, by an instance of the same software type when the host
+//     belongs to another person;
+//   - on a closed computer, only the computer owner's own shared instances,
+//     hosted by the owner's own instances.
+//
+// NB: a person's own host named by instance_guid accepts any software type,
+// as in SlapOS.
+func (s *State) sharedHostRefusal(inst, host *model.Instance) string {
+	cs := s.computers[host.ComputerID]
+	if cs == nil {
+		return "its computer " + host.ComputerID + " is not registered"
+	}
+	foreign := host.Owner != inst.Owner
+	if cs.c.Scope != model.ScopeOpen {
+		switch {
+		case inst.Owner != cs.c.Owner:
+			return fmt.Sprintf("runs on computer %s, closed to the marketplace: it hosts only its owner's shared instances", cs.c.ID)
+		case foreign:
+			return fmt.Sprintf("runs on computer %s, closed to the marketplace: only its owner's own instances host shared instances there", cs.c.ID)
+		}
+	}
+	if foreign && host.SoftwareType != inst.SoftwareType {
+		return fmt.Sprintf("belongs to another person and runs software type %s: it hosts only shared instances of that type, not %s",
+			host.SoftwareType, inst.SoftwareType)
+	}
+	return ""
 }
 
 // retryPending tries to place every pending instance, oldest first.
@@ -419,7 +467,7 @@ func (s *State) reportPartition(now time.Time, c ReportPartition) (Result, error
 	}
 	errText := ""
 	if c.State == model.ReportedError {
-		errText = truncate(c.Error, 4096)
+		errText = reportedError(c.Error)
 	}
 	if p.ReportedState != c.State || p.ReportedError != errText {
 		p.ReportedState, p.ReportedError, p.ReportedAt = c.State, errText, now

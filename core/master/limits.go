@@ -210,6 +210,22 @@ func (s *State) admitRequest(c Request, key instKey) error {
 	return nil
 }
 
+// admitTransfer applies the buyer's quotas to an instance that changes
+// hands with the given parameters.
+func (s *State) admitTransfer(buyer string, params map[string]string) error {
+	q := s.cfg.Quotas
+	u := s.Usage(buyer)
+	if q.MaxInstances > 0 && u.Instances+1 > q.MaxInstances {
+		return quotaf("instances of person %s: %d used of %d (quota max-instances): the transfer would exceed it",
+			buyer, u.Instances, q.MaxInstances)
+	}
+	if b := parameterBytes(params); q.MaxParameterBytes > 0 && u.ParameterBytes+b > q.MaxParameterBytes {
+		return quotaf("parameter bytes of person %s: %d used, %d more with the transfer, quota max-parameter-bytes=%d",
+			buyer, u.ParameterBytes, b, q.MaxParameterBytes)
+	}
+	return nil
+}
+
 // checkCapacity enforces the limits on one capacity announcement.
 func (l Limits) checkCapacity(c SetCapacity) error {
 	if l.MaxPartitions > 0 && len(c.Partitions) > l.MaxPartitions {

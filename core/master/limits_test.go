@@ -327,7 +327,7 @@ func TestLocalSoftwareURLs(t *testing.T) {
 }
 
 // TestUsageIsDerived: after random requests, parameter changes,
-// destructions and frees, each person's usage equals what its live
+// transfers, destructions and frees, each person's usage equals what its live
 // instances hold, and Restore of the snapshot derives the same.
 func TestUsageIsDerived(t *testing.T) {
 	for seed := range uint64(20) {
@@ -345,7 +345,7 @@ func TestUsageIsDerived(t *testing.T) {
 				if r.IntN(4) == 0 && len(live) > 0 { // a child
 					by = model.Actor{Kind: model.KindInstance, ID: live[r.IntN(len(live))].GUID}
 				}
-				switch r.IntN(6) {
+				switch r.IntN(7) {
 				case 0, 1, 2:
 					g.apply(master.Request{By: by, Title: fmt.Sprintf("i%d", r.IntN(10)), SoftwareRelease: sr,
 						Parameters: params(r.IntN(4), r.IntN(8)), Shared: r.IntN(5) == 0})
@@ -354,6 +354,16 @@ func TestUsageIsDerived(t *testing.T) {
 						i := live[r.IntN(len(live))]
 						g.apply(master.Request{By: persons[0], Title: i.Title, SoftwareRelease: sr, Shared: i.Shared, State: model.StateDestroyed})
 						g.apply(master.Request{By: persons[1], Title: i.Title, SoftwareRelease: sr, Shared: i.Shared, State: model.StateDestroyed})
+					}
+				case 4: // hand a root over to the other person (refusals are fine)
+					if len(live) > 0 {
+						i := live[r.IntN(len(live))]
+						from, to := persons[0], persons[1]
+						if i.Owner == to.ID {
+							from, to = to, from
+						}
+						g.apply(master.TransferInstance{By: from, InstanceGUID: i.GUID, To: to.ID,
+							Title: fmt.Sprintf("t%d", r.IntN(10)), Parameters: params(r.IntN(3), r.IntN(8))})
 					}
 				default:
 					for _, id := range []string{"COMP-0", "COMP-1"} {

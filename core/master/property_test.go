@@ -39,7 +39,7 @@ func TestRandomCommandsKeepInvariants(t *testing.T) {
 				now = now.Add(time.Duration(r.IntN(600)) * time.Second)
 				var cmd master.Command
 				person := persons[r.IntN(2)]
-				switch r.IntN(12) {
+				switch r.IntN(13) {
 				case 0:
 					cmd = master.RegisterComputer{By: person, ID: pick(comps), Region: pick([]string{"eu", "jp"}), Network: pick([]string{"n1", "n2"})}
 				case 1:
@@ -87,6 +87,22 @@ func TestRandomCommandsKeepInvariants(t *testing.T) {
 						Parameters: map[string]string{"url": fmt.Sprint(step)}}
 				case 11:
 					cmd = master.RetryPending{By: model.Admin}
+				case 12:
+					if len(guids) > 0 {
+						sla := map[string]string{}
+						if r.IntN(2) == 0 {
+							sla["region"] = pick([]string{"eu", "jp"})
+						}
+						g := pick(guids)
+						by, to := person, persons[r.IntN(2)].ID
+						if info, err := s.Instance(model.Admin, g); err == nil && r.IntN(4) > 0 {
+							// Mostly from its owner to the other person.
+							by = model.Actor{Kind: model.KindPerson, ID: info.Owner}
+							to = map[string]string{"p0": "p1", "p1": "p0"}[info.Owner]
+						}
+						cmd = master.TransferInstance{By: by, InstanceGUID: g, To: to, SLA: sla,
+							Parameters: map[string]string{"x": fmt.Sprint(step)}}
+					}
 				}
 				if cmd == nil {
 					continue

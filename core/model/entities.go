@@ -3,6 +3,7 @@ package model
 import (
 	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -162,6 +163,9 @@ func ValidateTitle(title string) error {
 	if len(title) > 255 {
 		return invalidf("title is %d bytes long: at most 255", len(title))
 	}
+	if err := ValidateText("title", title); err != nil {
+		return err
+	}
 	if strings.ContainsAny(title, "\x00\n\r") {
 		return invalidf("title %q contains a control character", title)
 	}
@@ -173,6 +177,9 @@ func ValidateTitle(title string) error {
 func ValidateSoftwareURL(raw string) error {
 	if raw == "" {
 		return invalidf("software release URL is empty")
+	}
+	if err := ValidateText("software release URL", raw); err != nil {
+		return err
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -219,13 +226,20 @@ func ValidateID(what, id string) error {
 	return nil
 }
 
-// ValidateParameters checks instance parameters: keys non-empty and without
-// control characters.
+// ValidateParameters checks instance (or connection) parameters: keys
+// non-empty and without '=' or control characters, keys and values valid
+// UTF-8 (ValidateText).
 func ValidateParameters(p map[string]string) error {
+	bad := false
 	for k := range p {
-		if k == "" || strings.ContainsAny(k, "\x00\n\r=") {
-			return invalidf("parameter key %q: keys must be non-empty and contain no '=' or control character", k)
+		bad = bad || k == "" || strings.ContainsAny(k, "\x00\n\r=")
+	}
+	if bad {
+		for _, k := range slices.Sorted(maps.Keys(p)) { // the first problem, by key
+			if k == "" || strings.ContainsAny(k, "\x00\n\r=") {
+				return invalidf("parameter key %q: keys must be non-empty and contain no '=' or control character", k)
+			}
 		}
 	}
-	return nil
+	return ValidateTextMap("parameter", p)
 }

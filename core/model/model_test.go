@@ -3,6 +3,7 @@ package model_test
 import (
 	"errors"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -31,6 +32,17 @@ func TestParseSLA(t *testing.T) {
 		{name: "bad price", raw: map[string]string{"max_price": "-2"}, wantErr: "max_price"},
 		{name: "bad bool", raw: map[string]string{"unique_by_network": "maybe"}, wantErr: "true or false"},
 		{name: "empty region", raw: map[string]string{"region": " "}, wantErr: "sla region is empty"},
+		{name: "price NaN", raw: map[string]string{"max_price": "NaN"}, wantErr: `sla max_price="NaN": expected a finite number`},
+		{name: "price +Inf", raw: map[string]string{"max_price": "+Inf"}, wantErr: `sla max_price="+Inf": expected a finite number`},
+		{name: "price Infinity", raw: map[string]string{"max_price": "Infinity"}, wantErr: `sla max_price="Infinity"`},
+		{name: "price beyond float64", raw: map[string]string{"max_price": "1e400"}, wantErr: `sla max_price="1e400"`},
+		{name: "price out of range", raw: map[string]string{"max_price": "1e300"}, wantErr: `sla max_price="1e300"`},
+		{name: "price at the bound", raw: map[string]string{"max_price": "1e9"}, want: model.SLA{MaxPrice: 1e9}},
+		{name: "int beyond int64", raw: map[string]string{"min_ram": "9223372036854775808"}, wantErr: `sla min_ram="9223372036854775808"`},
+		{name: "value not UTF-8", raw: map[string]string{"region": "\xff"}, wantErr: `sla region "\xff" is not valid UTF-8`},
+		{name: "attribute not UTF-8", raw: map[string]string{"attr.gpu": "a\xc3"}, wantErr: "sla attr.gpu"},
+		{name: "key not UTF-8", raw: map[string]string{"attr.\xff": "x"}, wantErr: "sla key"},
+		{name: "NUL byte", raw: map[string]string{"arch": "x86\x00"}, wantErr: "NUL"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,6 +87,22 @@ func TestValidation(t *testing.T) {
 		{"id empty", model.ValidateID("computer id", ""), "computer id is empty"},
 		{"params ok", model.ValidateParameters(map[string]string{"a": "b"}), ""},
 		{"params eq", model.ValidateParameters(map[string]string{"a=b": "c"}), "parameter key"},
+		{"params value not UTF-8", model.ValidateParameters(map[string]string{"a": "\xff"}), `parameter "a"`},
+		{"params key not UTF-8", model.ValidateParameters(map[string]string{"\xff": "b"}), "parameter key"},
+		{"title not UTF-8", model.ValidateTitle("\xfe"), "title"},
+		{"url not UTF-8", model.ValidateSoftwareURL("https://x/\xff"), "software release URL"},
+		{"price ok", model.ValidatePrice("max_price", 0.25), ""},
+		{"price NaN", model.ValidatePrice("max_price", math.NaN()), "max_price is NaN: expected a finite number"},
+		{"price Inf", model.ValidatePrice("max_price", math.Inf(1)), "max_price is +Inf"},
+		{"price negative", model.ValidatePrice("max_price", -1), "non-negative"},
+		{"price huge", model.ValidatePrice("max_price", 1e10), "out of range"},
+		{"price list NaN", model.ValidatePriceList(model.PriceList{"hosting": 1, "cpu_time": math.NaN()}), `price of "cpu_time" is NaN`},
+		{"price list empty name", model.ValidatePriceList(model.PriceList{"": 1}), "empty resource name"},
+		{"price list name not UTF-8", model.ValidatePriceList(model.PriceList{"\xff": 1}), "resource name"},
+		{"hardware ok", model.ValidateHardware(model.Hardware{Arch: "x86_64", CPU: 8, RAM: 1 << 40}), ""},
+		{"hardware negative", model.ValidateHardware(model.Hardware{RAM: -1}), "hardware.ram is -1"},
+		{"hardware arch", model.ValidateHardware(model.Hardware{Arch: "\xff"}), "hardware.arch"},
+		{"text NUL", model.ValidateText("region", "e\x00u"), "region"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -200,4 +228,23 @@ func FuzzParseKeyValues(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestSanitizeText(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"", ""},
+		{"build failed: é", "build failed: é"},
+		{"bad \xff byte", "bad \uFFFD byte"},
+		{"nul\x00", "nul\uFFFD"},
+		{"cut \xc3", "cut \uFFFD"},
+	}
+	for _, tc := range cases {
+		got := model.SanitizeText(tc.in)
+		if got != tc.want {
+			t.Errorf("SanitizeText(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if err := model.ValidateText("text", got); err != nil {
+			t.Errorf("SanitizeText(%q) = %q is not valid text: %v", tc.in, got, err)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,6 +54,12 @@ func ParseSLA(raw map[string]string) (SLA, error) {
 	var s SLA
 	for _, k := range slices.Sorted(maps.Keys(raw)) {
 		v := raw[k]
+		if err := ValidateText("sla key", k); err != nil {
+			return SLA{}, err
+		}
+		if err := ValidateText("sla "+k, v); err != nil {
+			return SLA{}, err
+		}
 		var err error
 		switch {
 		case k == SLAComputerGUID:
@@ -75,8 +82,8 @@ func ParseSLA(raw map[string]string) (SLA, error) {
 			s.RetentionDelay, err = nonNegInt(k, v)
 		case k == SLAMaxPrice:
 			s.MaxPrice, err = strconv.ParseFloat(v, 64)
-			if err != nil || s.MaxPrice < 0 {
-				err = invalidf("sla %s=%q: expected a non-negative number", k, v)
+			if err != nil || ValidatePrice(k, s.MaxPrice) != nil {
+				err = invalidf("sla %s=%s: expected a finite number from 0 to %g", k, quote(v), float64(MaxPrice))
 			}
 		case k == SLAUniqueByNetwork:
 			s.UniqueByNetwork, err = strconv.ParseBool(v)
@@ -153,7 +160,7 @@ func nonEmpty(k, v string) (string, error) {
 func nonNegInt(k, v string) (int64, error) {
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 {
-		return 0, invalidf("sla %s=%q: expected a non-negative integer", k, v)
+		return 0, invalidf("sla %s=%s: expected a non-negative integer (at most %d)", k, quote(v), int64(math.MaxInt64))
 	}
 	return n, nil
 }

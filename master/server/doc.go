@@ -46,6 +46,11 @@
 // the batches queued before them, so nothing acknowledged or shown can be
 // lost by a crash. A failed write stops the master (Serve returns): memory
 // would be ahead of the disk, and a restart rebuilds it from the database.
+// A value the database could not keep is not a failed write: core/master
+// refuses it (400 naming the field), and should the core ever let one
+// through, the command is refused for its caller alone and the state is
+// rebuilt from the database while the master keeps serving
+// (discardUnstorable).
 //
 // # Caller's duties
 //

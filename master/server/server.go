@@ -86,6 +86,10 @@ type Server struct {
 	state  *master.State
 	views  map[string]*cachedView
 	tokens map[string]store.Token // by hash
+
+	// fatal receives the error that must stop Serve when the state could
+	// not be rebuilt from the database (see discardUnstorable).
+	fatal chan error
 }
 
 // InitResult lists what InitDataDir created.
@@ -238,6 +242,7 @@ func newServer(opts Options, policy alloc.Policy, authority *ca.Authority, serve
 		log: opts.Logger, now: opts.Now, ca: authority, serverCert: serverCert, store: st, metrics: m,
 		retryEvery: opts.RetryEvery, grace: opts.ShutdownGrace,
 		state: state, views: map[string]*cachedView{}, tokens: map[string]store.Token{},
+		fatal: make(chan error, 1),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -320,6 +325,9 @@ loop:
 		case <-s.store.Failed():
 			failure = s.store.Err()
 			break loop
+		case err := <-s.fatal:
+			failure = err
+			break loop
 		case <-tick.C:
 			s.retryPending(ctx)
 		}
@@ -372,6 +380,12 @@ func (s *Server) exec(ctx context.Context, cmd master.Command, attach func(maste
 	s.mu.Lock()
 	now := s.now() // under the lock: commands see time in apply order
 	res, muts, err := s.state.Apply(now, cmd)
+	if err == nil {
+		if verr := s.discardUnstorable(ctx, cmd.CommandName(), muts); verr != nil {
+			s.mu.Unlock()
+			return master.Result{}, verr
+		}
+	}
 	batch := store.Batch{Mutations: muts}
 	var attachErr error
 	if err == nil && attach != nil {
@@ -395,6 +409,61 @@ func (s *Server) exec(ctx context.Context, cmd master.Command, attach func(maste
 	}
 	s.metrics.observeResult(cmd, res)
 	return res, nil
+}
+
+// discardUnstorable guards the store against a value it could not keep
+// (core/master.CheckValues: a non-finite number, invalid UTF-8, a time out
+// of range). core/master.Apply validates every input, so this never fires
+// unless the core has a defect; when it does, the command is refused for its
+// caller alone (the error wraps master.ErrInvalid and names the field) and
+// the master keeps serving: Apply already changed the state in memory, so
+// the state is rebuilt from the database, where every command before this
+// one is (or is queued to be) written. A value problem is thus never taken
+// for an I/O failure, which still stops the master. Only when the state
+// cannot be rebuilt does Serve stop.
+//
+// s.mu must be held.
+func (s *Server) discardUnstorable(ctx context.Context, what string, muts []master.Mutation) error {
+	verr := master.CheckValues(muts)
+	if verr == nil {
+		return nil
+	}
+	s.log.Error("the core accepted a value the database cannot keep: command refused, state rebuilt from the database",
+		"command", what, "error", verr)
+	if err := s.reloadState(ctx); err != nil {
+		err = fmt.Errorf("server: rebuilding the state after refusing %s: %w", what, err)
+		select {
+		case s.fatal <- err:
+		default:
+		}
+		return err
+	}
+	return fmt.Errorf("server: %s refused, nothing applied: %w", what, verr)
+}
+
+// reloadState replaces the in-memory state by the one the database holds
+// once every batch queued so far is written. Contact times recorded by
+// polls since the computers' last write are lost (they are refreshed by the
+// next poll). s.mu must be held.
+func (s *Server) reloadState(ctx context.Context) error {
+	seq, err := s.store.Submit(store.Batch{})
+	if err == nil {
+		err = s.store.Wait(context.WithoutCancel(ctx), seq)
+	}
+	if err != nil {
+		return err
+	}
+	ents, err := s.store.Load(context.WithoutCancel(ctx))
+	if err != nil {
+		return err
+	}
+	state, err := master.Restore(s.state.Config(), ents)
+	if err != nil {
+		return err
+	}
+	s.state = state
+	clear(s.views)
+	return nil
 }
 
 // read runs a query under the lock and waits until what it may have seen

@@ -94,6 +94,9 @@ func (s *Server) computerView(w http.ResponseWriter, r *http.Request, who model.
 	var serr error
 	if who.Kind == model.KindComputer && who.ID == id && s.state.Touch(id, now) {
 		res, muts, err := s.state.Apply(now, master.RetryPending{By: model.Admin})
+		if err == nil {
+			err = s.discardUnstorable(r.Context(), "retry-pending", muts)
+		}
 		if err == nil && len(muts) > 0 {
 			seq, serr = s.store.Submit(store.Batch{Mutations: muts})
 			placed, retried = res, true

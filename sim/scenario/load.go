@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -265,8 +266,14 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) error {
 	if n.Kind != yaml.ScalarNode {
 		return w.errAt(n, path, "expected a single value (%s)", kindWord(t))
 	}
-	if err := n.Decode(reflect.New(t).Interface()); err != nil {
+	v := reflect.New(t)
+	if err := n.Decode(v.Interface()); err != nil {
 		return w.errAt(n, path, "%q is not %s", n.Value, kindWord(t))
+	}
+	if k := t.Kind(); k == reflect.Float64 || k == reflect.Float32 {
+		if f := v.Elem().Float(); math.IsNaN(f) || math.IsInf(f, 0) {
+			return w.errAt(n, path, "%q is not a finite number", n.Value)
+		}
 	}
 	return nil
 }

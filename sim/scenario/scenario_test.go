@@ -147,6 +147,18 @@ func TestErrorsNameFieldAndLine(t *testing.T) {
 		{"not key=value", minimal, []string{"duration"},
 			`tiny.yaml: --set duration: expected key=value`},
 		{"syntax", "name: [oops\n", nil, `tiny.yaml: `},
+		{"NaN rate", strings.Replace(minimal, "rate_per_hour: 10", "rate_per_hour: .nan", 1), nil,
+			`tiny.yaml:12: workload.rate_per_hour: ".nan" is not a finite number`},
+		{"infinite budget", minimal + "  budget: .inf\n", nil,
+			`tiny.yaml:13: workload.budget: ".inf" is not a finite number`},
+		{"NaN price by override", minimal, []string{"nodes[0].prices.hosting=.NaN"},
+			`tiny.yaml: --set nodes[0].prices.hosting=.NaN: nodes[0].prices.hosting: ".NaN" is not a finite number`},
+		{"infinite pointer field", minimal, []string{"agent.cache_hit_ratio=-.inf"},
+			`agent.cache_hit_ratio: "-.inf" is not a finite number`},
+		{"NaN shape of a distribution", minimal + "agent:\n  configure: {dist: lognormal, mean: 1s, sigma: .nan}\n", nil,
+			`tiny.yaml:14: agent.configure.sigma: ".nan" is not a finite number`},
+		{"NaN max_price in an SLA", minimal + "  sla:\n    - conditions: {max_price: NaN}\n", nil,
+			`tiny.yaml:14: workload.sla[0].conditions: sla max_price="NaN": expected a finite number`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
