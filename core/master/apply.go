@@ -49,7 +49,7 @@ func (s *State) Apply(now time.Time, cmd Command) (Result, []Mutation, error) {
 		if c.By.Kind != model.KindAdmin {
 			err = forbiddenf("%s may not retry pending requests: admin only", c.By)
 		} else {
-			res.Placed = s.retryPending(now)
+			res.Placed = s.retryAll(now)
 		}
 	default:
 		err = fmt.Errorf("%w: unknown command %T", ErrInvalid, cmd)
@@ -250,7 +250,7 @@ func (s *State) updateComputer(now time.Time, c UpdateComputer) (Result, error) 
 	}
 	s.syncCandidate(cs)
 	s.recordComputer(cs)
-	placed := s.retryPending(now)
+	placed := s.retryOn(now, c.ComputerID)
 	cp := *comp
 	return Result{Computer: &cp, Placed: placed}, nil
 }
@@ -268,6 +268,9 @@ func (s *State) Touch(computerID string, now time.Time) (cameBack bool) {
 	}
 	cs.c.LastContact = now
 	cs.cand.LastContact = now
+	if cameBack {
+		s.candidatesChanged()
+	}
 	return cameBack
 }
 
@@ -347,7 +350,7 @@ func (s *State) setCapacity(now time.Time, c SetCapacity) (Result, error) {
 	if changed {
 		s.markView(c.ComputerID)
 	}
-	placed := s.retryPending(now)
+	placed := s.retryOn(now, c.ComputerID)
 	cp := *cs.c
 	return Result{Computer: &cp, Placed: placed, Changed: changed}, nil
 }
@@ -379,7 +382,7 @@ func (s *State) supply(now time.Time, c Supply) (Result, error) {
 		s.syncCandidate(cs)
 		s.markView(c.ComputerID)
 		if c.State == model.SoftwareAvailable {
-			placed = s.retryPending(now)
+			placed = s.retryOn(now, c.ComputerID)
 		}
 	}
 	cp := *sw
