@@ -65,8 +65,8 @@ var migrations = []migration{
 
 // reencodeEntities rewrites the instances and partitions stored as JSON in
 // the encoding of this version (core/master.Mutation.Encode), which loads
-// several times faster. Every value is decoded and encoded again: one that
-// does not decode stops the migration, and nothing is changed.
+// several times faster. Each is decoded and encoded again: one that does
+// not decode stops the migration, and nothing is changed.
 func reencodeEntities(ctx context.Context, tx *sql.Tx) error {
 	const chunk = 10000
 	upd, err := tx.PrepareContext(ctx, `UPDATE entities SET data = ? WHERE kind = ? AND key = ?`)
@@ -81,7 +81,8 @@ func reencodeEntities(ctx context.Context, tx *sql.Tx) error {
 	for _, kind := range []master.EntityKind{master.KindInstance, master.KindPartition} {
 		after := ""
 		for {
-			rows, err := tx.QueryContext(ctx, `SELECT key, data FROM entities WHERE kind = ? AND key > ? ORDER BY key LIMIT ?`,
+			rows, err := tx.QueryContext(ctx, `SELECT key, data FROM entities
+				WHERE kind = ? AND key > ? AND substr(data, 1, 1) = '{' ORDER BY key LIMIT ?`,
 				string(kind), after, chunk)
 			if err != nil {
 				return err
