@@ -86,7 +86,9 @@ func cpuClock() time.Duration {
 // BenchmarkFullGrid compares, on 1,500 computers, the latency of a request
 // that is placed (the grid half full) with those of the full grid's paths
 // while 10,000 requests wait: a new request (answered pending), and a
-// partition that frees (the oldest waiting request is placed there).
+// partition that frees (the oldest waiting request is placed there). It
+// also measures the periodic safety net, RetryPending, which tries every
+// waiting request on every computer.
 func BenchmarkFullGrid(b *testing.B) {
 	const computers, parts, pending = 1500, 20, 10000
 	b.Run(fmt.Sprintf("computers=%d/pending=0/place", computers), func(b *testing.B) {
@@ -147,5 +149,16 @@ func BenchmarkFullGrid(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	})
+	b.Run(fmt.Sprintf("computers=%d/pending=%d/retry-all", computers, pending), func(b *testing.B) {
+		g := newFullGrid(b, computers, parts, computers*parts, pending)
+		b.ReportAllocs()
+		c0 := cpuClock()
+		for b.Loop() {
+			if res := g.apply(b, master.RetryPending{By: model.Admin}); res.Placed != 0 {
+				b.Fatalf("a retry on a full grid placed %d", res.Placed)
+			}
+		}
+		b.ReportMetric(float64((cpuClock()-c0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	})
 }
