@@ -161,10 +161,3 @@ func errorClass(err error) string {
 	}
 	return "other"
 }
-
-// retryPending asks the master to place pending requests again: the
-// shell's duty when time alone may have changed the answer (a computer
-// came back online).
-func (s *engine) retryPending() {
-	s.submit(0, master.RetryPending{By: model.Admin}, nil)
-}

@@ -165,8 +165,8 @@ func (s *engine) poll(n *node, cron bool) {
 	changed := false
 	n.reach = s.reachable(n)
 	if n.reach {
-		if s.m.Touch(n.id, s.time()) {
-			s.retryPending()
+		if s.m.ContactDue(n.id, s.time()) {
+			s.submit(0, master.Contact{By: model.Actor{Kind: model.KindComputer, ID: n.id}, ComputerID: n.id}, nil)
 		}
 		s.flush(n)
 		vv, _ := s.m.ViewVersion(n.id)

@@ -67,24 +67,25 @@ var noDecision = Decision{Index: -1}
 // NB return the *Rejection as an error only when non-nil: a nil
 // *Rejection stored in an error interface is not a nil error.
 func Place(cands []*Candidate, req Request, opts Options) (Decision, *Rejection) {
+	if d, ok := Choose(cands, req, opts); ok {
+		return d, nil
+	}
+	return noDecision, Explain(cands, req, opts)
+}
+
+// Choose is Place without the explanation: the decision, and false when no
+// candidate is feasible. It is the cheap half of Place; call Explain when
+// the reason is wanted.
+func Choose(cands []*Candidate, req Request, opts Options) (Decision, bool) {
 	var attrBuf [maxStackAttrs]attrCond
 	q := compile(&req, &opts, attrBuf[:0])
 	if q.pin != "" {
 		for i, c := range cands {
-			if c.ID != q.pin {
-				continue
+			if c.ID == q.pin && q.feasible(c) {
+				return Decision{Index: i, ComputerID: c.ID}, true
 			}
-			if q.feasible(c) {
-				return Decision{Index: i, ComputerID: c.ID}, nil
-			}
-			return noDecision, q.reject(cands[i : i+1])
 		}
-		// Not registered: every candidate fails the pin.
-		r := &Rejection{Considered: len(cands), Counts: map[string]int{}}
-		if len(cands) > 0 {
-			r.Counts[q.reason(filterPin, 0)] = len(cands)
-		}
-		return noDecision, r
+		return noDecision, false
 	}
 	var i int
 	switch opts.Policy {
@@ -100,9 +101,40 @@ func Place(cands []*Candidate, req Request, opts Options) (Decision, *Rejection)
 		i = q.firstFit(cands)
 	}
 	if i < 0 {
-		return noDecision, q.reject(cands)
+		return noDecision, false
 	}
-	return Decision{Index: i, ComputerID: cands[i].ID}, nil
+	return Decision{Index: i, ComputerID: cands[i].ID}, true
+}
+
+// Explain says why no candidate is feasible for req, as Place's rejection
+// does. Call it only when Choose found none: it panics on a feasible
+// candidate. Its cost is every filter of every candidate (of the pinned one
+// only, when the SLA pins a computer).
+func Explain(cands []*Candidate, req Request, opts Options) *Rejection {
+	var attrBuf [maxStackAttrs]attrCond
+	q := compile(&req, &opts, attrBuf[:0])
+	if q.pin != "" {
+		for i, c := range cands {
+			if c.ID == q.pin {
+				return q.reject(cands[i : i+1])
+			}
+		}
+		// Not registered: every candidate fails the pin.
+		r := &Rejection{Considered: len(cands), Counts: map[string]int{}}
+		if len(cands) > 0 {
+			r.Counts[q.reason(filterPin, 0)] = len(cands)
+		}
+		return r
+	}
+	return q.reject(cands)
+}
+
+// Feasible reports whether one candidate passes every filter for req: what
+// a caller that knows only c changed needs to retry a request.
+func Feasible(c *Candidate, req Request, opts Options) bool {
+	var attrBuf [maxStackAttrs]attrCond
+	q := compile(&req, &opts, attrBuf[:0])
+	return q.feasible(c)
 }
 
 // The ranking policies. Each returns an index into cands or -1. Where the

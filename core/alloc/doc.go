@@ -18,6 +18,11 @@
 // Rejection unwraps to ErrNoPlacement. Place reads the candidates and never
 // changes them; on success it does not allocate.
 //
+// Place is Choose (the decision, cheap: a failing candidate usually costs a
+// compare or two) then, on failure, Explain (every filter of every
+// candidate). A caller that keeps many requests waiting may call them
+// apart, and Feasible to test one candidate that changed.
+//
 // # Caller's duties
 //
 //  1. Keep one *Candidate per computer, up to date (Free, Software,

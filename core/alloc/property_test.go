@@ -161,3 +161,28 @@ func TestPlaceSuccessDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// TestChooseExplainFeasibleMatchPlace: Choose decides as Place does,
+// Explain gives Place's rejection, and Feasible of one candidate is Place's
+// answer on that candidate alone.
+func TestChooseExplainFeasibleMatchPlace(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 11))
+	for range 3000 {
+		cands := genCandidates(r, r.IntN(20))
+		req, opts := genRequest(r, cands)
+		d, rej := Place(cands, req, opts)
+		cd, ok := Choose(cands, req, opts)
+		if ok != (rej == nil) || cd != d {
+			t.Fatalf("Choose = %+v, %v; Place = %+v, %v", cd, ok, d, rej)
+		}
+		if !ok && !reflect.DeepEqual(Explain(cands, req, opts), rej) {
+			t.Fatalf("Explain = %v, Place rejected with %v", Explain(cands, req, opts), rej)
+		}
+		for _, c := range cands {
+			_, one := Place([]*Candidate{c}, req, opts)
+			if Feasible(c, req, opts) != (one == nil) {
+				t.Fatalf("Feasible(%s) = %v, Place on it alone: %v", c.ID, Feasible(c, req, opts), one)
+			}
+		}
+	}
+}

@@ -48,11 +48,13 @@ func (s *State) Apply(now time.Time, cmd Command) (Result, []Mutation, error) {
 		res, err = s.postUsage(c)
 	case TransferInstance:
 		res, err = s.transferInstance(now, c)
+	case Contact:
+		res, err = s.contact(now, c)
 	case RetryPending:
 		if c.By.Kind != model.KindAdmin {
 			err = forbiddenf("%s may not retry pending requests: admin only", c.By)
 		} else {
-			res.Placed = s.retryPending(now)
+			res.Placed = s.retryAll(now)
 		}
 	default:
 		err = fmt.Errorf("%w: unknown command %T", ErrInvalid, cmd)
@@ -270,30 +272,78 @@ func (s *State) updateComputer(now time.Time, c UpdateComputer) (Result, error) 
 	if c.Prices != nil {
 		comp.Prices = maps.Clone(c.Prices)
 	}
+	opened := c.Scope != nil && comp.Scope != scope && scope == model.ScopeOpen
 	if c.Scope != nil {
 		comp.Scope = scope
 	}
 	s.syncCandidate(cs)
 	s.recordComputer(cs)
-	placed := s.retryPending(now)
+	placed := s.retryOn(now, c.ComputerID)
+	if opened && placed == 0 {
+		// Its instances may now host other people's shared instances
+		// (sharedHostRefusal); retryOn retried them only if it placed.
+		placed += s.retryPendingShared(now)
+	}
 	cp := *comp
 	return Result{Computer: &cp, Placed: placed}, nil
 }
 
-// Touch records that a computer contacted the master (a poll). It changes
-// no persisted entity by itself. It reports whether the computer was
-// offline (per Config.OnlineWithin) before this contact.
-func (s *State) Touch(computerID string, now time.Time) (cameBack bool) {
+// DefaultContactEvery is how stale a computer's recorded contact may grow
+// when Config.OnlineWithin is 0 (the contact time is then for people and
+// metrics only).
+const DefaultContactEvery = 5 * time.Minute
+
+// contactEvery is how stale a computer's recorded contact may grow before a
+// poll records it again: a quarter of the online window, so that a
+// computer that polls regularly never looks offline.
+func (s *State) contactEvery() time.Duration {
+	if s.cfg.OnlineWithin > 0 {
+		return s.cfg.OnlineWithin / 4
+	}
+	return DefaultContactEvery
+}
+
+// offline reports whether a computer counts as offline at now (never when
+// Config.OnlineWithin is 0).
+func (s *State) offline(cs *computerState, now time.Time) bool {
+	return s.cfg.OnlineWithin > 0 && now.Sub(cs.c.LastContact) > s.cfg.OnlineWithin
+}
+
+// ContactDue is the rule that tells a shell, on each poll of a computer,
+// whether to apply Contact: when the computer counts as offline (its
+// contact brings it back), or when its recorded contact is older than a
+// quarter of Config.OnlineWithin (DefaultContactEvery without one). Other
+// polls change nothing. It costs one map lookup.
+func (s *State) ContactDue(computerID string, now time.Time) bool {
 	cs := s.computers[computerID]
 	if cs == nil {
 		return false
 	}
-	if s.cfg.OnlineWithin > 0 && now.Sub(cs.c.LastContact) > s.cfg.OnlineWithin {
-		cameBack = true
+	return s.offline(cs, now) || now.Sub(cs.c.LastContact) >= s.contactEvery()
+}
+
+// contact records a computer's contact; one that was offline is back, and
+// the pending requests are retried on it.
+func (s *State) contact(now time.Time, c Contact) (Result, error) {
+	cs, err := s.requireComputerAccess(c.By, c.ComputerID, "record the contact")
+	if err != nil {
+		return Result{}, err
 	}
+	if now.Before(cs.c.LastContact) {
+		cp := *cs.c // a later contact is recorded already (a clock stepped back)
+		return Result{Computer: &cp}, nil
+	}
+	cameBack := s.offline(cs, now)
 	cs.c.LastContact = now
 	cs.cand.LastContact = now
-	return cameBack
+	s.recordComputer(cs)
+	placed := 0
+	if cameBack {
+		s.candidatesChanged()
+		placed = s.retryOn(now, c.ComputerID)
+	}
+	cp := *cs.c
+	return Result{Computer: &cp, Placed: placed, CameBack: cameBack, Changed: true}, nil
 }
 
 func (s *State) setCapacity(now time.Time, c SetCapacity) (Result, error) {
@@ -383,7 +433,7 @@ func (s *State) setCapacity(now time.Time, c SetCapacity) (Result, error) {
 	if changed {
 		s.markView(c.ComputerID)
 	}
-	placed := s.retryPending(now)
+	placed := s.retryOn(now, c.ComputerID)
 	cp := *cs.c
 	return Result{Computer: &cp, Placed: placed, Changed: changed}, nil
 }
@@ -420,7 +470,7 @@ func (s *State) supply(now time.Time, c Supply) (Result, error) {
 		s.syncCandidate(cs)
 		s.markView(c.ComputerID)
 		if c.State == model.SoftwareAvailable {
-			placed = s.retryPending(now)
+			placed = s.retryOn(now, c.ComputerID)
 		}
 	}
 	cp := *sw

@@ -146,10 +146,20 @@ type PostUsage struct {
 }
 
 // RetryPending tries again to place every pending request. Capacity
-// commands do it on their own; shells call it when time alone may have
-// changed the answer (a computer came back online).
+// commands and Contact do it on their own, on the computer that changed;
+// shells call it now and then as a safety net.
 type RetryPending struct {
 	By model.Actor
+}
+
+// Contact is a computer telling the master it is alive (its poll). It
+// records the contact time; when the computer counted as offline (per
+// Config.OnlineWithin), the pending requests are retried on it and
+// Result.Placed counts those placed. Shells apply it when ContactDue says
+// so, not on every poll. The computer itself or the admin may.
+type Contact struct {
+	By         model.Actor
+	ComputerID string
 }
 
 func (c AddPerson) CommandName() string          { return "add-person" }
@@ -166,6 +176,7 @@ func (c PartitionDestroyed) CommandName() string { return "partition-destroyed" 
 func (c Rename) CommandName() string             { return "rename" }
 func (c PostUsage) CommandName() string          { return "post-usage" }
 func (c RetryPending) CommandName() string       { return "retry-pending" }
+func (c Contact) CommandName() string            { return "contact" }
 
 func (c AddPerson) actor() model.Actor          { return c.By }
 func (c RegisterComputer) actor() model.Actor   { return c.By }
@@ -181,6 +192,7 @@ func (c PartitionDestroyed) actor() model.Actor { return c.By }
 func (c Rename) actor() model.Actor             { return c.By }
 func (c PostUsage) actor() model.Actor          { return c.By }
 func (c RetryPending) actor() model.Actor       { return c.By }
+func (c Contact) actor() model.Actor            { return c.By }
 
 // Allocation statuses of an instance as its requester sees it.
 const (
@@ -222,6 +234,7 @@ type Result struct {
 	Software  *model.SoftwareInstallation
 	Movements int  // PostUsage: movements recorded
 	Duplicate bool // PostUsage: the same journal was already recorded
-	Placed    int  // RetryPending and capacity commands: pending requests placed
+	Placed    int  // RetryPending, Contact and capacity commands: pending requests placed
+	CameBack  bool // Contact: the computer counted as offline before
 	Changed   bool // whether the command changed anything
 }

@@ -12,9 +12,10 @@
 //  3. The caller persists the Mutations (each is a whole entity to upsert or
 //     delete) BEFORE it acknowledges the command to anyone. Restore of the
 //     persisted entities rebuilds an equal State.
-//  4. Reads (ComputerView, Instance, Pending, Invoices…) never mutate.
-//     Touch records a node's contact in memory only; the contact time is
-//     persisted with the next mutation of that computer.
+//  4. Reads (ComputerView, Instance, Pending, Invoices…) never mutate. A
+//     node's poll is a read; ContactDue tells when it must also apply
+//     Contact (the computer came back, or its recorded contact grew old),
+//     so that most polls stay a lookup.
 //
 // Limits and quotas are decisions too (limits.go): Config.Limits bound what
 // one command carries (parameters, SLA conditions, partitions; ErrInvalid)

@@ -157,7 +157,7 @@ func (s *State) updateInstance(now time.Time, inst *model.Instance, c Request, s
 		}
 		changed = true
 	}
-	if (changed || slaChanged) && !inst.Allocated() && s.pending[inst.GUID] {
+	if (changed || slaChanged) && !inst.Allocated() && s.pending.has(inst.GUID) {
 		s.place(now, inst)
 	}
 	if changed || slaChanged {
@@ -219,7 +219,7 @@ func (s *State) destroyInstance(now time.Time, inst *model.Instance) {
 	switch {
 	case !inst.Allocated():
 		// Never placed: nothing to tear down.
-		delete(s.pending, inst.GUID)
+		s.pending.remove(inst)
 		s.forget(inst)
 		inst.Version = s.tick()
 		s.recordInstance(inst)
@@ -242,7 +242,7 @@ func (s *State) destroyInstance(now time.Time, inst *model.Instance) {
 		for _, g := range slices.SortedFunc(maps.Keys(s.hosted[inst.GUID]), compareGUID) {
 			sh := s.instances[g]
 			sh.HostGUID, sh.ComputerID = "", ""
-			s.pending[g] = true
+			s.pending.add(sh)
 			sh.PendingReason = "its host " + inst.GUID + " is being destroyed"
 			sh.Version = s.tick()
 			s.recordInstance(sh)
@@ -274,19 +274,10 @@ func (s *State) place(now time.Time, inst *model.Instance) bool {
 	if g := inst.SLA.ComputerGUID; g != "" && s.computers[g] == nil {
 		return s.setPending(inst, fmt.Sprintf("computer_guid=%s: no such computer", g))
 	}
-	req := alloc.Request{Person: inst.Owner, SoftwareRelease: inst.SoftwareRelease, SLA: inst.SLA, Key: inst.GUID}
-	if inst.SLA.UniqueByNetwork {
-		req.TreeNetworks = map[string]bool{}
-		for _, g := range s.treeMembers(treeOf(inst)) {
-			m := s.instances[g]
-			if g != inst.GUID && !m.Shared && m.ComputerID != "" {
-				req.TreeNetworks[s.computers[m.ComputerID].c.Network] = true
-			}
-		}
-	}
-	d, rej := alloc.Place(s.cands, req, alloc.Options{Policy: s.cfg.Policy, Now: now, OnlineWithin: s.cfg.OnlineWithin})
-	if rej != nil {
-		return s.setPending(inst, rej.Error())
+	req, opts := s.allocRequest(inst), s.allocOptions(now)
+	d, ok := alloc.Choose(s.cands, req, opts)
+	if !ok {
+		return s.setPending(inst, s.rejection(now, req, opts))
 	}
 	cs := s.computers[d.ComputerID]
 	var part *model.Partition
@@ -304,8 +295,9 @@ func (s *State) place(now time.Time, inst *model.Instance) bool {
 	part.InstanceGUID = inst.GUID
 	part.ReportedState, part.ReportedError = "", ""
 	cs.cand.Free--
+	s.candidatesChanged()
 	inst.ComputerID, inst.PartitionID, inst.PendingReason = cs.c.ID, part.ID, ""
-	delete(s.pending, inst.GUID)
+	s.pending.remove(inst)
 	inst.Version = s.tick()
 	s.recordPartition(part)
 	s.recordInstance(inst)
@@ -314,7 +306,7 @@ func (s *State) place(now time.Time, inst *model.Instance) bool {
 }
 
 func (s *State) setPending(inst *model.Instance, reason string) bool {
-	s.pending[inst.GUID] = true
+	s.pending.add(inst)
 	if inst.PendingReason != reason {
 		inst.PendingReason = reason
 		s.recordInstance(inst)
@@ -381,7 +373,7 @@ func (s *State) placeShared(inst *model.Instance) bool {
 		}
 	}
 	inst.HostGUID, inst.ComputerID, inst.PendingReason = host.GUID, host.ComputerID, ""
-	delete(s.pending, inst.GUID)
+	s.pending.remove(inst)
 	if s.hosted[host.GUID] == nil {
 		s.hosted[host.GUID] = map[string]bool{}
 	}
@@ -425,32 +417,6 @@ func (s *State) sharedHostRefusal(inst, host *model.Instance) string {
 			host.SoftwareType, inst.SoftwareType)
 	}
 	return ""
-}
-
-// retryPending tries to place every pending instance, oldest first.
-func (s *State) retryPending(now time.Time) int {
-	if len(s.pending) == 0 {
-		return 0
-	}
-	placed := 0
-	for _, g := range slices.SortedFunc(maps.Keys(s.pending), compareGUID) {
-		inst := s.instances[g]
-		if inst == nil || !s.pending[g] {
-			continue
-		}
-		if s.place(now, inst) {
-			placed++
-		}
-	}
-	return placed
-}
-
-func (s *State) retryPendingShared(now time.Time) {
-	for _, g := range slices.SortedFunc(maps.Keys(s.pending), compareGUID) {
-		if inst := s.instances[g]; inst != nil && inst.Shared && s.pending[g] {
-			s.place(now, inst)
-		}
-	}
 }
 
 func (s *State) reportPartition(now time.Time, c ReportPartition) (Result, error) {
@@ -666,8 +632,18 @@ func (s *State) partitionDestroyed(now time.Time, c PartitionDestroyed) (Result,
 	p.Status, p.InstanceGUID, p.ReportedState, p.ReportedError = model.PartitionFree, "", "", ""
 	s.recordPartition(p)
 	cs.cand.Free++
+	s.candidatesChanged()
 	s.markView(c.ComputerID)
-	placed := s.retryPending(now)
+	placed := s.retryOn(now, c.ComputerID)
+	if inst != nil {
+		// Its network is free for the rest of its tree: a member kept
+		// apart by unique_by_network may fit elsewhere now.
+		for _, g := range s.treeMembers(treeOf(inst)) {
+			if m := s.instances[g]; s.pending.has(g) && !m.Shared && m.SLA.UniqueByNetwork && s.place(now, m) {
+				placed++
+			}
+		}
+	}
 	res := Result{Placed: placed, Changed: true}
 	if inst != nil {
 		info := s.info(inst)

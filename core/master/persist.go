@@ -1,10 +1,13 @@
 package master
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/slapgo/slapgo/core/account"
 	"github.com/slapgo/slapgo/core/alloc"
@@ -47,16 +50,28 @@ type journalRecord struct {
 	Movements int    `json:"movements"`
 }
 
-// Encode renders a mutation's value as JSON for storage.
+// Encode renders a mutation's value for storage: instances and partitions
+// in a binary format, the other kinds as JSON (see codec.go).
+// DecodeEntity and EntityDecoder read it back.
 func (m Mutation) Encode() ([]byte, error) {
 	if m.Delete {
 		return nil, nil
 	}
+	switch v := m.Value.(type) {
+	case *model.Instance:
+		return encodeInstance(v), nil
+	case *model.Partition:
+		return encodePartition(v), nil
+	}
+	if binaryKind(m.Kind) {
+		return nil, fmt.Errorf("master: entity %s %q holds a %T", m.Kind, m.Key, m.Value)
+	}
 	return json.Marshal(m.Value)
 }
 
-// DecodeEntity is Encode's inverse: it rebuilds a mutation from storage.
-func DecodeEntity(kind EntityKind, key string, data []byte) (Mutation, error) {
+// decodeJSONEntity decodes a value stored as JSON (every kind written by
+// older versions, the kinds other than instance and partition today).
+func decodeJSONEntity(kind EntityKind, key string, data []byte) (Mutation, error) {
 	var v any
 	switch kind {
 	case KindMeta:
@@ -186,7 +201,6 @@ func Restore(cfg Config, entities []Mutation) (*State, error) {
 			return nil, fmt.Errorf("master: restore: partition %s belongs to unknown computer", p.Key())
 		}
 		cs.parts = append(cs.parts, p)
-		cs.partIdx[p.ID] = p
 	}
 	for _, sw := range sws {
 		cs := s.computers[sw.ComputerID]
@@ -196,11 +210,19 @@ func Restore(cfg Config, entities []Mutation) (*State, error) {
 		cs.software[sw.URL] = sw
 	}
 	for _, cs := range s.computers {
-		slices.SortFunc(cs.parts, func(a, b *model.Partition) int { return model.ComparePartitionIDs(a.ID, b.ID) })
+		sortPartitions(cs.parts)
+		cs.partIdx = make(map[string]*model.Partition, len(cs.parts))
+		for _, p := range cs.parts {
+			cs.partIdx[p.ID] = p
+		}
 		s.syncCandidate(cs)
 	}
 	s.sortCands()
-	slices.SortFunc(insts, func(a, b *model.Instance) int { return compareGUID(a.GUID, b.GUID) })
+	// NB: the indexes are sets, or maps whose keys only one live instance
+	// holds (byKey): the order instances are added in does not matter.
+	s.instances = make(map[string]*model.Instance, len(insts))
+	s.byKey = make(map[instKey]string, len(insts))
+	s.trees = make(map[instKey]map[string]bool, len(insts))
 	for _, i := range insts {
 		s.instances[i.GUID] = i
 	}
@@ -210,4 +232,37 @@ func Restore(cfg Config, entities []Mutation) (*State, error) {
 	slices.SortFunc(s.movements, func(a, b account.Movement) int { return compareGUID(a.ID, b.ID) })
 	s.muts = nil
 	return s, nil
+}
+
+// sortPartitions puts a computer's partitions in natural order, as
+// model.ComparePartitionIDs does, parsing each id once.
+func sortPartitions(parts []*model.Partition) {
+	type keyed struct {
+		prefix string
+		n      uint64
+		num    bool
+		p      *model.Partition
+	}
+	ks := make([]keyed, len(parts))
+	for i, p := range parts {
+		j := len(p.ID)
+		for j > 0 && p.ID[j-1] >= '0' && p.ID[j-1] <= '9' {
+			j--
+		}
+		k := keyed{prefix: p.ID, p: p}
+		if d := len(p.ID) - j; d > 0 && d <= 18 { // as model.ComparePartitionIDs
+			n, _ := strconv.ParseUint(p.ID[j:], 10, 64)
+			k.prefix, k.n, k.num = p.ID[:j], n, true
+		}
+		ks[i] = k
+	}
+	slices.SortFunc(ks, func(a, b keyed) int {
+		if a.num && b.num && a.prefix == b.prefix {
+			return cmp.Compare(a.n, b.n)
+		}
+		return strings.Compare(a.p.ID, b.p.ID)
+	})
+	for i := range ks {
+		parts[i] = ks[i].p
+	}
 }

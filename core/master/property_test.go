@@ -14,7 +14,8 @@ import (
 // TestRandomCommandsKeepInvariants applies random command sequences and
 // checks after each one: no partition holds two instances, every live
 // instance is allocated or pending, a computer's view version changes
-// exactly when its view does, instance versions never go down, and a
+// exactly when its view does, instance versions never go down, the
+// pending queue is ordered and no pending request fits a computer, and a
 // refused command leaves the state untouched. At the end, Restore of the
 // snapshot gives an equal state.
 func TestRandomCommandsKeepInvariants(t *testing.T) {
@@ -119,6 +120,9 @@ func TestRandomCommandsKeepInvariants(t *testing.T) {
 					guids = append(guids, res.Instance.GUID)
 				}
 				checkInvariants(t, s, step, lastView, lastVersion)
+				if err := s.CheckPending(now); err != nil {
+					t.Fatalf("step %d: after %s: %v", step, cmd.CommandName(), err)
+				}
 			}
 			restored, err := master.Restore(s.Config(), s.Snapshot())
 			if err != nil {

@@ -67,7 +67,8 @@ type State struct {
 	byKey     map[instKey]string          // live (not destroyed) instances
 	trees     map[instKey]map[string]bool // (owner, root title, "") -> member guids
 	hosted    map[string]map[string]bool  // host guid -> shared guids
-	pending   map[string]bool             // guids waiting for a home
+	pending   pendingQueue                // instances waiting for a home
+	rejects   map[rejectKey]rejectEntry   // see rejection
 	usage     map[string]*Usage           // by person: derived from live instances, never persisted
 	movements []account.Movement
 	journals  map[string]bool
@@ -88,7 +89,7 @@ func New(cfg Config) *State {
 		byKey:     map[instKey]string{},
 		trees:     map[instKey]map[string]bool{},
 		hosted:    map[string]map[string]bool{},
-		pending:   map[string]bool{},
+		pending:   newPendingQueue(),
 		usage:     map[string]*Usage{},
 		journals:  map[string]bool{},
 	}
@@ -128,7 +129,7 @@ func (s *State) addToIndexes(i *model.Instance) {
 		s.hosted[i.HostGUID][i.GUID] = true
 	}
 	if !i.Allocated() && !i.Freed && i.RequestedState != model.StateDestroyed {
-		s.pending[i.GUID] = true
+		s.pending.add(i)
 	}
 }
 
@@ -142,6 +143,7 @@ func compareGUID(a, b string) int { return model.ComparePartitionIDs(a, b) }
 
 func (s *State) sortCands() {
 	slices.SortFunc(s.cands, func(a, b *alloc.Candidate) int { return cmp.Compare(a.ID, b.ID) })
+	s.candidatesChanged()
 }
 
 // markView bumps a computer's view version: its view changed.
@@ -219,4 +221,5 @@ func (s *State) syncCandidate(cs *computerState) {
 		}
 	}
 	cd.Free, cd.Total = free, len(cs.parts)
+	s.candidatesChanged()
 }

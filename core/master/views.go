@@ -163,8 +163,8 @@ type PendingInfo struct {
 
 // Pending lists the requests not placed yet, oldest first, with why.
 func (s *State) Pending() []PendingInfo {
-	out := make([]PendingInfo, 0, len(s.pending))
-	for _, g := range slices.SortedFunc(maps.Keys(s.pending), compareGUID) {
+	out := make([]PendingInfo, 0, s.pending.len())
+	for _, g := range s.pending.all() {
 		i := s.instances[g]
 		out = append(out, PendingInfo{GUID: g, Title: i.Title, Owner: i.Owner, Reason: i.PendingReason})
 	}
@@ -172,7 +172,7 @@ func (s *State) Pending() []PendingInfo {
 }
 
 // PendingCount is len(Pending()) without building it.
-func (s *State) PendingCount() int { return len(s.pending) }
+func (s *State) PendingCount() int { return s.pending.len() }
 
 // Computer returns a computer if the caller may see it (its owner, the
 // admin, the computer itself; others see only open computers).

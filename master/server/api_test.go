@@ -434,3 +434,32 @@ func TestHealthzAndClosedStore(t *testing.T) {
 		t.Errorf("write on a closed store: %d %+v, want 503 unavailable", status, eb)
 	}
 }
+
+// TestPollRecordsContactDurably: the poll that brings a computer back is a
+// command (master.Contact): its time survives a restart, and a poll right
+// after it applies nothing (it stays a lookup).
+func TestPollRecordsContactDurably(t *testing.T) {
+	m := startMaster(t, func(o *Options) { o.OnlineWithin = time.Hour })
+	ctx := context.Background()
+	alice, _ := m.person("Alice")
+	comp := m.computer(alice, "COMP-1", 2, "eu")
+	m.clock.Advance(2 * time.Hour)
+	_, etag, _, err := comp.ComputerView(ctx, "COMP-1", "")
+	noErr(t, err)
+	polled := m.clock.Now()
+	before := m.snapshot()
+	_, _, notModified, err := comp.ComputerView(ctx, "COMP-1", etag)
+	noErr(t, err)
+	if !notModified || !bytes.Equal(m.snapshot(), before) {
+		t.Errorf("a poll right after a contact: 304=%v, state changed=%v", notModified, !bytes.Equal(m.snapshot(), before))
+	}
+	m.stop()
+	m.start(func(o *Options) { o.OnlineWithin = time.Hour })
+	m.srv.mu.Lock()
+	c, err := m.srv.state.Computer(model.Admin, "COMP-1")
+	m.srv.mu.Unlock()
+	noErr(t, err)
+	if d := polled.Sub(c.LastContact); d < 0 || d > time.Minute {
+		t.Errorf("last contact after a restart: %s, want the poll's (%s)", c.LastContact, polled)
+	}
+}

@@ -33,9 +33,10 @@
 //   - GET /api/v1/computers/{id} authorizes, then compares If-None-Match
 //     with the view's version (one map lookup) and answers 304, or the view
 //     encoded once per version (gzip when accepted), with ETag "<version>"
-//     and SlapOS's Cache-Control. A poll by the computer itself records its
-//     contact (in memory); when the computer was offline, pending requests
-//     are retried.
+//     and SlapOS's Cache-Control. A poll by the computer itself applies
+//     core/master's Contact command when ContactDue says so (the computer
+//     was offline, or its recorded contact grew old): durable, and pending
+//     requests are retried on a computer that comes back.
 //
 // # Durability
 //

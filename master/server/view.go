@@ -67,13 +67,14 @@ func etagMatches(header string, version uint64) bool {
 
 // computerView serves GET /computers/{id}: authorization first, then the
 // version (one map lookup) for a 304, else the view encoded once per
-// version. A poll by the computer itself records its contact; when that
-// contact brings it back online, pending requests are retried.
+// version. A poll by the computer itself applies master.Contact when the
+// core's ContactDue says so (it came back, or its recorded contact grew
+// old), and answers once that is durable; other polls cost a lookup.
 func (s *Server) computerView(w http.ResponseWriter, r *http.Request, who model.Actor) {
 	id := r.PathValue("id")
 	inm := r.Header.Get("If-None-Match")
 	var placed master.Result
-	retried := false
+	contacted := false
 
 	s.mu.Lock()
 	now := s.now()
@@ -92,20 +93,20 @@ func (s *Server) computerView(w http.ResponseWriter, r *http.Request, who model.
 	}
 	var seq uint64
 	var serr error
-	if who.Kind == model.KindComputer && who.ID == id && s.state.Touch(id, now) {
-		res, muts, err := s.state.Apply(now, master.RetryPending{By: model.Admin})
+	if who.Kind == model.KindComputer && who.ID == id && s.state.ContactDue(id, now) {
+		res, muts, err := s.state.Apply(now, master.Contact{By: who, ComputerID: id})
 		if err == nil {
-			err = s.discardUnstorable(r.Context(), "retry-pending", muts)
+			err = s.discardUnstorable(r.Context(), "contact", muts)
 		}
 		if err == nil && len(muts) > 0 {
 			seq, serr = s.store.Submit(store.Batch{Mutations: muts})
-			placed, retried = res, true
+			placed, contacted = res, true
 		}
 	}
 	version, _ := s.state.ViewVersion(id)
 	if inm != "" && etagMatches(inm, version) {
 		s.mu.Unlock()
-		if retried {
+		if contacted {
 			if serr == nil {
 				serr = s.store.Wait(r.Context(), seq)
 			}
@@ -113,7 +114,7 @@ func (s *Server) computerView(w http.ResponseWriter, r *http.Request, who model.
 				writeError(w, s.log, serr)
 				return
 			}
-			s.metrics.observeResult(master.RetryPending{}, placed)
+			s.metrics.observeResult(master.Contact{}, placed)
 		}
 		h := w.Header()
 		h.Set("ETag", formatETag(version))
@@ -147,8 +148,8 @@ func (s *Server) computerView(w http.ResponseWriter, r *http.Request, who model.
 		writeError(w, s.log, serr)
 		return
 	}
-	if retried {
-		s.metrics.observeResult(master.RetryPending{}, placed)
+	if contacted {
+		s.metrics.observeResult(master.Contact{}, placed)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

@@ -11,7 +11,9 @@
 // and a SQLite file that is not a slapgo master database (ErrForeign).
 // No migration drops data.
 //
-//	entities(kind, key, data JSON)  PRIMARY KEY (kind, key): core/master.Mutation values
+//	entities(kind, key, data)  PRIMARY KEY (kind, key): core/master.Mutation values, as
+//	                           Mutation.Encode writes them (instances and partitions in
+//	                           a binary format since schema version 4, the rest JSON)
 //	tokens(hash, computer_id, created_at, expires_at, used_at): SHA-256 of each token
 //	certificates(serial, kind, id, issued_at, not_after)
 //

@@ -149,19 +149,25 @@ func (s *Store) Version(ctx context.Context) (int, error) {
 // Load reads every entity, decoded for core/master.Restore. Call it before
 // the first Submit.
 func (s *Store) Load(ctx context.Context) ([]master.Mutation, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM entities`).Scan(&n); err != nil {
+		return nil, fmt.Errorf("store: loading entities from %s: %w", s.path, err)
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT kind, key, data FROM entities`)
 	if err != nil {
 		return nil, fmt.Errorf("store: loading entities from %s: %w", s.path, err)
 	}
 	defer rows.Close()
-	var out []master.Mutation
+	out := make([]master.Mutation, 0, n)
+	dec := master.NewEntityDecoder()
+	// NB: raw bytes are valid until the next row; the decoder copies what
+	// it keeps.
+	var kind, key, data sql.RawBytes
 	for rows.Next() {
-		var kind, key string
-		var data []byte
 		if err := rows.Scan(&kind, &key, &data); err != nil {
 			return nil, fmt.Errorf("store: loading entities from %s: %w", s.path, err)
 		}
-		m, err := master.DecodeEntity(master.EntityKind(kind), key, data)
+		m, err := dec.Decode(entityKind(kind), string(key), data)
 		if err != nil {
 			return nil, fmt.Errorf("store: %s: %w", s.path, err)
 		}
@@ -172,6 +178,19 @@ func (s *Store) Load(ctx context.Context) ([]master.Mutation, error) {
 	}
 	return out, nil
 }
+
+// entityKind returns the kind named by b without a copy for known kinds.
+func entityKind(b []byte) master.EntityKind {
+	for _, k := range knownKinds {
+		if string(b) == string(k) {
+			return k
+		}
+	}
+	return master.EntityKind(b)
+}
+
+var knownKinds = []master.EntityKind{master.KindInstance, master.KindPartition, master.KindComputer,
+	master.KindSoftware, master.KindPerson, master.KindMovement, master.KindJournal, master.KindMeta}
 
 // Tokens reads every registration token (used ones included).
 func (s *Store) Tokens(ctx context.Context) ([]Token, error) {
@@ -426,7 +445,7 @@ func (s *Store) write(group []entry) error {
 		if err != nil {
 			return fmt.Errorf("encoding %s %q: %w", m.Kind, m.Key, err)
 		}
-		if _, err := upsert.ExecContext(ctx, string(m.Kind), m.Key, string(data)); err != nil {
+		if _, err := upsert.ExecContext(ctx, string(m.Kind), m.Key, data); err != nil {
 			return fmt.Errorf("writing %s %q: %w", m.Kind, m.Key, err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -353,5 +354,72 @@ func TestRefuseNewerOrForeignDatabase(t *testing.T) {
 	}
 	if _, err := Open(filepath.Join(dir, "a?b.db"), Options{}); err == nil {
 		t.Error("Open accepted a path with '?'")
+	}
+}
+
+// TestUpgradeRewritesJSONEntities: a database of schema version 3 holds
+// every entity as JSON; opening it with this version rewrites instances and
+// partitions in the binary format, and the state loaded is the same.
+func TestUpgradeRewritesJSONEntities(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "master.db")
+	old, err := open(path, Options{}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := master.New(master.DefaultConfig())
+	for i, c := range sampleCommands(3) {
+		if _, _, err := st.Apply(t0.Add(time.Duration(i)*time.Second), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := encodeSnapshot(t, st)
+	kinds := map[string]int{}
+	for _, m := range st.Snapshot() {
+		data, err := json.Marshal(m.Value) // as versions before 4 wrote every entity
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := old.db.Exec(`INSERT INTO entities (kind, key, data) VALUES (?, ?, ?)`, string(m.Kind), m.Key, string(data)); err != nil {
+			t.Fatal(err)
+		}
+		kinds[string(m.Kind)]++
+	}
+	if kinds["instance"] == 0 || kinds["partition"] == 0 {
+		t.Fatalf("sample state has %v: it needs instances and partitions", kinds)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("upgrading: %v", err)
+	}
+	defer s.Close()
+	rows, err := s.db.Query(`SELECT kind, key, substr(data, 1, 1) FROM entities`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var kind, key string
+		var first []byte
+		if err := rows.Scan(&kind, &key, &first); err != nil {
+			t.Fatal(err)
+		}
+		binary := len(first) == 1 && first[0] != '{'
+		if wantBinary := kind == "instance" || kind == "partition"; binary != wantBinary {
+			t.Errorf("%s %q starts with %q after the upgrade", kind, key, first)
+		}
+	}
+	rows.Close()
+	ents, err := s.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st2, err := master.Restore(master.DefaultConfig(), ents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := encodeSnapshot(t, st2); !bytes.Equal(got, want) {
+		t.Errorf("the upgrade changed the stored state:\n got %s\nwant %s", got, want)
 	}
 }

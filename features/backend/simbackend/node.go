@@ -173,7 +173,9 @@ func (n *node) poll() {
 		return // the previous pass still runs: this run is skipped
 	}
 	if n.reachable() {
-		s.master.Touch(n.id, s.now)
+		if s.master.ContactDue(n.id, s.now) {
+			s.apply(master.Contact{By: model.Actor{Kind: model.KindComputer, ID: n.id}, ComputerID: n.id})
+		}
 		n.flush()
 		if v, ok := s.master.ViewVersion(n.id); ok && (n.view == nil || n.view.Version != v) {
 			view, err := s.master.ComputerView(n.id)

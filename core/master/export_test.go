@@ -1,0 +1,50 @@
+package master
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/slapgo/slapgo/core/alloc"
+)
+
+// CheckPending verifies the pending queue: both queues ordered oldest
+// first, holding exactly the live unallocated instances, each in the queue
+// of its kind; and that no pending non-shared request fits any computer at
+// now (every change that may make one fit retries it: a queue that misses
+// one fails here).
+func (s *State) CheckPending(now time.Time) error {
+	for name, l := range map[string][]string{"alloc": s.pending.alloc, "shared": s.pending.shared} {
+		if !slices.IsSortedFunc(l, compareGUID) {
+			return fmt.Errorf("pending queue %s is not in request order: %v", name, l)
+		}
+	}
+	if n := len(s.pending.alloc) + len(s.pending.shared); n != len(s.pending.in) {
+		return fmt.Errorf("pending queues hold %d guids, the set %d", n, len(s.pending.in))
+	}
+	for g, i := range s.instances {
+		want := !i.Allocated() && !i.Freed && i.RequestedState != "destroyed"
+		if s.pending.has(g) != want {
+			return fmt.Errorf("%s: pending=%v, want %v", g, s.pending.has(g), want)
+		}
+		if !want {
+			continue
+		}
+		l := s.pending.alloc
+		if i.Shared {
+			l = s.pending.shared
+		}
+		if _, found := slices.BinarySearchFunc(l, g, compareGUID); !found {
+			return fmt.Errorf("%s (shared=%v) is not in its queue", g, i.Shared)
+		}
+		if i.Shared {
+			continue
+		}
+		for _, c := range s.cands {
+			if alloc.Feasible(c, s.allocRequest(i), s.allocOptions(now)) {
+				return fmt.Errorf("%s waits (%s) but fits computer %s", g, i.PendingReason, c.ID)
+			}
+		}
+	}
+	return nil
+}
