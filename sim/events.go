@@ -8,7 +8,8 @@ const (
 	evRun                            // a node plans again at once (after a plan or a build)
 	evActionDone                     // a node's configuration worker finished an action
 	evSoftwareDone                   // a node's software worker finished a build
-	evMasterApply                    // the master applies one queued command
+	evMasterArrive                   // a command reaches the master's queue
+	evMasterApply                    // the master finished applying the command it served
 	evProvision                      // a request held by the provisioning delay is released
 	evArrival                        // next Poisson arrival of the workload
 	evBurstArrival                   // one request of a burst

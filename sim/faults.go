@@ -87,9 +87,7 @@ func (s *engine) regionUp(i int32) {
 
 func (s *engine) masterDown(i int32) {
 	s.traceFault("master-down", fmt.Sprint(i))
-	s.masterUp = false
-	s.masterEpoch++
-	s.masterFreeAt = s.now
+	s.masterCrash()
 	for _, n := range s.nodes {
 		n.faultAt = s.now
 	}
@@ -97,7 +95,10 @@ func (s *engine) masterDown(i int32) {
 
 func (s *engine) masterUpEv(i int32) {
 	s.traceFault("master-up", fmt.Sprint(i))
-	s.masterUp = true
+	if err := s.masterRestart(); err != nil {
+		s.violate(InvNoneLost, err.Error())
+		return
+	}
 	all := make([]int32, len(s.nodes))
 	for i := range all {
 		all[i] = int32(i)

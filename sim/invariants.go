@@ -71,6 +71,9 @@ func (s *engine) observe(muts []master.Mutation) {
 			}
 			s.checks++
 			ii := s.bind(i)
+			if ii >= 0 && s.insts[ii].kind == kindExternal && i.RequestedState == model.StateDestroyed {
+				s.insts[ii].destroyAsked = true
+			}
 			if ii < 0 {
 				s.violate(InvNoneLost, fmt.Sprintf("instance %s (%s) appeared without a request of the simulation", i.GUID, i.Title))
 				continue

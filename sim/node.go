@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/slapgo/slapgo/core/account"
@@ -24,6 +25,7 @@ type node struct {
 	id     string
 	group  *scenario.NodeGroup
 	region string
+	parts  int // partitions it formats
 	actor  model.Actor
 	rng    *rand.Rand
 	hourly float64
@@ -62,6 +64,31 @@ type node struct {
 
 	outbox    []report
 	converged bool
+
+	passActions int // partition actions started by the current plan
+
+	// The promises of its instances (SlapOS's anomaly check, after each
+	// pass): promiseFailing is the outside world (partitions whose
+	// promise fails), anomaly what the node reported. Both nil until used.
+	promiseFailing map[string]bool
+	anomaly        map[string]bool
+	// destroyed lists the partitions destroyed and reported, told again
+	// every poll interval until the master frees them (a root waits for
+	// its children).
+	destroyed []destroyedReport
+	// quietPass is the number (engine.passes) of the last pass that had
+	// nothing to do.
+	quietPass uint64
+	// actions is every partition action run, when Options.RecordActivity.
+	actions []ActionRecord
+	curAt   int64 // when the running action started
+}
+
+// destroyedReport is a destroyed partition the master has not freed yet.
+type destroyedReport struct {
+	part   string
+	guid   string
+	sentAt int64
 }
 
 // Report kinds.
@@ -69,6 +96,7 @@ const (
 	repState = iota
 	repDestroyed
 	repSoftware
+	repConnection
 )
 
 // report is something the node tells the master.
@@ -80,14 +108,15 @@ type report struct {
 	guid    string
 	version uint64
 	msg     string
+	params  map[string]string // connection parameters
 }
 
+// addNode adds a computer of node group gi: registered by its provider,
+// formatted, supplied with the group's software (installed unless the
+// group is cold).
 func (s *engine) addNode(gi int, id string) *node {
 	g := &s.sc.Nodes[gi]
-	seed := s.opts.Seed
-	n := &node{idx: int32(len(s.nodes)), id: id, group: g, region: g.Region,
-		actor: model.Actor{Kind: model.KindComputer, ID: id}, rng: Stream(seed, "node/"+id),
-		up: true, nextDue: -1, dirty: true, swWant: map[string]bool{}}
+	n := s.newNode(g, id, g.Partitions)
 	n.prices = model.PriceList{}
 	for _, k := range slices.Sorted(maps.Keys(g.Prices)) {
 		f := 1.0
@@ -97,9 +126,6 @@ func (s *engine) addNode(gi int, id string) *node {
 		n.prices[k] = g.Prices[k] * f
 	}
 	n.hourly = n.prices["hosting"]
-	s.nodes = append(s.nodes, n)
-	s.nodeByID[id] = n
-	s.regions[g.Region] = append(s.regions[g.Region], n.idx)
 
 	owner := s.persons[s.provider[g.Name]]
 	s.applyNow(master.RegisterComputer{By: model.Admin, ID: id, Owner: owner.id, Region: g.Region,
@@ -118,6 +144,18 @@ func (s *engine) addNode(gi int, id string) *node {
 			s.applyNow(master.ReportSoftware{By: n.actor, ComputerID: id, URL: u, State: model.SoftwareReadyAvailable})
 		}
 	}
+	return n
+}
+
+// newNode creates the agent of computer id with parts partitions, its
+// network that of group g. It does not run yet.
+func (s *engine) newNode(g *scenario.NodeGroup, id string, parts int) *node {
+	n := &node{idx: int32(len(s.nodes)), id: id, group: g, region: g.Region, parts: parts,
+		actor: model.Actor{Kind: model.KindComputer, ID: id}, rng: Stream(s.opts.Seed, "node/"+id),
+		up: true, nextDue: -1, dirty: true, swWant: map[string]bool{}}
+	s.nodes = append(s.nodes, n)
+	s.nodeByID[id] = n
+	s.regions[g.Region] = append(s.regions[g.Region], n.idx)
 	return n
 }
 
@@ -187,10 +225,144 @@ func (s *engine) poll(n *node, cron bool) {
 		}
 	}
 	if !changed && !n.dirty && !n.planned && (n.nextDue < 0 || s.now < n.nextDue) {
+		s.endPass(n, true)
 		s.checkConverged(n)
 		return
 	}
 	s.plan(n)
+}
+
+// endPass is what the node does after each pass of its instance loop: it
+// checks the promises of its running instances and tells the master
+// again about destroyed partitions it has not freed. quiet says the pass
+// had nothing to do.
+func (s *engine) endPass(n *node, quiet bool) {
+	if !n.haveView {
+		return
+	}
+	if len(n.promiseFailing) > 0 || len(n.anomaly) > 0 {
+		s.checkPromises(n)
+	}
+	if len(n.destroyed) > 0 {
+		s.reportDestroyedAgain(n)
+	}
+	if quiet {
+		s.passes++
+		n.quietPass = s.passes
+	}
+}
+
+// partitionView returns the cached view of a partition, or nil.
+func (n *node) partitionView(id string) *model.PartitionView {
+	ps := n.view.Partitions
+	if k, err := strconv.Atoi(strings.TrimPrefix(id, "slappart")); err == nil && k >= 0 && k < len(ps) && ps[k].ID == id {
+		return &ps[k]
+	}
+	for i := range ps {
+		if ps[i].ID == id {
+			return &ps[i]
+		}
+	}
+	return nil
+}
+
+// checkPromises is SlapOS's anomaly check: the promises of the running
+// partitions are run after each pass, and a change is reported. Only the
+// partitions whose promise fails, or was reported failing, can change: the
+// others pass, as they did.
+func (s *engine) checkPromises(n *node) {
+	check := maps.Clone(n.promiseFailing)
+	if check == nil {
+		check = map[string]bool{}
+	}
+	for id := range n.anomaly {
+		check[id] = check[id] || false
+	}
+	for _, id := range slices.Sorted(maps.Keys(check)) {
+		pv := n.partitionView(id)
+		a := n.actual.Partitions[id]
+		if pv == nil || !a.Running || pv.RequestedState != model.StateStarted || a.InstanceGUID != pv.InstanceGUID {
+			continue
+		}
+		failing := n.promiseFailing[id]
+		switch {
+		case failing && !n.anomaly[id]:
+			if n.anomaly == nil {
+				n.anomaly = map[string]bool{}
+			}
+			n.anomaly[id] = true
+			s.stats.PromiseReports++
+			s.send(n, report{kind: repState, part: id, state: string(model.ReportedError), guid: pv.InstanceGUID, msg: promiseError(id)})
+		case !failing && n.anomaly[id]:
+			delete(n.anomaly, id)
+			s.stats.PromiseReports++
+			s.send(n, report{kind: repState, part: id, state: string(model.ReportedStarted), guid: pv.InstanceGUID, version: a.AppliedVersion})
+		}
+	}
+}
+
+func promiseError(partitionID string) string {
+	return fmt.Sprintf("%s: promise check-url failed: the service does not answer", partitionID)
+}
+
+// reportDestroyedAgain tells the master again, every poll interval, about
+// the partitions it destroyed and the master has not freed; a partition
+// the view no longer shows destroyed is forgotten.
+func (s *engine) reportDestroyedAgain(n *node) {
+	k := 0
+	every := int64(s.sc.Agent.PollInterval)
+	for _, d := range n.destroyed {
+		pv := n.partitionView(d.part)
+		a := n.actual.Partitions[d.part]
+		if pv == nil || pv.InstanceGUID != d.guid || pv.RequestedState != model.StateDestroyed || a.InstanceGUID != "" {
+			continue
+		}
+		if s.now-d.sentAt >= every {
+			d.sentAt = s.now
+			s.stats.DestroyedReports++
+			s.send(n, report{kind: repDestroyed, part: d.part, guid: d.guid})
+		}
+		n.destroyed[k] = d
+		k++
+	}
+	n.destroyed = n.destroyed[:k]
+}
+
+// publish sends the connection parameters an instance publishes after a
+// configuration (see connections).
+func (s *engine) publish(n *node, a converge.Action) {
+	for _, r := range n.connections(a) {
+		s.stats.Publications++
+		s.send(n, r)
+	}
+}
+
+// connections are the connection parameters the modelled releases
+// publish: the instance's URL on its partition's first address (port from
+// its parameter "port", 8080 by default), and one URL per shared instance
+// it hosts.
+func (n *node) connections(a converge.Action) []report {
+	pv := n.partitionView(a.PartitionID)
+	if pv == nil || pv.InstanceGUID != a.InstanceGUID {
+		return nil
+	}
+	addr := "::1"
+	if len(pv.Addresses) > 0 {
+		addr = pv.Addresses[0].Addr
+	}
+	port := pv.Parameters["port"]
+	if port == "" {
+		port = "8080"
+	}
+	base := "http://[" + addr + "]:" + port
+	out := []report{{kind: repConnection, part: a.PartitionID, params: map[string]string{"url": base + "/"}}}
+	for _, sh := range pv.SharedInstances {
+		if sh.State != model.StateDestroyed {
+			out = append(out, report{kind: repConnection, part: a.PartitionID, guid: sh.GUID,
+				params: map[string]string{"url": base + "/" + sh.GUID + "/"}})
+		}
+	}
+	return out
 }
 
 func (n *node) busy() bool { return n.inFlight > 0 || n.qpos < len(n.queue) }
@@ -209,6 +381,7 @@ func (s *engine) plan(n *node) {
 	}
 	n.queue, n.qpos = n.queue[:0], 0
 	n.failedParts, n.destroyFailed = n.failedParts[:0], false
+	n.passActions = 0
 	for _, a := range p.Actions {
 		if a.Kind == converge.InstallSoftware {
 			if !n.swWant[a.URL] {
@@ -254,6 +427,7 @@ func (s *engine) startNext(n *node) {
 		return
 	}
 	n.planned = false
+	s.endPass(n, n.passActions == 0)
 	s.checkConverged(n)
 }
 
@@ -265,13 +439,14 @@ func (s *engine) beginAction(n *node, a converge.Action) {
 		return
 	}
 	n.inFlight++
-	n.cur = a
+	n.passActions++
+	n.cur, n.curAt = a, s.now
 	ag := &s.sc.Agent
 	var d time.Duration
 	switch a.Kind {
 	case converge.ConfigurePartition:
-		if a.Reason == converge.ReasonNew {
-			d = s.deploy[a.URL].Sample(n.rng)
+		if dep, ok := s.deploy[a.URL]; ok && a.Reason == converge.ReasonNew {
+			d = dep.Sample(n.rng)
 		} else {
 			d = ag.Configure.Sample(n.rng)
 		}
@@ -296,6 +471,18 @@ func (s *engine) actionDone(n *node) {
 			msg = "instance profile failed: the instance is broken"
 		}
 	}
+	switch {
+	case msg != "":
+	case a.Kind == converge.ConfigurePartition:
+		if pv := n.partitionView(a.PartitionID); pv != nil && pv.Parameters[FailParameter] == FailConfigure {
+			msg = fmt.Sprintf("%s: instance profile of %s failed: parameter %s=%s makes the configuration fail",
+				a.PartitionID, a.URL, FailParameter, FailConfigure)
+		}
+	case a.Kind == converge.StartPartition:
+		if n.promiseFailing[a.PartitionID] {
+			msg = promiseError(a.PartitionID)
+		}
+	}
 	if msg == "" && a.Kind != converge.RemoveSoftware {
 		if p := s.sc.Failures.TransientFailure; p > 0 && n.rng.Float64() < p {
 			msg = "transient failure"
@@ -311,6 +498,10 @@ func (s *engine) actionDone(n *node) {
 		t.str("result", "fail")
 	}
 	t.end()
+	if s.opts.RecordActivity {
+		n.actions = append(n.actions, ActionRecord{Kind: a.Kind, PartitionID: a.PartitionID, InstanceGUID: a.InstanceGUID,
+			Reason: a.Reason, Start: s.t0.Add(time.Duration(n.curAt)), End: now, Error: msg})
+	}
 	if msg != "" {
 		s.stats.ActionFailures++
 		n.replan = true
@@ -336,17 +527,23 @@ func (s *engine) actionDone(n *node) {
 				n.id, a.PartitionID, a.Version, before.AppliedVersion))
 			return
 		}
+		s.publish(n, a)
 		if a.State == model.StateStopped {
 			s.send(n, report{kind: repState, part: a.PartitionID, state: string(model.ReportedStopped), guid: a.InstanceGUID, version: a.Version})
 		}
 	case converge.StartPartition:
+		delete(n.anomaly, a.PartitionID)
 		s.send(n, report{kind: repState, part: a.PartitionID, state: string(model.ReportedStarted), guid: a.InstanceGUID, version: a.Version})
 	case converge.StopPartition:
 		if a.State != model.StateDestroyed {
 			s.send(n, report{kind: repState, part: a.PartitionID, state: string(model.ReportedStopped), guid: a.InstanceGUID, version: a.Version})
 		}
 	case converge.DestroyPartition:
+		delete(n.promiseFailing, a.PartitionID)
+		delete(n.anomaly, a.PartitionID)
 		if a.State == model.StateDestroyed && a.Reason != converge.ReasonOrphan {
+			n.destroyed = slices.DeleteFunc(n.destroyed, func(d destroyedReport) bool { return d.part == a.PartitionID })
+			n.destroyed = append(n.destroyed, destroyedReport{part: a.PartitionID, guid: a.InstanceGUID, sentAt: s.now})
 			s.send(n, report{kind: repDestroyed, part: a.PartitionID, guid: a.InstanceGUID})
 		}
 	case converge.RemoveSoftware:
@@ -375,6 +572,9 @@ func (s *engine) startSoftware(n *node) {
 		d = ag.Build.Sample(n.rng)
 		s.stats.Builds++
 	}
+	if m, ok := s.software[a.URL]; ok && m.BuildTime > 0 {
+		d = m.BuildTime
+	}
 	s.send(n, report{kind: repSoftware, url: a.URL, state: string(model.SoftwareBuilding)})
 	s.schedule(evSoftwareDone, s.now+int64(d), n.idx, 0)
 }
@@ -384,6 +584,12 @@ func (s *engine) softwareDone(n *node) {
 	n.swBusy = false
 	delete(n.swWant, a.URL)
 	failed := s.sc.Agent.BuildFailure > 0 && n.rng.Float64() < s.sc.Agent.BuildFailure
+	problem := "build failed"
+	if m, ok := s.software[a.URL]; ok && m.Failure != "" {
+		failed, problem = true, m.Failure
+	} else if !ok && s.opts.Bare {
+		failed, problem = true, fmt.Sprintf("cannot fetch profile %s: not found", a.URL)
+	}
 	t := s.trace
 	t.begin(s.now, "build")
 	t.str("node", n.id)
@@ -395,7 +601,7 @@ func (s *engine) softwareDone(n *node) {
 	if failed {
 		s.stats.BuildFailures++
 		n.actual.ApplyFailure(a, s.time())
-		s.send(n, report{kind: repSoftware, url: a.URL, state: string(model.SoftwareError), msg: "build failed"})
+		s.send(n, report{kind: repSoftware, url: a.URL, state: string(model.SoftwareError), msg: problem})
 	} else {
 		n.actual.ApplySuccess(a, s.time())
 		s.send(n, report{kind: repSoftware, url: a.URL, state: string(model.SoftwareReadyAvailable)})
@@ -419,13 +625,14 @@ func (s *engine) send(n *node, r report) {
 }
 
 func (s *engine) keep(n *node, r report) {
+	partState := func(k uint8) bool { return k == repState || k == repDestroyed }
 	for i := range n.outbox {
 		o := &n.outbox[i]
-		if o.kind == r.kind && o.part == r.part && o.url == r.url {
+		if o.kind == r.kind && o.part == r.part && o.url == r.url && (r.kind != repConnection || o.guid == r.guid) {
 			*o = r
 			return
 		}
-		if r.kind != repSoftware && o.kind != repSoftware && o.part == r.part {
+		if partState(r.kind) && partState(o.kind) && o.part == r.part {
 			*o = r
 			return
 		}
@@ -451,6 +658,8 @@ func (s *engine) deliver(n *node, r report) {
 		cmd = master.ReportPartition{By: n.actor, ComputerID: n.id, PartitionID: r.part, State: model.ReportedState(r.state), Error: r.msg}
 	case repDestroyed:
 		cmd = master.PartitionDestroyed{By: n.actor, ComputerID: n.id, PartitionID: r.part}
+	case repConnection:
+		cmd = master.SetConnection{By: n.actor, ComputerID: n.id, PartitionID: r.part, SharedGUID: r.guid, Parameters: r.params}
 	default:
 		cmd = master.ReportSoftware{By: n.actor, ComputerID: n.id, URL: r.url, State: model.SoftwareState(r.state), Error: r.msg}
 	}
@@ -491,6 +700,10 @@ func (s *engine) crash(n *node) {
 	if n.inFlight > 0 {
 		n.actual.ApplyFailure(n.cur, now)
 		n.inFlight = 0
+		if s.opts.RecordActivity {
+			n.actions = append(n.actions, ActionRecord{Kind: n.cur.Kind, PartitionID: n.cur.PartitionID, InstanceGUID: n.cur.InstanceGUID,
+				Reason: n.cur.Reason, Start: s.t0.Add(time.Duration(n.curAt)), End: now, Error: "interrupted by a crash"})
+		}
 	}
 	if n.swBusy {
 		n.actual.ApplyFailure(n.swCur, now)
@@ -528,7 +741,7 @@ func (s *engine) boot(n *node) {
 	t.end()
 	if s.reachable(n) {
 		s.submit(s.latency(n), master.SetCapacity{By: n.actor, ComputerID: n.id,
-			Partitions: partitionSpecs(n.idx, n.group.Partitions)}, nil)
+			Partitions: partitionSpecs(n.idx, n.parts)}, nil)
 		if s.sc.Agent.BangOnBoot {
 			for _, p := range n.view.Partitions {
 				if p.InstanceGUID != "" && p.RequestedState != model.StateDestroyed {

@@ -40,6 +40,18 @@ type Options struct {
 	// looked at about every 65,536 events.
 	Context context.Context
 
+	// Bare builds neither the scenario's grid nor its workload: the caller
+	// applies its own commands (Engine.Apply) and adds node agents
+	// (Engine.AddNode); the scenario gives only the models of the master
+	// and of the agents, and nodes[0] the network of the nodes added.
+	// Software releases not declared (Engine.DefineSoftware) fail to
+	// build, as an unknown URL does. A bare engine runs until its caller
+	// stops stepping it.
+	Bare bool
+	// RecordActivity makes every node keep the list of partition actions
+	// it ran (Engine.Actions).
+	RecordActivity bool
+
 	// afterEvent is a test hook run after each event, before its checks.
 	afterEvent func(*engine)
 }
@@ -99,14 +111,22 @@ type engine struct {
 	nodeByID map[string]*node
 	regions  map[string][]int32
 
-	// Master front.
-	masterUp     bool
-	masterEpoch  uint32
-	masterFreeAt int64
-	cmds         []pendingCmd
-	freeCmds     []int32
-	masterQueue  int
-	peakMQueue   int
+	// Master front: commands in transit, then queued in arrival order.
+	masterUp    bool
+	masterEpoch uint32
+	masterBusy  bool // applying the command at mqueue[mhead-1]
+	cmds        []pendingCmd
+	freeCmds    []int32
+	inTransit   int
+	mqueue      []int32
+	mhead       int
+	peakMQueue  int
+	// store is the master's durable state: the last write of each entity.
+	store map[storeKey]master.Mutation
+
+	// Nodes' outside world.
+	software map[string]SoftwareModel // URL -> how it builds, when declared
+	passes   uint64                   // quiet passes of every node so far
 
 	// Workload.
 	insts      []*inst
@@ -181,17 +201,20 @@ func (g *integrator) add(now int64, delta float64) {
 // Run simulates sc with opts. The Result is filled even when the run stops
 // on a violation, which is then returned as the error (a *Violation).
 func Run(sc *scenario.Scenario, opts Options) (*Result, error) {
-	s, err := newEngine(sc, opts)
-	if err != nil {
-		return nil, err
+	if opts.Bare {
+		return nil, fmt.Errorf("sim: a bare engine has no end: step it with NewEngine and Engine.RunUntil")
 	}
 	if opts.Log != nil {
 		fmt.Fprintf(opts.Log, "slapgo sim: seed=%d scenario=%s config=%s\n", opts.Seed, sc.Name, sc.Canonical())
 	}
 	wall := time.Now()
-	s.setup()
+	e, err := NewEngine(sc, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := e.s
 	if s.violation == nil {
-		s.loop()
+		s.runUntil(s.end, nil)
 	}
 	if opts.AtEnd != nil {
 		opts.AtEnd()
@@ -245,6 +268,11 @@ func newEngine(sc *scenario.Scenario, opts Options) (*engine, error) {
 		byGUID:   map[string]int32{},
 		binding:  -1,
 		holder:   map[partKey]int32{},
+		store:    map[storeKey]master.Mutation{},
+		software: map[string]SoftwareModel{},
+	}
+	if opts.Bare {
+		s.end = math.MaxInt64
 	}
 	s.stats.ServiceBySW = map[int32][]float64{}
 	return s, nil
@@ -263,12 +291,21 @@ func (s *engine) schedule(kind evKind, at int64, nodeIdx int32, ref int32) {
 	s.heap.push(e)
 }
 
-func (s *engine) loop() {
+// runUntil runs the events due before until, then sets the clock to until.
+// It returns true when stop (may be nil) asked to stop before an event;
+// a violation or the context stop it too.
+func (s *engine) runUntil(until int64, stop func() bool) bool {
+	if s.violation != nil {
+		return false
+	}
 	for len(s.heap) > 0 {
-		ev := s.heap.pop()
-		if ev.at >= s.end {
+		if stop != nil && stop() {
+			return true
+		}
+		if s.heap[0].at >= until {
 			break
 		}
+		ev := s.heap.pop()
 		s.now = ev.at
 		s.nEvts++
 		s.dispatch(ev)
@@ -280,7 +317,7 @@ func (s *engine) loop() {
 		}
 		if s.violation != nil {
 			s.violation.Event = s.nEvts
-			return
+			return false
 		}
 		if s.nEvts&0xffff == 0 {
 			if s.opts.Progress != nil {
@@ -288,11 +325,15 @@ func (s *engine) loop() {
 			}
 			if c := s.opts.Context; c != nil && c.Err() != nil {
 				s.stopped = c.Err()
-				return
+				return false
 			}
 		}
 	}
-	s.now = s.end
+	if stop != nil && stop() {
+		return true
+	}
+	s.now = until
+	return false
 }
 
 func (s *engine) dispatch(ev event) {
@@ -312,6 +353,8 @@ func (s *engine) dispatch(ev event) {
 		s.actionDone(n)
 	case evSoftwareDone:
 		s.softwareDone(n)
+	case evMasterArrive:
+		s.masterArrive(ev.ref)
 	case evMasterApply:
 		s.masterApply(ev.ref)
 	case evProvision:
