@@ -15,10 +15,10 @@ import (
 
 // Instance record kinds: who holds it.
 const (
-	kindOwn  = iota // a requester's own instance
-	kindPool        // a pre-allocation pool unit
-	kindSpec        // a speculator's unit
-	kindExternal    // requested by the caller of a bare engine (Engine.Apply), or by an instance in its tree
+	kindOwn      = iota // a requester's own instance
+	kindPool            // a pre-allocation pool unit
+	kindSpec            // a speculator's unit
+	kindExternal        // requested by the caller of a bare engine (Engine.Apply), or by an instance in its tree
 )
 
 // Instance record phases.
