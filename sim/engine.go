@@ -52,6 +52,8 @@ type ActionRecord struct {
 	Start, End   time.Time
 	// Error is why it failed, "" when it succeeded.
 	Error string
+	// Interrupted: the node crashed while the action ran.
+	Interrupted bool
 }
 
 // NodeSnapshot is what a node holds on its disk and runs.
@@ -343,14 +345,32 @@ func (e *Engine) Actions(id string) ([]ActionRecord, error) {
 // looked at its state after the mark and found nothing to do.
 func (e *Engine) Pass() uint64 { return e.s.passes }
 
+// Settled says whether every node that is up is settled since the quiet
+// pass mark (see Unsettled).
+func (e *Engine) Settled(mark uint64) bool {
+	if e.s.masterUp && e.s.masterQueue() > 0 {
+		return false
+	}
+	for _, n := range e.s.nodes {
+		if e.s.unsettled(n, mark) != "" {
+			return false
+		}
+	}
+	return true
+}
+
 // Unsettled says, for each node that is up and not settled since the
 // quiet pass mark, why: work running or queued, a build, a plan to make,
 // reports not delivered or a view not fetched while it can reach the
-// master, no quiet pass since mark. Empty means every node that is up
+// master, no quiet pass since mark; and the commands on their way to the
+// master while it is up. Empty means every node that is up
 // has nothing left to do on the latest view it can get.
 func (e *Engine) Unsettled(mark uint64) []string {
 	s := e.s
 	var out []string
+	if s.masterUp && s.masterQueue() > 0 {
+		out = append(out, fmt.Sprintf("master: %d commands not applied yet", s.masterQueue()))
+	}
 	for _, n := range s.nodes {
 		if why := s.unsettled(n, mark); why != "" {
 			out = append(out, n.id+": "+why)

@@ -3,9 +3,6 @@ package sim
 import (
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/slapgo/slapgo/core/master"
@@ -113,12 +110,20 @@ func (s *engine) masterApply(ref int32) {
 }
 
 // masterQueue is the number of commands sent and not applied yet: in
-// transit and queued at the master.
-func (s *engine) masterQueue() int { return s.inTransit + len(s.mqueue) - s.mhead }
+// transit, queued at the master and in service.
+func (s *engine) masterQueue() int {
+	q := s.inTransit + len(s.mqueue) - s.mhead
+	if s.masterBusy {
+		q++
+	}
+	return q
+}
 
 // masterCrash stops the master: the commands queued or in service are
 // lost (their senders see errMasterDown), those in transit are lost on
-// arrival.
+// arrival. What the master wrote stays in its durable store: the entities
+// of its state, every command having been written before it was answered
+// (master.State.Snapshot).
 func (s *engine) masterCrash() {
 	s.masterUp = false
 	s.masterEpoch++
@@ -126,16 +131,15 @@ func (s *engine) masterCrash() {
 		s.loseCmd(ref)
 	}
 	s.mqueue, s.mhead, s.masterBusy = s.mqueue[:0], 0, false
+	s.store = s.m.Snapshot()
 }
 
 // masterRestart starts the master again from its durable store: the
-// entities its commands wrote, encoded and decoded as a database would,
-// rebuilt by master.Restore. What the master kept only in memory (last
-// contacts) is lost, as it is in production.
+// entities it wrote, encoded and decoded as a database would, rebuilt by
+// master.Restore.
 func (s *engine) masterRestart() error {
 	entities := make([]master.Mutation, 0, len(s.store))
-	for _, k := range slices.SortedFunc(maps.Keys(s.store), compareStoreKey) {
-		m := s.store[k]
+	for _, m := range s.store {
 		data, err := m.Encode()
 		if err != nil {
 			return fmt.Errorf("sim: master restart: encoding %s %s: %w", m.Kind, m.Key, err)
@@ -150,7 +154,7 @@ func (s *engine) masterRestart() error {
 	if err != nil {
 		return fmt.Errorf("sim: master restart: %w", err)
 	}
-	s.m = st
+	s.m, s.store = st, nil
 	s.masterUp = true
 	s.stats.MasterRestarts++
 	t := s.trace
@@ -158,32 +162,6 @@ func (s *engine) masterRestart() error {
 	t.num("entities", uint64(len(entities)))
 	t.end()
 	return nil
-}
-
-// storeKey names one persisted entity.
-type storeKey struct {
-	kind master.EntityKind
-	key  string
-}
-
-func compareStoreKey(a, b storeKey) int {
-	if c := strings.Compare(string(a.kind), string(b.kind)); c != 0 {
-		return c
-	}
-	return strings.Compare(a.key, b.key)
-}
-
-// persist keeps the last write of every entity: the master's durable
-// store, from which a restart rebuilds it.
-func (s *engine) persist(muts []master.Mutation) {
-	for _, m := range muts {
-		k := storeKey{m.Kind, m.Key}
-		if m.Delete {
-			delete(s.store, k)
-			continue
-		}
-		s.store[k] = m
-	}
 }
 
 // applyNow applies a command at once, without queue or cost (setup).
@@ -201,7 +179,6 @@ func (s *engine) apply(cmd master.Command) (master.Result, error) {
 		s.stats.CommandErrors++
 		return res, err
 	}
-	s.persist(muts)
 	s.observe(muts)
 	return res, nil
 }

@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -222,6 +223,7 @@ func (s *engine) poll(n *node, cron bool) {
 			n.view, n.viewVer, n.haveView = v, vv, true
 			s.stats.FullViews++
 			changed = true
+			s.noteDestroyed(n)
 		}
 	}
 	if !changed && !n.dirty && !n.planned && (n.nextDue < 0 || s.now < n.nextDue) {
@@ -303,6 +305,24 @@ func (s *engine) checkPromises(n *node) {
 
 func promiseError(partitionID string) string {
 	return fmt.Sprintf("%s: promise check-url failed: the service does not answer", partitionID)
+}
+
+// noteDestroyed finds, in a new view, the partitions requested destroyed
+// that the node holds nothing of (destroyed before, or lost with a wiped
+// disk): the master waits to hear they are clean, and is told at the end
+// of the pass.
+func (s *engine) noteDestroyed(n *node) {
+	for i := range n.view.Partitions {
+		pv := &n.view.Partitions[i]
+		if pv.RequestedState != model.StateDestroyed || pv.InstanceGUID == "" {
+			continue
+		}
+		if a := n.actual.Partitions[pv.ID]; a.InstanceGUID != "" || a.Running ||
+			slices.ContainsFunc(n.destroyed, func(d destroyedReport) bool { return d.part == pv.ID }) {
+			continue
+		}
+		n.destroyed = append(n.destroyed, destroyedReport{part: pv.ID, guid: pv.InstanceGUID, sentAt: math.MinInt64 / 2})
+	}
 }
 
 // reportDestroyedAgain tells the master again, every poll interval, about
@@ -702,7 +722,7 @@ func (s *engine) crash(n *node) {
 		n.inFlight = 0
 		if s.opts.RecordActivity {
 			n.actions = append(n.actions, ActionRecord{Kind: n.cur.Kind, PartitionID: n.cur.PartitionID, InstanceGUID: n.cur.InstanceGUID,
-				Reason: n.cur.Reason, Start: s.t0.Add(time.Duration(n.curAt)), End: now, Error: "interrupted by a crash"})
+				Reason: n.cur.Reason, Start: s.t0.Add(time.Duration(n.curAt)), End: now, Error: "interrupted by a crash", Interrupted: true})
 		}
 	}
 	if n.swBusy {

@@ -121,8 +121,8 @@ type engine struct {
 	mqueue      []int32
 	mhead       int
 	peakMQueue  int
-	// store is the master's durable state: the last write of each entity.
-	store map[storeKey]master.Mutation
+	// store is the master's durable state while it is down (nil while up).
+	store []master.Mutation
 
 	// Nodes' outside world.
 	software map[string]SoftwareModel // URL -> how it builds, when declared
@@ -268,7 +268,6 @@ func newEngine(sc *scenario.Scenario, opts Options) (*engine, error) {
 		byGUID:   map[string]int32{},
 		binding:  -1,
 		holder:   map[partKey]int32{},
-		store:    map[storeKey]master.Mutation{},
 		software: map[string]SoftwareModel{},
 	}
 	if opts.Bare {
