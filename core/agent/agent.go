@@ -178,6 +178,7 @@ type Agent struct {
 	lastOfIdx   map[string]int // scratch for lastOf
 
 	events eventRing
+	count  Counters
 }
 
 // checkDue is a partition whose promises are due, with its last check.
@@ -354,6 +355,7 @@ func (a *Agent) Begin(now time.Time, o PassOptions) bool {
 
 func (a *Agent) start(now time.Time, o PassOptions) {
 	a.passSeq++
+	a.count.Passes++
 	a.opts = o
 	a.woken = false
 	a.stage = stageFetch
@@ -406,6 +408,41 @@ func (a *Agent) Abort(now time.Time) error {
 	return nil
 }
 
+// Crash records that the node stopped abruptly at now (power off, kill
+// -9): the action in flight failed (its files may be half written), the
+// builds handed over are lost (failed), no program runs any more, and the
+// pass ends. The view, the outbox and what the agent remembers of promise
+// checks and destruction reports survive (a production agent keeps them on
+// disk). After the boot, the executor calls Wake: the first pass plans.
+func (a *Agent) Crash(now time.Time) {
+	if a.inflight && a.cur.Kind == RunAction {
+		a.actual.ApplyFailure(a.cur.Action, now)
+		a.events.add(now, EventEnd, a.cur.Action, "crashed")
+	}
+	for url := range a.building { // order-free: each release alone
+		a.actual.ApplyFailure(converge.Action{Kind: converge.InstallSoftware, URL: url}, now)
+	}
+	clear(a.building)
+	for id, p := range a.actual.Partitions { // order-free: each partition alone
+		if p.Running {
+			p.Running = false
+			a.actual.Partitions[id] = p
+		}
+	}
+	a.inflight, a.checkReport = false, false
+	a.stage, a.actStep = stageIdle, stepRun
+	a.dirty, a.woken = true, false
+	a.due = now
+}
+
+// Counters are totals since New, for statistics.
+type Counters struct {
+	Passes, Plans, Actions, ActionFailures, PromiseChecks, ReportsSent uint64
+}
+
+// Counters returns the totals since New.
+func (a *Agent) Counters() Counters { return a.count }
+
 // Done records the outcome of the effect in flight at now.
 func (a *Agent) Done(now time.Time, o Outcome) error {
 	if !a.inflight {
@@ -426,6 +463,9 @@ func (a *Agent) Done(now time.Time, o Outcome) error {
 			return errNotModifiedNoView
 		}
 	case SendReport:
+		if o.Err == nil {
+			a.count.ReportsSent++
+		}
 		a.reportSent(now, e.Report, o)
 	case Build:
 		if o.Err == nil {
@@ -437,10 +477,15 @@ func (a *Agent) Done(now time.Time, o Outcome) error {
 			msg = o.Err.Error()
 		}
 		a.events.add(now, EventEnd, e.Action, msg)
+		a.count.Actions++
+		if o.Err != nil {
+			a.count.ActionFailures++
+		}
 		a.actionRan(now, o)
 	case Publish:
 		a.published(now, o)
 	case CheckPromises:
+		a.count.PromiseChecks++
 		a.promisesChecked(now, e, o)
 	case PostUsage:
 		if o.Err == nil {

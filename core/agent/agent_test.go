@@ -699,3 +699,34 @@ func TestEffectStrings(t *testing.T) {
 		t.Errorf("report = %q", s)
 	}
 }
+
+func TestCrash(t *testing.T) {
+	a := New(Config{}, installed(swA))
+	x := &executor{now: t0, view: view(1, started("slappart0", "S-0", 1), started("slappart1", "S-1", 1)), step: time.Second}
+	x.pass(t, a)
+	x.view = view(2, started("slappart0", "S-0", 2), started("slappart1", "S-1", 1))
+	a.Wake()
+	for e := a.Next(x.now); e.Kind != RunAction; e = a.Next(x.now) {
+		if err := a.Done(x.now, x.outcome(a, e)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Crash(x.now)
+	if a.Busy() {
+		t.Fatal("busy after a crash")
+	}
+	p0, p1 := a.Actual().Partitions["slappart0"], a.Actual().Partitions["slappart1"]
+	if p0.Failures != 1 || p0.Running || p1.Running || p1.Failures != 0 {
+		t.Errorf("after the crash: slappart0 %+v, slappart1 %+v; want the configuration failed and nothing running", p0, p1)
+	}
+	if c := a.Counters(); c.Actions != 4 || c.Plans != 2 || c.Passes != 2 {
+		t.Errorf("counters = %+v", c)
+	}
+	// Boot: the next pass restarts what should run (slappart1 at once,
+	// slappart0 after its back-off).
+	a.Wake()
+	got := x.pass(t, a)
+	if !slices.Contains(got, "run-action start-partition slappart1 (requested, v1)") {
+		t.Errorf("pass after the boot = %q", got)
+	}
+}

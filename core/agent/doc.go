@@ -85,5 +85,6 @@
 //  10. Persist what must survive a crash from the accessors (Actual,
 //     Pending, Anomaly) after the outcomes that change them.
 //  11. An interrupted effect (shutdown) is Aborted, not failed: it is not
-//     the node's failure.
+//     the node's failure. A node that stops abruptly is Crashed (the
+//     action in flight failed, nothing runs any more); at its boot, Wake.
 package agent

@@ -86,6 +86,7 @@ func (a *Agent) beginPlan(now time.Time) {
 		return
 	}
 	a.plan = converge.PlanNode(*a.view, a.actual, now, a.cfg.Converge)
+	a.count.Plans++
 	a.dirty, a.hasRetry = false, false
 	a.hasPlanDue = a.plan.RequeueAfter > 0
 	if a.hasPlanDue {
