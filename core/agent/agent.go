@@ -154,8 +154,8 @@ type Agent struct {
 	failed    map[string]bool // partitions whose action failed in this plan
 	destroyKO bool            // a destruction failed in this plan
 	act       converge.Action // the action being run
+	inAction  bool            // act started and has not ended
 	actStep   step
-	actErr    error
 	pubs      []publication
 	ppos      int
 	report    Report // stepReport: the report being sent
@@ -383,6 +383,7 @@ func (a *Agent) Next(now time.Time) Effect {
 			a.inflight, a.cur = true, e
 			if e.Kind == RunAction {
 				a.events.add(now, EventStart, e.Action, "")
+				a.inAction = true
 			}
 			return e
 		}
@@ -399,8 +400,9 @@ func (a *Agent) Abort(now time.Time) error {
 	if !a.inflight {
 		return ErrNoEffect
 	}
-	if a.cur.Kind == RunAction {
-		a.events.add(now, EventEnd, a.cur.Action, "interrupted")
+	if a.inAction {
+		a.events.add(now, EventEnd, a.act, "interrupted")
+		a.inAction = false
 	}
 	a.inflight = false
 	a.dirty = true
@@ -415,9 +417,10 @@ func (a *Agent) Abort(now time.Time) error {
 // checks and destruction reports survive (a production agent keeps them on
 // disk). After the boot, the executor calls Wake: the first pass plans.
 func (a *Agent) Crash(now time.Time) {
-	if a.inflight && a.cur.Kind == RunAction {
-		a.actual.ApplyFailure(a.cur.Action, now)
-		a.events.add(now, EventEnd, a.cur.Action, "crashed")
+	if a.inAction {
+		a.actual.ApplyFailure(a.act, now)
+		a.events.add(now, EventEnd, a.act, "crashed")
+		a.inAction = false
 	}
 	for url := range a.building { // order-free: each release alone
 		a.actual.ApplyFailure(converge.Action{Kind: converge.InstallSoftware, URL: url}, now)
@@ -472,11 +475,6 @@ func (a *Agent) Done(now time.Time, o Outcome) error {
 			a.building[e.Action.URL] = true
 		}
 	case RunAction:
-		msg := ""
-		if o.Err != nil {
-			msg = o.Err.Error()
-		}
-		a.events.add(now, EventEnd, e.Action, msg)
 		a.count.Actions++
 		if o.Err != nil {
 			a.count.ActionFailures++
@@ -505,11 +503,7 @@ func (a *Agent) Done(now time.Time, o Outcome) error {
 func (a *Agent) finish(now time.Time, reached bool) {
 	a.stage = stageIdle
 	if !reached {
-		d := a.cfg.PollInterval
-		for i := 1; i < a.offline && d < a.cfg.Converge.RetryMax; i++ {
-			d *= 2
-		}
-		a.due = now.Add(min(d, max(a.cfg.Converge.RetryMax, a.cfg.PollInterval)))
+		a.due = now.Add(Backoff(a.offline, a.cfg.PollInterval, a.cfg.Converge.RetryMax))
 		return
 	}
 	due := now.Add(a.cfg.PollInterval)
@@ -526,6 +520,24 @@ func (a *Agent) finish(now time.Time, reached bool) {
 		due = now
 	}
 	a.due = due
+}
+
+// Backoff is the delay after failures failures in a row of a loop that
+// runs every first: first, doubling at each failure up to max (first when
+// max is smaller). The executors' other loops (capacity, usage, network
+// captures) back off with it too.
+func Backoff(failures int, first, max time.Duration) time.Duration {
+	d := first
+	for i := 1; i < failures && d < max; i++ {
+		if d > max/2 {
+			return max
+		}
+		d *= 2
+	}
+	if d > max && max >= first {
+		return max
+	}
+	return d
 }
 
 func (a *Agent) noteRetry(t time.Time) {

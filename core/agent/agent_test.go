@@ -637,6 +637,11 @@ func TestEvents(t *testing.T) {
 	if !evs[0].At.Before(evs[1].At) && !evs[0].At.Equal(evs[1].At) {
 		t.Errorf("an action started before the previous one ended: %+v", evs)
 	}
+	// A start ends with its promise check: one second for the action, one
+	// for the check.
+	if d := evs[2].At.Sub(evs[1].At); evs[2].Kind != EventEnd || d != 2*time.Second {
+		t.Errorf("the start lasted %v (end %+v), want 2s: its promise check is part of it", d, evs[2])
+	}
 	if got := a.Events(nil, 4); len(got) != 0 {
 		t.Errorf("Events after the last = %+v", got)
 	}
@@ -728,5 +733,27 @@ func TestCrash(t *testing.T) {
 	got := x.pass(t, a)
 	if !slices.Contains(got, "run-action start-partition slappart1 (requested, v1)") {
 		t.Errorf("pass after the boot = %q", got)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	tests := []struct {
+		failures   int
+		first, max time.Duration
+		want       time.Duration
+	}{
+		{0, time.Minute, time.Hour, time.Minute},
+		{1, time.Minute, time.Hour, time.Minute},
+		{2, time.Minute, time.Hour, 2 * time.Minute},
+		{6, time.Minute, time.Hour, 32 * time.Minute},
+		{7, time.Minute, time.Hour, time.Hour},
+		{1000, time.Minute, time.Hour, time.Hour},
+		{3, time.Minute, 30 * time.Second, time.Minute}, // max below first: first
+		{3, time.Minute, 3 * time.Minute, 3 * time.Minute},
+	}
+	for _, tt := range tests {
+		if got := Backoff(tt.failures, tt.first, tt.max); got != tt.want {
+			t.Errorf("Backoff(%d, %v, %v) = %v, want %v", tt.failures, tt.first, tt.max, got, tt.want)
+		}
 	}
 }

@@ -23,9 +23,11 @@ func (k EventKind) String() string {
 	return "end"
 }
 
-// Event is the start or the end of a RunAction effect, at the times the
-// executor gave Next and Done: from them, a check measures how many
-// partitions a node configured at once.
+// Event is the start or the end of an action: its start is the time the
+// executor gave Next for its RunAction, its end the time it gave Done for
+// the action's last effect (the RunAction itself, or the publications of a
+// configuration, or the promise check of a start). From them, a check
+// measures how many partitions a node configured at once.
 type Event struct {
 	// Seq numbers the events of an agent from 1, without gaps.
 	Seq    uint64

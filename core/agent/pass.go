@@ -170,7 +170,7 @@ func (a *Agent) nextActionEffect() (Effect, bool) {
 		if act.Kind == converge.RemoveSoftware && a.destroyKO {
 			continue // the destruction that frees it comes first
 		}
-		a.act, a.actErr = act, nil
+		a.act = act
 		return Effect{Kind: RunAction, Action: act}, true
 	}
 	return Effect{}, false
@@ -225,8 +225,13 @@ func (a *Agent) published(now time.Time, o Outcome) {
 //     is clean (see nextDestroyed for the follow-up).
 func (a *Agent) endAction(now time.Time, err error) {
 	act := a.act
-	a.actErr = err
 	a.actStep = stepRun
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	a.events.add(now, EventEnd, act, msg)
+	a.inAction = false
 	if err != nil {
 		a.actual.ApplyFailure(act, now)
 		if act.PartitionID != "" {
