@@ -306,6 +306,13 @@ func (a *Agent) Pending(id string) (Report, bool) {
 // (reported in error until they hold again).
 func (a *Agent) Anomaly(id string) bool { return a.anomaly[id] }
 
+// CheckedAt is when partition id's promises were last checked (or its
+// programs last started); false when never since New.
+func (a *Agent) CheckedAt(id string) (time.Time, bool) {
+	t, ok := a.checked[id]
+	return t, ok
+}
+
 // SetAnomaly restores the anomaly flag a previous run recorded.
 func (a *Agent) SetAnomaly(id string, on bool) {
 	if on {
