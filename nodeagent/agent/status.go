@@ -309,17 +309,20 @@ func readEvents(path string, n int) ([]ActionEvent, error) {
 		if err != nil {
 			return out, fmt.Errorf("agent: %w", err)
 		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
+		r := bufio.NewReader(f)
+		for {
+			line, rerr := r.ReadBytes('\n')
 			var e ActionEvent
-			if json.Unmarshal(sc.Bytes(), &e) == nil && e.Kind != "" {
+			if json.Unmarshal(line, &e) == nil && e.Kind != "" {
 				out = append(out, e)
 			}
+			if rerr != nil {
+				err = rerr
+				break
+			}
 		}
-		err = sc.Err()
 		f.Close()
-		if err != nil && !errors.Is(err, io.EOF) {
+		if !errors.Is(err, io.EOF) {
 			return out, fmt.Errorf("agent: %s: %w", p, err)
 		}
 	}
