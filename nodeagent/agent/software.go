@@ -171,6 +171,12 @@ func (a *Agent) install(ctx context.Context, act converge.Action) {
 		log.Warn("build interrupted", "err", ctx.Err())
 		return
 	}
+	defer func() {
+		a.mu.Lock()
+		a.buildsDone = append(a.buildsDone, buildEnd{url: url, err: err})
+		a.mu.Unlock()
+		a.Wake()
+	}()
 	rec := a.loadSoftwareRecord(url)
 	actual := converge.Actual{Software: map[string]converge.SoftwareActual{url: {Failures: rec.Failures, LastFailure: rec.LastFailure}}}
 	now := a.now()
@@ -194,7 +200,6 @@ func (a *Agent) install(ctx context.Context, act converge.Action) {
 	}
 	log.Info("software available")
 	a.reportSoftware(ctx, url, model.SoftwareReadyAvailable, "")
-	a.Wake()
 }
 
 // remove deletes a software release's directory and reports it destroyed.
