@@ -7,9 +7,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/slapgo/slapgo/core/agent"
 	"github.com/slapgo/slapgo/core/converge"
 	"github.com/slapgo/slapgo/core/master"
-	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/sim/scenario"
 )
 
@@ -172,7 +172,7 @@ func (e *Engine) AddNode(id string, parts int) error {
 		s.regions[n.region] = s.regions[n.region][:len(s.regions[n.region])-1]
 		return fmt.Errorf("sim: formatting %s: %w", id, err)
 	}
-	s.schedule(evPoll, s.now+s.jitter(n), n.idx, 0)
+	s.schedule(evPoll, s.now+s.jitter(n), n.idx, n.wake)
 	return nil
 }
 
@@ -226,11 +226,11 @@ func (e *Engine) Wipe(id string) error {
 	}
 	s := e.s
 	s.crash(n)
-	n.actual = converge.Actual{}
-	n.view, n.haveView, n.viewVer = model.ComputerView{}, false, 0
-	n.outbox, n.destroyed = nil, nil
-	n.promiseFailing, n.anomaly = nil, nil
-	n.nextDue = -1
+	c := n.ag.Counters()
+	n.oldCounts = addCounters(n.oldCounts, c)
+	n.ag = agent.New(s.agentCfg, converge.Actual{})
+	n.passSeen, n.planSeen, n.evSeen = 0, 0, 0
+	n.promiseFailing, n.resume = nil, nil
 	t := s.trace
 	t.begin(s.now, "wipe")
 	t.str("node", n.id)
@@ -322,8 +322,9 @@ func (e *Engine) Node(id string) (NodeSnapshot, error) {
 	if err != nil {
 		return NodeSnapshot{}, err
 	}
-	out := NodeSnapshot{ID: id, Up: n.up, Actual: converge.Actual{Software: maps.Clone(n.actual.Software),
-		Partitions: maps.Clone(n.actual.Partitions)}}
+	a := n.ag.Actual()
+	out := NodeSnapshot{ID: id, Up: n.up, Actual: converge.Actual{Software: maps.Clone(a.Software),
+		Partitions: maps.Clone(a.Partitions)}}
 	for _, p := range partitionSpecs(n.idx, n.parts) {
 		out.Partitions = append(out.Partitions, p.ID)
 	}
@@ -380,33 +381,35 @@ func (e *Engine) Unsettled(mark uint64) []string {
 }
 
 func (s *engine) unsettled(n *node, mark uint64) string {
+	reach := s.masterUp && n.cut == 0
 	switch {
 	case !n.up:
 		return ""
-	case n.busy():
-		return fmt.Sprintf("configuring (%d actions queued)", len(n.queue)-n.qpos)
+	case n.inFlight > 0 || n.ag.Busy():
+		return fmt.Sprintf("configuring (%d actions queued)", n.queued())
 	case n.swBusy || n.swPos < len(n.swQueue):
 		return "building " + fmt.Sprint(slices.Sorted(maps.Keys(n.swWant)))
-	case n.planned || n.dirty:
-		return "has work to plan"
-	case n.nextDue >= 0 && s.now >= n.nextDue:
-		return "has work due"
+	case n.ag.View() == nil:
+		return "has never reached the master"
+	case reach && len(n.ag.Outbox()) > 0:
+		return fmt.Sprintf("%d reports not sent", len(n.ag.Outbox()))
 	}
-	if s.masterUp && n.cut == 0 {
-		if len(n.outbox) > 0 {
-			return fmt.Sprintf("%d reports not sent", len(n.outbox))
-		}
-		if v, ok := s.m.ViewVersion(n.id); ok && (!n.haveView || n.viewVer != v) {
+	if reach {
+		if v, ok := s.m.ViewVersion(n.id); ok && n.ag.View().Version != v {
 			return fmt.Sprintf("has not fetched view v%d yet", v)
 		}
-	}
-	if !n.haveView {
-		return "has never reached the master"
 	}
 	if n.quietPass <= mark {
 		return "no quiet pass yet"
 	}
 	return ""
+}
+
+// addCounters adds the counters of two agents.
+func addCounters(a, b agent.Counters) agent.Counters {
+	return agent.Counters{Passes: a.Passes + b.Passes, Plans: a.Plans + b.Plans, Actions: a.Actions + b.Actions,
+		ActionFailures: a.ActionFailures + b.ActionFailures, PromiseChecks: a.PromiseChecks + b.PromiseChecks,
+		ReportsSent: a.ReportsSent + b.ReportsSent}
 }
 
 // partitionIndex reads N from slappartN.

@@ -220,7 +220,11 @@ func (s *engine) livenessDeadline(i int32) {
 			w.excused++
 			continue
 		}
-		late = append(late, fmt.Sprintf("%s (%d actions queued, view v%d)", n.id, len(n.queue)-n.qpos, n.viewVer))
+		vv := uint64(0)
+		if v := n.ag.View(); v != nil {
+			vv = v.Version
+		}
+		late = append(late, fmt.Sprintf("%s (%d actions queued, view v%d)", n.id, n.queued(), vv))
 	}
 	w.done = true
 	s.active = slices.DeleteFunc(s.active, func(x *watch) bool { return x == w })

@@ -64,7 +64,7 @@ func TestNodesPublishConnectionParameters(t *testing.T) {
 	}
 	checked := 0
 	for _, n := range s.nodes {
-		for id, p := range n.actual.Partitions {
+		for id, p := range n.ag.Actual().Partitions {
 			if p.InstanceGUID == "" || p.AppliedVersion == 0 {
 				continue
 			}

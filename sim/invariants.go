@@ -15,6 +15,7 @@ const (
 	InvOneAtATime    = "a node configures one partition at a time"
 	InvVersionsGrow  = "versions only grow"
 	InvConverge      = "converge after healing"
+	InvAgentProtocol = "nodes follow core/agent's protocol"
 )
 
 // Violation is an invariant found broken. The run stops at the event that

@@ -1,26 +1,29 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/slapgo/slapgo/core/account"
+	"github.com/slapgo/slapgo/core/agent"
 	"github.com/slapgo/slapgo/core/converge"
 	"github.com/slapgo/slapgo/core/master"
 	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/sim/scenario"
 )
 
-// node is one computer and its agent: an instance run on a cron (polling
-// the master with a conditional read), ONE configuration worker running
-// the plan's partition actions one at a time, a software worker for
-// builds, and an outbox of reports not delivered yet.
+// node is one computer and its agent. core/agent decides everything its
+// instance loop does; the node executes the effects with modelled
+// durations and outcomes: a view fetched from core/master (the
+// conditional GET), reports and publications sent to the master through
+// the network, partition actions run one at a time on ONE configuration
+// worker, builds on a software worker, promises checked against the
+// outside world (promiseFailing), usage journals posted.
 type node struct {
 	idx    int32
 	id     string
@@ -39,23 +42,21 @@ type node struct {
 	crashWatch *watch // convergence watch of a crash, started at boot
 	faultAt    int64  // last time a fault struck it
 
-	actual   converge.Actual
-	view     model.ComputerView
-	haveView bool
-	viewVer  uint64 // version of the cached view
-	maxVer   uint64 // highest view version ever seen
-	nextDue  int64  // when the planner wants to look again (-1: only on change)
-	dirty    bool   // something changed that the cached view does not say (a build ended, a boot)
-	reach    bool   // the last run reached the master
-	planned  bool   // a plan with actions is running, or must be followed by another
-	replan   bool   // plan again when the current plan ends (a failure, or work waiting)
+	// ag is the node's instance loop (core/agent): it holds the actual
+	// state, the cached view and the outbox, which survive a crash.
+	ag     *agent.Agent
+	wake   int32  // token of the one wake-up event that counts
+	maxVer uint64 // highest view version ever seen
+	// Statistics of agents a wipe replaced.
+	oldCounts agent.Counters
+	// Configuration queue: the partition actions of the current plan not
+	// run yet (for statistics), following the agent's plans.
+	planSeen uint64
+	planLeft int
 
-	queue         []converge.Action // the plan's partition actions
-	qpos          int
-	failedParts   []string // partitions whose action failed in this plan
-	destroyFailed bool
-	inFlight      int // partition actions running: never more than one
-	cur           converge.Action
+	inFlight int // partition actions running: never more than one
+	cur      converge.Action
+	curAt    int64 // when the running action started
 
 	swQueue []converge.Action
 	swPos   int
@@ -63,58 +64,27 @@ type node struct {
 	swCur   converge.Action
 	swWant  map[string]bool // URLs queued or building
 
-	outbox    []report
 	converged bool
-
-	passActions int // partition actions started by the current plan
-
-	// The promises of its instances (SlapOS's anomaly check, after each
-	// pass): promiseFailing is the outside world (partitions whose
-	// promise fails), anomaly what the node reported. Both nil until used.
-	promiseFailing map[string]bool
-	anomaly        map[string]bool
-	// destroyed lists the partitions destroyed and reported, told again
-	// every poll interval until the master frees them (a root waits for
-	// its children).
-	destroyed []destroyedReport
-	// quietPass is the number (engine.passes) of the last pass that had
-	// nothing to do.
+	// passSeen and quietPass: the agent's pass count at the last sleep,
+	// and the number (engine.passes) of the last pass that ended with
+	// nothing left to do.
+	passSeen  uint64
 	quietPass uint64
-	// actions is every partition action run, when Options.RecordActivity.
+	passWork  int // actions and builds the current pass started
+	// resume lists the partitions whose programs ran when the node
+	// crashed: its supervisor starts them again at boot, master or not.
+	resume []string
+
+	// promiseFailing is the outside world: partitions whose promise fails.
+	promiseFailing map[string]bool
+	// actions is every partition action run, when Options.RecordActivity,
+	// from the agent's start and end events.
 	actions []ActionRecord
-	curAt   int64 // when the running action started
+	evSeen  uint64
+	evStart agent.Event
+	evBuf   []agent.Event
 }
 
-// destroyedReport is a destroyed partition the master has not freed yet.
-type destroyedReport struct {
-	part   string
-	guid   string
-	sentAt int64
-}
-
-// Report kinds.
-const (
-	repState = iota
-	repDestroyed
-	repSoftware
-	repConnection
-)
-
-// report is something the node tells the master.
-type report struct {
-	kind    uint8
-	part    string
-	url     string
-	state   string
-	guid    string
-	version uint64
-	msg     string
-	params  map[string]string // connection parameters
-}
-
-// addNode adds a computer of node group gi: registered by its provider,
-// formatted, supplied with the group's software (installed unless the
-// group is cold).
 func (s *engine) addNode(gi int, id string) *node {
 	g := &s.sc.Nodes[gi]
 	n := s.newNode(g, id, g.Partitions)
@@ -141,7 +111,7 @@ func (s *engine) addNode(gi int, id string) *node {
 		}
 		s.applyNow(master.Supply{By: owner.actor, ComputerID: id, URL: u, State: model.SoftwareAvailable})
 		if !g.Cold {
-			n.actual.ApplySuccess(converge.Action{Kind: converge.InstallSoftware, URL: u}, s.time())
+			n.ag.Actual().ApplySuccess(converge.Action{Kind: converge.InstallSoftware, URL: u}, s.time())
 			s.applyNow(master.ReportSoftware{By: n.actor, ComputerID: id, URL: u, State: model.SoftwareReadyAvailable})
 		}
 	}
@@ -153,7 +123,7 @@ func (s *engine) addNode(gi int, id string) *node {
 func (s *engine) newNode(g *scenario.NodeGroup, id string, parts int) *node {
 	n := &node{idx: int32(len(s.nodes)), id: id, group: g, region: g.Region, parts: parts,
 		actor: model.Actor{Kind: model.KindComputer, ID: id}, rng: Stream(s.opts.Seed, "node/"+id),
-		up: true, nextDue: -1, dirty: true, swWant: map[string]bool{}}
+		up: true, swWant: map[string]bool{}, ag: agent.New(s.agentCfg, converge.Actual{})}
 	s.nodes = append(s.nodes, n)
 	s.nodeByID[id] = n
 	s.regions[g.Region] = append(s.regions[g.Region], n.idx)
@@ -185,79 +155,18 @@ func (s *engine) reachable(n *node) bool {
 
 func (s *engine) latency(n *node) time.Duration { return n.group.Latency.Sample(s.rNet) }
 
-// poll is one instance run. cron is true for the periodic run (which
-// schedules the next one) and false for a run asked at once (after a plan
-// or a build). A run while the configuration worker is busy is skipped, as
-// slapgrid's pid lock does.
-func (s *engine) poll(n *node, cron bool) {
-	if cron {
-		next := s.now + int64(s.sc.Agent.PollInterval)
-		if j := int64(s.sc.Agent.PollJitter); j > 0 {
-			next += n.rng.Int64N(j)
-		}
-		s.schedule(evPoll, next, n.idx, 0)
-		s.stats.Polls++
+// viewPartitions is the partitions of the node's cached view.
+func (n *node) viewPartitions() []model.PartitionView {
+	if v := n.ag.View(); v != nil {
+		return v.Partitions
 	}
-	if !n.up || n.busy() {
-		return
-	}
-	changed := false
-	n.reach = s.reachable(n)
-	if n.reach {
-		if s.m.Touch(n.id, s.time()) {
-			s.retryPending()
-		}
-		s.flush(n)
-		vv, _ := s.m.ViewVersion(n.id)
-		if vv < n.maxVer {
-			s.violate(InvVersionsGrow, fmt.Sprintf("computer %s: view version %d after %d", n.id, vv, n.maxVer))
-			return
-		}
-		n.maxVer = vv
-		if !n.haveView || vv != n.viewVer {
-			v, err := s.m.ComputerView(n.id)
-			if err != nil {
-				s.violate(InvNoneLost, fmt.Sprintf("computer %s has no view: %v", n.id, err))
-				return
-			}
-			n.view, n.viewVer, n.haveView = v, vv, true
-			s.stats.FullViews++
-			changed = true
-			s.noteDestroyed(n)
-		}
-	}
-	if !changed && !n.dirty && !n.planned && (n.nextDue < 0 || s.now < n.nextDue) {
-		s.endPass(n, true)
-		s.checkConverged(n)
-		return
-	}
-	s.plan(n)
-}
-
-// endPass is what the node does after each pass of its instance loop: it
-// checks the promises of its running instances and tells the master
-// again about destroyed partitions it has not freed. quiet says the pass
-// had nothing to do.
-func (s *engine) endPass(n *node, quiet bool) {
-	if !n.haveView {
-		return
-	}
-	if len(n.promiseFailing) > 0 || len(n.anomaly) > 0 {
-		s.checkPromises(n)
-	}
-	if len(n.destroyed) > 0 {
-		s.reportDestroyedAgain(n)
-	}
-	if quiet {
-		s.passes++
-		n.quietPass = s.passes
-	}
+	return nil
 }
 
 // partitionView returns the cached view of a partition, or nil.
 func (n *node) partitionView(id string) *model.PartitionView {
-	ps := n.view.Partitions
-	if k, err := strconv.Atoi(strings.TrimPrefix(id, "slappart")); err == nil && k >= 0 && k < len(ps) && ps[k].ID == id {
+	ps := n.viewPartitions()
+	if k, ok := partitionIndex(id); ok && k < len(ps) && ps[k].ID == id {
 		return &ps[k]
 	}
 	for i := range ps {
@@ -268,103 +177,171 @@ func (n *node) partitionView(id string) *model.PartitionView {
 	return nil
 }
 
-// checkPromises is SlapOS's anomaly check: the promises of the running
-// partitions are run after each pass, and a change is reported. Only the
-// partitions whose promise fails, or was reported failing, can change: the
-// others pass, as they did.
-func (s *engine) checkPromises(n *node) {
-	check := maps.Clone(n.promiseFailing)
-	if check == nil {
-		check = map[string]bool{}
+// kick runs the node's agent now (a build ended, the node booted): the
+// wake-up already scheduled no longer counts.
+func (s *engine) kick(n *node) {
+	n.wake++
+	s.schedule(evPoll, s.now, n.idx, n.wake)
+}
+
+// wakeUp is a scheduled run of the node's agent; only the latest counts.
+func (s *engine) wakeUp(n *node, token int32) {
+	if token != n.wake {
+		return
 	}
-	for id := range n.anomaly {
-		check[id] = check[id] || false
+	s.run(n)
+}
+
+// run executes the effects the node's agent asks for, at once for those
+// the model makes instantaneous (a fetch, a report, a publication, a
+// promise check, a build handed over, usage), until an action takes time
+// on the configuration worker or the agent sleeps.
+func (s *engine) run(n *node) {
+	if !n.up || n.inFlight > 0 {
+		return // the running action's end goes on
 	}
-	for _, id := range slices.Sorted(maps.Keys(check)) {
-		pv := n.partitionView(id)
-		a := n.actual.Partitions[id]
-		if pv == nil || !a.Running || pv.RequestedState != model.StateStarted || a.InstanceGUID != pv.InstanceGUID {
-			continue
-		}
-		failing := n.promiseFailing[id]
-		switch {
-		case failing && !n.anomaly[id]:
-			if n.anomaly == nil {
-				n.anomaly = map[string]bool{}
+	now := s.time()
+	for {
+		e := n.ag.Next(now)
+		var o agent.Outcome
+		switch e.Kind {
+		case agent.Sleep:
+			s.drainEvents(n)
+			s.sleep(n, e.Until)
+			return
+		case agent.FetchView:
+			o = s.fetch(n)
+			if s.violation != nil {
+				return
 			}
-			n.anomaly[id] = true
-			s.stats.PromiseReports++
-			s.send(n, report{kind: repState, part: id, state: string(model.ReportedError), guid: pv.InstanceGUID, msg: promiseError(id)})
-		case !failing && n.anomaly[id]:
-			delete(n.anomaly, id)
-			s.stats.PromiseReports++
-			s.send(n, report{kind: repState, part: id, state: string(model.ReportedStarted), guid: pv.InstanceGUID, version: a.AppliedVersion})
+		case agent.SendReport:
+			o = s.report(n, e.Report)
+		case agent.Publish:
+			o = s.publish(n, e)
+		case agent.Build:
+			n.passWork++
+			s.queueBuild(n, e.Action)
+			o = agent.OK()
+		case agent.RunAction:
+			n.passWork++
+			s.beginAction(n, e.Action)
+			s.drainEvents(n)
+			return
+		case agent.CheckPromises:
+			o = agent.OK()
+			if n.promiseFailing[e.PartitionID] {
+				o = agent.Failed(errors.New(promiseError(e.PartitionID)))
+			}
+		case agent.PostUsage:
+			o = s.postUsage(n)
+		}
+		if err := n.ag.Done(now, o); err != nil {
+			s.violate(InvAgentProtocol, fmt.Sprintf("computer %s: %s: %v", n.id, e, err))
+			return
 		}
 	}
 }
 
-func promiseError(partitionID string) string {
-	return fmt.Sprintf("%s: promise check-url failed: the service does not answer", partitionID)
+// sleep schedules the agent's next run, a jitter after the moment it
+// asked (slapgrid's cron is not exact), and notes whether the pass that
+// ended left nothing to do.
+func (s *engine) sleep(n *node, until time.Time) {
+	at := int64(until.Sub(s.t0))
+	if j := int64(s.sc.Agent.PollJitter); j > 0 {
+		at += n.rng.Int64N(j)
+	}
+	n.wake++
+	s.schedule(evPoll, max(at, s.now), n.idx, n.wake)
+	if c := n.ag.Counters().Passes; c != n.passSeen {
+		n.passSeen = c
+		// Nothing to do: the pass ran nothing, or it ran its whole plan
+		// with nothing left (core/agent: planning again would plan
+		// nothing).
+		if n.passWork == 0 || n.ag.Converged() {
+			s.passes++
+			n.quietPass = s.passes
+		}
+		n.passWork = 0
+	}
+	s.checkConverged(n)
 }
 
-// noteDestroyed finds, in a new view, the partitions requested destroyed
-// that the node holds nothing of (destroyed before, or lost with a wiped
-// disk): the master waits to hear they are clean, and is told at the end
-// of the pass.
-func (s *engine) noteDestroyed(n *node) {
-	for i := range n.view.Partitions {
-		pv := &n.view.Partitions[i]
-		if pv.RequestedState != model.StateDestroyed || pv.InstanceGUID == "" {
-			continue
-		}
-		if a := n.actual.Partitions[pv.ID]; a.InstanceGUID != "" || a.Running ||
-			slices.ContainsFunc(n.destroyed, func(d destroyedReport) bool { return d.part == pv.ID }) {
-			continue
-		}
-		n.destroyed = append(n.destroyed, destroyedReport{part: pv.ID, guid: pv.InstanceGUID, sentAt: math.MinInt64 / 2})
+// fetch is the conditional GET of the node's view: the master answers
+// "not modified" when the view's version is the one the node holds.
+func (s *engine) fetch(n *node) agent.Outcome {
+	s.stats.Polls++
+	if !s.reachable(n) {
+		return agent.Unreachable(errMasterDown)
 	}
+	if s.m.Touch(n.id, s.time()) {
+		s.retryPending()
+	}
+	vv, _ := s.m.ViewVersion(n.id)
+	if vv < n.maxVer {
+		s.violate(InvVersionsGrow, fmt.Sprintf("computer %s: view version %d after %d", n.id, vv, n.maxVer))
+		return agent.Failed(errors.New("view version went back"))
+	}
+	n.maxVer = vv
+	if v := n.ag.View(); v != nil && v.Version == vv {
+		return agent.NotModified()
+	}
+	v, err := s.m.ComputerView(n.id)
+	if err != nil {
+		s.violate(InvNoneLost, fmt.Sprintf("computer %s has no view: %v", n.id, err))
+		return agent.Failed(err)
+	}
+	s.stats.FullViews++
+	return agent.ViewFetched(&v)
 }
 
-// reportDestroyedAgain tells the master again, every poll interval, about
-// the partitions it destroyed and the master has not freed; a partition
-// the view no longer shows destroyed is forgotten.
-func (s *engine) reportDestroyedAgain(n *node) {
-	k := 0
-	every := int64(s.sc.Agent.PollInterval)
-	for _, d := range n.destroyed {
-		pv := n.partitionView(d.part)
-		a := n.actual.Partitions[d.part]
-		if pv == nil || pv.InstanceGUID != d.guid || pv.RequestedState != model.StateDestroyed || a.InstanceGUID != "" {
-			continue
-		}
-		if s.now-d.sentAt >= every {
-			d.sentAt = s.now
-			s.stats.DestroyedReports++
-			s.send(n, report{kind: repDestroyed, part: d.part, guid: d.guid})
-		}
-		n.destroyed[k] = d
-		k++
+// report sends a report to the master. It leaves when the master can be
+// reached; if the master goes down before applying it, the node keeps it
+// again (its outbox survives), as a production agent whose request failed.
+func (s *engine) report(n *node, r agent.Report) agent.Outcome {
+	if !s.reachable(n) {
+		return agent.Unreachable(errMasterDown)
 	}
-	n.destroyed = n.destroyed[:k]
+	var cmd master.Command
+	switch r.Kind {
+	case agent.ReportState:
+		cmd = master.ReportPartition{By: n.actor, ComputerID: n.id, PartitionID: r.PartitionID, State: r.State, Error: r.Error}
+	case agent.ReportDestroyed:
+		s.stats.DestroyedReports++
+		cmd = master.PartitionDestroyed{By: n.actor, ComputerID: n.id, PartitionID: r.PartitionID}
+	default:
+		cmd = master.ReportSoftware{By: n.actor, ComputerID: n.id, URL: r.URL, State: r.Software, Error: r.Error}
+	}
+	s.submit(s.latency(n), cmd, func(_ master.Result, err error) {
+		if err == errMasterDown {
+			n.ag.Keep(r) // sent again at the next pass that reaches the master
+			return
+		}
+		if err == nil && r.Kind == agent.ReportState && r.State == model.ReportedStarted {
+			s.onStarted(r.InstanceGUID, r.Version)
+		}
+	})
+	return agent.OK()
 }
 
-// publish sends the connection parameters an instance publishes after a
-// configuration (see connections).
-func (s *engine) publish(n *node, a converge.Action) {
-	for _, r := range n.connections(a) {
-		s.stats.Publications++
-		s.send(n, r)
+// publish sends connection parameters to the master.
+func (s *engine) publish(n *node, e agent.Effect) agent.Outcome {
+	if !s.reachable(n) {
+		return agent.Unreachable(errMasterDown)
 	}
+	s.stats.Publications++
+	s.submit(s.latency(n), master.SetConnection{By: n.actor, ComputerID: n.id, PartitionID: e.PartitionID,
+		SharedGUID: e.SharedGUID, Parameters: e.Parameters}, nil)
+	return agent.OK()
 }
 
 // connections are the connection parameters the modelled releases
-// publish: the instance's URL on its partition's first address (port from
-// its parameter "port", 8080 by default), and one URL per shared instance
-// it hosts.
-func (n *node) connections(a converge.Action) []report {
+// publish after a configuration: the instance's URL on its partition's
+// first address (port from its parameter "port", 8080 by default), and
+// one URL per shared instance it hosts.
+func (n *node) connections(a converge.Action) (map[string]string, map[string]map[string]string) {
 	pv := n.partitionView(a.PartitionID)
 	if pv == nil || pv.InstanceGUID != a.InstanceGUID {
-		return nil
+		return nil, nil
 	}
 	addr := "::1"
 	if len(pv.Addresses) > 0 {
@@ -375,83 +352,23 @@ func (n *node) connections(a converge.Action) []report {
 		port = "8080"
 	}
 	base := "http://[" + addr + "]:" + port
-	out := []report{{kind: repConnection, part: a.PartitionID, params: map[string]string{"url": base + "/"}}}
+	var shared map[string]map[string]string
 	for _, sh := range pv.SharedInstances {
-		if sh.State != model.StateDestroyed {
-			out = append(out, report{kind: repConnection, part: a.PartitionID, guid: sh.GUID,
-				params: map[string]string{"url": base + "/" + sh.GUID + "/"}})
-		}
-	}
-	return out
-}
-
-func (n *node) busy() bool { return n.inFlight > 0 || n.qpos < len(n.queue) }
-
-// plan asks core/converge what to do and starts the workers.
-func (s *engine) plan(n *node) {
-	if !n.haveView {
-		return
-	}
-	p := converge.PlanNode(n.view, n.actual, s.time(), s.convCfg)
-	s.stats.Plans++
-	n.dirty = false
-	n.nextDue = -1
-	if p.RequeueAfter > 0 {
-		n.nextDue = s.now + int64(p.RequeueAfter)
-	}
-	n.queue, n.qpos = n.queue[:0], 0
-	n.failedParts, n.destroyFailed = n.failedParts[:0], false
-	n.passActions = 0
-	for _, a := range p.Actions {
-		if a.Kind == converge.InstallSoftware {
-			if !n.swWant[a.URL] {
-				n.swWant[a.URL] = true
-				n.swQueue = append(n.swQueue, a)
-			}
+		if sh.State == model.StateDestroyed {
 			continue
 		}
-		n.queue = append(n.queue, a)
+		if shared == nil {
+			shared = map[string]map[string]string{}
+		}
+		shared[sh.GUID] = map[string]string{"url": base + "/" + sh.GUID + "/"}
 	}
-	n.planned = len(n.queue) > 0
-	// converge plans nothing more at once after a plan whose actions all
-	// succeeded, unless it listed waiting work: only then, or after a
-	// failure, is planning again right away useful (caller duty 5). Its
-	// RequeueAfter already assumes success.
-	n.replan = len(p.Waiting) > 0
-	if len(n.queue) > 0 || n.swBusy || n.swPos < len(n.swQueue) {
-		n.converged = false
-	}
-	s.startSoftware(n)
-	s.startNext(n)
+	return map[string]string{"url": base + "/"}, shared
 }
 
-// startNext starts the plan's next partition action on the configuration
-// worker, skipping those of partitions that failed in this plan.
-func (s *engine) startNext(n *node) {
-	for n.qpos < len(n.queue) {
-		a := n.queue[n.qpos]
-		n.qpos++
-		if a.PartitionID != "" && slices.Contains(n.failedParts, a.PartitionID) {
-			continue
-		}
-		if a.Kind == converge.RemoveSoftware && n.destroyFailed {
-			continue
-		}
-		s.beginAction(n, a)
-		return
-	}
-	n.queue, n.qpos = n.queue[:0], 0
-	if n.planned && n.replan {
-		// Plan again after running a plan (converge's caller duty 5).
-		s.schedule(evRun, s.now, n.idx, 0)
-		return
-	}
-	n.planned = false
-	s.endPass(n, n.passActions == 0)
-	s.checkConverged(n)
+func promiseError(partitionID string) string {
+	return fmt.Sprintf("%s: promise check-url failed: the service does not answer", partitionID)
 }
 
-// beginAction runs one action on the configuration worker.
 func (s *engine) beginAction(n *node, a converge.Action) {
 	if n.inFlight > 0 {
 		s.violate(InvOneAtATime,
@@ -459,8 +376,9 @@ func (s *engine) beginAction(n *node, a converge.Action) {
 		return
 	}
 	n.inFlight++
-	n.passActions++
 	n.cur, n.curAt = a, s.now
+	s.followPlan(n)
+	n.planLeft--
 	ag := &s.sc.Agent
 	var d time.Duration
 	switch a.Kind {
@@ -480,6 +398,26 @@ func (s *engine) beginAction(n *node, a converge.Action) {
 	s.schedule(evActionDone, s.now+int64(d), n.idx, 0)
 }
 
+// followPlan notes a new plan of the agent: its partition actions form the
+// node's configuration queue.
+func (s *engine) followPlan(n *node) {
+	if c := n.ag.Counters().Plans; c != n.planSeen {
+		n.planSeen = c
+		n.planLeft = 0
+		for _, a := range n.ag.Plan().Actions {
+			if a.Kind != converge.InstallSoftware {
+				n.planLeft++
+			}
+		}
+	}
+}
+
+// queued is the node's configuration queue: actions planned, not run yet.
+func (n *node) queued() int { return max(n.planLeft, 0) + n.inFlight }
+
+// actionDone: the configuration worker finished an action; its outcome is
+// the outside world's (a broken instance, a fixture release asked to fail,
+// a transient failure).
 func (s *engine) actionDone(n *node) {
 	a := n.cur
 	n.inFlight--
@@ -491,16 +429,10 @@ func (s *engine) actionDone(n *node) {
 			msg = "instance profile failed: the instance is broken"
 		}
 	}
-	switch {
-	case msg != "":
-	case a.Kind == converge.ConfigurePartition:
+	if msg == "" && a.Kind == converge.ConfigurePartition {
 		if pv := n.partitionView(a.PartitionID); pv != nil && pv.Parameters[FailParameter] == FailConfigure {
 			msg = fmt.Sprintf("%s: instance profile of %s failed: parameter %s=%s makes the configuration fail",
 				a.PartitionID, a.URL, FailParameter, FailConfigure)
-		}
-	case a.Kind == converge.StartPartition:
-		if n.promiseFailing[a.PartitionID] {
-			msg = promiseError(a.PartitionID)
 		}
 	}
 	if msg == "" && a.Kind != converge.RemoveSoftware {
@@ -518,61 +450,62 @@ func (s *engine) actionDone(n *node) {
 		t.str("result", "fail")
 	}
 	t.end()
-	if s.opts.RecordActivity {
-		n.actions = append(n.actions, ActionRecord{Kind: a.Kind, PartitionID: a.PartitionID, InstanceGUID: a.InstanceGUID,
-			Reason: a.Reason, Start: s.t0.Add(time.Duration(n.curAt)), End: now, Error: msg})
-	}
-	if msg != "" {
+	var o agent.Outcome
+	switch {
+	case msg != "":
 		s.stats.ActionFailures++
-		n.replan = true
-		n.actual.ApplyFailure(a, now)
-		if a.PartitionID != "" {
-			n.failedParts = append(n.failedParts, a.PartitionID)
-		}
-		if a.Kind == converge.DestroyPartition {
-			n.destroyFailed = true
-		}
-		if a.Kind != converge.RemoveSoftware {
-			s.send(n, report{kind: repState, part: a.PartitionID, state: string(model.ReportedError), guid: a.InstanceGUID, msg: msg})
-		}
-		s.startNext(n)
-		return
-	}
-	before := n.actual.Partitions[a.PartitionID]
-	n.actual.ApplySuccess(a, now)
-	switch a.Kind {
-	case converge.ConfigurePartition:
+		o = agent.Failed(errors.New(msg))
+	case a.Kind == converge.ConfigurePartition:
+		before := n.ag.Actual().Partitions[a.PartitionID]
 		if before.InstanceGUID == a.InstanceGUID && a.Version < before.AppliedVersion {
 			s.violate(InvVersionsGrow, fmt.Sprintf("computer %s %s: applied version %d after %d",
 				n.id, a.PartitionID, a.Version, before.AppliedVersion))
 			return
 		}
-		s.publish(n, a)
-		if a.State == model.StateStopped {
-			s.send(n, report{kind: repState, part: a.PartitionID, state: string(model.ReportedStopped), guid: a.InstanceGUID, version: a.Version})
-		}
-	case converge.StartPartition:
-		delete(n.anomaly, a.PartitionID)
-		s.send(n, report{kind: repState, part: a.PartitionID, state: string(model.ReportedStarted), guid: a.InstanceGUID, version: a.Version})
-	case converge.StopPartition:
-		if a.State != model.StateDestroyed {
-			s.send(n, report{kind: repState, part: a.PartitionID, state: string(model.ReportedStopped), guid: a.InstanceGUID, version: a.Version})
-		}
-	case converge.DestroyPartition:
-		delete(n.promiseFailing, a.PartitionID)
-		delete(n.anomaly, a.PartitionID)
-		if a.State == model.StateDestroyed && a.Reason != converge.ReasonOrphan {
-			n.destroyed = slices.DeleteFunc(n.destroyed, func(d destroyedReport) bool { return d.part == a.PartitionID })
-			n.destroyed = append(n.destroyed, destroyedReport{part: a.PartitionID, guid: a.InstanceGUID, sentAt: s.now})
-			s.send(n, report{kind: repDestroyed, part: a.PartitionID, guid: a.InstanceGUID})
-		}
-	case converge.RemoveSoftware:
-		s.send(n, report{kind: repSoftware, url: a.URL, state: string(model.SoftwareRemoved)})
+		o = agent.Configured(n.connections(a))
+	default:
+		o = agent.OK()
 	}
-	s.startNext(n)
+	if err := n.ag.Done(now, o); err != nil {
+		s.violate(InvAgentProtocol, fmt.Sprintf("computer %s: %s: %v", n.id, a, err))
+		return
+	}
+	s.run(n)
 }
 
-// startSoftware starts the next build on the software worker.
+// drainEvents moves the action start and end events the agent logged
+// into the node's records (Options.RecordActivity): an action runs from
+// its start event to its end event.
+func (s *engine) drainEvents(n *node) {
+	if !s.opts.RecordActivity {
+		return
+	}
+	n.evBuf = n.ag.Events(n.evBuf[:0], n.evSeen)
+	for _, e := range n.evBuf {
+		if e.Seq != n.evSeen+1 {
+			s.violate(InvAgentProtocol, fmt.Sprintf("computer %s: action events %d to %d were lost", n.id, n.evSeen+1, e.Seq-1))
+		}
+		n.evSeen = e.Seq
+		if e.Kind == agent.EventStart {
+			n.evStart = e
+			continue
+		}
+		a := e.Action
+		n.actions = append(n.actions, ActionRecord{Kind: a.Kind, PartitionID: a.PartitionID, InstanceGUID: a.InstanceGUID,
+			Reason: a.Reason, Start: n.evStart.At, End: e.At, Error: e.Err, Interrupted: e.Err == "crashed" || e.Err == "interrupted"})
+	}
+}
+
+// queueBuild hands a build to the software worker (once per release).
+func (s *engine) queueBuild(n *node, a converge.Action) {
+	if n.swWant[a.URL] {
+		return
+	}
+	n.swWant[a.URL] = true
+	n.swQueue = append(n.swQueue, a)
+	s.startSoftware(n)
+}
+
 func (s *engine) startSoftware(n *node) {
 	if n.swBusy || n.swPos >= len(n.swQueue) {
 		return
@@ -595,7 +528,7 @@ func (s *engine) startSoftware(n *node) {
 	if m, ok := s.software[a.URL]; ok && m.BuildTime > 0 {
 		d = m.BuildTime
 	}
-	s.send(n, report{kind: repSoftware, url: a.URL, state: string(model.SoftwareBuilding)})
+	n.ag.Keep(agent.Report{Kind: agent.ReportSoftware, URL: a.URL, Software: model.SoftwareBuilding})
 	s.schedule(evSoftwareDone, s.now+int64(d), n.idx, 0)
 }
 
@@ -620,89 +553,24 @@ func (s *engine) softwareDone(n *node) {
 	t.end()
 	if failed {
 		s.stats.BuildFailures++
-		n.actual.ApplyFailure(a, s.time())
-		s.send(n, report{kind: repSoftware, url: a.URL, state: string(model.SoftwareError), msg: problem})
+		n.ag.BuildDone(s.time(), a.URL, errors.New(problem))
+		n.ag.Keep(agent.Report{Kind: agent.ReportSoftware, URL: a.URL, Software: model.SoftwareError, Error: problem})
 	} else {
-		n.actual.ApplySuccess(a, s.time())
-		s.send(n, report{kind: repSoftware, url: a.URL, state: string(model.SoftwareReadyAvailable)})
+		n.ag.BuildDone(s.time(), a.URL, nil)
+		n.ag.Keep(agent.Report{Kind: agent.ReportSoftware, URL: a.URL, Software: model.SoftwareReadyAvailable})
 	}
-	n.dirty = true
 	s.startSoftware(n)
-	if !n.busy() {
-		s.schedule(evRun, s.now, n.idx, 0)
-	}
-}
-
-// send delivers a report now, or keeps it in the outbox until the master
-// can be reached (a later report of the same partition or software
-// replaces it).
-func (s *engine) send(n *node, r report) {
-	if !s.reachable(n) {
-		s.keep(n, r)
-		return
-	}
-	s.deliver(n, r)
-}
-
-func (s *engine) keep(n *node, r report) {
-	partState := func(k uint8) bool { return k == repState || k == repDestroyed }
-	for i := range n.outbox {
-		o := &n.outbox[i]
-		if o.kind == r.kind && o.part == r.part && o.url == r.url && (r.kind != repConnection || o.guid == r.guid) {
-			*o = r
-			return
-		}
-		if partState(r.kind) && partState(o.kind) && o.part == r.part {
-			*o = r
-			return
-		}
-	}
-	n.outbox = append(n.outbox, r)
-}
-
-func (s *engine) flush(n *node) {
-	if len(n.outbox) == 0 {
-		return
-	}
-	out := n.outbox
-	n.outbox = nil
-	for _, r := range out {
-		s.deliver(n, r)
-	}
-}
-
-func (s *engine) deliver(n *node, r report) {
-	var cmd master.Command
-	switch r.kind {
-	case repState:
-		cmd = master.ReportPartition{By: n.actor, ComputerID: n.id, PartitionID: r.part, State: model.ReportedState(r.state), Error: r.msg}
-	case repDestroyed:
-		cmd = master.PartitionDestroyed{By: n.actor, ComputerID: n.id, PartitionID: r.part}
-	case repConnection:
-		cmd = master.SetConnection{By: n.actor, ComputerID: n.id, PartitionID: r.part, SharedGUID: r.guid, Parameters: r.params}
-	default:
-		cmd = master.ReportSoftware{By: n.actor, ComputerID: n.id, URL: r.url, State: model.SoftwareState(r.state), Error: r.msg}
-	}
-	s.submit(s.latency(n), cmd, func(_ master.Result, err error) {
-		if err == errMasterDown {
-			s.keep(n, r) // the outbox survives crashes: sent again at the next contact
-			return
-		}
-		if err == nil && r.kind == repState && r.state == string(model.ReportedStarted) {
-			s.onStarted(r.guid, r.version)
-		}
-	})
+	s.kick(n)
 }
 
 // checkConverged notes that a node has nothing left to do: up, in touch
-// with the master, its view current, no action queued or running, no build,
-// no report waiting.
+// with the master, its agent converged on the master's latest view, no
+// action or build running.
 func (s *engine) checkConverged(n *node) {
-	if n.converged || !n.up || !n.reach || n.busy() || n.swBusy || n.swPos < len(n.swQueue) ||
-		n.planned || n.dirty || len(n.outbox) > 0 {
+	if n.converged || !n.up || n.inFlight > 0 || n.swBusy || n.swPos < len(n.swQueue) || !n.ag.Converged() || !s.masterUp {
 		return
 	}
-	if vv, _ := s.m.ViewVersion(n.id); vv != n.viewVer {
+	if vv, _ := s.m.ViewVersion(n.id); n.ag.View() == nil || vv != n.ag.View().Version {
 		return
 	}
 	n.converged = true
@@ -710,51 +578,52 @@ func (s *engine) checkConverged(n *node) {
 }
 
 // crash stops a node: its processes die, the running action is lost
-// (recorded as a failure: its files may be half written), queues empty.
+// (recorded as a failure: its files may be half written), builds are
+// lost; its disk (the agent's records, view and outbox) stays.
 func (s *engine) crash(n *node) {
 	if !n.up {
 		return
 	}
 	s.stats.Crashes++
 	now := s.time()
-	if n.inFlight > 0 {
-		n.actual.ApplyFailure(n.cur, now)
-		n.inFlight = 0
-		if s.opts.RecordActivity {
-			n.actions = append(n.actions, ActionRecord{Kind: n.cur.Kind, PartitionID: n.cur.PartitionID, InstanceGUID: n.cur.InstanceGUID,
-				Reason: n.cur.Reason, Start: s.t0.Add(time.Duration(n.curAt)), End: now, Error: "interrupted by a crash", Interrupted: true})
+	n.inFlight = 0
+	n.resume = n.resume[:0]
+	for _, id := range slices.Sorted(maps.Keys(n.ag.Actual().Partitions)) {
+		if p := n.ag.Actual().Partitions[id]; p.Running && (n.cur.PartitionID != id || n.cur.Kind != converge.StopPartition) {
+			n.resume = append(n.resume, id)
 		}
 	}
-	if n.swBusy {
-		n.actual.ApplyFailure(n.swCur, now)
-		n.swBusy = false
-	}
-	for id, p := range n.actual.Partitions { // order-free: every entry gets the same change
-		if p.Running {
-			p.Running = false
-			n.actual.Partitions[id] = p
-		}
-	}
+	n.ag.Crash(now)
+	s.drainEvents(n)
+	n.swBusy = false
 	n.up = false
 	n.epoch++
 	n.faultAt = s.now
-	n.queue, n.qpos = n.queue[:0], 0
 	n.swQueue, n.swPos = n.swQueue[:0], 0
 	clear(n.swWant)
-	n.planned, n.converged = false, false
+	n.planLeft = 0
+	n.converged = false
 	t := s.trace
 	t.begin(s.now, "crash")
 	t.str("node", n.id)
 	t.end()
 }
 
-// boot starts a node again: it announces its capacity (format at boot) and
-// runs at once.
 func (s *engine) boot(n *node) {
 	if n.up {
 		return
 	}
-	n.up, n.dirty = true, true
+	n.up = true
+	if len(n.resume) > 0 {
+		actual := n.ag.Actual()
+		for _, id := range n.resume {
+			p := actual.Partitions[id]
+			p.Running = true
+			actual.Partitions[id] = p
+		}
+		n.resume = n.resume[:0]
+		n.ag.Invalidate()
+	}
 	t := s.trace
 	t.begin(s.now, "boot")
 	t.str("node", n.id)
@@ -763,34 +632,32 @@ func (s *engine) boot(n *node) {
 		s.submit(s.latency(n), master.SetCapacity{By: n.actor, ComputerID: n.id,
 			Partitions: partitionSpecs(n.idx, n.parts)}, nil)
 		if s.sc.Agent.BangOnBoot {
-			for _, p := range n.view.Partitions {
+			for _, p := range n.viewPartitions() {
 				if p.InstanceGUID != "" && p.RequestedState != model.StateDestroyed {
 					s.submit(s.latency(n), master.Bang{By: n.actor, InstanceGUID: p.InstanceGUID, Message: "boot"}, nil)
 				}
 			}
 		}
 	}
-	s.schedule(evPoll, s.now, n.idx, 0)
+	n.ag.Wake()
+	s.kick(n)
 	if r := s.sc.Failures.NodeCrashes.PerNodePerDay; r > 0 {
 		s.schedule(evNodeCrash, s.expDelay(s.rCrash, r/float64(24*time.Hour)), n.idx, 0)
 	}
-	if s.sc.Agent.UsageReportEvery > 0 {
-		s.schedule(evUsageReport, s.now+int64(s.sc.Agent.UsageReportEvery), n.idx, 0)
-	}
 }
 
-// usageReport posts the node's TioXML usage journal for the last period:
-// CPU time and memory of every running partition (core/account builds and
-// checks it, core/master prices it).
-func (s *engine) usageReport(n *node) {
-	every := s.sc.Agent.UsageReportEvery.D()
-	s.schedule(evUsageReport, s.now+int64(every), n.idx, 0)
-	if !n.up || !s.reachable(n) {
-		return
+// postUsage posts the node's TioXML usage journal for the period that
+// ends now: CPU time and memory of every running partition (core/account
+// builds and checks it, core/master prices it).
+func (s *engine) postUsage(n *node) agent.Outcome {
+	if !s.reachable(n) {
+		return agent.Unreachable(errMasterDown)
 	}
+	every := s.sc.Agent.UsageReportEvery.D()
 	per := map[string][]account.JournalMovement{}
-	for _, p := range n.view.Partitions {
-		if a := n.actual.Partitions[p.ID]; a.Running && p.InstanceGUID != "" {
+	actual := n.ag.Actual()
+	for _, p := range n.viewPartitions() {
+		if a := actual.Partitions[p.ID]; a.Running && p.InstanceGUID != "" {
 			cpu := every.Seconds() * (0.02 + 0.1*n.rng.Float64())
 			mem := every.Hours() * float64(64+n.rng.IntN(448))
 			per[p.ID] = []account.JournalMovement{
@@ -800,12 +667,13 @@ func (s *engine) usageReport(n *node) {
 		}
 	}
 	if len(per) == 0 {
-		return
+		return agent.OK()
 	}
 	now := s.time()
 	j := account.BuildJournal(n.id, now.Add(-every), now, per, n.group.Currency)
 	j.Transactions[0].PaymentMode = "wire_transfer"
 	s.submit(s.latency(n), master.PostUsage{By: n.actor, ComputerID: n.id, Journal: j}, nil)
+	return agent.OK()
 }
 
 func round3(x float64) float64 { return float64(int64(x*1000+0.5)) / 1000 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slapgo/slapgo/core/agent"
 	"github.com/slapgo/slapgo/core/alloc"
 	"github.com/slapgo/slapgo/core/converge"
 	"github.com/slapgo/slapgo/core/master"
@@ -94,9 +95,10 @@ type engine struct {
 	heap  eventHeap
 	nEvts uint64
 
-	m       *master.State
-	convCfg converge.Config
-	trace   *tracer
+	m        *master.State
+	convCfg  converge.Config
+	agentCfg agent.Config
+	trace    *tracer
 
 	// Streams.
 	rWork, rBurst, rLife, rParam, rNet, rMaster, rCrash, rRegion, rPart, rSpec, rGrid *rand.Rand
@@ -273,6 +275,14 @@ func newEngine(sc *scenario.Scenario, opts Options) (*engine, error) {
 	if opts.Bare {
 		s.end = math.MaxInt64
 	}
+	s.agentCfg = agent.Config{Converge: s.convCfg, PollInterval: sc.Agent.PollInterval.D(),
+		PromiseInterval: sc.Agent.PromiseInterval.D(), RunRemovals: true, EventLog: -1}
+	if sc.Agent.UsageReportEvery > 0 {
+		s.agentCfg.UsageInterval = sc.Agent.UsageReportEvery.D()
+	}
+	if opts.RecordActivity {
+		s.agentCfg.EventLog = 0 // the default ring: drained after each run of a node
+	}
 	s.stats.ServiceBySW = map[int32][]float64{}
 	return s, nil
 }
@@ -345,9 +355,7 @@ func (s *engine) dispatch(ev event) {
 	}
 	switch ev.kind {
 	case evPoll:
-		s.poll(n, true)
-	case evRun:
-		s.poll(n, false)
+		s.wakeUp(n, ev.ref)
 	case evActionDone:
 		s.actionDone(n)
 	case evSoftwareDone:
@@ -390,8 +398,6 @@ func (s *engine) dispatch(ev event) {
 		s.cut(ev.ref)
 	case evHeal:
 		s.heal(ev.ref)
-	case evUsageReport:
-		s.usageReport(n)
 	case evSpeculate:
 		s.speculate(ev.ref)
 	case evPoolRefill:
@@ -458,9 +464,9 @@ func (s *engine) setup() {
 
 	// Processes.
 	for _, n := range s.nodes {
-		s.schedule(evPoll, int64(n.rng.Int64N(int64(sc.Agent.PollInterval))), n.idx, 0)
+		s.schedule(evPoll, int64(n.rng.Int64N(int64(sc.Agent.PollInterval))), n.idx, n.wake)
 		if sc.Agent.UsageReportEvery > 0 {
-			s.schedule(evUsageReport, int64(n.rng.Int64N(int64(sc.Agent.UsageReportEvery))), n.idx, 0)
+			n.ag.ScheduleUsage(s.t0.Add(time.Duration(n.rng.Int64N(int64(sc.Agent.UsageReportEvery)))))
 		}
 		if r := sc.Failures.NodeCrashes.PerNodePerDay; r > 0 {
 			s.schedule(evNodeCrash, s.expDelay(s.rCrash, r/float64(24*time.Hour)), n.idx, 0)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/slapgo/slapgo/core/agent"
 	"github.com/slapgo/slapgo/core/model"
 )
 
@@ -78,7 +79,7 @@ func (s *engine) sample() {
 		x.Utilisation = float64(busy) / float64(busy+free)
 	}
 	for _, n := range s.nodes {
-		q := len(n.queue) - n.qpos + n.inFlight
+		q := n.queued()
 		x.ConfigQueue += q
 		x.ConfigQueueMax = max(x.ConfigQueueMax, q)
 		if n.inFlight > 0 {
@@ -310,6 +311,11 @@ func (s *engine) finish(wall time.Duration) *Result {
 		s.fullCheck()
 	}
 	st := &s.stats
+	var ac agent.Counters
+	for _, n := range s.nodes {
+		ac = addCounters(ac, addCounters(n.oldCounts, n.ag.Counters()))
+	}
+	st.Plans = ac.Plans
 	cfgSum := sha256.Sum256([]byte(s.sc.Canonical()))
 	sum := Summary{
 		Scenario: s.sc.Name, Seed: s.opts.Seed, ConfigSHA256: hex.EncodeToString(cfgSum[:]),

@@ -2,8 +2,10 @@ package sim
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"time"
 
@@ -691,17 +693,21 @@ func (s *engine) warmStart() {
 		if err != nil {
 			continue
 		}
-		n.view, n.viewVer, n.haveView, n.maxVer = v, v.Version, true, v.Version
-		p := converge.PlanNode(v, n.actual, s.time(), s.convCfg)
+		n.ag.SetView(&v)
+		n.maxVer = v.Version
+		actual := n.ag.Actual()
+		p := converge.PlanNode(v, *actual, s.time(), s.convCfg)
 		for _, a := range p.Actions {
 			at := s.time()
 			if a.Kind == converge.ConfigurePartition && period > 0 {
 				at = at.Add(-time.Duration(n.rng.Int64N(int64(period))))
 			}
-			n.actual.ApplySuccess(a, at)
+			actual.ApplySuccess(a, at)
 			if a.Kind == converge.ConfigurePartition {
-				for _, r := range n.connections(a) {
-					s.applyNow(master.SetConnection{By: n.actor, ComputerID: n.id, PartitionID: r.part, SharedGUID: r.guid, Parameters: r.params})
+				own, shared := n.connections(a)
+				s.applyNow(master.SetConnection{By: n.actor, ComputerID: n.id, PartitionID: a.PartitionID, Parameters: own})
+				for _, g := range slices.Sorted(maps.Keys(shared)) {
+					s.applyNow(master.SetConnection{By: n.actor, ComputerID: n.id, PartitionID: a.PartitionID, SharedGUID: g, Parameters: shared[g]})
 				}
 			}
 			if a.Kind == converge.StartPartition {

@@ -114,6 +114,7 @@ agent:
   build: {dist: constant, mean: %s}
   cache_hit_ratio: 0
   usage_report_every: -1s
+  promise_interval: %s
 nodes:
   - name: fixture
     count: 1
@@ -121,7 +122,7 @@ nodes:
     latency: {dist: constant, mean: 0s}
     loss: 0
 `, c.Start.UTC().Format(time.RFC3339), c.PollInterval, c.PollJitter, cv.MaximumPeriodicity, cv.RetryBase, cv.RetryMax,
-		c.Configure, c.Configure, c.Destroy, c.Build)
+		c.Configure, c.Configure, c.Destroy, c.Build, c.PollInterval)
 	return scenario.Parse("simbackend fixture world", []byte(doc), nil)
 }
 
