@@ -318,27 +318,19 @@ func configuredInstanceAtMost(ctx context.Context, computerID, title string, wan
 	return err
 }
 
-// atOnce measures, from the start and end of every partition action a
-// node ran since the mark, how many partitions it worked on at once; it
-// also returns how many configurations it ran since the mark.
+// atOnce is how many partitions a node worked on at once, as its backend
+// measures it from the node agent's action start and end events, and how
+// many configurations it ran since the mark.
 func atOnce(ctx context.Context, computerID string) (peak, configured int, err error) {
 	s := scenarioOf(ctx)
 	a, cs, err := s.since(ctx, computerID)
 	switch {
 	case err != nil:
 		return 0, 0, err
-	case len(cs) == 0:
-		return 0, 0, nil
-	case a.Actions == nil:
-		return 0, 0, fmt.Errorf("the %s backend does not expose when a node's partition actions start and end: %w", s.be.Kind(), backend.ErrUnsupported)
+	case len(cs) > 0 && a.MaxConcurrent == 0:
+		return 0, 0, fmt.Errorf("the %s backend cannot observe how many partitions a node works on at once: %w", s.be.Kind(), backend.ErrUnsupported)
 	}
-	var spans []backend.ActionSpan
-	for _, sp := range a.Actions {
-		if !sp.End.Before(cs[0].At) {
-			spans = append(spans, sp)
-		}
-	}
-	return backend.MaxConcurrent(spans), len(cs), nil
+	return a.MaxConcurrent, len(cs), nil
 }
 
 func configuredAtATime(ctx context.Context, computerID string, n int) error {

@@ -161,8 +161,8 @@ type Configuration struct {
 }
 
 // ActionSpan is one partition action a node ran (configure, start, stop,
-// destroy a partition, remove a software), from the moment it started to
-// the moment it ended, as the node agent's core announces them.
+// destroy a partition, remove a software), from its start event to its end
+// event, as the node agent's core (core/agent) emits them.
 type ActionSpan struct {
 	Kind        string // core/converge action kind
 	PartitionID string
@@ -172,16 +172,17 @@ type ActionSpan struct {
 // Activity is what a node's instance loop did since it started.
 type Activity struct {
 	Configurations []Configuration
-	// Actions is every partition action the node ran, with its start and
-	// end: how many partitions it worked on at once is measured from them
-	// (MaxConcurrent). nil when the backend cannot observe them.
-	Actions []ActionSpan
+	// MaxConcurrent is the largest number of partitions the node ever
+	// worked on at the same moment (1 when configuration is sequential),
+	// measured from the action start and end events of the node agent's
+	// core (PeakConcurrency); 0 when the backend cannot observe them.
+	MaxConcurrent int
 }
 
-// MaxConcurrent is the largest number of actions of spans running at the
+// PeakConcurrency is the largest number of actions of spans running at the
 // same moment. An action that ends when another starts does not overlap
 // it.
-func MaxConcurrent(spans []ActionSpan) int {
+func PeakConcurrency(spans []ActionSpan) int {
 	type edge struct {
 		at    time.Time
 		delta int

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-func TestMaxConcurrent(t *testing.T) {
+func TestPeakConcurrency(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	span := func(from, to int) ActionSpan {
 		return ActionSpan{Kind: "configure-partition", Start: t0.Add(time.Duration(from) * time.Second), End: t0.Add(time.Duration(to) * time.Second)}
@@ -25,8 +25,8 @@ func TestMaxConcurrent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := MaxConcurrent(tt.spans); got != tt.want {
-				t.Errorf("MaxConcurrent = %d, want %d", got, tt.want)
+			if got := PeakConcurrency(tt.spans); got != tt.want {
+				t.Errorf("PeakConcurrency = %d, want %d", got, tt.want)
 			}
 		})
 	}

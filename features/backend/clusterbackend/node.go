@@ -198,8 +198,8 @@ func actions(ctx context.Context, n *cluster.Node) ([]logLine, error) {
 	return out, nil
 }
 
-// Activity is what a node's agent logged it configured. Actions is nil:
-// the log does not show when an action began.
+// Activity is what a node's agent logged it configured. MaxConcurrent is
+// 0: the log does not show when an action began.
 func (b *Backend) Activity(ctx context.Context, id string) (backend.Activity, error) {
 	n, err := b.node(id)
 	if err != nil {

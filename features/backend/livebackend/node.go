@@ -498,8 +498,8 @@ func (l *Live) Node(_ context.Context, id string) (backend.NodeState, error) {
 	return n.state()
 }
 
-// Activity is what a node's agent logged it configured. Actions is nil:
-// the log does not show when an action began.
+// Activity is what a node's agent logged it configured. MaxConcurrent is
+// 0: the log does not show when an action began.
 func (l *Live) Activity(ctx context.Context, id string) (backend.Activity, error) {
 	n, err := l.node(id)
 	if err != nil {

@@ -559,20 +559,23 @@ func (s *Sim) Node(_ context.Context, id string) (backend.NodeState, error) {
 	return st, nil
 }
 
-// Activity is what a node's instance loop did: its configurations, and
-// every partition action from its start to its end.
+// Activity is what a node's instance loop did: its configurations, and how
+// many partitions it worked on at once, measured from the start and end
+// events core/agent emitted for every partition action.
 func (s *Sim) Activity(_ context.Context, id string) (backend.Activity, error) {
 	acts, err := s.e.Actions(id)
 	if err != nil {
 		return backend.Activity{}, classify(err)
 	}
 	var a backend.Activity
+	spans := make([]backend.ActionSpan, 0, len(acts))
 	for _, r := range acts {
-		a.Actions = append(a.Actions, backend.ActionSpan{Kind: string(r.Kind), PartitionID: r.PartitionID, Start: r.Start, End: r.End})
+		spans = append(spans, backend.ActionSpan{Kind: string(r.Kind), PartitionID: r.PartitionID, Start: r.Start, End: r.End})
 		if r.Kind == converge.ConfigurePartition && !r.Interrupted {
 			a.Configurations = append(a.Configurations, backend.Configuration{At: r.End, PartitionID: r.PartitionID,
 				InstanceGUID: r.InstanceGUID, Reason: string(r.Reason), OK: r.Error == ""})
 		}
 	}
+	a.MaxConcurrent = backend.PeakConcurrency(spans)
 	return a, nil
 }
