@@ -54,6 +54,7 @@ func (a *Agent) advance(now time.Time) (Effect, bool) {
 			if a.tDone == 0 {
 				a.tBegan = now
 			}
+			a.checkBegan = now
 			return Effect{Kind: CheckPromises, PartitionID: d.id, InstanceGUID: d.guid}, true
 		}
 		a.stage = stageUsage
@@ -409,7 +410,7 @@ func (a *Agent) promisesChecked(now time.Time, e Effect, o Outcome) {
 	a.tpos++
 	a.tDone++
 	id := e.PartitionID
-	a.checked[id] = now
+	a.checked[id] = a.checkBegan // what it found holds from then on
 	var r Report
 	switch {
 	case o.Err != nil && !a.anomaly[id]:
