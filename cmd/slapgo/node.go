@@ -336,8 +336,9 @@ the programs are stopped, unless --keep-services.`,
 
 func newNodeStatusCmd(o *nodeOptions) *cobra.Command {
 	var jsonOut bool
+	var events int
 	cmd := &cobra.Command{
-		Use:   "status [--json]",
+		Use:   "status [--json] [--events N]",
 		Short: "Show what the node holds and runs, its current plan (empty: converged) and its recent actions",
 		Long: `Read the node's records, processes and last view (no master is asked, no lock
 taken: a daemon may run) and show each partition as the view asks it and as
@@ -351,7 +352,7 @@ actions started and ended (with the most that were in progress at once).`,
 			if err != nil {
 				return err
 			}
-			st, err := agent.ReadStatus(cfg, time.Now())
+			st, err := agent.ReadStatus(cfg, time.Now(), events)
 			if err != nil {
 				return err
 			}
@@ -366,6 +367,7 @@ actions started and ended (with the most that were in progress at once).`,
 		},
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the status as JSON")
+	cmd.Flags().IntVar(&events, "events", agent.StatusEvents, "show the last N action events (-1: all the node's files keep)")
 	return cmd
 }
 

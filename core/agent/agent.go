@@ -166,6 +166,8 @@ type Agent struct {
 	tpos      int
 	tBegan    time.Time
 	tDone     int
+	// checkBegan: when the anomaly check in flight began.
+	checkBegan time.Time
 	// checkReport: a promise check changed the partition's state; its
 	// report (a.report) is sent before the next check.
 	checkReport bool
@@ -306,8 +308,8 @@ func (a *Agent) Pending(id string) (Report, bool) {
 // (reported in error until they hold again).
 func (a *Agent) Anomaly(id string) bool { return a.anomaly[id] }
 
-// CheckedAt is when partition id's promises were last checked (or its
-// programs last started); false when never since New.
+// CheckedAt is when the last check of partition id's promises began (or
+// its programs last started); false when never since New.
 func (a *Agent) CheckedAt(id string) (time.Time, bool) {
 	t, ok := a.checked[id]
 	return t, ok

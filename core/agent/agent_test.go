@@ -757,3 +757,25 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+func TestSoftwareWork(t *testing.T) {
+	install := converge.Action{Kind: converge.InstallSoftware, URL: swA}
+	remove := converge.Action{Kind: converge.RemoveSoftware, URL: swB}
+	destroy := converge.Action{Kind: converge.DestroyPartition, PartitionID: "slappart0"}
+	configure := converge.Action{Kind: converge.ConfigurePartition, PartitionID: "slappart1"}
+	tests := []struct {
+		name              string
+		plan              []converge.Action
+		installs, removes int
+	}{
+		{"nothing", nil, 0, 0},
+		{"installs and removals", []converge.Action{install, configure, remove}, 1, 1},
+		{"a destruction holds the removals back", []converge.Action{destroy, install, remove}, 1, 0},
+	}
+	for _, tt := range tests {
+		in, rm := SoftwareWork(converge.Plan{Actions: tt.plan})
+		if len(in) != tt.installs || len(rm) != tt.removes {
+			t.Errorf("%s: %d installs, %d removals; want %d, %d", tt.name, len(in), len(rm), tt.installs, tt.removes)
+		}
+	}
+}

@@ -54,6 +54,7 @@ func (a *Agent) advance(now time.Time) (Effect, bool) {
 			if a.tDone == 0 {
 				a.tBegan = now
 			}
+			a.checkBegan = now
 			return Effect{Kind: CheckPromises, PartitionID: d.id, InstanceGUID: d.guid}, true
 		}
 		a.stage = stageUsage
@@ -409,7 +410,7 @@ func (a *Agent) promisesChecked(now time.Time, e Effect, o Outcome) {
 	a.tpos++
 	a.tDone++
 	id := e.PartitionID
-	a.checked[id] = now
+	a.checked[id] = a.checkBegan // what it found holds from then on
 	var r Report
 	switch {
 	case o.Err != nil && !a.anomaly[id]:
@@ -427,4 +428,21 @@ func (a *Agent) promisesChecked(now time.Time, e Effect, o Outcome) {
 	}
 	a.Keep(r)
 	a.report, a.checkReport = r, true // sent at once, from the outbox
+}
+
+// SoftwareWork is the part of plan a software loop running apart from the
+// instance loop does (Config.RunRemovals false): the installs, and the
+// removals unless the plan still destroys a partition (one may use the
+// release; the instance loop destroys it first).
+func SoftwareWork(plan converge.Plan) (installs, removals []converge.Action) {
+	destroying := slices.ContainsFunc(plan.Actions, func(a converge.Action) bool { return a.Kind == converge.DestroyPartition })
+	for _, act := range plan.Actions {
+		switch {
+		case act.Kind == converge.InstallSoftware:
+			installs = append(installs, act)
+		case act.Kind == converge.RemoveSoftware && !destroying:
+			removals = append(removals, act)
+		}
+	}
+	return installs, removals
 }

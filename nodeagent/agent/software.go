@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	agentcore "github.com/slapgo/slapgo/core/agent"
 	"github.com/slapgo/slapgo/core/converge"
 	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/master/api"
@@ -291,26 +292,18 @@ func (a *Agent) SoftwarePass(ctx context.Context, wait bool) (SoftwareResult, er
 		return res, err
 	}
 	plan := converge.PlanNode(*view, actual, a.now(), a.convergeConfig())
-	destroying := false
-	for _, act := range plan.Actions {
-		destroying = destroying || act.Kind == converge.DestroyPartition
+	installs, removals := agentcore.SoftwareWork(plan)
+	for _, act := range installs {
+		if a.builds.submit(ctx, act) {
+			res.Started = append(res.Started, act.URL)
+		}
 	}
-	for _, act := range plan.Actions {
-		switch act.Kind {
-		case converge.InstallSoftware:
-			if a.builds.submit(ctx, act) {
-				res.Started = append(res.Started, act.URL)
-			}
-		case converge.RemoveSoftware:
-			if destroying {
-				continue // the partitions being destroyed may still use it
-			}
-			if err := a.remove(ctx, act); err != nil {
-				res.Errors = append(res.Errors, err)
-				a.log.Warn("software removal failed", "software", act.URL, "err", err)
-			} else {
-				res.Removed = append(res.Removed, act.URL)
-			}
+	for _, act := range removals {
+		if err := a.remove(ctx, act); err != nil {
+			res.Errors = append(res.Errors, err)
+			a.log.Warn("software removal failed", "software", act.URL, "err", err)
+		} else {
+			res.Removed = append(res.Removed, act.URL)
 		}
 	}
 	a.resendSoftwareReports(ctx)

@@ -31,7 +31,8 @@ const (
 
 	eventLogSize   = 256     // action events core/agent keeps in memory
 	eventsMaxBytes = 1 << 20 // events file size before it rotates
-	statusEvents   = 200     // events a status shows
+	// StatusEvents is how many events a status shows by default.
+	StatusEvents = 200
 )
 
 // ActionEvent is the start or the end of a partition action (its end comes
@@ -212,9 +213,10 @@ type SoftwareStatus struct {
 	Reported model.SoftwareState `json:"reported,omitempty"`
 }
 
-// ReadStatus reads a node's status from its disk and processes, at now: it
+// ReadStatus reads a node's status from its disk and processes, at now,
+// with its last events action events (negative: all its files keep): it
 // needs no master and takes no lock (a daemon may run).
-func ReadStatus(cfg config.Config, now time.Time) (NodeStatus, error) {
+func ReadStatus(cfg config.Config, now time.Time, events int) (NodeStatus, error) {
 	a := newAgent(cfg, nil, Options{Unprivileged: true, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }})
 	st := NodeStatus{ComputerID: cfg.ComputerID, At: now.UTC(), Plan: []PlannedAction{}}
 	view, _ := a.cachedView()
@@ -282,7 +284,7 @@ func ReadStatus(cfg config.Config, now time.Time) (NodeStatus, error) {
 		}
 		st.Software = append(st.Software, ss)
 	}
-	st.Events, err = readEvents(a.stateDirPath(EventsFile), statusEvents)
+	st.Events, err = readEvents(a.stateDirPath(EventsFile), events)
 	if err != nil {
 		return st, err
 	}
@@ -298,7 +300,7 @@ func ReadStatus(cfg config.Config, now time.Time) (NodeStatus, error) {
 }
 
 // readEvents returns the last n events of the events file (and of the
-// file it rotated to), oldest first.
+// file it rotated to), oldest first; all of them when n < 0.
 func readEvents(path string, n int) ([]ActionEvent, error) {
 	out := []ActionEvent{}
 	for _, p := range []string{path + ".1", path} {
@@ -326,7 +328,7 @@ func readEvents(path string, n int) ([]ActionEvent, error) {
 			return out, fmt.Errorf("agent: %s: %w", p, err)
 		}
 	}
-	if len(out) > n {
+	if n >= 0 && len(out) > n {
 		out = out[len(out)-n:]
 	}
 	return out, nil
