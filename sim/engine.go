@@ -145,16 +145,25 @@ func (e *Engine) MasterUp() bool { return e.s.masterUp }
 // DefineSoftware declares how the release at url builds.
 func (e *Engine) DefineSoftware(url string, m SoftwareModel) { e.s.software[url] = m }
 
-// SetDurations changes the modelled duration of a configuration and the
-// nodes' poll interval, from now on (zero keeps a value).
-func (e *Engine) SetDurations(configure, pollInterval time.Duration) {
-	a := &e.s.sc.Agent
+// SetDurations changes the modelled duration of a configuration from now
+// on, and the agents' poll interval, which only nodes not added yet can
+// take (zero keeps a value). The engine's scenario is its own copy from
+// then on.
+func (e *Engine) SetDurations(configure, pollInterval time.Duration) error {
+	s := e.s
+	if pollInterval > 0 && pollInterval != s.sc.Agent.PollInterval.D() && len(s.nodes) > 0 {
+		return fmt.Errorf("%w: the poll interval of %d running node agents cannot change", ErrState, len(s.nodes))
+	}
+	sc := *s.sc
+	s.sc = &sc
 	if configure > 0 {
-		a.Configure = scenario.Dist{Kind: "constant", Mean: scenario.Duration(configure)}
+		sc.Agent.Configure = scenario.Dist{Kind: scenario.DistConstant, Mean: scenario.Duration(configure)}
 	}
 	if pollInterval > 0 {
-		a.PollInterval = scenario.Duration(pollInterval)
+		sc.Agent.PollInterval = scenario.Duration(pollInterval)
+		s.agentCfg.PollInterval = pollInterval
 	}
+	return nil
 }
 
 // AddNode starts the agent of a computer the master knows: it formats

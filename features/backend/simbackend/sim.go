@@ -262,8 +262,7 @@ func (s *Sim) DefineSoftware(_ context.Context, spec backend.SoftwareSpec) (stri
 
 // SetTimings changes the modelled durations.
 func (s *Sim) SetTimings(t backend.Timings) error {
-	s.e.SetDurations(t.Configure, t.PollInterval)
-	return nil
+	return classify(s.e.SetDurations(t.Configure, t.PollInterval))
 }
 
 // --- persons, computers, software ---

@@ -120,6 +120,7 @@ func TestErrorClasses(t *testing.T) {
 			return err
 		}, backend.ErrInvalid},
 		{"timings", func() error { return s.SetTimings(backend.Timings{Configure: 2 * time.Second}) }, nil},
+		{"poll interval of running agents", func() error { return s.SetTimings(backend.Timings{PollInterval: 2 * time.Minute}) }, backend.ErrConflict},
 		{"unknown node", func() error { return s.CrashNode(ctx, "COMP-9") }, backend.ErrNotFound},
 	}
 	for _, tt := range tests {
