@@ -91,6 +91,11 @@ func NewEngine(sc *scenario.Scenario, opts Options) (*Engine, error) {
 	return &Engine{s: s}, nil
 }
 
+// Finish ends a stepped simulation and summarises it: the last sample,
+// a sweep of every invariant, the summary (wall is the real time it took,
+// for the speed figures). The engine must not be stepped afterwards.
+func (e *Engine) Finish(wall time.Duration) *Result { return e.s.finish(wall) }
+
 // Now is the virtual time.
 func (e *Engine) Now() time.Time { return e.s.time() }
 

@@ -82,3 +82,34 @@ func TestNodesPublishConnectionParameters(t *testing.T) {
 		t.Fatalf("only %d configured partitions checked", checked)
 	}
 }
+
+// A stepped engine is the simulation Run runs: stepping it to the end in
+// several steps gives Run's trace and summary.
+func TestSteppedEngineIsRun(t *testing.T) {
+	sets := []string{"nodes[0].count=2", "nodes[1].count=2", "workload.initial=600", "duration=2h"}
+	sc := load(t, "storm.yaml", sets)
+	want, err := Run(sc, Options{Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(sc, Options{Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []time.Duration{time.Minute, 40 * time.Minute, 41 * time.Minute, 2 * time.Hour} {
+		if _, err := e.RunUntil(e.s.t0.Add(at), nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.Now().Sub(e.s.t0); got != at {
+			t.Fatalf("the clock is at %s after RunUntil(%s)", got, at)
+		}
+	}
+	got := e.Finish(0)
+	if got.Summary.TraceHash != want.Summary.TraceHash || got.Summary.Events != want.Summary.Events {
+		t.Errorf("stepped: trace %s after %d events; Run: %s after %d", got.Summary.TraceHash, got.Summary.Events,
+			want.Summary.TraceHash, want.Summary.Events)
+	}
+	if _, err := e.RunUntil(e.s.t0, nil); err == nil {
+		t.Error("running until a time already past is accepted")
+	}
+}

@@ -224,7 +224,7 @@ func Run(sc *scenario.Scenario, opts Options) (*Result, error) {
 	if s.stopped != nil {
 		return nil, fmt.Errorf("sim: stopped at t=%s: %w", time.Duration(s.now), s.stopped)
 	}
-	res := s.finish(time.Since(wall))
+	res := e.Finish(time.Since(wall))
 	if s.violation != nil {
 		if opts.Log != nil {
 			fmt.Fprintf(opts.Log, "%s\nreproduce: %s\n", s.violation.Error(), s.violation.Reproduce)
