@@ -32,7 +32,8 @@ type Config struct {
 	// PromiseInterval: the promises of a started partition the plans leave
 	// alone are checked again at most this often (SlapOS's anomaly mode).
 	// 0 is PollInterval; negative never checks them (promises are still
-	// checked after each start).
+	// checked after each start). NB: each check is one effect; a converged
+	// node of 300 partitions checks 300 per interval (BenchmarkQuietPass).
 	PromiseInterval time.Duration
 	// PromiseBudget: the time a pass may spend on those checks; at least
 	// one partition is checked when one is due. 0 is PollInterval/2.

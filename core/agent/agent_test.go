@@ -599,6 +599,11 @@ func TestDestroyOnly(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("destroy pass = %q, want %q", got, want)
 	}
+	// The next full pass plans again and does what the destroy pass left.
+	x.now = sleepUntil(t, a, x.now)
+	if got := x.pass(t, a); !slices.Contains(got, "run-action configure-partition slappart1 (new, v1)") {
+		t.Errorf("full pass after a destroy pass = %q, want slappart1 configured", got)
+	}
 }
 
 func TestUsage(t *testing.T) {

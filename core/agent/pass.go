@@ -99,17 +99,23 @@ func (a *Agent) beginPlan(now time.Time) {
 	for _, act := range a.plan.Actions {
 		switch {
 		case act.Kind == converge.InstallSoftware:
-			if !a.opts.DestroyOnly {
+			if a.opts.DestroyOnly {
+				a.dirty = true
+			} else {
 				a.builds = append(a.builds, act)
 				a.unsettled = true
 			}
 			continue
 		case act.Kind == converge.RemoveSoftware:
+			if a.opts.DestroyOnly && a.cfg.RunRemovals {
+				a.dirty = true
+			}
 			if !a.cfg.RunRemovals || a.opts.DestroyOnly {
 				continue
 			}
 		case a.opts.DestroyOnly && (act.State != model.StateDestroyed ||
 			(act.Kind != converge.StopPartition && act.Kind != converge.DestroyPartition)):
+			a.dirty = true // left for the next full pass, which plans again
 			continue
 		}
 		a.queue = append(a.queue, act)

@@ -87,6 +87,10 @@ type Agent struct {
 	// eventsLogged: the last core event written to EventsFile (worker).
 	eventsLogged uint64
 	eventBuf     []agentcore.Event
+	// statusWritten: what DaemonStatusFile last said, but times and
+	// counters, and when (worker).
+	statusWritten   statusMaterial
+	statusWrittenAt time.Time
 }
 
 // buildEnd is a build that ended, successfully or not.

@@ -239,7 +239,11 @@ func (x *passExec) recorded(e agentcore.Effect, out agentcore.Outcome) {
 		id = e.Action.PartitionID
 		a.logAction(e.Action, out.Err)
 		if id != "" && e.Action.Kind == converge.DestroyPartition && out.Err == nil {
-			a.parts[id] = &partitionState{} // clean: the record goes
+			// Clean: the record goes (syncRecord writes it again if a
+			// report is still to send).
+			if err := a.savePartition(id, &partitionState{}); err != nil {
+				a.log.Error("partition record not removed", "partition", id, "err", err)
+			}
 		}
 	case agentcore.SendReport:
 		id = e.Report.PartitionID
@@ -267,19 +271,23 @@ func (x *passExec) recorded(e agentcore.Effect, out agentcore.Outcome) {
 	if id == "" {
 		return
 	}
-	if err := a.syncRecord(id, out.Err); err != nil {
+	// An action may have changed the record's own fields (certificate,
+	// destroy hook): always saved.
+	if err := a.syncRecord(id, out.Err, e.Kind == agentcore.RunAction); err != nil {
 		a.log.Error("partition record not saved", "partition", id, "err", err)
 	}
 }
 
 // syncRecord writes into a partition's state.json what core/agent now
-// holds of it: converge's record, the report not delivered, the anomaly.
-func (a *Agent) syncRecord(id string, failure error) error {
+// holds of it: converge's record, the report not delivered, the anomaly;
+// unless force, only when that changed the record.
+func (a *Agent) syncRecord(id string, failure error, force bool) error {
 	st, err := a.partitionState(id)
 	if err != nil {
 		return err
 	}
 	c := a.core
+	before, beforeReport := *st, st.Unreported
 	if pa, ok := c.Actual().Partitions[id]; ok {
 		st.setActual(pa)
 	} else {
@@ -293,6 +301,12 @@ func (a *Agent) syncRecord(id string, failure error) error {
 		st.Unreported = &stateReport{State: r.State, Error: r.Error}
 	}
 	st.Anomaly = c.Anomaly(id)
+	after := *st
+	before.Unreported, after.Unreported = nil, nil
+	if !force && before == after && (beforeReport == nil) == (st.Unreported == nil) &&
+		(beforeReport == nil || *beforeReport == *st.Unreported) {
+		return nil // nothing changed: most anomaly checks
+	}
 	return a.savePartition(id, st)
 }
 
@@ -366,7 +380,7 @@ func (a *Agent) runAction(ctx context.Context, act converge.Action) agentcore.Ou
 			return agentcore.Configured(d.own, d.shared)
 		}
 	case converge.StartPartition:
-		err = a.startPartition(act, st)
+		err = a.startPartition(act)
 	default:
 		err = fmt.Errorf("agent: action %s is not a partition action", act.Kind)
 	}

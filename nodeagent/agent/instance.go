@@ -285,7 +285,7 @@ func (a *Agent) requester(id string) func(context.Context, profile.ChildRequest)
 
 // startPartition (re)starts the partition's programs; core/agent then
 // has its promises checked (startPromises).
-func (a *Agent) startPartition(act converge.Action, st *partitionState) error {
+func (a *Agent) startPartition(act converge.Action) error {
 	g, err := a.group(act.PartitionID)
 	if err != nil {
 		return err
@@ -293,11 +293,7 @@ func (a *Agent) startPartition(act converge.Action, st *partitionState) error {
 	a.mu.Lock()
 	a.deployed[act.PartitionID] = deployment{guid: act.InstanceGUID, version: act.Version}
 	a.mu.Unlock()
-	if err := a.sup.Start(g); err != nil {
-		return err
-	}
-	st.Running = true // even if a promise fails: the programs run
-	return nil
+	return a.sup.Start(g)
 }
 
 // serviceDied bangs the instance whose service died, at most once per

@@ -122,8 +122,17 @@ type DaemonStatus struct {
 // writeDaemonStatus saves the instance loop's state for `node status`
 // (worker held).
 func (a *Agent) writeDaemonStatus(c *agentcore.Agent, next time.Time) {
-	ds := DaemonStatus{PID: os.Getpid(), At: a.now().UTC(), Converged: c.Converged(), Offline: c.Offline(),
-		NextPass: next.UTC(), Counters: c.Counters(), Outbox: c.Outbox(), Checked: map[string]time.Time{}}
+	// An idle pass changes only times and counters of passes and plans:
+	// the file is written again at most every ten poll intervals then.
+	cnt := c.Counters()
+	material := statusMaterial{converged: c.Converged(), offline: c.Offline(), outbox: len(c.Outbox()),
+		checks: cnt.PromiseChecks, reports: cnt.ReportsSent, actions: cnt.Actions}
+	now := a.now()
+	if material == a.statusWritten && now.Sub(a.statusWrittenAt) < 10*a.cfg.Grid.PollInterval {
+		return
+	}
+	ds := DaemonStatus{PID: os.Getpid(), At: now.UTC(), Converged: material.converged, Offline: material.offline,
+		NextPass: next.UTC(), Counters: cnt, Outbox: c.Outbox(), Checked: map[string]time.Time{}}
 	if v := c.View(); v != nil {
 		for i := range v.Partitions {
 			if t, ok := c.CheckedAt(v.Partitions[i].ID); ok {
@@ -131,13 +140,22 @@ func (a *Agent) writeDaemonStatus(c *agentcore.Agent, next time.Time) {
 			}
 		}
 	}
-	data, err := json.MarshalIndent(ds, "", "  ")
+	data, err := json.Marshal(ds)
 	if err == nil {
 		err = writeFileAtomic(a.stateDirPath(DaemonStatusFile), append(data, '\n'), 0o644)
 	}
 	if err != nil {
 		a.log.Warn("agent status not written", "err", err)
+		return
 	}
+	a.statusWritten, a.statusWrittenAt = material, now
+}
+
+// statusMaterial is what makes DaemonStatusFile worth writing again.
+type statusMaterial struct {
+	converged                bool
+	offline, outbox          int
+	checks, reports, actions uint64
 }
 
 // NodeStatus is `slapgo node status`: what the node holds and runs, the
