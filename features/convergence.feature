@@ -16,6 +16,7 @@ Feature: Node convergence
   @determinism
   Scenario: Every instance is configured once
     Then node "COMP-1" configured 5 partitions because "new"
+    And node "COMP-1" configured at most 1 partition at a time
     And all 5 instances "app" are reported started
 
   Scenario: Only the changed partition is reconfigured

@@ -33,7 +33,11 @@
 // Scenarios tagged @sim-only run only on backends with virtual time and
 // modelled scale; scenarios tagged @not-yet-live describe behaviour the
 // real stack lacks so far. On backends other than sim both are skipped,
-// with the reason their reason tag gives (see SkipReasons).
+// with the reason their reason tag gives (see SkipReasons). Scenarios
+// tagged @real-stack-only check a layer the simulator does not model (the
+// TLS handshake): the sim backend skips them, with the reason of their
+// reason tag (see RealStackReasons), and refuses, as unsupported, an
+// impostor's call rather than pretend to check a certificate.
 //
 // # Caller's duties
 //

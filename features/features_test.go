@@ -44,7 +44,7 @@ func backendKind() string {
 }
 
 func simFactory(_ context.Context, info features.ScenarioInfo) (backend.Backend, error) {
-	return simbackend.New(simbackend.Config{Seed: info.Seed}), nil
+	return simbackend.New(simbackend.Config{Seed: info.Seed})
 }
 
 // clusterFactory runs scenarios on containers (testcontainers): master and
@@ -173,6 +173,14 @@ func TestSkipReason(t *testing.T) {
 		{"live", []string{"@sim-only"}, "without a reason tag"},
 		{"live", []string{"@not-yet-live"}, "without a reason tag"},
 		{"sim", []string{"@not-yet-live"}, ""},
+		{"sim", []string{"@real-stack-only", "@tls"}, "no TLS layer"},
+		{"live", []string{"@real-stack-only", "@tls"}, ""},
+		{"cluster", []string{"@real-stack-only", "@tls"}, ""},
+		{"sim", []string{"@real-stack-only"}, "without a reason tag"},
+		{"sim", []string{"@real-stack-only", "@scale"}, "without a reason tag"},
+		{"live", []string{"@sim-only", "@tls"}, "without a reason tag"},
+		{"live", []string{"@sim-only", "@scale", "@real-stack-only", "@tls"}, "no backend runs it"},
+		{"sim", []string{"@sim-only", "@scale", "@real-stack-only", "@tls"}, "no backend runs it"},
 	}
 	for _, tt := range tests {
 		got := features.SkipReason(tt.kind, tt.tags)

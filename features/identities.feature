@@ -25,6 +25,7 @@ Feature: Identities and authorization
     When "bob" reads "web"
     Then it fails as not found
 
+  @real-stack-only @tls
   Scenario: A certificate the master did not issue is refused
     When an impostor of "alice" requests "evil" of "hello"
     Then it fails as refused mentioning "certificate"

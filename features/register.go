@@ -14,7 +14,8 @@ import (
 )
 
 // Tags that keep a scenario off some backends. Each comes with a reason
-// tag whose text is in SkipReasons.
+// tag whose text is in SkipReasons (for @sim-only and @not-yet-live) or
+// RealStackReasons (for @real-stack-only).
 const (
 	// SimOnlyTag: only a backend with virtual time and modelled scale can
 	// run the scenario.
@@ -22,6 +23,9 @@ const (
 	// NotYetLiveTag: the real stack cannot pass the scenario yet; the
 	// reason tag names what it lacks. The simulator runs it.
 	NotYetLiveTag = "@not-yet-live"
+	// RealStackOnlyTag: the scenario checks a layer the simulator does not
+	// model; only the live and cluster backends run it.
+	RealStackOnlyTag = "@real-stack-only"
 )
 
 // SkipReasons says, for each reason tag that accompanies @sim-only or
@@ -32,21 +36,44 @@ var SkipReasons = map[string]string{
 	"@modelled-time": "asserts modelled durations (build or configuration times) that only the simulator controls",
 }
 
+// RealStackReasons says, for each reason tag that accompanies
+// @real-stack-only, what the simulator does not model.
+var RealStackReasons = map[string]string{
+	"@tls": "checks the master's TLS handshake (a certificate another authority issued): the simulator models no TLS layer",
+}
+
 // SkipReason is why a scenario with these tags does not run on a backend
-// of this kind, or "" when it runs.
+// of this kind, or "" when it runs. A scenario that no backend would run
+// (tagged for the simulator only and for real stacks only) is skipped
+// everywhere, and says so.
 func SkipReason(kind string, tags []string) string {
-	if kind == "sim" || !slices.Contains(tags, SimOnlyTag) && !slices.Contains(tags, NotYetLiveTag) {
-		return ""
+	has := func(t string) bool { return slices.Contains(tags, t) }
+	simOnly := has(SimOnlyTag) || has(NotYetLiveTag)
+	realOnly := has(RealStackOnlyTag)
+	switch {
+	case simOnly && realOnly:
+		return "tagged both for the simulator only (" + SimOnlyTag + " or " + NotYetLiveTag + ") and for real stacks only (" +
+			RealStackOnlyTag + "): no backend runs it"
+	case kind == "sim" && realOnly:
+		return reasons(tags, RealStackOnlyTag, RealStackReasons)
+	case kind != "sim" && simOnly:
+		return reasons(tags, SimOnlyTag+" or "+NotYetLiveTag, SkipReasons)
 	}
+	return ""
+}
+
+// reasons joins the texts of the reason tags among tags, or says that the
+// skipping tag came without one.
+func reasons(tags []string, tag string, known map[string]string) string {
 	var why []string
 	for _, t := range tags {
-		if r, ok := SkipReasons[t]; ok {
+		if r, ok := known[t]; ok {
 			why = append(why, r)
 		}
 	}
 	if len(why) == 0 {
-		return "tagged " + SimOnlyTag + " or " + NotYetLiveTag + " without a reason tag (one of " +
-			strings.Join(slices.Sorted(maps.Keys(SkipReasons)), ", ") + ")"
+		return "tagged " + tag + " without a reason tag (one of " +
+			strings.Join(slices.Sorted(maps.Keys(known)), ", ") + ")"
 	}
 	return strings.Join(why, "; ")
 }

@@ -29,6 +29,7 @@ func registerInstanceSteps(sc *godog.ScenarioContext) {
 
 	sc.Step(`^"([^"]+)" is allocated on "([^"]+)"$`, isAllocatedOn)
 	sc.Step(`^"([^"]+)" is allocated on "([^"]+)" partition "([^"]+)"$`, isAllocatedOnPartition)
+	sc.Step(`^instances "([^"]+)" (\d+) to (\d+) are all allocated on "([^"]+)"$`, rangeAllocatedOn)
 	sc.Step(`^"([^"]+)" is pending with a reason mentioning "([^"]+)"$`, isPending)
 	sc.Step(`^the pending requests include "([^"]+)"$`, pendingInclude)
 	sc.Step(`^"([^"]+)" is reported (started|stopped)$`, isReported)
@@ -287,6 +288,28 @@ func isAllocatedOn(ctx context.Context, title, computerID string) error {
 	}
 	if i.Status != api.StatusAllocated || i.ComputerID != computerID {
 		return fmt.Errorf("expected allocated on %s: %s", computerID, describe(i))
+	}
+	return nil
+}
+
+// rangeAllocatedOn checks where the instances titled prefix-from to
+// prefix-to are: all on one computer.
+func rangeAllocatedOn(ctx context.Context, prefix string, from, to int, computerID string) error {
+	if from < 1 || to < from {
+		return fmt.Errorf("instances %q %d to %d: expected 1 <= from <= to", prefix, from, to)
+	}
+	var elsewhere []string
+	for i := from; i <= to; i++ {
+		inst, err := current(ctx, prefix+"-"+strconv.Itoa(i))
+		if err != nil {
+			return err
+		}
+		if inst.Status != api.StatusAllocated || inst.ComputerID != computerID {
+			elsewhere = append(elsewhere, describe(inst))
+		}
+	}
+	if len(elsewhere) > 0 {
+		return fmt.Errorf("%d of instances %q %d to %d are not allocated on %s, e.g. %s", len(elsewhere), prefix, from, to, computerID, elsewhere[0])
 	}
 	return nil
 }

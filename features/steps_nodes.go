@@ -318,16 +318,31 @@ func configuredInstanceAtMost(ctx context.Context, computerID, title string, wan
 	return err
 }
 
-func configuredAtATime(ctx context.Context, computerID string, n int) error {
+// atOnce is how many partitions a node worked on at once, as its backend
+// measures it from the node agent's action start and end events, and how
+// many configurations it ran since the mark.
+func atOnce(ctx context.Context, computerID string) (peak, configured int, err error) {
 	s := scenarioOf(ctx)
-	a, _, err := s.since(ctx, computerID)
+	a, cs, err := s.since(ctx, computerID)
+	switch {
+	case err != nil:
+		return 0, 0, err
+	case len(cs) > 0 && a.MaxConcurrent == 0:
+		return 0, 0, fmt.Errorf("the %s backend cannot observe how many partitions a node works on at once: %w", s.be.Kind(), backend.ErrUnsupported)
+	}
+	return a.MaxConcurrent, len(cs), nil
+}
+
+func configuredAtATime(ctx context.Context, computerID string, n int) error {
+	peak, configured, err := atOnce(ctx, computerID)
 	switch {
 	case err != nil:
 		return err
-	case a.MaxConcurrent == 0 && len(a.Configurations) > 0:
-		return fmt.Errorf("the %s backend cannot observe how many partitions a node works on at once: %w", s.be.Kind(), backend.ErrUnsupported)
-	case a.MaxConcurrent > n:
-		return fmt.Errorf("node %s worked on %d partitions at once, expected at most %d", computerID, a.MaxConcurrent, n)
+	case configured == 0:
+		return fmt.Errorf("node %s configured nothing: there is nothing to measure", computerID)
+	case peak > n:
+		return fmt.Errorf("node %s worked on %d partitions at once (measured from the start and end of its actions), expected at most %d",
+			computerID, peak, n)
 	}
 	return nil
 }
@@ -371,10 +386,21 @@ func everyNodeInRegion(ctx context.Context, region string, n int, reason string)
 
 func noNodeMoreThan(ctx context.Context, n int) error {
 	s := scenarioOf(ctx)
+	measured := 0
 	for _, id := range slices.Sorted(maps.Keys(s.computers)) {
-		if err := configuredAtATime(ctx, id, n); err != nil {
+		peak, configured, err := atOnce(ctx, id)
+		switch {
+		case err != nil:
 			return err
+		case peak > n:
+			return fmt.Errorf("node %s worked on %d partitions at once (measured from the start and end of its actions), expected at most %d",
+				id, peak, n)
+		case configured > 0:
+			measured++
 		}
+	}
+	if measured == 0 {
+		return fmt.Errorf("no node configured anything: there is nothing to measure")
 	}
 	return nil
 }

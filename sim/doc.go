@@ -1,8 +1,10 @@
 // Package sim is slapgo's deterministic simulator: it drives the pure core
-// (core/master, core/alloc, core/converge, core/account) with virtual time
-// and seeded randomness over hundreds of virtual nodes, so that every
-// placement and every reconfiguration in a simulation is the decision
-// production would take.
+// (core/master, core/alloc, core/converge, core/agent, core/account) with
+// virtual time and seeded randomness over hundreds of virtual nodes, so
+// that every placement, every pass of a node agent and every
+// reconfiguration in a simulation is the decision production would take.
+// The core decides; the simulator executes with modelled durations and
+// outcomes, as nodeagent/ executes for real.
 //
 // # Engine
 //
@@ -16,30 +18,50 @@
 // a fault) adds one canonical line to a SHA-256 trace: the same scenario and
 // seed give the same trace hash on any machine.
 //
+// Run simulates a scenario from its start to its end. Engine is the same
+// simulation stepped by its caller: RunUntil(t, stop), faults at the
+// current instant (Crash, Boot, Wipe, Cut, Heal, master Outage and
+// Restart), commands applied as API calls (Apply), and observers (Node,
+// Actions, Settled, Unsettled, TraceHash, Violation). With Options.Bare it
+// builds neither grid nor workload: the feature suite's sim backend
+// (features/backend/simbackend) is such an engine and a mapping of the
+// backend API onto it, with no event queue, clock or node model of its own.
+//
 // # Models
 //
 //   - Master: core/master in memory behind one writer that spends
-//     master.command_cost per command (a queue, whose length is sampled);
-//     reads (polls) are served from memory. Outages lose the queue.
-//   - Nodes: an instance run every poll_interval plus jitter, skipped while
-//     the previous run's plan is still running (slapgrid's pid lock). A run
-//     compares master.ViewVersion with the version it holds and builds no
-//     view when unchanged (the conditional GET that keeps 1,000×300 cheap);
-//     it plans with converge.PlanNode when the view changed, when something
-//     became due (RequeueAfter: periodic reprocessing, back-off retries) or
-//     after a plan or a build ended. Partition actions run one at a time on
-//     ONE configuration worker, each taking a modelled duration (the first
-//     configuration of an instance takes agent.deploy, later ones
-//     agent.configure); outcomes are recorded with Actual.ApplySuccess or
-//     ApplyFailure. Builds run on a software worker (binary cache hit or
-//     source build). Reports go to the master through the network; those
-//     that cannot be delivered wait in an outbox (offline mode).
+//     master.command_cost per command; commands queue in the order they
+//     arrive (after their sender's latency), and the queue's length is
+//     sampled. Reads (polls) are served from memory. An outage loses the
+//     commands queued or in transit; the master restarts from its durable
+//     store (its entities at the outage, every command having been written
+//     before it was answered), encoded, decoded and rebuilt by
+//     master.Restore: what it kept only in memory is gone.
+//   - Nodes: each runs core/agent, the production node agent's instance
+//     loop, and executes its effects. A pass fetches the view (the
+//     conditional GET: master.ViewVersion against the version held, no view
+//     built when unchanged, which keeps 1,000×300 cheap), drains the
+//     outbox, plans with core/converge when the agent says so, runs the
+//     partition actions one at a time on ONE configuration worker, each
+//     taking a modelled duration (the first configuration of an instance
+//     agent.deploy, later ones agent.configure), publishes the connection
+//     parameters after each configuration, checks promises after each start
+//     (and every agent.promise_interval when set), tells the master about
+//     destroyed partitions, posts usage; then sleeps until the agent's next
+//     pass plus a jitter below poll_interval's. Builds run on a software
+//     worker (binary cache hit or source build). Reports and publications
+//     go to the master through the network; the agent's outbox keeps what
+//     cannot be delivered (offline mode), also what an outage lost. A
+//     crash keeps the agent's records; at boot the supervisor restarts what
+//     ran, master or not.
 //   - Network: per group latency and loss; partitions cut a region, a list
 //     of computers or a random fraction from the master.
 //   - Failures: node crashes and reboots, region outages (every node of a
 //     region down, then rebooting within a spread), master outages, broken
-//     instances (their configuration always fails: the node backs off) and
-//     transient action failures.
+//     instances (their configuration always fails: the node backs off; so
+//     does an instance whose parameter fail is "configure", the fixture
+//     releases' convention), transient action failures, failing promises
+//     (Engine.SetPromise), software releases that fail to build.
 //   - Workload: Poisson arrivals modulated by a diurnal curve, bursts,
 //     lifetimes, parameter changes, patience, storms (every live instance of
 //     a region or of the grid changed or banged at once), software releases
@@ -54,7 +76,8 @@
 // checkEvent): no partition is given to two instances; no instance is lost
 // (every requested instance is allocated, pending or destroyed as asked);
 // a node never runs two partition actions at once; versions (of instances,
-// of views, of what a node applied) only grow. A full sweep runs at the end
+// of views, of what a node applied) only grow; nodes follow core/agent's
+// protocol. A full sweep runs at the end
 // (and every invariants.full_check_every). After a fault heals, or a storm
 // is applied, every node concerned must converge (nothing left to do) within
 // liveness.converge_within. A violation stops the run; Run returns it as a

@@ -24,12 +24,12 @@ func TestHandOversBillTheBuyer(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := newEngine(load(t, tc.file, tc.sets), Options{Seed: 1})
+			e, err := NewEngine(load(t, tc.file, tc.sets), Options{Seed: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
-			s.setup()
-			s.loop()
+			s := e.s
+			s.runUntil(s.end, nil)
 			if s.violation != nil {
 				t.Fatal(s.violation)
 			}

@@ -4,11 +4,11 @@ package sim
 type evKind uint8
 
 const (
-	evPoll             evKind = iota // a node's instance run (cron)
-	evRun                            // a node plans again at once (after a plan or a build)
+	evPoll             evKind = iota // a node's agent wakes up (ref: the wake-up token)
 	evActionDone                     // a node's configuration worker finished an action
 	evSoftwareDone                   // a node's software worker finished a build
-	evMasterApply                    // the master applies one queued command
+	evMasterArrive                   // a command reaches the master's queue
+	evMasterApply                    // the master finished applying the command it served
 	evProvision                      // a request held by the provisioning delay is released
 	evArrival                        // next Poisson arrival of the workload
 	evBurstArrival                   // one request of a burst
@@ -26,7 +26,6 @@ const (
 	evMasterUp                       // a master outage ends
 	evCut                            // a network partition starts
 	evHeal                           // a network partition ends
-	evUsageReport                    // a node posts its usage journal
 	evSpeculate                      // a speculator looks at the market
 	evPoolRefill                     // the pre-allocation pool manager runs
 	evLivenessDeadline               // a convergence watch's bound expires

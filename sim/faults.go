@@ -87,9 +87,7 @@ func (s *engine) regionUp(i int32) {
 
 func (s *engine) masterDown(i int32) {
 	s.traceFault("master-down", fmt.Sprint(i))
-	s.masterUp = false
-	s.masterEpoch++
-	s.masterFreeAt = s.now
+	s.masterCrash()
 	for _, n := range s.nodes {
 		n.faultAt = s.now
 	}
@@ -97,7 +95,10 @@ func (s *engine) masterDown(i int32) {
 
 func (s *engine) masterUpEv(i int32) {
 	s.traceFault("master-up", fmt.Sprint(i))
-	s.masterUp = true
+	if err := s.masterRestart(); err != nil {
+		s.violate(InvNoneLost, err.Error())
+		return
+	}
 	all := make([]int32, len(s.nodes))
 	for i := range all {
 		all[i] = int32(i)
@@ -219,7 +220,11 @@ func (s *engine) livenessDeadline(i int32) {
 			w.excused++
 			continue
 		}
-		late = append(late, fmt.Sprintf("%s (%d actions queued, view v%d)", n.id, len(n.queue)-n.qpos, n.viewVer))
+		vv := uint64(0)
+		if v := n.ag.View(); v != nil {
+			vv = v.Version
+		}
+		late = append(late, fmt.Sprintf("%s (%d actions queued, view v%d)", n.id, n.queued(), vv))
 	}
 	w.done = true
 	s.active = slices.DeleteFunc(s.active, func(x *watch) bool { return x == w })

@@ -15,6 +15,7 @@ const (
 	InvOneAtATime    = "a node configures one partition at a time"
 	InvVersionsGrow  = "versions only grow"
 	InvConverge      = "converge after healing"
+	InvAgentProtocol = "nodes follow core/agent's protocol"
 )
 
 // Violation is an invariant found broken. The run stops at the event that
@@ -71,6 +72,9 @@ func (s *engine) observe(muts []master.Mutation) {
 			}
 			s.checks++
 			ii := s.bind(i)
+			if ii >= 0 && s.insts[ii].kind == kindExternal && i.RequestedState == model.StateDestroyed {
+				s.insts[ii].destroyAsked = true
+			}
 			if ii < 0 {
 				s.violate(InvNoneLost, fmt.Sprintf("instance %s (%s) appeared without a request of the simulation", i.GUID, i.Title))
 				continue

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/slapgo/slapgo/core/master"
@@ -16,17 +17,16 @@ var errMasterDown = errors.New("sim: master unreachable")
 type pendingCmd struct {
 	cmd   master.Command
 	done  func(master.Result, error)
-	epoch uint32 // master epoch when sent: an outage in between loses it
+	epoch uint32 // master epoch when it arrived: an outage in between loses it
 	bind  int32  // instance record a new instance binds to, or -1
 }
 
-// submit sends a command to the master. It arrives after latency and waits
-// its turn: the master applies commands one at a time (one writer), each
-// taking master.command_cost. done (may be nil) runs when the command is
-// applied, or at once with errMasterDown when the master is down.
-//
-// NB commands are served in the order they were sent, whatever their
-// latency: the queue is first come, first served at the sender.
+// submit sends a command to the master. It arrives after latency and
+// queues in arrival order behind the commands that arrived before it: the
+// master applies commands one at a time (one writer), each taking
+// master.command_cost. done (may be nil) runs when the command is applied,
+// or with errMasterDown when the master is down when it is sent or when it
+// arrives, or goes down before applying it.
 func (s *engine) submit(latency time.Duration, cmd master.Command, done func(master.Result, error)) {
 	s.submitBind(latency, cmd, -1, done)
 }
@@ -40,42 +40,128 @@ func (s *engine) submitBind(latency time.Duration, cmd master.Command, bind int3
 		}
 		return
 	}
-	arrive := s.now + int64(latency)
-	start := max(arrive, s.masterFreeAt)
-	at := start + int64(s.sc.Master.CommandCost.Sample(s.rMaster))
-	s.masterFreeAt = at
 	var ref int32
+	p := pendingCmd{cmd: cmd, done: done, epoch: s.masterEpoch, bind: bind}
 	if n := len(s.freeCmds); n > 0 {
 		ref = s.freeCmds[n-1]
 		s.freeCmds = s.freeCmds[:n-1]
-		s.cmds[ref] = pendingCmd{cmd: cmd, done: done, epoch: s.masterEpoch, bind: bind}
+		s.cmds[ref] = p
 	} else {
-		s.cmds = append(s.cmds, pendingCmd{cmd: cmd, done: done, epoch: s.masterEpoch, bind: bind})
+		s.cmds = append(s.cmds, p)
 		ref = int32(len(s.cmds) - 1)
 	}
-	s.masterQueue++
-	s.peakMQueue = max(s.peakMQueue, s.masterQueue)
-	s.schedule(evMasterApply, at, -1, ref)
+	s.inTransit++
+	s.schedule(evMasterArrive, s.now+int64(latency), -1, ref)
+}
+
+// masterArrive: a command reaches the master and takes its place in the
+// queue (arrival order); an idle master starts on it at once.
+func (s *engine) masterArrive(ref int32) {
+	s.inTransit--
+	if !s.masterUp || s.cmds[ref].epoch != s.masterEpoch {
+		s.loseCmd(ref)
+		return
+	}
+	s.mqueue = append(s.mqueue, ref)
+	s.peakMQueue = max(s.peakMQueue, len(s.mqueue)-s.mhead)
+	if !s.masterBusy {
+		s.serveNext()
+	}
+}
+
+// serveNext starts applying the command at the head of the queue.
+func (s *engine) serveNext() {
+	if s.mhead == len(s.mqueue) {
+		s.mqueue, s.mhead = s.mqueue[:0], 0
+		s.masterBusy = false
+		return
+	}
+	s.masterBusy = true
+	ref := s.mqueue[s.mhead]
+	s.mhead++
+	s.schedule(evMasterApply, s.now+int64(s.sc.Master.CommandCost.Sample(s.rMaster)), -1, ref)
+}
+
+func (s *engine) loseCmd(ref int32) {
+	p := s.cmds[ref]
+	s.cmds[ref] = pendingCmd{}
+	s.freeCmds = append(s.freeCmds, ref)
+	s.stats.CommandsLost++
+	if p.done != nil {
+		p.done(master.Result{}, errMasterDown)
+	}
 }
 
 func (s *engine) masterApply(ref int32) {
 	p := s.cmds[ref]
-	s.cmds[ref] = pendingCmd{}
-	s.freeCmds = append(s.freeCmds, ref)
-	s.masterQueue--
 	if p.epoch != s.masterEpoch || !s.masterUp {
-		s.stats.CommandsLost++
-		if p.done != nil {
-			p.done(master.Result{}, errMasterDown)
-		}
+		s.loseCmd(ref)
 		return
 	}
+	s.cmds[ref] = pendingCmd{}
+	s.freeCmds = append(s.freeCmds, ref)
 	s.binding = p.bind
 	res, err := s.apply(p.cmd)
 	s.binding = -1
 	if p.done != nil {
 		p.done(res, err)
 	}
+	s.serveNext()
+}
+
+// masterQueue is the number of commands sent and not applied yet: in
+// transit, queued at the master and in service.
+func (s *engine) masterQueue() int {
+	q := s.inTransit + len(s.mqueue) - s.mhead
+	if s.masterBusy {
+		q++
+	}
+	return q
+}
+
+// masterCrash stops the master: the commands queued or in service are
+// lost (their senders see errMasterDown), those in transit are lost on
+// arrival. What the master wrote stays in its durable store: the entities
+// of its state, every command having been written before it was answered
+// (master.State.Snapshot).
+func (s *engine) masterCrash() {
+	s.masterUp = false
+	s.masterEpoch++
+	for _, ref := range s.mqueue[s.mhead:] {
+		s.loseCmd(ref)
+	}
+	s.mqueue, s.mhead, s.masterBusy = s.mqueue[:0], 0, false
+	s.store = s.m.Snapshot()
+}
+
+// masterRestart starts the master again from its durable store: the
+// entities it wrote, encoded and decoded as a database would, rebuilt by
+// master.Restore.
+func (s *engine) masterRestart() error {
+	entities := make([]master.Mutation, 0, len(s.store))
+	for _, m := range s.store {
+		data, err := m.Encode()
+		if err != nil {
+			return fmt.Errorf("sim: master restart: encoding %s %s: %w", m.Kind, m.Key, err)
+		}
+		d, err := master.DecodeEntity(m.Kind, m.Key, data)
+		if err != nil {
+			return fmt.Errorf("sim: master restart: decoding %s %s: %w", m.Kind, m.Key, err)
+		}
+		entities = append(entities, d)
+	}
+	st, err := master.Restore(s.m.Config(), entities)
+	if err != nil {
+		return fmt.Errorf("sim: master restart: %w", err)
+	}
+	s.m, s.store = st, nil
+	s.masterUp = true
+	s.stats.MasterRestarts++
+	t := s.trace
+	t.begin(s.now, "master-restart")
+	t.num("entities", uint64(len(entities)))
+	t.end()
+	return nil
 }
 
 // applyNow applies a command at once, without queue or cost (setup).
@@ -122,6 +208,11 @@ func (s *engine) traceCommand(cmd master.Command, res master.Result, err error) 
 		t.str("url", c.URL)
 	case master.Bang:
 		t.str("guid", c.InstanceGUID)
+	case master.SetConnection:
+		t.str("part", c.ComputerID+"/"+c.PartitionID)
+		if c.SharedGUID != "" {
+			t.str("shared", c.SharedGUID)
+		}
 	case master.PostUsage:
 		t.str("computer", c.ComputerID)
 	case master.RegisterComputer:

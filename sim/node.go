@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -9,21 +10,26 @@ import (
 	"time"
 
 	"github.com/slapgo/slapgo/core/account"
+	"github.com/slapgo/slapgo/core/agent"
 	"github.com/slapgo/slapgo/core/converge"
 	"github.com/slapgo/slapgo/core/master"
 	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/sim/scenario"
 )
 
-// node is one computer and its agent: an instance run on a cron (polling
-// the master with a conditional read), ONE configuration worker running
-// the plan's partition actions one at a time, a software worker for
-// builds, and an outbox of reports not delivered yet.
+// node is one computer and its agent. core/agent decides everything its
+// instance loop does; the node executes the effects with modelled
+// durations and outcomes: a view fetched from core/master (the
+// conditional GET), reports and publications sent to the master through
+// the network, partition actions run one at a time on ONE configuration
+// worker, builds on a software worker, promises checked against the
+// outside world (promiseFailing), usage journals posted.
 type node struct {
 	idx    int32
 	id     string
 	group  *scenario.NodeGroup
 	region string
+	parts  int // partitions it formats
 	actor  model.Actor
 	rng    *rand.Rand
 	hourly float64
@@ -36,23 +42,21 @@ type node struct {
 	crashWatch *watch // convergence watch of a crash, started at boot
 	faultAt    int64  // last time a fault struck it
 
-	actual   converge.Actual
-	view     model.ComputerView
-	haveView bool
-	viewVer  uint64 // version of the cached view
-	maxVer   uint64 // highest view version ever seen
-	nextDue  int64  // when the planner wants to look again (-1: only on change)
-	dirty    bool   // something changed that the cached view does not say (a build ended, a boot)
-	reach    bool   // the last run reached the master
-	planned  bool   // a plan with actions is running, or must be followed by another
-	replan   bool   // plan again when the current plan ends (a failure, or work waiting)
+	// ag is the node's instance loop (core/agent): it holds the actual
+	// state, the cached view and the outbox, which survive a crash.
+	ag     *agent.Agent
+	wake   int32  // token of the one wake-up event that counts
+	maxVer uint64 // highest view version ever seen
+	// Statistics of agents a wipe replaced.
+	oldCounts agent.Counters
+	// Configuration queue: the partition actions of the current plan not
+	// run yet (for statistics), following the agent's plans.
+	planSeen uint64
+	planLeft int
 
-	queue         []converge.Action // the plan's partition actions
-	qpos          int
-	failedParts   []string // partitions whose action failed in this plan
-	destroyFailed bool
-	inFlight      int // partition actions running: never more than one
-	cur           converge.Action
+	inFlight int // partition actions running: never more than one
+	cur      converge.Action
+	curAt    int64 // when the running action started
 
 	swQueue []converge.Action
 	swPos   int
@@ -60,34 +64,30 @@ type node struct {
 	swCur   converge.Action
 	swWant  map[string]bool // URLs queued or building
 
-	outbox    []report
 	converged bool
-}
+	// passSeen and quietPass: the agent's pass count at the last sleep,
+	// and the number (engine.passes) of the last pass that ended with
+	// nothing left to do.
+	passSeen  uint64
+	quietPass uint64
+	passWork  int // actions and builds the current pass started
+	// resume lists the partitions whose programs ran when the node
+	// crashed: its supervisor starts them again at boot, master or not.
+	resume []string
 
-// Report kinds.
-const (
-	repState = iota
-	repDestroyed
-	repSoftware
-)
-
-// report is something the node tells the master.
-type report struct {
-	kind    uint8
-	part    string
-	url     string
-	state   string
-	guid    string
-	version uint64
-	msg     string
+	// promiseFailing is the outside world: partitions whose promise fails.
+	promiseFailing map[string]bool
+	// actions is every partition action run, when Options.RecordActivity,
+	// from the agent's start and end events.
+	actions []ActionRecord
+	evSeen  uint64
+	evStart agent.Event
+	evBuf   []agent.Event
 }
 
 func (s *engine) addNode(gi int, id string) *node {
 	g := &s.sc.Nodes[gi]
-	seed := s.opts.Seed
-	n := &node{idx: int32(len(s.nodes)), id: id, group: g, region: g.Region,
-		actor: model.Actor{Kind: model.KindComputer, ID: id}, rng: Stream(seed, "node/"+id),
-		up: true, nextDue: -1, dirty: true, swWant: map[string]bool{}}
+	n := s.newNode(g, id, g.Partitions)
 	n.prices = model.PriceList{}
 	for _, k := range slices.Sorted(maps.Keys(g.Prices)) {
 		f := 1.0
@@ -97,9 +97,6 @@ func (s *engine) addNode(gi int, id string) *node {
 		n.prices[k] = g.Prices[k] * f
 	}
 	n.hourly = n.prices["hosting"]
-	s.nodes = append(s.nodes, n)
-	s.nodeByID[id] = n
-	s.regions[g.Region] = append(s.regions[g.Region], n.idx)
 
 	owner := s.persons[s.provider[g.Name]]
 	s.applyNow(master.RegisterComputer{By: model.Admin, ID: id, Owner: owner.id, Region: g.Region,
@@ -114,10 +111,22 @@ func (s *engine) addNode(gi int, id string) *node {
 		}
 		s.applyNow(master.Supply{By: owner.actor, ComputerID: id, URL: u, State: model.SoftwareAvailable})
 		if !g.Cold {
-			n.actual.ApplySuccess(converge.Action{Kind: converge.InstallSoftware, URL: u}, s.time())
+			n.ag.Actual().ApplySuccess(converge.Action{Kind: converge.InstallSoftware, URL: u}, s.time())
 			s.applyNow(master.ReportSoftware{By: n.actor, ComputerID: id, URL: u, State: model.SoftwareReadyAvailable})
 		}
 	}
+	return n
+}
+
+// newNode creates the agent of computer id with parts partitions, its
+// network that of group g. It does not run yet.
+func (s *engine) newNode(g *scenario.NodeGroup, id string, parts int) *node {
+	n := &node{idx: int32(len(s.nodes)), id: id, group: g, region: g.Region, parts: parts,
+		actor: model.Actor{Kind: model.KindComputer, ID: id}, rng: Stream(s.opts.Seed, "node/"+id),
+		up: true, swWant: map[string]bool{}, ag: agent.New(s.agentCfg, converge.Actual{})}
+	s.nodes = append(s.nodes, n)
+	s.nodeByID[id] = n
+	s.regions[g.Region] = append(s.regions[g.Region], n.idx)
 	return n
 }
 
@@ -146,118 +155,222 @@ func (s *engine) reachable(n *node) bool {
 
 func (s *engine) latency(n *node) time.Duration { return n.group.Latency.Sample(s.rNet) }
 
-// poll is one instance run. cron is true for the periodic run (which
-// schedules the next one) and false for a run asked at once (after a plan
-// or a build). A run while the configuration worker is busy is skipped, as
-// slapgrid's pid lock does.
-func (s *engine) poll(n *node, cron bool) {
-	if cron {
-		next := s.now + int64(s.sc.Agent.PollInterval)
-		if j := int64(s.sc.Agent.PollJitter); j > 0 {
-			next += n.rng.Int64N(j)
-		}
-		s.schedule(evPoll, next, n.idx, 0)
-		s.stats.Polls++
+// viewPartitions is the partitions of the node's cached view.
+func (n *node) viewPartitions() []model.PartitionView {
+	if v := n.ag.View(); v != nil {
+		return v.Partitions
 	}
-	if !n.up || n.busy() {
+	return nil
+}
+
+// partitionView returns the cached view of a partition, or nil.
+func (n *node) partitionView(id string) *model.PartitionView {
+	ps := n.viewPartitions()
+	if k, ok := partitionIndex(id); ok && k < len(ps) && ps[k].ID == id {
+		return &ps[k]
+	}
+	for i := range ps {
+		if ps[i].ID == id {
+			return &ps[i]
+		}
+	}
+	return nil
+}
+
+// kick runs the node's agent now (a build ended, the node booted): the
+// wake-up already scheduled no longer counts.
+func (s *engine) kick(n *node) {
+	n.wake++
+	s.schedule(evPoll, s.now, n.idx, n.wake)
+}
+
+// wakeUp is a scheduled run of the node's agent; only the latest counts.
+func (s *engine) wakeUp(n *node, token int32) {
+	if token != n.wake {
 		return
 	}
-	changed := false
-	n.reach = s.reachable(n)
-	if n.reach {
-		if s.m.ContactDue(n.id, s.time()) {
-			s.submit(0, master.Contact{By: model.Actor{Kind: model.KindComputer, ID: n.id}, ComputerID: n.id}, nil)
-		}
-		s.flush(n)
-		vv, _ := s.m.ViewVersion(n.id)
-		if vv < n.maxVer {
-			s.violate(InvVersionsGrow, fmt.Sprintf("computer %s: view version %d after %d", n.id, vv, n.maxVer))
+	s.run(n)
+}
+
+// run executes the effects the node's agent asks for, at once for those
+// the model makes instantaneous (a fetch, a report, a publication, a
+// promise check, a build handed over, usage), until an action takes time
+// on the configuration worker or the agent sleeps.
+func (s *engine) run(n *node) {
+	if !n.up || n.inFlight > 0 {
+		return // the running action's end goes on
+	}
+	now := s.time()
+	for {
+		e := n.ag.Next(now)
+		var o agent.Outcome
+		switch e.Kind {
+		case agent.Sleep:
+			s.drainEvents(n)
+			s.sleep(n, e.Until)
 			return
-		}
-		n.maxVer = vv
-		if !n.haveView || vv != n.viewVer {
-			v, err := s.m.ComputerView(n.id)
-			if err != nil {
-				s.violate(InvNoneLost, fmt.Sprintf("computer %s has no view: %v", n.id, err))
+		case agent.FetchView:
+			o = s.fetch(n)
+			if s.violation != nil {
 				return
 			}
-			n.view, n.viewVer, n.haveView = v, vv, true
-			s.stats.FullViews++
-			changed = true
-		}
-	}
-	if !changed && !n.dirty && !n.planned && (n.nextDue < 0 || s.now < n.nextDue) {
-		s.checkConverged(n)
-		return
-	}
-	s.plan(n)
-}
-
-func (n *node) busy() bool { return n.inFlight > 0 || n.qpos < len(n.queue) }
-
-// plan asks core/converge what to do and starts the workers.
-func (s *engine) plan(n *node) {
-	if !n.haveView {
-		return
-	}
-	p := converge.PlanNode(n.view, n.actual, s.time(), s.convCfg)
-	s.stats.Plans++
-	n.dirty = false
-	n.nextDue = -1
-	if p.RequeueAfter > 0 {
-		n.nextDue = s.now + int64(p.RequeueAfter)
-	}
-	n.queue, n.qpos = n.queue[:0], 0
-	n.failedParts, n.destroyFailed = n.failedParts[:0], false
-	for _, a := range p.Actions {
-		if a.Kind == converge.InstallSoftware {
-			if !n.swWant[a.URL] {
-				n.swWant[a.URL] = true
-				n.swQueue = append(n.swQueue, a)
+		case agent.SendReport:
+			o = s.report(n, e.Report)
+		case agent.Publish:
+			o = s.publish(n, e)
+		case agent.Build:
+			n.passWork++
+			s.queueBuild(n, e.Action)
+			o = agent.OK()
+		case agent.RunAction:
+			n.passWork++
+			s.beginAction(n, e.Action)
+			s.drainEvents(n)
+			return
+		case agent.CheckPromises:
+			o = agent.OK()
+			if n.promiseFailing[e.PartitionID] {
+				o = agent.Failed(errors.New(promiseError(e.PartitionID)))
 			}
-			continue
+		case agent.PostUsage:
+			o = s.postUsage(n)
 		}
-		n.queue = append(n.queue, a)
+		if err := n.ag.Done(now, o); err != nil {
+			s.violate(InvAgentProtocol, fmt.Sprintf("computer %s: %s: %v", n.id, e, err))
+			return
+		}
 	}
-	n.planned = len(n.queue) > 0
-	// converge plans nothing more at once after a plan whose actions all
-	// succeeded, unless it listed waiting work: only then, or after a
-	// failure, is planning again right away useful (caller duty 5). Its
-	// RequeueAfter already assumes success.
-	n.replan = len(p.Waiting) > 0
-	if len(n.queue) > 0 || n.swBusy || n.swPos < len(n.swQueue) {
-		n.converged = false
-	}
-	s.startSoftware(n)
-	s.startNext(n)
 }
 
-// startNext starts the plan's next partition action on the configuration
-// worker, skipping those of partitions that failed in this plan.
-func (s *engine) startNext(n *node) {
-	for n.qpos < len(n.queue) {
-		a := n.queue[n.qpos]
-		n.qpos++
-		if a.PartitionID != "" && slices.Contains(n.failedParts, a.PartitionID) {
-			continue
-		}
-		if a.Kind == converge.RemoveSoftware && n.destroyFailed {
-			continue
-		}
-		s.beginAction(n, a)
-		return
+// sleep schedules the agent's next run, a jitter after the moment it
+// asked (slapgrid's cron is not exact), and notes whether the pass that
+// ended left nothing to do.
+func (s *engine) sleep(n *node, until time.Time) {
+	at := int64(until.Sub(s.t0))
+	if j := int64(s.sc.Agent.PollJitter); j > 0 {
+		at += n.rng.Int64N(j)
 	}
-	n.queue, n.qpos = n.queue[:0], 0
-	if n.planned && n.replan {
-		// Plan again after running a plan (converge's caller duty 5).
-		s.schedule(evRun, s.now, n.idx, 0)
-		return
+	n.wake++
+	s.schedule(evPoll, max(at, s.now), n.idx, n.wake)
+	if c := n.ag.Counters().Passes; c != n.passSeen {
+		n.passSeen = c
+		// Nothing to do: the pass ran nothing, or it ran its whole plan
+		// with nothing left (core/agent: planning again would plan
+		// nothing).
+		if n.passWork == 0 || n.ag.Converged() {
+			s.passes++
+			n.quietPass = s.passes
+		}
+		n.passWork = 0
 	}
-	n.planned = false
 	s.checkConverged(n)
 }
 
-// beginAction runs one action on the configuration worker.
+// fetch is the conditional GET of the node's view: the master answers
+// "not modified" when the view's version is the one the node holds.
+func (s *engine) fetch(n *node) agent.Outcome {
+	s.stats.Polls++
+	if !s.reachable(n) {
+		return agent.Unreachable(errMasterDown)
+	}
+	if s.m.ContactDue(n.id, s.time()) {
+		// The poll carries the contact: a command like any other (queued
+		// at the master, traced), as the production handler submits it.
+		s.submit(0, master.Contact{By: model.Actor{Kind: model.KindComputer, ID: n.id}, ComputerID: n.id}, nil)
+	}
+	vv, _ := s.m.ViewVersion(n.id)
+	if vv < n.maxVer {
+		s.violate(InvVersionsGrow, fmt.Sprintf("computer %s: view version %d after %d", n.id, vv, n.maxVer))
+		return agent.Failed(errors.New("view version went back"))
+	}
+	n.maxVer = vv
+	if v := n.ag.View(); v != nil && v.Version == vv {
+		return agent.NotModified()
+	}
+	v, err := s.m.ComputerView(n.id)
+	if err != nil {
+		s.violate(InvNoneLost, fmt.Sprintf("computer %s has no view: %v", n.id, err))
+		return agent.Failed(err)
+	}
+	s.stats.FullViews++
+	return agent.ViewFetched(&v)
+}
+
+// report sends a report to the master. It leaves when the master can be
+// reached; if the master goes down before applying it, the node keeps it
+// again (its outbox survives), as a production agent whose request failed.
+func (s *engine) report(n *node, r agent.Report) agent.Outcome {
+	if !s.reachable(n) {
+		return agent.Unreachable(errMasterDown)
+	}
+	var cmd master.Command
+	switch r.Kind {
+	case agent.ReportState:
+		cmd = master.ReportPartition{By: n.actor, ComputerID: n.id, PartitionID: r.PartitionID, State: r.State, Error: r.Error}
+	case agent.ReportDestroyed:
+		s.stats.DestroyedReports++
+		cmd = master.PartitionDestroyed{By: n.actor, ComputerID: n.id, PartitionID: r.PartitionID}
+	default:
+		cmd = master.ReportSoftware{By: n.actor, ComputerID: n.id, URL: r.URL, State: r.Software, Error: r.Error}
+	}
+	s.submit(s.latency(n), cmd, func(_ master.Result, err error) {
+		if err == errMasterDown {
+			n.ag.Keep(r) // sent again at the next pass that reaches the master
+			return
+		}
+		if err == nil && r.Kind == agent.ReportState && r.State == model.ReportedStarted {
+			s.onStarted(r.InstanceGUID, r.Version)
+		}
+	})
+	return agent.OK()
+}
+
+// publish sends connection parameters to the master.
+func (s *engine) publish(n *node, e agent.Effect) agent.Outcome {
+	if !s.reachable(n) {
+		return agent.Unreachable(errMasterDown)
+	}
+	s.stats.Publications++
+	s.submit(s.latency(n), master.SetConnection{By: n.actor, ComputerID: n.id, PartitionID: e.PartitionID,
+		SharedGUID: e.SharedGUID, Parameters: e.Parameters}, nil)
+	return agent.OK()
+}
+
+// connections are the connection parameters the modelled releases
+// publish after a configuration: the instance's URL on its partition's
+// first address (port from its parameter "port", 8080 by default), and
+// one URL per shared instance it hosts.
+func (n *node) connections(a converge.Action) (map[string]string, map[string]map[string]string) {
+	pv := n.partitionView(a.PartitionID)
+	if pv == nil || pv.InstanceGUID != a.InstanceGUID {
+		return nil, nil
+	}
+	addr := "::1"
+	if len(pv.Addresses) > 0 {
+		addr = pv.Addresses[0].Addr
+	}
+	port := pv.Parameters["port"]
+	if port == "" {
+		port = "8080"
+	}
+	base := "http://[" + addr + "]:" + port
+	var shared map[string]map[string]string
+	for _, sh := range pv.SharedInstances {
+		if sh.State == model.StateDestroyed {
+			continue
+		}
+		if shared == nil {
+			shared = map[string]map[string]string{}
+		}
+		shared[sh.GUID] = map[string]string{"url": base + "/" + sh.GUID + "/"}
+	}
+	return map[string]string{"url": base + "/"}, shared
+}
+
+func promiseError(partitionID string) string {
+	return fmt.Sprintf("%s: promise check-url failed: the service does not answer", partitionID)
+}
+
 func (s *engine) beginAction(n *node, a converge.Action) {
 	if n.inFlight > 0 {
 		s.violate(InvOneAtATime,
@@ -265,13 +378,15 @@ func (s *engine) beginAction(n *node, a converge.Action) {
 		return
 	}
 	n.inFlight++
-	n.cur = a
+	n.cur, n.curAt = a, s.now
+	s.followPlan(n)
+	n.planLeft--
 	ag := &s.sc.Agent
 	var d time.Duration
 	switch a.Kind {
 	case converge.ConfigurePartition:
-		if a.Reason == converge.ReasonNew {
-			d = s.deploy[a.URL].Sample(n.rng)
+		if dep, ok := s.deploy[a.URL]; ok && a.Reason == converge.ReasonNew {
+			d = dep.Sample(n.rng)
 		} else {
 			d = ag.Configure.Sample(n.rng)
 		}
@@ -285,6 +400,26 @@ func (s *engine) beginAction(n *node, a converge.Action) {
 	s.schedule(evActionDone, s.now+int64(d), n.idx, 0)
 }
 
+// followPlan notes a new plan of the agent: its partition actions form the
+// node's configuration queue.
+func (s *engine) followPlan(n *node) {
+	if c := n.ag.Counters().Plans; c != n.planSeen {
+		n.planSeen = c
+		n.planLeft = 0
+		for _, a := range n.ag.Plan().Actions {
+			if a.Kind != converge.InstallSoftware {
+				n.planLeft++
+			}
+		}
+	}
+}
+
+// queued is the node's configuration queue: actions planned, not run yet.
+func (n *node) queued() int { return max(n.planLeft, 0) + n.inFlight }
+
+// actionDone: the configuration worker finished an action; its outcome is
+// the outside world's (a broken instance, a fixture release asked to fail,
+// a transient failure).
 func (s *engine) actionDone(n *node) {
 	a := n.cur
 	n.inFlight--
@@ -294,6 +429,12 @@ func (s *engine) actionDone(n *node) {
 	if a.Kind == converge.ConfigurePartition || a.Kind == converge.StartPartition {
 		if f := s.sc.Failures.BrokenInstances.Fraction; f > 0 && hashFraction(s.opts.Seed, "broken/"+a.InstanceGUID) < f {
 			msg = "instance profile failed: the instance is broken"
+		}
+	}
+	if msg == "" && a.Kind == converge.ConfigurePartition {
+		if pv := n.partitionView(a.PartitionID); pv != nil && pv.Parameters[FailParameter] == FailConfigure {
+			msg = fmt.Sprintf("%s: instance profile of %s failed: parameter %s=%s makes the configuration fail",
+				a.PartitionID, a.URL, FailParameter, FailConfigure)
 		}
 	}
 	if msg == "" && a.Kind != converge.RemoveSoftware {
@@ -311,51 +452,62 @@ func (s *engine) actionDone(n *node) {
 		t.str("result", "fail")
 	}
 	t.end()
-	if msg != "" {
+	var o agent.Outcome
+	switch {
+	case msg != "":
 		s.stats.ActionFailures++
-		n.replan = true
-		n.actual.ApplyFailure(a, now)
-		if a.PartitionID != "" {
-			n.failedParts = append(n.failedParts, a.PartitionID)
-		}
-		if a.Kind == converge.DestroyPartition {
-			n.destroyFailed = true
-		}
-		if a.Kind != converge.RemoveSoftware {
-			s.send(n, report{kind: repState, part: a.PartitionID, state: string(model.ReportedError), guid: a.InstanceGUID, msg: msg})
-		}
-		s.startNext(n)
-		return
-	}
-	before := n.actual.Partitions[a.PartitionID]
-	n.actual.ApplySuccess(a, now)
-	switch a.Kind {
-	case converge.ConfigurePartition:
+		o = agent.Failed(errors.New(msg))
+	case a.Kind == converge.ConfigurePartition:
+		before := n.ag.Actual().Partitions[a.PartitionID]
 		if before.InstanceGUID == a.InstanceGUID && a.Version < before.AppliedVersion {
 			s.violate(InvVersionsGrow, fmt.Sprintf("computer %s %s: applied version %d after %d",
 				n.id, a.PartitionID, a.Version, before.AppliedVersion))
 			return
 		}
-		if a.State == model.StateStopped {
-			s.send(n, report{kind: repState, part: a.PartitionID, state: string(model.ReportedStopped), guid: a.InstanceGUID, version: a.Version})
-		}
-	case converge.StartPartition:
-		s.send(n, report{kind: repState, part: a.PartitionID, state: string(model.ReportedStarted), guid: a.InstanceGUID, version: a.Version})
-	case converge.StopPartition:
-		if a.State != model.StateDestroyed {
-			s.send(n, report{kind: repState, part: a.PartitionID, state: string(model.ReportedStopped), guid: a.InstanceGUID, version: a.Version})
-		}
-	case converge.DestroyPartition:
-		if a.State == model.StateDestroyed && a.Reason != converge.ReasonOrphan {
-			s.send(n, report{kind: repDestroyed, part: a.PartitionID, guid: a.InstanceGUID})
-		}
-	case converge.RemoveSoftware:
-		s.send(n, report{kind: repSoftware, url: a.URL, state: string(model.SoftwareRemoved)})
+		o = agent.Configured(n.connections(a))
+	default:
+		o = agent.OK()
 	}
-	s.startNext(n)
+	if err := n.ag.Done(now, o); err != nil {
+		s.violate(InvAgentProtocol, fmt.Sprintf("computer %s: %s: %v", n.id, a, err))
+		return
+	}
+	s.run(n)
 }
 
-// startSoftware starts the next build on the software worker.
+// drainEvents moves the action start and end events the agent logged
+// into the node's records (Options.RecordActivity): an action runs from
+// its start event to its end event.
+func (s *engine) drainEvents(n *node) {
+	if !s.opts.RecordActivity {
+		return
+	}
+	n.evBuf = n.ag.Events(n.evBuf[:0], n.evSeen)
+	for _, e := range n.evBuf {
+		if e.Seq != n.evSeen+1 {
+			s.violate(InvAgentProtocol, fmt.Sprintf("computer %s: action events %d to %d were lost", n.id, n.evSeen+1, e.Seq-1))
+		}
+		n.evSeen = e.Seq
+		if e.Kind == agent.EventStart {
+			n.evStart = e
+			continue
+		}
+		a := e.Action
+		n.actions = append(n.actions, ActionRecord{Kind: a.Kind, PartitionID: a.PartitionID, InstanceGUID: a.InstanceGUID,
+			Reason: a.Reason, Start: n.evStart.At, End: e.At, Error: e.Err, Interrupted: e.Err == "crashed" || e.Err == "interrupted"})
+	}
+}
+
+// queueBuild hands a build to the software worker (once per release).
+func (s *engine) queueBuild(n *node, a converge.Action) {
+	if n.swWant[a.URL] {
+		return
+	}
+	n.swWant[a.URL] = true
+	n.swQueue = append(n.swQueue, a)
+	s.startSoftware(n)
+}
+
 func (s *engine) startSoftware(n *node) {
 	if n.swBusy || n.swPos >= len(n.swQueue) {
 		return
@@ -375,7 +527,10 @@ func (s *engine) startSoftware(n *node) {
 		d = ag.Build.Sample(n.rng)
 		s.stats.Builds++
 	}
-	s.send(n, report{kind: repSoftware, url: a.URL, state: string(model.SoftwareBuilding)})
+	if m, ok := s.software[a.URL]; ok && m.BuildTime > 0 {
+		d = m.BuildTime
+	}
+	n.ag.Keep(agent.Report{Kind: agent.ReportSoftware, URL: a.URL, Software: model.SoftwareBuilding})
 	s.schedule(evSoftwareDone, s.now+int64(d), n.idx, 0)
 }
 
@@ -384,6 +539,12 @@ func (s *engine) softwareDone(n *node) {
 	n.swBusy = false
 	delete(n.swWant, a.URL)
 	failed := s.sc.Agent.BuildFailure > 0 && n.rng.Float64() < s.sc.Agent.BuildFailure
+	problem := "build failed"
+	if m, ok := s.software[a.URL]; ok && m.Failure != "" {
+		failed, problem = true, m.Failure
+	} else if !ok && s.opts.Bare {
+		failed, problem = true, fmt.Sprintf("cannot fetch profile %s: not found", a.URL)
+	}
 	t := s.trace
 	t.begin(s.now, "build")
 	t.str("node", n.id)
@@ -394,86 +555,24 @@ func (s *engine) softwareDone(n *node) {
 	t.end()
 	if failed {
 		s.stats.BuildFailures++
-		n.actual.ApplyFailure(a, s.time())
-		s.send(n, report{kind: repSoftware, url: a.URL, state: string(model.SoftwareError), msg: "build failed"})
+		n.ag.BuildDone(s.time(), a.URL, errors.New(problem))
+		n.ag.Keep(agent.Report{Kind: agent.ReportSoftware, URL: a.URL, Software: model.SoftwareError, Error: problem})
 	} else {
-		n.actual.ApplySuccess(a, s.time())
-		s.send(n, report{kind: repSoftware, url: a.URL, state: string(model.SoftwareReadyAvailable)})
+		n.ag.BuildDone(s.time(), a.URL, nil)
+		n.ag.Keep(agent.Report{Kind: agent.ReportSoftware, URL: a.URL, Software: model.SoftwareReadyAvailable})
 	}
-	n.dirty = true
 	s.startSoftware(n)
-	if !n.busy() {
-		s.schedule(evRun, s.now, n.idx, 0)
-	}
-}
-
-// send delivers a report now, or keeps it in the outbox until the master
-// can be reached (a later report of the same partition or software
-// replaces it).
-func (s *engine) send(n *node, r report) {
-	if !s.reachable(n) {
-		s.keep(n, r)
-		return
-	}
-	s.deliver(n, r)
-}
-
-func (s *engine) keep(n *node, r report) {
-	for i := range n.outbox {
-		o := &n.outbox[i]
-		if o.kind == r.kind && o.part == r.part && o.url == r.url {
-			*o = r
-			return
-		}
-		if r.kind != repSoftware && o.kind != repSoftware && o.part == r.part {
-			*o = r
-			return
-		}
-	}
-	n.outbox = append(n.outbox, r)
-}
-
-func (s *engine) flush(n *node) {
-	if len(n.outbox) == 0 {
-		return
-	}
-	out := n.outbox
-	n.outbox = nil
-	for _, r := range out {
-		s.deliver(n, r)
-	}
-}
-
-func (s *engine) deliver(n *node, r report) {
-	var cmd master.Command
-	switch r.kind {
-	case repState:
-		cmd = master.ReportPartition{By: n.actor, ComputerID: n.id, PartitionID: r.part, State: model.ReportedState(r.state), Error: r.msg}
-	case repDestroyed:
-		cmd = master.PartitionDestroyed{By: n.actor, ComputerID: n.id, PartitionID: r.part}
-	default:
-		cmd = master.ReportSoftware{By: n.actor, ComputerID: n.id, URL: r.url, State: model.SoftwareState(r.state), Error: r.msg}
-	}
-	s.submit(s.latency(n), cmd, func(_ master.Result, err error) {
-		if err == errMasterDown {
-			s.keep(n, r) // the outbox survives crashes: sent again at the next contact
-			return
-		}
-		if err == nil && r.kind == repState && r.state == string(model.ReportedStarted) {
-			s.onStarted(r.guid, r.version)
-		}
-	})
+	s.kick(n)
 }
 
 // checkConverged notes that a node has nothing left to do: up, in touch
-// with the master, its view current, no action queued or running, no build,
-// no report waiting.
+// with the master, its agent converged on the master's latest view, no
+// action or build running.
 func (s *engine) checkConverged(n *node) {
-	if n.converged || !n.up || !n.reach || n.busy() || n.swBusy || n.swPos < len(n.swQueue) ||
-		n.planned || n.dirty || len(n.outbox) > 0 {
+	if n.converged || !n.up || n.inFlight > 0 || n.swBusy || n.swPos < len(n.swQueue) || !n.ag.Converged() || !s.masterUp {
 		return
 	}
-	if vv, _ := s.m.ViewVersion(n.id); vv != n.viewVer {
+	if vv, _ := s.m.ViewVersion(n.id); n.ag.View() == nil || vv != n.ag.View().Version {
 		return
 	}
 	n.converged = true
@@ -481,83 +580,86 @@ func (s *engine) checkConverged(n *node) {
 }
 
 // crash stops a node: its processes die, the running action is lost
-// (recorded as a failure: its files may be half written), queues empty.
+// (recorded as a failure: its files may be half written), builds are
+// lost; its disk (the agent's records, view and outbox) stays.
 func (s *engine) crash(n *node) {
 	if !n.up {
 		return
 	}
 	s.stats.Crashes++
 	now := s.time()
-	if n.inFlight > 0 {
-		n.actual.ApplyFailure(n.cur, now)
-		n.inFlight = 0
-	}
-	if n.swBusy {
-		n.actual.ApplyFailure(n.swCur, now)
-		n.swBusy = false
-	}
-	for id, p := range n.actual.Partitions { // order-free: every entry gets the same change
-		if p.Running {
-			p.Running = false
-			n.actual.Partitions[id] = p
+	n.inFlight = 0
+	n.resume = n.resume[:0]
+	for _, id := range slices.Sorted(maps.Keys(n.ag.Actual().Partitions)) {
+		if p := n.ag.Actual().Partitions[id]; p.Running && (n.cur.PartitionID != id || n.cur.Kind != converge.StopPartition) {
+			n.resume = append(n.resume, id)
 		}
 	}
+	n.ag.Crash(now)
+	s.drainEvents(n)
+	n.swBusy = false
 	n.up = false
 	n.epoch++
 	n.faultAt = s.now
-	n.queue, n.qpos = n.queue[:0], 0
 	n.swQueue, n.swPos = n.swQueue[:0], 0
 	clear(n.swWant)
-	n.planned, n.converged = false, false
+	n.planLeft = 0
+	n.converged = false
 	t := s.trace
 	t.begin(s.now, "crash")
 	t.str("node", n.id)
 	t.end()
 }
 
-// boot starts a node again: it announces its capacity (format at boot) and
-// runs at once.
 func (s *engine) boot(n *node) {
 	if n.up {
 		return
 	}
-	n.up, n.dirty = true, true
+	n.up = true
+	if len(n.resume) > 0 {
+		actual := n.ag.Actual()
+		for _, id := range n.resume {
+			p := actual.Partitions[id]
+			p.Running = true
+			actual.Partitions[id] = p
+		}
+		n.resume = n.resume[:0]
+		n.ag.Invalidate()
+	}
 	t := s.trace
 	t.begin(s.now, "boot")
 	t.str("node", n.id)
 	t.end()
 	if s.reachable(n) {
 		s.submit(s.latency(n), master.SetCapacity{By: n.actor, ComputerID: n.id,
-			Partitions: partitionSpecs(n.idx, n.group.Partitions)}, nil)
+			Partitions: partitionSpecs(n.idx, n.parts)}, nil)
 		if s.sc.Agent.BangOnBoot {
-			for _, p := range n.view.Partitions {
+			for _, p := range n.viewPartitions() {
 				if p.InstanceGUID != "" && p.RequestedState != model.StateDestroyed {
 					s.submit(s.latency(n), master.Bang{By: n.actor, InstanceGUID: p.InstanceGUID, Message: "boot"}, nil)
 				}
 			}
 		}
 	}
-	s.schedule(evPoll, s.now, n.idx, 0)
+	n.ag.Wake()
+	s.kick(n)
 	if r := s.sc.Failures.NodeCrashes.PerNodePerDay; r > 0 {
 		s.schedule(evNodeCrash, s.expDelay(s.rCrash, r/float64(24*time.Hour)), n.idx, 0)
 	}
-	if s.sc.Agent.UsageReportEvery > 0 {
-		s.schedule(evUsageReport, s.now+int64(s.sc.Agent.UsageReportEvery), n.idx, 0)
-	}
 }
 
-// usageReport posts the node's TioXML usage journal for the last period:
-// CPU time and memory of every running partition (core/account builds and
-// checks it, core/master prices it).
-func (s *engine) usageReport(n *node) {
-	every := s.sc.Agent.UsageReportEvery.D()
-	s.schedule(evUsageReport, s.now+int64(every), n.idx, 0)
-	if !n.up || !s.reachable(n) {
-		return
+// postUsage posts the node's TioXML usage journal for the period that
+// ends now: CPU time and memory of every running partition (core/account
+// builds and checks it, core/master prices it).
+func (s *engine) postUsage(n *node) agent.Outcome {
+	if !s.reachable(n) {
+		return agent.Unreachable(errMasterDown)
 	}
+	every := s.sc.Agent.UsageReportEvery.D()
 	per := map[string][]account.JournalMovement{}
-	for _, p := range n.view.Partitions {
-		if a := n.actual.Partitions[p.ID]; a.Running && p.InstanceGUID != "" {
+	actual := n.ag.Actual()
+	for _, p := range n.viewPartitions() {
+		if a := actual.Partitions[p.ID]; a.Running && p.InstanceGUID != "" {
 			cpu := every.Seconds() * (0.02 + 0.1*n.rng.Float64())
 			mem := every.Hours() * float64(64+n.rng.IntN(448))
 			per[p.ID] = []account.JournalMovement{
@@ -567,12 +669,13 @@ func (s *engine) usageReport(n *node) {
 		}
 	}
 	if len(per) == 0 {
-		return
+		return agent.OK()
 	}
 	now := s.time()
 	j := account.BuildJournal(n.id, now.Add(-every), now, per, n.group.Currency)
 	j.Transactions[0].PaymentMode = "wire_transfer"
 	s.submit(s.latency(n), master.PostUsage{By: n.actor, ComputerID: n.id, Journal: j}, nil)
+	return agent.OK()
 }
 
 func round3(x float64) float64 { return float64(int64(x*1000+0.5)) / 1000 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slapgo/slapgo/core/agent"
 	"github.com/slapgo/slapgo/core/alloc"
 	"github.com/slapgo/slapgo/core/converge"
 	"github.com/slapgo/slapgo/core/master"
@@ -39,6 +40,18 @@ type Options struct {
 	// Context, when set, stops the run (with its error) once done; it is
 	// looked at about every 65,536 events.
 	Context context.Context
+
+	// Bare builds neither the scenario's grid nor its workload: the caller
+	// applies its own commands (Engine.Apply) and adds node agents
+	// (Engine.AddNode); the scenario gives only the models of the master
+	// and of the agents, and nodes[0] the network of the nodes added.
+	// Software releases not declared (Engine.DefineSoftware) fail to
+	// build, as an unknown URL does. A bare engine runs until its caller
+	// stops stepping it.
+	Bare bool
+	// RecordActivity makes every node keep the list of partition actions
+	// it ran (Engine.Actions).
+	RecordActivity bool
 
 	// afterEvent is a test hook run after each event, before its checks.
 	afterEvent func(*engine)
@@ -82,9 +95,10 @@ type engine struct {
 	heap  eventHeap
 	nEvts uint64
 
-	m       *master.State
-	convCfg converge.Config
-	trace   *tracer
+	m        *master.State
+	convCfg  converge.Config
+	agentCfg agent.Config
+	trace    *tracer
 
 	// Streams.
 	rWork, rBurst, rLife, rParam, rNet, rMaster, rCrash, rRegion, rPart, rSpec, rGrid *rand.Rand
@@ -99,14 +113,22 @@ type engine struct {
 	nodeByID map[string]*node
 	regions  map[string][]int32
 
-	// Master front.
-	masterUp     bool
-	masterEpoch  uint32
-	masterFreeAt int64
-	cmds         []pendingCmd
-	freeCmds     []int32
-	masterQueue  int
-	peakMQueue   int
+	// Master front: commands in transit, then queued in arrival order.
+	masterUp    bool
+	masterEpoch uint32
+	masterBusy  bool // applying the command at mqueue[mhead-1]
+	cmds        []pendingCmd
+	freeCmds    []int32
+	inTransit   int
+	mqueue      []int32
+	mhead       int
+	peakMQueue  int
+	// store is the master's durable state while it is down (nil while up).
+	store []master.Mutation
+
+	// Nodes' outside world.
+	software map[string]SoftwareModel // URL -> how it builds, when declared
+	passes   uint64                   // quiet passes of every node so far
 
 	// Workload.
 	insts      []*inst
@@ -181,17 +203,20 @@ func (g *integrator) add(now int64, delta float64) {
 // Run simulates sc with opts. The Result is filled even when the run stops
 // on a violation, which is then returned as the error (a *Violation).
 func Run(sc *scenario.Scenario, opts Options) (*Result, error) {
-	s, err := newEngine(sc, opts)
-	if err != nil {
-		return nil, err
+	if opts.Bare {
+		return nil, fmt.Errorf("sim: a bare engine has no end: step it with NewEngine and Engine.RunUntil")
 	}
 	if opts.Log != nil {
 		fmt.Fprintf(opts.Log, "slapgo sim: seed=%d scenario=%s config=%s\n", opts.Seed, sc.Name, sc.Canonical())
 	}
 	wall := time.Now()
-	s.setup()
+	e, err := NewEngine(sc, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := e.s
 	if s.violation == nil {
-		s.loop()
+		s.runUntil(s.end, nil)
 	}
 	if opts.AtEnd != nil {
 		opts.AtEnd()
@@ -199,7 +224,7 @@ func Run(sc *scenario.Scenario, opts Options) (*Result, error) {
 	if s.stopped != nil {
 		return nil, fmt.Errorf("sim: stopped at t=%s: %w", time.Duration(s.now), s.stopped)
 	}
-	res := s.finish(time.Since(wall))
+	res := e.Finish(time.Since(wall))
 	if s.violation != nil {
 		if opts.Log != nil {
 			fmt.Fprintf(opts.Log, "%s\nreproduce: %s\n", s.violation.Error(), s.violation.Reproduce)
@@ -245,6 +270,18 @@ func newEngine(sc *scenario.Scenario, opts Options) (*engine, error) {
 		byGUID:   map[string]int32{},
 		binding:  -1,
 		holder:   map[partKey]int32{},
+		software: map[string]SoftwareModel{},
+	}
+	if opts.Bare {
+		s.end = math.MaxInt64
+	}
+	s.agentCfg = agent.Config{Converge: s.convCfg, PollInterval: sc.Agent.PollInterval.D(),
+		PromiseInterval: sc.Agent.PromiseInterval.D(), RunRemovals: true, EventLog: -1}
+	if sc.Agent.UsageReportEvery > 0 {
+		s.agentCfg.UsageInterval = sc.Agent.UsageReportEvery.D()
+	}
+	if opts.RecordActivity {
+		s.agentCfg.EventLog = 0 // the default ring: drained after each run of a node
 	}
 	s.stats.ServiceBySW = map[int32][]float64{}
 	return s, nil
@@ -263,12 +300,21 @@ func (s *engine) schedule(kind evKind, at int64, nodeIdx int32, ref int32) {
 	s.heap.push(e)
 }
 
-func (s *engine) loop() {
+// runUntil runs the events due before until, then sets the clock to until.
+// It returns true when stop (may be nil) asked to stop before an event;
+// a violation or the context stop it too.
+func (s *engine) runUntil(until int64, stop func() bool) bool {
+	if s.violation != nil {
+		return false
+	}
 	for len(s.heap) > 0 {
-		ev := s.heap.pop()
-		if ev.at >= s.end {
+		if stop != nil && stop() {
+			return true
+		}
+		if s.heap[0].at >= until {
 			break
 		}
+		ev := s.heap.pop()
 		s.now = ev.at
 		s.nEvts++
 		s.dispatch(ev)
@@ -280,7 +326,7 @@ func (s *engine) loop() {
 		}
 		if s.violation != nil {
 			s.violation.Event = s.nEvts
-			return
+			return false
 		}
 		if s.nEvts&0xffff == 0 {
 			if s.opts.Progress != nil {
@@ -288,11 +334,15 @@ func (s *engine) loop() {
 			}
 			if c := s.opts.Context; c != nil && c.Err() != nil {
 				s.stopped = c.Err()
-				return
+				return false
 			}
 		}
 	}
-	s.now = s.end
+	if stop != nil && stop() {
+		return true
+	}
+	s.now = until
+	return false
 }
 
 func (s *engine) dispatch(ev event) {
@@ -305,13 +355,13 @@ func (s *engine) dispatch(ev event) {
 	}
 	switch ev.kind {
 	case evPoll:
-		s.poll(n, true)
-	case evRun:
-		s.poll(n, false)
+		s.wakeUp(n, ev.ref)
 	case evActionDone:
 		s.actionDone(n)
 	case evSoftwareDone:
 		s.softwareDone(n)
+	case evMasterArrive:
+		s.masterArrive(ev.ref)
 	case evMasterApply:
 		s.masterApply(ev.ref)
 	case evProvision:
@@ -348,8 +398,6 @@ func (s *engine) dispatch(ev event) {
 		s.cut(ev.ref)
 	case evHeal:
 		s.heal(ev.ref)
-	case evUsageReport:
-		s.usageReport(n)
 	case evSpeculate:
 		s.speculate(ev.ref)
 	case evPoolRefill:
@@ -416,9 +464,9 @@ func (s *engine) setup() {
 
 	// Processes.
 	for _, n := range s.nodes {
-		s.schedule(evPoll, int64(n.rng.Int64N(int64(sc.Agent.PollInterval))), n.idx, 0)
+		s.schedule(evPoll, int64(n.rng.Int64N(int64(sc.Agent.PollInterval))), n.idx, n.wake)
 		if sc.Agent.UsageReportEvery > 0 {
-			s.schedule(evUsageReport, int64(n.rng.Int64N(int64(sc.Agent.UsageReportEvery))), n.idx, 0)
+			n.ag.ScheduleUsage(s.t0.Add(time.Duration(n.rng.Int64N(int64(sc.Agent.UsageReportEvery)))))
 		}
 		if r := sc.Failures.NodeCrashes.PerNodePerDay; r > 0 {
 			s.schedule(evNodeCrash, s.expDelay(s.rCrash, r/float64(24*time.Hour)), n.idx, 0)

@@ -230,59 +230,72 @@ func TestLivenessBound(t *testing.T) {
 	}
 }
 
+// fixtureRuns are the six fixture scenarios, shortened, and what each must
+// show: TestFixturesRun checks their point, TestGoldenTraces pins their
+// trace hashes.
+var fixtureRuns = []struct {
+	file  string
+	sets  []string
+	check func(t *testing.T, s *Summary)
+}{
+	{"baseline.yaml", append(append([]string(nil), smallBaseline...), "software[3].supply_at=2h"), func(t *testing.T, s *Summary) {
+		if s.Placements.Placed == 0 || s.Agents.Builds+s.Agents.CacheHits != 10 || s.Economics.InvoicedTotal <= 0 {
+			t.Errorf("placed %d, builds %d+%d (want one per node), invoiced %v",
+				s.Placements.Placed, s.Agents.Builds, s.Agents.CacheHits, s.Economics.InvoicedTotal)
+		}
+		if h := s.Economics.InvoicedByRes["hosting"]; abs(h-s.Economics.HostingAccrued) > 1e-3*h {
+			t.Errorf("hosting invoiced by core/account %v, accrued by the simulator %v", h, s.Economics.HostingAccrued)
+		}
+		if s.Agents.Publications == 0 {
+			t.Errorf("no connection parameters published: %+v", s.Agents)
+		}
+	}},
+	{"storm.yaml", []string{"nodes[0].count=5", "nodes[1].count=5", "workload.initial=3000", "duration=1h"}, func(t *testing.T, s *Summary) {
+		if s.Placements.StormChanges < 2900 || len(s.Convergence) != 1 || !s.Convergence[0].Converged {
+			t.Errorf("storm changes %d, convergence %+v", s.Placements.StormChanges, s.Convergence)
+		}
+		if s.Agents.PeakNodeQueue < 500 {
+			t.Errorf("peak node queue %d: every node should have queued its 300 partitions' actions", s.Agents.PeakNodeQueue)
+		}
+		if s.Agents.Publications < s.Placements.StormChanges {
+			t.Errorf("%d publications for %d changes: every configuration publishes", s.Agents.Publications, s.Placements.StormChanges)
+		}
+	}},
+	{"region-outage.yaml", []string{"nodes[0].count=4", "nodes[1].count=4", "workload.initial=1200",
+		"workload.rate_per_hour=20", "workload.parameter_changes_per_hour=10", "duration=6h"}, func(t *testing.T, s *Summary) {
+		if len(s.Convergence) != 1 || !s.Convergence[0].Converged || !s.Convergence[0].WithinBound || s.Agents.Crashes != 4 {
+			t.Errorf("convergence %+v, crashes %d", s.Convergence, s.Agents.Crashes)
+		}
+	}},
+	{"master-outage.yaml", []string{"nodes[0].count=4", "nodes[1].count=4", "workload.initial=1400", "workload.requesters=20", "workload.budget=5",
+		"workload.rate_per_hour=60", "workload.parameter_changes_per_hour=60", "duration=6h"}, func(t *testing.T, s *Summary) {
+		if len(s.Convergence) != 2 || !s.Convergence[0].Converged || !s.Convergence[1].Converged {
+			t.Errorf("convergence %+v", s.Convergence)
+		}
+		if s.Placements.RejectedBudget == 0 || s.Master.LostInOutages+s.Placements.RejectedOutage == 0 {
+			t.Errorf("no budget refusal or outage loss: %+v, %+v", s.Placements, s.Master)
+		}
+		if s.Master.Restarts != 1 {
+			t.Errorf("%d restarts from the store, want one per outage (1)", s.Master.Restarts)
+		}
+	}},
+	{"speculation.yaml", specSets("15m"), func(t *testing.T, s *Summary) {
+		if s.Speculation == nil || s.Speculation.Orders == 0 {
+			t.Errorf("speculation %+v", s.Speculation)
+		}
+	}},
+	{"preallocation.yaml", []string{"nodes[0].count=20", "workload.initial=1200", "workload.rate_per_hour=100", "duration=8h"}, func(t *testing.T, s *Summary) {
+		p := s.Preallocation
+		pool, own := s.Placements.ServiceByRoute["pool"], s.Placements.ServiceByRoute["own"]
+		if p == nil || p.Handovers == 0 || pool.P50 >= own.P50 {
+			t.Errorf("pool %+v, service via pool %+v, via own request %+v", p, pool, own)
+		}
+	}},
+}
+
 // Each fixture runs, shortened, with every invariant held and its point made.
 func TestFixturesRun(t *testing.T) {
-	tests := []struct {
-		file  string
-		sets  []string
-		check func(t *testing.T, s *Summary)
-	}{
-		{"baseline.yaml", append(append([]string(nil), smallBaseline...), "software[3].supply_at=2h"), func(t *testing.T, s *Summary) {
-			if s.Placements.Placed == 0 || s.Agents.Builds+s.Agents.CacheHits != 10 || s.Economics.InvoicedTotal <= 0 {
-				t.Errorf("placed %d, builds %d+%d (want one per node), invoiced %v",
-					s.Placements.Placed, s.Agents.Builds, s.Agents.CacheHits, s.Economics.InvoicedTotal)
-			}
-			if h := s.Economics.InvoicedByRes["hosting"]; abs(h-s.Economics.HostingAccrued) > 1e-3*h {
-				t.Errorf("hosting invoiced by core/account %v, accrued by the simulator %v", h, s.Economics.HostingAccrued)
-			}
-		}},
-		{"storm.yaml", []string{"nodes[0].count=5", "nodes[1].count=5", "workload.initial=3000", "duration=1h"}, func(t *testing.T, s *Summary) {
-			if s.Placements.StormChanges < 2900 || len(s.Convergence) != 1 || !s.Convergence[0].Converged {
-				t.Errorf("storm changes %d, convergence %+v", s.Placements.StormChanges, s.Convergence)
-			}
-			if s.Agents.PeakNodeQueue < 500 {
-				t.Errorf("peak node queue %d: every node should have queued its 300 partitions' actions", s.Agents.PeakNodeQueue)
-			}
-		}},
-		{"region-outage.yaml", []string{"nodes[0].count=4", "nodes[1].count=4", "workload.initial=1200",
-			"workload.rate_per_hour=20", "workload.parameter_changes_per_hour=10", "duration=6h"}, func(t *testing.T, s *Summary) {
-			if len(s.Convergence) != 1 || !s.Convergence[0].Converged || !s.Convergence[0].WithinBound || s.Agents.Crashes != 4 {
-				t.Errorf("convergence %+v, crashes %d", s.Convergence, s.Agents.Crashes)
-			}
-		}},
-		{"master-outage.yaml", []string{"nodes[0].count=4", "nodes[1].count=4", "workload.initial=1400", "workload.requesters=20", "workload.budget=5",
-			"workload.rate_per_hour=60", "workload.parameter_changes_per_hour=60", "duration=6h"}, func(t *testing.T, s *Summary) {
-			if len(s.Convergence) != 2 || !s.Convergence[0].Converged || !s.Convergence[1].Converged {
-				t.Errorf("convergence %+v", s.Convergence)
-			}
-			if s.Placements.RejectedBudget == 0 || s.Master.LostInOutages+s.Placements.RejectedOutage == 0 {
-				t.Errorf("no budget refusal or outage loss: %+v, %+v", s.Placements, s.Master)
-			}
-		}},
-		{"speculation.yaml", specSets("15m"), func(t *testing.T, s *Summary) {
-			if s.Speculation == nil || s.Speculation.Orders == 0 {
-				t.Errorf("speculation %+v", s.Speculation)
-			}
-		}},
-		{"preallocation.yaml", []string{"nodes[0].count=20", "workload.initial=1200", "workload.rate_per_hour=100", "duration=8h"}, func(t *testing.T, s *Summary) {
-			p := s.Preallocation
-			pool, own := s.Placements.ServiceByRoute["pool"], s.Placements.ServiceByRoute["own"]
-			if p == nil || p.Handovers == 0 || pool.P50 >= own.P50 {
-				t.Errorf("pool %+v, service via pool %+v, via own request %+v", p, pool, own)
-			}
-		}},
-	}
-	for _, tt := range tests {
+	for _, tt := range fixtureRuns {
 		t.Run(strings.TrimSuffix(tt.file, ".yaml"), func(t *testing.T) {
 			res := runFixture(t, tt.file, 1, tt.sets)
 			s := &res.Summary

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/slapgo/slapgo/core/agent"
 	"github.com/slapgo/slapgo/core/model"
 )
 
@@ -21,6 +22,8 @@ type stats struct {
 	DemandsPlaced, Initial                                  uint64
 	ParameterChanges, StormChanges, SpecRequests            uint64
 	PoolHandovers, PoolMisses, PoolOrders, PoolReleased     uint64
+	Publications, PromiseReports, DestroyedReports          uint64
+	MasterRestarts                                          uint64
 	ResalePremium                                           float64
 	PendingTimes                                            []float64    // ns, per placed demand
 	ServiceTimes                                            [3][]float64 // ns, per route
@@ -70,13 +73,13 @@ func (s *engine) sample() {
 	}
 	free, busy := s.m.Capacity()
 	x := Sample{T: float64(s.now) / float64(time.Hour), Busy: busy, Free: free, Pending: s.m.PendingCount(),
-		HonestPending: s.honestPend, Held: s.held, MasterQueue: s.masterQueue, Revenue: s.revenue.at(s.now),
+		HonestPending: s.honestPend, Held: s.held, MasterQueue: s.masterQueue(), Revenue: s.revenue.at(s.now),
 		Events: s.nEvts}
 	if busy+free > 0 {
 		x.Utilisation = float64(busy) / float64(busy+free)
 	}
 	for _, n := range s.nodes {
-		q := len(n.queue) - n.qpos + n.inFlight
+		q := n.queued()
 		x.ConfigQueue += q
 		x.ConfigQueueMax = max(x.ConfigQueueMax, q)
 		if n.inFlight > 0 {
@@ -146,22 +149,29 @@ type MasterSummary struct {
 	Errors        uint64 `json:"errors"`
 	LostInOutages uint64 `json:"lost_in_outages"`
 	PeakQueue     int    `json:"peak_queue"`
+	Restarts      uint64 `json:"restarts"` // restarts from the durable store
 }
 
 // AgentSummary: what the nodes did.
 type AgentSummary struct {
-	Polls           uint64  `json:"polls"`
-	FullViews       uint64  `json:"full_views"`
-	Plans           uint64  `json:"plans"`
-	Actions         uint64  `json:"actions"`
-	ActionFailures  uint64  `json:"action_failures"`
-	Builds          uint64  `json:"builds"`
-	CacheHits       uint64  `json:"cache_hits"`
-	BuildFailures   uint64  `json:"build_failures"`
-	Crashes         uint64  `json:"crashes"`
-	PeakConfigQueue int     `json:"peak_config_queue"`
-	PeakNodeQueue   int     `json:"peak_node_queue"`
-	MeanConfigQueue float64 `json:"mean_config_queue"`
+	Polls          uint64 `json:"polls"`
+	FullViews      uint64 `json:"full_views"`
+	Plans          uint64 `json:"plans"`
+	Actions        uint64 `json:"actions"`
+	ActionFailures uint64 `json:"action_failures"`
+	Builds         uint64 `json:"builds"`
+	CacheHits      uint64 `json:"cache_hits"`
+	BuildFailures  uint64 `json:"build_failures"`
+	Crashes        uint64 `json:"crashes"`
+	// Publications counts connection parameters published (own and per
+	// shared instance), PromiseReports the changes of promise state
+	// reported, DestroyedReports the destroyed partitions told again.
+	Publications     uint64  `json:"publications"`
+	PromiseReports   uint64  `json:"promise_reports"`
+	DestroyedReports uint64  `json:"destroyed_reports_again"`
+	PeakConfigQueue  int     `json:"peak_config_queue"`
+	PeakNodeQueue    int     `json:"peak_node_queue"`
+	MeanConfigQueue  float64 `json:"mean_config_queue"`
 }
 
 // Stats summarises durations, in seconds.
@@ -301,15 +311,21 @@ func (s *engine) finish(wall time.Duration) *Result {
 		s.fullCheck()
 	}
 	st := &s.stats
+	var ac agent.Counters
+	for _, n := range s.nodes {
+		ac = addCounters(ac, addCounters(n.oldCounts, n.ag.Counters()))
+	}
+	st.Plans = ac.Plans
 	cfgSum := sha256.Sum256([]byte(s.sc.Canonical()))
 	sum := Summary{
 		Scenario: s.sc.Name, Seed: s.opts.Seed, ConfigSHA256: hex.EncodeToString(cfgSum[:]),
 		Virtual: s.sc.Duration.D().String(), SimulatedTo: time.Duration(s.now).String(), Events: s.nEvts,
 		Nodes: len(s.nodes), Partitions: s.sc.TotalPartitions(),
-		Master: MasterSummary{Commands: st.Commands, Errors: st.CommandErrors, LostInOutages: st.CommandsLost, PeakQueue: s.peakMQueue},
+		Master: MasterSummary{Commands: st.Commands, Errors: st.CommandErrors, LostInOutages: st.CommandsLost, PeakQueue: s.peakMQueue, Restarts: st.MasterRestarts},
 		Agents: AgentSummary{Polls: st.Polls, FullViews: st.FullViews, Plans: st.Plans, Actions: st.Actions,
 			ActionFailures: st.ActionFailures, Builds: st.Builds, CacheHits: st.CacheHits, BuildFailures: st.BuildFailures,
-			Crashes: st.Crashes, PeakConfigQueue: st.peakQueue, PeakNodeQueue: st.peakNodeQueue},
+			Crashes: st.Crashes, Publications: st.Publications, PromiseReports: st.PromiseReports,
+			DestroyedReports: st.DestroyedReports, PeakConfigQueue: st.peakQueue, PeakNodeQueue: st.peakNodeQueue},
 	}
 	if s.samples > 0 {
 		sum.Agents.MeanConfigQueue = st.sumQueue / float64(s.samples)

@@ -2,8 +2,10 @@ package sim
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"time"
 
@@ -15,9 +17,10 @@ import (
 
 // Instance record kinds: who holds it.
 const (
-	kindOwn  = iota // a requester's own instance
-	kindPool        // a pre-allocation pool unit
-	kindSpec        // a speculator's unit
+	kindOwn      = iota // a requester's own instance
+	kindPool            // a pre-allocation pool unit
+	kindSpec            // a speculator's unit
+	kindExternal        // requested by the caller of a bare engine (Engine.Apply), or by an instance in its tree
 )
 
 // Instance record phases.
@@ -313,6 +316,16 @@ func (s *engine) bind(i *model.Instance) int32 {
 			return s.binding
 		}
 	}
+	if s.opts.Bare {
+		// Whoever requested it outside the workload: the invariants
+		// follow it all the same.
+		r := &inst{owner: -1, title: i.Title, guid: i.GUID, sw: -1, kind: kindExternal, phase: phLive,
+			demand: -1, spec: -1, node: -1, placedAt: -1, livePos: -1}
+		s.insts = append(s.insts, r)
+		ii := int32(len(s.insts) - 1)
+		s.byGUID[i.GUID] = ii
+		return ii
+	}
 	return -1
 }
 
@@ -320,6 +333,14 @@ func (s *engine) bind(i *model.Instance) int32 {
 // hosting start and stop, release.
 func (s *engine) instanceChanged(ii int32, i *model.Instance) {
 	r := s.insts[ii]
+	if r.kind == kindExternal {
+		// Asked destroyed by its requester, or with its tree.
+		r.destroyAsked = r.destroyAsked || i.RequestedState == model.StateDestroyed
+		if i.Freed {
+			r.phase = phGone
+		}
+		return
+	}
 	if r.placedAt < 0 && i.PartitionID != "" && !i.Freed {
 		s.placed(ii, i)
 	}
@@ -672,19 +693,28 @@ func (s *engine) warmStart() {
 		if err != nil {
 			continue
 		}
-		p := converge.PlanNode(v, n.actual, s.time(), s.convCfg)
+		n.ag.SetView(&v)
+		n.maxVer = v.Version
+		actual := n.ag.Actual()
+		p := converge.PlanNode(v, *actual, s.time(), s.convCfg)
 		for _, a := range p.Actions {
 			at := s.time()
 			if a.Kind == converge.ConfigurePartition && period > 0 {
 				at = at.Add(-time.Duration(n.rng.Int64N(int64(period))))
 			}
-			n.actual.ApplySuccess(a, at)
+			actual.ApplySuccess(a, at)
+			if a.Kind == converge.ConfigurePartition {
+				own, shared := n.connections(a)
+				s.applyNow(master.SetConnection{By: n.actor, ComputerID: n.id, PartitionID: a.PartitionID, Parameters: own})
+				for _, g := range slices.Sorted(maps.Keys(shared)) {
+					s.applyNow(master.SetConnection{By: n.actor, ComputerID: n.id, PartitionID: a.PartitionID, SharedGUID: g, Parameters: shared[g]})
+				}
+			}
 			if a.Kind == converge.StartPartition {
 				s.applyNow(master.ReportPartition{By: n.actor, ComputerID: n.id, PartitionID: a.PartitionID, State: model.ReportedStarted})
 				s.onStarted(a.InstanceGUID, a.Version)
 			}
 		}
-		n.view, n.viewVer, n.haveView, n.maxVer = v, v.Version, true, v.Version
 	}
 	// The warm-start demands count as arrived and served at t0, not as
 	// measured waits.

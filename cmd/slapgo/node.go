@@ -1,10 +1,14 @@
 package main
 
 import (
+	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -110,7 +114,7 @@ makes directories.`,
 	cmd.PersistentFlags().StringVar(&o.config, "config", "", "node configuration file (env SLAPGO_NODE_CONFIG, default "+defaultNodeConfig+")")
 	cmd.PersistentFlags().BoolVar(&o.unprivileged, "unprivileged", false, "run partitions as this user, create no user, address or tap (implied without root)")
 	cmd.AddCommand(newNodeRegisterCmd(o), newNodeFormatCmd(o), newNodeSoftwareCmd(o), newNodeInstanceCmd(o),
-		newNodeReportCmd(o), newNodeRunCmd(o))
+		newNodeReportCmd(o), newNodeRunCmd(o), newNodeStatusCmd(o))
 	return cmd
 }
 
@@ -328,4 +332,95 @@ the programs are stopped, unless --keep-services.`,
 	}
 	cmd.Flags().BoolVar(&ro.KeepServices, "keep-services", false, "leave the partitions' programs running when the agent stops")
 	return cmd
+}
+
+func newNodeStatusCmd(o *nodeOptions) *cobra.Command {
+	var jsonOut bool
+	var events int
+	cmd := &cobra.Command{
+		Use:   "status [--json] [--events N]",
+		Short: "Show what the node holds and runs, its current plan (empty: converged) and its recent actions",
+		Long: `Read the node's records, processes and last view (no master is asked, no lock
+taken: a daemon may run) and show each partition as the view asks it and as
+the node holds it, the plan core/converge makes of them now (an empty plan
+with every report delivered means converged, and why not otherwise), the
+instance loop's last state as the daemon wrote it, and the last partition
+actions started and ended (with the most that were in progress at once).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := o.load()
+			if err != nil {
+				return err
+			}
+			st, err := agent.ReadStatus(cfg, time.Now(), events)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if jsonOut {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			printNodeStatus(w, st)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the status as JSON")
+	cmd.Flags().IntVar(&events, "events", agent.StatusEvents, "show the last N action events (-1: all the node's files keep)")
+	return cmd
+}
+
+// printNodeStatus prints a status for people.
+func printNodeStatus(w io.Writer, st agent.NodeStatus) {
+	fmt.Fprintf(w, "computer %s at %s", st.ComputerID, st.At.Format(time.RFC3339))
+	if st.HasView {
+		fmt.Fprintf(w, ", view version %d", st.ViewVersion)
+	}
+	fmt.Fprintln(w)
+	if st.Converged {
+		fmt.Fprintln(w, "converged")
+	} else {
+		fmt.Fprintln(w, "not converged:")
+		for _, why := range st.Waiting {
+			fmt.Fprintf(w, "  %s\n", why)
+		}
+	}
+	for _, n := range st.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tASKED\tHOLDS\tRUNNING\tFAILURES\tUNREPORTED")
+	for _, p := range st.Partitions {
+		asked := string(p.Requested)
+		if p.ViewInstance != "" {
+			asked = fmt.Sprintf("%s %s v%d", p.ViewInstance, p.Requested, p.ViewVersion)
+		}
+		holds := "-"
+		if p.InstanceGUID != "" {
+			holds = fmt.Sprintf("%s v%d", p.InstanceGUID, p.AppliedVersion)
+		}
+		unreported := "-"
+		if p.Unreported != nil {
+			unreported = string(p.Unreported.State)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%d\t%s\n", p.ID, asked, holds, p.Running, p.Failures, unreported)
+	}
+	tw.Flush()
+	for _, sw := range st.Software {
+		fmt.Fprintf(w, "software %s: requested %s, installed %v, failures %d, reported %s\n",
+			sw.URL, cmp.Or(string(sw.Requested), "-"), sw.Installed, sw.Failures, cmp.Or(string(sw.Reported), "-"))
+	}
+	if a := st.Agent; a != nil {
+		fmt.Fprintf(w, "agent (pid %d) at %s: converged %v, offline %d, next pass %s, %d reports in its outbox\n",
+			a.PID, a.At.Format(time.RFC3339), a.Converged, a.Offline, a.NextPass.Format(time.RFC3339), len(a.Outbox))
+	}
+	fmt.Fprintf(w, "last %d action events (at most %d in progress at once):\n", len(st.Events), st.MaxConcurrent)
+	for _, e := range st.Events {
+		line := fmt.Sprintf("  %s %-5s %s %s (%s, v%d)", e.At.Format("15:04:05.000"), e.Kind, e.Action, cmp.Or(e.Partition, e.URL), e.Reason, e.Version)
+		if e.Error != "" {
+			line += ": " + e.Error
+		}
+		fmt.Fprintln(w, line)
+	}
 }

@@ -39,7 +39,7 @@ print it: --set duration=2h --set nodes[0].count=100
 --set master.provisioning_delay=15m.
 
 Unless GOGC or GOMEMLIMIT are set, the garbage collector runs at GOGC=200 with a
-soft memory limit of 3 GiB (raise GOMEMLIMIT for grids beyond 2,000 nodes).`,
+soft memory limit of 4 GiB (raise GOMEMLIMIT for grids beyond 1,500 nodes).`,
 	}
 	cmd.PersistentPreRun = func(cmd *cobra.Command, args []string) { tuneGC() }
 	cmd.AddCommand(newSimRunCmd(), newSimSweepCmd())
@@ -49,13 +49,16 @@ soft memory limit of 3 GiB (raise GOMEMLIMIT for grids beyond 2,000 nodes).`,
 // tuneGC trades memory for speed in simulations: a large, long-lived heap
 // (the whole grid) scanned at every doubling costs a quarter of the CPU.
 // Unless GOGC or GOMEMLIMIT say otherwise, the collector runs at 200% of
-// the live heap, and harder as the heap nears 3 GiB.
+// the live heap, and harder as the heap nears 4 GiB. NB: 1,000 nodes of
+// 300 partitions, each node running core/agent, peak at about 3.1 GiB: a
+// limit at 3 GiB had the collector run almost continuously (a tenth more
+// CPU).
 func tuneGC() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(200)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(3 << 30)
+		debug.SetMemoryLimit(4 << 30)
 	}
 }
 

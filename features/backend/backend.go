@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/slapgo/slapgo/core/model"
@@ -159,13 +160,49 @@ type Configuration struct {
 	OK           bool
 }
 
+// ActionSpan is one partition action a node ran (configure, start, stop,
+// destroy a partition, remove a software), from its start event to its end
+// event, as the node agent's core (core/agent) emits them.
+type ActionSpan struct {
+	Kind        string // core/converge action kind
+	PartitionID string
+	Start, End  time.Time
+}
+
 // Activity is what a node's instance loop did since it started.
 type Activity struct {
 	Configurations []Configuration
 	// MaxConcurrent is the largest number of partitions the node ever
-	// worked on at the same moment (1 when configuration is sequential);
-	// 0 when the backend cannot observe it.
+	// worked on at the same moment (1 when configuration is sequential),
+	// measured from the action start and end events of the node agent's
+	// core (PeakConcurrency); 0 when the backend cannot observe them.
 	MaxConcurrent int
+}
+
+// PeakConcurrency is the largest number of actions of spans running at the
+// same moment. An action that ends when another starts does not overlap
+// it.
+func PeakConcurrency(spans []ActionSpan) int {
+	type edge struct {
+		at    time.Time
+		delta int
+	}
+	edges := make([]edge, 0, 2*len(spans))
+	for _, s := range spans {
+		edges = append(edges, edge{s.Start, +1}, edge{s.End, -1})
+	}
+	slices.SortStableFunc(edges, func(a, b edge) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return a.delta - b.delta // ends before starts at the same moment
+	})
+	cur, peak := 0, 0
+	for _, e := range edges {
+		cur += e.delta
+		peak = max(peak, cur)
+	}
+	return peak
 }
 
 // Timings are the modelled durations of a backend with virtual time.

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	agentcore "github.com/slapgo/slapgo/core/agent"
 	"github.com/slapgo/slapgo/core/converge"
 	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/master/api"
@@ -79,7 +80,23 @@ type Agent struct {
 	// plan to the build pool (a one-shot `node instance` builds nothing).
 	daemon bool
 
-	follow followUp // promise checks and destruction reports (worker only)
+	// core decides the instance loop (worker only; see coreAgent).
+	core *agentcore.Agent
+	// buildsDone: builds ended since the last pass, for core (under mu).
+	buildsDone []buildEnd
+	// eventsLogged: the last core event written to EventsFile (worker).
+	eventsLogged uint64
+	eventBuf     []agentcore.Event
+	// statusWritten: what DaemonStatusFile last said, but times and
+	// counters, and when (worker).
+	statusWritten   statusMaterial
+	statusWrittenAt time.Time
+}
+
+// buildEnd is a build that ended, successfully or not.
+type buildEnd struct {
+	url string
+	err error
 }
 
 // deployment identifies what a partition runs, for its services' bangs.
@@ -135,7 +152,7 @@ func newAgent(cfg config.Config, client *api.Client, opts Options) *Agent {
 		banged:     map[string]uint64{},
 		deployed:   map[string]deployment{},
 		wake:       make(chan struct{}, 1),
-		rand:       rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid()))),
+		rand:       rand.New(rand.NewPCG(rand.Uint64(), uint64(os.Getpid()))),
 	}
 	if a.privileged {
 		// Partitions formatted without users run as the agent's user.
@@ -245,12 +262,7 @@ func (a *Agent) fetchView(ctx context.Context) (view *model.ComputerView, change
 	cached, etag := a.view, a.etag
 	a.mu.Unlock()
 	if cached == nil {
-		if data, err := os.ReadFile(a.viewCachePath()); err == nil {
-			var vc viewCache
-			if json.Unmarshal(data, &vc) == nil && vc.View != nil {
-				cached, etag = vc.View, vc.ETag
-			}
-		}
+		cached, etag = a.cachedView()
 	}
 	if cached == nil {
 		etag = ""
@@ -277,6 +289,19 @@ func (a *Agent) fetchView(ctx context.Context) (view *model.ComputerView, change
 		}
 	}
 	return v, true, nil
+}
+
+// cachedView reads the view cache (nil when there is none).
+func (a *Agent) cachedView() (*model.ComputerView, string) {
+	data, err := os.ReadFile(a.viewCachePath())
+	if err != nil {
+		return nil, ""
+	}
+	var vc viewCache
+	if json.Unmarshal(data, &vc) != nil || vc.View == nil {
+		return nil, ""
+	}
+	return vc.View, vc.ETag
 }
 
 // isOffline tells a master that cannot be reached (or is overloaded) from

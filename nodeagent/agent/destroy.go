@@ -10,8 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	agentcore "github.com/slapgo/slapgo/core/agent"
 	"github.com/slapgo/slapgo/core/converge"
-	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/nodeagent/procfs"
 	"github.com/slapgo/slapgo/nodeagent/profile"
 )
@@ -21,9 +21,9 @@ const destroyHookTimeout = 5 * time.Minute
 
 // destroyPartition stops the partition, runs the instance's destroy hook
 // as its user, wipes the directory's content (the directory stays, 0750,
-// owned by the user), removes the instance's certificate, and tells the
-// master the partition is free when the view asks it destroyed.
-func (a *Agent) destroyPartition(ctx context.Context, pv *model.PartitionView, act converge.Action, st *partitionState) error {
+// owned by the user) and removes the instance's certificate. Telling the
+// master is core/agent's next effect when the view asks it destroyed.
+func (a *Agent) destroyPartition(ctx context.Context, act converge.Action, st *partitionState) error {
 	id := act.PartitionID
 	dir := a.partitionDir(id)
 	if err := a.stopPartition(id); err != nil {
@@ -36,34 +36,17 @@ func (a *Agent) destroyPartition(ctx context.Context, pv *model.PartitionView, a
 	if cred != nil {
 		killUser(cred.Uid, a.cfg.Grid.StopGrace)
 	}
-	if !st.Wiped {
+	if !st.Wiped { // a record of an earlier version: wiped, the master not told yet
 		if err := a.runDestroyHook(ctx, dir, st, cred); err != nil {
 			return err
 		}
 		if err := Wipe(dir, cred); err != nil {
 			return err
 		}
-		st.Wiped, st.CertGUID, st.DestroyHook, st.Running = true, "", "", false
-		if err := a.savePartition(id, st); err != nil {
-			return err
-		}
-	}
-	// The master frees the partition of the instance it asked destroyed;
-	// files of an instance the view no longer places here (orphan,
-	// changed) are only wiped.
-	if pv != nil && pv.InstanceGUID != "" && pv.InstanceGUID == act.InstanceGUID && pv.RequestedState == model.StateDestroyed {
-		if err := a.client.PartitionDestroyed(ctx, a.cfg.ComputerID, id); err != nil {
-			return fmt.Errorf("agent: %s wiped, but the master was not told: %w", id, err)
-		}
-		// A root waits for its children: reportDestroyed tells the
-		// master again while its view shows the partition busy.
-		a.destroyTold(id, pv.InstanceGUID, a.now())
 	}
 	a.mu.Lock()
 	delete(a.banged, id)
 	a.mu.Unlock()
-	a.follow.init()
-	delete(a.follow.checked, id)
 	a.log.Info("partition destroyed", "partition", id, "instance", act.InstanceGUID)
 	return nil
 }
@@ -187,12 +170,19 @@ func killUser(uid uint32, grace time.Duration) {
 	for _, p := range pids {
 		syscall.Kill(p, syscall.SIGTERM)
 	}
-	deadline := time.Now().Add(grace)
-	for time.Now().Before(deadline) {
-		if len(find()) == 0 {
-			return
+	deadline := time.NewTimer(grace)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for waiting := true; waiting; {
+		select {
+		case <-deadline.C:
+			waiting = false
+		case <-tick.C:
+			if len(find()) == 0 {
+				return
+			}
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	for _, p := range find() {
 		syscall.Kill(p, syscall.SIGKILL)
@@ -200,26 +190,11 @@ func killUser(uid uint32, grace time.Duration) {
 }
 
 // DestroyPass runs the stop and destroy actions of partitions the view
-// asks destroyed (or free while holding files), then tells the master again
-// of the partitions its view still shows requested destroyed that are
-// clean here (see reportDestroyed): the hourly destruction of `slapgo node
-// report`. The instance pass does both too, as soon as it sees them.
+// asks destroyed, then tells the master again of the partitions its view
+// still shows requested destroyed that are clean here: the hourly
+// destruction of `slapgo node report` (core/agent's destroy-only pass). The
+// instance pass does both too, as soon as it sees them.
 func (a *Agent) DestroyPass(ctx context.Context) ([]ActionResult, error) {
-	view, _, err := a.fetchView(ctx)
-	if err != nil {
-		return nil, err
-	}
-	a.worker.Lock()
-	defer a.worker.Unlock()
-	actual, err := a.actual(view)
-	if err != nil {
-		return nil, err
-	}
-	plan := converge.PlanNode(*view, actual, a.now(), a.convergeConfig())
-	keep := func(act converge.Action) bool {
-		return act.State == model.StateDestroyed && (act.Kind == converge.StopPartition || act.Kind == converge.DestroyPartition)
-	}
-	results, _ := a.runPlan(ctx, view, plan, keep)
-	a.reportDestroyed(ctx, view)
-	return results, ctx.Err()
+	res, err := a.pass(ctx, agentcore.PassOptions{DestroyOnly: true})
+	return res.Results, err
 }

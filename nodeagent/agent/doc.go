@@ -5,10 +5,12 @@
 //
 // # Decisions and bookkeeping
 //
-// The agent decides nothing itself: every pass builds converge.Actual from
-// disk, calls converge.PlanNode with the view, runs the actions in the
-// plan's order and records each outcome with Actual.ApplySuccess or
-// ApplyFailure. Actual lives on disk:
+// The agent decides nothing itself: the instance loop is core/agent's
+// state machine, which plans with core/converge; this package executes the
+// effects it asks for (fetch the view, run a partition action, publish
+// connection parameters, check promises, send a report, hand a build over)
+// and records their outcomes on disk. Before each plan it reads
+// converge.Actual from disk and from the processes. Actual lives on disk:
 //
 //   - per partition, <partition>/.slapgo/state.json (SlapOS's .timestamp
 //     role): applied version, last success, failures and back-off, whether
@@ -20,6 +22,9 @@
 //     to report), with the build log beside it.
 //   - the last view and its ETag, <instance_root>/.slapgo/view.json, so
 //     that polls are conditional (304) even after a restart.
+//   - for `slapgo node status` (ReadStatus): the action start and end
+//     events, <instance_root>/.slapgo/events.jsonl, and the instance
+//     loop's state after each pass, <instance_root>/.slapgo/status.json.
 //
 // # Passes
 //
@@ -28,39 +33,40 @@
 // error with the last 4 KiB of the build log; removals delete the directory
 // and report destroyed, never while the plan destroys a partition.
 //
-// Instance: partition actions run one at a time on one worker, in the plan's
-// order; a failed action skips the rest of its partition only. configure =
-// link software_release to the software, fetch the instance's certificate
-// into <partition>/.slapgo, profile.Deploy, publish connection parameters
-// (also per shared instance); start = (re)start the programs
+// Instance (core/agent decides, see its package documentation): partition
+// actions run one at a time on one worker, in the plan's order; a failed
+// action skips the rest of its partition only. configure = link
+// software_release to the software, fetch the instance's certificate into
+// <partition>/.slapgo, profile.Deploy; then its connection parameters are
+// published (also per shared instance). start = (re)start the programs
 // (package supervisor), then the promises (package promise) until they hold
 // or promise_timeout passed; stop and destroy kill the process groups.
 // After a partition's last action, its state (started, stopped, error) is
-// reported; an undelivered report is sent again by later passes. A service
-// that dies bangs its instance, at most once per deployment.
+// reported; an undelivered report stays in the record and is sent again
+// by later passes. A service that dies bangs its instance, at most once
+// per deployment.
 //
-// Anomaly checks (SlapOS's anomaly mode): after the plan, the promises of
-// each started partition the plan left alone (not reconfigured, not
-// failing) run again, at most once per poll_interval per partition, one
-// partition at a time, the least recently checked first, for at most half
-// a poll interval per pass. A failure reports the partition error with the
-// promise's output; promises that hold again report it started. Only
-// changes are reported (the record's anomaly flag remembers the last); a
-// partition without promises costs one directory read. A daemon waits a
+// Anomaly checks (SlapOS's anomaly mode): the promises of each started
+// partition the plan left alone (not reconfigured, not failing) run again,
+// at most once per poll_interval per partition, the least recently checked
+// first, for at most half a poll interval per pass, on the agent's clock.
+// A failure reports the partition error with the promise's output;
+// promises that hold again report it started. Only changes are reported;
+// a partition without promises costs one directory read. A daemon waits a
 // poll interval before the first check of partitions it did not start
 // itself (it may just have restarted their programs).
 //
 // Destroy: stop, kill what the partition's user still runs, run the destroy
 // hook as the user, wipe the directory's content (it stays, 0750, owned by
-// the user), drop the certificates, and tell the master the partition is
-// free. The record stays until the master knows. Every instance and
-// destruction pass then tells the master again of each partition its view
-// still shows busy and requested destroyed while it is clean here (wiped,
-// or never deployed on this disk), as SlapOS's report loop does: the
-// master keeps a root allocated until its children are freed, and a node
-// rebuilt with an empty disk has nothing left to wipe. At most once per
-// pass for each, with back-off after errors (retry_base doubling to
-// retry_max); partitions the view shows free cost nothing.
+// the user), drop the certificates; then the master is told the partition
+// is free. Every instance and destruction pass tells the master again of
+// each partition its view still shows busy and requested destroyed while it
+// is clean here (wiped, or never deployed on this disk), as SlapOS's report
+// loop does: the master keeps a root allocated until its children are
+// freed, and a node rebuilt with an empty disk has nothing left to wipe. At
+// most once per half poll interval for each, with back-off after errors
+// (retry_base doubling to retry_max); partitions the view shows free cost
+// nothing.
 //
 // Report: package usage; journals are spooled under
 // <instance_root>/.slapgo/usage before they are posted. Sampling, reporting
@@ -84,7 +90,8 @@
 //
 // A pass that cannot reach the master changes nothing and returns
 // ErrOffline; the daemon keeps the programs running and backs off (from
-// poll_interval, doubling to retry_max, with jitter). At start the daemon
+// poll_interval, doubling to retry_max, with jitter; core/agent decides).
+// Every time the agent decides on comes from its clock (Options.Now). At start the daemon
 // restarts the programs of partitions recorded running, after killing the
 // process groups a previous agent left (supervisor.KillStale): processes
 // are restarted, not adopted.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -456,6 +458,22 @@ func endToEnd(t *testing.T, privileged bool) {
 	}
 	eventually(t, "the published URL answers", 40*time.Second, answers("alice from "+inst.PartitionID))
 	eventually(t, "the instance is reported started", 20*time.Second, reported(model.ReportedStarted))
+	// `slapgo node status` tells the same, from the node's side.
+	var st agent.NodeStatus
+	eventually(t, "node status says converged", 20*time.Second, func() string {
+		if st = g.nodeStatus(); !st.Converged {
+			return fmt.Sprintf("not converged: %q", st.Waiting)
+		}
+		return ""
+	})
+	if i := slices.IndexFunc(st.Partitions, func(p agent.PartitionStatus) bool { return p.ID == inst.PartitionID }); i < 0 ||
+		!st.Partitions[i].Running || st.Partitions[i].InstanceGUID != inst.GUID || st.Partitions[i].Unreported != nil {
+		t.Errorf("node status partitions = %+v, want %s running %s, its report delivered", st.Partitions, inst.PartitionID, inst.GUID)
+	}
+	if len(st.Plan) != 0 || st.MaxConcurrent != 1 || !hasEvent(st.Events, "end", "configure-partition", inst.PartitionID) {
+		t.Errorf("node status: plan %+v, at most %d actions at once, events %+v; want no plan, 1, a configuration of %s",
+			st.Plan, st.MaxConcurrent, st.Events, inst.PartitionID)
+	}
 	if !strings.HasPrefix(inst.Addresses[0].Addr, g.subnet+".") {
 		t.Errorf("partition address %v outside %s.0/24", inst.Addresses, g.subnet)
 	}
@@ -893,4 +911,25 @@ func TestRunInProcess(t *testing.T) {
 			t.Errorf("%s still answers after Run returned", guid)
 		}
 	}
+}
+
+// nodeStatus runs `slapgo node status --json`.
+func (g *grid) nodeStatus() agent.NodeStatus {
+	g.t.Helper()
+	cmd := g.slapgo(context.Background(), "node", "status", "--json", "--config", g.cfgFile)
+	out, err := cmd.Output()
+	if err != nil {
+		g.t.Fatalf("slapgo node status: %v\n%s", err, out)
+	}
+	var st agent.NodeStatus
+	if err := json.Unmarshal(out, &st); err != nil {
+		g.t.Fatalf("slapgo node status --json: %v\n%s", err, out)
+	}
+	return st
+}
+
+func hasEvent(events []agent.ActionEvent, kind, action, partition string) bool {
+	return slices.ContainsFunc(events, func(e agent.ActionEvent) bool {
+		return e.Kind == kind && e.Action == action && e.Partition == partition
+	})
 }

@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -364,4 +365,37 @@ func TestDestroyReportedAgain(t *testing.T) {
 			t.Errorf("keep reported %q %s, want started", ik.ReportedState, ik.ReportedError)
 		}
 	})
+}
+
+// TestAnomalyBudgetOnAgentClock: the time a pass spends on anomaly checks
+// is measured on the agent's clock, like every other time it decides on.
+// Frozen, no time passes: every partition due is checked, however long
+// its promises take on the wall clock.
+func TestAnomalyBudgetOnAgentClock(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short mode: builds and runs the slapgo binary")
+	}
+	const n = 3
+	p := newInProcess(t, n)
+	var ids []string
+	for i := range n {
+		ids = append(ids, p.request(t, p.g.person, fmt.Sprintf("slow-%d", i), "").PartitionID)
+	}
+	p.clock.freeze()
+	p.pass(t)
+	// Each promise takes 400ms: three take longer than half a poll
+	// interval (500ms) of wall time.
+	for _, id := range ids {
+		slow := filepath.Join(p.g.dir, "inst", id, "etc", "promise", "zz-slow")
+		if err := os.WriteFile(slow, []byte("#!/bin/sh\nsleep 0.4\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.clock.advance(p.cfg.Grid.PollInterval)
+	res := p.pass(t)
+	slices.Sort(res.Checked)
+	slices.Sort(ids)
+	if !slices.Equal(res.Checked, ids) {
+		t.Errorf("checked %v on a frozen clock, want all of %v: the budget must be measured on the agent's clock", res.Checked, ids)
+	}
 }

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/master/api"
@@ -133,7 +132,7 @@ func (a *Agent) capture(ctx context.Context, iface string, c *netacct.Counter) {
 			a.net.mu.Lock()
 			a.net.captures[iface] = cp
 			a.net.mu.Unlock()
-			began := time.Now()
+			began := a.now()
 			err = cp.Run(ctx)
 			a.logDrops(iface, cp)
 			a.net.mu.Lock()
@@ -146,7 +145,7 @@ func (a *Agent) capture(ctx context.Context, iface string, c *netacct.Counter) {
 			if err == nil {
 				err = errors.New("the capture ended")
 			}
-			if time.Since(began) >= a.cfg.Grid.PollInterval {
+			if a.now().Sub(began) >= a.cfg.Grid.PollInterval {
 				failures = 0 // it ran: a new outage; one that ends at once backs off
 			}
 		}

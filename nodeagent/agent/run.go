@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	agentcore "github.com/slapgo/slapgo/core/agent"
 	"github.com/slapgo/slapgo/nodeagent/format"
 )
 
@@ -57,11 +58,13 @@ func (a *Agent) Run(ctx context.Context, o RunOptions) error {
 	// random delay before its runs for the same reason).
 	spread := func() time.Duration { return a.jitter(g.PollInterval) - g.PollInterval }
 	loops := []loopSpec{
-		{name: "instance", first: spread(), wake: a.wake, pass: func(ctx context.Context) (time.Duration, error) {
+		// core/agent says when the next pass is due, backing off itself
+		// when the master is away.
+		{name: "instance", first: spread(), wake: a.wake, ownBackoff: true, pass: func(ctx context.Context) (time.Duration, error) {
 			res, err := a.InstancePass(ctx)
 			next := g.PollInterval
-			if rq := res.Plan.RequeueAfter; rq > 0 && rq < next {
-				next = rq
+			if !res.Next.IsZero() {
+				next = max(res.Next.Sub(a.now()), 0)
 			}
 			if err == nil && res.Failed() > 0 {
 				a.log.Warn("instance pass: some partitions failed", "failed", res.Failed(), "actions", len(res.Results))
@@ -181,6 +184,8 @@ type loopSpec struct {
 	wake  <-chan struct{} // runs the next pass at once (nil: never)
 	// pass runs once and says when the next pass is due.
 	pass func(context.Context) (time.Duration, error)
+	// ownBackoff: after a failed pass too, the pass's delay stands.
+	ownBackoff bool
 }
 
 // loop runs l.pass until ctx is done. A failed pass backs off from
@@ -197,7 +202,9 @@ func (a *Agent) loop(ctx context.Context, l loopSpec) {
 		}
 		if err != nil {
 			failures++
-			next = a.retryDelay(failures)
+			if !l.ownBackoff {
+				next = a.retryDelay(failures)
+			}
 			if errors.Is(err, ErrOffline) {
 				a.log.Warn("master unreachable: programs keep running", "loop", l.name, "retry_in", next, "err", err)
 			} else {
@@ -216,11 +223,7 @@ func (a *Agent) loop(ctx context.Context, l loopSpec) {
 // retryDelay is the back-off after failures failures in a row: from
 // poll_interval, doubling up to retry_max (before jitter).
 func (a *Agent) retryDelay(failures int) time.Duration {
-	delay := a.cfg.Grid.PollInterval
-	for i := 1; i < failures && delay < a.cfg.Grid.RetryMax; i++ {
-		delay *= 2
-	}
-	return min(delay, a.cfg.Grid.RetryMax)
+	return agentcore.Backoff(failures, a.cfg.Grid.PollInterval, a.cfg.Grid.RetryMax)
 }
 
 // sleep waits d, or until wake; false when ctx is done.

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	agentcore "github.com/slapgo/slapgo/core/agent"
 	"github.com/slapgo/slapgo/core/converge"
 	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/master/api"
@@ -171,6 +172,12 @@ func (a *Agent) install(ctx context.Context, act converge.Action) {
 		log.Warn("build interrupted", "err", ctx.Err())
 		return
 	}
+	defer func() {
+		a.mu.Lock()
+		a.buildsDone = append(a.buildsDone, buildEnd{url: url, err: err})
+		a.mu.Unlock()
+		a.Wake()
+	}()
 	rec := a.loadSoftwareRecord(url)
 	actual := converge.Actual{Software: map[string]converge.SoftwareActual{url: {Failures: rec.Failures, LastFailure: rec.LastFailure}}}
 	now := a.now()
@@ -194,7 +201,6 @@ func (a *Agent) install(ctx context.Context, act converge.Action) {
 	}
 	log.Info("software available")
 	a.reportSoftware(ctx, url, model.SoftwareReadyAvailable, "")
-	a.Wake()
 }
 
 // remove deletes a software release's directory and reports it destroyed.
@@ -286,26 +292,18 @@ func (a *Agent) SoftwarePass(ctx context.Context, wait bool) (SoftwareResult, er
 		return res, err
 	}
 	plan := converge.PlanNode(*view, actual, a.now(), a.convergeConfig())
-	destroying := false
-	for _, act := range plan.Actions {
-		destroying = destroying || act.Kind == converge.DestroyPartition
+	installs, removals := agentcore.SoftwareWork(plan)
+	for _, act := range installs {
+		if a.builds.submit(ctx, act) {
+			res.Started = append(res.Started, act.URL)
+		}
 	}
-	for _, act := range plan.Actions {
-		switch act.Kind {
-		case converge.InstallSoftware:
-			if a.builds.submit(ctx, act) {
-				res.Started = append(res.Started, act.URL)
-			}
-		case converge.RemoveSoftware:
-			if destroying {
-				continue // the partitions being destroyed may still use it
-			}
-			if err := a.remove(ctx, act); err != nil {
-				res.Errors = append(res.Errors, err)
-				a.log.Warn("software removal failed", "software", act.URL, "err", err)
-			} else {
-				res.Removed = append(res.Removed, act.URL)
-			}
+	for _, act := range removals {
+		if err := a.remove(ctx, act); err != nil {
+			res.Errors = append(res.Errors, err)
+			a.log.Warn("software removal failed", "software", act.URL, "err", err)
+		} else {
+			res.Removed = append(res.Removed, act.URL)
 		}
 	}
 	a.resendSoftwareReports(ctx)

@@ -36,17 +36,17 @@ func (r StormResult) String() string {
 // the instances (an instance pass), and stops the programs afterwards.
 func RunStorm(ctx context.Context, a *Agent, person *api.Client, reqs []api.InstanceRequest, change func(i int, r *api.InstanceRequest)) (StormResult, error) {
 	var res StormResult
-	began := time.Now()
+	began := a.now()
 	for i := range reqs {
 		change(i, &reqs[i])
 		if _, err := person.Request(ctx, reqs[i]); err != nil {
 			return res, fmt.Errorf("agent: storm: re-requesting %q: %w", reqs[i].Title, err)
 		}
 	}
-	res.Requests = time.Since(began)
-	began = time.Now()
+	res.Requests = a.now().Sub(began)
+	began = a.now()
 	pass, err := a.InstancePass(ctx)
-	res.Total = time.Since(began)
+	res.Total = a.now().Sub(began)
 	if err != nil {
 		return res, err
 	}

@@ -168,10 +168,12 @@ func PrintSummary(w io.Writer, s *sim.Summary) {
 	a := &s.Agents
 	fmt.Fprintf(w, "agents: %d polls, %d full views, %d plans, %d actions (%d failed), %d builds + %d cache hits (%d failed), %d crashes\n",
 		a.Polls, a.FullViews, a.Plans, a.Actions, a.ActionFailures, a.Builds, a.CacheHits, a.BuildFailures, a.Crashes)
+	fmt.Fprintf(w, "  %d connection parameter publications, %d promise state changes reported, %d destroyed partitions told again\n",
+		a.Publications, a.PromiseReports, a.DestroyedReports)
 	fmt.Fprintf(w, "configuration queues: peak %d actions on the grid, peak %d on one node, mean %.1f\n",
 		a.PeakConfigQueue, a.PeakNodeQueue, a.MeanConfigQueue)
-	fmt.Fprintf(w, "master: %d commands (%d refused, %d lost in outages), peak queue %d\n",
-		s.Master.Commands, s.Master.Errors, s.Master.LostInOutages, s.Master.PeakQueue)
+	fmt.Fprintf(w, "master: %d commands (%d refused, %d lost in outages), peak queue %d, %d restarts from its store\n",
+		s.Master.Commands, s.Master.Errors, s.Master.LostInOutages, s.Master.PeakQueue, s.Master.Restarts)
 	if len(s.Convergence) > 0 || s.Crashes.Count > 0 {
 		fmt.Fprintln(w, "time to converge:")
 		for _, c := range s.Convergence {

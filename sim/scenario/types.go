@@ -96,6 +96,12 @@ type Agent struct {
 	// UsageReportEvery is the period of the TioXML usage journal each node
 	// posts (default 24h; negative disables).
 	UsageReportEvery Duration `yaml:"usage_report_every" json:"usage_report_every"`
+	// PromiseInterval: the promises of a started partition its plans
+	// leave alone are checked this often (SlapOS's anomaly mode, in
+	// core/agent). Default negative: only after each start, since every
+	// check of every started partition of a 1,000-node grid each minute
+	// would dominate the run; the feature backend checks every minute.
+	PromiseInterval Duration `yaml:"promise_interval" json:"promise_interval"`
 }
 
 // Software is one software release offered on the grid.

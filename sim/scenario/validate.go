@@ -67,6 +67,7 @@ func (s *Scenario) applyDefaults(name string) {
 	}
 	defDist(&a.CacheFetch, Dist{Kind: DistLognormal, Mean: Duration(2 * time.Minute), Sigma: 0.5})
 	defDur(&a.UsageReportEvery, 24*time.Hour)
+	defDur(&a.PromiseInterval, -1)
 
 	if len(s.Software) == 0 {
 		s.Software = []Software{{URL: "https://lab.slapgo.example/software/default/software.cfg"}}

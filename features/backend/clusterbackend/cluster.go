@@ -2,7 +2,6 @@ package clusterbackend
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -12,10 +11,10 @@ import (
 	"time"
 
 	"github.com/slapgo/slapgo/cluster"
-	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/features/backend"
 	"github.com/slapgo/slapgo/features/backend/stackkit"
 	"github.com/slapgo/slapgo/master/api"
+	"github.com/slapgo/slapgo/nodeagent/agent"
 )
 
 // Pool shares one cluster.Runtime (the Docker engine and the run's
@@ -90,9 +89,16 @@ func (p *Pool) New(ctx context.Context, scenario string) (*Backend, error) {
 		e.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("clusterbackend: scenario %q: %w", scenario, err)
 	}
-	b := &Backend{pool: p, c: c, scenario: scenario,
-		persons: map[string]*api.Client{}, computers: map[string]*api.Client{}, instances: map[string]*api.Client{},
-		software: map[string]string{}}
+	b := &Backend{pool: p, c: c, scenario: scenario, software: map[string]string{}, lastStatus: map[string]agent.NodeStatus{}}
+	// The impostor trusts the real master: only its own certificate is
+	// forged.
+	roots := x509.NewCertPool()
+	if t, ok := c.Admin.HTTP.Transport.(*http.Transport); ok && t.TLSClientConfig != nil {
+		roots = t.TLSClientConfig.RootCAs
+	}
+	b.API = (&stackkit.API{Name: "clusterbackend", Admin: c.Admin, MasterURL: c.Master.URL, RootCAs: roots,
+		NewClient: func(_ string, creds api.Credentials) (*api.Client, error) { return c.Client(creds) },
+		Classify:  classify}).Init()
 	p.mu.Lock()
 	p.open[b] = true
 	p.mu.Unlock()
@@ -100,18 +106,21 @@ func (p *Pool) New(ctx context.Context, scenario string) (*Backend, error) {
 }
 
 // Backend is a grid of containers for one scenario. It implements
-// backend.Backend. Its methods are not safe for concurrent use.
+// backend.Backend; what goes through master/api alone is stackkit.API's.
+// Its methods are not safe for concurrent use.
 type Backend struct {
+	*stackkit.API
 	pool     *Pool
 	c        *cluster.Cluster
 	scenario string
 	failed   bool
 	closed   bool
-
-	persons   map[string]*api.Client
-	computers map[string]*api.Client
-	instances map[string]*api.Client // guid -> client with its certificate
-	software  map[string]string      // URL -> name
+	software map[string]string // URL -> name
+	// promiseSet is when a scenario last made each partition's health
+	// promise fail or pass (SetPromise), per node.
+	promiseSet map[string]map[string]time.Time
+	// lastStatus is each crashed node's status just before its crash.
+	lastStatus map[string]agent.NodeStatus
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -152,75 +161,6 @@ func (b *Backend) SetTimings(backend.Timings) error {
 	return backend.Errorf(backend.ErrUnsupported, "the cluster's durations are real: they cannot be set")
 }
 
-// --- identities ---
-
-// clientFor returns a client holding the actor's certificate.
-func (b *Backend) clientFor(ctx context.Context, as backend.Actor) (*api.Client, error) {
-	if as.Impostor {
-		return b.impostor(as)
-	}
-	switch as.Kind {
-	case model.KindAdmin:
-		return b.c.Admin, nil
-	case model.KindPerson:
-		if c := b.persons[as.ID]; c != nil {
-			return c, nil
-		}
-		return nil, fmt.Errorf("clusterbackend: person %s has no certificate here (was it added?)", as.ID)
-	case model.KindComputer:
-		if c := b.computers[as.ID]; c != nil {
-			return c, nil
-		}
-		return nil, fmt.Errorf("clusterbackend: computer %s has no certificate here (was it registered?)", as.ID)
-	case model.KindInstance:
-		return b.instanceClient(ctx, as.ID)
-	}
-	return nil, fmt.Errorf("clusterbackend: unknown identity kind %q", as.Kind)
-}
-
-// instanceClient gets an instance's certificate as its node does: from
-// the master, with the computer's certificate, for the partition it holds.
-func (b *Backend) instanceClient(ctx context.Context, guid string) (*api.Client, error) {
-	if c := b.instances[guid]; c != nil {
-		return c, nil
-	}
-	inst, err := b.c.Admin.Instance(ctx, guid)
-	if err != nil {
-		return nil, classify(fmt.Errorf("finding instance %s: %w", guid, err))
-	}
-	cc := b.computers[inst.ComputerID]
-	if inst.PartitionID == "" || cc == nil {
-		return nil, fmt.Errorf("clusterbackend: instance %s holds no partition of a computer of this grid: it has no certificate", guid)
-	}
-	creds, err := cc.PartitionCertificate(ctx, inst.ComputerID, inst.PartitionID)
-	if err != nil {
-		return nil, classify(fmt.Errorf("certificate of %s: %w", guid, err))
-	}
-	c, err := b.c.Client(creds)
-	if err != nil {
-		return nil, err
-	}
-	b.instances[guid] = c
-	return c, nil
-}
-
-// impostor is a client whose certificate names the actor but comes from
-// a certificate authority the master never heard of.
-func (b *Backend) impostor(as backend.Actor) (*api.Client, error) {
-	cert, err := stackkit.ForgeCertificate(as)
-	if err != nil {
-		return nil, err
-	}
-	// The impostor trusts the real master: only its own certificate is
-	// forged.
-	pool := x509.NewCertPool()
-	if t, ok := b.c.Admin.HTTP.Transport.(*http.Transport); ok && t.TLSClientConfig != nil {
-		pool = t.TLSClientConfig.RootCAs
-	}
-	return api.NewClientTLS(b.c.Master.URL, &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool,
-		Certificates: []tls.Certificate{cert}})
-}
-
 // classify maps the client's errors to the backend's classes, counting
 // also an unreachable host (a container that is gone) as unavailable.
 func classify(err error) error {
@@ -234,51 +174,16 @@ func classify(err error) error {
 
 // --- persons, computers, software ---
 
-// AddPerson adds a person and keeps its credentials.
-func (b *Backend) AddPerson(ctx context.Context, as backend.Actor, id string) error {
-	c, err := b.clientFor(ctx, as)
-	if err != nil {
-		return err
-	}
-	res, err := c.AddPerson(ctx, api.AddPersonRequest{ID: id})
-	if err != nil {
-		return classify(err)
-	}
-	pc, err := b.c.Client(res.Credentials)
-	if err != nil {
-		return err
-	}
-	b.persons[res.Person.ID] = pc
-	return nil
-}
-
 // RegisterComputer registers the computer as someone and starts its node
 // container with the credentials the master issued.
 func (b *Backend) RegisterComputer(ctx context.Context, as backend.Actor, spec backend.ComputerSpec) error {
-	c, err := b.clientFor(ctx, as)
+	creds, err := b.API.RegisterComputer(ctx, as, spec)
 	if err != nil {
 		return err
 	}
-	owner := ""
-	if as.Kind == model.KindAdmin {
-		owner = spec.Owner
-	}
-	reg, err := c.RegisterComputer(ctx, api.RegisterComputerRequest{ID: spec.ID, Owner: owner, Region: spec.Region,
-		Network: spec.Network, Attributes: spec.Attributes, Prices: spec.Prices, Currency: spec.Currency, Scope: spec.Scope})
-	if err != nil {
-		return classify(err)
-	}
-	if reg.Credentials == nil {
-		return fmt.Errorf("clusterbackend: registering %s returned no credentials", spec.ID)
-	}
-	cc, err := b.c.Client(*reg.Credentials)
-	if err != nil {
-		return err
-	}
-	b.computers[spec.ID] = cc
 	_, err = b.c.StartNode(ctx, cluster.NodeSpec{ID: spec.ID, Region: spec.Region, Network: spec.Network,
 		Attributes: spec.Attributes, Prices: spec.Prices, Currency: spec.Currency, Scope: spec.Scope,
-		Partitions: spec.Partitions}, *reg.Credentials)
+		Partitions: spec.Partitions}, creds)
 	if err != nil {
 		return err
 	}
@@ -298,124 +203,6 @@ func (b *Backend) RegisterComputer(ctx context.Context, as backend.Actor, spec b
 		return fmt.Errorf("clusterbackend: node %s: %w", spec.ID, err)
 	}
 	return nil
-}
-
-// Supply asks a computer for a release (or its removal).
-func (b *Backend) Supply(ctx context.Context, as backend.Actor, computerID, url string, state model.SoftwareRequest) error {
-	c, err := b.clientFor(ctx, as)
-	if err != nil {
-		return err
-	}
-	_, err = c.Supply(ctx, computerID, api.SupplyRequest{URL: url, State: state})
-	return classify(err)
-}
-
-// Software is the master's record of a computer's software.
-func (b *Backend) Software(ctx context.Context, computerID string) ([]model.SoftwareInstallation, error) {
-	d, err := b.c.Admin.ComputerDetails(ctx, computerID)
-	return d.Software, classify(err)
-}
-
-// Partitions is the master's record of a computer's partitions.
-func (b *Backend) Partitions(ctx context.Context, computerID string) ([]model.Partition, error) {
-	d, err := b.c.Admin.ComputerDetails(ctx, computerID)
-	return d.Partitions, classify(err)
-}
-
-// ComputerView reads a computer's view as someone.
-func (b *Backend) ComputerView(ctx context.Context, as backend.Actor, computerID string) (model.ComputerView, error) {
-	c, err := b.clientFor(ctx, as)
-	if err != nil {
-		return model.ComputerView{}, err
-	}
-	v, _, _, err := c.ComputerView(ctx, computerID, "")
-	if err != nil {
-		return model.ComputerView{}, classify(err)
-	}
-	if v == nil {
-		return model.ComputerView{}, fmt.Errorf("clusterbackend: the view of %s came back empty", computerID)
-	}
-	return *v, nil
-}
-
-// ReportPartition reports a partition's state as someone.
-func (b *Backend) ReportPartition(ctx context.Context, as backend.Actor, computerID, partitionID string, state model.ReportedState) error {
-	c, err := b.clientFor(ctx, as)
-	if err != nil {
-		return err
-	}
-	return classify(c.ReportPartition(ctx, computerID, partitionID, api.PartitionStateRequest{State: state}))
-}
-
-// --- instances ---
-
-// Request requests an instance.
-func (b *Backend) Request(ctx context.Context, as backend.Actor, spec backend.RequestSpec) (api.Instance, error) {
-	c, err := b.clientFor(ctx, as)
-	if err != nil {
-		return api.Instance{}, err
-	}
-	inst, err := c.Request(ctx, api.InstanceRequest{Title: spec.Title, SoftwareRelease: spec.SoftwareRelease,
-		SoftwareType: spec.SoftwareType, Parameters: spec.Parameters, SLA: spec.SLA, Shared: spec.Shared, State: spec.State})
-	return inst, classify(err)
-}
-
-// Instances lists what someone may see.
-func (b *Backend) Instances(ctx context.Context, as backend.Actor) ([]api.Instance, error) {
-	c, err := b.clientFor(ctx, as)
-	if err != nil {
-		return nil, err
-	}
-	list, err := c.Instances(ctx)
-	return list, classify(err)
-}
-
-// Instance reads an instance as someone.
-func (b *Backend) Instance(ctx context.Context, as backend.Actor, guid string) (api.Instance, error) {
-	c, err := b.clientFor(ctx, as)
-	if err != nil {
-		return api.Instance{}, err
-	}
-	inst, err := c.Instance(ctx, guid)
-	return inst, classify(err)
-}
-
-// Bang asks for an instance's tree to be processed again.
-func (b *Backend) Bang(ctx context.Context, as backend.Actor, guid string) error {
-	c, err := b.clientFor(ctx, as)
-	if err != nil {
-		return err
-	}
-	_, err = c.Bang(ctx, guid, "asked by a scenario")
-	return classify(err)
-}
-
-// Pending lists the requests waiting for a home.
-func (b *Backend) Pending(ctx context.Context) ([]api.Pending, error) {
-	list, err := b.c.Admin.Pending(ctx)
-	return list, classify(err)
-}
-
-// --- accounting ---
-
-// PostUsage posts a usage journal as someone.
-func (b *Backend) PostUsage(ctx context.Context, as backend.Actor, computerID string, journal []byte) (api.UsageResult, error) {
-	c, err := b.clientFor(ctx, as)
-	if err != nil {
-		return api.UsageResult{}, err
-	}
-	res, err := c.PostUsage(ctx, computerID, journal)
-	return res, classify(err)
-}
-
-// Invoices reads invoices as someone.
-func (b *Backend) Invoices(ctx context.Context, as backend.Actor, person string, from, to time.Time) ([]api.Invoice, error) {
-	c, err := b.clientFor(ctx, as)
-	if err != nil {
-		return nil, err
-	}
-	list, err := c.Invoices(ctx, from, to, person)
-	return list, classify(err)
 }
 
 // --- faults ---
@@ -463,6 +250,13 @@ func (b *Backend) CrashNode(ctx context.Context, id string) error {
 	}
 	if !nodeUp(ctx, n) {
 		return backend.Errorf(backend.ErrConflict, "node %s is already down", id)
+	}
+	// What it holds, for Node while it is down: its agent's word just
+	// before the crash (its records do not change after).
+	if st, err := status(ctx, n); err == nil {
+		b.lastStatus[id] = st
+	} else {
+		delete(b.lastStatus, id)
 	}
 	return n.Kill(ctx)
 }
@@ -517,6 +311,13 @@ func (b *Backend) SetPromise(ctx context.Context, id, partitionID string, failin
 	if _, ok := partitionIndex(n, partitionID); !ok {
 		return backend.Errorf(backend.ErrNotFound, "node %s has no partition %s", id, partitionID)
 	}
+	if b.promiseSet == nil {
+		b.promiseSet = map[string]map[string]time.Time{}
+	}
+	if b.promiseSet[id] == nil {
+		b.promiseSet[id] = map[string]time.Time{}
+	}
+	b.promiseSet[id][partitionID] = time.Now()
 	path := instanceRoot + "/" + partitionID + "/" + stackkit.HealthFile
 	cmd := []string{"rm", "-f", path}
 	if failing {

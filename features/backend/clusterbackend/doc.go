@@ -16,9 +16,12 @@
 // it from the master's network; CutMaster kills the master, RestoreMaster
 // restarts it on its volume. SetTimings is unsupported (wall time).
 //
-// What a node holds (Node) is read in the container: the agent's
-// partition and software records, its pid files; what it did (Activity)
-// from its JSON log. Converge waits as the live backend does.
+// What a node holds (Node), what it did (Activity: its configurations and
+// the most partitions it worked on at once) and whether it converged come
+// from `slapgo node status --json` run in its container (package
+// stackkit); a crashed node holds what its status said just before the
+// crash. Converge waits as the live backend does. What goes through
+// master/api alone is stackkit.API's, shared with the live backend.
 //
 // # Caller's duties
 //

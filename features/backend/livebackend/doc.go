@@ -23,19 +23,23 @@
 //
 // # What is observed, and how
 //
-//   - What a node runs: the agent's pid files (<partition>/var/run) of live
-//     processes, and its per-partition record (.slapgo/state.json).
-//   - What a node configured, and why: the agent's JSON log
-//     ("partition action done|failed" of configure-partition).
-//   - Convergence: every node that is up has, for every partition of the
-//     view it can get, a record matching the view's version and requested
-//     state (or a failure backing off), its reports delivered, its
-//     software built or failed as the view asks, no start still checking
-//     promises (a configuration logged without the start that follows
-//     it), for every started partition whose health promise a scenario
-//     changed (SetPromise) an anomaly check that began after the change
-//     ("promises checked" in its log), and has logged no action for two
-//     and a half poll intervals.
+// Everything a node says of itself comes from `slapgo node status --json`
+// (package stackkit reads it):
+//
+//   - What a node holds and runs: its records and the processes its pid
+//     files name.
+//   - What a node configured, and why, and how many partitions it worked
+//     on at once: the action start and end events of core/agent.
+//   - Convergence: every node that is up has a status that says converged
+//     (core/converge plans nothing, every report is delivered, no action
+//     is in progress) for the view version the master shows it now, for
+//     every started partition whose health promise a scenario changed
+//     (SetPromise) an anomaly check that began after the change, and has
+//     ended no action for two and a half poll intervals. A node cut off,
+//     or any node while the master is down, only has to be quiet.
+//
+// What goes through master/api alone (identities, requests, reads) is
+// stackkit.API's, which the cluster backend shares.
 //
 // Time is wall time: Advance sleeps, and SetTimings is unsupported.
 package livebackend

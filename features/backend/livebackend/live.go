@@ -3,16 +3,13 @@ package livebackend
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,8 +44,10 @@ type Config struct {
 }
 
 // Live is a real master and real node agents on loopback. It implements
-// backend.Backend. Its methods are not safe for concurrent use.
+// backend.Backend; what goes through master/api alone is stackkit.API's.
+// Its methods are not safe for concurrent use.
 type Live struct {
+	*stackkit.API
 	cfg Config
 
 	masterDir  string
@@ -57,14 +56,10 @@ type Live struct {
 	caFile     string
 	caPool     *x509.CertPool
 
-	admin     *api.Client
-	persons   map[string]*api.Client
-	computers map[string]*api.Client
-	instances map[string]*api.Client // guid -> client with its certificate
-	nodes     map[string]*node
-	order     []string
-	software  map[string]string // URL -> name
-	nextNet   int
+	nodes    map[string]*node
+	order    []string
+	software map[string]string // URL -> name
+	nextNet  int
 }
 
 var _ backend.Backend = (*Live)(nil)
@@ -83,9 +78,8 @@ func New(ctx context.Context, cfg Config) (*Live, error) {
 	if cfg.Log == nil {
 		cfg.Log = func(string, ...any) {}
 	}
-	l := &Live{cfg: cfg, masterDir: filepath.Join(cfg.Dir, "master"),
-		persons: map[string]*api.Client{}, computers: map[string]*api.Client{}, instances: map[string]*api.Client{},
-		nodes: map[string]*node{}, software: map[string]string{}}
+	l := &Live{cfg: cfg, masterDir: filepath.Join(cfg.Dir, "master"), nodes: map[string]*node{}, software: map[string]string{}}
+	l.API = (&stackkit.API{Name: "livebackend", NewClient: l.clientFromCredentials}).Init()
 	for _, d := range []string{"nodes", "software", "identities", "logs"} {
 		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), 0o755); err != nil {
 			return nil, fmt.Errorf("livebackend: %w", err)
@@ -107,7 +101,8 @@ func New(ctx context.Context, cfg Config) (*Live, error) {
 		l.Close()
 		return nil, err
 	}
-	l.admin, err = api.NewClient("https://"+l.masterAddr, filepath.Join(l.masterDir, "admin.crt"),
+	l.MasterURL, l.RootCAs = "https://"+l.masterAddr, l.caPool
+	l.Admin, err = api.NewClient(l.MasterURL, filepath.Join(l.masterDir, "admin.crt"),
 		filepath.Join(l.masterDir, "admin.key"), l.caFile)
 	if err != nil {
 		l.Close()
@@ -191,7 +186,7 @@ func (l *Live) Close() error {
 	if l.master != nil && l.master.alive() {
 		l.master.terminate(10 * time.Second)
 	}
-	for _, c := range slices.Collect(maps.Values(l.allClients())) {
+	for _, c := range l.Clients() {
 		if t, ok := c.HTTP.Transport.(*http.Transport); ok {
 			t.CloseIdleConnections()
 		}
@@ -202,75 +197,6 @@ func (l *Live) Close() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func (l *Live) allClients() map[string]*api.Client {
-	all := map[string]*api.Client{}
-	if l.admin != nil {
-		all["admin"] = l.admin
-	}
-	for k, c := range l.persons {
-		all["person/"+k] = c
-	}
-	for k, c := range l.computers {
-		all["computer/"+k] = c
-	}
-	for k, c := range l.instances {
-		all["instance/"+k] = c
-	}
-	return all
-}
-
-// --- identities ---
-
-// clientFor returns a client holding the actor's certificate.
-func (l *Live) clientFor(ctx context.Context, as backend.Actor) (*api.Client, error) {
-	if as.Impostor {
-		return l.impostor(as)
-	}
-	switch as.Kind {
-	case model.KindAdmin:
-		return l.admin, nil
-	case model.KindPerson:
-		if c := l.persons[as.ID]; c != nil {
-			return c, nil
-		}
-		return nil, fmt.Errorf("livebackend: person %s has no certificate here (was it added?)", as.ID)
-	case model.KindComputer:
-		if c := l.computers[as.ID]; c != nil {
-			return c, nil
-		}
-		return nil, fmt.Errorf("livebackend: computer %s has no certificate here (was it registered?)", as.ID)
-	case model.KindInstance:
-		return l.instanceClient(ctx, as.ID)
-	}
-	return nil, fmt.Errorf("livebackend: unknown identity kind %q", as.Kind)
-}
-
-// instanceClient gets an instance's certificate as its node does: from
-// the master, with the computer's certificate, for the partition it holds.
-func (l *Live) instanceClient(ctx context.Context, guid string) (*api.Client, error) {
-	if c := l.instances[guid]; c != nil {
-		return c, nil
-	}
-	inst, err := l.admin.Instance(ctx, guid)
-	if err != nil {
-		return nil, classify(fmt.Errorf("finding instance %s: %w", guid, err))
-	}
-	cc := l.computers[inst.ComputerID]
-	if inst.PartitionID == "" || cc == nil {
-		return nil, fmt.Errorf("livebackend: instance %s holds no partition of a computer of this grid: it has no certificate", guid)
-	}
-	creds, err := cc.PartitionCertificate(ctx, inst.ComputerID, inst.PartitionID)
-	if err != nil {
-		return nil, classify(fmt.Errorf("certificate of %s: %w", guid, err))
-	}
-	c, err := l.clientFromCredentials("instance-"+guid, creds)
-	if err != nil {
-		return nil, err
-	}
-	l.instances[guid] = c
-	return c, nil
 }
 
 // clientFromCredentials writes credentials under identities/ and builds a
@@ -289,17 +215,6 @@ func (l *Live) clientFromCredentials(name string, creds api.Credentials) (*api.C
 		return nil, fmt.Errorf("livebackend: client of %s: %w", name, err)
 	}
 	return c, nil
-}
-
-// impostor is a client whose certificate names the actor but comes from
-// a certificate authority the master never heard of.
-func (l *Live) impostor(as backend.Actor) (*api.Client, error) {
-	cert, err := stackkit.ForgeCertificate(as)
-	if err != nil {
-		return nil, err
-	}
-	return api.NewClientTLS("https://"+l.masterAddr, &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: l.caPool,
-		Certificates: []tls.Certificate{cert}})
 }
 
 // classify maps the client's errors to the backend's classes.
@@ -328,49 +243,14 @@ func (l *Live) SetTimings(backend.Timings) error {
 
 // --- persons, computers, software ---
 
-// AddPerson adds a person and keeps its credentials.
-func (l *Live) AddPerson(ctx context.Context, as backend.Actor, id string) error {
-	c, err := l.clientFor(ctx, as)
-	if err != nil {
-		return err
-	}
-	res, err := c.AddPerson(ctx, api.AddPersonRequest{ID: id})
-	if err != nil {
-		return classify(err)
-	}
-	pc, err := l.clientFromCredentials("person-"+res.Person.ID, res.Credentials)
-	if err != nil {
-		return err
-	}
-	l.persons[res.Person.ID] = pc
-	return nil
-}
-
 // RegisterComputer registers the computer, installs its credentials on a
 // new node, formats it (announcing its partitions) and starts its agent.
 func (l *Live) RegisterComputer(ctx context.Context, as backend.Actor, spec backend.ComputerSpec) error {
-	c, err := l.clientFor(ctx, as)
+	creds, err := l.API.RegisterComputer(ctx, as, spec)
 	if err != nil {
 		return err
 	}
-	owner := ""
-	if as.Kind == model.KindAdmin {
-		owner = spec.Owner
-	}
-	reg, err := c.RegisterComputer(ctx, api.RegisterComputerRequest{ID: spec.ID, Owner: owner, Region: spec.Region,
-		Network: spec.Network, Attributes: spec.Attributes, Prices: spec.Prices, Currency: spec.Currency, Scope: spec.Scope})
-	if err != nil {
-		return classify(err)
-	}
-	if reg.Credentials == nil {
-		return fmt.Errorf("livebackend: registering %s returned no credentials", spec.ID)
-	}
-	cc, err := l.clientFromCredentials("computer-"+spec.ID, *reg.Credentials)
-	if err != nil {
-		return err
-	}
-	l.computers[spec.ID] = cc
-	n, err := l.newNode(spec.ID, spec.Partitions, *reg.Credentials)
+	n, err := l.newNode(spec.ID, spec.Partitions, creds)
 	if err != nil {
 		return err
 	}
@@ -378,124 +258,6 @@ func (l *Live) RegisterComputer(ctx context.Context, as backend.Actor, spec back
 		return err
 	}
 	return n.startAgent()
-}
-
-// Supply asks a computer for a release (or its removal).
-func (l *Live) Supply(ctx context.Context, as backend.Actor, computerID, url string, state model.SoftwareRequest) error {
-	c, err := l.clientFor(ctx, as)
-	if err != nil {
-		return err
-	}
-	_, err = c.Supply(ctx, computerID, api.SupplyRequest{URL: url, State: state})
-	return classify(err)
-}
-
-// Software is the master's record of a computer's software.
-func (l *Live) Software(ctx context.Context, computerID string) ([]model.SoftwareInstallation, error) {
-	d, err := l.admin.ComputerDetails(ctx, computerID)
-	return d.Software, classify(err)
-}
-
-// Partitions is the master's record of a computer's partitions.
-func (l *Live) Partitions(ctx context.Context, computerID string) ([]model.Partition, error) {
-	d, err := l.admin.ComputerDetails(ctx, computerID)
-	return d.Partitions, classify(err)
-}
-
-// ComputerView reads a computer's view as someone.
-func (l *Live) ComputerView(ctx context.Context, as backend.Actor, computerID string) (model.ComputerView, error) {
-	c, err := l.clientFor(ctx, as)
-	if err != nil {
-		return model.ComputerView{}, err
-	}
-	v, _, _, err := c.ComputerView(ctx, computerID, "")
-	if err != nil {
-		return model.ComputerView{}, classify(err)
-	}
-	if v == nil {
-		return model.ComputerView{}, fmt.Errorf("livebackend: the view of %s came back empty", computerID)
-	}
-	return *v, nil
-}
-
-// ReportPartition reports a partition's state as someone.
-func (l *Live) ReportPartition(ctx context.Context, as backend.Actor, computerID, partitionID string, state model.ReportedState) error {
-	c, err := l.clientFor(ctx, as)
-	if err != nil {
-		return err
-	}
-	return classify(c.ReportPartition(ctx, computerID, partitionID, api.PartitionStateRequest{State: state}))
-}
-
-// --- instances ---
-
-// Request requests an instance.
-func (l *Live) Request(ctx context.Context, as backend.Actor, spec backend.RequestSpec) (api.Instance, error) {
-	c, err := l.clientFor(ctx, as)
-	if err != nil {
-		return api.Instance{}, err
-	}
-	inst, err := c.Request(ctx, api.InstanceRequest{Title: spec.Title, SoftwareRelease: spec.SoftwareRelease,
-		SoftwareType: spec.SoftwareType, Parameters: spec.Parameters, SLA: spec.SLA, Shared: spec.Shared, State: spec.State})
-	return inst, classify(err)
-}
-
-// Instances lists what someone may see.
-func (l *Live) Instances(ctx context.Context, as backend.Actor) ([]api.Instance, error) {
-	c, err := l.clientFor(ctx, as)
-	if err != nil {
-		return nil, err
-	}
-	list, err := c.Instances(ctx)
-	return list, classify(err)
-}
-
-// Instance reads an instance as someone.
-func (l *Live) Instance(ctx context.Context, as backend.Actor, guid string) (api.Instance, error) {
-	c, err := l.clientFor(ctx, as)
-	if err != nil {
-		return api.Instance{}, err
-	}
-	inst, err := c.Instance(ctx, guid)
-	return inst, classify(err)
-}
-
-// Bang asks for an instance's tree to be processed again.
-func (l *Live) Bang(ctx context.Context, as backend.Actor, guid string) error {
-	c, err := l.clientFor(ctx, as)
-	if err != nil {
-		return err
-	}
-	_, err = c.Bang(ctx, guid, "asked by a scenario")
-	return classify(err)
-}
-
-// Pending lists the requests waiting for a home.
-func (l *Live) Pending(ctx context.Context) ([]api.Pending, error) {
-	list, err := l.admin.Pending(ctx)
-	return list, classify(err)
-}
-
-// --- accounting ---
-
-// PostUsage posts a usage journal as someone.
-func (l *Live) PostUsage(ctx context.Context, as backend.Actor, computerID string, journal []byte) (api.UsageResult, error) {
-	c, err := l.clientFor(ctx, as)
-	if err != nil {
-		return api.UsageResult{}, err
-	}
-	res, err := c.PostUsage(ctx, computerID, journal)
-	return res, classify(err)
-}
-
-// Invoices reads invoices as someone.
-func (l *Live) Invoices(ctx context.Context, as backend.Actor, person string, from, to time.Time) ([]api.Invoice, error) {
-	c, err := l.clientFor(ctx, as)
-	if err != nil {
-		return nil, err
-	}
-	list, err := c.Invoices(ctx, from, to, person)
-	return list, classify(err)
 }
 
 // --- faults ---

@@ -81,30 +81,6 @@ func TestWriteRelease(t *testing.T) {
 	}
 }
 
-func TestStarting(t *testing.T) {
-	line := func(part, action, msg string, v uint64) logLine {
-		return logLine{Partition: part, Action: action, Msg: msg, Version: v}
-	}
-	tests := []struct {
-		name  string
-		lines []logLine
-		want  bool
-	}{
-		{"nothing logged", nil, false},
-		{"configured, start not logged yet", []logLine{line("p", "configure-partition", msgActionDone, 3)}, true},
-		{"configured then started", []logLine{line("p", "configure-partition", msgActionDone, 3), line("p", "start-partition", msgActionDone, 3)}, false},
-		{"start failed", []logLine{line("p", "configure-partition", msgActionDone, 3), line("p", "start-partition", msgActionFailed, 3)}, false},
-		{"configured an older version", []logLine{line("p", "configure-partition", msgActionDone, 2)}, false},
-		{"configuration failed", []logLine{line("p", "configure-partition", msgActionFailed, 3)}, false},
-		{"another partition", []logLine{line("p", "configure-partition", msgActionDone, 3), line("q", "start-partition", msgActionDone, 3)}, true},
-	}
-	for _, tt := range tests {
-		if got := starting(tt.lines, "p", 3); got != tt.want {
-			t.Errorf("%s: starting = %v, want %v", tt.name, got, tt.want)
-		}
-	}
-}
-
 func TestRelayCut(t *testing.T) {
 	echo, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

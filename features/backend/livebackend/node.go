@@ -1,12 +1,11 @@
 package livebackend
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -17,10 +16,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/features/backend"
 	"github.com/slapgo/slapgo/features/backend/stackkit"
 	"github.com/slapgo/slapgo/master/api"
+	"github.com/slapgo/slapgo/nodeagent/agent"
 )
 
 // promiseTimeout is the nodes' promise_timeout: a start whose promises
@@ -230,141 +229,29 @@ func (n *node) partitionPIDs(i int) []int {
 	return out
 }
 
-// partitionRecord is the part of the agent's <partition>/.slapgo/state.json
-// the backend reads.
-type partitionRecord = stackkit.PartitionRecord
-
-func (n *node) record(i int) (partitionRecord, error) {
-	var r partitionRecord
-	data, err := os.ReadFile(filepath.Join(n.partitionDir(i), ".slapgo", "state.json"))
-	if errors.Is(err, os.ErrNotExist) {
-		return r, nil
-	}
+// status runs `slapgo node status --json`: what the node holds and runs,
+// its plan, its action events.
+func (n *node) status(ctx context.Context) (agent.NodeStatus, error) {
+	out, err := n.l.run(ctx, stackkit.StatusArgs(n.config)...)
 	if err != nil {
-		return r, err
+		return agent.NodeStatus{}, fmt.Errorf("livebackend: slapgo node status of %s: %w\n%s", n.id, err, out)
 	}
-	if err := json.Unmarshal(data, &r); err != nil {
-		return r, fmt.Errorf("livebackend: %s partition %d record: %w", n.id, i, err)
-	}
-	return r, nil
-}
-
-// softwareRecord is the part of <software_root>/.slapgo/<md5>.json read.
-type softwareRecord = stackkit.SoftwareRecord
-
-func (n *node) installed(url string) bool {
-	_, err := os.Stat(filepath.Join(n.dir, "software", stackkit.SoftwareDirName(url), ".completed"))
-	return err == nil
-}
-
-func (n *node) softwareRecord(url string) (softwareRecord, bool) {
-	var r softwareRecord
-	data, err := os.ReadFile(filepath.Join(n.dir, "software", ".slapgo", stackkit.SoftwareDirName(url)+".json"))
-	if err != nil || json.Unmarshal(data, &r) != nil {
-		return r, false
-	}
-	return r, true
+	return stackkit.ParseStatus(out)
 }
 
 // state is what the node holds and runs.
-func (n *node) state() (backend.NodeState, error) {
-	st := backend.NodeState{ComputerID: n.id, Up: n.up(), Software: map[string]bool{}}
-	for url := range n.l.software {
-		st.Software[url] = n.installed(url)
-	}
-	for i := range n.parts {
-		r, err := n.record(i)
-		if err != nil {
-			return st, err
-		}
-		st.Partitions = append(st.Partitions, backend.PartitionState{ID: "slappart" + strconv.Itoa(i),
-			InstanceGUID: r.InstanceGUID, Running: st.Up && len(n.partitionPIDs(i)) > 0,
-			AppliedVersion: r.AppliedVersion, Failures: r.Failures})
-	}
-	return st, nil
-}
-
-// logLine is the part of the agent's JSON log lines read.
-type logLine struct {
-	Time      time.Time `json:"time"`
-	Msg       string    `json:"msg"`
-	Partition string    `json:"partition"`
-	Action    string    `json:"action"`
-	Reason    string    `json:"reason"`
-	Version   uint64    `json:"version"`
-}
-
-const (
-	msgActionDone        = "partition action done"
-	msgActionFailed      = "partition action failed"
-	msgActionInterrupted = "interrupted"
-	// msgPromisesChecked: an anomaly check of a running partition's
-	// promises ended; its "began" says when it started.
-	msgPromisesChecked = "promises checked"
-)
-
-// promiseChecks returns, per partition, when the last anomaly check the
-// agent logged began.
-func (n *node) promiseChecks() (map[string]time.Time, error) {
-	f, err := os.Open(n.logPath)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
+func (n *node) state(ctx context.Context) (backend.NodeState, error) {
+	st, err := n.status(ctx)
 	if err != nil {
-		return nil, err
+		return backend.NodeState{ComputerID: n.id}, err
 	}
-	defer f.Close()
-	out := map[string]time.Time{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if !strings.Contains(string(line), msgPromisesChecked) {
-			continue
-		}
-		var ll struct {
-			Msg       string    `json:"msg"`
-			Partition string    `json:"partition"`
-			Began     time.Time `json:"began"`
-		}
-		if json.Unmarshal(line, &ll) == nil && ll.Msg == msgPromisesChecked && ll.Began.After(out[ll.Partition]) {
-			out[ll.Partition] = ll.Began
-		}
-	}
-	return out, sc.Err()
+	return stackkit.NodeState(st, n.up(), slices.Sorted(maps.Keys(n.l.software))), nil
 }
 
-// actions reads the partition actions the agent logged.
-func (n *node) actions() ([]logLine, error) {
-	f, err := os.Open(n.logPath)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []logLine
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if !strings.Contains(string(line), `"action"`) {
-			continue
-		}
-		var ll logLine
-		if json.Unmarshal(line, &ll) == nil && ll.Action != "" &&
-			(ll.Msg == msgActionDone || ll.Msg == msgActionFailed || ll.Msg == msgActionInterrupted) {
-			out = append(out, ll)
-		}
-	}
-	return out, sc.Err()
-}
-
-// activity turns the logged configurations into backend.Configurations;
-// the instance of each is the one the master says its partition holds.
+// activity is what the node's agent configured; the instance of each is
+// the one the master says its partition holds.
 func (n *node) activity(ctx context.Context) (backend.Activity, error) {
-	lines, err := n.actions()
+	st, err := n.status(ctx)
 	if err != nil {
 		return backend.Activity{}, err
 	}
@@ -374,132 +261,45 @@ func (n *node) activity(ctx context.Context) (backend.Activity, error) {
 			holder[p.ID] = p.InstanceGUID
 		}
 	}
-	var a backend.Activity
-	for _, ll := range lines {
-		if ll.Action != "configure-partition" || ll.Msg == msgActionInterrupted {
-			continue
-		}
-		a.Configurations = append(a.Configurations, backend.Configuration{At: ll.Time, PartitionID: ll.Partition,
-			InstanceGUID: holder[ll.Partition], Reason: ll.Reason, OK: ll.Msg == msgActionDone})
-	}
-	return a, nil
+	return stackkit.Activity(st, holder), nil
 }
 
-// waitingFor says why the node has not converged ("" when it has).
+// waitingFor says why the node has not converged ("" when it has): see
+// stackkit.Waiting.
 func (n *node) waitingFor(ctx context.Context, quiet time.Duration) string {
 	if !n.up() {
 		return ""
-	}
-	lines, err := n.actions()
-	if err != nil {
-		return err.Error()
 	}
 	if time.Since(n.started) < 2*quiet {
 		// At start the agent formats and restarts what ran before its
 		// first pass, logging no action.
 		return "its agent started less than " + (2 * quiet).String() + " ago"
 	}
-	if len(lines) > 0 && time.Since(lines[len(lines)-1].Time) < quiet {
-		return "acted less than " + quiet.String() + " ago"
+	st, err := n.status(ctx)
+	if err != nil {
+		return err.Error()
 	}
 	if !n.l.master.alive() || n.relay.isCut() {
-		return "" // offline: quiet is all it can be
+		return stackkit.Acting(st, time.Now(), quiet) // offline: quiet is all it can be
 	}
-	c := n.l.computers[n.id]
-	view, _, _, err := c.ComputerView(ctx, n.id, "")
+	view, _, _, err := n.l.Computer(n.id).ComputerView(ctx, n.id, "")
 	if err != nil || view == nil {
 		return fmt.Sprintf("its view cannot be read: %v", err)
 	}
-	for _, sw := range view.Software {
-		rec, known := n.softwareRecord(sw.URL)
-		switch {
-		case known && rec.Want != "" && rec.Want != rec.Reported:
-			return fmt.Sprintf("software %s: %s not reported yet", sw.URL, rec.Want)
-		case sw.Requested == model.SoftwareAvailable && !n.installed(sw.URL) && !(known && rec.Failures > 0):
-			return "software " + sw.URL + " not built"
-		case sw.Requested == model.SoftwareDestroyed && n.installed(sw.URL) && !stackkit.SoftwareInUse(view, sw.URL):
-			return "software " + sw.URL + " not removed"
-		}
-	}
-	var checks map[string]time.Time
-	if len(n.promiseSet) > 0 {
-		if checks, err = n.promiseChecks(); err != nil {
-			return err.Error()
-		}
-	}
-	for _, pv := range view.Partitions {
-		i, ok := n.partitionIndex(pv.ID)
-		if !ok {
-			continue
-		}
-		r, err := n.record(i)
-		if err != nil {
-			return err.Error()
-		}
-		if len(r.Unreported) > 0 && string(r.Unreported) != "null" {
-			return pv.ID + ": a state report is not delivered yet"
-		}
-		running := len(n.partitionPIDs(i)) > 0
-		switch {
-		case pv.InstanceGUID == "" || pv.RequestedState == model.StateDestroyed:
-			if r.InstanceGUID != "" || running {
-				return pv.ID + ": not wiped yet"
-			}
-		case r.Failures > 0 && r.FailedVersion == pv.Version:
-			// failing, backing off: nothing more to wait for
-		case !n.installed(pv.SoftwareRelease):
-			rec, _ := n.softwareRecord(pv.SoftwareRelease)
-			if rec.Failures == 0 {
-				return pv.ID + ": waits for its software"
-			}
-		case r.InstanceGUID != pv.InstanceGUID || r.AppliedVersion != pv.Version:
-			return fmt.Sprintf("%s: holds %s v%d, the view asks %s v%d", pv.ID, r.InstanceGUID, r.AppliedVersion, pv.InstanceGUID, pv.Version)
-		case pv.RequestedState == model.StateStarted && starting(lines, pv.ID, pv.Version):
-			return pv.ID + ": configured, its start (promises) still running"
-		case pv.RequestedState == model.StateStarted && !running:
-			return pv.ID + ": not running yet"
-		case pv.RequestedState == model.StateStopped && running:
-			return pv.ID + ": not stopped yet"
-		case pv.RequestedState == model.StateStarted && n.promiseSet[pv.ID].After(checks[pv.ID]):
-			// The agent checks the promises of running partitions on its
-			// passes (anomaly mode): wait for one that began after the
-			// scenario changed them.
-			return pv.ID + ": its promises were not checked since the scenario changed them"
-		}
-	}
-	return ""
-}
-
-// starting reports whether the last configuration of a partition at a
-// version was logged without a start after it: the start, which checks
-// the promises, is running (actions are logged when they end).
-func starting(lines []logLine, partition string, version uint64) bool {
-	for i := len(lines) - 1; i >= 0; i-- {
-		ll := lines[i]
-		if ll.Partition != partition {
-			continue
-		}
-		switch ll.Action {
-		case "start-partition", "stop-partition", "destroy-partition":
-			return false
-		case "configure-partition":
-			return ll.Msg == msgActionDone && ll.Version == version
-		}
-	}
-	return false
+	return stackkit.Waiting(st, view.Version, time.Now(), quiet, n.promiseSet)
 }
 
 // Node is what a node holds and runs.
-func (l *Live) Node(_ context.Context, id string) (backend.NodeState, error) {
+func (l *Live) Node(ctx context.Context, id string) (backend.NodeState, error) {
 	n, err := l.node(id)
 	if err != nil {
 		return backend.NodeState{}, err
 	}
-	return n.state()
+	return n.state(ctx)
 }
 
-// Activity is what a node's agent logged it configured. MaxConcurrent is
-// 0: the log does not show when an action began.
+// Activity is what a node's agent did: its configurations and the most
+// partitions it worked on at once, from its action start and end events.
 func (l *Live) Activity(ctx context.Context, id string) (backend.Activity, error) {
 	n, err := l.node(id)
 	if err != nil {

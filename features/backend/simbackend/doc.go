@@ -1,45 +1,43 @@
-// Package simbackend is the in-process feature backend: core/master in
-// memory and virtual node agents on a virtual clock, one event queue, no
-// goroutine, no wall clock. It is the default backend of features/ and
-// runs the whole suite in seconds, deterministically.
+// Package simbackend is the in-process feature backend: a bare sim.Engine
+// (core/master, and virtual node agents running core/agent on a virtual
+// clock) and the mapping of the backend API onto it. It owns no event
+// queue, clock or node model: the scenarios run on the simulator that
+// slapgo sim runs, with a fixture world instead of a workload. It is the
+// default backend of features/ and runs the whole suite in seconds,
+// deterministically.
 //
-// # What is modelled, and how faithfully
+// # The fixture world
 //
-// The master is core/master itself. Its durable store is modelled by
-// keeping every mutation Apply returns; a master outage ends with a state
-// rebuilt by master.Restore from those mutations, as the production master
-// rebuilds from its database, so that anything lost would show.
+// Config gives the world's rhythm (a pass every minute plus up to 10 s of
+// jitter, 1 s per configuration, 2 minutes per build) as a scenario whose
+// grid and workload are empty; the steps register persons and computers
+// and request instances through Engine.Apply, as API calls answered at
+// once (no command cost, no network delay), and each registered computer
+// gets a node agent (Engine.AddNode). Releases are declared with their
+// build time and defect (a profile with an unknown recipe, or that does
+// not parse, fails to build with the message a real build gives); an
+// undeclared URL fails to fetch. An instance requested with fail=configure
+// fails every configuration; SetPromise makes a partition's promise fail.
+// Promises are checked every poll interval, as in production.
 //
-// Each node agent polls the master every PollInterval plus a jitter drawn
-// from the node's own seeded generator, fetches its view only when the
-// view's version changed (the conditional GET), and plans with
-// converge.PlanNode whenever the view changed or the last plan's
-// RequeueAfter came due. It runs partition actions one at a time on one
-// worker, each taking a modelled duration, and software builds on a
-// separate worker, records every outcome with converge.Actual.ApplySuccess
-// or ApplyFailure, and reports to the master: software building, available
-// or error; partitions started, stopped or error; connection parameters
-// after a configuration (also for each shared instance hosted); the
-// partition destroyed. Reports that cannot reach the master are kept in an
-// outbox and sent, in order, once it is reachable again. After each pass
-// the node checks the promises of its running partitions (SlapOS's anomaly
-// mode) and reports a change.
+// # What it does not model
 //
-// The node never decides what to do by itself: every action comes from
-// core/converge. What the simulator decides is only what the outside world
-// would: how long an action takes, whether a build or a configuration
-// fails (backend.SoftwareSpec.Defect, the fail=configure parameter), and
-// whether a promise fails (SetPromise).
+// The master's TLS layer: a call as an impostor (a certificate another
+// authority issued) is refused as unsupported, never as if a handshake
+// had checked it; the scenarios that check it are tagged
+// @real-stack-only @tls and run on the live and cluster backends.
 //
-// Faults: a crash kills the node's processes and its in-flight work but
-// keeps its disk (converge.Actual, the cached view, the outbox); a wipe
-// loses the disk too; a node cut from the master, or a master outage,
-// leaves the node running on its cached view (offline mode).
+// # Convergence
+//
+// Converge runs the engine until every node that is up has nothing left
+// to do on the latest view it can get: no action or build running, no
+// command on its way to the master, its reports delivered and the
+// master's latest view fetched (when it can reach the master), and a pass
+// begun after the call that had nothing to do or ran its whole plan.
 //
 // # Determinism
 //
-// Events are ordered by (time, sequence). Randomness comes from the seed
-// given in Config, split per node by name. Maps are iterated in sorted
-// order. Every event that changes something is written to a trace whose
-// FNV-64a hash (TraceHash) is the same for the same scenario and seed.
+// The engine orders events by (time, sequence) and draws from the seed
+// given in Config, split per node by name (sim.SubSeed). TraceHash is the
+// engine's SHA-256 trace hash: the same scenario and seed give the same.
 package simbackend

@@ -1,14 +1,10 @@
 package simbackend
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
-	"hash"
-	"hash/fnv"
-	"maps"
-	"math/rand/v2"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -19,12 +15,15 @@ import (
 	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/features/backend"
 	"github.com/slapgo/slapgo/master/api"
+	"github.com/slapgo/slapgo/sim"
+	"github.com/slapgo/slapgo/sim/scenario"
 )
 
 // Config tunes the simulated grid. Zero fields take the defaults of
 // DefaultConfig.
 type Config struct {
-	// Seed is the root of every random draw (poll jitter, boot delays).
+	// Seed is the root of every random draw (poll jitter): sim.SubSeed
+	// splits it per node.
 	Seed uint64
 	// Start is the virtual time the grid starts at.
 	Start time.Time
@@ -32,16 +31,15 @@ type Config struct {
 	// PollJitter the largest random delay added to each period.
 	PollInterval time.Duration
 	PollJitter   time.Duration
-	// Configure, Destroy and Remove are the durations of a
-	// configure-partition, a destroy-partition and a remove-software.
-	// Start and stop are instantaneous.
+	// Configure and Destroy are the durations of a configure-partition
+	// and of a destroy-partition or a remove-software. Start and stop are
+	// instantaneous.
 	Configure time.Duration
 	Destroy   time.Duration
-	Remove    time.Duration
 	// Build is the duration of a software build whose SoftwareSpec sets
 	// none.
 	Build time.Duration
-	// Converge is handed to converge.PlanNode.
+	// Converge is the agents' reprocessing and retry rhythm.
 	Converge converge.Config
 }
 
@@ -56,7 +54,6 @@ func DefaultConfig() Config {
 		PollJitter:   10 * time.Second,
 		Configure:    time.Second,
 		Destroy:      time.Second,
-		Remove:       time.Second,
 		Build:        2 * time.Minute,
 		Converge:     converge.DefaultConfig(),
 	}
@@ -81,53 +78,79 @@ func (c Config) withDefaults() Config {
 	if c.Destroy <= 0 {
 		c.Destroy = d.Destroy
 	}
-	if c.Remove <= 0 {
-		c.Remove = d.Remove
-	}
 	if c.Build <= 0 {
 		c.Build = d.Build
+	}
+	if c.Converge == (converge.Config{}) {
+		c.Converge = d.Converge
 	}
 	return c
 }
 
-// Sim is the simulated grid. It implements backend.Backend and
-// backend.Tracer. It is not safe for concurrent use.
+// world is the fixture world as a simulation scenario: the models of the
+// master (no command cost, no network delay: an API call is answered at
+// once) and of the agents (durations of Config, no random failure). Its
+// grid and workload are empty: the scenarios build them step by step.
+func (c Config) world() (*scenario.Scenario, error) {
+	cv := c.Converge
+	doc := fmt.Sprintf(`name: feature-fixture-world
+description: the feature scenarios' grid, built step by step
+start: %s
+master:
+  policy: first-fit
+  online_within: 0s
+  command_cost: {dist: constant, mean: 0s}
+agent:
+  poll_interval: %s
+  poll_jitter: %s
+  maximum_periodicity: %s
+  retry_base: %s
+  retry_max: %s
+  deploy: {dist: constant, mean: %s}
+  configure: {dist: constant, mean: %s}
+  start: {dist: constant, mean: 0s}
+  stop: {dist: constant, mean: 0s}
+  destroy: {dist: constant, mean: %s}
+  build: {dist: constant, mean: %s}
+  cache_hit_ratio: 0
+  usage_report_every: -1s
+  promise_interval: %s
+nodes:
+  - name: fixture
+    count: 1
+    region: fixture
+    latency: {dist: constant, mean: 0s}
+    loss: 0
+`, c.Start.UTC().Format(time.RFC3339), c.PollInterval, c.PollJitter, cv.MaximumPeriodicity, cv.RetryBase, cv.RetryMax,
+		c.Configure, c.Configure, c.Destroy, c.Build, c.PollInterval)
+	return scenario.Parse("simbackend fixture world", []byte(doc), nil)
+}
+
+// Sim is the simulated grid: a bare sim.Engine and the backend API mapped
+// onto it. It implements backend.Backend and backend.Tracer. It is not
+// safe for concurrent use.
 type Sim struct {
-	cfg      Config
-	now      time.Time
-	events   eventQueue
-	seq      uint64
-	master   *master.State
-	masterUp bool
-	// store holds the last mutation of every entity: the master's
-	// durable state.
-	store    map[string]master.Mutation
-	software map[string]backend.SoftwareSpec // URL -> spec
-	nodes    map[string]*node
-	order    []string // node ids, sorted
-	// round counts Converge calls: a node is converged only after a quiet
-	// pass in the current one.
-	round uint64
-	trace hash.Hash64
-	tail  []string // last trace lines, for failure messages
+	e     *sim.Engine
+	nodes map[string]bool // computers whose node agent runs
+	tail  *ring
 }
 
 var _ backend.Backend = (*Sim)(nil)
 var _ backend.Tracer = (*Sim)(nil)
 
 // New builds an empty grid: a master with no person and no computer.
-func New(cfg Config) *Sim {
+func New(cfg Config) (*Sim, error) {
 	cfg = cfg.withDefaults()
-	return &Sim{
-		cfg:      cfg,
-		now:      cfg.Start,
-		master:   master.New(master.DefaultConfig()),
-		masterUp: true,
-		store:    map[string]master.Mutation{},
-		software: map[string]backend.SoftwareSpec{},
-		nodes:    map[string]*node{},
-		trace:    fnv.New64a(),
+	sc, err := cfg.world()
+	if err != nil {
+		return nil, fmt.Errorf("simbackend: %w", err)
 	}
+	tail := &ring{max: tailLen}
+	e, err := sim.NewEngine(sc, sim.Options{Seed: cfg.Seed, Bare: true, RecordActivity: true, Trace: tail})
+	if err != nil {
+		return nil, fmt.Errorf("simbackend: %w", err)
+	}
+	return &Sim{e: e, nodes: map[string]bool{}, tail: tail}, nil
 }
 
 // Kind is "sim".
@@ -137,105 +160,52 @@ func (s *Sim) Kind() string { return "sim" }
 func (s *Sim) Close() error { return nil }
 
 // Now is the virtual time.
-func (s *Sim) Now() time.Time { return s.now }
+func (s *Sim) Now() time.Time { return s.e.Now() }
 
-// TraceHash is the FNV-64a hash of the trace so far.
-func (s *Sim) TraceHash() string { return fmt.Sprintf("%016x", s.trace.Sum64()) }
+// TraceHash is the engine's trace hash (SHA-256 of every trace line).
+func (s *Sim) TraceHash() string { return s.e.TraceHash() }
 
 // TraceTail returns the last n lines of the trace.
-func (s *Sim) TraceTail(n int) []string {
-	if n > len(s.tail) {
-		n = len(s.tail)
-	}
-	return slices.Clone(s.tail[len(s.tail)-n:])
-}
+func (s *Sim) TraceTail(n int) []string { return s.tail.last(n) }
 
 const tailLen = 200
 
-func (s *Sim) tracef(format string, args ...any) {
-	line := s.now.UTC().Format("2006-01-02T15:04:05Z") + " " + fmt.Sprintf(format, args...)
-	s.trace.Write([]byte(line))
-	s.trace.Write([]byte{'\n'})
-	if len(s.tail) == 2*tailLen {
-		s.tail = append(s.tail[:0], s.tail[tailLen:]...)
+// ring keeps the last trace lines, for failure messages.
+type ring struct {
+	max   int
+	lines []string
+}
+
+var _ io.Writer = (*ring)(nil)
+
+func (r *ring) Write(p []byte) (int, error) {
+	if len(r.lines) == 2*r.max {
+		r.lines = append(r.lines[:0], r.lines[r.max:]...)
 	}
-	s.tail = append(s.tail, line)
+	r.lines = append(r.lines, strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }
 
-// --- events ---
-
-type event struct {
-	at  time.Time
-	seq uint64
-	fn  func()
-}
-
-type eventQueue []*event
-
-func (q eventQueue) Len() int { return len(q) }
-func (q eventQueue) Less(i, j int) bool {
-	if !q[i].at.Equal(q[j].at) {
-		return q[i].at.Before(q[j].at)
-	}
-	return q[i].seq < q[j].seq
-}
-func (q eventQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *eventQueue) Push(x any)   { *q = append(*q, x.(*event)) }
-func (q *eventQueue) Pop() any {
-	old := *q
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*q = old[:len(old)-1]
-	return e
-}
-
-// after schedules fn d from now.
-func (s *Sim) after(d time.Duration, fn func()) {
-	s.seq++
-	heap.Push(&s.events, &event{at: s.now.Add(d), seq: s.seq, fn: fn})
-}
-
-// step runs the next event if it is due by until. It reports whether it
-// ran one.
-func (s *Sim) step(until time.Time) bool {
-	if len(s.events) == 0 || s.events[0].at.After(until) {
-		return false
-	}
-	e := heap.Pop(&s.events).(*event)
-	s.now = e.at
-	e.fn()
-	return true
+func (r *ring) last(n int) []string {
+	n = min(n, len(r.lines))
+	return slices.Clone(r.lines[len(r.lines)-n:])
 }
 
 // --- the master ---
 
-// apply runs a command on the master and keeps its mutations. The caller
-// checks that the master is reachable.
-func (s *Sim) apply(cmd master.Command) (master.Result, error) {
-	res, muts, err := s.master.Apply(s.now, cmd)
-	if err != nil {
-		s.tracef("master %s refused: %v", cmd.CommandName(), err)
-		return res, classify(err)
-	}
-	for _, m := range muts {
-		s.store[string(m.Kind)+"\x00"+m.Key] = m
-	}
-	if res.Changed {
-		s.tracef("master %s: %d mutations", cmd.CommandName(), len(muts))
-	}
-	return res, nil
-}
-
-// classify maps core errors to the backend's classes.
+// classify maps the engine's and the core's errors to the backend's
+// classes.
 func classify(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, master.ErrNotFound):
+	case errors.Is(err, sim.ErrMasterDown):
+		return backend.Errorf(backend.ErrUnavailable, "the master does not answer (outage)")
+	case errors.Is(err, master.ErrNotFound), errors.Is(err, sim.ErrNoNode):
 		return fmt.Errorf("%w: %w", backend.ErrNotFound, err)
 	case errors.Is(err, master.ErrForbidden):
 		return fmt.Errorf("%w: %w", backend.ErrRefused, err)
-	case errors.Is(err, master.ErrConflict):
+	case errors.Is(err, master.ErrConflict), errors.Is(err, sim.ErrState):
 		return fmt.Errorf("%w: %w", backend.ErrConflict, err)
 	case errors.Is(err, model.ErrInvalid), errors.Is(err, account.ErrJournal):
 		return fmt.Errorf("%w: %w", backend.ErrInvalid, err)
@@ -243,15 +213,16 @@ func classify(err error) error {
 	return err
 }
 
-// authenticate is the master's TLS layer: only the certificates its CA
-// issued are accepted, and only while it is up.
+// authenticate stands for the master's TLS layer, which the simulator
+// does not model: a certificate is taken for the identity it names. An
+// impostor's certificate can only be refused by a real TLS handshake.
 func (s *Sim) authenticate(as backend.Actor) (model.Actor, error) {
-	if !s.masterUp {
-		return model.Actor{}, backend.Errorf(backend.ErrUnavailable, "the master does not answer (outage)")
-	}
 	if as.Impostor {
-		return model.Actor{}, backend.Errorf(backend.ErrRefused,
-			"unauthenticated: the certificate of %s:%s was not issued by this master's certificate authority", as.Kind, as.ID)
+		return model.Actor{}, backend.Errorf(backend.ErrUnsupported,
+			"%s: the simulator has no TLS layer to refuse a certificate another authority issued (run the scenario on the live or cluster backend)", as)
+	}
+	if !s.e.MasterUp() {
+		return model.Actor{}, classify(sim.ErrMasterDown)
 	}
 	return model.Actor{Kind: as.Kind, ID: as.ID}, nil
 }
@@ -261,37 +232,37 @@ func (s *Sim) call(as backend.Actor, build func(model.Actor) master.Command) (ma
 	if err != nil {
 		return master.Result{}, err
 	}
-	return s.apply(build(a))
+	res, err := s.e.Apply(build(a))
+	return res, classify(err)
 }
 
 // --- catalogue and timings ---
 
 // DefineSoftware registers a release model under a URL derived from its
-// name.
+// name: how long it builds, and the error of a defective profile.
 func (s *Sim) DefineSoftware(_ context.Context, spec backend.SoftwareSpec) (string, error) {
 	if err := model.ValidateID("software name", spec.Name); err != nil {
 		return "", fmt.Errorf("%w: %w", backend.ErrInvalid, err)
 	}
+	url := "https://software.example.org/" + spec.Name + "/software.cfg"
+	m := sim.SoftwareModel{BuildTime: spec.BuildTime}
 	switch spec.Defect {
-	case "", backend.DefectUnknownRecipe, backend.DefectSyntax:
+	case "":
+	case backend.DefectUnknownRecipe:
+		m.Failure = fmt.Sprintf("profile %s: section [hello]: unknown recipe %q", url, "slapgo:no-such-recipe")
+	case backend.DefectSyntax:
+		m.Failure = fmt.Sprintf("profile %s: line 3: syntax error: expected \"[section]\" or \"key = value\"", url)
 	default:
 		return "", backend.Errorf(backend.ErrInvalid, "software %s: defect %q: expected %q or %q",
 			spec.Name, spec.Defect, backend.DefectUnknownRecipe, backend.DefectSyntax)
 	}
-	url := "https://software.example.org/" + spec.Name + "/software.cfg"
-	s.software[url] = spec
+	s.e.DefineSoftware(url, m)
 	return url, nil
 }
 
 // SetTimings changes the modelled durations.
 func (s *Sim) SetTimings(t backend.Timings) error {
-	if t.Configure > 0 {
-		s.cfg.Configure = t.Configure
-	}
-	if t.PollInterval > 0 {
-		s.cfg.PollInterval = t.PollInterval
-	}
-	return nil
+	return classify(s.e.SetDurations(t.Configure, t.PollInterval))
 }
 
 // --- persons, computers, software ---
@@ -302,8 +273,8 @@ func (s *Sim) AddPerson(_ context.Context, as backend.Actor, id string) error {
 	return err
 }
 
-// RegisterComputer registers the computer and boots its node, which
-// formats spec.Partitions partitions and announces them.
+// RegisterComputer registers the computer and starts its node agent,
+// which formats spec.Partitions partitions and announces them at once.
 func (s *Sim) RegisterComputer(_ context.Context, as backend.Actor, spec backend.ComputerSpec) error {
 	if spec.Partitions < 0 {
 		return backend.Errorf(backend.ErrInvalid, "computer %s: %d partitions: expected a non-negative number", spec.ID, spec.Partitions)
@@ -315,12 +286,10 @@ func (s *Sim) RegisterComputer(_ context.Context, as backend.Actor, spec backend
 	if err != nil {
 		return err
 	}
-	// The operator formats the node before this returns: its partitions
-	// are announced at once; its agent then starts polling.
-	n := s.newNode(spec.ID, spec.Partitions)
-	n.up = true
-	n.send(master.SetCapacity{By: n.actor(), ComputerID: n.id, Partitions: n.partitions})
-	s.boot(n, s.jitter(n))
+	if err := s.e.AddNode(spec.ID, spec.Partitions); err != nil {
+		return classify(err)
+	}
+	s.nodes[spec.ID] = true
 	return nil
 }
 
@@ -339,26 +308,32 @@ func (s *Sim) Supply(_ context.Context, as backend.Actor, computerID, url string
 	return err
 }
 
+// registered checks, as the admin, that the master answers and that a
+// node agent runs for the computer.
+func (s *Sim) registered(computerID string) error {
+	if _, err := s.authenticate(backend.Admin); err != nil {
+		return err
+	}
+	if !s.nodes[computerID] {
+		return backend.Errorf(backend.ErrNotFound, "computer %s is not registered", computerID)
+	}
+	return nil
+}
+
 // Software is the master's record of a computer's software.
 func (s *Sim) Software(_ context.Context, computerID string) ([]model.SoftwareInstallation, error) {
-	if _, err := s.authenticate(backend.Admin); err != nil {
+	if err := s.registered(computerID); err != nil {
 		return nil, err
 	}
-	if _, ok := s.nodes[computerID]; !ok {
-		return nil, backend.Errorf(backend.ErrNotFound, "computer %s is not registered", computerID)
-	}
-	return s.master.Software(computerID), nil
+	return s.e.Master().Software(computerID), nil
 }
 
 // Partitions is the master's record of a computer's partitions.
 func (s *Sim) Partitions(_ context.Context, computerID string) ([]model.Partition, error) {
-	if _, err := s.authenticate(backend.Admin); err != nil {
+	if err := s.registered(computerID); err != nil {
 		return nil, err
 	}
-	if _, ok := s.nodes[computerID]; !ok {
-		return nil, backend.Errorf(backend.ErrNotFound, "computer %s is not registered", computerID)
-	}
-	return s.master.Partitions(computerID), nil
+	return s.e.Master().Partitions(computerID), nil
 }
 
 // ComputerView reads a computer's view as someone.
@@ -367,10 +342,11 @@ func (s *Sim) ComputerView(_ context.Context, as backend.Actor, computerID strin
 	if err != nil {
 		return model.ComputerView{}, err
 	}
-	if err := s.master.CanReadComputer(a, computerID); err != nil {
+	m := s.e.Master()
+	if err := m.CanReadComputer(a, computerID); err != nil {
 		return model.ComputerView{}, classify(err)
 	}
-	v, err := s.master.ComputerView(computerID)
+	v, err := m.ComputerView(computerID)
 	return v, classify(err)
 }
 
@@ -403,7 +379,7 @@ func (s *Sim) Instances(_ context.Context, as backend.Actor) ([]api.Instance, er
 		return nil, err
 	}
 	var out []api.Instance
-	for _, i := range s.master.Instances(a, true) {
+	for _, i := range s.e.Master().Instances(a, true) {
 		out = append(out, wireInstance(i))
 	}
 	return out, nil
@@ -415,7 +391,7 @@ func (s *Sim) Instance(_ context.Context, as backend.Actor, guid string) (api.In
 	if err != nil {
 		return api.Instance{}, err
 	}
-	info, err := s.master.Instance(a, guid)
+	info, err := s.e.Master().Instance(a, guid)
 	if err != nil {
 		return api.Instance{}, classify(err)
 	}
@@ -434,7 +410,7 @@ func (s *Sim) Pending(_ context.Context) ([]api.Pending, error) {
 		return nil, err
 	}
 	var out []api.Pending
-	for _, p := range s.master.Pending() {
+	for _, p := range s.e.Master().Pending() {
 		out = append(out, api.Pending{GUID: p.GUID, Title: p.Title, Owner: p.Owner, Reason: p.Reason})
 	}
 	return out, nil
@@ -465,9 +441,9 @@ func (s *Sim) PostUsage(_ context.Context, as backend.Actor, computerID string, 
 	if err != nil {
 		return api.UsageResult{}, classify(err)
 	}
-	res, err := s.apply(master.PostUsage{By: a, ComputerID: computerID, Journal: j})
+	res, err := s.e.Apply(master.PostUsage{By: a, ComputerID: computerID, Journal: j})
 	if err != nil {
-		return api.UsageResult{}, err
+		return api.UsageResult{}, classify(err)
 	}
 	return api.UsageResult{Movements: res.Movements, Duplicate: res.Duplicate}, nil
 }
@@ -478,7 +454,7 @@ func (s *Sim) Invoices(_ context.Context, as backend.Actor, person string, from,
 	if err != nil {
 		return nil, err
 	}
-	invs, err := s.master.Invoices(a, person, from, to, s.now)
+	invs, err := s.e.Master().Invoices(a, person, from, to, s.e.Now())
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -496,227 +472,109 @@ func (s *Sim) Invoices(_ context.Context, as backend.Actor, person string, from,
 
 // --- time ---
 
-// Converge runs events until every node that is up is idle on the latest
-// view it can get, or within has passed.
+// Converge runs the engine until every node that is up has nothing left
+// to do on the latest view it can get and has shown it by a quiet pass
+// after this call began, or within has passed (the clock then stands at
+// the deadline).
 func (s *Sim) Converge(ctx context.Context, within time.Duration) error {
-	start := s.now
-	deadline := start.Add(within)
-	s.round++
-	for n := 0; ; n++ {
-		if s.converged() {
-			s.tracef("converged after %s", s.now.Sub(start))
-			return nil
-		}
-		if n%4096 == 0 && ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if !s.step(deadline) {
-			break
-		}
+	start := s.e.Now()
+	mark := s.e.Pass()
+	n := 0
+	stop := func() bool {
+		n++
+		return n%4096 == 0 && ctx.Err() != nil || s.e.Settled(mark)
 	}
-	s.now = deadline
-	return fmt.Errorf("the nodes did not converge within %s: %s", within, strings.Join(s.unconverged(), "; "))
+	settled, err := s.e.RunUntil(start.Add(within), stop)
+	switch {
+	case err != nil:
+		return err
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case settled:
+		return nil
+	}
+	return fmt.Errorf("the nodes did not converge within %s: %s", within, strings.Join(s.e.Unsettled(mark), "; "))
 }
 
 // Advance runs every event of the next d.
 func (s *Sim) Advance(ctx context.Context, d time.Duration) error {
-	until := s.now.Add(d)
-	for n := 0; s.step(until); n++ {
-		if n%4096 == 0 && ctx.Err() != nil {
-			return ctx.Err()
-		}
+	n := 0
+	_, err := s.e.RunUntil(s.e.Now().Add(d), func() bool {
+		n++
+		return n%4096 == 0 && ctx.Err() != nil
+	})
+	if err == nil {
+		err = ctx.Err()
 	}
-	s.now = until
-	return nil
-}
-
-func (s *Sim) converged() bool {
-	for _, id := range s.order {
-		if s.nodes[id].waitingFor() != "" {
-			return false
-		}
-	}
-	return true
-}
-
-func (s *Sim) unconverged() []string {
-	var out []string
-	for _, id := range s.order {
-		if why := s.nodes[id].waitingFor(); why != "" {
-			out = append(out, id+": "+why)
-		}
-	}
-	return out
+	return err
 }
 
 // --- faults ---
 
-func (s *Sim) node(id string) (*node, error) {
-	n := s.nodes[id]
-	if n == nil {
-		return nil, backend.Errorf(backend.ErrNotFound, "no node agent runs for computer %s", id)
-	}
-	return n, nil
-}
-
 // CrashNode powers a node off.
-func (s *Sim) CrashNode(_ context.Context, id string) error {
-	n, err := s.node(id)
-	if err != nil {
-		return err
-	}
-	n.crash()
-	return nil
-}
+func (s *Sim) CrashNode(_ context.Context, id string) error { return classify(s.e.Crash(id)) }
 
 // RebootNode powers a node on again.
-func (s *Sim) RebootNode(_ context.Context, id string) error {
-	n, err := s.node(id)
-	if err != nil {
-		return err
-	}
-	if n.up {
-		return backend.Errorf(backend.ErrConflict, "node %s is running: crash it before rebooting it", id)
-	}
-	s.boot(n, s.jitter(n))
-	return nil
-}
+func (s *Sim) RebootNode(_ context.Context, id string) error { return classify(s.e.Boot(id)) }
 
 // WipeNode replaces a node by an empty one with the same identity.
-func (s *Sim) WipeNode(_ context.Context, id string) error {
-	n, err := s.node(id)
-	if err != nil {
-		return err
-	}
-	if n.up {
-		n.crash()
-	}
-	n.wipe()
-	s.boot(n, s.jitter(n))
-	return nil
-}
+func (s *Sim) WipeNode(_ context.Context, id string) error { return classify(s.e.Wipe(id)) }
 
 // CutMaster starts a master outage.
-func (s *Sim) CutMaster(context.Context) error {
-	if !s.masterUp {
-		return backend.Errorf(backend.ErrConflict, "the master is already down")
-	}
-	s.masterUp = false
-	s.tracef("master down")
-	return nil
-}
+func (s *Sim) CutMaster(context.Context) error { return classify(s.e.Outage()) }
 
-// RestoreMaster ends an outage: the master restarts from its durable state.
-func (s *Sim) RestoreMaster(context.Context) error {
-	if s.masterUp {
-		return backend.Errorf(backend.ErrConflict, "the master is already up")
-	}
-	var entities []master.Mutation
-	for _, k := range slices.Sorted(maps.Keys(s.store)) {
-		m := s.store[k]
-		data, err := m.Encode()
-		if err != nil {
-			return fmt.Errorf("master restart: encoding %s %s: %w", m.Kind, m.Key, err)
-		}
-		d, err := master.DecodeEntity(m.Kind, m.Key, data)
-		if err != nil {
-			return fmt.Errorf("master restart: decoding %s %s: %w", m.Kind, m.Key, err)
-		}
-		entities = append(entities, d)
-	}
-	st, err := master.Restore(s.master.Config(), entities)
-	if err != nil {
-		return fmt.Errorf("master restart: %w", err)
-	}
-	s.master = st
-	s.masterUp = true
-	s.tracef("master up (restored %d entities)", len(entities))
-	return nil
-}
+// RestoreMaster ends an outage: the master restarts from its durable
+// store.
+func (s *Sim) RestoreMaster(context.Context) error { return classify(s.e.Restart()) }
 
 // CutNode cuts a node from the master.
-func (s *Sim) CutNode(_ context.Context, id string) error {
-	n, err := s.node(id)
-	if err != nil {
-		return err
-	}
-	n.cut = true
-	s.tracef("%s cut from the master", id)
-	return nil
-}
+func (s *Sim) CutNode(_ context.Context, id string) error { return classify(s.e.Cut(id)) }
 
 // RestoreNode reconnects a node to the master.
-func (s *Sim) RestoreNode(_ context.Context, id string) error {
-	n, err := s.node(id)
-	if err != nil {
-		return err
-	}
-	n.cut = false
-	s.tracef("%s reconnected", id)
-	return nil
-}
+func (s *Sim) RestoreNode(_ context.Context, id string) error { return classify(s.e.Heal(id)) }
 
 // SetPromise makes the promise of a partition's instance fail or pass.
 func (s *Sim) SetPromise(_ context.Context, id, partitionID string, failing bool) error {
-	n, err := s.node(id)
-	if err != nil {
-		return err
-	}
-	if !slices.ContainsFunc(n.partitions, func(p master.PartitionSpec) bool { return p.ID == partitionID }) {
-		return backend.Errorf(backend.ErrNotFound, "node %s has no partition %s", id, partitionID)
-	}
-	if failing {
-		n.promiseFailing[partitionID] = true
-	} else {
-		delete(n.promiseFailing, partitionID)
-	}
-	s.tracef("%s %s promise failing=%v", id, partitionID, failing)
-	return nil
+	return classify(s.e.SetPromise(id, partitionID, failing))
 }
 
 // --- node observation ---
 
 // Node is what a node holds and runs.
 func (s *Sim) Node(_ context.Context, id string) (backend.NodeState, error) {
-	n, err := s.node(id)
+	n, err := s.e.Node(id)
 	if err != nil {
-		return backend.NodeState{}, err
+		return backend.NodeState{}, classify(err)
 	}
-	st := backend.NodeState{ComputerID: id, Up: n.up, Software: map[string]bool{}}
-	for u, sw := range n.actual.Software {
+	st := backend.NodeState{ComputerID: id, Up: n.Up, Software: map[string]bool{}}
+	for u, sw := range n.Actual.Software {
 		st.Software[u] = sw.Installed
 	}
-	for _, p := range n.partitions {
-		a := n.actual.Partitions[p.ID]
-		st.Partitions = append(st.Partitions, backend.PartitionState{ID: p.ID, InstanceGUID: a.InstanceGUID,
-			Running: a.Running && n.up, AppliedVersion: a.AppliedVersion, Failures: a.Failures})
+	for _, p := range n.Partitions {
+		a := n.Actual.Partitions[p]
+		st.Partitions = append(st.Partitions, backend.PartitionState{ID: p, InstanceGUID: a.InstanceGUID,
+			Running: a.Running && n.Up, AppliedVersion: a.AppliedVersion, Failures: a.Failures})
 	}
 	return st, nil
 }
 
-// Activity is what a node's instance loop did.
+// Activity is what a node's instance loop did: its configurations, and how
+// many partitions it worked on at once, measured from the start and end
+// events core/agent emitted for every partition action.
 func (s *Sim) Activity(_ context.Context, id string) (backend.Activity, error) {
-	n, err := s.node(id)
+	acts, err := s.e.Actions(id)
 	if err != nil {
-		return backend.Activity{}, err
+		return backend.Activity{}, classify(err)
 	}
-	return backend.Activity{Configurations: slices.Clone(n.configured), MaxConcurrent: n.maxWorking}, nil
-}
-
-// jitter draws a node's poll jitter.
-func (s *Sim) jitter(n *node) time.Duration {
-	if s.cfg.PollJitter <= 0 {
-		return 0
+	var a backend.Activity
+	spans := make([]backend.ActionSpan, 0, len(acts))
+	for _, r := range acts {
+		spans = append(spans, backend.ActionSpan{Kind: string(r.Kind), PartitionID: r.PartitionID, Start: r.Start, End: r.End})
+		if r.Kind == converge.ConfigurePartition && !r.Interrupted {
+			a.Configurations = append(a.Configurations, backend.Configuration{At: r.End, PartitionID: r.PartitionID,
+				InstanceGUID: r.InstanceGUID, Reason: string(r.Reason), OK: r.Error == ""})
+		}
 	}
-	return time.Duration(n.rng.Int64N(int64(s.cfg.PollJitter)))
+	a.MaxConcurrent = backend.PeakConcurrency(spans)
+	return a, nil
 }
-
-// nodeSeed derives a node's seed from the root seed and its id, so that
-// adding a node changes no other node's draws.
-func nodeSeed(root uint64, id string) uint64 {
-	h := fnv.New64a()
-	fmt.Fprintf(h, "%d/node/%s", root, id)
-	return h.Sum64()
-}
-
-func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }

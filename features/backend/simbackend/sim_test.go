@@ -19,7 +19,8 @@ var alice = backend.Person("alice")
 func grid(t *testing.T, seed uint64, parts, instances int) (*Sim, string) {
 	t.Helper()
 	ctx := context.Background()
-	s := New(Config{Seed: seed})
+	s, err := New(Config{Seed: seed})
+	must(t, err)
 	url, err := s.DefineSoftware(ctx, backend.SoftwareSpec{Name: "hello"})
 	must(t, err)
 	must(t, s.AddPerson(ctx, backend.Admin, "alice"))
@@ -107,7 +108,7 @@ func TestErrorClasses(t *testing.T) {
 		call func() error
 		want error
 	}{
-		{"impostor", func() error { _, err := s.Instances(ctx, impostor); return err }, backend.ErrRefused},
+		{"impostor: no TLS layer", func() error { _, err := s.Instances(ctx, impostor); return err }, backend.ErrUnsupported},
 		{"person adds a person", func() error { return s.AddPerson(ctx, alice, "bob") }, backend.ErrRefused},
 		{"bad URL", func() error { return s.Supply(ctx, alice, "COMP-1", "ftp://x/y", model.SoftwareAvailable) }, backend.ErrInvalid},
 		{"unknown computer", func() error { return s.Supply(ctx, alice, "COMP-9", url, model.SoftwareAvailable) }, backend.ErrNotFound},
@@ -119,6 +120,7 @@ func TestErrorClasses(t *testing.T) {
 			return err
 		}, backend.ErrInvalid},
 		{"timings", func() error { return s.SetTimings(backend.Timings{Configure: 2 * time.Second}) }, nil},
+		{"poll interval of running agents", func() error { return s.SetTimings(backend.Timings{PollInterval: 2 * time.Minute}) }, backend.ErrConflict},
 		{"unknown node", func() error { return s.CrashNode(ctx, "COMP-9") }, backend.ErrNotFound},
 	}
 	for _, tt := range tests {
@@ -138,9 +140,10 @@ func TestOfflineNodeKeepsItsReports(t *testing.T) {
 	must(t, s.CutNode(ctx, "COMP-1"))
 	must(t, s.SetPromise(ctx, "COMP-1", "slappart0", true))
 	must(t, s.Advance(ctx, 10*time.Minute))
-	n := s.nodes["COMP-1"]
-	if len(n.outbox) != 1 {
-		t.Fatalf("a node cut from the master keeps its report: %d kept", len(n.outbox))
+	parts, err := s.Partitions(ctx, "COMP-1")
+	must(t, err)
+	if parts[0].ReportedState != model.ReportedStarted {
+		t.Fatalf("the master cannot hear a node cut from it: %+v", parts[0])
 	}
 	st, err := s.Node(ctx, "COMP-1")
 	must(t, err)
@@ -149,7 +152,7 @@ func TestOfflineNodeKeepsItsReports(t *testing.T) {
 	}
 	must(t, s.RestoreNode(ctx, "COMP-1"))
 	must(t, s.Converge(ctx, 10*time.Minute))
-	parts, err := s.Partitions(ctx, "COMP-1")
+	parts, err = s.Partitions(ctx, "COMP-1")
 	must(t, err)
 	if parts[0].ReportedState != model.ReportedError || !strings.Contains(parts[0].ReportedError, "promise") {
 		t.Fatalf("the kept report must arrive: %+v", parts[0])
