@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -469,12 +470,35 @@ func TestCaptureInterfaceChanges(t *testing.T) {
 }
 
 func TestOpenCaptureWithoutPrivilege(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("netacct: skipped: runs as an unprivileged user (root may capture)")
-	}
-	_, err := OpenCapture("lo", mustCounter(t, testOwners), CaptureOptions{})
+	// Run as root too: the capture is opened on a thread of its own that
+	// first drops CAP_NET_RAW from its effective capabilities (a no-op for
+	// an unprivileged user, who has none).
+	counter := mustCounter(t, testOwners)
+	result := make(chan error, 1)
+	go func() {
+		// NB: the thread is never unlocked, so it ends with this goroutine
+		// instead of serving others without the capability.
+		runtime.LockOSThread()
+		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		var data [2]unix.CapUserData
+		if err := unix.Capget(&hdr, &data[0]); err != nil {
+			result <- fmt.Errorf("capget: %w", err)
+			return
+		}
+		data[unix.CAP_NET_RAW/32].Effective &^= 1 << (unix.CAP_NET_RAW % 32)
+		if err := unix.Capset(&hdr, &data[0]); err != nil {
+			result <- fmt.Errorf("capset: %w", err)
+			return
+		}
+		cp, err := OpenCapture("lo", counter, CaptureOptions{})
+		if err == nil {
+			cp.Close()
+		}
+		result <- err
+	}()
+	err := <-result
 	if !errors.Is(err, ErrPermission) || !strings.Contains(err.Error(), "capturing on lo needs CAP_NET_RAW") {
-		t.Fatalf("OpenCapture(lo) without privilege = %v, want ErrPermission naming lo", err)
+		t.Fatalf("OpenCapture(lo) without CAP_NET_RAW = %v, want ErrPermission naming lo", err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slapgo/slapgo/internal/testenv"
 	"github.com/slapgo/slapgo/nodeagent/procfs"
 )
 
@@ -275,9 +276,7 @@ func TestStartReportsUnstartable(t *testing.T) {
 }
 
 func TestRunsAsPartitionUser(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("skipped: running as another user needs root (run the tests as root to cover it)")
-	}
+	testenv.RequireRoot(t, "running a service as another user needs root")
 	dir := partition(t, map[string]string{"service/who": `id -u > "$HOME/var/uid"; echo "$HOME $USER"; exec sleep 1000`})
 	const nobody = 65534
 	os.Chmod(filepath.Dir(dir), 0o755) // t.TempDir's parent is 0700
