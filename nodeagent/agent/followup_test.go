@@ -59,7 +59,7 @@ func (c *testClock) advance(d time.Duration) {
 func (c *testClock) thaw() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.offset, c.frozen = max(c.offset, c.at.Sub(time.Now())), false
+	c.offset, c.frozen = max(c.offset, time.Until(c.at)), false
 }
 
 // logCount counts the agent's log messages.

@@ -251,6 +251,9 @@ func TestIPv6RangesInNetns(t *testing.T) {
 			}
 		}
 		data, err := os.ReadFile(nonlocalBind)
+		if err != nil {
+			return k, err
+		}
 		k.bind = strings.TrimSpace(string(data))
 		// A partition binds an address of its range that no interface has.
 		ln, err := net.Listen("tcp6", "[2001:db8:77:0:4002::99]:0")

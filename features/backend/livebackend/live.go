@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -653,7 +652,6 @@ type process struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
-	once sync.Once
 }
 
 func start(cmd *exec.Cmd, name string) (*process, error) {
