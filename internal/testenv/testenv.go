@@ -99,9 +99,13 @@ func record(t testing.TB, reason string) {
 }
 
 // AppendSkip appends "<test>: <reason>" as one line to the skip log at
-// path, with the package of the running test binary. It is for TestMain
+// path (making its folder if need be), with the package of the running
+// test binary. It is for TestMain
 // functions that skip a whole package; tests use Missing or Short.
 func AppendSkip(path, test, reason string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("testenv: skip log %s=%s: %w", EnvSkipLog, path, err)
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("testenv: skip log %s=%s: %w", EnvSkipLog, path, err)

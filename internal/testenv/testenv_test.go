@@ -107,8 +107,25 @@ func TestRequireCommands(t *testing.T) {
 }
 
 func TestAppendSkipReportsUnwritableLog(t *testing.T) {
-	err := AppendSkip(filepath.Join(t.TempDir(), "no-such-dir", "skips.txt"), "TestX", "why")
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := AppendSkip(filepath.Join(file, "skips.txt"), "TestX", "why")
 	if err == nil || !strings.Contains(err.Error(), "testenv: skip log SLAPGO_SKIP_LOG=") {
 		t.Fatalf("AppendSkip into a missing folder = %v, want an error naming the variable", err)
+	}
+}
+
+func TestAppendSkipMakesTheFolder(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "reports", "skips.txt")
+	for _, reason := range []string{"first", "second"} {
+		if err := AppendSkip(log, "TestMain", reason); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(log)
+	if want := "./internal/testenv TestMain: first\n./internal/testenv TestMain: second\n"; string(got) != want {
+		t.Fatalf("skip log %q (%v), want %q", got, err, want)
 	}
 }
