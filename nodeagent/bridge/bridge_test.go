@@ -116,12 +116,12 @@ func dial(t *testing.T, addr string) *net.TCPConn {
 	return c.(*net.TCPConn)
 }
 
-// waitFor polls cond for up to 5 s.
+// waitFor polls cond for up to 30 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+	for deadline := time.Now().Add(30 * time.Second); !cond(); {
 		if time.Now().After(deadline) {
-			t.Fatalf("still not %s after 5s", what)
+			t.Fatalf("still not %s after 30s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

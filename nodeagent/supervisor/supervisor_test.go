@@ -69,7 +69,7 @@ func TestRestartBackoff(t *testing.T) {
 	starts := filepath.Join(dir, "starts")
 	// The etc/run program must be restarted like a service: wait for its
 	// second run as well as for the crasher's sixth start.
-	waitFor(t, "6 starts of the crasher and 2 runs of the oneshot", 10*time.Second, func() bool {
+	waitFor(t, "6 starts of the crasher and 2 runs of the oneshot", 30*time.Second, func() bool {
 		return len(readLines(starts)) >= 6 && len(readLines(filepath.Join(dir, "runs"))) >= 2
 	})
 	s.Stop("slappart0")
@@ -118,7 +118,7 @@ func TestStableRunResetsBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	starts := filepath.Join(dir, "starts")
-	waitFor(t, "4 starts", 10*time.Second, func() bool { return len(readLines(starts)) >= 4 })
+	waitFor(t, "4 starts", 30*time.Second, func() bool { return len(readLines(starts)) >= 4 })
 	s.Stop("p")
 	log, _ := os.ReadFile(filepath.Join(dir, "var", "log", "slow.log"))
 	if n := strings.Count(string(log), "restarting in 50ms"); n < 3 {
@@ -143,7 +143,7 @@ wait`,
 	}
 	// "ready" is echoed after both pids are written: wait for it, since the
 	// log is checked for it below.
-	waitFor(t, "both pids written and stubborn ready", 10*time.Second, func() bool {
+	waitFor(t, "both pids written and stubborn ready", 30*time.Second, func() bool {
 		log, _ := os.ReadFile(filepath.Join(dir, "var", "log", "stubborn.log"))
 		return len(readLines(filepath.Join(dir, "child"))) == 1 && len(readLines(filepath.Join(dir, "leader"))) == 1 &&
 			strings.Contains(string(log), "ready\n")
@@ -190,7 +190,7 @@ func TestReleaseThenKillStale(t *testing.T) {
 	if err := first.Start(Group{ID: "p", Dir: dir}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "first pid", 5*time.Second, func() bool { return len(readLines(filepath.Join(dir, "pids"))) == 1 })
+	waitFor(t, "first pid", 30*time.Second, func() bool { return len(readLines(filepath.Join(dir, "pids"))) == 1 })
 	first.Release() // as a daemon exiting with --keep-services
 	old, _ := strconv.Atoi(readLines(filepath.Join(dir, "pids"))[0])
 	t.Cleanup(func() { syscall.Kill(-old, syscall.SIGKILL) })
@@ -206,11 +206,11 @@ func TestReleaseThenKillStale(t *testing.T) {
 	if err := second.Start(Group{ID: "p", Dir: dir}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "old process killed", 5*time.Second, func() bool {
+	waitFor(t, "old process killed", 30*time.Second, func() bool {
 		st, err := procfs.ReadStat(old)
 		return err != nil || st.State == 'Z'
 	})
-	waitFor(t, "second pid", 5*time.Second, func() bool { return len(readLines(filepath.Join(dir, "pids"))) == 2 })
+	waitFor(t, "second pid", 30*time.Second, func() bool { return len(readLines(filepath.Join(dir, "pids"))) == 2 })
 	pfs, _ := ReadPidFiles(dir)
 	if len(pfs) != 1 || pfs[0].PID == old {
 		t.Fatalf("pid files after restart: %+v (old %d)", pfs, old)
@@ -291,7 +291,7 @@ func TestRunsAsPartitionUser(t *testing.T) {
 	// wait for that echo (the last thing it does before sleeping), so that
 	// both the uid file and the log line are there to be checked.
 	logPath := filepath.Join(dir, "var", "log", "who.log")
-	waitFor(t, "the service's line in who.log", 10*time.Second, func() bool { return serviceLines(logPath) > 0 })
+	waitFor(t, "the service's line in who.log", 30*time.Second, func() bool { return serviceLines(logPath) > 0 })
 	if got := readLines(filepath.Join(dir, "var", "uid")); len(got) != 1 || got[0] != "65534" {
 		t.Fatalf("service ran as uid %v, want 65534", got)
 	}
