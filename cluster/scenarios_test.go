@@ -475,18 +475,32 @@ func testMasterKilled(t *testing.T) {
 			return api.InstanceRequest{Title: fmt.Sprintf("load-%d-%d", w, i), SoftwareRelease: httpdURL,
 				Parameters: map[string]string{"name": "load"}, State: model.StateStarted}
 		}})
-	time.Sleep(4 * time.Second)
+	// Kill the master once the load is acknowledged, and stop the load
+	// once requests are acknowledged again after the restart: polled, so
+	// that a loaded machine makes the test slower, not wrong.
+	acksAbove := func(what string, n int) {
+		t.Helper()
+		if err := Eventually(ctx, time.Minute, 100*time.Millisecond, func(context.Context) error {
+			if got := len(load.Report().Acked); got <= n {
+				return fmt.Errorf("%d requests acknowledged", got)
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	acksAbove("the load before the kill", 10)
 	if err := g.Master.Kill(ctx); err != nil {
 		t.Fatal(err)
 	}
 	killed := time.Now()
 	acked := len(load.Report().Acked)
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // the master stays down a while, under load
 	if err := g.Master.Restart(ctx, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("master restarted on its volume %v after SIGKILL (%d requests acknowledged before)", time.Since(killed).Round(100*time.Millisecond), acked)
-	time.Sleep(2 * time.Second)
+	acksAbove("the load after the restart", acked+10)
 	rep := load.Stop()
 	t.Logf("load: %s", rep)
 	if len(rep.Acked) <= acked || acked == 0 {
