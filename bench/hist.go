@@ -139,23 +139,6 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 	return h.Max()
 }
 
-// Merge adds other's counts to h. other must not be recorded into during
-// the call.
-func (h *Histogram) Merge(other *Histogram) {
-	if other.Count() == 0 {
-		return
-	}
-	for i := range other.counts {
-		if c := other.counts[i].Load(); c != 0 {
-			h.counts[i].Add(c)
-		}
-	}
-	h.total.Add(other.total.Load())
-	h.sum.Add(other.sum.Load())
-	h.lowerMin(int64(other.Min()))
-	h.raiseMax(int64(other.Max()))
-}
-
 // Latency is a histogram's summary as reports print it.
 type Latency struct {
 	Count uint64        `json:"count"`

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/slapgo/slapgo/internal/testenv"
 )
 
 var (
@@ -55,12 +57,10 @@ func slapgoBinary(t *testing.T) string {
 // TestPollLive drives a real master (`slapgo master serve`) with 20
 // virtual nodes for 3 s.
 func TestPollLive(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a real master: skipped with -short")
-	}
+	testenv.Short(t, "starts a real master")
 	bin := slapgoBinary(t)
 	if out, err := exec.Command(bin, "master", "serve", "--help").CombinedOutput(); err != nil {
-		t.Skipf("slapgo master is not available in this build yet (%v): %s", err, bytes.TrimSpace(out))
+		t.Fatalf("%s master serve --help: %v: %s", bin, err, bytes.TrimSpace(out))
 	}
 	cfg := DefaultPollConfig()
 	cfg.Nodes, cfg.Partitions, cfg.Fill = 20, 5, 0.4

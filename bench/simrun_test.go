@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slapgo/slapgo/internal/testenv"
 )
 
 func TestParseSimSize(t *testing.T) {
@@ -42,12 +44,10 @@ func TestParseSimSize(t *testing.T) {
 
 // TestRunSimLive runs the real `slapgo sim run` on a tiny baseline.
 func TestRunSimLive(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the simulator binary: skipped with -short")
-	}
+	testenv.Short(t, "runs the simulator binary")
 	bin := slapgoBinary(t)
 	if out, err := exec.Command(bin, "sim", "run", "--help").CombinedOutput(); err != nil {
-		t.Skipf("slapgo sim is not available in this build yet (%v): %s", err, bytes.TrimSpace(out))
+		t.Fatalf("%s sim run --help: %v: %s", bin, err, bytes.TrimSpace(out))
 	}
 	cfg := DefaultSimConfig()
 	cfg.Bin, cfg.Scenario, cfg.Out = bin, baselineScenario, t.TempDir()

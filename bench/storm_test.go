@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"math"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/slapgo/slapgo/internal/testenv"
 	"github.com/slapgo/slapgo/sim/scenario"
 )
 
@@ -108,12 +108,8 @@ func TestScaleScenario(t *testing.T) {
 // a node agent building the busybox-httpd fixture and serving a page per
 // partition.
 func TestStormLive(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a real master and node agent: skipped with -short")
-	}
-	if _, err := exec.LookPath("busybox"); err != nil {
-		t.Skip("busybox is not installed: the busybox-httpd fixture cannot be built")
-	}
+	testenv.Short(t, "starts a real master and node agent")
+	testenv.RequireCommands(t, "the busybox-httpd fixture is built from it (Debian: busybox-static)", "busybox")
 	bin := slapgoBinary(t)
 	cfg := DefaultStormConfig()
 	cfg.Partitions, cfg.Bin, cfg.Dir = 4, bin, t.TempDir()

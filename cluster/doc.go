@@ -9,8 +9,8 @@
 //
 // No registry is needed: BuildImage builds one image per run FROM scratch
 // with the statically linked slapgo (`make static`), a static busybox
-// (Debian's busybox-static; FindBusybox installs it with apt-get when it
-// is missing and the caller is root), the repository's fixtures/software
+// (Debian's busybox-static, which `make test-deps` installs when it is
+// missing; the tests install nothing), the repository's fixtures/software
 // under /srv/fixtures, and the two commands of the shadow suite the node
 // agent's format calls (useradd, groupadd, as shell scripts): node agents
 // run as root and format for real, with one user per partition.
@@ -51,7 +51,9 @@
 // `make test-cluster` runs them (after `make static`); `go test
 // ./cluster/` too, building a static binary itself when SLAPGO_BIN is
 // unset. Without a Docker engine (or with -short) they print one line,
-// SkipLine, and only the tests named TestOffline (pure helpers) run. The
+// SkipLine, and only the tests named TestOffline (pure helpers) run; the
+// line also goes to the skip log `make test` prints at its end, and under
+// CI=true a missing engine fails the package (see internal/testenv). The
 // whole suite takes 3 to 4 minutes on two cores. SLAPGO_CLUSTER_KEEP=1 keeps what a failed scenario
 // made, for inspection; SLAPGO_CLUSTER_LOG_LEVEL=debug makes the
 // containers' slapgo verbose. A failed scenario prints the tail of every

@@ -153,3 +153,14 @@ func leftovers(ctx context.Context, t *testing.T, e *Engine) string {
 	}
 	return strings.Join(left, "; ")
 }
+
+// TestPrepareFailsCleanly: a Prepare that fails after connecting (here on
+// a busybox that is not static) returns the error and closes the engine
+// it opened, without touching the Runtime it does not return.
+func TestPrepareFailsCleanly(t *testing.T) {
+	t.Setenv("SLAPGO_BUSYBOX", "/bin/sh") // dynamically linked on Debian
+	rt, err := Prepare(context.Background(), PrepareConfig{Binary: "/nonexistent"})
+	if err == nil || rt != nil || !strings.Contains(err.Error(), "cluster: SLAPGO_BUSYBOX: /bin/sh is dynamically linked") {
+		t.Fatalf("Prepare with a dynamic busybox = %v, %v; want no runtime and the error naming SLAPGO_BUSYBOX", rt, err)
+	}
+}

@@ -233,52 +233,36 @@ func checkStatic(path string) error {
 // Places where a static busybox is looked for, after $SLAPGO_BUSYBOX.
 var busyboxPaths = []string{"/bin/busybox", "/usr/bin/busybox", "/usr/local/bin/busybox"}
 
+// ErrNoBusybox is wrapped by FindBusybox's error when no statically
+// linked busybox is found.
+var ErrNoBusybox = errors.New("cluster: no statically linked busybox")
+
 // FindBusybox returns a statically linked busybox: $SLAPGO_BUSYBOX, or
-// the first static one of the usual places. When there is none and
-// install is true, it installs Debian's busybox-static with apt-get (as
-// root) and looks again.
-func FindBusybox(ctx context.Context, install bool, logf func(string, ...any)) (string, error) {
+// the first static one of the usual places. It installs nothing: `make
+// test-deps` installs Debian's busybox-static when it is missing.
+func FindBusybox() (string, error) {
 	if p := os.Getenv("SLAPGO_BUSYBOX"); p != "" {
 		if err := checkStatic(p); err != nil {
 			return "", fmt.Errorf("cluster: SLAPGO_BUSYBOX: %w", err)
 		}
 		return p, nil
 	}
-	find := func() (string, []string) {
-		var seen []string
-		for _, p := range busyboxPaths {
-			err := checkStatic(p)
-			if err == nil {
-				return p, nil
-			}
-			if !errors.Is(err, fs.ErrNotExist) {
-				seen = append(seen, err.Error())
-			}
+	var seen []string
+	for _, p := range busyboxPaths {
+		err := checkStatic(p)
+		if err == nil {
+			return p, nil
 		}
-		return "", seen
-	}
-	if p, _ := find(); p != "" {
-		return p, nil
-	}
-	if install && os.Geteuid() == 0 {
-		if _, err := exec.LookPath("apt-get"); err == nil {
-			logf("no static busybox: installing Debian's busybox-static")
-			out, err := exec.CommandContext(ctx, "apt-get", "install", "-y", "-q", "busybox-static").CombinedOutput()
-			if err != nil {
-				// The package lists may be missing or stale.
-				out, err = exec.CommandContext(ctx, "sh", "-c", "apt-get update -q && apt-get install -y -q busybox-static").CombinedOutput()
-			}
-			if err != nil {
-				return "", fmt.Errorf("cluster: installing busybox-static: %w\n%s", err, tail(string(out), 10))
-			}
+		if !errors.Is(err, fs.ErrNotExist) {
+			seen = append(seen, err.Error())
 		}
 	}
-	p, seen := find()
-	if p == "" {
-		return "", fmt.Errorf("cluster: no statically linked busybox in %s (%s): install Debian's busybox-static or set SLAPGO_BUSYBOX",
-			strings.Join(busyboxPaths, ", "), strings.Join(seen, "; "))
+	also := ""
+	if len(seen) > 0 {
+		also = " (" + strings.Join(seen, "; ") + ")"
 	}
-	return p, nil
+	return "", fmt.Errorf("%w in %s%s: install Debian's busybox-static (make test-deps) or set SLAPGO_BUSYBOX",
+		ErrNoBusybox, strings.Join(busyboxPaths, ", "), also)
 }
 
 // BuildStaticBinary builds a statically linked slapgo from the module

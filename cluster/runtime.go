@@ -34,7 +34,8 @@ type PrepareConfig struct {
 }
 
 // Prepare connects to the Docker engine (an error wrapping ErrNoDocker
-// when none answers), finds or installs a static busybox, builds the
+// when none answers), finds a static busybox (an error wrapping
+// ErrNoBusybox when there is none), builds the
 // static binary when none is given, removes what runs killed more than
 // an hour ago left, and builds the run's image.
 func Prepare(ctx context.Context, cfg PrepareConfig) (rt *Runtime, err error) {
@@ -47,14 +48,17 @@ func Prepare(ctx context.Context, cfg PrepareConfig) (rt *Runtime, err error) {
 	if err != nil {
 		return nil, err
 	}
-	rt = &Runtime{Engine: e, Binary: cfg.Binary}
+	made := &Runtime{Engine: e, Binary: cfg.Binary}
+	rt = made
 	defer func() {
+		// NB: every error return sets rt to nil first: close what was
+		// made, not rt.
 		if err != nil {
-			rt.Close(context.WithoutCancel(ctx))
+			made.Close(context.WithoutCancel(ctx))
 			rt = nil
 		}
 	}()
-	busybox, err := FindBusybox(ctx, true, logf)
+	busybox, err := FindBusybox()
 	if err != nil {
 		return nil, err
 	}

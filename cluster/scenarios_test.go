@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -213,6 +214,42 @@ func (g *grid) waitServing(ctx context.Context, what string, within time.Duratio
 	return got
 }
 
+// waitConverged waits until each node applied the version the master
+// holds for every instance it runs (applied_version of the partition's
+// .slapgo/state.json): a scenario that then cuts, kills or checks a node
+// does not catch a reconfiguration (and its service restart) in flight.
+func (g *grid) waitConverged(ctx context.Context, what string, within time.Duration) {
+	g.t.Helper()
+	g.step(ctx, what, within, func(ctx context.Context) error {
+		all, err := g.instances(ctx)
+		if err != nil {
+			return err
+		}
+		for _, title := range slices.Sorted(maps.Keys(all)) {
+			in := all[title]
+			n := g.Node(in.ComputerID)
+			if in.Status != api.StatusAllocated || in.HostGUID != "" || n == nil {
+				continue
+			}
+			file := "/srv/slapgrid/" + in.PartitionID + "/.slapgo/state.json"
+			data, err := n.Container.ReadFile(ctx, file)
+			if err != nil {
+				return err
+			}
+			var st struct {
+				AppliedVersion uint64 `json:"applied_version"`
+			}
+			if err := json.Unmarshal(data, &st); err != nil {
+				return fmt.Errorf("%s on %s: %s: %w", title, n.ID, file, err)
+			}
+			if st.AppliedVersion != in.Version {
+				return fmt.Errorf("%s on %s/%s: version %d applied, %d at the master", title, n.ID, in.PartitionID, st.AppliedVersion, in.Version)
+			}
+		}
+		return nil
+	})
+}
+
 // deployTree requests the scenarios' instances: a tree "shop" (type tree:
 // its children shop-a in eu and shop-b in jp) placed in eu, and one plain
 // instance pinned to each computer, and waits until all of them serve.
@@ -385,7 +422,16 @@ func testNetworkPartition(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	g := newGrid(t, ctx, Config{})
-	before := g.deployTree(ctx)
+	g.deployTree(ctx)
+	// Serving is not done: a tree's instances are reconfigured (and their
+	// services restarted) as its members publish their connections. Cut
+	// the node once every version is applied, since its instances must
+	// answer throughout the cut.
+	g.waitConverged(ctx, "every node applied every version", time.Minute)
+	before, err := g.instances(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	n := g.Node(compEU2)
 	cut := on(before, n.ID)
 	pids, err := httpdByPartition(ctx, n)
@@ -475,18 +521,32 @@ func testMasterKilled(t *testing.T) {
 			return api.InstanceRequest{Title: fmt.Sprintf("load-%d-%d", w, i), SoftwareRelease: httpdURL,
 				Parameters: map[string]string{"name": "load"}, State: model.StateStarted}
 		}})
-	time.Sleep(4 * time.Second)
+	// Kill the master once the load is acknowledged, and stop the load
+	// once requests are acknowledged again after the restart: polled, so
+	// that a loaded machine makes the test slower, not wrong.
+	acksAbove := func(what string, n int) {
+		t.Helper()
+		if err := Eventually(ctx, time.Minute, 100*time.Millisecond, func(context.Context) error {
+			if got := len(load.Report().Acked); got <= n {
+				return fmt.Errorf("%d requests acknowledged", got)
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	acksAbove("the load before the kill", 10)
 	if err := g.Master.Kill(ctx); err != nil {
 		t.Fatal(err)
 	}
 	killed := time.Now()
 	acked := len(load.Report().Acked)
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // the master stays down a while, under load
 	if err := g.Master.Restart(ctx, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("master restarted on its volume %v after SIGKILL (%d requests acknowledged before)", time.Since(killed).Round(100*time.Millisecond), acked)
-	time.Sleep(2 * time.Second)
+	acksAbove("the load after the restart", acked+10)
 	rep := load.Stop()
 	t.Logf("load: %s", rep)
 	if len(rep.Acked) <= acked || acked == 0 {

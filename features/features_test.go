@@ -19,6 +19,7 @@ import (
 	"github.com/slapgo/slapgo/features/backend"
 	"github.com/slapgo/slapgo/features/backend/clusterbackend"
 	"github.com/slapgo/slapgo/features/backend/simbackend"
+	"github.com/slapgo/slapgo/internal/testenv"
 )
 
 // Environment of the suite.
@@ -49,12 +50,13 @@ func simFactory(_ context.Context, info features.ScenarioInfo) (backend.Backend,
 
 // clusterFactory runs scenarios on containers (testcontainers): master and
 // node agents built FROM scratch on a private Docker network. Without a
-// Docker engine the suite is skipped with one line saying so.
+// Docker engine or a static busybox the suite is skipped with one line
+// saying so (a failure under CI=true).
 func clusterFactory(t *testing.T) features.Factory {
 	t.Helper()
 	pool, err := clusterbackend.NewPool(context.Background(), clusterbackend.PoolConfig{Binary: os.Getenv("SLAPGO_BIN")})
-	if errors.Is(err, cluster.ErrNoDocker) {
-		t.Skip(cluster.SkipLine(err.Error()))
+	if errors.Is(err, cluster.ErrNoDocker) || errors.Is(err, cluster.ErrNoBusybox) {
+		testenv.Missing(t, "cluster backend: "+err.Error())
 	}
 	if err != nil {
 		t.Fatal(err)

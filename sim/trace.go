@@ -6,7 +6,6 @@ import (
 	"hash"
 	"io"
 	"strconv"
-	"time"
 )
 
 // tracer hashes one canonical line per significant event (a command the
@@ -45,8 +44,6 @@ func (t *tracer) num(k string, v uint64) {
 	t.buf = append(t.buf, '=')
 	t.buf = strconv.AppendUint(t.buf, v, 10)
 }
-
-func (t *tracer) dur(k string, d time.Duration) { t.num(k, uint64(d)) }
 
 // end hashes the line.
 func (t *tracer) end() {

@@ -17,6 +17,13 @@ import (
 // duties with the mutations.
 func (s *State) Apply(now time.Time, cmd Command) (Result, []Mutation, error) {
 	s.muts = s.muts[:0]
+	if cmd == nil {
+		return Result{}, nil, fmt.Errorf("%w: no command", ErrInvalid)
+	}
+	if by := cmd.actor(); by.Kind == "" || by.ID == "" {
+		return Result{}, nil, forbiddenf("%s command names no actor (kind %q, id %q): every command must say who asks it",
+			cmd.CommandName(), by.Kind, by.ID)
+	}
 	var res Result
 	var err error
 	switch c := cmd.(type) {

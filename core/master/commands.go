@@ -12,6 +12,9 @@ import (
 type Command interface {
 	// CommandName is the command's stable name, used in logs and metrics.
 	CommandName() string
+	// actor is who asks the command (its By field); Apply refuses a
+	// command without one. Unexported: only this package's types are
+	// commands.
 	actor() model.Actor
 }
 

@@ -245,6 +245,46 @@ func TestAuthorization(t *testing.T) {
 	}
 }
 
+// TestCommandWithoutActor: a command that does not say who asks it is
+// refused as such, whatever the command, before anything is looked at.
+func TestCommandWithoutActor(t *testing.T) {
+	g := newGrid(t, 1, 1)
+	a := g.request("a", nil)
+	noID := model.Actor{Kind: model.KindPerson}
+	cmds := []master.Command{
+		master.AddPerson{ID: "eve"},
+		master.RegisterComputer{ID: "COMP-9"},
+		master.UpdateComputer{ComputerID: "COMP-0"},
+		master.SetCapacity{ComputerID: "COMP-0"},
+		master.Supply{ComputerID: "COMP-0", URL: sr, State: model.SoftwareAvailable},
+		master.Request{Title: "x", SoftwareRelease: sr},
+		master.Request{By: noID, Title: "x", SoftwareRelease: sr},
+		master.ReportSoftware{ComputerID: "COMP-0", URL: sr},
+		master.ReportPartition{ComputerID: "COMP-0", PartitionID: "slappart0", State: model.ReportedStarted},
+		master.SetConnection{ComputerID: "COMP-0", PartitionID: a.PartitionID},
+		master.Bang{InstanceGUID: a.GUID},
+		master.PartitionDestroyed{ComputerID: "COMP-0", PartitionID: "slappart0"},
+		master.Rename{InstanceGUID: a.GUID, NewTitle: "b"},
+		master.PostUsage{ComputerID: "COMP-0"},
+		master.RetryPending{},
+	}
+	for _, cmd := range cmds {
+		t.Run(cmd.CommandName(), func(t *testing.T) {
+			before := g.s.Snapshot()
+			_, err := g.apply(cmd)
+			if !errors.Is(err, master.ErrForbidden) || !strings.Contains(err.Error(), cmd.CommandName()+" command names no actor") {
+				t.Fatalf("Apply(%T without actor) = %v, want forbidden naming the missing actor", cmd, err)
+			}
+			if !reflect.DeepEqual(before, g.s.Snapshot()) {
+				t.Fatal("a refused command changed the state")
+			}
+		})
+	}
+	if _, _, err := g.s.Apply(g.now, nil); !errors.Is(err, master.ErrInvalid) {
+		t.Fatalf("Apply(nil) = %v, want invalid", err)
+	}
+}
+
 func TestBangBumpsTree(t *testing.T) {
 	g := newGrid(t, 1, 3)
 	root := g.request("root", nil)

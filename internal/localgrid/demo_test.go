@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/slapgo/slapgo/internal/localgrid"
+	"github.com/slapgo/slapgo/internal/testenv"
 	"github.com/slapgo/slapgo/nodeagent/procfs"
 	"github.com/slapgo/slapgo/nodeagent/supervisor"
 )
@@ -57,11 +58,9 @@ func processesOf(t *testing.T, dir string) []string {
 // comes up and the instance answers; a second run reuses everything;
 // `slapgo demo stop` leaves no process behind.
 func TestDemo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipped in -short mode: builds slapgo and runs a master, a node agent and a C build")
-	}
+	testenv.Short(t, "builds slapgo and runs a master, a node agent and a C build")
 	if err := localgrid.CheckBuildTools(); err != nil {
-		t.Skipf("skipped: %v", err)
+		testenv.Missing(t, err.Error())
 	}
 	tmp := t.TempDir()
 	bin := filepath.Join(tmp, "slapgo")

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/slapgo/slapgo/core/model"
+	"github.com/slapgo/slapgo/internal/testenv"
 	"github.com/slapgo/slapgo/master/api"
 )
 
@@ -108,9 +109,7 @@ type crashLedger struct {
 // every unacknowledged one either whole or absent. SLAPGO_CRASH_SEED picks
 // the seed.
 func TestCrashKeepsAcknowledgedRequests(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and kills the real binary")
-	}
+	testenv.Short(t, "builds and kills the real binary")
 	seed := uint64(1)
 	if s := os.Getenv("SLAPGO_CRASH_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)

@@ -27,6 +27,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/slapgo/slapgo/core/model"
+	"github.com/slapgo/slapgo/internal/testenv"
 	"github.com/slapgo/slapgo/master/api"
 	"github.com/slapgo/slapgo/nodeagent/agent"
 	"github.com/slapgo/slapgo/nodeagent/config"
@@ -383,19 +384,11 @@ func eventually(t testing.TB, what string, timeout time.Duration, cond func() st
 // the real master and the real node agent daemon: unprivileged, and as
 // root with partition users made for the run.
 func TestEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipped in -short mode: builds and runs the slapgo binary")
-	}
+	testenv.Short(t, "builds and runs the slapgo binary")
 	t.Run("unprivileged", func(t *testing.T) { endToEnd(t, false) })
 	t.Run("privileged", func(t *testing.T) {
-		if os.Geteuid() != 0 {
-			t.Skip("skipped: partition users and addresses need root (run the tests as root to cover it)")
-		}
-		for _, tool := range []string{"ip", "useradd", "userdel", "groupdel"} {
-			if _, err := exec.LookPath(tool); err != nil {
-				t.Skipf("skipped: %s not found", tool)
-			}
-		}
+		testenv.RequireRoot(t, "partition users and addresses need root")
+		testenv.RequireCommands(t, "partition users and addresses are made with them (Debian: iproute2, passwd)", "ip", "useradd", "userdel", "groupdel")
 		endToEnd(t, true)
 	})
 }
@@ -598,9 +591,7 @@ func endToEnd(t *testing.T, privileged bool) {
 // (the agent catches up), usage journals posted, and a daemon killed and
 // started again (the programs it left are killed and restarted).
 func TestDaemonBangOfflineRestartUsage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipped in -short mode: builds and runs the slapgo binary")
-	}
+	testenv.Short(t, "builds and runs the slapgo binary")
 	g := startMaster(t, t.TempDir(), gridOptions{partitions: 1, slapgrid: []string{"usage_interval = 3s", "destruction_interval = 2s"}})
 	ctx := context.Background()
 	hello, _ := filepath.Abs("../../fixtures/software/hello/software.cfg")
@@ -678,7 +669,12 @@ func TestDaemonBangOfflineRestartUsage(t *testing.T) {
 
 	// The master goes away: the service keeps running.
 	g.stopMaster()
-	time.Sleep(3 * time.Second)
+	eventually(t, "the daemon finds the master away", 30*time.Second, func() string {
+		if data, _ := os.ReadFile(daemon.logPath); !strings.Contains(string(data), "master unreachable: programs keep running") {
+			return "the daemon's log does not say the master is unreachable yet"
+		}
+		return ""
+	})
 	if msg := answers("carol")(); msg != "" {
 		t.Fatalf("with the master away the service stopped: %s", msg)
 	}
@@ -733,9 +729,7 @@ func TestDaemonBangOfflineRestartUsage(t *testing.T) {
 // TestRegister installs a computer's credentials from a one-time token and
 // refuses credentials that are not the configured computer's.
 func TestRegister(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipped in -short mode: builds and runs the slapgo binary")
-	}
+	testenv.Short(t, "builds and runs the slapgo binary")
 	g := startMaster(t, t.TempDir(), gridOptions{partitions: 1})
 	m := filepath.Join(g.dir, "master")
 	pc := filepath.Join(g.dir, "person")
@@ -778,9 +772,7 @@ func TestRegister(t *testing.T) {
 // TestSharedInstance hosts a shared instance in a frontend: the host
 // publishes connection parameters for it.
 func TestSharedInstance(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipped in -short mode: builds and runs the slapgo binary")
-	}
+	testenv.Short(t, "builds and runs the slapgo binary")
 	g := startMaster(t, t.TempDir(), gridOptions{partitions: 1})
 	ctx := context.Background()
 	fe, _ := filepath.Abs("../../fixtures/software/frontend/software.cfg")
@@ -827,9 +819,7 @@ func TestSharedInstance(t *testing.T) {
 // that -race sees them together) against the real master, then cancels it:
 // the programs stop with it.
 func TestRunInProcess(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipped in -short mode: builds and runs the slapgo binary")
-	}
+	testenv.Short(t, "builds and runs the slapgo binary")
 	g := startMaster(t, t.TempDir(), gridOptions{partitions: 2, slapgrid: []string{"usage_interval = 2s", "destruction_interval = 1s"}})
 	cfg, err := config.Load(g.cfgFile)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/slapgo/slapgo/core/converge"
 	"github.com/slapgo/slapgo/core/model"
+	"github.com/slapgo/slapgo/internal/testenv"
 	"github.com/slapgo/slapgo/master/api"
 	"github.com/slapgo/slapgo/nodeagent/agent"
 	"github.com/slapgo/slapgo/nodeagent/config"
@@ -59,7 +60,7 @@ func (c *testClock) advance(d time.Duration) {
 func (c *testClock) thaw() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.offset, c.frozen = max(c.offset, c.at.Sub(time.Now())), false
+	c.offset, c.frozen = max(c.offset, time.Until(c.at)), false
 }
 
 // logCount counts the agent's log messages.
@@ -180,9 +181,7 @@ func (p *inProcess) busy(t *testing.T) []string {
 // failing on a partition nothing else happens to is reported as the
 // partition's error, once, and the partition started again when it holds.
 func TestAnomalyPromises(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipped in -short mode: builds and runs the slapgo binary")
-	}
+	testenv.Short(t, "builds and runs the slapgo binary")
 	p := newInProcess(t, 2)
 	a := p.request(t, p.g.person, "anomaly-a", "")
 	b := p.request(t, p.g.person, "anomaly-b", "")
@@ -268,9 +267,7 @@ func TestAnomalyPromises(t *testing.T) {
 // wipe; the agent tells the master again, on later passes, until it frees
 // the partitions.
 func TestDestroyReportedAgain(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipped in -short mode: builds and runs the slapgo binary")
-	}
+	testenv.Short(t, "builds and runs the slapgo binary")
 	t.Run("root before its children", func(t *testing.T) {
 		p := newInProcess(t, 3)
 		poll := p.cfg.Grid.PollInterval

@@ -4,14 +4,14 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/slapgo/slapgo/internal/testenv"
 )
 
 // TestImportRules enforces DESIGN.md's rule for the node agent: it talks to
 // the master through master/api only, never through the server's code.
 func TestImportRules(t *testing.T) {
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("skipped: the go command is needed to list dependencies")
-	}
+	testenv.RequireCommands(t, "the go command lists the dependencies", "go")
 	deps, err := exec.Command("go", "list", "-e", "-deps", "-f", "{{.ImportPath}}", "github.com/slapgo/slapgo/nodeagent/...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)

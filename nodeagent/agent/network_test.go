@@ -22,6 +22,7 @@ import (
 
 	"github.com/slapgo/slapgo/core/account"
 	"github.com/slapgo/slapgo/core/model"
+	"github.com/slapgo/slapgo/internal/testenv"
 	"github.com/slapgo/slapgo/master/api"
 	"github.com/slapgo/slapgo/nodeagent/config"
 	"github.com/slapgo/slapgo/nodeagent/netacct"
@@ -255,9 +256,7 @@ func TestSampleUsageAddsNetwork(t *testing.T) {
 // root on lo: traffic between two partition addresses of 127.0.0.0/8
 // (which lo answers without any set-up) reaches the usage meter.
 func TestNetworkAccountingCapturesLoopback(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: capturing traffic needs root (run the tests as root to cover network accounting)")
-	}
+	testenv.RequireRoot(t, "capturing traffic needs root")
 	a, log := netAgent(t, 2, Options{})
 	if !a.privileged {
 		t.Fatal("root agent not privileged")

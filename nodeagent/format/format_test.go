@@ -19,6 +19,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/slapgo/slapgo/internal/testenv"
 	"github.com/slapgo/slapgo/nodeagent/config"
 )
 
@@ -157,14 +158,8 @@ func TestLayout(t *testing.T) {
 // namespace made for the test, with users, groups and taps named for this
 // run only; everything is removed at the end, even on failure.
 func TestPrivilegedInNetns(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: creating users, addresses and taps needs root (run the tests as root to cover privileged format)")
-	}
-	for _, tool := range []string{"ip", "useradd", "groupadd", "userdel"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("skipped: %s not found", tool)
-		}
-	}
+	testenv.RequireRoot(t, "creating users, addresses and taps needs root")
+	testenv.RequireCommands(t, "namespaces, addresses and users are made with them (Debian: iproute2, passwd)", "ip", "useradd", "groupadd", "userdel")
 	tag := fmt.Sprintf("sg%05d", rand.IntN(100000))
 	ns := "slapgo-test-" + tag
 	sh := func(args ...string) {

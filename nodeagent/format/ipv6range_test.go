@@ -16,6 +16,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/slapgo/slapgo/internal/testenv"
 )
 
 func TestIPv6Range(t *testing.T) {
@@ -151,14 +153,8 @@ func TestIPv6RangesTooSmallChangesNothing(t *testing.T) {
 // the test, two partitions with IPv6 ranges, and checks that a missing
 // interface or too small a shift is refused before anything is created.
 func TestIPv6RangesInNetns(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: routing IPv6 ranges and creating users needs root (run the tests as root to cover it)")
-	}
-	for _, tool := range []string{"ip", "useradd", "groupadd", "userdel", "groupdel"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("skipped: %s not found", tool)
-		}
-	}
+	testenv.RequireRoot(t, "routing IPv6 ranges and creating users needs root")
+	testenv.RequireCommands(t, "namespaces, addresses and users are made with them (Debian: iproute2, passwd)", "ip", "useradd", "groupadd", "userdel", "groupdel")
 	tag := fmt.Sprintf("sr%05d", rand.IntN(100000))
 	ns := "slapgo-test-" + tag
 	sh := func(args ...string) {
@@ -255,6 +251,9 @@ func TestIPv6RangesInNetns(t *testing.T) {
 			}
 		}
 		data, err := os.ReadFile(nonlocalBind)
+		if err != nil {
+			return k, err
+		}
 		k.bind = strings.TrimSpace(string(data))
 		// A partition binds an address of its range that no interface has.
 		ln, err := net.Listen("tcp6", "[2001:db8:77:0:4002::99]:0")

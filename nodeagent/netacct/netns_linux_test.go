@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/slapgo/slapgo/internal/testenv"
 )
 
 // nsPrefix names the network namespaces the tests make:
@@ -24,12 +26,8 @@ const nsPrefix = "slapgo-netacct-"
 // as root with iproute2.
 func requireNetns(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("netacct: skipped: this test makes network namespaces, veth pairs and AF_PACKET captures, which needs root (run go test as root to include it)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("netacct: skipped: this test needs the ip command (iproute2) to make network namespaces")
-	}
+	testenv.RequireRoot(t, "network namespaces, veth pairs and AF_PACKET captures need root")
+	testenv.RequireCommands(t, "network namespaces are made with it (Debian: iproute2)", "ip")
 }
 
 func ipCmd(t testing.TB, args ...string) {

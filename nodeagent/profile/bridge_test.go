@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/slapgo/slapgo/core/model"
+	"github.com/slapgo/slapgo/internal/testenv"
 )
 
 const bridgeHeader = "#!/bin/sh\n# Written by slapgo from [b] at each deployment: change the profile, not this file.\n"
@@ -118,9 +119,10 @@ func TestDeployBridgeErrors(t *testing.T) {
 // through the bridge service.
 func TestLegacyIPv4(t *testing.T) {
 	requireCompiler(t)
+	testenv.RequireIPv6Loopback(t, "the bridge fixture needs ::1")
 	probe, err := net.Listen("tcp6", "[::1]:0")
 	if err != nil {
-		t.Skipf("no IPv6 loopback on this host (%v): the bridge fixture needs ::1", err)
+		t.Fatal(err)
 	}
 	port6 := strconv.Itoa(probe.Addr().(*net.TCPAddr).Port)
 	probe.Close()

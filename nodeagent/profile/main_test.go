@@ -15,6 +15,8 @@ import (
 
 	"github.com/slapgo/slapgo/nodeagent/bridge"
 	"github.com/spf13/pflag"
+
+	"github.com/slapgo/slapgo/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of testdata/")
@@ -69,11 +71,7 @@ func fixture(t testing.TB, rel string) string {
 // without a C toolchain.
 func requireCompiler(t *testing.T) {
 	t.Helper()
-	for _, tool := range []string{"cc", "make"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not found in PATH: the hello fixture is built from C sources with cc and make", tool)
-		}
-	}
+	testenv.RequireCommands(t, "the hello fixture is built from C sources with cc and make (Debian: gcc, make)", "cc", "make")
 }
 
 // freePort returns a TCP port that was free a moment ago on 127.0.0.1.

@@ -162,11 +162,6 @@ func (t *tree) chownTree(rel string) error {
 	})
 }
 
-func (t *tree) exists(rel string) bool {
-	_, err := t.root.Lstat(rel)
-	return err == nil
-}
-
 func randomSuffix() string {
 	var b [8]byte
 	rand.Read(b[:])

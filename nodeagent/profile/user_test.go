@@ -10,14 +10,13 @@ import (
 	"testing"
 
 	"github.com/slapgo/slapgo/core/model"
+	"github.com/slapgo/slapgo/internal/testenv"
 )
 
 // TestBuildAndDeployAsUser builds and deploys hello for an unprivileged
 // user, as the node agent does when it runs as root.
 func TestBuildAndDeployAsUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("building as another user needs root")
-	}
+	testenv.RequireRoot(t, "building as another user needs root")
 	requireCompiler(t)
 	const nobody = 65534
 	cred := &syscall.Credential{Uid: nobody, Gid: nobody}

@@ -199,15 +199,6 @@ func (s *Supervisor) Start(spec Group) error {
 	return errors.Join(errs...)
 }
 
-// EnsureStarted starts a partition's programs unless this Supervisor
-// already runs them (offline mode after a reboot: start what should run).
-func (s *Supervisor) EnsureStarted(spec Group) error {
-	if s.Running(spec.ID) {
-		return nil
-	}
-	return s.Start(spec)
-}
-
 // Running reports whether the partition's programs were started and not
 // stopped since.
 func (s *Supervisor) Running(id string) bool {

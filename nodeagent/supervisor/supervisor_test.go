@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slapgo/slapgo/internal/testenv"
 	"github.com/slapgo/slapgo/nodeagent/procfs"
 )
 
@@ -66,7 +67,11 @@ func TestRestartBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	starts := filepath.Join(dir, "starts")
-	waitFor(t, "6 starts of the crasher", 10*time.Second, func() bool { return len(readLines(starts)) >= 6 })
+	// The etc/run program must be restarted like a service: wait for its
+	// second run as well as for the crasher's sixth start.
+	waitFor(t, "6 starts of the crasher and 2 runs of the oneshot", 30*time.Second, func() bool {
+		return len(readLines(starts)) >= 6 && len(readLines(filepath.Join(dir, "runs"))) >= 2
+	})
 	s.Stop("slappart0")
 
 	lines := readLines(starts)
@@ -97,9 +102,6 @@ func TestRestartBackoff(t *testing.T) {
 			t.Fatalf("OnServiceExit got %q: only the service, with its status", e)
 		}
 	}
-	if runs := readLines(filepath.Join(dir, "runs")); len(runs) < 2 {
-		t.Errorf("etc/run program ran %d times, want it restarted like a service", len(runs))
-	}
 	log, _ := os.ReadFile(filepath.Join(dir, "var", "log", "crasher.log"))
 	if !strings.Contains(string(log), "crasher exited with status 3; restarting in 80ms") {
 		t.Errorf("log does not record the restarts:\n%s", log)
@@ -116,7 +118,7 @@ func TestStableRunResetsBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	starts := filepath.Join(dir, "starts")
-	waitFor(t, "4 starts", 10*time.Second, func() bool { return len(readLines(starts)) >= 4 })
+	waitFor(t, "4 starts", 30*time.Second, func() bool { return len(readLines(starts)) >= 4 })
 	s.Stop("p")
 	log, _ := os.ReadFile(filepath.Join(dir, "var", "log", "slow.log"))
 	if n := strings.Count(string(log), "restarting in 50ms"); n < 3 {
@@ -139,8 +141,12 @@ wait`,
 	if err := s.Start(Group{ID: "p", Dir: dir}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "both pids written", 5*time.Second, func() bool {
-		return len(readLines(filepath.Join(dir, "child"))) == 1 && len(readLines(filepath.Join(dir, "leader"))) == 1
+	// "ready" is echoed after both pids are written: wait for it, since the
+	// log is checked for it below.
+	waitFor(t, "both pids written and stubborn ready", 30*time.Second, func() bool {
+		log, _ := os.ReadFile(filepath.Join(dir, "var", "log", "stubborn.log"))
+		return len(readLines(filepath.Join(dir, "child"))) == 1 && len(readLines(filepath.Join(dir, "leader"))) == 1 &&
+			strings.Contains(string(log), "ready\n")
 	})
 	child, _ := strconv.Atoi(readLines(filepath.Join(dir, "child"))[0])
 	leader, _ := strconv.Atoi(readLines(filepath.Join(dir, "leader"))[0])
@@ -184,7 +190,7 @@ func TestReleaseThenKillStale(t *testing.T) {
 	if err := first.Start(Group{ID: "p", Dir: dir}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "first pid", 5*time.Second, func() bool { return len(readLines(filepath.Join(dir, "pids"))) == 1 })
+	waitFor(t, "first pid", 30*time.Second, func() bool { return len(readLines(filepath.Join(dir, "pids"))) == 1 })
 	first.Release() // as a daemon exiting with --keep-services
 	old, _ := strconv.Atoi(readLines(filepath.Join(dir, "pids"))[0])
 	t.Cleanup(func() { syscall.Kill(-old, syscall.SIGKILL) })
@@ -200,11 +206,11 @@ func TestReleaseThenKillStale(t *testing.T) {
 	if err := second.Start(Group{ID: "p", Dir: dir}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "old process killed", 5*time.Second, func() bool {
+	waitFor(t, "old process killed", 30*time.Second, func() bool {
 		st, err := procfs.ReadStat(old)
 		return err != nil || st.State == 'Z'
 	})
-	waitFor(t, "second pid", 5*time.Second, func() bool { return len(readLines(filepath.Join(dir, "pids"))) == 2 })
+	waitFor(t, "second pid", 30*time.Second, func() bool { return len(readLines(filepath.Join(dir, "pids"))) == 2 })
 	pfs, _ := ReadPidFiles(dir)
 	if len(pfs) != 1 || pfs[0].PID == old {
 		t.Fatalf("pid files after restart: %+v (old %d)", pfs, old)
@@ -270,9 +276,7 @@ func TestStartReportsUnstartable(t *testing.T) {
 }
 
 func TestRunsAsPartitionUser(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("skipped: running as another user needs root (run the tests as root to cover it)")
-	}
+	testenv.RequireRoot(t, "running a service as another user needs root")
 	dir := partition(t, map[string]string{"service/who": `id -u > "$HOME/var/uid"; echo "$HOME $USER"; exec sleep 1000`})
 	const nobody = 65534
 	os.Chmod(filepath.Dir(dir), 0o755) // t.TempDir's parent is 0700
@@ -283,16 +287,33 @@ func TestRunsAsPartitionUser(t *testing.T) {
 	if err := s.Start(Group{ID: "p", Dir: dir, User: "nobody", Cred: &syscall.Credential{Uid: nobody, Gid: nobody}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "uid written", 5*time.Second, func() bool { return len(readLines(filepath.Join(dir, "var", "uid"))) == 1 })
-	if got := readLines(filepath.Join(dir, "var", "uid"))[0]; got != "65534" {
-		t.Fatalf("service ran as uid %s, want 65534", got)
+	// The service writes its uid, then echoes HOME and USER into its log:
+	// wait for that echo (the last thing it does before sleeping), so that
+	// both the uid file and the log line are there to be checked.
+	logPath := filepath.Join(dir, "var", "log", "who.log")
+	waitFor(t, "the service's line in who.log", 30*time.Second, func() bool { return serviceLines(logPath) > 0 })
+	if got := readLines(filepath.Join(dir, "var", "uid")); len(got) != 1 || got[0] != "65534" {
+		t.Fatalf("service ran as uid %v, want 65534", got)
 	}
 	var st syscall.Stat_t
-	if err := syscall.Stat(filepath.Join(dir, "var", "log", "who.log"), &st); err != nil || st.Uid != nobody {
+	if err := syscall.Stat(logPath, &st); err != nil || st.Uid != nobody {
 		t.Fatalf("log file owner %d (%v), want %d", st.Uid, err, nobody)
 	}
-	log, _ := os.ReadFile(filepath.Join(dir, "var", "log", "who.log"))
+	log, _ := os.ReadFile(logPath)
 	if !strings.Contains(string(log), dir+" nobody") {
 		t.Fatalf("HOME and USER not set: %s", log)
 	}
+}
+
+// serviceLines counts the complete lines of a program's log written by the
+// program itself, not the supervisor's own "slapgo:" notes.
+func serviceLines(path string) int {
+	data, _ := os.ReadFile(path)
+	n := 0
+	for line := range strings.Lines(string(data)) {
+		if strings.HasSuffix(line, "\n") && !strings.Contains(line, " slapgo: ") {
+			n++
+		}
+	}
+	return n
 }

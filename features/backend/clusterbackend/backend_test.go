@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,20 +12,19 @@ import (
 	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/features/backend"
 	"github.com/slapgo/slapgo/features/backend/clusterbackend"
+	"github.com/slapgo/slapgo/internal/testenv"
 )
 
 // TestBackend drives the adapter through the Backend interface on one
 // grid: what the scenarios rely on (classified refusals, convergence, the
 // node's own view, crashes, rebuilds, cuts, promises) holds on containers.
 func TestBackend(t *testing.T) {
-	if testing.Short() {
-		t.Skip("cluster backend: -short was given")
-	}
+	testenv.Short(t, "the cluster backend runs containers")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	pool, err := clusterbackend.NewPool(ctx, clusterbackend.PoolConfig{Binary: os.Getenv("SLAPGO_BIN"), Logf: t.Logf})
-	if errors.Is(err, cluster.ErrNoDocker) {
-		t.Skip("cluster backend: " + strings.Join(strings.Fields(err.Error()), " "))
+	if errors.Is(err, cluster.ErrNoDocker) || errors.Is(err, cluster.ErrNoBusybox) {
+		testenv.Missing(t, "cluster backend: "+err.Error())
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -45,7 +45,8 @@ type PoolConfig struct {
 }
 
 // NewPool prepares the runtime. Without a Docker engine the error wraps
-// cluster.ErrNoDocker: callers skip with cluster.SkipLine.
+// cluster.ErrNoDocker, without a static busybox cluster.ErrNoBusybox:
+// tests report both through internal/testenv (a skip, a failure under CI).
 func NewPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}

@@ -25,9 +25,10 @@
 //
 // # Caller's duties
 //
-//  1. Make one Pool per test binary (NewPool; skip the suite with
-//     cluster.SkipLine when the error wraps cluster.ErrNoDocker) and Close
-//     it at the end; one Backend per scenario, closed when it ends.
+//  1. Make one Pool per test binary (NewPool; when the error wraps
+//     cluster.ErrNoDocker or cluster.ErrNoBusybox, report it with
+//     internal/testenv's Missing: a skip, a failure under CI=true) and
+//     Close it at the end; one Backend per scenario, closed when it ends.
 //  2. Run from the Docker host: the test process reaches the containers'
 //     addresses directly.
 //  3. Call a Backend from one goroutine at a time.

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -417,7 +416,6 @@ type process struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
-	once sync.Once
 }
 
 func start(cmd *exec.Cmd, name string) (*process, error) {
