@@ -162,11 +162,11 @@ func BenchmarkRestart(b *testing.B) {
 			if _, err := os.Stat(path); err != nil {
 				buildGrid(b, path, sz.computers, sz.parts, sz.instances)
 			}
-			st, n, err := loadAndRestore(path)
+			_, n, err := loadAndRestore(path)
 			if err != nil || n != sz.instances {
 				b.Fatalf("restore: %d instances, %v; want %d", n, err, sz.instances)
 			}
-			st = nil
+			var st *master.State
 			runtime.GC()
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
