@@ -405,6 +405,7 @@ func (s *State) setCapacity(now time.Time, c SetCapacity) (Result, error) {
 			continue
 		}
 		delete(cs.partIdx, p.ID)
+		resetView(cs)
 		s.muts = append(s.muts, Mutation{Kind: KindPartition, Key: p.Key(), Delete: true})
 		changed = true
 	}
@@ -416,6 +417,7 @@ func (s *State) setCapacity(now time.Time, c SetCapacity) (Result, error) {
 			p = &model.Partition{ComputerID: c.ComputerID, ID: id, Status: model.PartitionFree, Addresses: slices.Clone(spec.Addresses)}
 			cs.parts = append(cs.parts, p)
 			cs.partIdx[id] = p
+			resetView(cs)
 			s.recordPartition(p)
 			changed = true
 			continue

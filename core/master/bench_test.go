@@ -3,6 +3,7 @@ package master_test
 import (
 	"fmt"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -66,6 +67,29 @@ func BenchmarkComputerView(b *testing.B) {
 			for b.Loop() {
 				if _, err := s.ComputerView("COMP-0000"); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+		// One instance's parameters change between two views: the usual
+		// reason a node fetches its whole view.
+		b.Run(fmt.Sprintf("partitions=%d/after-one-change", parts), func(b *testing.B) {
+			b.ReportAllocs()
+			alice := model.Actor{Kind: model.KindPerson, ID: "alice"}
+			now := t0.Add(time.Hour)
+			rev := 0
+			for b.Loop() {
+				rev++
+				now = now.Add(time.Millisecond)
+				if _, _, err := s.Apply(now, master.Request{By: alice, Title: "inst-7", SoftwareRelease: sr,
+					Parameters: map[string]string{"port": "8080", "name": "n7", "rev": strconv.Itoa(rev)}}); err != nil {
+					b.Fatal(err)
+				}
+				v, err := s.ComputerView("COMP-0000")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if got := v.Partitions[7].Parameters["rev"]; got != strconv.Itoa(rev) {
+					b.Fatalf("partition 7 shows rev %q, want %d", got, rev)
 				}
 			}
 		})

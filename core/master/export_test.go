@@ -2,10 +2,12 @@ package master
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
 	"github.com/slapgo/slapgo/core/alloc"
+	"github.com/slapgo/slapgo/core/model"
 )
 
 // CheckPending verifies the pending queue: both queues ordered oldest
@@ -47,4 +49,22 @@ func (s *State) CheckPending(now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// FreshComputerView builds a computer's view without the view cache: every
+// partition rendered anew.
+func (s *State) FreshComputerView(computerID string) (model.ComputerView, error) {
+	cs := s.computers[computerID]
+	if cs == nil {
+		return model.ComputerView{}, fmt.Errorf("computer %s is not registered", computerID)
+	}
+	v := model.ComputerView{ComputerID: computerID, Version: cs.viewVersion,
+		Software: make([]model.SoftwareView, 0, len(cs.software)), Partitions: make([]model.PartitionView, len(cs.parts))}
+	for _, u := range slices.Sorted(maps.Keys(cs.software)) {
+		v.Software = append(v.Software, model.SoftwareView{URL: u, Requested: cs.software[u].Requested})
+	}
+	for n, p := range cs.parts {
+		s.renderPartition(&v.Partitions[n], p)
+	}
+	return v, nil
 }

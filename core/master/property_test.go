@@ -21,90 +21,12 @@ import (
 func TestRandomCommandsKeepInvariants(t *testing.T) {
 	for seed := range uint64(30) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			r := rand.New(rand.NewPCG(seed, 42))
 			s := master.New(master.Config{Policy: "random", KeepMovements: true})
-			now := t0
-			persons := []model.Actor{{Kind: model.KindPerson, ID: "p0"}, {Kind: model.KindPerson, ID: "p1"}}
-			for _, p := range persons {
-				if _, _, err := s.Apply(now, master.AddPerson{By: model.Admin, ID: p.ID}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			comps := []string{"C0", "C1", "C2"}
-			urls := []string{sr, "https://example.org/other.cfg"}
+			g := newCommandGen(t, s, seed)
 			lastView := map[string]model.ComputerView{}
 			lastVersion := map[string]uint64{}
-			pick := func(xs []string) string { return xs[r.IntN(len(xs))] }
-			var guids []string
 			for step := range 300 {
-				now = now.Add(time.Duration(r.IntN(600)) * time.Second)
-				var cmd master.Command
-				person := persons[r.IntN(2)]
-				switch r.IntN(13) {
-				case 0:
-					cmd = master.RegisterComputer{By: person, ID: pick(comps), Region: pick([]string{"eu", "jp"}), Network: pick([]string{"n1", "n2"})}
-				case 1:
-					id := pick(comps)
-					var specs []master.PartitionSpec
-					for p := range r.IntN(4) {
-						specs = append(specs, master.PartitionSpec{ID: fmt.Sprintf("slappart%d", p)})
-					}
-					cmd = master.SetCapacity{By: computerActor(id), ComputerID: id, Partitions: specs}
-				case 2:
-					st := model.SoftwareAvailable
-					if r.IntN(4) == 0 {
-						st = model.SoftwareDestroyed
-					}
-					cmd = master.Supply{By: person, ComputerID: pick(comps), URL: pick(urls), State: st}
-				case 3, 4, 5:
-					sla := map[string]string{}
-					if r.IntN(3) == 0 {
-						sla["region"] = pick([]string{"eu", "jp"})
-					}
-					if r.IntN(5) == 0 {
-						sla["unique_by_network"] = "true"
-					}
-					by := person
-					if len(guids) > 0 && r.IntN(3) == 0 {
-						by = model.Actor{Kind: model.KindInstance, ID: pick(guids)}
-					}
-					cmd = master.Request{By: by, Title: fmt.Sprintf("t%d", r.IntN(6)), SoftwareRelease: pick(urls),
-						Parameters: map[string]string{"x": fmt.Sprint(r.IntN(3))}, SLA: sla, Shared: r.IntN(6) == 0,
-						State: []model.RequestedState{"", model.StateStarted, model.StateStopped, model.StateDestroyed}[r.IntN(4)]}
-				case 6, 7:
-					id := pick(comps)
-					cmd = master.PartitionDestroyed{By: computerActor(id), ComputerID: id, PartitionID: fmt.Sprintf("slappart%d", r.IntN(4))}
-				case 8:
-					id := pick(comps)
-					cmd = master.ReportPartition{By: computerActor(id), ComputerID: id, PartitionID: fmt.Sprintf("slappart%d", r.IntN(4)),
-						State: []model.ReportedState{model.ReportedStarted, model.ReportedStopped, model.ReportedError}[r.IntN(3)]}
-				case 9:
-					if len(guids) > 0 {
-						cmd = master.Bang{By: person, InstanceGUID: pick(guids)}
-					}
-				case 10:
-					id := pick(comps)
-					cmd = master.SetConnection{By: computerActor(pick(comps)), ComputerID: id, PartitionID: fmt.Sprintf("slappart%d", r.IntN(4)),
-						Parameters: map[string]string{"url": fmt.Sprint(step)}}
-				case 11:
-					cmd = master.RetryPending{By: model.Admin}
-				case 12:
-					if len(guids) > 0 {
-						sla := map[string]string{}
-						if r.IntN(2) == 0 {
-							sla["region"] = pick([]string{"eu", "jp"})
-						}
-						g := pick(guids)
-						by, to := person, persons[r.IntN(2)].ID
-						if info, err := s.Instance(model.Admin, g); err == nil && r.IntN(4) > 0 {
-							// Mostly from its owner to the other person.
-							by = model.Actor{Kind: model.KindPerson, ID: info.Owner}
-							to = map[string]string{"p0": "p1", "p1": "p0"}[info.Owner]
-						}
-						cmd = master.TransferInstance{By: by, InstanceGUID: g, To: to, SLA: sla,
-							Parameters: map[string]string{"x": fmt.Sprint(step)}}
-					}
-				}
+				now, cmd := g.next(step)
 				if cmd == nil {
 					continue
 				}
@@ -116,9 +38,7 @@ func TestRandomCommandsKeepInvariants(t *testing.T) {
 					}
 					continue
 				}
-				if res.Instance != nil && res.Instance.GUID != "" {
-					guids = append(guids, res.Instance.GUID)
-				}
+				g.applied(res)
 				checkInvariants(t, s, step, lastView, lastVersion)
 				if err := s.CheckPending(now); err != nil {
 					t.Fatalf("step %d: after %s: %v", step, cmd.CommandName(), err)
@@ -200,4 +120,175 @@ func checkInvariants(t *testing.T, s *master.State, step int, lastView map[strin
 func withoutVersion(v model.ComputerView) model.ComputerView {
 	v.Version = 0
 	return v
+}
+
+// commandGen draws random commands over a small grid: three computers of up
+// to four partitions, two persons, two releases, instances requested by
+// persons and by instances, shared ones, transfers, reports.
+type commandGen struct {
+	s       *master.State
+	r       *rand.Rand
+	now     time.Time
+	persons []model.Actor
+	comps   []string
+	urls    []string
+	guids   []string
+}
+
+func newCommandGen(t *testing.T, s *master.State, seed uint64) *commandGen {
+	t.Helper()
+	g := &commandGen{s: s, r: rand.New(rand.NewPCG(seed, 42)), now: t0,
+		persons: []model.Actor{{Kind: model.KindPerson, ID: "p0"}, {Kind: model.KindPerson, ID: "p1"}},
+		comps:   []string{"C0", "C1", "C2"}, urls: []string{sr, "https://example.org/other.cfg"}}
+	for _, p := range g.persons {
+		if _, _, err := s.Apply(g.now, master.AddPerson{By: model.Admin, ID: p.ID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return g
+}
+
+func (g *commandGen) pick(xs []string) string { return xs[g.r.IntN(len(xs))] }
+
+// applied notes a command's result: a new instance may request others.
+func (g *commandGen) applied(res master.Result) {
+	if res.Instance != nil && res.Instance.GUID != "" {
+		g.guids = append(g.guids, res.Instance.GUID)
+	}
+}
+
+// next advances the clock and draws a command (nil: none this step).
+func (g *commandGen) next(step int) (time.Time, master.Command) {
+	g.now = g.now.Add(time.Duration(g.r.IntN(600)) * time.Second)
+	var cmd master.Command
+	person := g.persons[g.r.IntN(2)]
+	switch g.r.IntN(14) {
+	case 0:
+		cmd = master.RegisterComputer{By: person, ID: g.pick(g.comps), Region: g.pick([]string{"eu", "jp"}), Network: g.pick([]string{"n1", "n2"})}
+	case 1:
+		id := g.pick(g.comps)
+		var specs []master.PartitionSpec
+		for p := range 5 {
+			if g.r.IntN(4) == 0 {
+				continue // a gap: removed, or never announced
+			}
+			var addrs []model.Address
+			if n := g.r.IntN(3); n > 0 {
+				addrs = []model.Address{{Iface: "eth0", Addr: fmt.Sprintf("10.0.%d.%d", p, n)}}
+			}
+			specs = append(specs, master.PartitionSpec{ID: fmt.Sprintf("slappart%d", p), Addresses: addrs})
+		}
+		cmd = master.SetCapacity{By: computerActor(id), ComputerID: id, Partitions: specs}
+	case 2:
+		st := model.SoftwareAvailable
+		if g.r.IntN(4) == 0 {
+			st = model.SoftwareDestroyed
+		}
+		cmd = master.Supply{By: person, ComputerID: g.pick(g.comps), URL: g.pick(g.urls), State: st}
+	case 3, 4, 5:
+		sla := map[string]string{}
+		if g.r.IntN(3) == 0 {
+			sla["region"] = g.pick([]string{"eu", "jp"})
+		}
+		if g.r.IntN(5) == 0 {
+			sla["unique_by_network"] = "true"
+		}
+		by := person
+		if len(g.guids) > 0 && g.r.IntN(3) == 0 {
+			by = model.Actor{Kind: model.KindInstance, ID: g.pick(g.guids)}
+		}
+		cmd = master.Request{By: by, Title: fmt.Sprintf("t%d", g.r.IntN(6)), SoftwareRelease: g.pick(g.urls),
+			Parameters: map[string]string{"x": fmt.Sprint(g.r.IntN(3))}, SLA: sla, Shared: g.r.IntN(6) == 0,
+			State: []model.RequestedState{"", model.StateStarted, model.StateStopped, model.StateDestroyed}[g.r.IntN(4)]}
+	case 6, 7:
+		id := g.pick(g.comps)
+		cmd = master.PartitionDestroyed{By: computerActor(id), ComputerID: id, PartitionID: fmt.Sprintf("slappart%d", g.r.IntN(5))}
+	case 8:
+		id := g.pick(g.comps)
+		cmd = master.ReportPartition{By: computerActor(id), ComputerID: id, PartitionID: fmt.Sprintf("slappart%d", g.r.IntN(5)),
+			State: []model.ReportedState{model.ReportedStarted, model.ReportedStopped, model.ReportedError}[g.r.IntN(3)]}
+	case 9:
+		if len(g.guids) > 0 {
+			cmd = master.Bang{By: person, InstanceGUID: g.pick(g.guids)}
+		}
+	case 10:
+		id := g.pick(g.comps)
+		cmd = master.SetConnection{By: computerActor(g.pick(g.comps)), ComputerID: id, PartitionID: fmt.Sprintf("slappart%d", g.r.IntN(5)),
+			Parameters: map[string]string{"url": fmt.Sprint(step)}}
+	case 11:
+		cmd = master.RetryPending{By: model.Admin}
+	case 12:
+		if len(g.guids) > 0 {
+			sla := map[string]string{}
+			if g.r.IntN(2) == 0 {
+				sla["region"] = g.pick([]string{"eu", "jp"})
+			}
+			gd := g.pick(g.guids)
+			by, to := person, g.persons[g.r.IntN(2)].ID
+			if info, err := g.s.Instance(model.Admin, gd); err == nil && g.r.IntN(4) > 0 {
+				// Mostly from its owner to the other person.
+				by = model.Actor{Kind: model.KindPerson, ID: info.Owner}
+				to = map[string]string{"p0": "p1", "p1": "p0"}[info.Owner]
+			}
+			cmd = master.TransferInstance{By: by, InstanceGUID: gd, To: to, SLA: sla,
+				Parameters: map[string]string{"x": fmt.Sprint(step)}}
+		}
+	case 13:
+		if len(g.guids) > 0 {
+			cmd = master.Rename{By: person, InstanceGUID: g.pick(g.guids), NewTitle: fmt.Sprintf("t%d", g.r.IntN(8))}
+		}
+	}
+	return g.now, cmd
+}
+
+// TestViewCacheMatchesFreshViews applies random command sequences and, at
+// random moments (so that changes pile up between two reads), compares
+// every computer's view with one rendered from scratch: the view cache
+// must never serve a partition a change touched. Views read earlier must
+// stay as they were returned.
+func TestViewCacheMatchesFreshViews(t *testing.T) {
+	for seed := range uint64(40) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			s := master.New(master.Config{Policy: "random", KeepMovements: true})
+			g := newCommandGen(t, s, seed+1000)
+			type kept struct {
+				view model.ComputerView
+				json string
+			}
+			var earlier []kept
+			for step := range 400 {
+				now, cmd := g.next(step)
+				if cmd == nil {
+					continue
+				}
+				res, _, err := s.Apply(now, cmd)
+				if err != nil {
+					continue
+				}
+				g.applied(res)
+				if g.r.IntN(3) > 0 {
+					continue
+				}
+				for _, id := range s.ComputerIDs() {
+					got, err := s.ComputerView(id)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, err := s.FreshComputerView(id)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if g, w := mustJSON(t, got), mustJSON(t, want); g != w {
+						t.Fatalf("step %d: after %s, computer %s:\ncached %s\nfresh  %s", step, cmd.CommandName(), id, g, w)
+					}
+					earlier = append(earlier, kept{got, mustJSON(t, got)})
+				}
+			}
+			for n, k := range earlier {
+				if mustJSON(t, k.view) != k.json {
+					t.Fatalf("view #%d of %s changed after it was returned", n, k.view.ComputerID)
+				}
+			}
+		})
+	}
 }

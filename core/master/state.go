@@ -51,6 +51,7 @@ type computerState struct {
 	software    map[string]*model.SoftwareInstallation
 	cand        *alloc.Candidate
 	viewVersion uint64
+	view        viewCache
 }
 
 type instKey struct{ owner, root, title string }
@@ -173,10 +174,12 @@ func (s *State) root(i *model.Instance) *model.Instance {
 // Recording mutations: each takes a copy so the caller may persist later.
 
 func (s *State) recordInstance(i *model.Instance) {
+	s.staleInstance(i)
 	s.muts = append(s.muts, Mutation{Kind: KindInstance, Key: i.GUID, Value: i.Clone()})
 }
 
 func (s *State) recordPartition(p *model.Partition) {
+	s.stalePartition(p.ComputerID, p.ID)
 	c := *p
 	c.Addresses = slices.Clone(p.Addresses)
 	s.muts = append(s.muts, Mutation{Kind: KindPartition, Key: p.Key(), Value: &c})

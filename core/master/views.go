@@ -56,46 +56,23 @@ func (s *State) CanReadComputer(a model.Actor, computerID string) error {
 }
 
 // ComputerView builds what a computer must be. Partitions are in natural
-// order, software sorted by URL.
+// order, software sorted by URL. Only the partitions changed since the
+// last call are rendered again (see viewCache).
+//
+// NB: the view shares its partitions, and their maps and slices, with the
+// state and with the other views of the computer: callers must not modify
+// it.
 func (s *State) ComputerView(computerID string) (model.ComputerView, error) {
 	cs := s.computers[computerID]
 	if cs == nil {
 		return model.ComputerView{}, notFoundf("computer %s is not registered", computerID)
 	}
 	v := model.ComputerView{ComputerID: computerID, Version: cs.viewVersion,
-		Software: make([]model.SoftwareView, 0, len(cs.software)), Partitions: make([]model.PartitionView, len(cs.parts))}
+		Software: make([]model.SoftwareView, 0, len(cs.software))}
 	for _, u := range slices.Sorted(maps.Keys(cs.software)) {
 		v.Software = append(v.Software, model.SoftwareView{URL: u, Requested: cs.software[u].Requested})
 	}
-	for n, p := range cs.parts {
-		pv := &v.Partitions[n]
-		pv.ID = p.ID
-		pv.Addresses = p.Addresses
-		pv.RequestedState = model.StateDestroyed
-		inst := s.instances[p.InstanceGUID]
-		if inst == nil {
-			continue
-		}
-		pv.RequestedState = inst.RequestedState
-		pv.InstanceGUID = inst.GUID
-		pv.Title = inst.Title
-		pv.RootTitle = inst.TreeTitle()
-		pv.SoftwareRelease = inst.SoftwareRelease
-		pv.SoftwareType = inst.SoftwareType
-		pv.Parameters = inst.Parameters
-		if !inst.SLA.IsZero() {
-			pv.SLA = inst.SLA.Raw()
-		}
-		pv.Version = inst.Version
-		if h := s.hosted[inst.GUID]; len(h) > 0 {
-			for _, g := range slices.SortedFunc(maps.Keys(h), compareGUID) {
-				sh := s.instances[g]
-				pv.SharedInstances = append(pv.SharedInstances, model.SharedView{
-					GUID: sh.GUID, Title: sh.Title, SoftwareType: sh.SoftwareType,
-					Parameters: sh.Parameters, State: sh.RequestedState})
-			}
-		}
-	}
+	v.Partitions = s.renderedPartitions(cs)
 	return v, nil
 }
 
