@@ -204,7 +204,8 @@ const (
 	StatusDestroyed = "destroyed"
 )
 
-// InstanceInfo is an instance as its requester sees it.
+// InstanceInfo is an instance as its requester sees it. NB: its maps and
+// addresses are shared with the state: read only (see Mutation).
 type InstanceInfo struct {
 	GUID            string               `json:"guid"`
 	Title           string               `json:"title"`

@@ -29,8 +29,14 @@ const (
 )
 
 // Mutation is one entity to upsert (Value set) or delete (Delete). Value is
-// a private copy: the caller may encode it later. Within one command the
-// last mutation of a (Kind, Key) wins.
+// a copy of the entity as the command left it: the caller may encode it
+// later. Within one command the last mutation of a (Kind, Key) wins.
+//
+// NB: Value shares its maps and slices (an instance's parameters,
+// connection and SLA, a partition's addresses, a computer's attributes and
+// prices) with the state and with other results: the state never modifies
+// them in place, it replaces them on a change, and callers must only read
+// them (TestMutationsStayAsReturned).
 type Mutation struct {
 	Kind   EntityKind
 	Key    string

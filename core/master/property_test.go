@@ -292,3 +292,46 @@ func TestViewCacheMatchesFreshViews(t *testing.T) {
 		})
 	}
 }
+
+// TestMutationsStayAsReturned applies random command sequences and keeps
+// every mutation and result as returned: at the end, each must read as it
+// did when returned. Mutations and results share their maps and slices
+// with the state (see Mutation); this proves the state only replaces them.
+func TestMutationsStayAsReturned(t *testing.T) {
+	for seed := range uint64(20) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			s := master.New(master.Config{Policy: "random", KeepMovements: true})
+			g := newCommandGen(t, s, seed+2000)
+			type returned struct {
+				step int
+				cmd  string
+				muts []master.Mutation
+				res  master.Result
+				json string
+			}
+			var kept []returned
+			changed := 0
+			for step := range 400 {
+				now, cmd := g.next(step)
+				if cmd == nil {
+					continue
+				}
+				res, muts, err := s.Apply(now, cmd)
+				if err != nil {
+					continue
+				}
+				g.applied(res)
+				changed += len(muts)
+				kept = append(kept, returned{step, cmd.CommandName(), muts, res, mustJSON(t, []any{muts, res})})
+			}
+			if changed < 100 {
+				t.Fatalf("only %d mutations in 400 commands: the sequence tests little", changed)
+			}
+			for _, k := range kept {
+				if now := mustJSON(t, []any{k.muts, k.res}); now != k.json {
+					t.Fatalf("step %d: what %s returned changed afterwards:\nthen %s\nnow  %s", k.step, k.cmd, k.json, now)
+				}
+			}
+		})
+	}
+}

@@ -171,24 +171,25 @@ func (s *State) root(i *model.Instance) *model.Instance {
 	return nil
 }
 
-// Recording mutations: each takes a copy so the caller may persist later.
+// Recording mutations: each takes a copy of the entity so the caller may
+// persist it later. The copy shares the entity's maps and slices
+// (parameters, connection, SLA, addresses, attributes, prices): the state
+// never modifies those in place, it replaces them (see Mutation).
 
 func (s *State) recordInstance(i *model.Instance) {
 	s.staleInstance(i)
-	s.muts = append(s.muts, Mutation{Kind: KindInstance, Key: i.GUID, Value: i.Clone()})
+	c := *i
+	s.muts = append(s.muts, Mutation{Kind: KindInstance, Key: i.GUID, Value: &c})
 }
 
 func (s *State) recordPartition(p *model.Partition) {
 	s.stalePartition(p.ComputerID, p.ID)
 	c := *p
-	c.Addresses = slices.Clone(p.Addresses)
 	s.muts = append(s.muts, Mutation{Kind: KindPartition, Key: p.Key(), Value: &c})
 }
 
 func (s *State) recordComputer(cs *computerState) {
 	c := *cs.c
-	c.Attributes = maps.Clone(cs.c.Attributes)
-	c.Prices = maps.Clone(cs.c.Prices)
 	s.muts = append(s.muts, Mutation{Kind: KindComputer, Key: c.ID, Value: &computerRecord{Computer: c, ViewVersion: cs.viewVersion}})
 }
 

@@ -9,13 +9,15 @@ import (
 	"github.com/slapgo/slapgo/core/model"
 )
 
+// info describes an instance. NB: it shares the instance's maps and its
+// partition's addresses (read only, as a Mutation's Value).
 func (s *State) info(i *model.Instance) InstanceInfo {
 	info := InstanceInfo{
 		GUID: i.GUID, Title: i.Title, Owner: i.Owner, RootTitle: i.RootTitle,
 		SoftwareRelease: i.SoftwareRelease, SoftwareType: i.SoftwareType, Shared: i.Shared,
-		RequestedState: i.RequestedState, Parameters: maps.Clone(i.Parameters), SLA: i.SLA.Raw(),
+		RequestedState: i.RequestedState, Parameters: i.Parameters, SLA: i.SLA.Raw(),
 		PendingReason: i.PendingReason, ComputerID: i.ComputerID, PartitionID: i.PartitionID,
-		HostGUID: i.HostGUID, Connection: maps.Clone(i.Connection), ReportedState: i.ReportedState,
+		HostGUID: i.HostGUID, Connection: i.Connection, ReportedState: i.ReportedState,
 		ReportedError: i.ReportedError, Version: i.Version, CreatedAt: i.CreatedAt,
 	}
 	if len(info.SLA) == 0 {
@@ -32,7 +34,7 @@ func (s *State) info(i *model.Instance) InstanceInfo {
 	if i.PartitionID != "" {
 		if cs := s.computers[i.ComputerID]; cs != nil {
 			if p := cs.partIdx[i.PartitionID]; p != nil {
-				info.Addresses = slices.Clone(p.Addresses)
+				info.Addresses = p.Addresses
 			}
 		}
 	}
