@@ -784,3 +784,47 @@ func TestSoftwareWork(t *testing.T) {
 		}
 	}
 }
+
+// TestWaitingForSoftwareIsNotConverged: a partition whose release is not
+// installed (its install in back-off, so no build is planned) keeps the
+// node unconverged, wherever it comes among partitions running installed
+// releases; without it, the same node converges.
+func TestWaitingForSoftwareIsNotConverged(t *testing.T) {
+	release := func(n int) string { return fmt.Sprintf("https://sw.example/r%d/software.cfg", n) }
+	for _, tt := range []struct {
+		name    string
+		missing int // index of the partition on the missing release (-1: none)
+	}{
+		{"none missing", -1},
+		{"first", 0},
+		{"after repeats", 5},
+		{"after more releases than remembered", 11},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			act := installed()
+			var parts []model.PartitionView
+			for i := range 12 {
+				p := started(fmt.Sprintf("slappart%d", i), fmt.Sprintf("S-%d", i), 1)
+				p.SoftwareRelease = release(i / 2) // pairs share a release
+				if i == tt.missing {
+					p.SoftwareRelease = swB
+				} else {
+					act.Software[p.SoftwareRelease] = converge.SoftwareActual{Installed: true}
+				}
+				parts = append(parts, p)
+			}
+			act.Software[swB] = converge.SoftwareActual{Failures: 1, LastFailure: t0}
+			a := New(Config{Converge: converge.Config{RetryBase: 24 * time.Hour, RetryMax: 24 * time.Hour}}, act)
+			v := view(1, parts...)
+			v.Software = nil
+			x := &executor{now: t0, view: v}
+			for range 3 {
+				x.pass(t, a)
+				x.now = sleepUntil(t, a, x.now)
+			}
+			if got, want := a.Converged(), tt.missing < 0; got != want {
+				t.Fatalf("Converged() = %v, want %v (plan %+v)", got, want, a.Plan())
+			}
+		})
+	}
+}

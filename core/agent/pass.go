@@ -142,14 +142,24 @@ func (a *Agent) beginPlan(now time.Time) {
 }
 
 // waitsForSoftware reports whether a partition with an instance to run
-// lacks its release (it waits for a build, or for its back-off).
+// lacks its release (it waits for a build, or for its back-off). The
+// partitions of a node share few releases: each installed one is looked up
+// once, not once per partition.
 func (a *Agent) waitsForSoftware() bool {
+	var checked [4]string // releases found installed, the latest ones
+	n := 0
 	for i := range a.view.Partitions {
 		p := &a.view.Partitions[i]
-		if p.InstanceGUID != "" && p.RequestedState != model.StateDestroyed && p.SoftwareRelease != "" &&
-			!a.actual.Software[p.SoftwareRelease].Installed {
+		url := p.SoftwareRelease
+		if p.InstanceGUID == "" || p.RequestedState == model.StateDestroyed || url == "" ||
+			slices.Contains(checked[:min(n, len(checked))], url) {
+			continue
+		}
+		if !a.actual.Software[url].Installed {
 			return true
 		}
+		checked[n%len(checked)] = url
+		n++
 	}
 	return false
 }

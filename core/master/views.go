@@ -15,13 +15,15 @@ func (s *State) info(i *model.Instance) InstanceInfo {
 	info := InstanceInfo{
 		GUID: i.GUID, Title: i.Title, Owner: i.Owner, RootTitle: i.RootTitle,
 		SoftwareRelease: i.SoftwareRelease, SoftwareType: i.SoftwareType, Shared: i.Shared,
-		RequestedState: i.RequestedState, Parameters: i.Parameters, SLA: i.SLA.Raw(),
+		RequestedState: i.RequestedState, Parameters: i.Parameters,
 		PendingReason: i.PendingReason, ComputerID: i.ComputerID, PartitionID: i.PartitionID,
 		HostGUID: i.HostGUID, Connection: i.Connection, ReportedState: i.ReportedState,
 		ReportedError: i.ReportedError, Version: i.Version, CreatedAt: i.CreatedAt,
 	}
-	if len(info.SLA) == 0 {
-		info.SLA = nil
+	if !i.SLA.IsZero() {
+		if info.SLA = i.SLA.Raw(); len(info.SLA) == 0 {
+			info.SLA = nil
+		}
 	}
 	switch {
 	case i.Freed || i.RequestedState == model.StateDestroyed:
@@ -280,6 +282,9 @@ func (s *State) Invoices(a model.Actor, person string, start, end, now time.Time
 		return nil, forbiddenf("%s may not read invoices", a)
 	}
 	var ms []account.Movement
+	if person == "" {
+		ms = make([]account.Movement, 0, len(s.movements)+len(s.instances))
+	}
 	for _, m := range s.movements {
 		if person == "" || m.Owner == person {
 			ms = append(ms, m)
