@@ -108,9 +108,22 @@ func decodeJSONEntity(kind EntityKind, key string, data []byte) (Mutation, error
 	return Mutation{Kind: kind, Key: key, Value: v}, nil
 }
 
-// Compact keeps only the last mutation of each (Kind, Key), in first-seen
-// order: what a shell must write for one command.
+// compactScanMax is the longest list Compact deduplicates by scanning.
+const compactScanMax = 16
+
+// Compact keeps only the last mutation of each (Kind, Key), in the order of
+// those last mutations: what a shell must write for one command.
 func Compact(ms []Mutation) []Mutation {
+	if len(ms) <= compactScanMax {
+		// Most commands make a few mutations: a scan costs less than a map.
+		out := make([]Mutation, 0, len(ms))
+		for i, m := range ms {
+			if !slices.ContainsFunc(ms[i+1:], func(n Mutation) bool { return n.Kind == m.Kind && n.Key == m.Key }) {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
 	type k struct {
 		kind EntityKind
 		key  string
