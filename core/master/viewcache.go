@@ -40,7 +40,13 @@ func (s *State) stalePartition(computerID, partitionID string) {
 	if partitionID == "" {
 		return
 	}
-	if cs := s.computers[computerID]; cs != nil && cs.view.parts != nil {
+	cs := s.computers[computerID]
+	switch {
+	case cs == nil || cs.view.parts == nil:
+	case len(cs.view.stale) >= len(cs.view.parts):
+		// A computer not read for long: render it all when it is.
+		resetView(cs)
+	default:
 		cs.view.stale = append(cs.view.stale, partitionID)
 	}
 }
