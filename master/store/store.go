@@ -153,21 +153,46 @@ func (s *Store) Load(ctx context.Context) ([]master.Mutation, error) {
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM entities`).Scan(&n); err != nil {
 		return nil, fmt.Errorf("store: loading entities from %s: %w", s.path, err)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT kind, key, data FROM entities`)
+	out := make([]master.Mutation, 0, n)
+	dec := master.NewEntityDecoder()
+	// NB: instances and partitions, nearly every row of a large state, are
+	// read kind by kind: the driver then makes no string of their kind.
+	for _, kind := range []master.EntityKind{master.KindPartition, master.KindInstance} {
+		var err error
+		out, err = s.loadRows(ctx, dec, out, kind, `SELECT key, data FROM entities WHERE kind = ?`, string(kind))
+		if err != nil {
+			return nil, err
+		}
+	}
+	return s.loadRows(ctx, dec, out, "", `SELECT kind, key, data FROM entities WHERE kind NOT IN (?, ?)`,
+		string(master.KindPartition), string(master.KindInstance))
+}
+
+// loadRows appends to out the entities query selects: (key, data) of the
+// given kind, or (kind, key, data) when kind is "".
+func (s *Store) loadRows(ctx context.Context, dec *master.EntityDecoder, out []master.Mutation, kind master.EntityKind, query string, args ...any) ([]master.Mutation, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: loading entities from %s: %w", s.path, err)
 	}
 	defer rows.Close()
-	out := make([]master.Mutation, 0, n)
-	dec := master.NewEntityDecoder()
 	// NB: raw bytes are valid until the next row; the decoder copies what
-	// it keeps.
-	var kind, key, data sql.RawBytes
+	// it keeps. A key scanned into a string is the driver's own, not copied.
+	var rawKind, data sql.RawBytes
+	var key string
+	dest := []any{&key, &data}
+	if kind == "" {
+		dest = []any{&rawKind, &key, &data}
+	}
 	for rows.Next() {
-		if err := rows.Scan(&kind, &key, &data); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("store: loading entities from %s: %w", s.path, err)
 		}
-		m, err := dec.Decode(entityKind(kind), string(key), data)
+		k := kind
+		if k == "" {
+			k = entityKind(rawKind)
+		}
+		m, err := dec.Decode(k, key, data)
 		if err != nil {
 			return nil, fmt.Errorf("store: %s: %w", s.path, err)
 		}
