@@ -117,10 +117,11 @@ func (s *State) addToIndexes(i *model.Instance) {
 	}
 	if !i.Freed {
 		t := treeOf(i)
-		if s.trees[t] == nil {
-			s.trees[t] = map[string]bool{}
+		if m := s.trees[t]; m != nil {
+			m[i.GUID] = true
+		} else {
+			s.trees[t] = map[string]bool{i.GUID: true}
 		}
-		s.trees[t][i.GUID] = true
 	}
 	if i.Shared && i.HostGUID != "" && !i.Freed {
 		if s.hosted[i.HostGUID] == nil {

@@ -84,11 +84,7 @@ func loadAndRestore(path string) (*master.State, int, error) {
 		return nil, 0, err
 	}
 	defer s.Close()
-	ents, err := s.Load(context.Background())
-	if err != nil {
-		return nil, 0, err
-	}
-	st, err := master.Restore(master.DefaultConfig(), ents)
+	st, err := s.LoadState(context.Background(), master.DefaultConfig())
 	if err != nil {
 		return nil, 0, err
 	}
