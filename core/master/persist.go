@@ -222,7 +222,7 @@ func Restore(cfg Config, entities []Mutation) (*State, error) {
 	// holds (byKey): the order instances are added in does not matter.
 	s.instances = make(map[string]*model.Instance, len(insts))
 	s.byKey = make(map[instKey]string, len(insts))
-	s.trees = make(map[instKey]map[string]bool, len(insts))
+	s.trees = make(map[instKey]members, len(insts))
 	for _, i := range insts {
 		s.instances[i.GUID] = i
 	}
