@@ -109,6 +109,19 @@ func keyOf(i *model.Instance) instKey { return instKey{i.Owner, i.RootTitle, i.T
 func treeOf(i *model.Instance) instKey { return instKey{i.Owner, i.TreeTitle(), ""} }
 
 func (s *State) addToIndexes(i *model.Instance) {
+	s.indexInstance(i)
+	if waitsForHome(i) {
+		s.pending.add(i)
+	}
+}
+
+// waitsForHome reports whether an instance belongs in the pending queue.
+func waitsForHome(i *model.Instance) bool {
+	return !i.Allocated() && !i.Freed && i.RequestedState != model.StateDestroyed
+}
+
+// indexInstance adds an instance to every index but the pending queue.
+func (s *State) indexInstance(i *model.Instance) {
 	if i.RequestedState != model.StateDestroyed {
 		s.byKey[keyOf(i)] = i.GUID
 	}
@@ -123,9 +136,6 @@ func (s *State) addToIndexes(i *model.Instance) {
 			s.hosted[i.HostGUID] = map[string]bool{}
 		}
 		s.hosted[i.HostGUID][i.GUID] = true
-	}
-	if !i.Allocated() && !i.Freed && i.RequestedState != model.StateDestroyed {
-		s.pending.add(i)
 	}
 }
 
