@@ -146,15 +146,59 @@ func encodePartition(p *model.Partition) []byte {
 // EntityDecoder decodes stored values (Mutation.Encode's output, of this
 // version or an older one). It shares the memory of strings that repeat
 // across entities (owners, software URLs, computer ids, states): a decoded
-// state holds each such text once. Use one decoder per load; it is not
-// safe for concurrent use.
+// state holds each such text once. The strings of a value's own (guid,
+// title, parameter values, addresses) share one allocation per value, and
+// instances are allocated in blocks: a large load makes few, large objects.
+// Use one decoder per load; it is not safe for concurrent use.
 type EntityDecoder struct {
-	strs map[string]string
+	strs    map[string]string
+	own     []ownString      // scratch: the strings of the value being decoded
+	buf     []byte           // scratch: their bytes, before the one allocation
+	insts   []model.Instance // the rest of the current block of instances
+	nblocks int
+	spare   *model.Instance // a zero instance to use before the block
 }
+
+// ownString is a string of a value's own, found at b[lo:hi] while decoding
+// and stored once the value's bytes are known: in *dst, or as m[key].
+type ownString struct {
+	dst    *string
+	m      map[string]string
+	key    string
+	lo, hi int
+}
+
+// instanceBlock bounds the blocks instances are allocated in. A block lives
+// as long as any of its instances; core/master never forgets an instance.
+const instanceBlock = 256
 
 // NewEntityDecoder returns a decoder with an empty table of shared strings.
 func NewEntityDecoder() *EntityDecoder {
 	return &EntityDecoder{strs: map[string]string{}}
+}
+
+// newInstance returns a zero instance, from the current block when the
+// decoder is one made by NewEntityDecoder.
+func (d *EntityDecoder) newInstance() *model.Instance {
+	if d.strs == nil {
+		return &model.Instance{}
+	}
+	if i := d.spare; i != nil {
+		d.spare = nil
+		return i
+	}
+	if len(d.insts) == 0 {
+		// NB: the first blocks are small, so that decoding a few values does
+		// not hold a large block.
+		n := min(instanceBlock, 4<<d.nblocks)
+		if n < instanceBlock {
+			d.nblocks++
+		}
+		d.insts = make([]model.Instance, n)
+	}
+	i := &d.insts[0]
+	d.insts = d.insts[1:]
+	return i
 }
 
 // DecodeEntity is Encode's inverse: it rebuilds a mutation from storage.
@@ -192,6 +236,11 @@ type reader struct {
 	off int
 	err error
 	d   *EntityDecoder
+}
+
+func (d *EntityDecoder) newReader(b []byte) reader {
+	d.own = d.own[:0]
+	return reader{b: b, d: d}
 }
 
 func (r *reader) fail(what string) {
@@ -246,26 +295,32 @@ func (r *reader) float(what string) float64 {
 	return v
 }
 
-func (r *reader) bytes(what string) []byte {
+// span reads a string's length and skips its bytes: they are r.b[lo:hi].
+func (r *reader) span(what string) (lo, hi int) {
 	n := r.uvarint(what)
 	if r.err != nil || n > uint64(len(r.b)-r.off) {
 		r.fail(what)
-		return nil
+		return 0, 0
 	}
-	s := r.b[r.off : r.off+int(n)]
+	lo = r.off
 	r.off += int(n)
-	return s
+	return lo, r.off
 }
 
-// str reads a string of its own.
-func (r *reader) str(what string) string { return string(r.bytes(what)) }
+// str reads a string of the value's own; end stores it in *dst.
+func (r *reader) str(what string, dst *string) {
+	if lo, hi := r.span(what); hi > lo {
+		r.d.own = append(r.d.own, ownString{dst: dst, lo: lo, hi: hi})
+	}
+}
 
 // shared reads a string that repeats across entities, stored once.
 func (r *reader) shared(what string) string {
-	b := r.bytes(what)
-	if len(b) == 0 {
+	lo, hi := r.span(what)
+	if hi == lo {
 		return ""
 	}
+	b := r.b[lo:hi]
 	if r.d.strs == nil {
 		return string(b)
 	}
@@ -277,8 +332,8 @@ func (r *reader) shared(what string) string {
 	return s
 }
 
-// strMap reads a map; its keys are shared, an empty map is nil (as JSON's
-// omitempty gives).
+// strMap reads a map; its keys are shared, its values are the value's own
+// (end stores them), an empty map is nil (as JSON's omitempty gives).
 func (r *reader) strMap(what string) map[string]string {
 	n := r.uvarint(what)
 	if r.err != nil || n == 0 {
@@ -291,7 +346,8 @@ func (r *reader) strMap(what string) map[string]string {
 	m := make(map[string]string, n)
 	for range n {
 		k := r.shared(what)
-		m[k] = r.str(what)
+		lo, hi := r.span(what)
+		r.d.own = append(r.d.own, ownString{m: m, key: k, lo: lo, hi: hi})
 	}
 	return m
 }
@@ -325,16 +381,39 @@ func (r *reader) time(what string) time.Time {
 	return t.In(time.FixedZone("", int(off)))
 }
 
+// end checks that the whole value was read, then stores the value's own
+// strings, made from one allocation.
 func (r *reader) end() error {
 	if r.err == nil && r.off != len(r.b) {
 		r.err = fmt.Errorf("binary value has %d unexpected trailing bytes", len(r.b)-r.off)
 	}
-	return r.err
+	if r.err != nil {
+		return r.err
+	}
+	buf := r.d.buf[:0]
+	for _, o := range r.d.own {
+		buf = append(buf, r.b[o.lo:o.hi]...)
+	}
+	all := string(buf)
+	r.d.buf = buf
+	at := 0
+	for _, o := range r.d.own {
+		s := all[at : at+o.hi-o.lo]
+		at += o.hi - o.lo
+		if o.m != nil {
+			o.m[o.key] = s
+		} else {
+			*o.dst = s
+		}
+	}
+	clear(r.d.own) // drop the references to the value
+	r.d.own = r.d.own[:0]
+	return nil
 }
 
 func (d *EntityDecoder) instance(b []byte) (*model.Instance, error) {
-	r := reader{b: b, d: d}
-	i := &model.Instance{}
+	r := d.newReader(b)
+	i := d.newInstance()
 	flags := r.byte1("flags")
 	if flags&^(flagShared|flagFreed|flagUniqueByNetwork) != 0 {
 		r.fail("flags")
@@ -342,8 +421,8 @@ func (d *EntityDecoder) instance(b []byte) (*model.Instance, error) {
 	i.Shared = flags&flagShared != 0
 	i.Freed = flags&flagFreed != 0
 	i.SLA.UniqueByNetwork = flags&flagUniqueByNetwork != 0
-	i.GUID = r.str("guid")
-	i.Title = r.str("title")
+	r.str("guid", &i.GUID)
+	r.str("title", &i.Title)
 	i.Owner = r.shared("owner")
 	i.RootTitle = r.shared("root_title")
 	i.RequesterGUID = r.shared("requester_guid")
@@ -370,34 +449,49 @@ func (d *EntityDecoder) instance(b []byte) (*model.Instance, error) {
 	i.PendingReason = r.shared("pending_reason")
 	i.Connection = r.strMap("connection")
 	i.ReportedState = model.ReportedState(r.shared("reported_state"))
-	i.ReportedError = r.str("reported_error")
+	r.str("reported_error", &i.ReportedError)
 	i.Version = r.uvarint("version")
 	i.CreatedAt = r.time("created_at")
 	i.StartedAt = r.time("started_at")
 	if err := r.end(); err != nil {
+		*i = model.Instance{}
+		d.spare = i // a corrupt value takes no slot of a block
 		return nil, err
 	}
 	return i, nil
 }
 
+// partitionAddresses holds a partition and its addresses (two, usually: an
+// IPv4 and an IPv6) in one allocation.
+type partitionAddresses struct {
+	p    model.Partition
+	addr [2]model.Address
+}
+
 func (d *EntityDecoder) partition(b []byte) (*model.Partition, error) {
-	r := reader{b: b, d: d}
-	p := &model.Partition{}
+	r := d.newReader(b)
+	pa := &partitionAddresses{}
+	p := &pa.p
 	p.ComputerID = r.shared("computer_id")
 	p.ID = r.shared("id")
 	n := r.uvarint("addresses")
 	if n > uint64(len(b)) {
 		r.fail("addresses")
 	} else if n > 0 && r.err == nil {
-		p.Addresses = make([]model.Address, n)
+		if n <= uint64(len(pa.addr)) {
+			p.Addresses = pa.addr[:n:n]
+		} else {
+			p.Addresses = make([]model.Address, n)
+		}
 		for k := range p.Addresses {
-			p.Addresses[k] = model.Address{Iface: r.shared("address iface"), Addr: r.str("address")}
+			p.Addresses[k].Iface = r.shared("address iface")
+			r.str("address", &p.Addresses[k].Addr)
 		}
 	}
 	p.Status = model.PartitionStatus(r.shared("status"))
-	p.InstanceGUID = r.str("instance_guid")
+	r.str("instance_guid", &p.InstanceGUID)
 	p.ReportedState = model.ReportedState(r.shared("reported_state"))
-	p.ReportedError = r.str("reported_error")
+	r.str("reported_error", &p.ReportedError)
 	p.ReportedAt = r.time("reported_at")
 	if err := r.end(); err != nil {
 		return nil, err

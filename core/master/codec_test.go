@@ -171,7 +171,7 @@ func FuzzDecodeEntity(f *testing.F) {
 		if err != nil {
 			t.Fatalf("decoded %#v does not encode: %v", m.Value, err)
 		}
-		m2, err := master.DecodeEntity(kind, "k", again)
+		m2, err := master.NewEntityDecoder().Decode(kind, "k", again)
 		if err != nil {
 			t.Fatalf("re-decoding %#v: %v", m.Value, err)
 		}
@@ -180,4 +180,59 @@ func FuzzDecodeEntity(f *testing.F) {
 			t.Fatalf("re-decoding differs: %v\n%#v\n%#v", err, m.Value, m2.Value)
 		}
 	})
+}
+
+// TestDecoderManyValues: one decoder decoding many values, corrupt ones
+// among them, gives each value its own instance (they come from shared
+// blocks) and its own strings, equal to what was encoded.
+func TestDecoderManyValues(t *testing.T) {
+	dec := master.NewEntityDecoder()
+	var want []*model.Instance
+	var got []*model.Instance
+	for n := range 700 {
+		inst := &model.Instance{}
+		fillAll(t, reflect.ValueOf(inst).Elem(), n)
+		data, err := master.Mutation{Kind: master.KindInstance, Key: inst.GUID, Value: inst}.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n%97 == 0 {
+			if _, err := dec.Decode(master.KindInstance, inst.GUID, data[:len(data)-3]); err == nil {
+				t.Fatalf("value %d, truncated, decoded", n)
+			}
+		}
+		m, err := dec.Decode(master.KindInstance, inst.GUID, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clear(data) // the decoder keeps no reference to it
+		want = append(want, inst)
+		got = append(got, m.Value.(*model.Instance))
+	}
+	for n := range want {
+		if !reflect.DeepEqual(got[n], want[n]) {
+			t.Fatalf("value %d:\n got %#v\nwant %#v", n, got[n], want[n])
+		}
+		if n > 0 && got[n] == got[n-1] {
+			t.Fatalf("values %d and %d share an instance", n-1, n)
+		}
+	}
+	part := &model.Partition{}
+	fillAll(t, reflect.ValueOf(part).Elem(), 3)
+	part.Addresses = append(part.Addresses, model.Address{Iface: "eth1", Addr: "10.0.0.9"})
+	for _, addrs := range [][]model.Address{nil, part.Addresses[:1], part.Addresses[:2], part.Addresses} {
+		p := *part
+		p.Addresses = addrs
+		data, err := master.Mutation{Kind: master.KindPartition, Key: p.Key(), Value: &p}.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := dec.Decode(master.KindPartition, p.Key(), data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Value.(*model.Partition); !reflect.DeepEqual(got, &p) {
+			t.Fatalf("%d addresses:\n got %#v\nwant %#v", len(addrs), got, &p)
+		}
+	}
 }

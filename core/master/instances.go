@@ -255,12 +255,7 @@ func (s *State) destroyInstance(now time.Time, inst *model.Instance) {
 // forget marks an instance gone for good (it holds nothing any more).
 func (s *State) forget(inst *model.Instance) {
 	inst.Freed = true
-	if t := s.trees[treeOf(inst)]; t != nil {
-		delete(t, inst.GUID)
-		if len(t) == 0 {
-			delete(s.trees, treeOf(inst))
-		}
-	}
+	s.removeFromTree(treeOf(inst), inst.GUID)
 }
 
 func (s *State) removeFromHostIndex(inst *model.Instance) {}

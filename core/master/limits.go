@@ -185,9 +185,9 @@ func (s *State) admitRequest(c Request, key instKey) error {
 	}
 	// A new child joins its root's tree; a new root starts its own.
 	if tree := s.trees[instKey{owner, key.root, ""}]; existing == nil && key.root != "" &&
-		l.MaxTreeInstances > 0 && len(tree) >= l.MaxTreeInstances {
+		l.MaxTreeInstances > 0 && tree.len() >= l.MaxTreeInstances {
 		return quotaf("instance tree %q of person %s holds %d instances: the limit max-tree-instances=%d allows no more",
-			key.root, owner, len(tree), l.MaxTreeInstances)
+			key.root, owner, tree.len(), l.MaxTreeInstances)
 	}
 	q := s.cfg.Quotas
 	u := s.Usage(owner)

@@ -241,12 +241,23 @@ func Restore(cfg Config, entities []Mutation) (*State, error) {
 	// holds (byKey): the order instances are added in does not matter.
 	s.instances = make(map[string]*model.Instance, len(insts))
 	s.byKey = make(map[instKey]string, len(insts))
-	s.trees = make(map[instKey]map[string]bool, len(insts))
+	s.trees = make(map[instKey]members, len(insts))
 	for _, i := range insts {
 		s.instances[i.GUID] = i
 	}
+	// NB: the pending queue is kept in compareGUID order; the entities come
+	// in any order (a database gives SOFTINST-10 before SOFTINST-2): those
+	// waiting are sorted first, so that each joins its queue at the end.
+	var waiting []*model.Instance
 	for _, i := range insts {
-		s.addToIndexes(i)
+		s.indexInstance(i)
+		if waitsForHome(i) {
+			waiting = append(waiting, i)
+		}
+	}
+	slices.SortFunc(waiting, func(a, b *model.Instance) int { return compareGUID(a.GUID, b.GUID) })
+	for _, i := range waiting {
+		s.pending.add(i)
 	}
 	slices.SortFunc(s.movements, func(a, b account.Movement) int { return compareGUID(a.ID, b.ID) })
 	s.muts = nil

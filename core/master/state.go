@@ -2,7 +2,6 @@ package master
 
 import (
 	"cmp"
-	"maps"
 	"slices"
 	"time"
 
@@ -65,12 +64,12 @@ type State struct {
 	computers map[string]*computerState
 	cands     []*alloc.Candidate // sorted by computer id
 	instances map[string]*model.Instance
-	byKey     map[instKey]string          // live (not destroyed) instances
-	trees     map[instKey]map[string]bool // (owner, root title, "") -> member guids
-	hosted    map[string]map[string]bool  // host guid -> shared guids
-	pending   pendingQueue                // instances waiting for a home
-	rejects   map[rejectKey]rejectEntry   // see rejection
-	usage     map[string]*Usage           // by person: derived from live instances, never persisted
+	byKey     map[instKey]string         // live (not destroyed) instances
+	trees     map[instKey]members        // (owner, root title, "") -> member guids
+	hosted    map[string]map[string]bool // host guid -> shared guids
+	pending   pendingQueue               // instances waiting for a home
+	rejects   map[rejectKey]rejectEntry  // see rejection
+	usage     map[string]*Usage          // by person: derived from live instances, never persisted
 	movements []account.Movement
 	journals  map[string]bool
 
@@ -88,7 +87,7 @@ func New(cfg Config) *State {
 		computers: map[string]*computerState{},
 		instances: map[string]*model.Instance{},
 		byKey:     map[instKey]string{},
-		trees:     map[instKey]map[string]bool{},
+		trees:     map[instKey]members{},
 		hosted:    map[string]map[string]bool{},
 		pending:   newPendingQueue(),
 		usage:     map[string]*Usage{},
@@ -110,6 +109,19 @@ func keyOf(i *model.Instance) instKey { return instKey{i.Owner, i.RootTitle, i.T
 func treeOf(i *model.Instance) instKey { return instKey{i.Owner, i.TreeTitle(), ""} }
 
 func (s *State) addToIndexes(i *model.Instance) {
+	s.indexInstance(i)
+	if waitsForHome(i) {
+		s.pending.add(i)
+	}
+}
+
+// waitsForHome reports whether an instance belongs in the pending queue.
+func waitsForHome(i *model.Instance) bool {
+	return !i.Allocated() && !i.Freed && i.RequestedState != model.StateDestroyed
+}
+
+// indexInstance adds an instance to every index but the pending queue.
+func (s *State) indexInstance(i *model.Instance) {
 	if i.RequestedState != model.StateDestroyed {
 		s.byKey[keyOf(i)] = i.GUID
 	}
@@ -117,11 +129,7 @@ func (s *State) addToIndexes(i *model.Instance) {
 		s.charge(i, 1)
 	}
 	if !i.Freed {
-		t := treeOf(i)
-		if s.trees[t] == nil {
-			s.trees[t] = map[string]bool{}
-		}
-		s.trees[t][i.GUID] = true
+		s.addToTree(treeOf(i), i.GUID)
 	}
 	if i.Shared && i.HostGUID != "" && !i.Freed {
 		if s.hosted[i.HostGUID] == nil {
@@ -129,14 +137,11 @@ func (s *State) addToIndexes(i *model.Instance) {
 		}
 		s.hosted[i.HostGUID][i.GUID] = true
 	}
-	if !i.Allocated() && !i.Freed && i.RequestedState != model.StateDestroyed {
-		s.pending.add(i)
-	}
 }
 
 // treeMembers returns the guids of the live members of a tree, sorted.
 func (s *State) treeMembers(t instKey) []string {
-	return slices.SortedFunc(maps.Keys(s.trees[t]), compareGUID)
+	return slices.SortedFunc(s.trees[t].all(), compareGUID)
 }
 
 // compareGUID orders SOFTINST-2 before SOFTINST-10.
@@ -163,7 +168,7 @@ func (s *State) root(i *model.Instance) *model.Instance {
 		return s.instances[g]
 	}
 	// A root being destroyed has left byKey but is still in its tree.
-	for g := range s.trees[treeOf(i)] {
+	for g := range s.trees[treeOf(i)].all() {
 		if m := s.instances[g]; m.IsRoot() {
 			return m
 		}

@@ -83,7 +83,7 @@ func (s *State) checkTransfer(now time.Time, c TransferInstance) (transferPlan, 
 		return transferPlan{}, conflictf("instance %s is shared: only an instance with its own partition changes hands", inst.GUID)
 	case inst.PartitionID == "":
 		return transferPlan{}, conflictf("instance %s is not allocated yet: %s", inst.GUID, inst.PendingReason)
-	case len(s.trees[treeOf(inst)]) > 1:
+	case s.trees[treeOf(inst)].len() > 1:
 		return transferPlan{}, conflictf("instance %s has child instances: only a lone root instance changes hands", inst.GUID)
 	case len(s.hosted[inst.GUID]) > 0:
 		return transferPlan{}, conflictf("instance %s hosts shared instances of %s", inst.GUID, inst.Owner)
@@ -149,10 +149,7 @@ func (s *State) transferInstance(now time.Time, c TransferInstance) (Result, err
 	s.charge(inst, -1) // the seller's quota usage goes with the instance
 	delete(s.byKey, keyOf(inst))
 	old := treeOf(inst)
-	delete(s.trees[old], inst.GUID)
-	if len(s.trees[old]) == 0 {
-		delete(s.trees, old)
-	}
+	s.removeFromTree(old, inst.GUID)
 	inst.Owner, inst.Title = c.To, p.title
 	inst.SLA, inst.SoftwareType = p.sla, p.stype
 	if c.Parameters != nil {
@@ -163,7 +160,7 @@ func (s *State) transferInstance(now time.Time, c TransferInstance) (Result, err
 	}
 	s.charge(inst, +1)
 	s.byKey[keyOf(inst)] = inst.GUID
-	s.trees[treeOf(inst)] = map[string]bool{inst.GUID: true}
+	s.trees[treeOf(inst)] = members{one: inst.GUID}
 	// A new owner, title, SLA or parameters: the node reconfigures it.
 	s.bumpInstance(inst)
 	info := s.info(inst)

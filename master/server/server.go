@@ -220,19 +220,15 @@ func Open(opts Options) (*Server, error) {
 
 func newServer(opts Options, policy alloc.Policy, authority *ca.Authority, serverCert tls.Certificate, st *store.Store, m *metrics) (*Server, error) {
 	ctx := context.Background()
-	ents, err := st.Load(ctx)
-	if err != nil {
-		return nil, err
-	}
 	cfg := master.DefaultConfig()
 	cfg.Policy, cfg.OnlineWithin = policy, opts.OnlineWithin
 	if opts.Limits != nil {
 		cfg.Limits = *opts.Limits
 	}
 	cfg.Quotas, cfg.AllowLocalSoftwareURLs = opts.Quotas, opts.AllowLocalSoftwareURLs
-	state, err := master.Restore(cfg, ents)
+	state, err := st.LoadState(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("server: rebuilding the state from %s: %w", st.Path(), err)
+		return nil, err
 	}
 	toks, err := st.Tokens(ctx)
 	if err != nil {
@@ -261,8 +257,9 @@ func newServer(opts Options, policy alloc.Policy, authority *ca.Authority, serve
 	}
 	m.reg.MustRegister(newStateCollector(s))
 	s.handler, s.metricsH = s.routes()
-	s.log.Info("master state loaded", "database", st.Path(), "entities", len(ents),
-		"computers", len(state.ComputerIDs()), "pending", state.PendingCount(), "policy", cfg.Policy)
+	free, busy := state.Capacity()
+	s.log.Info("master state loaded", "database", st.Path(), "computers", len(state.ComputerIDs()),
+		"partitions_free", free, "partitions_busy", busy, "pending", state.PendingCount(), "policy", cfg.Policy)
 	return s, nil
 }
 
@@ -453,11 +450,7 @@ func (s *Server) reloadState(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ents, err := s.store.Load(context.WithoutCancel(ctx))
-	if err != nil {
-		return err
-	}
-	state, err := master.Restore(s.state.Config(), ents)
+	state, err := s.store.LoadState(context.WithoutCancel(ctx), s.state.Config())
 	if err != nil {
 		return err
 	}

@@ -38,4 +38,11 @@
 //     store refuses every later batch (Err, Failed) and the master must be
 //     restarted to rebuild its state from what was committed.
 //  4. Close flushes what is queued, then closes the database.
+//
+// # Restart
+//
+// LoadState rebuilds core/master's state from the database (Load then
+// core/master.Restore): a goroutine reads the rows while the caller decodes
+// them, and the garbage collector is paused meanwhile, under a memory limit
+// (see LoadState). Call it before the first Submit.
 package store

@@ -77,18 +77,14 @@ func statusKiB(status []byte, key string) int64 {
 }
 
 // loadAndRestore is a master's restart: open the database, load every
-// entity, rebuild the state.
+// entity, rebuild the state (LoadState).
 func loadAndRestore(path string) (*master.State, int, error) {
 	s, err := Open(path, Options{})
 	if err != nil {
 		return nil, 0, err
 	}
 	defer s.Close()
-	ents, err := s.Load(context.Background())
-	if err != nil {
-		return nil, 0, err
-	}
-	st, err := master.Restore(master.DefaultConfig(), ents)
+	st, err := s.LoadState(context.Background(), master.DefaultConfig())
 	if err != nil {
 		return nil, 0, err
 	}
@@ -145,7 +141,7 @@ func buildGrid(tb testing.TB, path string, computers, parts, instances int) {
 }
 
 // BenchmarkRestart measures a master's restart on a large state: open the
-// database, Load every entity, Restore the state. It reports the heap the
+// database, LoadState (load every entity, restore the state). It reports the heap the
 // restored state holds, and the peak RSS and time of one restart in a
 // process of its own (the test binary as a probe).
 func BenchmarkRestart(b *testing.B) {

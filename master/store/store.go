@@ -148,35 +148,154 @@ func (s *Store) Version(ctx context.Context) (int, error) {
 
 // Load reads every entity, decoded for core/master.Restore. Call it before
 // the first Submit.
+//
+// NB: a goroutine reads the rows while the caller's decodes them: the two
+// halves of a large load run on two cores.
 func (s *Store) Load(ctx context.Context) ([]master.Mutation, error) {
 	var n int
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM entities`).Scan(&n); err != nil {
 		return nil, fmt.Errorf("store: loading entities from %s: %w", s.path, err)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT kind, key, data FROM entities`)
-	if err != nil {
-		return nil, fmt.Errorf("store: loading entities from %s: %w", s.path, err)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	full := make(chan *rowBatch, loadBatches-1)
+	free := make(chan *rowBatch, loadBatches)
+	for range loadBatches {
+		free <- &rowBatch{}
 	}
-	defer rows.Close()
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(full)
+		readErr <- s.readRows(ctx, full, free)
+	}()
 	out := make([]master.Mutation, 0, n)
 	dec := master.NewEntityDecoder()
-	// NB: raw bytes are valid until the next row; the decoder copies what
-	// it keeps.
-	var kind, key, data sql.RawBytes
-	for rows.Next() {
-		if err := rows.Scan(&kind, &key, &data); err != nil {
-			return nil, fmt.Errorf("store: loading entities from %s: %w", s.path, err)
+	var decodeErr error
+	for b := range full {
+		for i := 0; i < len(b.keys) && decodeErr == nil; i++ {
+			m, err := dec.Decode(b.kinds[i], b.keys[i], b.value(i))
+			if err != nil {
+				decodeErr = fmt.Errorf("store: %s: %w", s.path, err)
+				cancel() // the reader stops at its next batch
+				break
+			}
+			out = append(out, m)
 		}
-		m, err := dec.Decode(entityKind(kind), string(key), data)
-		if err != nil {
-			return nil, fmt.Errorf("store: %s: %w", s.path, err)
-		}
-		out = append(out, m)
+		free <- b // never blocks: free holds every batch
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: loading entities from %s: %w", s.path, err)
+	if err := errors.Join(decodeErr, <-readErr); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// loadBatches is how many batches of rows a load has: one being read, one
+// being decoded, one waiting.
+const loadBatches = 3
+
+// loadBatchRows is how many rows a batch holds.
+const loadBatchRows = 1024
+
+// rowBatch holds rows read from the entities table: their kinds, their keys
+// and their values copied into one buffer.
+type rowBatch struct {
+	kinds []master.EntityKind
+	keys  []string
+	ends  []int // the value of row i is data[ends[i-1]:ends[i]]
+	data  []byte
+}
+
+func (b *rowBatch) value(i int) []byte {
+	lo := 0
+	if i > 0 {
+		lo = b.ends[i-1]
+	}
+	return b.data[lo:b.ends[i]]
+}
+
+func (b *rowBatch) reset() {
+	b.kinds, b.keys, b.ends, b.data = b.kinds[:0], b.keys[:0], b.ends[:0], b.data[:0]
+}
+
+// readRows sends every entity row to full, in batches taken from free.
+// Instances and partitions, nearly every row of a large state, are read
+// kind by kind: the driver then makes no string of their kind.
+func (s *Store) readRows(ctx context.Context, full chan<- *rowBatch, free <-chan *rowBatch) error {
+	var b *rowBatch
+	send := func() error {
+		if b == nil || len(b.keys) == 0 {
+			return nil
+		}
+		select {
+		case full <- b:
+			b = nil
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	queries := []struct {
+		kind  master.EntityKind // "" when the query selects the kind
+		query string
+		args  []any
+	}{
+		{master.KindPartition, `SELECT key, data FROM entities WHERE kind = ?`, []any{string(master.KindPartition)}},
+		{master.KindInstance, `SELECT key, data FROM entities WHERE kind = ?`, []any{string(master.KindInstance)}},
+		{"", `SELECT kind, key, data FROM entities WHERE kind NOT IN (?, ?)`,
+			[]any{string(master.KindPartition), string(master.KindInstance)}},
+	}
+	for _, q := range queries {
+		err := func() error {
+			rows, err := s.db.QueryContext(ctx, q.query, q.args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			// NB: raw bytes are valid until the next row: values are copied
+			// into the batch. A key scanned into a string is the driver's
+			// own, not copied.
+			var rawKind, data sql.RawBytes
+			var key string
+			dest := []any{&key, &data}
+			if q.kind == "" {
+				dest = []any{&rawKind, &key, &data}
+			}
+			for rows.Next() {
+				if err := rows.Scan(dest...); err != nil {
+					return err
+				}
+				if b == nil {
+					select {
+					case b = <-free:
+						b.reset()
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+				}
+				kind := q.kind
+				if kind == "" {
+					kind = entityKind(rawKind)
+				}
+				b.kinds = append(b.kinds, kind)
+				b.keys = append(b.keys, key)
+				b.data = append(b.data, data...)
+				b.ends = append(b.ends, len(b.data))
+				if len(b.keys) == loadBatchRows {
+					if err := send(); err != nil {
+						return err
+					}
+				}
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			return fmt.Errorf("store: loading entities from %s: %w", s.path, err)
+		}
+	}
+	if err := send(); err != nil {
+		return fmt.Errorf("store: loading entities from %s: %w", s.path, err)
+	}
+	return nil
 }
 
 // entityKind returns the kind named by b without a copy for known kinds.
