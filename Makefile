@@ -121,7 +121,7 @@ bench: build ## Go benchmarks of core/ (for benchstat), then `slapgo bench all`,
 	@echo "bench/results/go-bench.txt: compare two runs with benchstat old.txt new.txt"
 	$(BIN) bench all --out bench/results
 
-lint: ## gofmt, go vet, go mod tidy, staticcheck and deadcode must be clean (tools pinned above)
+lint: ## gofmt, go vet, go mod tidy, staticcheck and deadcode (with and without the tests) must be clean (tools pinned above)
 	@unformatted=$$(gofmt -l .); \
 	if [ -n "$$unformatted" ]; then echo "gofmt -l: not formatted:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
@@ -130,6 +130,8 @@ lint: ## gofmt, go vet, go mod tidy, staticcheck and deadcode must be clean (too
 	@dead=$$($(GO) run $(DEADCODE) -test ./...) || exit 1; \
 	if [ -n "$$dead" ]; then echo "deadcode -test: functions that neither the code nor a test reaches (delete or use them):"; \
 		echo "$$dead"; exit 1; fi
+	@# What only tests reach: deadcode from the commands alone, against tools/deadcode-allow.txt.
+	tools/deadcode-check.sh "$(GO) run $(DEADCODE)"
 
 clean: ## remove built binaries and generated outputs
 	rm -rf bin out reports

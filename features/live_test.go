@@ -2,7 +2,6 @@ package features_test
 
 import (
 	"context"
-
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"github.com/slapgo/slapgo/features"
 	"github.com/slapgo/slapgo/features/backend"
 	"github.com/slapgo/slapgo/features/backend/livebackend"
+	"github.com/slapgo/slapgo/internal/testenv"
 )
 
 // Environment of the live backend.
@@ -31,6 +31,9 @@ const (
 // factory starting a fresh master and nodes per scenario.
 func liveFactory(t *testing.T) features.Factory {
 	t.Helper()
+	// Without busybox every scenario would fail on a software build error
+	// that names no cause: say what is missing, once.
+	testenv.RequireCommands(t, "the live backend's fixture software runs busybox httpd (Debian: busybox-static; make test-deps)", "busybox")
 	keep := os.Getenv(envKeep) != ""
 	root := t.TempDir()
 	if keep {

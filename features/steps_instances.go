@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -429,7 +430,7 @@ func publishesContaining(ctx context.Context, title, key, part string) error {
 	}
 	v, ok := i.Connection[key]
 	if !ok || v == "" {
-		return fmt.Errorf("%q publishes no %q (connection parameters: %s)", title, key, model.FormatKeyValues(i.Connection))
+		return fmt.Errorf("%q publishes no %q (connection parameters: %s)", title, key, keyValues(i.Connection))
 	}
 	if !strings.Contains(v, part) {
 		return fmt.Errorf("%q publishes %s=%q, which does not contain %q", title, key, v, part)
@@ -573,4 +574,16 @@ func instancesOf(ctx context.Context, s *Scenario, person string) ([]api.Instanc
 		}
 	}
 	return out, nil
+}
+
+// keyValues renders m as "k=v k=v", keys sorted.
+func keyValues(m map[string]string) string {
+	var b strings.Builder
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%s", k, m[k])
+	}
+	return b.String()
 }

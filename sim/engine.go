@@ -99,9 +99,6 @@ func (e *Engine) Finish(wall time.Duration) *Result { return e.s.finish(wall) }
 // Now is the virtual time.
 func (e *Engine) Now() time.Time { return e.s.time() }
 
-// Violation is the invariant found broken, or nil.
-func (e *Engine) Violation() *Violation { return e.s.violation }
-
 // TraceHash is the SHA-256 of every trace line so far, in hex.
 func (e *Engine) TraceHash() string { return e.s.trace.sum() }
 

@@ -402,8 +402,84 @@ func newComputerCmd(o *clientOptions) *cobra.Command {
 			return table(w, []string{"PARTITION", "STATUS", "INSTANCE", "REPORTED", "ADDRESSES"}, parts)
 		},
 	}
-	cmd.AddCommand(add, list, show)
+	set := newComputerSetCmd(o)
+	cmd.AddCommand(add, list, show, set)
 	return cmd
+}
+
+// newComputerSetCmd builds `slapgo computer set`: what it is given changes,
+// the rest stays.
+func newComputerSetCmd(o *clientOptions) *cobra.Command {
+	var (
+		region, network, scope string
+		attrs, prices          []string
+		price                  float64
+	)
+	set := &cobra.Command{
+		Use:   "set ID [--region R] [--network N] [--scope open|closed] [--attr k=v]... [--price P] [--resource-price k=v]...",
+		Short: "Change a computer's region, network, scope, attributes or prices; what is not given stays",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var req api.UpdateComputerRequest
+			fl := cmd.Flags()
+			if fl.Changed("region") {
+				req.Region = &region
+			}
+			if fl.Changed("network") {
+				req.Network = &network
+			}
+			if fl.Changed("scope") {
+				sc, err := model.ParseScope(scope)
+				if err != nil {
+					return err
+				}
+				req.Scope = &sc
+			}
+			attributes, err := model.ParseKeyValues("attr", attrs)
+			if err != nil {
+				return err
+			}
+			if len(attributes) > 0 {
+				req.Attributes = attributes
+			}
+			if req.Prices, err = parsePrices(prices); err != nil {
+				return err
+			}
+			if fl.Changed("price") {
+				if price < 0 {
+					return fmt.Errorf("--price %v: expected a non-negative hourly price", price)
+				}
+				if req.Prices == nil {
+					req.Prices = model.PriceList{}
+				}
+				req.Prices["hosting"] = price
+			}
+			if req.Region == nil && req.Network == nil && req.Scope == nil && req.Attributes == nil && req.Prices == nil {
+				return errors.New("nothing to change: give --region, --network, --scope, --attr, --price or --resource-price")
+			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			comp, err := c.UpdateComputer(cmd.Context(), args[0], req)
+			if err != nil {
+				return err
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), comp)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "computer %s: region=%s network=%s scope=%s\n", comp.ID, comp.Region, comp.Network, comp.Scope)
+			return nil
+		},
+	}
+	fl := set.Flags()
+	fl.StringVar(&region, "region", "", "region, matched by SLA region=")
+	fl.StringVar(&network, "network", "", "network, matched by SLA network= and unique_by_network")
+	fl.StringVar(&scope, "scope", "", "allocation scope: open (marketplace) or closed (owner only)")
+	fl.StringArrayVar(&attrs, "attr", nil, "free-form attribute k=v (matched by SLA attr.k=v); repeatable")
+	fl.Float64Var(&price, "price", 0, "hourly hosting price of a partition")
+	fl.StringArrayVar(&prices, "resource-price", nil, "price of a resource, k=v (cpu_time=0.001); repeatable")
+	return set
 }
 
 func lastContact(t time.Time) string {
@@ -583,7 +659,25 @@ func newInstanceCmd(o *clientOptions) *cobra.Command {
 		},
 	}
 	bang.Flags().StringVar(&message, "message", "", "why")
-	cmd.AddCommand(list, show, bang)
+	rename := &cobra.Command{
+		Use: "rename GUID TITLE", Short: "Give an instance a new title (its requester then requests it by that title)", Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			i, err := c.Rename(cmd.Context(), args[0], args[1])
+			if err != nil {
+				return err
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), i)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s renamed %q\n", i.GUID, i.Title)
+			return nil
+		},
+	}
+	cmd.AddCommand(list, show, bang, rename)
 	return cmd
 }
 

@@ -55,9 +55,9 @@
 //
 // Documents are UTF-8 (a US-ASCII declaration is accepted), with or without
 // a byte order mark. Text fields are kept exactly as written (only numbers and dates are read
-// with surrounding blanks ignored). EncodeJournal and EncodeConsumption
-// write indented XML with a header, children in schema order, and refuse
-// what the decoders would refuse, so Decode(Encode(x)) == x.
+// with surrounding blanks ignored). EncodeJournal writes indented XML with a
+// header, children in schema order, and refuses what DecodeJournal would
+// refuse, so DecodeJournal(EncodeJournal(j)) == j.
 //
 // # Movements, prices, invoices
 //

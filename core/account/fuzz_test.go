@@ -72,13 +72,13 @@ func FuzzDecodeConsumption(f *testing.F) {
 			}
 			return
 		}
-		enc, err := EncodeConsumption(c)
+		enc, err := encodeConsumption(c)
 		if err != nil {
-			t.Fatalf("EncodeConsumption of a decoded report: %v", err)
+			t.Fatalf("encodeConsumption of a decoded report: %v", err)
 		}
 		back, err := DecodeConsumption(enc)
 		if err != nil {
-			t.Fatalf("DecodeConsumption(EncodeConsumption(c)): %v\n%s", err, enc)
+			t.Fatalf("DecodeConsumption(encodeConsumption(c)): %v\n%s", err, enc)
 		}
 		if !reflect.DeepEqual(back, c) {
 			t.Fatalf("round trip changed the report:\n got %#v\nwant %#v", back, c)

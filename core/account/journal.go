@@ -496,24 +496,6 @@ func DecodeConsumption(data []byte) (Consumption, error) {
 	return c, nil
 }
 
-// EncodeConsumption writes c as an indented consumption report with an XML
-// header. It refuses (ErrConsumption) what DecodeConsumption would refuse.
-func EncodeConsumption(c Consumption) ([]byte, error) {
-	for k := range c.Movements {
-		if err := checkMovement(&c.Movements[k], place{path: fmt.Sprintf("movement %d", k+1)}, ErrConsumption, nil); err != nil {
-			return nil, err
-		}
-	}
-	var b bytes.Buffer
-	b.WriteString(xml.Header)
-	b.WriteString("<consumption>\n")
-	for _, m := range c.Movements {
-		writeMovement(&b, 2, m)
-	}
-	b.WriteString("</consumption>\n")
-	return b.Bytes(), nil
-}
-
 func writeMovement(b *bytes.Buffer, indent int, m JournalMovement) {
 	pad := strings.Repeat(" ", indent)
 	b.WriteString(pad + "<movement>\n")

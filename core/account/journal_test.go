@@ -420,21 +420,21 @@ func TestConsumptionRoundTrip(t *testing.T) {
 			{Resource: "r", Quantity: 3e-9},
 		}},
 	} {
-		data, err := EncodeConsumption(c)
+		data, err := encodeConsumption(c)
 		if err != nil {
-			t.Fatalf("EncodeConsumption: %v", err)
+			t.Fatalf("encodeConsumption: %v", err)
 		}
 		back, err := DecodeConsumption(data)
 		if err != nil {
-			t.Fatalf("DecodeConsumption(EncodeConsumption(c)): %v\n%s", err, data)
+			t.Fatalf("DecodeConsumption(encodeConsumption(c)): %v\n%s", err, data)
 		}
 		if !reflect.DeepEqual(back, c) {
 			t.Errorf("round trip:\n got %+v\nwant %+v", back, c)
 		}
 	}
-	_, err := EncodeConsumption(Consumption{Movements: []JournalMovement{{Resource: "r", Quantity: math.Inf(1)}}})
+	_, err := encodeConsumption(Consumption{Movements: []JournalMovement{{Resource: "r", Quantity: math.Inf(1)}}})
 	if !errors.Is(err, ErrConsumption) || !strings.Contains(err.Error(), "movement 1: quantity +Inf is not a finite number") {
-		t.Errorf("EncodeConsumption(+Inf) error = %v", err)
+		t.Errorf("encodeConsumption(+Inf) error = %v", err)
 	}
 }
 

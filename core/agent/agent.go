@@ -94,10 +94,6 @@ const (
 	stageUsage
 )
 
-var stageNames = [...]string{"idle", "fetch", "drain", "builds", "actions", "destroyed", "checks", "usage"}
-
-func (s stage) String() string { return stageNames[s] }
-
 // step is where the current action is (stageActions).
 type step uint8
 
@@ -230,9 +226,6 @@ func New(cfg Config, actual converge.Actual) *Agent {
 	return a
 }
 
-// Config returns the agent's configuration, defaults filled in.
-func (a *Agent) Config() Config { return a.cfg }
-
 // Actual is the node's actual state as the agent records it. The caller may
 // replace what it holds between effects (a production agent reads its
 // records and its processes before a pass), then calls Invalidate so that
@@ -272,9 +265,6 @@ func (a *Agent) BuildDone(now time.Time, url string, err error) {
 	}
 	a.dirty, a.woken = true, true
 }
-
-// Building reports whether a build of url was handed over and not done.
-func (a *Agent) Building(url string) bool { return a.building[url] }
 
 // Keep puts r in the outbox: it is sent at the next pass that reaches the
 // master, in the order reports were kept, and replaces a report kept
@@ -343,14 +333,6 @@ func (a *Agent) Busy() bool { return a.stage != stageIdle }
 func (a *Agent) Converged() bool {
 	return a.stage == stageIdle && a.view != nil && a.offline == 0 && !a.dirty && !a.unsettled &&
 		len(a.building) == 0 && len(a.outbox) == 0
-}
-
-// Due is when the next pass starts, when idle (zero: at once).
-func (a *Agent) Due() time.Time {
-	if a.woken {
-		return time.Time{}
-	}
-	return a.due
 }
 
 // Begin starts a pass at once (one-shot commands), unless one is in

@@ -427,7 +427,7 @@ func TestBuildDoneReplans(t *testing.T) {
 	a := New(Config{}, installed())
 	x := &executor{now: t0, view: view(1, started("slappart0", "S-1", 1))}
 	x.pass(t, a)
-	if !a.Building(swA) {
+	if !a.building[swA] {
 		t.Fatalf("the build was not recorded as handed over")
 	}
 	a.Invalidate()

@@ -170,7 +170,7 @@ func TestPropertyConverges(t *testing.T) {
 				t.Fatalf("%d actions in flight at once", x.maxFlight)
 			}
 			if !a.Converged() {
-				t.Fatalf("not converged after 3 healthy hours: outbox %q, offline %d, building %v, dirty %v, unsettled %v, stage %s, plan %+v, software %+v",
+				t.Fatalf("not converged after 3 healthy hours: outbox %q, offline %d, building %v, dirty %v, unsettled %v, stage %d, plan %+v, software %+v",
 					reportLines(a.Outbox()), a.Offline(), a.building, a.dirty, a.unsettled, a.stage, a.Plan(), a.actual.Software)
 			}
 			a.Wake()

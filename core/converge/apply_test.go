@@ -131,7 +131,7 @@ func TestApplyFailure(t *testing.T) {
 func TestBackOffNeverEveryMinute(t *testing.T) {
 	for _, failing := range []ActionKind{ConfigurePartition, StartPartition, DestroyPartition, InstallSoftware} {
 		t.Run(string(failing), func(t *testing.T) {
-			cfg := DefaultConfig()
+			cfg := slaposConfig
 			state := model.StateStarted
 			if failing == DestroyPartition {
 				state = model.StateDestroyed

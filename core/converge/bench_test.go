@@ -45,7 +45,7 @@ func BenchmarkPlan(b *testing.B) {
 					view.Partitions[n/2].Version++
 					want = 2
 				}
-				cfg := DefaultConfig()
+				cfg := slaposConfig
 				plan := PlanNode(view, actual, t0, cfg)
 				if len(plan.Actions) != want || len(plan.Waiting) != 0 || plan.RequeueAfter <= 0 {
 					b.Fatalf("plan has %d actions (want %d), waiting %q, requeue %v", len(plan.Actions), want, plan.Waiting, plan.RequeueAfter)

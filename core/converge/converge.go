@@ -8,7 +8,8 @@ import (
 )
 
 // Config tunes when work becomes due again. A zero field takes its default
-// (see DefaultConfig), so Config{} is usable as is.
+// (DefaultMaximumPeriodicity, DefaultRetryBase, DefaultRetryMax), so
+// Config{} is SlapOS's periodicity with its back-off.
 type Config struct {
 	// MaximumPeriodicity: a partition not processed for this long is
 	// reconfigured with reason "periodic" (SlapOS maximum_periodicity).
@@ -27,16 +28,6 @@ const (
 	DefaultRetryBase          = time.Minute
 	DefaultRetryMax           = time.Hour
 )
-
-// DefaultConfig returns SlapOS's periodicity (24h) with a back-off from one
-// minute to one hour.
-func DefaultConfig() Config {
-	return Config{
-		MaximumPeriodicity: DefaultMaximumPeriodicity,
-		RetryBase:          DefaultRetryBase,
-		RetryMax:           DefaultRetryMax,
-	}
-}
 
 // withDefaults fills zero fields.
 func (c Config) withDefaults() Config {

@@ -19,6 +19,14 @@ const (
 	swC = "https://sw.example/c/software.cfg"
 )
 
+// slaposConfig is SlapOS's periodicity (24h) with a back-off from one minute
+// to one hour, every field set: tests read its RetryMax as the cap.
+var slaposConfig = Config{
+	MaximumPeriodicity: DefaultMaximumPeriodicity,
+	RetryBase:          DefaultRetryBase,
+	RetryMax:           DefaultRetryMax,
+}
+
 func avail(url string) model.SoftwareView {
 	return model.SoftwareView{URL: url, Requested: model.SoftwareAvailable}
 }
@@ -536,7 +544,7 @@ func TestActionFields(t *testing.T) {
 			"slappart1": applied("S-1", 3, true),
 		},
 	}
-	got := PlanNode(view, actual, t0, DefaultConfig()).Actions
+	got := PlanNode(view, actual, t0, slaposConfig).Actions
 	want := []Action{
 		{Kind: StopPartition, PartitionID: "slappart1", URL: swA, Reason: ReasonRequested, Version: 4, InstanceGUID: "S-1", State: model.StateDestroyed},
 		{Kind: DestroyPartition, PartitionID: "slappart0", Reason: ReasonChanged, Version: 9, InstanceGUID: "S-0", State: model.StateStopped},
@@ -554,15 +562,15 @@ func TestNextRetry(t *testing.T) {
 		cfg      Config
 		want     time.Duration
 	}{
-		{0, DefaultConfig(), 0},
-		{-1, DefaultConfig(), 0},
-		{1, DefaultConfig(), time.Minute},
-		{2, DefaultConfig(), 2 * time.Minute},
-		{3, DefaultConfig(), 4 * time.Minute},
-		{6, DefaultConfig(), 32 * time.Minute},
-		{7, DefaultConfig(), time.Hour},
-		{8, DefaultConfig(), time.Hour},
-		{1 << 30, DefaultConfig(), time.Hour},
+		{0, slaposConfig, 0},
+		{-1, slaposConfig, 0},
+		{1, slaposConfig, time.Minute},
+		{2, slaposConfig, 2 * time.Minute},
+		{3, slaposConfig, 4 * time.Minute},
+		{6, slaposConfig, 32 * time.Minute},
+		{7, slaposConfig, time.Hour},
+		{8, slaposConfig, time.Hour},
+		{1 << 30, slaposConfig, time.Hour},
 		{3, Config{}, 4 * time.Minute},
 		{3, Config{RetryBase: 10 * time.Second, RetryMax: 30 * time.Second}, 30 * time.Second},
 		{2, Config{RetryBase: 10 * time.Second, RetryMax: 30 * time.Second}, 20 * time.Second},
@@ -577,7 +585,7 @@ func TestNextRetry(t *testing.T) {
 }
 
 func TestNextRetryGrowsAndIsCapped(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := slaposConfig
 	prev := time.Duration(0)
 	for f := 1; f <= 200; f++ {
 		d := NextRetry(f, cfg)

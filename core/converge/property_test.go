@@ -137,7 +137,7 @@ func applyAll(a *Actual, acts []Action, now time.Time) {
 func TestPlanProperties(t *testing.T) {
 	const seed, runs = 20250301, 3000
 	r := rand.New(rand.NewPCG(seed, 0))
-	cfg := DefaultConfig()
+	cfg := slaposConfig
 	for run := range runs {
 		view, actual := randomNode(r, t0)
 		fail := func(format string, args ...any) {
@@ -212,7 +212,7 @@ func TestPlanProperties(t *testing.T) {
 func TestConvergesAfterFailures(t *testing.T) {
 	const seed, runs = 77, 500
 	r := rand.New(rand.NewPCG(seed, 1))
-	cfg := DefaultConfig()
+	cfg := slaposConfig
 	for run := range runs {
 		view, actual := randomNode(r, t0)
 		now := t0

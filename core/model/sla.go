@@ -1,7 +1,6 @@
 package model
 
 import (
-	"fmt"
 	"maps"
 	"math"
 	"slices"
@@ -180,16 +179,4 @@ func ParseKeyValues(what string, words []string) (map[string]string, error) {
 		m[k] = v
 	}
 	return m, nil
-}
-
-// FormatKeyValues is the stable (sorted) k=v rendering of a map.
-func FormatKeyValues(m map[string]string) string {
-	var b strings.Builder
-	for i, k := range slices.Sorted(maps.Keys(m)) {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		fmt.Fprintf(&b, "%s=%s", k, m[k])
-	}
-	return b.String()
 }

@@ -1,7 +1,6 @@
 package buildinfo
 
 import (
-	"fmt"
 	"runtime"
 	"runtime/debug"
 )
@@ -31,12 +30,6 @@ type Info struct {
 	GoVersion string
 	// Platform is GOOS/GOARCH of the binary ("linux/amd64").
 	Platform string
-}
-
-// String renders the info on one line, as a log field or a User-Agent would
-// carry it: "dev (commit unknown, go1.26.0 linux/amd64)".
-func (i Info) String() string {
-	return fmt.Sprintf("%s (commit %s, %s %s)", i.Version, i.Commit, i.GoVersion, i.Platform)
 }
 
 // Read returns the info of the running binary: link-time values first, then

@@ -2,7 +2,6 @@ package buildinfo
 
 import (
 	"runtime/debug"
-	"strings"
 	"testing"
 )
 
@@ -60,8 +59,5 @@ func TestReadNeverEmpty(t *testing.T) {
 	info := Read()
 	if info.Version == "" || info.Commit == "" || info.GoVersion == "" || info.Platform == "" {
 		t.Fatalf("Read() = %+v, every field must be set", info)
-	}
-	if s := info.String(); !strings.Contains(s, info.Version) || !strings.Contains(s, info.Commit) {
-		t.Errorf("String() = %q, want it to name version %q and commit %q", s, info.Version, info.Commit)
 	}
 }

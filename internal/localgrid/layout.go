@@ -122,9 +122,6 @@ func (l Layout) NodeLog() string { return l.path("node.log") }
 // NodePID is the node agent's pid file.
 func (l Layout) NodePID() string { return l.path("node.pid") }
 
-// SoftwareRoot is the node's software_root.
-func (l Layout) SoftwareRoot() string { return l.path("software") }
-
 // InstanceRoot is the node's instance_root.
 func (l Layout) InstanceRoot() string { return l.path("instance") }
 

@@ -53,7 +53,7 @@ func TestNodeConfigParses(t *testing.T) {
 			c.Format.IPv4LocalNetwork.String() != tc.subnet || c.Grid.PollInterval != tc.poll {
 			t.Errorf("parsed %+v", c)
 		}
-		for got, want := range map[string]string{c.SoftwareRoot: l.SoftwareRoot(), c.InstanceRoot: l.InstanceRoot(),
+		for got, want := range map[string]string{c.SoftwareRoot: filepath.Join(l.Dir, "software"), c.InstanceRoot: l.InstanceRoot(),
 			c.CertFile: filepath.Join(l.NodeCredDir(), "computer.crt"), c.KeyFile: filepath.Join(l.NodeCredDir(), "computer.key"),
 			c.CAFile: filepath.Join(l.NodeCredDir(), "ca.crt")} {
 			if got != want {
@@ -148,8 +148,8 @@ func TestFolderGuards(t *testing.T) {
 	if err := l.ensure(); err != nil {
 		t.Fatal(err)
 	}
-	os.MkdirAll(filepath.Join(l.SoftwareRoot(), "ro", "sub"), 0o755)
-	os.Chmod(filepath.Join(l.SoftwareRoot(), "ro"), 0o555)
+	os.MkdirAll(filepath.Join(l.Dir, "software", "ro", "sub"), 0o755)
+	os.Chmod(filepath.Join(l.Dir, "software", "ro"), 0o555)
 	out.Reset()
 	if n, err := Stop(grid, &out); err != nil || n != 0 || !strings.Contains(out.String(), "nothing was running") {
 		t.Errorf("Stop of an idle grid = %d, %v, printed %q", n, err, out.String())

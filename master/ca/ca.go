@@ -243,11 +243,6 @@ func (a *Authority) sign(tmpl *x509.Certificate) (Issued, error) {
 	}, nil
 }
 
-// IdentityURI is the URI an identity certificate carries.
-func IdentityURI(id model.Actor) string {
-	return (&url.URL{Scheme: URIScheme, Host: string(id.Kind), Path: "/" + id.ID}).String()
-}
-
 // IdentityOf reads the identity of a certificate: its one slapgo:// URI
 // subject alternative name. The certificate must have been verified.
 func IdentityOf(cert *x509.Certificate) (model.Actor, error) {
@@ -310,15 +305,6 @@ func parseCertPEM(data []byte) (*x509.Certificate, error) {
 		return nil, errors.New("no PEM CERTIFICATE block")
 	}
 	return x509.ParseCertificate(b.Bytes)
-}
-
-// ParseCertificatePEM parses the first certificate of a PEM document.
-func ParseCertificatePEM(data []byte) (*x509.Certificate, error) {
-	c, err := parseCertPEM(data)
-	if err != nil {
-		return nil, fmt.Errorf("ca: %w", err)
-	}
-	return c, nil
 }
 
 func parseKeyPEM(data []byte) (*ecdsa.PrivateKey, error) {

@@ -25,7 +25,7 @@ func newAuthority(t *testing.T) *Authority {
 }
 
 func verify(a *Authority, is Issued, usage x509.ExtKeyUsage, dns string) (*x509.Certificate, error) {
-	c, err := ParseCertificatePEM(is.CertPEM)
+	c, err := parseCertPEM(is.CertPEM)
 	if err != nil {
 		return nil, err
 	}
@@ -57,8 +57,8 @@ func TestIssueIdentityRoundTrip(t *testing.T) {
 			if c.Subject.CommonName != id.ID {
 				t.Errorf("CN = %q, want %q", c.Subject.CommonName, id.ID)
 			}
-			if len(c.URIs) != 1 || c.URIs[0].String() != IdentityURI(id) {
-				t.Errorf("URIs = %v, want [%s]", c.URIs, IdentityURI(id))
+			if want := "slapgo://" + string(id.Kind) + "/" + id.ID; len(c.URIs) != 1 || c.URIs[0].String() != want {
+				t.Errorf("URIs = %v, want [%s]", c.URIs, want)
 			}
 			if _, err := verify(a, is, x509.ExtKeyUsageServerAuth, ""); err == nil {
 				t.Error("an identity certificate verifies for server authentication")

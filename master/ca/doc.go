@@ -6,7 +6,7 @@
 // Keys are ECDSA P-256, certificates X.509 v3 signed with ECDSA-SHA256,
 // PEM-encoded (keys as PKCS #8). An identity certificate carries its
 // identity twice: as a URI subject alternative name slapgo://<kind>/<id>
-// (the authoritative one, see IdentityURI) and as the subject common name
+// (the authoritative one, see IdentityOf) and as the subject common name
 // <id> (for people reading it). It is valid for client authentication only;
 // the server certificate for server authentication only, so neither can
 // stand in for the other.

@@ -165,14 +165,8 @@ func newAgent(cfg config.Config, client *api.Client, opts Options) *Agent {
 	return a
 }
 
-// Config returns the agent's configuration.
-func (a *Agent) Config() config.Config { return a.cfg }
-
 // Privileged reports whether partitions run as their own users.
 func (a *Agent) Privileged() bool { return a.privileged }
-
-// Supervisor returns the supervisor running the partitions' programs.
-func (a *Agent) Supervisor() *supervisor.Supervisor { return a.sup }
 
 // Close waits for the builds in progress and releases the partitions'
 // programs, which keep running (a later agent restarts them, see

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -208,18 +207,6 @@ func (s *Supervisor) Running(id string) bool {
 	return ok
 }
 
-// Groups returns the ids of the partitions whose programs run, sorted.
-func (s *Supervisor) Groups() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ids := make([]string, 0, len(s.groups))
-	for id := range s.groups {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
-}
-
 // Stop stops a partition's programs: SIGTERM to each process group,
 // SIGKILL after the grace, and returns once they are gone. Stopping a
 // partition that runs nothing does nothing.
@@ -296,23 +283,6 @@ type Status struct {
 	Starts   int       // times started
 	LastExit string    // how it ended last ("" if never)
 	Since    time.Time // when it was last started
-}
-
-// Status returns the state of a partition's programs (nil if none runs).
-func (s *Supervisor) Status(id string) []Status {
-	s.mu.Lock()
-	g := s.groups[id]
-	s.mu.Unlock()
-	if g == nil {
-		return nil
-	}
-	out := make([]Status, 0, len(g.progs))
-	for _, p := range g.progs {
-		p.mu.Lock()
-		out = append(out, p.status)
-		p.mu.Unlock()
-	}
-	return out
 }
 
 func (s *Supervisor) addCPU(id string, d time.Duration) {

@@ -317,3 +317,20 @@ func serviceLines(path string) int {
 	}
 	return n
 }
+
+// Status returns the state of a partition's programs (nil if none runs).
+func (s *Supervisor) Status(id string) []Status {
+	s.mu.Lock()
+	g := s.groups[id]
+	s.mu.Unlock()
+	if g == nil {
+		return nil
+	}
+	out := make([]Status, 0, len(g.progs))
+	for _, p := range g.progs {
+		p.mu.Lock()
+		out = append(out, p.status)
+		p.mu.Unlock()
+	}
+	return out
+}

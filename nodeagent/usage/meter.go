@@ -155,10 +155,7 @@ var titles = map[string]string{
 	account.ResourceCPUTime:    "CPU time",
 	account.ResourceMemoryUsed: "Memory used",
 	account.ResourceDiskUsed:   "Disk used",
-	// The titles netacct.Movements writes, so that a journal reads the
-	// same whoever builds it.
-	account.ResourceNetworkInBytes:  netacct.TitleNetworkIn,
-	account.ResourceNetworkOutBytes: netacct.TitleNetworkOut,
+	// network_in_bytes and network_out_bytes: netacct.Movements writes them.
 }
 
 // Movements returns the measured movements of the period up to now, per
@@ -189,14 +186,8 @@ func (m *Meter) Movements(now time.Time) map[string][]account.JournalMovement {
 				out[id] = append(out[id], account.JournalMovement{Resource: q.resource, Title: titles[q.resource], Quantity: v})
 			}
 		}
-		for _, q := range []struct {
-			resource string
-			v        uint64
-		}{{account.ResourceNetworkInBytes, pm.NetInBytes}, {account.ResourceNetworkOutBytes, pm.NetOutBytes}} {
-			if q.v > 0 {
-				out[id] = append(out[id], account.JournalMovement{Resource: q.resource, Title: titles[q.resource], Quantity: float64(q.v)})
-			}
-		}
+		net := netacct.Movements(map[string]netacct.Counts{id: {InBytes: pm.NetInBytes, OutBytes: pm.NetOutBytes}})
+		out[id] = append(out[id], net[id]...)
 	}
 	return out
 }

@@ -55,7 +55,11 @@ func DefaultConfig() Config {
 		Configure:    time.Second,
 		Destroy:      time.Second,
 		Build:        2 * time.Minute,
-		Converge:     converge.DefaultConfig(),
+		Converge: converge.Config{ // SlapOS's, every field set: world writes them out
+			MaximumPeriodicity: converge.DefaultMaximumPeriodicity,
+			RetryBase:          converge.DefaultRetryBase,
+			RetryMax:           converge.DefaultRetryMax,
+		},
 	}
 }
 

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/slapgo/slapgo/core/model"
+	"github.com/slapgo/slapgo/master/api"
+)
+
+// startMaster initialises a master data directory and serves it on
+// loopback until the test ends; it returns the client flags of the admin.
+func startMaster(t *testing.T) []string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "data")
+	var initOut, initErr bytes.Buffer
+	if code := execute(context.Background(), masterRoot(), []string{"master", "init", "--data", dir}, &initOut, &initErr); code != 0 {
+		t.Fatalf("init: %s", initErr.String())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- execute(ctx, masterRoot(), []string{"master", "serve", "--data", dir, "--listen", "127.0.0.1:0"}, &out, &errb)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(40 * time.Second):
+			t.Error("serve did not stop after cancellation")
+		}
+	})
+	re := regexp.MustCompile(`listening on (https://127\.0\.0\.1:\d+)`)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			return []string{"--master", m[1], "--cert", filepath.Join(dir, "admin.crt"), "--key", filepath.Join(dir, "admin.key"),
+				"--ca", filepath.Join(dir, "ca.crt"), "--client-config", filepath.Join(dir, "no-client.yaml")}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no listening line; stdout %q stderr %q", out.String(), errb.String())
+		}
+	}
+}
+
+func clientRoot() *cobra.Command {
+	root := newRootCmd()
+	root.AddCommand(newClientCommands()...)
+	return root
+}
+
+// runClient runs a client command with the admin's flags and decodes its
+// --json output into out (when not nil); it returns the exit code and stderr.
+func runClient(t *testing.T, admin []string, out any, args ...string) (int, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := execute(context.Background(), clientRoot(), append(append(args, "--json"), admin...), &stdout, &stderr)
+	if code == 0 && out != nil {
+		if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
+			t.Fatalf("%s: output is not JSON: %v\n%s", strings.Join(args, " "), err, stdout.String())
+		}
+	}
+	return code, stderr.String()
+}
+
+// TestComputerSetAndInstanceRename changes a computer's settings and renames
+// an instance through the commands, and reads the changes back from the
+// master.
+func TestComputerSetAndInstanceRename(t *testing.T) {
+	admin := startMaster(t)
+	creds := t.TempDir()
+	if code, stderr := runClient(t, admin, nil, "person", "add", "PERSON-A", "--out", creds); code != 0 {
+		t.Fatalf("person add: exit %d: %s", code, stderr)
+	}
+	// The person's flags: the admin's with the person's certificate and key.
+	person := slices.Clone(admin)
+	person[3], person[5] = filepath.Join(creds, "PERSON-A.crt"), filepath.Join(creds, "PERSON-A.key")
+	mustRun := func(out any, args ...string) {
+		t.Helper()
+		if code, stderr := runClient(t, person, out, args...); code != 0 {
+			t.Fatalf("%s: exit %d: %s", strings.Join(args, " "), code, stderr)
+		}
+	}
+	mustRun(nil, "computer", "add", "COMP-T", "--region", "eu", "--out", t.TempDir())
+
+	var set model.Computer
+	mustRun(&set, "computer", "set", "COMP-T", "--region", "jp", "--scope", "closed", "--attr", "disk=ssd")
+	var shown api.ComputerDetails
+	mustRun(&shown, "computer", "show", "COMP-T")
+	for _, c := range []model.Computer{set, shown.Computer} {
+		if c.Region != "jp" || c.Scope != model.ScopeClosed || c.Attributes["disk"] != "ssd" {
+			t.Errorf("after set: region %q scope %q attributes %v; want jp, closed, disk=ssd", c.Region, c.Scope, c.Attributes)
+		}
+	}
+	mustRun(&set, "computer", "set", "COMP-T", "--network", "lan-1")
+	if c := set; c.Network != "lan-1" || c.Region != "jp" || c.Scope != model.ScopeClosed {
+		t.Errorf("after setting the network alone: network %q region %q scope %q; want lan-1, jp, closed", c.Network, c.Region, c.Scope)
+	}
+	if code, stderr := runClient(t, person, nil, "computer", "set", "COMP-T"); code != 1 || !strings.Contains(stderr, "nothing to change") {
+		t.Errorf("set without a flag: exit %d, stderr %q; want 1 and \"nothing to change\"", code, stderr)
+	}
+
+	var inst api.Instance
+	mustRun(&inst, "request", "solo", "https://example.org/software.cfg")
+	var renamed, again api.Instance
+	mustRun(&renamed, "instance", "rename", inst.GUID, "solo-2")
+	mustRun(&again, "instance", "show", inst.GUID)
+	if renamed.Title != "solo-2" || again.Title != "solo-2" {
+		t.Errorf("after rename: titles %q (answer) and %q (shown), want solo-2", renamed.Title, again.Title)
+	}
+}
