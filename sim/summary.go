@@ -23,6 +23,7 @@ type stats struct {
 	ParameterChanges, StormChanges, SpecRequests            uint64
 	PoolHandovers, PoolMisses, PoolOrders, PoolReleased     uint64
 	Publications, PromiseReports, DestroyedReports          uint64
+	PublicationsRefused, DestroyedRefused                   uint64
 	MasterRestarts                                          uint64
 	ResalePremium                                           float64
 	PendingTimes                                            []float64    // ns, per placed demand
@@ -166,12 +167,21 @@ type AgentSummary struct {
 	// Publications counts connection parameters published (own and per
 	// shared instance), PromiseReports the changes of promise state
 	// reported, DestroyedReports the destroyed partitions told again.
-	Publications     uint64  `json:"publications"`
-	PromiseReports   uint64  `json:"promise_reports"`
-	DestroyedReports uint64  `json:"destroyed_reports_again"`
-	PeakConfigQueue  int     `json:"peak_config_queue"`
-	PeakNodeQueue    int     `json:"peak_node_queue"`
-	MeanConfigQueue  float64 `json:"mean_config_queue"`
+	Publications     uint64 `json:"publications"`
+	PromiseReports   uint64 `json:"promise_reports"`
+	DestroyedReports uint64 `json:"destroyed_reports_again"`
+	// DestroyedRefused and PublicationsRefused: destruction reports and
+	// publications the master refused. PublicationsKept: publications the
+	// nodes kept for a later pass (the master could not be reached, or
+	// went down before applying them); PublicationsDropped: kept ones
+	// given up (their instance left the node, or a wipe lost them).
+	DestroyedRefused    uint64  `json:"destroyed_refused"`
+	PublicationsRefused uint64  `json:"publications_refused"`
+	PublicationsKept    uint64  `json:"publications_kept"`
+	PublicationsDropped uint64  `json:"publications_dropped"`
+	PeakConfigQueue     int     `json:"peak_config_queue"`
+	PeakNodeQueue       int     `json:"peak_node_queue"`
+	MeanConfigQueue     float64 `json:"mean_config_queue"`
 }
 
 // Stats summarises durations, in seconds.
@@ -312,8 +322,10 @@ func (s *engine) finish(wall time.Duration) *Result {
 	}
 	st := &s.stats
 	var ac agent.Counters
+	var oc agent.OutboxCounters
 	for _, n := range s.nodes {
 		ac = addCounters(ac, addCounters(n.oldCounts, n.ag.Counters()))
+		oc = addOutbox(oc, addOutbox(n.oldOutbox, n.ag.OutboxCounters()))
 	}
 	st.Plans = ac.Plans
 	cfgSum := sha256.Sum256([]byte(s.sc.Canonical()))
@@ -325,7 +337,9 @@ func (s *engine) finish(wall time.Duration) *Result {
 		Agents: AgentSummary{Polls: st.Polls, FullViews: st.FullViews, Plans: st.Plans, Actions: st.Actions,
 			ActionFailures: st.ActionFailures, Builds: st.Builds, CacheHits: st.CacheHits, BuildFailures: st.BuildFailures,
 			Crashes: st.Crashes, Publications: st.Publications, PromiseReports: st.PromiseReports,
-			DestroyedReports: st.DestroyedReports, PeakConfigQueue: st.peakQueue, PeakNodeQueue: st.peakNodeQueue},
+			DestroyedReports: st.DestroyedReports, PeakConfigQueue: st.peakQueue, PeakNodeQueue: st.peakNodeQueue,
+			DestroyedRefused: st.DestroyedRefused, PublicationsRefused: st.PublicationsRefused,
+			PublicationsKept: oc.Kept, PublicationsDropped: oc.Dropped},
 	}
 	if s.samples > 0 {
 		sum.Agents.MeanConfigQueue = st.sumQueue / float64(s.samples)

@@ -51,6 +51,11 @@ type executor struct {
 	step   time.Duration
 	log    []string
 	builds []string
+	// unreachable and refuse: the master effects that do not get through,
+	// and those it refuses.
+	unreachable, refuse func(Effect) bool
+	// delivered: the publications the master took, in order.
+	delivered []Publication
 }
 
 func (x *executor) outcome(a *Agent, e Effect) Outcome {
@@ -71,20 +76,46 @@ func (x *executor) outcome(a *Agent, e Effect) Outcome {
 		x.sent = x.view.Version
 		return ViewFetched(x.view)
 	case SendReport, Publish, PostUsage:
-		if x.offline {
+		switch {
+		case x.offline || x.unreachable != nil && x.unreachable(e):
 			return Unreachable(errors.New("connection refused"))
+		case x.refuse != nil && x.refuse(e):
+			return Refused(errors.New("master: 409 conflict"))
+		case e.Kind == Publish && err == nil:
+			x.delivered = append(x.delivered, Publication{PartitionID: e.PartitionID, InstanceGUID: e.InstanceGUID,
+				SharedGUID: e.SharedGUID, Parameters: e.Parameters})
 		}
 	case Build:
 		x.builds = append(x.builds, e.Action.URL)
 	case RunAction:
 		if err == nil && e.Action.Kind == converge.ConfigurePartition {
-			return Configured(x.conn, x.shared)
+			return Configured(x.conn, x.hosted(e.Action.PartitionID))
 		}
 	}
 	if err != nil {
 		return Failed(err)
 	}
 	return OK()
+}
+
+// hosted is what a configuration of partition id publishes for the shared
+// instances its view lists.
+func (x *executor) hosted(id string) map[string]map[string]string {
+	var out map[string]map[string]string
+	for _, p := range x.view.Partitions {
+		if p.ID != id {
+			continue
+		}
+		for _, s := range p.SharedInstances {
+			if v, ok := x.shared[s.GUID]; ok {
+				if out == nil {
+					out = map[string]map[string]string{}
+				}
+				out[s.GUID] = v
+			}
+		}
+	}
+	return out
 }
 
 // pass runs the agent until it sleeps and returns the effects it asked for,
@@ -179,17 +210,18 @@ func TestPass(t *testing.T) {
 				"check-promises slappart1", "send-report slappart1 started"},
 		},
 		{
-			name:   "failed publication fails the configuration",
+			name:   "failed publication: kept, the configuration succeeds",
 			view:   view(1, started("slappart0", "S-1", 1)),
 			actual: installed(swA),
 			conn:   map[string]string{"url": "http://x"},
 			fail: func(e Effect) error {
 				if e.Kind == Publish {
-					return errors.New("master: 400")
+					return errors.New("master: 500")
 				}
 				return nil
 			},
-			want: []string{"fetch-view", "run-action configure-partition slappart0 (new, v1)", "publish slappart0", "send-report slappart0 error"},
+			want: []string{"fetch-view", "run-action configure-partition slappart0 (new, v1)", "publish slappart0",
+				"run-action start-partition slappart0 (requested, v1)", "check-promises slappart0", "send-report slappart0 started"},
 		},
 		{
 			name:   "promises that fail after a start fail it",

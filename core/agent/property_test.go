@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -40,8 +41,11 @@ type simExecutor struct {
 	away     bool
 	failRate float64
 	builds   []string
-	// delivered: reports the master received, in order.
+	// delivered: reports the master received, in order; published: the
+	// publications it took, in order.
 	delivered []Report
+	published []Publication
+	configs   int // configurations done
 	inFlight  int
 	maxFlight int
 }
@@ -90,9 +94,21 @@ func (x *simExecutor) step(t *testing.T, a *Agent) (Effect, bool) {
 		if fail {
 			o = Failed(errors.New("random failure"))
 		} else if e.Action.Kind == converge.ConfigurePartition {
-			o = Configured(map[string]string{"url": "http://" + e.Action.PartitionID}, nil)
+			x.configs++
+			o = Configured(map[string]string{"url": fmt.Sprintf("http://%s/%s/v%d", e.Action.PartitionID, e.Action.InstanceGUID, e.Action.Version),
+				"n": strconv.Itoa(x.configs)}, nil)
 		}
-	case Publish, PostUsage:
+	case Publish:
+		switch {
+		case x.away:
+			o = Unreachable(nil)
+		case fail:
+			o = Failed(errors.New("master: 500"))
+		default:
+			x.published = append(x.published, Publication{PartitionID: e.PartitionID, InstanceGUID: e.InstanceGUID,
+				SharedGUID: e.SharedGUID, Parameters: e.Parameters})
+		}
+	case PostUsage:
 		if x.away {
 			o = Unreachable(nil)
 		}
