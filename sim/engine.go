@@ -446,5 +446,6 @@ func partitionIndex(id string) (int, bool) {
 
 func addOutbox(a, b agent.OutboxCounters) agent.OutboxCounters {
 	return agent.OutboxCounters{Kept: a.Kept + b.Kept, Resent: a.Resent + b.Resent, Dropped: a.Dropped + b.Dropped,
-		Refused: a.Refused + b.Refused, DestroyedRefused: a.DestroyedRefused + b.DestroyedRefused}
+		Refused: a.Refused + b.Refused, DestroyedRefused: a.DestroyedRefused + b.DestroyedRefused,
+		ReportsRefused: a.ReportsRefused + b.ReportsRefused}
 }

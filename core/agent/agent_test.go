@@ -395,24 +395,29 @@ func reportLines(rs []Report) []string {
 	return out
 }
 
-// TestRefusedReportStays: a report the master refuses (not unreachable)
-// stays in the outbox and does not stop the drain.
-func TestRefusedReportStays(t *testing.T) {
+// TestFailedReportStays: a report the master fails to take (a server
+// error) stays in the outbox, one it refuses (a 4xx) leaves it; neither
+// stops the drain.
+func TestFailedReportStays(t *testing.T) {
 	a := New(Config{}, installed(swA))
-	a.Keep(Report{Kind: ReportState, PartitionID: "slappart0", State: model.ReportedStarted})
-	a.Keep(Report{Kind: ReportState, PartitionID: "slappart1", State: model.ReportedStarted})
+	for _, id := range []string{"slappart0", "slappart1", "slappart2"} {
+		a.Keep(Report{Kind: ReportState, PartitionID: id, State: model.ReportedStarted})
+	}
 	x := &executor{now: t0, view: view(1), fail: func(e Effect) error {
 		if e.Kind == SendReport && e.Report.PartitionID == "slappart0" {
-			return errors.New("master: 404 unknown partition")
+			return errors.New("master: 500")
 		}
 		return nil
-	}}
+	}, refuse: func(e Effect) bool { return e.Report.PartitionID == "slappart1" }}
 	got := x.pass(t, a)
-	if want := []string{"fetch-view", "send-report slappart0 started", "send-report slappart1 started"}; !slices.Equal(got, want) {
+	if want := []string{"fetch-view", "send-report slappart0 started", "send-report slappart1 started", "send-report slappart2 started"}; !slices.Equal(got, want) {
 		t.Errorf("pass = %q, want %q", got, want)
 	}
 	if got := reportLines(a.Outbox()); !slices.Equal(got, []string{"slappart0 started"}) {
-		t.Errorf("outbox = %q, want the refused report only", got)
+		t.Errorf("outbox = %q, want the failed report only", got)
+	}
+	if c := a.OutboxCounters(); c.ReportsRefused != 1 {
+		t.Errorf("reports refused %d, want 1", c.ReportsRefused)
 	}
 }
 

@@ -24,8 +24,8 @@
 //     PollInterval doubling up to Converge.RetryMax.
 //  2. drain the outboxes: the reports earlier passes could not send, then
 //     the connection parameters they could not publish, each oldest first;
-//     the first "unreachable" stops the drain; a report the master refuses
-//     stays for the next pass, a publication it refuses is dropped.
+//     the first "unreachable" stops the drain; what the master refuses is
+//     dropped, a report that failed otherwise stays for the next pass.
 //  3. plan with converge.PlanNode, but only when the view changed,
 //     Invalidate/BuildDone/SetView/Abort was called, or converge's deadline
 //     (RequeueAfter) or a retry is reached: otherwise the last plan stands

@@ -20,9 +20,9 @@ const (
 	// FetchView: poll the master for the computer's view, conditionally.
 	// Done with ViewFetched, NotModified, Unreachable or Failed.
 	FetchView
-	// SendReport: tell the master Effect.Report. Done with OK, Refused,
-	// Unreachable or Failed (a state report stays in the outbox; see
-	// the package documentation for destruction reports).
+	// SendReport: tell the master Effect.Report. Done with OK, Refused
+	// (the report is dropped), Unreachable or Failed (it stays in the
+	// outbox; see the package documentation for destruction reports).
 	SendReport
 	// Build: hand Effect.Action (install-software) to the build worker.
 	// Done with OK once handed over (or ignored); the build's end comes

@@ -34,7 +34,7 @@ func (p Publication) sameKey(o Publication) bool {
 }
 
 // OutboxCounters are the publication outbox's totals since New, and the
-// destruction reports the master refused.
+// reports the master refused.
 type OutboxCounters struct {
 	// Kept: publications put in the outbox (an attempt that did not get
 	// through, or KeepPublication).
@@ -49,6 +49,9 @@ type OutboxCounters struct {
 	// DestroyedRefused: destruction reports the master refused (the
 	// partition is not told again for that instance).
 	DestroyedRefused uint64
+	// ReportsRefused: other reports the master refused (dropped from the
+	// outbox).
+	ReportsRefused uint64
 }
 
 // pubOutbox is the agent's publication outbox: the connection parameters

@@ -290,8 +290,9 @@ func (a *Agent) endAction(now time.Time, err error) {
 }
 
 // reportSent records a SendReport outcome: the report leaves the outbox
-// once the master has it. A master out of reach stops the drain (the
-// others would fail alike); a refused report stays for the next pass.
+// once the master has it, or refused it (it would refuse it again). A
+// master out of reach stops the drain (the others would fail alike); a
+// report that failed otherwise stays for the next pass.
 func (a *Agent) reportSent(now time.Time, r Report, o Outcome) {
 	if r.Kind == ReportDestroyed {
 		a.destroyReported(now, r, o)
@@ -303,7 +304,10 @@ func (a *Agent) reportSent(now time.Time, r Report, o Outcome) {
 		}
 		return
 	}
-	if o.Err == nil {
+	if o.Refused {
+		a.pub.count.ReportsRefused++
+	}
+	if o.Err == nil || o.Refused {
 		for i := range a.outbox {
 			if a.outbox[i] == r {
 				a.outbox = slices.Delete(a.outbox, i, i+1)
@@ -313,7 +317,7 @@ func (a *Agent) reportSent(now time.Time, r Report, o Outcome) {
 	}
 	switch a.stage {
 	case stageDrain:
-		if o.Err != nil {
+		if o.Err != nil && !o.Refused { // it stayed
 			a.drainPos++
 			if o.Unreachable {
 				a.drainPos = len(a.outbox)

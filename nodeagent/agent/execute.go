@@ -384,6 +384,9 @@ func (x *passExec) logPublication(e agentcore.Effect, out agentcore.Outcome) {
 func (x *passExec) logReport(r agentcore.Report, out agentcore.Outcome) {
 	a := x.a
 	switch {
+	case r.Kind == agentcore.ReportDestroyed && out.Refused:
+		a.log.Warn("partition clean, but the master refused to free it: not told again for this instance", "partition", r.PartitionID,
+			"instance", r.InstanceGUID, "err", out.Err)
 	case r.Kind == agentcore.ReportDestroyed && out.Err != nil:
 		told, failures := x.c.DestroyTold(r.PartitionID)
 		_ = told
@@ -395,6 +398,8 @@ func (x *passExec) logReport(r agentcore.Report, out agentcore.Outcome) {
 		} else {
 			a.log.Debug("partition still shown destroyed: master told again", "partition", r.PartitionID, "instance", r.InstanceGUID, "times", told)
 		}
+	case out.Refused:
+		a.log.Error("partition state refused by the master: not sent again", "partition", r.PartitionID, "state", r.State, "err", out.Err)
 	case out.Err != nil:
 		a.log.Warn("partition state not reported: will be sent again", "partition", r.PartitionID, "state", r.State, "err", out.Err)
 	}
