@@ -164,24 +164,24 @@ type AgentSummary struct {
 	CacheHits      uint64 `json:"cache_hits"`
 	BuildFailures  uint64 `json:"build_failures"`
 	Crashes        uint64 `json:"crashes"`
-	// Publications counts connection parameters published (own and per
-	// shared instance), PromiseReports the changes of promise state
-	// reported, DestroyedReports the destroyed partitions told again.
-	Publications     uint64 `json:"publications"`
-	PromiseReports   uint64 `json:"promise_reports"`
-	DestroyedReports uint64 `json:"destroyed_reports_again"`
 	// DestroyedRefused and PublicationsRefused: destruction reports and
 	// publications the master refused. PublicationsKept: publications the
 	// nodes kept for a later pass (the master could not be reached, or
 	// went down before applying them); PublicationsDropped: kept ones
 	// given up (their instance left the node, or a wipe lost them).
-	DestroyedRefused    uint64  `json:"destroyed_refused"`
-	PublicationsRefused uint64  `json:"publications_refused"`
-	PublicationsKept    uint64  `json:"publications_kept"`
-	PublicationsDropped uint64  `json:"publications_dropped"`
-	PeakConfigQueue     int     `json:"peak_config_queue"`
-	PeakNodeQueue       int     `json:"peak_node_queue"`
-	MeanConfigQueue     float64 `json:"mean_config_queue"`
+	DestroyedRefused    uint64 `json:"destroyed_refused"`
+	PublicationsRefused uint64 `json:"publications_refused"`
+	PublicationsKept    uint64 `json:"publications_kept"`
+	PublicationsDropped uint64 `json:"publications_dropped"`
+	// Publications counts connection parameters published (own and per
+	// shared instance), PromiseReports the changes of promise state
+	// reported, DestroyedReports the destroyed partitions told again.
+	Publications     uint64  `json:"publications"`
+	PromiseReports   uint64  `json:"promise_reports"`
+	DestroyedReports uint64  `json:"destroyed_reports_again"`
+	PeakConfigQueue  int     `json:"peak_config_queue"`
+	PeakNodeQueue    int     `json:"peak_node_queue"`
+	MeanConfigQueue  float64 `json:"mean_config_queue"`
 }
 
 // Stats summarises durations, in seconds.
@@ -337,13 +337,13 @@ func (s *engine) finish(wall time.Duration) *Result {
 		Agents: AgentSummary{Polls: st.Polls, FullViews: st.FullViews, Plans: st.Plans, Actions: st.Actions,
 			ActionFailures: st.ActionFailures, Builds: st.Builds, CacheHits: st.CacheHits, BuildFailures: st.BuildFailures,
 			Crashes: st.Crashes, Publications: st.Publications, PromiseReports: st.PromiseReports,
-			DestroyedReports: st.DestroyedReports, PeakConfigQueue: st.peakQueue, PeakNodeQueue: st.peakNodeQueue,
-			DestroyedRefused: st.DestroyedRefused, PublicationsRefused: st.PublicationsRefused,
-			PublicationsKept: oc.Kept, PublicationsDropped: oc.Dropped},
+			DestroyedReports: st.DestroyedReports, PeakConfigQueue: st.peakQueue, PeakNodeQueue: st.peakNodeQueue},
 	}
 	if s.samples > 0 {
 		sum.Agents.MeanConfigQueue = st.sumQueue / float64(s.samples)
 	}
+	sum.Agents.DestroyedRefused, sum.Agents.PublicationsRefused = st.DestroyedRefused, st.PublicationsRefused
+	sum.Agents.PublicationsKept, sum.Agents.PublicationsDropped = oc.Kept, oc.Dropped
 	var all []float64
 	byRoute := map[string]Stats{}
 	for i, v := range st.ServiceTimes {

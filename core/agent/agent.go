@@ -137,8 +137,7 @@ type Agent struct {
 	hasPlanDue bool
 	retryDue   time.Time // the soonest retry of work that failed
 	hasRetry   bool
-	offline    int    // consecutive passes that could not fetch the view
-	fetches    uint64 // fetches that reached the master
+	offline    int // consecutive passes that could not fetch the view
 	usageDue   time.Time
 	unsettled  bool // the last plan left failures, waiting work or builds
 
@@ -182,6 +181,8 @@ type Agent struct {
 	anomaly     map[string]bool
 	destroyed   map[string]destroyFollow
 	lastOfIdx   map[string]int // scratch for lastOf
+	// fetches: the fetches that reached the master (destroyFollow.fetch).
+	fetches uint64
 
 	events eventRing
 	count  Counters

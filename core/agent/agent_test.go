@@ -63,6 +63,9 @@ func (x *executor) outcome(a *Agent, e Effect) Outcome {
 	if x.fail != nil {
 		err = x.fail(e)
 	}
+	if o, done := x.masterAnswer(e, err); done {
+		return o
+	}
 	switch e.Kind {
 	case FetchView:
 		switch {
@@ -76,14 +79,8 @@ func (x *executor) outcome(a *Agent, e Effect) Outcome {
 		x.sent = x.view.Version
 		return ViewFetched(x.view)
 	case SendReport, Publish, PostUsage:
-		switch {
-		case x.offline || x.unreachable != nil && x.unreachable(e):
+		if x.offline {
 			return Unreachable(errors.New("connection refused"))
-		case x.refuse != nil && x.refuse(e):
-			return Refused(errors.New("master: 409 conflict"))
-		case e.Kind == Publish && err == nil:
-			x.delivered = append(x.delivered, Publication{PartitionID: e.PartitionID, InstanceGUID: e.InstanceGUID,
-				SharedGUID: e.SharedGUID, Parameters: e.Parameters})
 		}
 	case Build:
 		x.builds = append(x.builds, e.Action.URL)
@@ -96,6 +93,26 @@ func (x *executor) outcome(a *Agent, e Effect) Outcome {
 		return Failed(err)
 	}
 	return OK()
+}
+
+// masterAnswer is the outcome of a report or publication the master does
+// not take (unreachable or refuse), and records the publications it takes.
+func (x *executor) masterAnswer(e Effect, err error) (Outcome, bool) {
+	if e.Kind != SendReport && e.Kind != Publish {
+		return Outcome{}, false
+	}
+	switch {
+	case x.offline:
+		return Outcome{}, false
+	case x.unreachable != nil && x.unreachable(e):
+		return Unreachable(errors.New("connection refused")), true
+	case x.refuse != nil && x.refuse(e):
+		return Refused(errors.New("master: 409 conflict")), true
+	case e.Kind == Publish && err == nil:
+		x.delivered = append(x.delivered, Publication{PartitionID: e.PartitionID, InstanceGUID: e.InstanceGUID,
+			SharedGUID: e.SharedGUID, Parameters: e.Parameters})
+	}
+	return Outcome{}, false
 }
 
 // hosted is what a configuration of partition id publishes for the shared

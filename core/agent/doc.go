@@ -39,11 +39,11 @@
 //     not reach the master is kept in the publication outbox (latest
 //     value per partition and shared instance) and the configuration
 //     still succeeds; a kept one is dropped when a newer view no longer
-//     places its instance here or the partition is destroyed. Each outcome is recorded in
-//     Actual (converge's ApplySuccess or ApplyFailure); then the state
-//     report: error after any failure (with its message), started after a
-//     partition's last action when it is a start, stopped after a stop or
-//     a configuration of a stopped instance. A report goes through the
+//     places its instance here or the partition is destroyed. Each outcome
+//     is recorded in Actual (converge's ApplySuccess or ApplyFailure); then
+//     the state report: error after any failure (with its message), started
+//     after a partition's last action when it is a start, stopped after a
+//     stop or a configuration of a stopped instance. A report goes through the
 //     outbox: sent at once, kept when the master cannot be reached.
 //  4. tell the master of every partition its view shows busy and requested
 //     destroyed that is clean here (right after its destruction, then
@@ -90,11 +90,11 @@
 //  8. When the executor's own records or processes say something Actual
 //     does not know, update *Actual() between effects and call Invalidate.
 //  9. After a restart, give back what a previous run kept: SetView (the
-//     cached view), Keep (unsent reports), KeepPublication (unpublished
-//     connection parameters), SetAnomaly, ScheduleUsage.
+//     cached view), Keep (unsent reports), SetAnomaly, ScheduleUsage.
 //  10. Persist what must survive a crash from the accessors (Actual,
 //     Pending, Unpublished, Anomaly) after the outcomes that change them
-//     (a fetched view may drop kept publications).
+//     (a fetched view may drop kept publications); at start, give the
+//     publications back with KeepPublication.
 //  11. An interrupted effect (shutdown) is Aborted, not failed: it is not
 //     the node's failure. A node that stops abruptly is Crashed (the
 //     action in flight failed, nothing runs any more); at its boot, Wake.

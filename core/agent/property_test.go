@@ -98,23 +98,21 @@ func (x *simExecutor) step(t *testing.T, a *Agent) (Effect, bool) {
 			o = Configured(map[string]string{"url": fmt.Sprintf("http://%s/%s/v%d", e.Action.PartitionID, e.Action.InstanceGUID, e.Action.Version),
 				"n": strconv.Itoa(x.configs)}, nil)
 		}
-	case Publish:
-		switch {
-		case x.away:
-			o = Unreachable(nil)
-		case fail:
-			o = Failed(errors.New("master: 500"))
-		default:
-			x.published = append(x.published, Publication{PartitionID: e.PartitionID, InstanceGUID: e.InstanceGUID,
-				SharedGUID: e.SharedGUID, Parameters: e.Parameters})
-		}
-	case PostUsage:
+	case Publish, PostUsage:
 		if x.away {
 			o = Unreachable(nil)
 		}
 	case CheckPromises:
 		if fail {
 			o = Failed(errors.New("promise failed"))
+		}
+	}
+	if e.Kind == Publish && o.Err == nil {
+		if fail {
+			o = Failed(errors.New("master: 500"))
+		} else {
+			x.published = append(x.published, Publication{PartitionID: e.PartitionID, InstanceGUID: e.InstanceGUID,
+				SharedGUID: e.SharedGUID, Parameters: e.Parameters})
 		}
 	}
 	if err := a.Done(x.now, o); err != nil {
