@@ -51,7 +51,10 @@
 //     pass plus a jitter below poll_interval's. Builds run on a software
 //     worker (binary cache hit or source build). Reports and publications
 //     go to the master through the network; the agent's outbox keeps what
-//     cannot be delivered (offline mode), also what an outage lost. A
+//     cannot be delivered (offline mode), also what an outage lost
+//     (publications_kept, publications_dropped when their instance left
+//     first); the master's refusals are counted (destroyed_refused,
+//     publications_refused): they come after the agent's Done. A
 //     crash keeps the agent's records; at boot the supervisor restarts what
 //     ran, master or not.
 //   - Network: per group latency and loss; partitions cut a region, a list

@@ -239,6 +239,8 @@ func (e *Engine) Wipe(id string) error {
 	s.crash(n)
 	c := n.ag.Counters()
 	n.oldCounts = addCounters(n.oldCounts, c)
+	n.oldOutbox = addOutbox(n.oldOutbox, n.ag.OutboxCounters())
+	n.oldOutbox.Dropped += uint64(len(n.ag.Unpublished()))
 	n.ag = agent.New(s.agentCfg, converge.Actual{})
 	n.passSeen, n.planSeen, n.evSeen = 0, 0, 0
 	n.promiseFailing, n.resume = nil, nil
@@ -437,4 +439,10 @@ func partitionIndex(id string) (int, bool) {
 		k = k*10 + int(c-'0')
 	}
 	return k, true
+}
+
+func addOutbox(a, b agent.OutboxCounters) agent.OutboxCounters {
+	return agent.OutboxCounters{Kept: a.Kept + b.Kept, Resent: a.Resent + b.Resent, Dropped: a.Dropped + b.Dropped,
+		Refused: a.Refused + b.Refused, DestroyedRefused: a.DestroyedRefused + b.DestroyedRefused,
+		ReportsRefused: a.ReportsRefused + b.ReportsRefused}
 }

@@ -49,6 +49,9 @@ type node struct {
 	maxVer uint64 // highest view version ever seen
 	// Statistics of agents a wipe replaced.
 	oldCounts agent.Counters
+	// oldOutbox: the publication outbox counters of the agents a wipe
+	// replaced (what the wipe lost counts as dropped).
+	oldOutbox agent.OutboxCounters
 	// Configuration queue: the partition actions of the current plan not
 	// run yet (for statistics), following the agent's plans.
 	planSeen uint64
@@ -310,6 +313,8 @@ func (s *engine) report(n *node, r agent.Report) agent.Outcome {
 	case agent.ReportDestroyed:
 		s.stats.DestroyedReports++
 		cmd = master.PartitionDestroyed{By: n.actor, ComputerID: n.id, PartitionID: r.PartitionID}
+		// NB: the modelled answer comes after Done (latency, the master's
+		// queue): a refusal is counted here, the agent is not told.
 	default:
 		cmd = master.ReportSoftware{By: n.actor, ComputerID: n.id, URL: r.URL, State: r.Software, Error: r.Error}
 	}
@@ -318,6 +323,9 @@ func (s *engine) report(n *node, r agent.Report) agent.Outcome {
 			n.ag.Keep(r) // sent again at the next pass that reaches the master
 			return
 		}
+		if err != nil && r.Kind == agent.ReportDestroyed {
+			s.stats.DestroyedRefused++
+		}
 		if err == nil && r.Kind == agent.ReportState && r.State == model.ReportedStarted {
 			s.onStarted(r.InstanceGUID, r.Version)
 		}
@@ -325,14 +333,25 @@ func (s *engine) report(n *node, r agent.Report) agent.Outcome {
 	return agent.OK()
 }
 
-// publish sends connection parameters to the master.
+// publish sends connection parameters to the master. When the master
+// goes down before applying them, the node keeps them again (as a
+// production agent whose request failed); a refusal is counted (it comes
+// after Done: the agent is not told).
 func (s *engine) publish(n *node, e agent.Effect) agent.Outcome {
 	if !s.reachable(n) {
 		return agent.Unreachable(errMasterDown)
 	}
 	s.stats.Publications++
+	p := agent.Publication{PartitionID: e.PartitionID, InstanceGUID: e.InstanceGUID, SharedGUID: e.SharedGUID, Parameters: e.Parameters}
 	s.submit(s.latency(n), master.SetConnection{By: n.actor, ComputerID: n.id, PartitionID: e.PartitionID,
-		SharedGUID: e.SharedGUID, Parameters: e.Parameters}, nil)
+		SharedGUID: e.SharedGUID, Parameters: e.Parameters}, func(_ master.Result, err error) {
+		switch {
+		case err == errMasterDown:
+			n.ag.KeepPublication(p)
+		case err != nil:
+			s.stats.PublicationsRefused++
+		}
+	})
 	return agent.OK()
 }
 

@@ -23,6 +23,7 @@ type stats struct {
 	ParameterChanges, StormChanges, SpecRequests            uint64
 	PoolHandovers, PoolMisses, PoolOrders, PoolReleased     uint64
 	Publications, PromiseReports, DestroyedReports          uint64
+	PublicationsRefused, DestroyedRefused                   uint64
 	MasterRestarts                                          uint64
 	ResalePremium                                           float64
 	PendingTimes                                            []float64    // ns, per placed demand
@@ -163,6 +164,15 @@ type AgentSummary struct {
 	CacheHits      uint64 `json:"cache_hits"`
 	BuildFailures  uint64 `json:"build_failures"`
 	Crashes        uint64 `json:"crashes"`
+	// DestroyedRefused and PublicationsRefused: destruction reports and
+	// publications the master refused. PublicationsKept: publications the
+	// nodes kept for a later pass (the master could not be reached, or
+	// went down before applying them); PublicationsDropped: kept ones
+	// given up (their instance left the node, or a wipe lost them).
+	DestroyedRefused    uint64 `json:"destroyed_refused"`
+	PublicationsRefused uint64 `json:"publications_refused"`
+	PublicationsKept    uint64 `json:"publications_kept"`
+	PublicationsDropped uint64 `json:"publications_dropped"`
 	// Publications counts connection parameters published (own and per
 	// shared instance), PromiseReports the changes of promise state
 	// reported, DestroyedReports the destroyed partitions told again.
@@ -312,8 +322,10 @@ func (s *engine) finish(wall time.Duration) *Result {
 	}
 	st := &s.stats
 	var ac agent.Counters
+	var oc agent.OutboxCounters
 	for _, n := range s.nodes {
 		ac = addCounters(ac, addCounters(n.oldCounts, n.ag.Counters()))
+		oc = addOutbox(oc, addOutbox(n.oldOutbox, n.ag.OutboxCounters()))
 	}
 	st.Plans = ac.Plans
 	cfgSum := sha256.Sum256([]byte(s.sc.Canonical()))
@@ -330,6 +342,8 @@ func (s *engine) finish(wall time.Duration) *Result {
 	if s.samples > 0 {
 		sum.Agents.MeanConfigQueue = st.sumQueue / float64(s.samples)
 	}
+	sum.Agents.DestroyedRefused, sum.Agents.PublicationsRefused = st.DestroyedRefused, st.PublicationsRefused
+	sum.Agents.PublicationsKept, sum.Agents.PublicationsDropped = oc.Kept, oc.Dropped
 	var all []float64
 	byRoute := map[string]Stats{}
 	for i, v := range st.ServiceTimes {

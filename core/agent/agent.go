@@ -15,6 +15,7 @@ var (
 	ErrNoEffect          = errors.New("agent: no effect in flight")
 	errUnknownFailure    = errors.New("agent: effect failed")
 	errUnreachable       = errors.New("agent: master unreachable")
+	errRefused           = errors.New("agent: master refused")
 	errWrongOutcome      = errors.New("agent: outcome does not fit the effect")
 	errViewAndNotModif   = errors.New("agent: a view and \"not modified\" in one outcome")
 	errNotModifiedNoView = errors.New("agent: fetch-view answered \"not modified\" but the agent has no view: fetch unconditionally (or call SetView first)")
@@ -171,10 +172,13 @@ type Agent struct {
 	planned     map[string]uint64 // partition -> last pass whose plan had an action for it
 	building    map[string]bool   // URLs handed to the build worker
 	outbox      []Report
+	pub         pubOutbox // connection parameters not published yet
 	checked     map[string]time.Time
 	anomaly     map[string]bool
 	destroyed   map[string]destroyFollow
 	lastOfIdx   map[string]int // scratch for lastOf
+	// fetches: the fetches that reached the master (destroyFollow.fetch).
+	fetches uint64
 
 	events eventRing
 	count  Counters
@@ -194,6 +198,12 @@ type destroyFollow struct {
 	due      time.Time // not before
 	failures int
 	told     int // times the master accepted the report
+	// fetch: Agent.fetches when the last report was sent; the partition
+	// is told again only on a view fetched after it.
+	fetch uint64
+	// refused: the master refused the report; it is not told again for
+	// this instance.
+	refused bool
 }
 
 // New returns an agent for a node whose actual state is actual (the agent
@@ -328,11 +338,11 @@ func (a *Agent) Busy() bool { return a.stage != stageIdle }
 
 // Converged reports whether the node has nothing left to do: no pass in
 // progress, the last fetch reached the master, the last plan ran without
-// failure, waiting work or build, no build in progress, no report in the
-// outbox, and nothing invalidated the plan since.
+// failure, waiting work or build, no build in progress, no report or
+// publication in the outboxes, and nothing invalidated the plan since.
 func (a *Agent) Converged() bool {
 	return a.stage == stageIdle && a.view != nil && a.offline == 0 && !a.dirty && !a.unsettled &&
-		len(a.building) == 0 && len(a.outbox) == 0
+		len(a.building) == 0 && len(a.outbox) == 0 && len(a.pub.kept) == 0
 }
 
 // Begin starts a pass at once (one-shot commands), unless one is in
@@ -450,6 +460,9 @@ func (a *Agent) Done(now time.Time, o Outcome) error {
 	if o.View != nil && o.NotModified {
 		return errViewAndNotModif
 	}
+	if o.Refused && o.Unreachable {
+		return fmt.Errorf("%w: refused and unreachable at once", errWrongOutcome)
+	}
 	a.inflight = false
 	switch e.Kind {
 	case FetchView:
@@ -473,7 +486,7 @@ func (a *Agent) Done(now time.Time, o Outcome) error {
 		}
 		a.actionRan(now, o)
 	case Publish:
-		a.published(now, o)
+		a.published(now, e, o)
 	case CheckPromises:
 		a.count.PromiseChecks++
 		a.promisesChecked(now, e, o)
@@ -567,6 +580,7 @@ func (a *Agent) setView(v *model.ComputerView) {
 			delete(a.destroyed, id)
 		}
 	}
+	a.dropUnplaced()
 }
 
 // partition returns the view's entry for id, or nil.
@@ -585,6 +599,7 @@ func (a *Agent) fetched(now time.Time, o Outcome) {
 		return
 	}
 	a.offline = 0
+	a.fetches++
 	if o.View != nil {
 		a.setView(o.View)
 		a.dirty = true
@@ -597,6 +612,7 @@ func (a *Agent) fetched(now time.Time, o Outcome) {
 		return
 	}
 	a.drainPos = 0
+	a.pub.pos, a.pub.stop = 0, false
 	a.stage = stageDrain
 	if a.opts.DestroyOnly {
 		a.beginPlan(now)

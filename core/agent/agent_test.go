@@ -51,12 +51,20 @@ type executor struct {
 	step   time.Duration
 	log    []string
 	builds []string
+	// unreachable and refuse: the master effects that do not get through,
+	// and those it refuses.
+	unreachable, refuse func(Effect) bool
+	// delivered: the publications the master took, in order.
+	delivered []Publication
 }
 
 func (x *executor) outcome(a *Agent, e Effect) Outcome {
 	var err error
 	if x.fail != nil {
 		err = x.fail(e)
+	}
+	if o, done := x.masterAnswer(e, err); done {
+		return o
 	}
 	switch e.Kind {
 	case FetchView:
@@ -78,13 +86,53 @@ func (x *executor) outcome(a *Agent, e Effect) Outcome {
 		x.builds = append(x.builds, e.Action.URL)
 	case RunAction:
 		if err == nil && e.Action.Kind == converge.ConfigurePartition {
-			return Configured(x.conn, x.shared)
+			return Configured(x.conn, x.hosted(e.Action.PartitionID))
 		}
 	}
 	if err != nil {
 		return Failed(err)
 	}
 	return OK()
+}
+
+// masterAnswer is the outcome of a report or publication the master does
+// not take (unreachable or refuse), and records the publications it takes.
+func (x *executor) masterAnswer(e Effect, err error) (Outcome, bool) {
+	if e.Kind != SendReport && e.Kind != Publish {
+		return Outcome{}, false
+	}
+	switch {
+	case x.offline:
+		return Outcome{}, false
+	case x.unreachable != nil && x.unreachable(e):
+		return Unreachable(errors.New("connection refused")), true
+	case x.refuse != nil && x.refuse(e):
+		return Refused(errors.New("master: 409 conflict")), true
+	case e.Kind == Publish && err == nil:
+		x.delivered = append(x.delivered, Publication{PartitionID: e.PartitionID, InstanceGUID: e.InstanceGUID,
+			SharedGUID: e.SharedGUID, Parameters: e.Parameters})
+	}
+	return Outcome{}, false
+}
+
+// hosted is what a configuration of partition id publishes for the shared
+// instances its view lists.
+func (x *executor) hosted(id string) map[string]map[string]string {
+	var out map[string]map[string]string
+	for _, p := range x.view.Partitions {
+		if p.ID != id {
+			continue
+		}
+		for _, s := range p.SharedInstances {
+			if v, ok := x.shared[s.GUID]; ok {
+				if out == nil {
+					out = map[string]map[string]string{}
+				}
+				out[s.GUID] = v
+			}
+		}
+	}
+	return out
 }
 
 // pass runs the agent until it sleeps and returns the effects it asked for,
@@ -179,17 +227,18 @@ func TestPass(t *testing.T) {
 				"check-promises slappart1", "send-report slappart1 started"},
 		},
 		{
-			name:   "failed publication fails the configuration",
+			name:   "failed publication: kept, the configuration succeeds",
 			view:   view(1, started("slappart0", "S-1", 1)),
 			actual: installed(swA),
 			conn:   map[string]string{"url": "http://x"},
 			fail: func(e Effect) error {
 				if e.Kind == Publish {
-					return errors.New("master: 400")
+					return errors.New("master: 500")
 				}
 				return nil
 			},
-			want: []string{"fetch-view", "run-action configure-partition slappart0 (new, v1)", "publish slappart0", "send-report slappart0 error"},
+			want: []string{"fetch-view", "run-action configure-partition slappart0 (new, v1)", "publish slappart0",
+				"run-action start-partition slappart0 (requested, v1)", "check-promises slappart0", "send-report slappart0 started"},
 		},
 		{
 			name:   "promises that fail after a start fail it",
@@ -363,24 +412,29 @@ func reportLines(rs []Report) []string {
 	return out
 }
 
-// TestRefusedReportStays: a report the master refuses (not unreachable)
-// stays in the outbox and does not stop the drain.
-func TestRefusedReportStays(t *testing.T) {
+// TestFailedReportStays: a report the master fails to take (a server
+// error) stays in the outbox, one it refuses (a 4xx) leaves it; neither
+// stops the drain.
+func TestFailedReportStays(t *testing.T) {
 	a := New(Config{}, installed(swA))
-	a.Keep(Report{Kind: ReportState, PartitionID: "slappart0", State: model.ReportedStarted})
-	a.Keep(Report{Kind: ReportState, PartitionID: "slappart1", State: model.ReportedStarted})
+	for _, id := range []string{"slappart0", "slappart1", "slappart2"} {
+		a.Keep(Report{Kind: ReportState, PartitionID: id, State: model.ReportedStarted})
+	}
 	x := &executor{now: t0, view: view(1), fail: func(e Effect) error {
 		if e.Kind == SendReport && e.Report.PartitionID == "slappart0" {
-			return errors.New("master: 404 unknown partition")
+			return errors.New("master: 500")
 		}
 		return nil
-	}}
+	}, refuse: func(e Effect) bool { return e.Report.PartitionID == "slappart1" }}
 	got := x.pass(t, a)
-	if want := []string{"fetch-view", "send-report slappart0 started", "send-report slappart1 started"}; !slices.Equal(got, want) {
+	if want := []string{"fetch-view", "send-report slappart0 started", "send-report slappart1 started", "send-report slappart2 started"}; !slices.Equal(got, want) {
 		t.Errorf("pass = %q, want %q", got, want)
 	}
 	if got := reportLines(a.Outbox()); !slices.Equal(got, []string{"slappart0 started"}) {
-		t.Errorf("outbox = %q, want the refused report only", got)
+		t.Errorf("outbox = %q, want the failed report only", got)
+	}
+	if c := a.OutboxCounters(); c.ReportsRefused != 1 {
+		t.Errorf("reports refused %d, want 1", c.ReportsRefused)
 	}
 }
 

@@ -22,9 +22,10 @@
 //  1. fetch the view. Unreachable (or failed): the pass ends, nothing else
 //     is done (the programs keep running) and the next one backs off from
 //     PollInterval doubling up to Converge.RetryMax.
-//  2. drain the outbox: the reports earlier passes could not send, oldest
-//     first; the first "unreachable" stops the drain, a refused report
-//     stays for the next pass.
+//  2. drain the outboxes: the reports earlier passes could not send, then
+//     the connection parameters they could not publish, each oldest first;
+//     the first "unreachable" stops the drain; what the master refuses is
+//     dropped, a report that failed otherwise stays for the next pass.
 //  3. plan with converge.PlanNode, but only when the view changed,
 //     Invalidate/BuildDone/SetView/Abort was called, or converge's deadline
 //     (RequeueAfter) or a retry is reached: otherwise the last plan stands
@@ -34,17 +35,22 @@
 //     of its partition in this plan; removals run last (Config.RunRemovals)
 //     unless a destruction failed. A configuration is followed by one
 //     Publish per non-empty set of connection parameters it produced, a
-//     start by a CheckPromises with AfterStart. Each outcome is recorded in
-//     Actual (converge's ApplySuccess or ApplyFailure); then the state
-//     report: error after any failure (with its message), started after a
-//     partition's last action when it is a start, stopped after a stop or
-//     a configuration of a stopped instance. A report goes through the
+//     start by a CheckPromises with AfterStart. A publication that does
+//     not reach the master is kept in the publication outbox (latest
+//     value per partition and shared instance) and the configuration
+//     still succeeds; a kept one is dropped when a newer view no longer
+//     places its instance here or the partition is destroyed. Each outcome
+//     is recorded in Actual (converge's ApplySuccess or ApplyFailure); then
+//     the state report: error after any failure (with its message), started
+//     after a partition's last action when it is a start, stopped after a
+//     stop or a configuration of a stopped instance. A report goes through the
 //     outbox: sent at once, kept when the master cannot be reached.
 //  4. tell the master of every partition its view shows busy and requested
 //     destroyed that is clean here (right after its destruction, then
-//     again every PollInterval/2 while the view shows it so; after a
-//     failure, with converge's back-off; an unreachable master stops the
-//     round).
+//     again at most every PollInterval/2 while a view fetched after the
+//     last report still shows it so; after a failure, with converge's
+//     back-off; never again for that instance once the master refused;
+//     an unreachable master stops the round).
 //  5. check the promises of the started partitions the plans leave alone
 //     (SlapOS's anomaly mode): each at most every PromiseInterval, the
 //     least recently checked first, for at most PromiseBudget per pass (at
@@ -72,7 +78,10 @@
 //  4. Give times that never go backwards.
 //  5. Answer FetchView with ViewFetched (a new view, which the agent keeps:
 //     do not modify it afterwards), NotModified (only when the agent has a
-//     view: after a ViewFetched or SetView), Unreachable or Failed.
+//     view: after a ViewFetched or SetView), Unreachable or Failed. Answer
+//     the effects sent to the master with Refused when it answered no (a
+//     4xx: the same request would be refused again), Unreachable when it
+//     could not be reached, Failed otherwise.
 //  6. Answer a configure-partition with Configured(own, shared) holding
 //     what the instance publishes; an empty own set publishes nothing.
 //  7. Hand each Build to the build worker and answer OK (or Failed if it
@@ -83,7 +92,9 @@
 //  9. After a restart, give back what a previous run kept: SetView (the
 //     cached view), Keep (unsent reports), SetAnomaly, ScheduleUsage.
 //  10. Persist what must survive a crash from the accessors (Actual,
-//     Pending, Anomaly) after the outcomes that change them.
+//     Pending, Unpublished, Anomaly) after the outcomes that change them
+//     (a fetched view may drop kept publications); at start, give the
+//     publications back with KeepPublication.
 //  11. An interrupted effect (shutdown) is Aborted, not failed: it is not
 //     the node's failure. A node that stops abruptly is Crashed (the
 //     action in flight failed, nothing runs any more); at its boot, Wake.

@@ -20,8 +20,9 @@ const (
 	// FetchView: poll the master for the computer's view, conditionally.
 	// Done with ViewFetched, NotModified, Unreachable or Failed.
 	FetchView
-	// SendReport: tell the master Effect.Report. Done with OK,
-	// Unreachable or Failed (the report stays in the outbox).
+	// SendReport: tell the master Effect.Report. Done with OK, Refused
+	// (the report is dropped), Unreachable or Failed (it stays in the
+	// outbox; see the package documentation for destruction reports).
 	SendReport
 	// Build: hand Effect.Action (install-software) to the build worker.
 	// Done with OK once handed over (or ignored); the build's end comes
@@ -33,8 +34,10 @@ const (
 	RunAction
 	// Publish: publish Effect.Parameters as the connection parameters of
 	// the instance in Effect.PartitionID, or of shared instance
-	// Effect.SharedGUID when it is set. Done with OK, Unreachable or
-	// Failed (the configuration fails).
+	// Effect.SharedGUID when it is set (Effect.Kept: one kept by an earlier
+	// pass, sent again). Done with OK, Refused (dropped), Unreachable or
+	// Failed (kept in the publication outbox and sent again at the next
+	// pass that reaches the master); the configuration succeeds either way.
 	Publish
 	// CheckPromises: run the promises of Effect.PartitionID. AfterStart
 	// says the programs were just (re)started: retry failing promises
@@ -75,6 +78,9 @@ type Effect struct {
 	Parameters map[string]string
 	// AfterStart: CheckPromises right after a start.
 	AfterStart bool
+	// Kept: Publish of a publication an earlier attempt could not deliver
+	// (the outbox's, see Unpublished), not of the configuration in flight.
+	Kept bool
 	// Report: SendReport.
 	Report Report
 }
@@ -87,10 +93,14 @@ func (e Effect) String() string {
 	case Build, RunAction:
 		return e.Kind.String() + " " + e.Action.String()
 	case Publish:
+		s := "publish " + e.PartitionID
 		if e.SharedGUID != "" {
-			return fmt.Sprintf("publish %s shared %s", e.PartitionID, e.SharedGUID)
+			s += " shared " + e.SharedGUID
 		}
-		return "publish " + e.PartitionID
+		if e.Kept {
+			s += " (kept)"
+		}
+		return s
 	case CheckPromises:
 		return "check-promises " + e.PartitionID
 	case SendReport:
@@ -152,12 +162,15 @@ func (r Report) sameSubject(o Report) bool {
 }
 
 // Outcome is how an effect ended, given to Agent.Done. Build it with OK,
-// Failed, Unreachable, ViewFetched, NotModified or Configured.
+// Failed, Refused, Unreachable, ViewFetched, NotModified or Configured.
 type Outcome struct {
 	// Err is nil when the effect succeeded.
 	Err error
 	// Unreachable: the master could not be reached (Err says why).
 	Unreachable bool
+	// Refused: the master answered, and its answer is no (a 4xx): the
+	// same request would get the same answer.
+	Refused bool
 	// View: FetchView's new view (nil with NotModified or an error).
 	View *model.ComputerView
 	// NotModified: FetchView's answer that the view is unchanged.
@@ -181,6 +194,16 @@ func Failed(err error) Outcome {
 	return Outcome{Err: err}
 }
 
+// Refused is the outcome of an effect the master answered with a refusal
+// (bad input, forbidden, unknown, conflict): sending it again would be
+// refused again.
+func Refused(err error) Outcome {
+	if err == nil {
+		err = errRefused
+	}
+	return Outcome{Err: err, Refused: true}
+}
+
 // Unreachable is the outcome of an effect that could not reach the master.
 func Unreachable(err error) Outcome {
 	if err == nil {
@@ -200,4 +223,43 @@ func NotModified() Outcome { return Outcome{NotModified: true} }
 // instance publishes for itself and for each shared instance it hosts.
 func Configured(connection map[string]string, shared map[string]map[string]string) Outcome {
 	return Outcome{Connection: connection, Shared: shared}
+}
+
+// MasterAnswer is how the master took an effect sent to it (Outcome.Answer).
+type MasterAnswer uint8
+
+// Master answers.
+const (
+	// Answered: the master took it.
+	Answered MasterAnswer = iota
+	// AnswerRefused: the master answered no (Refused).
+	AnswerRefused
+	// AnswerUnreachable: the master could not be reached (Unreachable).
+	AnswerUnreachable
+	// AnswerFailed: anything else (Failed): a server error, an answer
+	// that could not be read, a local failure. Worth trying again.
+	AnswerFailed
+)
+
+var answerNames = [...]string{"answered", "refused", "unreachable", "failed"}
+
+// String is the answer's name, as logs spell it.
+func (m MasterAnswer) String() string {
+	if int(m) < len(answerNames) {
+		return answerNames[m]
+	}
+	return fmt.Sprintf("answer(%d)", uint8(m))
+}
+
+// Answer classifies the outcome of an effect sent to the master.
+func (o Outcome) Answer() MasterAnswer {
+	switch {
+	case o.Err == nil:
+		return Answered
+	case o.Refused:
+		return AnswerRefused
+	case o.Unreachable:
+		return AnswerUnreachable
+	}
+	return AnswerFailed
 }

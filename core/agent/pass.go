@@ -19,6 +19,9 @@ func (a *Agent) advance(now time.Time) (Effect, bool) {
 		if a.drainPos < len(a.outbox) {
 			return Effect{Kind: SendReport, Report: a.outbox[a.drainPos]}, true
 		}
+		if e, ok := a.nextKept(); ok {
+			return e, true
+		}
 		a.beginPlan(now)
 	case stageBuilds:
 		for a.bpos < len(a.builds) {
@@ -221,17 +224,6 @@ func (a *Agent) actionRan(now time.Time, o Outcome) {
 	a.endAction(now, nil)
 }
 
-func (a *Agent) published(now time.Time, o Outcome) {
-	if o.Err != nil {
-		a.endAction(now, o.Err)
-		return
-	}
-	a.ppos++
-	if a.ppos == len(a.pubs) {
-		a.endAction(now, nil)
-	}
-}
-
 // endAction records the current action's success or failure in Actual and
 // sends the partition's state report, as the production agent did:
 //
@@ -277,6 +269,7 @@ func (a *Agent) endAction(now time.Time, err error) {
 		if err == nil {
 			delete(a.checked, act.PartitionID)
 			delete(a.anomaly, act.PartitionID)
+			a.dropPartition(act.PartitionID)
 			if p := a.partition(act.PartitionID); p != nil && p.InstanceGUID != "" &&
 				p.InstanceGUID == act.InstanceGUID && p.RequestedState == model.StateDestroyed {
 				delete(a.destroyed, act.PartitionID) // told afresh
@@ -307,8 +300,9 @@ func (a *Agent) endAction(now time.Time, err error) {
 }
 
 // reportSent records a SendReport outcome: the report leaves the outbox
-// once the master has it. A master out of reach stops the drain (the
-// others would fail alike); a refused report stays for the next pass.
+// once the master has it, or refused it (it would refuse it again). A
+// master out of reach stops the drain (the others would fail alike); a
+// report that failed otherwise stays for the next pass.
 func (a *Agent) reportSent(now time.Time, r Report, o Outcome) {
 	if r.Kind == ReportDestroyed {
 		a.destroyReported(now, r, o)
@@ -320,7 +314,10 @@ func (a *Agent) reportSent(now time.Time, r Report, o Outcome) {
 		}
 		return
 	}
-	if o.Err == nil {
+	if o.Refused {
+		a.pub.count.ReportsRefused++
+	}
+	if o.Err == nil || o.Refused {
 		for i := range a.outbox {
 			if a.outbox[i] == r {
 				a.outbox = slices.Delete(a.outbox, i, i+1)
@@ -330,10 +327,11 @@ func (a *Agent) reportSent(now time.Time, r Report, o Outcome) {
 	}
 	switch a.stage {
 	case stageDrain:
-		if o.Err != nil {
+		if o.Err != nil && !o.Refused { // it stayed
 			a.drainPos++
 			if o.Unreachable {
 				a.drainPos = len(a.outbox)
+				a.pub.stop = true // the publications wait too
 			}
 		}
 	case stageActions:
@@ -344,12 +342,18 @@ func (a *Agent) reportSent(now time.Time, r Report, o Outcome) {
 }
 
 // destroyReported records the outcome of telling the master a partition
-// is clean: told again every half poll interval while its view shows it
-// busy, and after a failure when converge's back-off allows.
+// is clean: told again every half poll interval while a view fetched since
+// shows it busy, after a failure when converge's back-off allows, and
+// never again after a refusal.
 func (a *Agent) destroyReported(now time.Time, r Report, o Outcome) {
 	f := a.destroyed[r.PartitionID]
 	if f.guid != r.InstanceGUID {
 		f = destroyFollow{guid: r.InstanceGUID}
+	}
+	f.fetch = a.fetches
+	if o.Refused {
+		f.refused = true
+		a.pub.count.DestroyedRefused++
 	}
 	if o.Err != nil {
 		f.failures++
@@ -364,7 +368,11 @@ func (a *Agent) destroyReported(now time.Time, r Report, o Outcome) {
 // busy and requested destroyed is clean here (wiped, or never deployed on
 // this disk), as SlapOS's report loop does on every run: the master keeps
 // a root allocated while its children live, and a node rebuilt with an
-// empty disk has nothing to wipe.
+// empty disk has nothing to wipe. NB: a view fetched before the last
+// report may predate its effect (a pass of long actions): only a later
+// fetch tells whether the master still shows the partition busy, and
+// whether it holds the same instance (a report about a partition the
+// master freed and gave to another is refused).
 func (a *Agent) nextDestroyed(now time.Time) (Effect, bool) {
 	for !a.dOffline && a.dpos < len(a.destroyIdx) {
 		p := &a.view.Partitions[a.destroyIdx[a.dpos]]
@@ -372,7 +380,8 @@ func (a *Agent) nextDestroyed(now time.Time) (Effect, bool) {
 		if pa := a.actual.Partitions[p.ID]; pa.InstanceGUID != "" || pa.Running {
 			continue // converge's destruction comes first (and tells the master)
 		}
-		if f, ok := a.destroyed[p.ID]; ok && f.guid == p.InstanceGUID && now.Before(f.due) {
+		if f, ok := a.destroyed[p.ID]; ok && f.guid == p.InstanceGUID &&
+			(f.refused || a.fetches <= f.fetch || now.Before(f.due)) {
 			continue
 		}
 		return Effect{Kind: SendReport, Report: Report{Kind: ReportDestroyed, PartitionID: p.ID, InstanceGUID: p.InstanceGUID, Version: p.Version}}, true

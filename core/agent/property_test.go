@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -40,8 +41,11 @@ type simExecutor struct {
 	away     bool
 	failRate float64
 	builds   []string
-	// delivered: reports the master received, in order.
+	// delivered: reports the master received, in order; published: the
+	// publications it took, in order.
 	delivered []Report
+	published []Publication
+	configs   int // configurations done
 	inFlight  int
 	maxFlight int
 }
@@ -90,7 +94,9 @@ func (x *simExecutor) step(t *testing.T, a *Agent) (Effect, bool) {
 		if fail {
 			o = Failed(errors.New("random failure"))
 		} else if e.Action.Kind == converge.ConfigurePartition {
-			o = Configured(map[string]string{"url": "http://" + e.Action.PartitionID}, nil)
+			x.configs++
+			o = Configured(map[string]string{"url": fmt.Sprintf("http://%s/%s/v%d", e.Action.PartitionID, e.Action.InstanceGUID, e.Action.Version),
+				"n": strconv.Itoa(x.configs)}, nil)
 		}
 	case Publish, PostUsage:
 		if x.away {
@@ -99,6 +105,14 @@ func (x *simExecutor) step(t *testing.T, a *Agent) (Effect, bool) {
 	case CheckPromises:
 		if fail {
 			o = Failed(errors.New("promise failed"))
+		}
+	}
+	if e.Kind == Publish && o.Err == nil {
+		if fail {
+			o = Failed(errors.New("master: 500"))
+		} else {
+			x.published = append(x.published, Publication{PartitionID: e.PartitionID, InstanceGUID: e.InstanceGUID,
+				SharedGUID: e.SharedGUID, Parameters: e.Parameters})
 		}
 	}
 	if err := a.Done(x.now, o); err != nil {

@@ -14,7 +14,8 @@
 //
 //   - per partition, <partition>/.slapgo/state.json (SlapOS's .timestamp
 //     role): applied version, last success, failures and back-off, whether
-//     the programs run, the destroy hook, a state report not yet delivered.
+//     the programs run, the destroy hook, a state report not yet delivered,
+//     the connection parameters not yet published (unpublished).
 //     No file means a clean partition. Running is read from the processes
 //     themselves (supervisor, or pid files of another agent process).
 //   - per software release, <software_root>/<md5(url)>/.completed (built)
@@ -38,7 +39,10 @@
 // action skips the rest of its partition only. configure = link
 // software_release to the software, fetch the instance's certificate into
 // <partition>/.slapgo, profile.Deploy; then its connection parameters are
-// published (also per shared instance). start = (re)start the programs
+// published (also per shared instance): those the master cannot be given
+// now stay in the record and go first at the next pass that reaches it,
+// those it refuses (400, 403, 404, 409, 422) are dropped; the
+// configuration succeeds either way. start = (re)start the programs
 // (package supervisor), then the promises (package promise) until they hold
 // or promise_timeout passed; stop and destroy kill the process groups.
 // After a partition's last action, its state (started, stopped, error) is

@@ -20,7 +20,8 @@ var errNoBuilder = errors.New("agent: builds are the software pass's in a one-sh
 
 // coreAgent returns the instance loop's decisions (core/agent), made at the
 // first pass with what the disk remembers: the cached view, the reports
-// not delivered, the anomalies (worker held).
+// not delivered, the connection parameters not published, the anomalies
+// (worker held).
 func (a *Agent) coreAgent() *agentcore.Agent {
 	if a.core != nil {
 		return a.core
@@ -49,6 +50,10 @@ func (a *Agent) coreAgent() *agentcore.Agent {
 		if r := st.Unreported; r != nil {
 			c.Keep(agentcore.Report{Kind: agentcore.ReportState, PartitionID: p.ID, InstanceGUID: st.InstanceGUID,
 				Version: st.AppliedVersion, State: r.State, Error: r.Error})
+		}
+		for _, u := range st.Unpublished {
+			c.KeepPublication(agentcore.Publication{PartitionID: p.ID, InstanceGUID: u.InstanceGUID,
+				SharedGUID: u.SharedGUID, Parameters: u.Parameters})
 		}
 		c.SetAnomaly(p.ID, st.Anomaly)
 	}
@@ -150,7 +155,6 @@ func (x *passExec) execute(ctx context.Context, e agentcore.Effect) agentcore.Ou
 			} else {
 				err = fmt.Errorf("agent: publishing the connection parameters of %s: %w", e.PartitionID, err)
 			}
-			x.actionFailed(err)
 		}
 		return masterOutcome(err)
 	case agentcore.CheckPromises:
@@ -190,16 +194,33 @@ func outcome(err error) agentcore.Outcome {
 	return agentcore.OK()
 }
 
-// masterOutcome tells an unreachable master from one that answered an
-// error.
+// masterOutcome tells an unreachable master from one that refused (an
+// answer the same request would get again: 400, 403, 404, 409, 422) and
+// from one that answered another error.
 func masterOutcome(err error) agentcore.Outcome {
 	switch {
 	case err == nil:
 		return agentcore.OK()
 	case isOffline(err):
 		return agentcore.Unreachable(err)
+	case isRefusal(err):
+		return agentcore.Refused(err)
 	}
 	return agentcore.Failed(err)
+}
+
+// isRefusal reports whether the master answered err with a status that
+// says no to the request itself.
+func isRefusal(err error) bool {
+	var ae *api.Error
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.Status {
+	case 400, 403, 404, 409, 422:
+		return true
+	}
+	return false
 }
 
 // fetch polls the view and reads the partitions' records and processes
@@ -265,6 +286,17 @@ func (x *passExec) recorded(e agentcore.Effect, out agentcore.Outcome) {
 			}
 		}
 	case agentcore.Publish:
+		x.logPublication(e, out)
+	case agentcore.FetchView:
+		// A new view may have dropped kept publications.
+		for id, st := range a.parts { // order-free: each record alone
+			if len(st.Unpublished) > 0 && !sameUnpublished(st.Unpublished, unpublishedOf(x.c.Unpublished(), id)) {
+				if err := a.syncRecord(id, nil, false); err != nil {
+					a.log.Error("partition record not saved", "partition", id, "err", err)
+				}
+			}
+		}
+		return
 	default:
 		return
 	}
@@ -273,14 +305,19 @@ func (x *passExec) recorded(e agentcore.Effect, out agentcore.Outcome) {
 	}
 	// An action may have changed the record's own fields (certificate,
 	// destroy hook): always saved.
-	if err := a.syncRecord(id, out.Err, e.Kind == agentcore.RunAction); err != nil {
+	failure := out.Err
+	if e.Kind == agentcore.Publish {
+		failure = nil // the configuration succeeded: the record's error stands
+	}
+	if err := a.syncRecord(id, failure, e.Kind == agentcore.RunAction); err != nil {
 		a.log.Error("partition record not saved", "partition", id, "err", err)
 	}
 }
 
 // syncRecord writes into a partition's state.json what core/agent now
-// holds of it: converge's record, the report not delivered, the anomaly;
-// unless force, only when that changed the record.
+// holds of it: converge's record, the report not delivered, the
+// publications kept, the anomaly; unless force, only when that changed
+// the record.
 func (a *Agent) syncRecord(id string, failure error, force bool) error {
 	st, err := a.partitionState(id)
 	if err != nil {
@@ -301,10 +338,13 @@ func (a *Agent) syncRecord(id string, failure error, force bool) error {
 		st.Unreported = &stateReport{State: r.State, Error: r.Error}
 	}
 	st.Anomaly = c.Anomaly(id)
+	beforeUnpublished := st.Unpublished
+	st.Unpublished = unpublishedOf(c.Unpublished(), id)
 	after := *st
 	before.Unreported, after.Unreported = nil, nil
-	if !force && before == after && (beforeReport == nil) == (st.Unreported == nil) &&
-		(beforeReport == nil || *beforeReport == *st.Unreported) {
+	before.Unpublished, after.Unpublished = nil, nil
+	if !force && before.equal(&after) && (beforeReport == nil) == (st.Unreported == nil) &&
+		(beforeReport == nil || *beforeReport == *st.Unreported) && sameUnpublished(beforeUnpublished, st.Unpublished) {
 		return nil // nothing changed: most anomaly checks
 	}
 	return a.savePartition(id, st)
@@ -322,9 +362,31 @@ func (a *Agent) logAction(act converge.Action, err error) {
 	log.Info("partition action done")
 }
 
+// logPublication says what became of a publication that did not reach the
+// master at once.
+func (x *passExec) logPublication(e agentcore.Effect, out agentcore.Outcome) {
+	log := x.a.log.With("partition", e.PartitionID, "instance", e.InstanceGUID)
+	if e.SharedGUID != "" {
+		log = log.With("shared", e.SharedGUID)
+	}
+	switch out.Answer() {
+	case agentcore.Answered:
+		if e.Kept {
+			log.Info("kept connection parameters published")
+		}
+	case agentcore.AnswerRefused:
+		log.Error("connection parameters refused by the master: not sent again", "err", out.Err)
+	default:
+		log.Warn("connection parameters not published: kept, will be sent again", "err", out.Err)
+	}
+}
+
 func (x *passExec) logReport(r agentcore.Report, out agentcore.Outcome) {
 	a := x.a
 	switch {
+	case r.Kind == agentcore.ReportDestroyed && out.Refused:
+		a.log.Warn("partition clean, but the master refused to free it: not told again for this instance", "partition", r.PartitionID,
+			"instance", r.InstanceGUID, "err", out.Err)
 	case r.Kind == agentcore.ReportDestroyed && out.Err != nil:
 		told, failures := x.c.DestroyTold(r.PartitionID)
 		_ = told
@@ -336,6 +398,8 @@ func (x *passExec) logReport(r agentcore.Report, out agentcore.Outcome) {
 		} else {
 			a.log.Debug("partition still shown destroyed: master told again", "partition", r.PartitionID, "instance", r.InstanceGUID, "times", told)
 		}
+	case out.Refused:
+		a.log.Error("partition state refused by the master: not sent again", "partition", r.PartitionID, "state", r.State, "err", out.Err)
 	case out.Err != nil:
 		a.log.Warn("partition state not reported: will be sent again", "partition", r.PartitionID, "state", r.State, "err", out.Err)
 	}

@@ -6,10 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"time"
 
+	agentcore "github.com/slapgo/slapgo/core/agent"
 	"github.com/slapgo/slapgo/core/converge"
 	"github.com/slapgo/slapgo/core/model"
 )
@@ -45,6 +49,21 @@ type partitionState struct {
 	// partition was reported in error; it is reported started when its
 	// promises hold again.
 	Anomaly bool `json:"anomaly,omitempty"`
+	// Unpublished: connection parameters the master did not receive yet
+	// (core/agent's publication outbox for this partition), oldest first.
+	Unpublished []unpublished `json:"unpublished,omitempty"`
+}
+
+// unpublished is a set of connection parameters kept for the master: the
+// instance's own (SharedGUID empty) or a shared instance's it hosts.
+type unpublished struct {
+	InstanceGUID string            `json:"instance_guid"`
+	SharedGUID   string            `json:"shared_guid,omitempty"`
+	Parameters   map[string]string `json:"parameters"`
+}
+
+func (u unpublished) equal(o unpublished) bool {
+	return u.InstanceGUID == o.InstanceGUID && u.SharedGUID == o.SharedGUID && maps.Equal(u.Parameters, o.Parameters)
 }
 
 // stateReport is a partition state to report to the master.
@@ -79,7 +98,24 @@ func (s *partitionState) setActual(a converge.PartitionActual) {
 }
 
 func (s *partitionState) clean() bool {
-	return s.InstanceGUID == "" && !s.Running && s.Failures == 0 && !s.Wiped && s.Unreported == nil
+	return s.InstanceGUID == "" && !s.Running && s.Failures == 0 && !s.Wiped && s.Unreported == nil &&
+		len(s.Unpublished) == 0
+}
+
+// unpublishedOf returns what core/agent keeps for the master about
+// partition id, as the record holds it.
+func unpublishedOf(kept []agentcore.Publication, id string) []unpublished {
+	var out []unpublished
+	for _, p := range kept {
+		if p.PartitionID == id {
+			out = append(out, unpublished{InstanceGUID: p.InstanceGUID, SharedGUID: p.SharedGUID, Parameters: p.Parameters})
+		}
+	}
+	return out
+}
+
+func sameUnpublished(a, b []unpublished) bool {
+	return slices.EqualFunc(a, b, unpublished.equal)
 }
 
 func statePath(dir string) string { return filepath.Join(dir, StateDir, "state.json") }
@@ -161,4 +197,12 @@ type softwareRecord struct {
 	Want        model.SoftwareState `json:"want,omitempty"`       // last state to report
 	WantError   string              `json:"want_error,omitempty"` // its message
 	Reported    model.SoftwareState `json:"reported,omitempty"`   // last state received
+}
+
+// equal compares two records but for Unreported and Unpublished.
+func (s *partitionState) equal(o *partitionState) bool {
+	a, b := *s, *o
+	a.Unreported, b.Unreported = nil, nil
+	a.Unpublished, b.Unpublished = nil, nil
+	return reflect.DeepEqual(a, b)
 }

@@ -109,14 +109,19 @@ type DaemonStatus struct {
 	PID int       `json:"pid"`
 	At  time.Time `json:"at"`
 	// Converged: the last pass reached the master, ran its plan without
-	// failure, left no report undelivered and no build running.
+	// failure, left no report or publication undelivered and no build
+	// running.
 	Converged bool `json:"converged"`
 	// Offline: passes in a row that could not reach the master.
-	Offline  int                  `json:"offline"`
-	NextPass time.Time            `json:"next_pass"`
-	Counters agentcore.Counters   `json:"counters"`
-	Outbox   []agentcore.Report   `json:"outbox,omitempty"`
-	Checked  map[string]time.Time `json:"promises_checked,omitempty"`
+	Offline  int                `json:"offline"`
+	NextPass time.Time          `json:"next_pass"`
+	Counters agentcore.Counters `json:"counters"`
+	Outbox   []agentcore.Report `json:"outbox,omitempty"`
+	// Unpublished: sets of connection parameters kept for the master
+	// (their values are in the partitions' records, not here).
+	Unpublished int                      `json:"unpublished,omitempty"`
+	Publishing  agentcore.OutboxCounters `json:"publications"`
+	Checked     map[string]time.Time     `json:"promises_checked,omitempty"`
 }
 
 // writeDaemonStatus saves the instance loop's state for `node status`
@@ -126,13 +131,14 @@ func (a *Agent) writeDaemonStatus(c *agentcore.Agent, next time.Time) {
 	// the file is written again at most every ten poll intervals then.
 	cnt := c.Counters()
 	material := statusMaterial{converged: c.Converged(), offline: c.Offline(), outbox: len(c.Outbox()),
-		checks: cnt.PromiseChecks, reports: cnt.ReportsSent, actions: cnt.Actions}
+		unpublished: len(c.Unpublished()), checks: cnt.PromiseChecks, reports: cnt.ReportsSent, actions: cnt.Actions}
 	now := a.now()
 	if material == a.statusWritten && now.Sub(a.statusWrittenAt) < 10*a.cfg.Grid.PollInterval {
 		return
 	}
 	ds := DaemonStatus{PID: os.Getpid(), At: now.UTC(), Converged: material.converged, Offline: material.offline,
-		NextPass: next.UTC(), Counters: cnt, Outbox: c.Outbox(), Checked: map[string]time.Time{}}
+		NextPass: next.UTC(), Counters: cnt, Outbox: c.Outbox(), Unpublished: material.unpublished,
+		Publishing: c.OutboxCounters(), Checked: map[string]time.Time{}}
 	if v := c.View(); v != nil {
 		for i := range v.Partitions {
 			if t, ok := c.CheckedAt(v.Partitions[i].ID); ok {
@@ -155,6 +161,7 @@ func (a *Agent) writeDaemonStatus(c *agentcore.Agent, next time.Time) {
 type statusMaterial struct {
 	converged                bool
 	offline, outbox          int
+	unpublished              int
 	checks, reports, actions uint64
 }
 
@@ -168,8 +175,9 @@ type NodeStatus struct {
 	// (HasView false: none yet).
 	ViewVersion uint64 `json:"view_version"`
 	HasView     bool   `json:"has_view"`
-	// Converged: nothing is planned, every report was delivered and no
-	// action is in progress. Waiting says why not, one line per reason.
+	// Converged: nothing is planned, every report and publication was
+	// delivered and no action is in progress. Waiting says why not, one
+	// line per reason.
 	Converged bool     `json:"converged"`
 	Waiting   []string `json:"waiting,omitempty"`
 	// Plan is core/converge's plan now; Notes its notes on work that
@@ -213,7 +221,9 @@ type PartitionStatus struct {
 	LastError      string `json:"last_error,omitempty"`
 	// Unreported is a state report not delivered yet.
 	Unreported *stateReport `json:"unreported,omitempty"`
-	Anomaly    bool         `json:"anomaly,omitempty"`
+	// Unpublished: sets of connection parameters not published yet.
+	Unpublished int  `json:"unpublished,omitempty"`
+	Anomaly     bool `json:"anomaly,omitempty"`
 	// PromisesChecked: the daemon's last check of its promises (or start).
 	PromisesChecked time.Time `json:"promises_checked,omitzero"`
 }
@@ -274,12 +284,16 @@ func ReadStatus(cfg config.Config, now time.Time, events int) (NodeStatus, error
 		pa := actual.Partitions[pv.ID]
 		ps := PartitionStatus{ID: pv.ID, Requested: pv.RequestedState, ViewInstance: pv.InstanceGUID, ViewVersion: pv.Version,
 			InstanceGUID: pa.InstanceGUID, AppliedVersion: pa.AppliedVersion, Running: pa.Running, Failures: pa.Failures,
-			FailedVersion: pa.FailedVersion, LastError: rec.LastError, Unreported: rec.Unreported, Anomaly: rec.Anomaly}
+			FailedVersion: pa.FailedVersion, LastError: rec.LastError, Unreported: rec.Unreported,
+			Unpublished: len(rec.Unpublished), Anomaly: rec.Anomaly}
 		if st.Agent != nil {
 			ps.PromisesChecked = st.Agent.Checked[pv.ID]
 		}
 		if r := rec.Unreported; r != nil {
 			st.Waiting = append(st.Waiting, fmt.Sprintf("%s: its %s report is not delivered yet", pv.ID, r.State))
+		}
+		if n := len(rec.Unpublished); n > 0 {
+			st.Waiting = append(st.Waiting, fmt.Sprintf("%s: %d set(s) of connection parameters not published yet", pv.ID, n))
 		}
 		st.Partitions = append(st.Partitions, ps)
 	}

@@ -170,6 +170,8 @@ func PrintSummary(w io.Writer, s *sim.Summary) {
 		a.Polls, a.FullViews, a.Plans, a.Actions, a.ActionFailures, a.Builds, a.CacheHits, a.BuildFailures, a.Crashes)
 	fmt.Fprintf(w, "  %d connection parameter publications, %d promise state changes reported, %d destroyed partitions told again\n",
 		a.Publications, a.PromiseReports, a.DestroyedReports)
+	fmt.Fprintf(w, "  publications: %d kept for a later pass, %d dropped, %d refused; %d destruction reports refused\n",
+		a.PublicationsKept, a.PublicationsDropped, a.PublicationsRefused, a.DestroyedRefused)
 	fmt.Fprintf(w, "configuration queues: peak %d actions on the grid, peak %d on one node, mean %.1f\n",
 		a.PeakConfigQueue, a.PeakNodeQueue, a.MeanConfigQueue)
 	fmt.Fprintf(w, "master: %d commands (%d refused, %d lost in outages), peak queue %d, %d restarts from its store\n",
