@@ -187,6 +187,7 @@ func (e *Engine) AddNode(id string, parts int) error {
 		return fmt.Errorf("sim: formatting %s: %w", id, err)
 	}
 	s.schedule(evPoll, s.now+s.jitter(n), n.idx, n.wake)
+	s.scheduleDuties(n)
 	return nil
 }
 
@@ -243,6 +244,7 @@ func (e *Engine) Wipe(id string) error {
 	c := n.ag.Counters()
 	n.oldCounts = addCounters(n.oldCounts, c)
 	n.ag = agent.New(s.agentCfg, converge.Actual{})
+	n.usage = s.newUsage(s.time())
 	n.passSeen, n.planSeen, n.evSeen = 0, 0, 0
 	n.promiseFailing, n.resume = nil, nil
 	t := s.trace

@@ -397,6 +397,9 @@ func (s *Schedule) Done(now time.Time, t Task, o DutyOutcome) error {
 		if o.Err == nil {
 			o.Err = errJournalsLeft
 		}
+		// A delivery the executor learnt failed later (the master lost
+		// it) is retried too.
+		d.on = s.cfg.UsageInterval > 0
 		interval(0)
 	case DutyCapture:
 		if o.Permanent {

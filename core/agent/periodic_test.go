@@ -155,6 +155,22 @@ func TestScheduleDeliveryBackoff(t *testing.T) {
 	if got, _ := times(log, DutyDeliver); !slices.Equal(got, []time.Duration{0, time.Minute, 3 * time.Minute}) {
 		t.Errorf("partial deliveries at %v", got)
 	}
+	// A delivery the executor learns later was lost is retried.
+	s = NewSchedule(cfg, t0)
+	s.SetPending(t0, 1)
+	deliver := Task{Duty: DutyDeliver}
+	s.Take(t0) // the first sample
+	if task, _ := s.Take(t0); task != deliver {
+		t.Fatalf("took %s, want the delivery", task)
+	}
+	s.Done(t0, deliver, DutyOutcome{})
+	if _, on := s.Due(deliver); on {
+		t.Fatal("delivery still on after success")
+	}
+	s.Done(t0.Add(time.Second), deliver, DutyOutcome{Err: errDown, Pending: 1})
+	if due, on := s.Due(deliver); !on || !due.Equal(t0.Add(time.Second+time.Minute)) {
+		t.Errorf("lost delivery retried at +%s (%v), want a poll interval after it was lost", due.Sub(t0), on)
+	}
 }
 
 func TestScheduleJournal(t *testing.T) {

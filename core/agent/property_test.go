@@ -92,7 +92,7 @@ func (x *simExecutor) step(t *testing.T, a *Agent) (Effect, bool) {
 		} else if e.Action.Kind == converge.ConfigurePartition {
 			o = Configured(map[string]string{"url": "http://" + e.Action.PartitionID}, nil)
 		}
-	case Publish, PostUsage:
+	case Publish:
 		if x.away {
 			o = Unreachable(nil)
 		}

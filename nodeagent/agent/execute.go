@@ -170,8 +170,6 @@ func (x *passExec) execute(ctx context.Context, e agentcore.Effect) agentcore.Ou
 		return outcome(err)
 	case agentcore.SendReport:
 		return masterOutcome(a.sendReport(ctx, e.Report))
-	case agentcore.PostUsage:
-		return masterOutcome(a.FlushUsage(ctx))
 	}
 	return agentcore.Failed(fmt.Errorf("agent: effect %s is not executed by the node agent", e.Kind))
 }
