@@ -110,6 +110,14 @@ type ScheduleConfig struct {
 	Rand *rand.Rand
 }
 
+// PromiseRetryPause is the pause after the failures-th failed check of
+// the promises of a partition just started (CheckPromises with
+// AfterStart), before checking again until the promise timeout: a
+// service needs a moment to listen. 20 ms, doubling up to a second.
+func PromiseRetryPause(failures int) time.Duration {
+	return Backoff(failures, 20*time.Millisecond, time.Second)
+}
+
 // DefaultSampleInterval is how often usage is sampled when a journal
 // closes every usage: every 5 minutes, and at least 4 times per period.
 func DefaultSampleInterval(usage time.Duration) time.Duration {
@@ -140,6 +148,7 @@ type dutyState struct {
 	due      time.Time
 	began    time.Time // of the run in progress
 	failures int       // in a row
+	woken    bool      // Wake during a run: due at once after it
 }
 
 // Schedule decides when a node agent's periodic duties run, and how they
@@ -239,12 +248,17 @@ func (s *Schedule) SetPending(now time.Time, n int) {
 	}
 }
 
-// Wake makes d due at once (an instance pass after a build ended).
+// Wake makes d due at once (an instance pass after a build ended), or as
+// soon as its run in progress ends.
 func (s *Schedule) Wake(now time.Time, d Duty) {
 	if d >= DutyCapture {
 		return
 	}
-	if x := &s.duties[d]; x.on && now.Before(x.due) {
+	x := &s.duties[d]
+	switch {
+	case x.running:
+		x.woken = true
+	case x.on && now.Before(x.due):
 		x.due = now
 	}
 }
@@ -413,6 +427,12 @@ func (s *Schedule) Done(now time.Time, t Task, o DutyOutcome) error {
 			d.failures = 0 // it ran: a new outage
 		}
 		interval(0)
+	}
+	if d.woken {
+		d.woken = false
+		if d.on && now.Before(d.due) {
+			d.due = now
+		}
 	}
 	return nil
 }

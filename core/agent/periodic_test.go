@@ -92,6 +92,17 @@ func TestScheduleUsageRhythm(t *testing.T) {
 	}
 }
 
+func TestPromiseRetryPause(t *testing.T) {
+	var got []time.Duration
+	for n := 1; n <= 8; n++ {
+		got = append(got, PromiseRetryPause(n))
+	}
+	ms := time.Millisecond
+	if want := []time.Duration{20 * ms, 40 * ms, 80 * ms, 160 * ms, 320 * ms, 640 * ms, time.Second, time.Second}; !slices.Equal(got, want) {
+		t.Errorf("pauses %v, want %v", got, want)
+	}
+}
+
 func TestScheduleUsageDefaults(t *testing.T) {
 	for _, tc := range []struct{ usage, want time.Duration }{
 		{24 * time.Hour, 5 * time.Minute},
@@ -383,6 +394,13 @@ func TestScheduleInstance(t *testing.T) {
 	s.Wake(now.Add(-time.Minute), DutyInstance)
 	if due, _ := s.Due(Task{Duty: DutyInstance}); !due.Equal(now.Add(-time.Minute)) {
 		t.Errorf("after Wake the pass is due at %s, want at once", due.Sub(now))
+	}
+	// A build that ends during a pass: the next pass follows at once.
+	task, _ := s.Take(now)
+	s.Wake(now, DutyInstance)
+	s.Done(now.Add(time.Second), task, DutyOutcome{Next: now.Add(time.Hour)})
+	if due, _ := s.Due(task); !due.Equal(now.Add(time.Second)) {
+		t.Errorf("woken during its run: next pass at +%s, want at once after it", due.Sub(now))
 	}
 	// Same seed, same schedule.
 	a := NewSchedule(ScheduleConfig{Instance: true, SoftwareInterval: time.Minute, Rand: rand.New(rand.NewPCG(7, 7))}, t0)

@@ -403,12 +403,12 @@ func (a *Agent) startPromises(ctx context.Context, id string) error {
 	opts := a.promiseOptions(g, timeout)
 	wait, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	for pause := 20 * time.Millisecond; ; pause = min(2*pause, time.Second) {
+	for failures := 1; ; failures++ {
 		err := promise.Check(ctx, g.Dir, opts)
 		if err == nil || !errors.Is(err, promise.ErrFailed) {
 			return err
 		}
-		t := time.NewTimer(pause)
+		t := time.NewTimer(agentcore.PromiseRetryPause(failures))
 		select {
 		case <-ctx.Done():
 			t.Stop()
