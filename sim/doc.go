@@ -47,9 +47,13 @@
 //     agent.deploy, later ones agent.configure), publishes the connection
 //     parameters after each configuration, checks promises after each start
 //     (and every agent.promise_interval when set), tells the master about
-//     destroyed partitions, posts usage; then sleeps until the agent's next
-//     pass plus a jitter below poll_interval's. Builds run on a software
-//     worker (binary cache hit or source build). Reports and publications
+//     destroyed partitions; then sleeps until the agent's next pass plus a
+//     jitter below poll_interval's. Usage runs on core/agent's Schedule, as
+//     in the production agent: a sample every agent.usage_sample_every
+//     (modelled loads of the running partitions), a TioXML journal every
+//     agent.usage_report_every, kept until the master accepts it (retried
+//     with back-off after an outage). Builds run on a software worker
+//     (binary cache hit or source build). Reports and publications
 //     go to the master through the network; the agent's outbox keeps what
 //     cannot be delivered (offline mode), also what an outage lost
 //     (publications_kept, publications_dropped when their instance left

@@ -184,6 +184,7 @@ func (e *Engine) AddNode(id string, parts int) error {
 		return fmt.Errorf("sim: formatting %s: %w", id, err)
 	}
 	s.schedule(evPoll, s.now+s.jitter(n), n.idx, n.wake)
+	s.scheduleDuties(n)
 	return nil
 }
 
@@ -242,6 +243,7 @@ func (e *Engine) Wipe(id string) error {
 	n.oldOutbox = addOutbox(n.oldOutbox, n.ag.OutboxCounters())
 	n.oldOutbox.Dropped += uint64(len(n.ag.Unpublished()))
 	n.ag = agent.New(s.agentCfg, converge.Actual{})
+	n.usage = s.newUsage(s.time())
 	n.passSeen, n.planSeen, n.evSeen = 0, 0, 0
 	n.promiseFailing, n.resume = nil, nil
 	t := s.trace

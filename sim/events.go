@@ -31,6 +31,7 @@ const (
 	evLivenessDeadline               // a convergence watch's bound expires
 	evSample                         // a time-series sample
 	evFullCheck                      // a sweep of every invariant over the whole state
+	evDuty                           // a node's usage duty is due (ref: the duty token)
 )
 
 // event is one scheduled happening. It is a small value: payloads live in

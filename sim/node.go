@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/slapgo/slapgo/core/account"
 	"github.com/slapgo/slapgo/core/agent"
 	"github.com/slapgo/slapgo/core/converge"
 	"github.com/slapgo/slapgo/core/master"
@@ -23,7 +22,7 @@ import (
 // conditional GET), reports and publications sent to the master through
 // the network, partition actions run one at a time on ONE configuration
 // worker, builds on a software worker, promises checked against the
-// outside world (promiseFailing), usage journals posted.
+// outside world (promiseFailing). Its usage duties are in usage.go.
 type node struct {
 	idx    int32
 	id     string
@@ -45,8 +44,9 @@ type node struct {
 	// ag is the node's instance loop (core/agent): it holds the actual
 	// state, the cached view and the outbox, which survive a crash.
 	ag     *agent.Agent
-	wake   int32  // token of the one wake-up event that counts
-	maxVer uint64 // highest view version ever seen
+	usage  *nodeUsage // nil when the scenario posts no usage
+	wake   int32      // token of the one wake-up event that counts
+	maxVer uint64     // highest view version ever seen
 	// Statistics of agents a wipe replaced.
 	oldCounts agent.Counters
 	// oldOutbox: the publication outbox counters of the agents a wipe
@@ -126,7 +126,8 @@ func (s *engine) addNode(gi int, id string) *node {
 func (s *engine) newNode(g *scenario.NodeGroup, id string, parts int) *node {
 	n := &node{idx: int32(len(s.nodes)), id: id, group: g, region: g.Region, parts: parts,
 		actor: model.Actor{Kind: model.KindComputer, ID: id}, rng: Stream(s.opts.Seed, "node/"+id),
-		up: true, swWant: map[string]bool{}, ag: agent.New(s.agentCfg, converge.Actual{})}
+		up: true, swWant: map[string]bool{}, ag: agent.New(s.agentCfg, converge.Actual{}),
+		usage: s.newUsage(s.time())}
 	s.nodes = append(s.nodes, n)
 	s.nodeByID[id] = n
 	s.regions[g.Region] = append(s.regions[g.Region], n.idx)
@@ -197,7 +198,7 @@ func (s *engine) wakeUp(n *node, token int32) {
 
 // run executes the effects the node's agent asks for, at once for those
 // the model makes instantaneous (a fetch, a report, a publication, a
-// promise check, a build handed over, usage), until an action takes time
+// promise check, a build handed over), until an action takes time
 // on the configuration worker or the agent sleeps.
 func (s *engine) run(n *node) {
 	if !n.up || n.inFlight > 0 {
@@ -235,8 +236,6 @@ func (s *engine) run(n *node) {
 			if n.promiseFailing[e.PartitionID] {
 				o = agent.Failed(errors.New(promiseError(e.PartitionID)))
 			}
-		case agent.PostUsage:
-			o = s.postUsage(n)
 		}
 		if err := n.ag.Done(now, o); err != nil {
 			s.violate(InvAgentProtocol, fmt.Sprintf("computer %s: %s: %v", n.id, e, err))
@@ -662,39 +661,11 @@ func (s *engine) boot(n *node) {
 	}
 	n.ag.Wake()
 	s.kick(n)
+	if u := n.usage; u != nil {
+		u.last = s.time() // nothing ran while it was off
+		s.scheduleDuties(n)
+	}
 	if r := s.sc.Failures.NodeCrashes.PerNodePerDay; r > 0 {
 		s.schedule(evNodeCrash, s.expDelay(s.rCrash, r/float64(24*time.Hour)), n.idx, 0)
 	}
 }
-
-// postUsage posts the node's TioXML usage journal for the period that
-// ends now: CPU time and memory of every running partition (core/account
-// builds and checks it, core/master prices it).
-func (s *engine) postUsage(n *node) agent.Outcome {
-	if !s.reachable(n) {
-		return agent.Unreachable(errMasterDown)
-	}
-	every := s.sc.Agent.UsageReportEvery.D()
-	per := map[string][]account.JournalMovement{}
-	actual := n.ag.Actual()
-	for _, p := range n.viewPartitions() {
-		if a := actual.Partitions[p.ID]; a.Running && p.InstanceGUID != "" {
-			cpu := every.Seconds() * (0.02 + 0.1*n.rng.Float64())
-			mem := every.Hours() * float64(64+n.rng.IntN(448))
-			per[p.ID] = []account.JournalMovement{
-				{Resource: account.ResourceCPUTime, Title: "CPU time", Quantity: round3(cpu), VAT: "0"},
-				{Resource: account.ResourceMemoryUsed, Title: "Memory", Quantity: round3(mem), VAT: "0"},
-			}
-		}
-	}
-	if len(per) == 0 {
-		return agent.OK()
-	}
-	now := s.time()
-	j := account.BuildJournal(n.id, now.Add(-every), now, per, n.group.Currency)
-	j.Transactions[0].PaymentMode = "wire_transfer"
-	s.submit(s.latency(n), master.PostUsage{By: n.actor, ComputerID: n.id, Journal: j}, nil)
-	return agent.OK()
-}
-
-func round3(x float64) float64 { return float64(int64(x*1000+0.5)) / 1000 }

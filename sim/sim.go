@@ -277,9 +277,6 @@ func newEngine(sc *scenario.Scenario, opts Options) (*engine, error) {
 	}
 	s.agentCfg = agent.Config{Converge: s.convCfg, PollInterval: sc.Agent.PollInterval.D(),
 		PromiseInterval: sc.Agent.PromiseInterval.D(), RunRemovals: true, EventLog: -1}
-	if sc.Agent.UsageReportEvery > 0 {
-		s.agentCfg.UsageInterval = sc.Agent.UsageReportEvery.D()
-	}
 	if opts.RecordActivity {
 		s.agentCfg.EventLog = 0 // the default ring: drained after each run of a node
 	}
@@ -356,6 +353,8 @@ func (s *engine) dispatch(ev event) {
 	switch ev.kind {
 	case evPoll:
 		s.wakeUp(n, ev.ref)
+	case evDuty:
+		s.runDuties(n, ev.ref)
 	case evActionDone:
 		s.actionDone(n)
 	case evSoftwareDone:
@@ -465,8 +464,12 @@ func (s *engine) setup() {
 	// Processes.
 	for _, n := range s.nodes {
 		s.schedule(evPoll, int64(n.rng.Int64N(int64(sc.Agent.PollInterval))), n.idx, n.wake)
-		if sc.Agent.UsageReportEvery > 0 {
-			n.ag.ScheduleUsage(s.t0.Add(time.Duration(n.rng.Int64N(int64(sc.Agent.UsageReportEvery)))))
+		if u := n.usage; u != nil {
+			// Its meter's period began before the simulation, at a moment
+			// drawn within the last one: nodes do not all close together.
+			every := sc.Agent.UsageReportEvery.D()
+			u.duties.SetUsagePeriod(s.t0.Add(time.Duration(n.rng.Int64N(int64(every))) - every))
+			s.scheduleDuties(n)
 		}
 		if r := sc.Failures.NodeCrashes.PerNodePerDay; r > 0 {
 			s.schedule(evNodeCrash, s.expDelay(s.rCrash, r/float64(24*time.Hour)), n.idx, 0)

@@ -25,6 +25,7 @@ type stats struct {
 	Publications, PromiseReports, DestroyedReports          uint64
 	PublicationsRefused, DestroyedRefused                   uint64
 	MasterRestarts                                          uint64
+	UsageJournals, UsageDelivered, UsageRetries             uint64
 	ResalePremium                                           float64
 	PendingTimes                                            []float64    // ns, per placed demand
 	ServiceTimes                                            [3][]float64 // ns, per route
@@ -182,6 +183,12 @@ type AgentSummary struct {
 	PeakConfigQueue  int     `json:"peak_config_queue"`
 	PeakNodeQueue    int     `json:"peak_node_queue"`
 	MeanConfigQueue  float64 `json:"mean_config_queue"`
+	// UsageJournals counts the usage journals closed, UsageDelivered those
+	// the master accepted, UsageRetries the deliveries tried again after
+	// the master was away or lost one.
+	UsageJournals  uint64 `json:"usage_journals"`
+	UsageDelivered uint64 `json:"usage_delivered"`
+	UsageRetries   uint64 `json:"usage_retries"`
 }
 
 // Stats summarises durations, in seconds.
@@ -337,7 +344,8 @@ func (s *engine) finish(wall time.Duration) *Result {
 		Agents: AgentSummary{Polls: st.Polls, FullViews: st.FullViews, Plans: st.Plans, Actions: st.Actions,
 			ActionFailures: st.ActionFailures, Builds: st.Builds, CacheHits: st.CacheHits, BuildFailures: st.BuildFailures,
 			Crashes: st.Crashes, Publications: st.Publications, PromiseReports: st.PromiseReports,
-			DestroyedReports: st.DestroyedReports, PeakConfigQueue: st.peakQueue, PeakNodeQueue: st.peakNodeQueue},
+			DestroyedReports: st.DestroyedReports, PeakConfigQueue: st.peakQueue, PeakNodeQueue: st.peakNodeQueue,
+			UsageJournals: st.UsageJournals, UsageDelivered: st.UsageDelivered, UsageRetries: st.UsageRetries},
 	}
 	if s.samples > 0 {
 		sum.Agents.MeanConfigQueue = st.sumQueue / float64(s.samples)

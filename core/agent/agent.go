@@ -28,7 +28,7 @@ type Config struct {
 	// master.
 	Converge converge.Config
 	// PollInterval: a pass starts this long after the previous one ended
-	// (sooner when the plan, a retry or usage is due). Default 1 minute.
+	// (sooner when the plan or a retry is due). Default 1 minute.
 	PollInterval time.Duration
 	// PromiseInterval: the promises of a started partition the plans leave
 	// alone are checked again at most this often (SlapOS's anomaly mode).
@@ -42,8 +42,6 @@ type Config struct {
 	// WaitFirstCheck: a partition first seen running (a daemon that just
 	// restarted its programs) gets PromiseInterval before its first check.
 	WaitFirstCheck bool
-	// UsageInterval: usage is posted this often (PostUsage); 0 never.
-	UsageInterval time.Duration
 	// RunRemovals: remove-software actions run on this loop, after the
 	// plan's partition actions, unless a destruction failed in the plan.
 	// Otherwise they are left to another loop (the software loop).
@@ -77,7 +75,7 @@ type PassOptions struct {
 	// DestroyOnly runs only the stop and destroy actions of partitions
 	// the view asks destroyed (or free), then tells the master of the
 	// clean ones (SlapOS's hourly destruction): no build, no
-	// configuration, no outbox drain, no promise check, no usage.
+	// configuration, no outbox drain, no promise check.
 	DestroyOnly bool
 }
 
@@ -92,7 +90,6 @@ const (
 	stageActions
 	stageDestroyed
 	stageChecks
-	stageUsage
 )
 
 // step is where the current action is (stageActions).
@@ -133,8 +130,7 @@ type Agent struct {
 	hasPlanDue bool
 	retryDue   time.Time // the soonest retry of work that failed
 	hasRetry   bool
-	offline    int // consecutive passes that could not fetch the view
-	usageDue   time.Time
+	offline    int  // consecutive passes that could not fetch the view
 	unsettled  bool // the last plan left failures, waiting work or builds
 
 	// The pass in progress.
@@ -325,11 +321,6 @@ func (a *Agent) SetAnomaly(id string, on bool) {
 	}
 }
 
-// ScheduleUsage sets when usage is next posted (the executor's period
-// start plus UsageInterval, say); without it the first post is due
-// UsageInterval after the first pass.
-func (a *Agent) ScheduleUsage(at time.Time) { a.usageDue = at }
-
 // Offline is the number of passes in a row that could not fetch the view.
 func (a *Agent) Offline() int { return a.offline }
 
@@ -361,9 +352,6 @@ func (a *Agent) start(now time.Time, o PassOptions) {
 	a.opts = o
 	a.woken = false
 	a.stage = stageFetch
-	if a.cfg.UsageInterval > 0 && a.usageDue.IsZero() {
-		a.usageDue = now.Add(a.cfg.UsageInterval)
-	}
 }
 
 // Next returns what to do at now. While an effect is in flight it returns
@@ -490,20 +478,12 @@ func (a *Agent) Done(now time.Time, o Outcome) error {
 	case CheckPromises:
 		a.count.PromiseChecks++
 		a.promisesChecked(now, e, o)
-	case PostUsage:
-		if o.Err == nil {
-			for !a.usageDue.After(now) {
-				a.usageDue = a.usageDue.Add(a.cfg.UsageInterval)
-			}
-		}
-		a.stage = stageIdle
-		a.finish(now, true)
 	}
 	return nil
 }
 
 // finish ends the pass: the next one is due a poll interval from now, or
-// sooner when the plan, a retry or usage is due; after failed fetches, with
+// sooner when the plan or a retry is due; after failed fetches, with
 // back-off from PollInterval doubling up to RetryMax.
 func (a *Agent) finish(now time.Time, reached bool) {
 	a.stage = stageIdle
@@ -518,9 +498,6 @@ func (a *Agent) finish(now time.Time, reached bool) {
 	if a.hasRetry && a.retryDue.Before(due) {
 		due = a.retryDue
 	}
-	if a.cfg.UsageInterval > 0 && a.usageDue.Before(due) {
-		due = a.usageDue
-	}
 	if due.Before(now) {
 		due = now
 	}
@@ -529,7 +506,7 @@ func (a *Agent) finish(now time.Time, reached bool) {
 
 // Backoff is the delay after failures failures in a row of a loop that
 // runs every first: first, doubling at each failure up to max (first when
-// max is smaller). The executors' other loops (capacity, usage, network
+// max is smaller). The other duties (capacity, usage, network
 // captures) back off with it too.
 func Backoff(failures int, first, max time.Duration) time.Duration {
 	d := first

@@ -78,7 +78,7 @@ func (x *executor) outcome(a *Agent, e Effect) Outcome {
 		}
 		x.sent = x.view.Version
 		return ViewFetched(x.view)
-	case SendReport, Publish, PostUsage:
+	case SendReport, Publish:
 		if x.offline {
 			return Unreachable(errors.New("connection refused"))
 		}
@@ -660,28 +660,6 @@ func TestDestroyOnly(t *testing.T) {
 	}
 }
 
-func TestUsage(t *testing.T) {
-	a := New(Config{PollInterval: time.Minute, UsageInterval: 24 * time.Hour}, installed(swA))
-	x := &executor{now: t0, view: view(1)}
-	posts := 0
-	x.fail = func(e Effect) error {
-		if e.Kind == PostUsage {
-			posts++
-			if posts == 1 {
-				return errors.New("master: 503")
-			}
-		}
-		return nil
-	}
-	for x.now.Before(t0.Add(24*time.Hour + 3*time.Minute)) {
-		x.pass(t, a)
-		x.now = sleepUntil(t, a, x.now)
-	}
-	if posts != 2 {
-		t.Errorf("usage posted %d times, want 2 (a failure, then a retry)", posts)
-	}
-}
-
 func TestEvents(t *testing.T) {
 	a := New(Config{EventLog: 3}, installed(swA))
 	x := &executor{now: t0, view: view(1, started("slappart0", "S-0", 1)), step: time.Second}
@@ -751,8 +729,8 @@ func TestMisuse(t *testing.T) {
 }
 
 func TestEffectStrings(t *testing.T) {
-	for k := Sleep; k <= PostUsage+1; k++ {
-		if s := k.String(); s == "" || (k <= PostUsage && strings.HasPrefix(s, "effect(")) {
+	for k := Sleep; k <= CheckPromises+1; k++ {
+		if s := k.String(); s == "" || (k <= CheckPromises && strings.HasPrefix(s, "effect(")) {
 			t.Errorf("EffectKind(%d) = %q", k, s)
 		}
 	}

@@ -1,6 +1,10 @@
-// Package agent is the node agent's instance loop as a pure, synchronous
-// state machine, in the style of raft's RawNode: it decides, its caller
-// executes. The production agent (nodeagent/agent) executes its effects
+// Package agent is the node agent's decisions as pure, synchronous state
+// machines, in the style of raft's RawNode: they decide, their caller
+// executes. Agent is the instance loop; Schedule says when each of the
+// node's periodic duties runs (the instance pass, software, capacity,
+// destruction, usage sampling, journals and their delivery, traffic
+// captures) and how each backs off; Bangs says which service deaths bang
+// their instance. The production agent (nodeagent/agent) executes its effects
 // for real (processes, files, HTTP) and the simulator (sim/) with modelled
 // durations and outcomes: one loop, several executors, the same decisions.
 //
@@ -10,13 +14,13 @@
 // wake up). The outputs are Effects, one at a time: fetch the view, send a
 // report, hand a build over, run a partition action (core/converge's plan),
 // publish connection parameters (the instance's own, and one per shared
-// instance it hosts), check promises, post usage, or sleep until a moment.
+// instance it hosts), check promises, or sleep until a moment.
 // The agent reads no clock, does no I/O and starts no goroutine.
 //
 // # A pass
 //
 // A pass starts when the previous one's Sleep ends (PollInterval after it
-// ended, sooner when converge's RequeueAfter, a retry or usage is due), when
+// ended, sooner when converge's RequeueAfter or a retry is due), when
 // Wake or BuildDone was called, or at once with Begin. In order:
 //
 //  1. fetch the view. Unreachable (or failed): the pass ends, nothing else
@@ -57,7 +61,6 @@
 //     least one). A failure reports the partition in error, promises that
 //     hold again report it started; nothing is reported while the result
 //     does not change.
-//  6. post usage when UsageInterval is due (a failure retries next pass).
 //
 // A pass with PassOptions.DestroyOnly runs steps 1, 3 (stop and destroy
 // actions of partitions requested destroyed only) and 4.
@@ -90,7 +93,7 @@
 //  8. When the executor's own records or processes say something Actual
 //     does not know, update *Actual() between effects and call Invalidate.
 //  9. After a restart, give back what a previous run kept: SetView (the
-//     cached view), Keep (unsent reports), SetAnomaly, ScheduleUsage.
+//     cached view), Keep (unsent reports), SetAnomaly.
 //  10. Persist what must survive a crash from the accessors (Actual,
 //     Pending, Unpublished, Anomaly) after the outcomes that change them
 //     (a fetched view may drop kept publications); at start, give the
@@ -98,4 +101,18 @@
 //  11. An interrupted effect (shutdown) is Aborted, not failed: it is not
 //     the node's failure. A node that stops abruptly is Crashed (the
 //     action in flight failed, nothing runs any more); at its boot, Wake.
+//
+// # The schedule's caller
+//
+//  1. Serialise the calls to a Schedule; the tasks themselves may run
+//     concurrently (one run of each duty at a time: Take hands out no
+//     duty that is running).
+//  2. Take every task due at now, run it, and give Done its end time and
+//     outcome; sleep until Until (or an input: Wake, SetPending).
+//  3. At boot, give back what a previous run kept: SetUsagePeriod (the
+//     meter's period start), SetPending (journals not delivered).
+//  4. A usage journal (DutyJournal) first takes a last sample, disks
+//     included, then closes the period; sampling waits while it runs.
+//  5. An instance task runs an Agent until it sleeps and gives Done the
+//     Sleep's Until as DutyOutcome.Next.
 package agent

@@ -43,12 +43,9 @@ const (
 	// says the programs were just (re)started: retry failing promises
 	// until the promise timeout. Done with OK or Failed (the output).
 	CheckPromises
-	// PostUsage: close the usage period and post the usage journals
-	// pending. Done with OK, Unreachable or Failed (retried next pass).
-	PostUsage
 )
 
-var effectNames = [...]string{"sleep", "fetch-view", "send-report", "build", "run-action", "publish", "check-promises", "post-usage"}
+var effectNames = [...]string{"sleep", "fetch-view", "send-report", "build", "run-action", "publish", "check-promises"}
 
 // String is the kind's name, as logs and traces spell it.
 func (k EffectKind) String() string {

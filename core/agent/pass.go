@@ -60,11 +60,6 @@ func (a *Agent) advance(now time.Time) (Effect, bool) {
 			a.checkBegan = now
 			return Effect{Kind: CheckPromises, PartitionID: d.id, InstanceGUID: d.guid}, true
 		}
-		a.stage = stageUsage
-	case stageUsage:
-		if a.cfg.UsageInterval > 0 && !now.Before(a.usageDue) {
-			return Effect{Kind: PostUsage}, true
-		}
 		a.finish(now, true)
 	}
 	return Effect{}, false

@@ -98,7 +98,7 @@ func (x *simExecutor) step(t *testing.T, a *Agent) (Effect, bool) {
 			o = Configured(map[string]string{"url": fmt.Sprintf("http://%s/%s/v%d", e.Action.PartitionID, e.Action.InstanceGUID, e.Action.Version),
 				"n": strconv.Itoa(x.configs)}, nil)
 		}
-	case Publish, PostUsage:
+	case Publish:
 		if x.away {
 			o = Unreachable(nil)
 		}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"github.com/slapgo/slapgo/master/api"
 	"github.com/slapgo/slapgo/nodeagent/config"
 	"github.com/slapgo/slapgo/nodeagent/format"
+	"github.com/slapgo/slapgo/nodeagent/netacct"
 	"github.com/slapgo/slapgo/nodeagent/supervisor"
 	"github.com/slapgo/slapgo/nodeagent/usage"
 )
@@ -64,14 +64,10 @@ type Agent struct {
 	etag  string
 	parts map[string]*partitionState // cache of the state files (worker only)
 	creds map[string]*syscall.Credential
-	// banged is the version of each partition's deployment that already
-	// banged its instance (at most once per deployment).
-	banged map[string]uint64
-	// deployed is what each partition's running deployment is, for bangs.
-	deployed map[string]deployment
-	wake     chan struct{}
-	rand     *rand.Rand
-	rep      *usage.Reporter
+	// bangs decides which service deaths bang their instance (core/agent).
+	bangs *agentcore.Bangs
+	wake  chan struct{}
+	rep   *usage.Reporter
 	// usageMu serialises sampling and reporting usage: what is sampled
 	// while a journal is cut would be lost (usage's caller's duty 3).
 	usageMu sync.Mutex
@@ -97,12 +93,6 @@ type Agent struct {
 type buildEnd struct {
 	url string
 	err error
-}
-
-// deployment identifies what a partition runs, for its services' bangs.
-type deployment struct {
-	guid    string
-	version uint64
 }
 
 // New makes an agent for cfg. The client is built from the configuration's
@@ -149,10 +139,9 @@ func newAgent(cfg config.Config, client *api.Client, opts Options) *Agent {
 		now:        opts.Now,
 		parts:      map[string]*partitionState{},
 		creds:      map[string]*syscall.Credential{},
-		banged:     map[string]uint64{},
-		deployed:   map[string]deployment{},
+		bangs:      agentcore.NewBangs(),
 		wake:       make(chan struct{}, 1),
-		rand:       rand.New(rand.NewPCG(rand.Uint64(), uint64(os.Getpid()))),
+		net:        netAccounting{captures: map[string]*netacct.Capture{}, drops: map[*netacct.Capture]uint64{}},
 	}
 	if a.privileged {
 		// Partitions formatted without users run as the agent's user.
@@ -307,16 +296,6 @@ func isOffline(err error) bool {
 	}
 	var ue *url.Error
 	return errors.As(err, &ue) || errors.Is(err, context.DeadlineExceeded)
-}
-
-// jitter returns d plus up to a tenth of it, at random.
-func (a *Agent) jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return d
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return d + time.Duration(a.rand.Int64N(int64(d)/10+1))
 }
 
 // Wake makes a daemon's instance loop run at once (a build completed).

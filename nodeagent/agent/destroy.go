@@ -45,7 +45,7 @@ func (a *Agent) destroyPartition(ctx context.Context, act converge.Action, st *p
 		}
 	}
 	a.mu.Lock()
-	delete(a.banged, id)
+	a.bangs.Forget(id)
 	a.mu.Unlock()
 	a.log.Info("partition destroyed", "partition", id, "instance", act.InstanceGUID)
 	return nil

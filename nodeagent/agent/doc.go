@@ -1,6 +1,6 @@
 // Package agent is the node agent: the shell around core/converge that
 // makes a computer what the master's view says, in the spirit of SlapOS's
-// slapgrid, as one daemon (Run) whose loops also run once each
+// slapgrid, as one daemon (Run) whose duties also run once each
 // (SoftwarePass, InstancePass, ReportPass, DestroyPass, Format).
 //
 // # Decisions and bookkeeping
@@ -9,7 +9,10 @@
 // state machine, which plans with core/converge; this package executes the
 // effects it asks for (fetch the view, run a partition action, publish
 // connection parameters, check promises, send a report, hand a build over)
-// and records their outcomes on disk. Before each plan it reads
+// and records their outcomes on disk. When each duty of the daemon runs
+// (instance and software passes, capacity, destruction, usage samples,
+// journals and their delivery, traffic captures) and how each backs off is
+// core/agent's Schedule's; which service deaths bang is its Bangs'. Before each plan it reads
 // converge.Actual from disk and from the processes. Actual lives on disk:
 //
 //   - per partition, <partition>/.slapgo/state.json (SlapOS's .timestamp
@@ -48,7 +51,7 @@
 // After a partition's last action, its state (started, stopped, error) is
 // reported; an undelivered report stays in the record and is sent again
 // by later passes. A service that dies bangs its instance, at most once
-// per deployment.
+// per deployment (core/agent's Bangs).
 //
 // Anomaly checks (SlapOS's anomaly mode): the promises of each started
 // partition the plan left alone (not reconfigured, not failing) run again,
@@ -82,20 +85,29 @@
 // netacct.Counter from what it announces (every address alone, every IPv6
 // range whole). As root, the daemon captures, from the first such format
 // until it stops, each of interface_name, ipv6_interface and lo once, each
-// in its own goroutine; a capture that cannot open (the interface is
+// as a duty of its own; a capture that cannot open (the interface is
 // missing) or that ends is opened again, backing off from poll_interval to
-// retry_max. Each usage sample moves the counter's period into the meter
+// retry_max (core/agent's Schedule). Each usage sample moves the counter's period into the meter
 // (Meter.AddNetwork) before saving it, so the journal carries
 // network_in_bytes and network_out_bytes per partition, and logs the
 // frames a capture dropped, if any. Without root, accounting is off (one
 // log line).
+//
+// # Usage
+//
+// The daemon samples the partitions' usage every 5 minutes (disks every
+// destruction_interval), closes a journal every usage_interval after the
+// meter's period began, and delivers the journals pending at once, then
+// with back-off while the master refuses or cannot be reached; a journal
+// not delivered never closes a period early (core/agent's Schedule).
 //
 // # Offline and restarts
 //
 // A pass that cannot reach the master changes nothing and returns
 // ErrOffline; the daemon keeps the programs running and backs off (from
 // poll_interval, doubling to retry_max, with jitter; core/agent decides).
-// Every time the agent decides on comes from its clock (Options.Now). At start the daemon
+// Every time the agent decides on comes from its clock (Options.Now); only
+// the daemon's timers wait on the system's. At start the daemon
 // restarts the programs of partitions recorded running, after killing the
 // process groups a previous agent left (supervisor.KillStale): processes
 // are restarted, not adopted.

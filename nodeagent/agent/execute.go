@@ -174,8 +174,6 @@ func (x *passExec) execute(ctx context.Context, e agentcore.Effect) agentcore.Ou
 		return outcome(err)
 	case agentcore.SendReport:
 		return masterOutcome(a.sendReport(ctx, e.Report))
-	case agentcore.PostUsage:
-		return masterOutcome(a.FlushUsage(ctx))
 	}
 	return agentcore.Failed(fmt.Errorf("agent: effect %s is not executed by the node agent", e.Kind))
 }
@@ -469,12 +467,12 @@ func (a *Agent) startPromises(ctx context.Context, id string) error {
 	opts := a.promiseOptions(g, timeout)
 	wait, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	for pause := 20 * time.Millisecond; ; pause = min(2*pause, time.Second) {
+	for failures := 1; ; failures++ {
 		err := promise.Check(ctx, g.Dir, opts)
 		if err == nil || !errors.Is(err, promise.ErrFailed) {
 			return err
 		}
-		t := time.NewTimer(pause)
+		t := time.NewTimer(agentcore.PromiseRetryPause(failures))
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -138,7 +138,7 @@ func (a *Agent) stopPartition(id string) error {
 		return err
 	}
 	a.mu.Lock()
-	delete(a.deployed, id)
+	a.bangs.Stopped(id)
 	a.mu.Unlock()
 	return nil
 }
@@ -291,34 +291,32 @@ func (a *Agent) startPartition(act converge.Action) error {
 		return err
 	}
 	a.mu.Lock()
-	a.deployed[act.PartitionID] = deployment{guid: act.InstanceGUID, version: act.Version}
+	a.bangs.Deployed(act.PartitionID, agentcore.Deployment{InstanceGUID: act.InstanceGUID, Version: act.Version})
 	a.mu.Unlock()
 	return a.sup.Start(g)
 }
 
-// serviceDied bangs the instance whose service died, at most once per
-// deployment.
+// serviceDied bangs the instance whose service died when core/agent's
+// Bangs says so (at most once per deployment).
 func (a *Agent) serviceDied(id, program, how string) {
 	a.mu.Lock()
-	d, ok := a.deployed[id]
-	if !ok || a.banged[id] == d.version && d.version != 0 {
-		a.mu.Unlock()
+	d, ok := a.bangs.ServiceDied(id)
+	a.mu.Unlock()
+	if !ok {
 		return
 	}
-	a.banged[id] = d.version
-	a.mu.Unlock()
 	msg := fmt.Sprintf("service %s of %s %s", program, id, how)
-	a.log.Warn("service died: banging its instance", "partition", id, "program", program, "how", how, "instance", d.guid)
+	a.log.Warn("service died: banging its instance", "partition", id, "program", program, "how", how, "instance", d.InstanceGUID)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		c, err := a.instanceClient(id)
 		if err == nil {
-			_, err = c.Bang(ctx, d.guid, msg)
+			_, err = c.Bang(ctx, d.InstanceGUID, msg)
 		}
 		if err != nil {
 			// The computer may bang the instances it hosts too.
-			if _, err2 := a.client.Bang(ctx, d.guid, msg); err2 != nil {
+			if _, err2 := a.client.Bang(ctx, d.InstanceGUID, msg); err2 != nil {
 				a.log.Warn("bang not delivered", "partition", id, "err", errors.Join(err, err2))
 			}
 		}

@@ -20,7 +20,6 @@ import (
 type netAccounting struct {
 	mu       sync.Mutex
 	counter  *netacct.Counter // nil until a format succeeded
-	started  bool             // captures started (or accounting found off)
 	captures map[string]*netacct.Capture
 	drops    map[*netacct.Capture]uint64 // drops already logged
 }
@@ -93,73 +92,37 @@ func captureInterfaces(cfg *config.Config) []string {
 	return out
 }
 
-// startNetAccounting starts, once, a capture per interface in wg, each
-// running until ctx is done. It waits for the counter (the first format
-// that succeeds); without root it only says accounting is off.
-func (a *Agent) startNetAccounting(ctx context.Context, wg *sync.WaitGroup) {
-	a.net.mu.Lock()
-	defer a.net.mu.Unlock()
-	if a.net.started {
-		return
-	}
-	if !a.privileged {
-		a.net.started = true
-		a.log.Info("network accounting off: needs root")
-		return
-	}
-	c := a.net.counter
+// capture counts the traffic of iface into the counter until ctx is done
+// or the capture ends (the interface went away): core/agent's DutyCapture.
+// It fails when the counter is not made yet (no format succeeded) or the
+// interface cannot be opened (it does not exist yet); permanent when it
+// never can (no permission).
+func (a *Agent) capture(ctx context.Context, iface string) (permanent bool, err error) {
+	c := a.netCounter()
 	if c == nil {
-		return
+		return false, errors.New("agent: network accounting: no partition address known yet")
 	}
-	a.net.started = true
-	a.net.captures = map[string]*netacct.Capture{}
-	a.net.drops = map[*netacct.Capture]uint64{}
-	for _, iface := range captureInterfaces(&a.cfg) {
-		wg.Go(func() { a.capture(ctx, iface, c) })
+	cp, err := netacct.OpenCapture(iface, c, netacct.CaptureOptions{})
+	if err != nil {
+		return errors.Is(err, netacct.ErrPermission), err
 	}
-}
-
-// capture counts the traffic of iface into c until ctx is done. A capture
-// that cannot open (the interface does not exist yet) or that ends (the
-// interface went away) is opened again, backing off from poll_interval to
-// retry_max.
-func (a *Agent) capture(ctx context.Context, iface string, c *netacct.Counter) {
-	failures := 0
-	for {
-		cp, err := netacct.OpenCapture(iface, c, netacct.CaptureOptions{})
-		if err == nil {
-			a.log.Info("network accounting: capturing", "interface", iface, "offloads", cp.Stats().Offloads, "after_failures", failures)
-			a.net.mu.Lock()
-			a.net.captures[iface] = cp
-			a.net.mu.Unlock()
-			began := a.now()
-			err = cp.Run(ctx)
-			a.logDrops(iface, cp)
-			a.net.mu.Lock()
-			delete(a.net.captures, iface)
-			delete(a.net.drops, cp)
-			a.net.mu.Unlock()
-			if ctx.Err() != nil {
-				return
-			}
-			if err == nil {
-				err = errors.New("the capture ended")
-			}
-			if a.now().Sub(began) >= a.cfg.Grid.PollInterval {
-				failures = 0 // it ran: a new outage; one that ends at once backs off
-			}
-		}
-		if errors.Is(err, netacct.ErrPermission) {
-			a.log.Warn("network accounting off: needs root", "interface", iface, "err", err)
-			return
-		}
-		failures++
-		next := a.retryDelay(failures)
-		a.log.Warn("network accounting: interface not captured: traffic crossing it is not counted until it is", "interface", iface, "retry_in", next, "err", err)
-		if !a.sleep(ctx, nil, a.jitter(next)) {
-			return
-		}
+	a.log.Info("network accounting: capturing", "interface", iface, "offloads", cp.Stats().Offloads)
+	a.net.mu.Lock()
+	a.net.captures[iface] = cp
+	a.net.mu.Unlock()
+	err = cp.Run(ctx)
+	a.logDrops(iface, cp)
+	a.net.mu.Lock()
+	delete(a.net.captures, iface)
+	delete(a.net.drops, cp)
+	a.net.mu.Unlock()
+	if ctx.Err() != nil {
+		return false, nil
 	}
+	if err == nil {
+		err = errors.New("the capture ended")
+	}
+	return errors.Is(err, netacct.ErrPermission), err
 }
 
 // logDrops logs the frames a capture dropped since last logged: traffic

@@ -21,6 +21,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/slapgo/slapgo/core/account"
+	agentcore "github.com/slapgo/slapgo/core/agent"
 	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/internal/testenv"
 	"github.com/slapgo/slapgo/master/api"
@@ -179,15 +180,6 @@ func TestSampleUsageAddsNetwork(t *testing.T) {
 	if c == nil {
 		t.Fatalf("no counter after setNetOwners:\n%s", log)
 	}
-	// Unprivileged: the daemon only says accounting is off.
-	var wg sync.WaitGroup
-	a.startNetAccounting(t.Context(), &wg)
-	a.startNetAccounting(t.Context(), &wg)
-	wg.Wait()
-	if n := strings.Count(log.String(), "network accounting off: needs root"); n != 1 {
-		t.Errorf("unprivileged agent said %d times that accounting is off:\n%s", n, log)
-	}
-
 	// 0 → 1: 3 UDP packets of 100 bytes of payload (128 at IP level);
 	// outside → 1's range: 1 of 1000 (1028); 1 → outside: 2 of 10 (38).
 	udp := func(src, dst string, payload int) []byte {
@@ -271,10 +263,14 @@ func TestNetworkAccountingCapturesLoopback(t *testing.T) {
 		{ID: "slappart0", Addresses: []model.Address{{Iface: "lo", Addr: a0}}},
 		{ID: "slappart1", Addresses: []model.Address{{Iface: "lo", Addr: a1}}},
 	}})
+	// The daemon's schedule, its format done: the captures only.
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
-	a.startNetAccounting(ctx, &wg)
+	s := agentcore.NewSchedule(agentcore.ScheduleConfig{PollInterval: a.cfg.Grid.PollInterval, RetryMax: a.cfg.Grid.RetryMax,
+		Captures: captureInterfaces(&a.cfg)}, a.now())
+	s.Done(a.now(), agentcore.Task{Duty: agentcore.DutyCapacity}, agentcore.DutyOutcome{})
+	wg.Go(func() { a.runSchedule(ctx, s) })
 	eventually(t, "lo captured", 10*time.Second, func() string {
 		a.net.mu.Lock()
 		defer a.net.mu.Unlock()
@@ -335,7 +331,7 @@ func TestNetworkAccountingCapturesLoopback(t *testing.T) {
 	}
 	t.Logf("1 MiB over TCP on lo counted as %.0f bytes received by slappart0, %.0f sent by slappart1", last["slappart0"][0], last["slappart1"][1])
 	eventually(t, "the missing interface retried with back-off", 10*time.Second, func() string {
-		for _, w := range []string{"retry_in=200ms", "retry_in=400ms"} {
+		for _, w := range []string{"failures=1 retry_in=2", "failures=2 retry_in=4"} {
 			if !slices.ContainsFunc(strings.Split(log.String(), "\n"), func(line string) bool {
 				return strings.Contains(line, "interface="+missing) && strings.Contains(line, w)
 			}) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"time"
 
 	"github.com/slapgo/slapgo/nodeagent/format"
 	"github.com/slapgo/slapgo/nodeagent/usage"
@@ -76,9 +75,20 @@ func (a *Agent) sampleUsage(disk bool) error {
 	return rep.Meter.Save()
 }
 
-// ReportPass samples usage one last time, closes the usage period in a
-// journal spooled on disk, and posts every pending journal.
+// ReportPass closes the usage period in a journal (CloseUsage) and posts
+// every pending journal (FlushUsage): `slapgo node report`.
 func (a *Agent) ReportPass(ctx context.Context) (usage.Result, error) {
+	res, err := a.CloseUsage()
+	if err != nil {
+		return res, err
+	}
+	res.Sent, res.Pending, err = a.FlushUsage(ctx)
+	return res, err
+}
+
+// CloseUsage samples usage one last time, disks included, and closes the
+// usage period in a journal spooled on disk (core/agent's DutyJournal).
+func (a *Agent) CloseUsage() (usage.Result, error) {
 	a.usageMu.Lock()
 	defer a.usageMu.Unlock()
 	if err := a.sampleUsage(true); err != nil {
@@ -88,30 +98,30 @@ func (a *Agent) ReportPass(ctx context.Context) (usage.Result, error) {
 	if err != nil {
 		return usage.Result{}, err
 	}
-	post := func(ctx context.Context, journal []byte) error {
-		_, err := a.client.PostUsage(ctx, a.cfg.ComputerID, journal)
-		return err
-	}
-	res, err := rep.Report(ctx, a.now(), a.usagePartitions(), post)
+	res, err := rep.Close(a.now(), a.usagePartitions())
 	if err != nil {
 		return res, fmt.Errorf("agent: usage report: %w", err)
 	}
 	return res, nil
 }
 
-// FlushUsage posts the journals still pending (after the master was away).
-func (a *Agent) FlushUsage(ctx context.Context) error {
+// FlushUsage posts the journals pending, oldest first (core/agent's
+// DutyDeliver), and says which were accepted and which still wait.
+func (a *Agent) FlushUsage(ctx context.Context) (sent, pending []string, err error) {
 	a.usageMu.Lock()
 	defer a.usageMu.Unlock()
 	rep, err := a.reporter()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	_, _, err = rep.Flush(ctx, func(ctx context.Context, journal []byte) error {
+	sent, pending, err = rep.Flush(ctx, func(ctx context.Context, journal []byte) error {
 		_, err := a.client.PostUsage(ctx, a.cfg.ComputerID, journal)
 		return err
 	})
-	return err
+	if err != nil {
+		return sent, pending, fmt.Errorf("agent: usage report: %w", err)
+	}
+	return sent, pending, nil
 }
 
 // Format formats the computer (see package format), updates the network
@@ -127,13 +137,4 @@ func (a *Agent) Format(ctx context.Context) (format.Result, error) {
 		return res, fmt.Errorf("agent: announcing the capacity of %s: %w", a.cfg.ComputerID, err)
 	}
 	return res, nil
-}
-
-// untilNext is how long after now the next run of something done every
-// every, last done at last, is due (0 if never done or overdue).
-func untilNext(last time.Time, every time.Duration, now time.Time) time.Duration {
-	if last.IsZero() {
-		return 0
-	}
-	return max(last.Add(every).Sub(now), 0)
 }

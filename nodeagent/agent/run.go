@@ -3,11 +3,14 @@ package agent
 import (
 	"context"
 	"errors"
-	"sync"
+	"fmt"
+	"math/rand/v2"
+	"os"
 	"time"
 
 	agentcore "github.com/slapgo/slapgo/core/agent"
 	"github.com/slapgo/slapgo/nodeagent/format"
+	"github.com/slapgo/slapgo/nodeagent/usage"
 )
 
 // RunOptions tunes the daemon.
@@ -18,114 +21,60 @@ type RunOptions struct {
 }
 
 // Run is the daemon (`slapgo node run`): it formats the computer and
-// restarts the programs of partitions recorded running, then runs its loops
-// until ctx is done:
+// restarts the programs of partitions recorded running, then runs its
+// duties until ctx is done. core/agent's Schedule says when each runs and
+// how it backs off (see its documentation); the daemon executes them, each
+// in its own goroutine, one run of each at a time:
 //
-//   - instance: every poll_interval (sooner when the plan's RequeueAfter or
-//     a finished build says so), with jitter;
-//   - software: every poll_interval, with jitter; builds on their own pool;
+//   - instance: when core/agent's Agent says (a finished build wakes it);
+//   - software: every poll_interval; builds on their own pool;
 //   - capacity: format and announce every capacity_interval;
 //   - network accounting (as root): one capture per interface the
 //     partitions' traffic crosses, from the first format that succeeds;
-//   - usage: samples every few minutes, a journal every usage_interval;
-//   - destruction: every destruction_interval, with pending journals.
+//   - usage: samples every few minutes, a journal every usage_interval,
+//     its delivery (retried while the master is away);
+//   - destruction: every destruction_interval.
 //
-// A loop that fails (master away) backs off from poll_interval doubling to
-// retry_max, with jitter, and catches up when the master answers again;
-// the programs keep running meanwhile. When ctx is done the loops stop, the
-// builds in progress are interrupted, and the programs are stopped unless
-// o.KeepServices.
+// The programs keep running while the master is away. When ctx is done
+// the duties stop, the builds in progress are interrupted, and the
+// programs are stopped unless o.KeepServices.
 func (a *Agent) Run(ctx context.Context, o RunOptions) error {
 	g := a.cfg.Grid
 	a.daemon = true
 	a.log.Info("node agent starting", "computer", a.cfg.ComputerID, "master", a.cfg.MasterURL,
 		"privileged", a.privileged, "partitions", a.cfg.Format.PartitionAmount, "poll_interval", g.PollInterval)
-	capacityFirst := g.CapacityInterval
-	if res, err := a.Format(ctx); err != nil {
-		a.log.Warn("format or capacity announcement failed: retried with back-off", "err", err)
-		capacityFirst = g.PollInterval
+	cfg := agentcore.ScheduleConfig{
+		PollInterval: g.PollInterval, RetryMax: g.RetryMax, Instance: true,
+		SoftwareInterval: g.PollInterval, CapacityInterval: g.CapacityInterval,
+		DestructionInterval: g.DestructionInterval, UsageInterval: g.UsageInterval,
+		DiskInterval: g.DestructionInterval,
+		// Nodes that boot together must not poll together (SlapOS waits a
+		// random delay before its runs for the same reason).
+		Rand: rand.New(rand.NewPCG(rand.Uint64(), uint64(os.Getpid()))),
+	}
+	if a.privileged {
+		cfg.Captures = captureInterfaces(&a.cfg)
 	} else {
-		a.logFormat(res)
+		a.log.Info("network accounting off: needs root")
 	}
-	// Traffic accounting starts once partitions have addresses (a format
-	// succeeded, here or in the capacity loop) and stops with ctx.
-	var captures sync.WaitGroup
-	a.startNetAccounting(ctx, &captures)
-	a.resume()
-
-	sampleEvery := min(5*time.Minute, g.UsageInterval/4)
-	// Nodes that boot together must not poll together (SlapOS waits a
-	// random delay before its runs for the same reason).
-	spread := func() time.Duration { return a.jitter(g.PollInterval) - g.PollInterval }
-	loops := []loopSpec{
-		// core/agent says when the next pass is due, backing off itself
-		// when the master is away.
-		{name: "instance", first: spread(), wake: a.wake, ownBackoff: true, pass: func(ctx context.Context) (time.Duration, error) {
-			res, err := a.InstancePass(ctx)
-			next := g.PollInterval
-			if !res.Next.IsZero() {
-				next = max(res.Next.Sub(a.now()), 0)
-			}
-			if err == nil && res.Failed() > 0 {
-				a.log.Warn("instance pass: some partitions failed", "failed", res.Failed(), "actions", len(res.Results))
-			}
-			return next, err
-		}},
-		{name: "software", first: spread(), pass: func(ctx context.Context) (time.Duration, error) {
-			_, err := a.SoftwarePass(ctx, false)
-			if err != nil && !errors.Is(err, ErrOffline) {
-				a.log.Warn("software pass", "err", err)
-				err = nil // per-release failures back off in converge
-			}
-			return g.PollInterval, err
-		}},
-		// The first format ran above, before the programs were restarted.
-		{name: "capacity", first: capacityFirst, pass: func(ctx context.Context) (time.Duration, error) {
-			res, err := a.Format(ctx)
-			if err == nil {
-				a.logFormat(res)
-			}
-			a.startNetAccounting(ctx, &captures)
-			return g.CapacityInterval, err
-		}},
-		{name: "usage-sample", pass: func(ctx context.Context) (time.Duration, error) {
-			return sampleEvery, a.SampleUsage(false)
-		}},
-		{name: "destruction", first: g.DestructionInterval, pass: func(ctx context.Context) (time.Duration, error) {
-			if err := a.SampleUsage(true); err != nil {
-				a.log.Warn("disk usage sample", "err", err)
-			}
-			_, err := a.DestroyPass(ctx)
-			if ferr := a.FlushUsage(ctx); ferr != nil && err == nil {
-				err = ferr
-			}
-			return g.DestructionInterval, err
-		}},
-	}
-	if rep, err := a.reporter(); err != nil {
+	rep, err := a.reporter()
+	if err != nil {
 		a.log.Error("usage reports disabled", "err", err)
-	} else {
-		loops = append(loops, loopSpec{name: "usage-report", first: untilNext(rep.Meter.PeriodStart(), g.UsageInterval, a.now()),
-			pass: func(ctx context.Context) (time.Duration, error) {
-				res, err := a.ReportPass(ctx)
-				if res.Period != "" {
-					a.log.Info("usage journal", "period", res.Period, "movements", res.Movements, "sent", len(res.Sent), "pending", len(res.Pending))
-					if err != nil {
-						// Spooled: the destruction loop and the next report
-						// post it; retrying now would only cut a new period.
-						a.log.Warn("usage journal kept pending", "err", err)
-					}
-					return g.UsageInterval, nil
-				}
-				return g.UsageInterval, err
-			}})
+		cfg.UsageInterval = 0
 	}
-	var wg sync.WaitGroup
-	for _, l := range loops {
-		wg.Go(func() { a.loop(ctx, l) })
+	s := agentcore.NewSchedule(cfg, a.now())
+	if rep != nil {
+		s.SetUsagePeriod(rep.Meter.PeriodStart())
+		if pending, err := rep.Pending(); err == nil {
+			s.SetPending(a.now(), len(pending))
+		}
 	}
-	wg.Wait()
-	captures.Wait()
+	// The first format comes before the programs restart: they need the
+	// partitions' addresses.
+	capacity := agentcore.Task{Duty: agentcore.DutyCapacity}
+	a.dutyDone(s, dutyEnd{capacity, a.runDuty(ctx, capacity), a.now()})
+	a.resume()
+	a.runSchedule(ctx, s)
 	a.builds.wait()
 	if o.KeepServices {
 		a.log.Info("node agent stopped; partition programs left running")
@@ -136,6 +85,138 @@ func (a *Agent) Run(ctx context.Context, o RunOptions) error {
 		a.log.Info("node agent stopped")
 	}
 	return nil
+}
+
+// dutyEnd is how a task ended, and when.
+type dutyEnd struct {
+	task agentcore.Task
+	out  agentcore.DutyOutcome
+	at   time.Time
+}
+
+// runSchedule executes s's tasks until ctx is done, then waits for those
+// running. It is the only caller of s.
+func (a *Agent) runSchedule(ctx context.Context, s *agentcore.Schedule) {
+	ended := make(chan dutyEnd)
+	running := 0
+	for {
+		now := a.now()
+		for {
+			t, ok := s.Take(now)
+			if !ok {
+				break
+			}
+			running++
+			go func() {
+				out := a.runDuty(ctx, t)
+				ended <- dutyEnd{t, out, a.now()}
+			}()
+		}
+		var timer *time.Timer
+		var fired <-chan time.Time
+		if until := s.Until(); !until.IsZero() {
+			timer = time.NewTimer(max(until.Sub(now), 0))
+			fired = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			for ; running > 0; running-- {
+				<-ended
+			}
+			return
+		case e := <-ended:
+			running--
+			if ctx.Err() == nil {
+				a.dutyDone(s, e)
+			}
+		case <-a.wake:
+			s.Wake(a.now(), agentcore.DutyInstance)
+		case <-fired:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+}
+
+// runDuty runs one task.
+func (a *Agent) runDuty(ctx context.Context, t agentcore.Task) agentcore.DutyOutcome {
+	var err error
+	switch t.Duty {
+	case agentcore.DutyCapacity:
+		var res format.Result
+		if res, err = a.Format(ctx); err == nil {
+			a.logFormat(res)
+		}
+	case agentcore.DutyInstance:
+		res, err := a.InstancePass(ctx)
+		if err == nil && res.Failed() > 0 {
+			a.log.Warn("instance pass: some partitions failed", "failed", res.Failed(), "actions", len(res.Results))
+		}
+		o := dutyOutcome(err)
+		o.Next = res.Next
+		return o
+	case agentcore.DutySoftware:
+		_, err = a.SoftwarePass(ctx, false)
+	case agentcore.DutyDestroy:
+		_, err = a.DestroyPass(ctx)
+	case agentcore.DutySample:
+		err = a.SampleUsage(t.Disk)
+	case agentcore.DutyJournal:
+		var res usage.Result
+		if res, err = a.CloseUsage(); err == nil {
+			a.log.Info("usage journal", "period", res.Period, "movements", res.Movements, "rejected", len(res.Rejected))
+		}
+	case agentcore.DutyDeliver:
+		sent, pending, err := a.FlushUsage(ctx)
+		if len(sent) > 0 {
+			a.log.Info("usage journals delivered", "sent", len(sent), "pending", len(pending))
+		}
+		o := dutyOutcome(err)
+		o.Pending = len(pending)
+		return o
+	case agentcore.DutyCapture:
+		permanent, err := a.capture(ctx, t.Interface)
+		o := dutyOutcome(err)
+		o.Permanent = permanent
+		return o
+	default:
+		err = fmt.Errorf("agent: duty %s is not executed by the node agent", t)
+	}
+	return dutyOutcome(err)
+}
+
+// dutyOutcome tells an unreachable master from other failures.
+func dutyOutcome(err error) agentcore.DutyOutcome {
+	return agentcore.DutyOutcome{Err: err, Unreachable: err != nil && (errors.Is(err, ErrOffline) || isOffline(err))}
+}
+
+// dutyDone records how a task ended in s and logs it, with when it runs
+// again.
+func (a *Agent) dutyDone(s *agentcore.Schedule, e dutyEnd) {
+	t, o := e.task, e.out
+	failures := s.Failures(t)
+	if err := s.Done(e.at, t, o); err != nil {
+		a.log.Error("duty outcome not recorded", "duty", t.String(), "err", err)
+		return
+	}
+	due, on := s.Due(t)
+	retry := due.Sub(e.at).Round(time.Millisecond)
+	switch {
+	case t.Duty == agentcore.DutyCapture && o.Permanent:
+		a.log.Warn("network accounting off: needs root", "interface", t.Interface, "err", o.Err)
+	case t.Duty == agentcore.DutyCapture:
+		a.log.Warn("network accounting: interface not captured: traffic crossing it is not counted until it is",
+			"interface", t.Interface, "failures", s.Failures(t), "retry_in", retry, "err", o.Err)
+	case o.Err != nil && o.Unreachable:
+		a.log.Warn("master unreachable: programs keep running", "duty", t.String(), "failures", failures+1, "retry_in", retry, "err", o.Err)
+	case o.Err != nil && on:
+		a.log.Error("duty failed", "duty", t.String(), "failures", failures+1, "retry_in", retry, "err", o.Err)
+	case o.Err != nil:
+		a.log.Error("duty failed", "duty", t.String(), "err", o.Err)
+	case failures > 0:
+		a.log.Info("duty succeeded again", "duty", t.String(), "after_failures", failures)
+	}
 }
 
 func (a *Agent) logFormat(res format.Result) {
@@ -165,7 +246,7 @@ func (a *Agent) resume() {
 		g, err := a.group(p.ID)
 		if err == nil {
 			a.mu.Lock()
-			a.deployed[p.ID] = deployment{guid: st.InstanceGUID, version: st.AppliedVersion}
+			a.bangs.Deployed(p.ID, agentcore.Deployment{InstanceGUID: st.InstanceGUID, Version: st.AppliedVersion})
 			a.mu.Unlock()
 			err = a.sup.Start(g)
 		}
@@ -175,69 +256,4 @@ func (a *Agent) resume() {
 		}
 		a.log.Info("partition programs restarted", "partition", p.ID)
 	}
-}
-
-// loopSpec is one of the daemon's loops.
-type loopSpec struct {
-	name  string
-	first time.Duration   // delay before the first pass
-	wake  <-chan struct{} // runs the next pass at once (nil: never)
-	// pass runs once and says when the next pass is due.
-	pass func(context.Context) (time.Duration, error)
-	// ownBackoff: after a failed pass too, the pass's delay stands.
-	ownBackoff bool
-}
-
-// loop runs l.pass until ctx is done. A failed pass backs off from
-// poll_interval, doubling up to retry_max; every delay gets jitter.
-func (a *Agent) loop(ctx context.Context, l loopSpec) {
-	if !a.sleep(ctx, l.wake, l.first) {
-		return
-	}
-	failures := 0
-	for {
-		next, err := l.pass(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			failures++
-			if !l.ownBackoff {
-				next = a.retryDelay(failures)
-			}
-			if errors.Is(err, ErrOffline) {
-				a.log.Warn("master unreachable: programs keep running", "loop", l.name, "retry_in", next, "err", err)
-			} else {
-				a.log.Error("pass failed", "loop", l.name, "retry_in", next, "err", err)
-			}
-		} else if failures > 0 {
-			a.log.Info("pass succeeded again", "loop", l.name, "after_failures", failures)
-			failures = 0
-		}
-		if !a.sleep(ctx, l.wake, a.jitter(next)) {
-			return
-		}
-	}
-}
-
-// retryDelay is the back-off after failures failures in a row: from
-// poll_interval, doubling up to retry_max (before jitter).
-func (a *Agent) retryDelay(failures int) time.Duration {
-	return agentcore.Backoff(failures, a.cfg.Grid.PollInterval, a.cfg.Grid.RetryMax)
-}
-
-// sleep waits d, or until wake; false when ctx is done.
-func (a *Agent) sleep(ctx context.Context, wake <-chan struct{}, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-	case <-wake:
-	}
-	return true
 }

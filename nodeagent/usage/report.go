@@ -66,11 +66,23 @@ type Result struct {
 type Post func(ctx context.Context, journal []byte) error
 
 // Report closes the period [Meter.PeriodStart(), now) for the partitions
-// given: it collects their report files, adds the meter's movements,
-// spools the journal, then posts every pending journal (see doc.go). An
+// given (Close), then posts every pending journal (Flush; see doc.go). An
 // error from posting leaves journals pending and is returned with the
 // Result.
 func (r *Reporter) Report(ctx context.Context, now time.Time, parts []Partition, post Post) (Result, error) {
+	res, err := r.Close(now, parts)
+	if err != nil {
+		return res, err
+	}
+	res.Sent, res.Pending, err = r.Flush(ctx, post)
+	return res, err
+}
+
+// Close closes the period [Meter.PeriodStart(), now) for the partitions
+// given: it collects their report files, adds the meter's movements and
+// spools the journal in pending/ (steps 1 to 3 of doc.go), posting
+// nothing.
+func (r *Reporter) Close(now time.Time, parts []Partition) (Result, error) {
 	now = now.UTC()
 	var res Result
 	if err := r.recover(); err != nil {
@@ -114,8 +126,7 @@ func (r *Reporter) Report(ctx context.Context, now time.Time, parts []Partition,
 	}
 	res.Period, res.Movements = period, len(j.Transactions[0].Movements)
 	r.Logger.Info("usage journal spooled", "period", period, "movements", res.Movements)
-	res.Sent, res.Pending, err = r.Flush(ctx, post)
-	return res, err
+	return res, nil
 }
 
 // recover finishes a Report interrupted after its journal was written.

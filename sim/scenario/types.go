@@ -96,6 +96,10 @@ type Agent struct {
 	// UsageReportEvery is the period of the TioXML usage journal each node
 	// posts (default 24h; negative disables).
 	UsageReportEvery Duration `yaml:"usage_report_every" json:"usage_report_every"`
+	// UsageSampleEvery: each node samples the usage of its partitions this
+	// often between journals (default 1h, coarser than the production
+	// agent's 5 minutes: a sample costs a pass over the partitions).
+	UsageSampleEvery Duration `yaml:"usage_sample_every" json:"usage_sample_every"`
 	// PromiseInterval: the promises of a started partition its plans
 	// leave alone are checked this often (SlapOS's anomaly mode, in
 	// core/agent). Default negative: only after each start, since every

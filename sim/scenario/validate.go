@@ -67,6 +67,7 @@ func (s *Scenario) applyDefaults(name string) {
 	}
 	defDist(&a.CacheFetch, Dist{Kind: DistLognormal, Mean: Duration(2 * time.Minute), Sigma: 0.5})
 	defDur(&a.UsageReportEvery, 24*time.Hour)
+	defDur(&a.UsageSampleEvery, time.Hour)
 	defDur(&a.PromiseInterval, -1)
 
 	if len(s.Software) == 0 {
@@ -265,6 +266,7 @@ func (s *Scenario) validate(v *validator) {
 	a := &s.Agent
 	v.positive("agent.poll_interval", a.PollInterval)
 	v.nonNeg("agent.poll_jitter", a.PollJitter)
+	v.positive("agent.usage_sample_every", a.UsageSampleEvery)
 	v.positive("agent.retry_base", a.RetryBase)
 	if a.RetryMax < a.RetryBase {
 		v.errf("agent.retry_max", "%s is below retry_base %s", a.RetryMax.D(), a.RetryBase.D())
