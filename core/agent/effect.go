@@ -238,16 +238,6 @@ const (
 	AnswerFailed
 )
 
-var answerNames = [...]string{"answered", "refused", "unreachable", "failed"}
-
-// String is the answer's name, as logs spell it.
-func (m MasterAnswer) String() string {
-	if int(m) < len(answerNames) {
-		return answerNames[m]
-	}
-	return fmt.Sprintf("answer(%d)", uint8(m))
-}
-
 // Answer classifies the outcome of an effect sent to the master.
 func (o Outcome) Answer() MasterAnswer {
 	switch {

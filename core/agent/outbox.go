@@ -21,14 +21,6 @@ type Publication struct {
 	Parameters map[string]string
 }
 
-// String is a one-line description for logs.
-func (p Publication) String() string {
-	if p.SharedGUID != "" {
-		return p.PartitionID + " shared " + p.SharedGUID
-	}
-	return p.PartitionID
-}
-
 func (p Publication) sameKey(o Publication) bool {
 	return p.PartitionID == o.PartitionID && p.SharedGUID == o.SharedGUID
 }

@@ -215,9 +215,6 @@ func NewSchedule(cfg ScheduleConfig, now time.Time) *Schedule {
 	return s
 }
 
-// Config returns the schedule's configuration, defaults filled in.
-func (s *Schedule) Config() ScheduleConfig { return s.cfg }
-
 // jitter is d plus up to a tenth of it, drawn from cfg.Rand, minus d.
 func (s *Schedule) jitter(d time.Duration) time.Duration {
 	if s.cfg.Rand == nil || d <= 0 {
@@ -299,12 +296,6 @@ func (s *Schedule) Until() time.Time {
 		}
 	}
 	return until
-}
-
-// Running reports whether a run of t is in progress.
-func (s *Schedule) Running(t Task) bool {
-	d := s.find(t)
-	return d != nil && d.running
 }
 
 func (s *Schedule) find(t Task) *dutyState {

@@ -65,19 +65,6 @@ type Result struct {
 // Post sends a journal to the master. An error leaves the journal pending.
 type Post func(ctx context.Context, journal []byte) error
 
-// Report closes the period [Meter.PeriodStart(), now) for the partitions
-// given (Close), then posts every pending journal (Flush; see doc.go). An
-// error from posting leaves journals pending and is returned with the
-// Result.
-func (r *Reporter) Report(ctx context.Context, now time.Time, parts []Partition, post Post) (Result, error) {
-	res, err := r.Close(now, parts)
-	if err != nil {
-		return res, err
-	}
-	res.Sent, res.Pending, err = r.Flush(ctx, post)
-	return res, err
-}
-
 // Close closes the period [Meter.PeriodStart(), now) for the partitions
 // given: it collects their report files, adds the meter's movements and
 // spools the journal in pending/ (steps 1 to 3 of doc.go), posting

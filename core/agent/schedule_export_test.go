@@ -1,0 +1,10 @@
+package agent
+
+// Config returns the schedule's configuration, defaults filled in.
+func (s *Schedule) Config() ScheduleConfig { return s.cfg }
+
+// Running reports whether a run of t is in progress.
+func (s *Schedule) Running(t Task) bool {
+	d := s.find(t)
+	return d != nil && d.running
+}
