@@ -8,3 +8,11 @@ func (s *Schedule) Running(t Task) bool {
 	d := s.find(t)
 	return d != nil && d.running
 }
+
+// String is a one-line description of a publication for test failures.
+func (p Publication) String() string {
+	if p.SharedGUID != "" {
+		return p.PartitionID + " shared " + p.SharedGUID
+	}
+	return p.PartitionID
+}
