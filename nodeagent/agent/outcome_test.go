@@ -39,7 +39,7 @@ func TestMasterOutcome(t *testing.T) {
 	}
 	for _, tt := range tests {
 		if got := masterOutcome(tt.err).Answer(); got != tt.want {
-			t.Errorf("masterOutcome(%v) = %s, want %s", tt.err, got, tt.want)
+			t.Errorf("masterOutcome(%v) = %v, want %v", tt.err, got, tt.want)
 		}
 	}
 }
