@@ -27,9 +27,15 @@ func TestBuildAndDeployAsUser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The profile too: a checkout under a private folder (root's home,
+	// mode 0700) is not, so the fixture is built from a copy.
+	profileDir := filepath.Join(base, "hello")
+	if err := os.CopyFS(profileDir, os.DirFS(filepath.Dir(fixture(t, "hello/software.cfg")))); err != nil {
+		t.Fatal(err)
+	}
 	sw := filepath.Join(base, "software")
 	var log bytes.Buffer
-	if err := Build(t.Context(), BuildOptions{URL: fixture(t, "hello/software.cfg"), Dir: sw, Log: &log, Cred: cred}); err != nil {
+	if err := Build(t.Context(), BuildOptions{URL: filepath.Join(profileDir, "software.cfg"), Dir: sw, Log: &log, Cred: cred}); err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
 	owned := func(p string) {
