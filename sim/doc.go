@@ -47,9 +47,14 @@
 //     agent.deploy, later ones agent.configure), publishes the connection
 //     parameters after each configuration, checks promises after each start
 //     (and every agent.promise_interval when set), tells the master about
-//     destroyed partitions; then sleeps until the agent's next pass plus a
-//     jitter below poll_interval's. Usage runs on core/agent's Schedule, as
-//     in the production agent: a sample every agent.usage_sample_every
+//     destroyed partitions; then sleeps. Each node runs core/agent's
+//     Schedule, as the production agent does: its instance passes come when
+//     the agent asks, up to a tenth of the delay later (the Schedule's
+//     jitter: no agent.poll_jitter any more), at once after a build ends;
+//     a boot starts a new Schedule (the first pass within a tenth of
+//     agent.poll_interval), and the initial fleet's daemons start at
+//     moments drawn within the first poll interval. Usage runs on the same
+//     Schedule: a sample every agent.usage_sample_every
 //     (modelled loads of the running partitions), a TioXML journal every
 //     agent.usage_report_every, kept until the master accepts it (retried
 //     with back-off after an outage). Builds run on a software worker

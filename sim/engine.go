@@ -169,8 +169,8 @@ func (e *Engine) SetDurations(configure, pollInterval time.Duration) error {
 }
 
 // AddNode starts the agent of a computer the master knows: it formats
-// parts partitions, announces them now, and polls the master from a
-// moment drawn within the poll jitter.
+// parts partitions, announces them now, and its daemon starts now: its
+// Schedule (core/agent) runs the first pass within the Schedule's jitter.
 func (e *Engine) AddNode(id string, parts int) error {
 	s := e.s
 	if s.nodeByID[id] != nil {
@@ -183,16 +183,8 @@ func (e *Engine) AddNode(id string, parts int) error {
 		s.regions[n.region] = s.regions[n.region][:len(s.regions[n.region])-1]
 		return fmt.Errorf("sim: formatting %s: %w", id, err)
 	}
-	s.schedule(evPoll, s.now+s.jitter(n), n.idx, n.wake)
-	s.scheduleDuties(n)
+	s.startDuties(n, s.time())
 	return nil
-}
-
-func (s *engine) jitter(n *node) int64 {
-	if j := int64(s.sc.Agent.PollJitter); j > 0 {
-		return n.rng.Int64N(j)
-	}
-	return 0
 }
 
 func (e *Engine) node(id string) (*node, error) {

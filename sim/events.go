@@ -4,8 +4,7 @@ package sim
 type evKind uint8
 
 const (
-	evPoll             evKind = iota // a node's agent wakes up (ref: the wake-up token)
-	evActionDone                     // a node's configuration worker finished an action
+	evActionDone       evKind = iota // a node's configuration worker finished an action
 	evSoftwareDone                   // a node's software worker finished a build
 	evMasterArrive                   // a command reaches the master's queue
 	evMasterApply                    // the master finished applying the command it served
@@ -31,7 +30,7 @@ const (
 	evLivenessDeadline               // a convergence watch's bound expires
 	evSample                         // a time-series sample
 	evFullCheck                      // a sweep of every invariant over the whole state
-	evDuty                           // a node's usage duty is due (ref: the duty token)
+	evDuty                           // a node's duty is due: an instance pass, usage (ref: the duty token)
 )
 
 // event is one scheduled happening. It is a small value: payloads live in

@@ -43,10 +43,17 @@ type node struct {
 
 	// ag is the node's instance loop (core/agent): it holds the actual
 	// state, the cached view and the outbox, which survive a crash.
-	ag     *agent.Agent
-	usage  *nodeUsage // nil when the scenario posts no usage
-	wake   int32      // token of the one wake-up event that counts
-	maxVer uint64     // highest view version ever seen
+	ag    *agent.Agent
+	usage *nodeUsage // nil when the scenario posts no usage
+	// duties is the node's Schedule (core/agent, as in the production
+	// agent): when its instance passes and usage duties run. Its daemon
+	// starts it at boot: a crash loses it.
+	duties   *agent.Schedule
+	dutyTok  int32  // token of the one duty event that counts
+	dutyAt   int64  // when that event is due
+	dutyLive bool   // that event is scheduled and not run yet
+	inDuties bool   // runDuties is running: it schedules the next event
+	maxVer   uint64 // highest view version ever seen
 	// Statistics of agents a wipe replaced.
 	oldCounts agent.Counters
 	// oldOutbox: the publication outbox counters of the agents a wipe
@@ -181,25 +188,22 @@ func (n *node) partitionView(id string) *model.PartitionView {
 	return nil
 }
 
-// kick runs the node's agent now (a build ended, the node booted): the
-// wake-up already scheduled no longer counts.
+// kick makes the node's instance pass due at once (a build ended), or as
+// soon as the pass in progress ends, as the production agent's builds
+// wake its Schedule.
 func (s *engine) kick(n *node) {
-	n.wake++
-	s.schedule(evPoll, s.now, n.idx, n.wake)
-}
-
-// wakeUp is a scheduled run of the node's agent; only the latest counts.
-func (s *engine) wakeUp(n *node, token int32) {
-	if token != n.wake {
+	if n.duties == nil {
 		return
 	}
-	s.run(n)
+	n.duties.Wake(s.time(), agent.DutyInstance)
+	s.scheduleDuties(n)
 }
 
 // run executes the effects the node's agent asks for, at once for those
 // the model makes instantaneous (a fetch, a report, a publication, a
 // promise check, a build handed over), until an action takes time
-// on the configuration worker or the agent sleeps.
+// on the configuration worker or the agent sleeps. It runs within an
+// instance task of the node's Schedule.
 func (s *engine) run(n *node) {
 	if !n.up || n.inFlight > 0 {
 		return // the running action's end goes on
@@ -244,16 +248,19 @@ func (s *engine) run(n *node) {
 	}
 }
 
-// sleep schedules the agent's next run, a jitter after the moment it
-// asked (slapgrid's cron is not exact), and notes whether the pass that
-// ended left nothing to do.
+// sleep ends the node's instance task: the Schedule makes the next one
+// due when the agent asked, plus its jitter (as in the production agent).
+// It notes whether the pass that ended left nothing to do.
 func (s *engine) sleep(n *node, until time.Time) {
-	at := int64(until.Sub(s.t0))
-	if j := int64(s.sc.Agent.PollJitter); j > 0 {
-		at += n.rng.Int64N(j)
+	o := agent.DutyOutcome{Next: until}
+	if n.ag.Offline() > 0 {
+		o.Err, o.Unreachable = errMasterDown, true
 	}
-	n.wake++
-	s.schedule(evPoll, max(at, s.now), n.idx, n.wake)
+	if err := n.duties.Done(s.time(), agent.Task{Duty: agent.DutyInstance}, o); err != nil {
+		s.violate(InvAgentProtocol, fmt.Sprintf("computer %s: instance pass: %v", n.id, err))
+		return
+	}
+	s.scheduleDuties(n)
 	if c := n.ag.Counters().Passes; c != n.passSeen {
 		n.passSeen = c
 		// Nothing to do: the pass ran nothing, or it ran its whole plan
@@ -623,6 +630,7 @@ func (s *engine) crash(n *node) {
 	clear(n.swWant)
 	n.planLeft = 0
 	n.converged = false
+	n.duties, n.dutyLive = nil, false // the daemon is gone, its schedule with it
 	t := s.trace
 	t.begin(s.now, "crash")
 	t.str("node", n.id)
@@ -660,11 +668,10 @@ func (s *engine) boot(n *node) {
 		}
 	}
 	n.ag.Wake()
-	s.kick(n)
 	if u := n.usage; u != nil {
 		u.last = s.time() // nothing ran while it was off
-		s.scheduleDuties(n)
 	}
+	s.startDuties(n, s.time())
 	if r := s.sc.Failures.NodeCrashes.PerNodePerDay; r > 0 {
 		s.schedule(evNodeCrash, s.expDelay(s.rCrash, r/float64(24*time.Hour)), n.idx, 0)
 	}

@@ -351,8 +351,6 @@ func (s *engine) dispatch(ev event) {
 		}
 	}
 	switch ev.kind {
-	case evPoll:
-		s.wakeUp(n, ev.ref)
 	case evDuty:
 		s.runDuties(n, ev.ref)
 	case evActionDone:
@@ -463,14 +461,16 @@ func (s *engine) setup() {
 
 	// Processes.
 	for _, n := range s.nodes {
-		s.schedule(evPoll, int64(n.rng.Int64N(int64(sc.Agent.PollInterval))), n.idx, n.wake)
+		// Its daemon started at a moment drawn within the first poll
+		// interval: nodes do not all poll together.
+		start := s.t0.Add(time.Duration(n.rng.Int64N(int64(sc.Agent.PollInterval))))
 		if u := n.usage; u != nil {
 			// Its meter's period began before the simulation, at a moment
 			// drawn within the last one: nodes do not all close together.
 			every := sc.Agent.UsageReportEvery.D()
-			u.duties.SetUsagePeriod(s.t0.Add(time.Duration(n.rng.Int64N(int64(every))) - every))
-			s.scheduleDuties(n)
+			u.period = s.t0.Add(time.Duration(n.rng.Int64N(int64(every))) - every)
 		}
+		s.startDuties(n, start)
 		if r := sc.Failures.NodeCrashes.PerNodePerDay; r > 0 {
 			s.schedule(evNodeCrash, s.expDelay(s.rCrash, r/float64(24*time.Hour)), n.idx, 0)
 		}

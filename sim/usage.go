@@ -12,12 +12,13 @@ import (
 
 // nodeUsage is a node's usage meter and its journals not delivered,
 // modelled: they are on the node's disk (a crash keeps them, a wipe loses
-// them). core/agent's Schedule says when the node samples, closes a
-// journal and delivers, exactly as in the production agent.
+// them). The node's Schedule says when it samples, closes a journal and
+// delivers, exactly as in the production agent.
 type nodeUsage struct {
-	duties *agent.Schedule
-	token  int32 // of the one duty event that counts
-	start  time.Time
+	start time.Time
+	// period is when the period being measured began for the Schedule: start,
+	// or before the simulation a moment drawn within the last period.
+	period time.Time
 	last   time.Time // last sample
 	// Per partition, this period: CPU seconds and MiB·hours.
 	cpu, mem map[string]float64
@@ -33,42 +34,82 @@ type pendingJournal struct {
 // newUsage starts the usage meter of a node at now; nil when the scenario
 // posts no usage.
 func (s *engine) newUsage(now time.Time) *nodeUsage {
-	every := s.sc.Agent.UsageReportEvery.D()
-	if every <= 0 {
+	if s.sc.Agent.UsageReportEvery.D() <= 0 {
 		return nil
 	}
-	cfg := agent.ScheduleConfig{PollInterval: s.sc.Agent.PollInterval.D(), RetryMax: s.convCfg.RetryMax,
-		UsageInterval: every, SampleInterval: s.sc.Agent.UsageSampleEvery.D()}
-	return &nodeUsage{duties: agent.NewSchedule(cfg, now), start: now, last: now,
-		cpu: map[string]float64{}, mem: map[string]float64{}}
+	return &nodeUsage{start: now, period: now, last: now, cpu: map[string]float64{}, mem: map[string]float64{}}
 }
 
-// scheduleDuties schedules the node's next usage duty.
+// startDuties starts the schedule of the node's periodic duties as its
+// daemon does when it starts at the moment start: core/agent's Schedule
+// (the production agent's) runs the instance passes and, when the
+// scenario posts usage, the usage duties. What the node's disk kept (the
+// usage period begun, the journals not delivered) is given back to it.
+func (s *engine) startDuties(n *node, start time.Time) {
+	cfg := agent.ScheduleConfig{PollInterval: s.sc.Agent.PollInterval.D(), RetryMax: s.convCfg.RetryMax,
+		Instance: true, Rand: n.rng}
+	if u := n.usage; u != nil {
+		cfg.UsageInterval, cfg.SampleInterval = s.sc.Agent.UsageReportEvery.D(), s.sc.Agent.UsageSampleEvery.D()
+	}
+	n.duties = agent.NewSchedule(cfg, start)
+	if u := n.usage; u != nil {
+		n.duties.SetUsagePeriod(u.period)
+		n.duties.SetPending(start, len(u.pending))
+	}
+	n.dutyLive = false
+	s.scheduleDuties(n)
+}
+
+// scheduleDuties schedules the event of the node's next duty (one event
+// counts: the latest), unless it is scheduled already.
 func (s *engine) scheduleDuties(n *node) {
-	u := n.usage
-	if u == nil {
+	if n.duties == nil || !n.up || n.inDuties {
 		return
 	}
-	u.token++
-	if until := u.duties.Until(); !until.IsZero() {
-		s.schedule(evDuty, max(int64(until.Sub(s.t0)), s.now), n.idx, u.token)
+	until := n.duties.Until()
+	if until.IsZero() {
+		n.dutyLive = false
+		return
 	}
+	at := max(int64(until.Sub(s.t0)), s.now)
+	if n.dutyLive && n.dutyAt == at {
+		return
+	}
+	n.dutyTok++
+	n.dutyLive, n.dutyAt = true, at
+	s.schedule(evDuty, at, n.idx, n.dutyTok)
 }
 
-// runDuties executes the usage duties due, then schedules the next.
+// runDuties runs the node's duties due, then schedules the next. An
+// instance task is a pass of the agent: it starts here, and ends when the
+// agent sleeps (passEnded), after the actions it runs took their time.
 func (s *engine) runDuties(n *node, token int32) {
-	u := n.usage
-	if u == nil || token != u.token || !n.up {
+	if token != n.dutyTok {
+		return
+	}
+	n.dutyLive = false
+	if !n.up {
 		return
 	}
 	now := s.time()
+	n.inDuties = true
+	defer func() {
+		n.inDuties = false
+		s.scheduleDuties(n)
+	}()
 	for {
-		task, ok := u.duties.Take(now)
+		task, ok := n.duties.Take(now)
 		if !ok {
 			break
 		}
 		var o agent.DutyOutcome
 		switch task.Duty {
+		case agent.DutyInstance:
+			s.run(n)
+			if s.violation != nil {
+				return
+			}
+			continue // its Done comes when the agent sleeps
 		case agent.DutySample:
 			s.sampleUsage(n, now)
 		case agent.DutyJournal:
@@ -79,12 +120,11 @@ func (s *engine) runDuties(n *node, token int32) {
 		default:
 			o.Err = fmt.Errorf("sim: duty %s is not modelled", task)
 		}
-		if err := u.duties.Done(now, task, o); err != nil {
+		if err := n.duties.Done(now, task, o); err != nil {
 			s.violate(InvAgentProtocol, fmt.Sprintf("computer %s: %s: %v", n.id, task, err))
 			return
 		}
 	}
-	s.scheduleDuties(n)
 }
 
 // sampleUsage integrates what the running partitions consumed since the
@@ -123,7 +163,7 @@ func (s *engine) closeJournal(n *node, now time.Time) {
 		u.pending = append(u.pending, pendingJournal{j: j})
 		s.stats.UsageJournals++
 	}
-	u.start = now
+	u.start, u.period = now, now
 	clear(u.cpu)
 	clear(u.mem)
 }
@@ -133,7 +173,7 @@ func (s *engine) closeJournal(n *node, now time.Time) {
 // (an outage) or refuses is delivered again with back-off.
 func (s *engine) deliverUsage(n *node) agent.DutyOutcome {
 	u := n.usage
-	if u.duties.Failures(agent.Task{Duty: agent.DutyDeliver}) > 0 {
+	if n.duties.Failures(agent.Task{Duty: agent.DutyDeliver}) > 0 {
 		s.stats.UsageRetries++
 	}
 	if !s.reachable(n) {
@@ -157,7 +197,7 @@ func (s *engine) deliverUsage(n *node) agent.DutyOutcome {
 				return
 			}
 			u.pending[k].posted = false
-			if e := u.duties.Done(s.time(), agent.Task{Duty: agent.DutyDeliver}, agent.DutyOutcome{Err: err, Pending: len(u.pending)}); e != nil {
+			if e := n.duties.Done(s.time(), agent.Task{Duty: agent.DutyDeliver}, agent.DutyOutcome{Err: err, Pending: len(u.pending)}); e != nil {
 				s.violate(InvAgentProtocol, fmt.Sprintf("computer %s: usage delivery: %v", n.id, e))
 				return
 			}

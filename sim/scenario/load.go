@@ -117,6 +117,14 @@ func (s *Scenario) Canonical() string {
 	return string(b)
 }
 
+// retired are the fields scenarios no longer take, by path, with what
+// replaces them.
+var retired = map[string]string{
+	"agent.poll_jitter": `field "poll_jitter" is retired: the instance passes follow the node's ` +
+		"Schedule (core/agent, as in the production agent), which waits up to a tenth of each delay " +
+		"longer; remove it (agent.poll_interval sets the period, and with it the jitter)",
+}
+
 // walker checks a YAML tree against the Go types and remembers where each
 // field path was written.
 type walker struct {
@@ -225,6 +233,9 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) error {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			f, ok := byName[k.Value]
+			if why, gone := retired[join(path, k.Value)]; !ok && gone {
+				return w.errAt(k, join(path, k.Value), "%s", why)
+			}
 			if !ok {
 				where := "the top level"
 				if path != "" {

@@ -138,6 +138,12 @@ func TestErrorsNameFieldAndLine(t *testing.T) {
 			`tiny.yaml:14: master.policy: "cheapest-first" is unknown`},
 		{"unknown SLA key", minimal + "  sla:\n    - conditions: {regoin: eu}\n", nil,
 			`tiny.yaml:14: workload.sla[0].conditions: sla key "regoin" is unknown`},
+		{"retired field", minimal + "agent:\n  poll_interval: 30s\n  poll_jitter: 10s\n", nil,
+			`tiny.yaml:15: agent.poll_jitter: field "poll_jitter" is retired: the instance passes follow the node's Schedule`},
+		{"override of a retired field", minimal, []string{"agent.poll_jitter=5s"},
+			`--set agent.poll_jitter=5s: agent.poll_jitter: field "poll_jitter" is retired: ` +
+				`the instance passes follow the node's Schedule (core/agent, as in the production agent), which waits up to ` +
+				`a tenth of each delay longer; remove it (agent.poll_interval sets the period, and with it the jitter)`},
 		{"override of an unknown field", minimal, []string{"nodes[0].cuont=3"},
 			`tiny.yaml: --set nodes[0].cuont=3: nodes[0].cuont: field "cuont" is unknown in nodes[0]`},
 		{"override of a missing list entry", minimal, []string{"nodes[3].count=3"},

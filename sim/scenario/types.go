@@ -59,10 +59,10 @@ type Master struct {
 
 // Agent is the node agent's model, the same for every node.
 type Agent struct {
-	// PollInterval is the period of the instance run (default 60s); each
-	// run waits a further uniform draw in [0, PollJitter) (default 10s).
+	// PollInterval is the period of the instance run (default 60s). The
+	// node's Schedule (core/agent, the production agent's) adds its
+	// jitter: each wait up to a tenth longer.
 	PollInterval Duration `yaml:"poll_interval" json:"poll_interval"`
-	PollJitter   Duration `yaml:"poll_jitter" json:"poll_jitter"`
 	// MaximumPeriodicity: a partition is reprocessed at least this often
 	// (default 24h; negative disables). RetryBase/RetryMax bound the
 	// back-off of failed work (defaults 1m, 1h).

@@ -52,7 +52,6 @@ func (s *Scenario) applyDefaults(name string) {
 
 	a := &s.Agent
 	defDur(&a.PollInterval, 60*time.Second)
-	defDur(&a.PollJitter, 10*time.Second)
 	defDur(&a.MaximumPeriodicity, 24*time.Hour)
 	defDur(&a.RetryBase, time.Minute)
 	defDur(&a.RetryMax, time.Hour)
@@ -265,7 +264,6 @@ func (s *Scenario) validate(v *validator) {
 
 	a := &s.Agent
 	v.positive("agent.poll_interval", a.PollInterval)
-	v.nonNeg("agent.poll_jitter", a.PollJitter)
 	v.positive("agent.usage_sample_every", a.UsageSampleEvery)
 	v.positive("agent.retry_base", a.RetryBase)
 	if a.RetryMax < a.RetryBase {

@@ -8,8 +8,8 @@
 //
 // # The fixture world
 //
-// Config gives the world's rhythm (a pass every minute plus up to 10 s of
-// jitter, 1 s per configuration, 2 minutes per build) as a scenario whose
+// Config gives the world's rhythm (a pass every minute plus up to 6 s of
+// jitter, the node's Schedule's, 1 s per configuration, 2 minutes per build) as a scenario whose
 // grid and workload are empty; the steps register persons and computers
 // and request instances through Engine.Apply, as API calls answered at
 // once (no command cost, no network delay), and each registered computer

@@ -22,15 +22,14 @@ import (
 // Config tunes the simulated grid. Zero fields take the defaults of
 // DefaultConfig.
 type Config struct {
-	// Seed is the root of every random draw (poll jitter): sim.SubSeed
-	// splits it per node.
+	// Seed is the root of every random draw (the jitter of the nodes'
+	// schedules): sim.SubSeed splits it per node.
 	Seed uint64
 	// Start is the virtual time the grid starts at.
 	Start time.Time
-	// PollInterval is the period of each node's instance loop, and
-	// PollJitter the largest random delay added to each period.
+	// PollInterval is the period of each node's instance loop; the
+	// node's Schedule (core/agent) waits up to a tenth of each delay more.
 	PollInterval time.Duration
-	PollJitter   time.Duration
 	// Configure and Destroy are the durations of a configure-partition
 	// and of a destroy-partition or a remove-software. Start and stop are
 	// instantaneous.
@@ -43,7 +42,7 @@ type Config struct {
 	Converge converge.Config
 }
 
-// DefaultConfig is SlapOS's rhythm: a pass every minute (with up to 10 s of
+// DefaultConfig is SlapOS's rhythm: a pass every minute (with up to 6 s of
 // jitter), 1 s per partition configuration, builds of 2 minutes, a
 // partition reprocessed at least every 24 h, failures retried from 1 minute
 // doubling up to 1 hour.
@@ -51,7 +50,6 @@ func DefaultConfig() Config {
 	return Config{
 		Start:        time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 		PollInterval: time.Minute,
-		PollJitter:   10 * time.Second,
 		Configure:    time.Second,
 		Destroy:      time.Second,
 		Build:        2 * time.Minute,
@@ -70,11 +68,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = d.PollInterval
-	}
-	if c.PollJitter < 0 {
-		c.PollJitter = 0
-	} else if c.PollJitter == 0 {
-		c.PollJitter = d.PollJitter
 	}
 	if c.Configure <= 0 {
 		c.Configure = d.Configure
@@ -106,7 +99,6 @@ master:
   command_cost: {dist: constant, mean: 0s}
 agent:
   poll_interval: %s
-  poll_jitter: %s
   maximum_periodicity: %s
   retry_base: %s
   retry_max: %s
@@ -125,7 +117,7 @@ nodes:
     region: fixture
     latency: {dist: constant, mean: 0s}
     loss: 0
-`, c.Start.UTC().Format(time.RFC3339), c.PollInterval, c.PollJitter, cv.MaximumPeriodicity, cv.RetryBase, cv.RetryMax,
+`, c.Start.UTC().Format(time.RFC3339), c.PollInterval, cv.MaximumPeriodicity, cv.RetryBase, cv.RetryMax,
 		c.Configure, c.Configure, c.Destroy, c.Build, c.PollInterval)
 	return scenario.Parse("simbackend fixture world", []byte(doc), nil)
 }
