@@ -90,7 +90,7 @@ func Register(sc *godog.ScenarioContext, opts Options) {
 			return ctx, godog.ErrSkip
 		}
 		s := &Scenario{Name: p.Name, Seed: SeedOf(p.Name), software: map[string]string{},
-			instances: map[string]*instanceRecord{}, computers: map[string]backend.ComputerSpec{}, mark: map[string]int{}}
+			instances: map[string]*instanceRecord{}, computers: map[string]backend.ComputerSpec{}}
 		be, err := opts.Factory(ctx, ScenarioInfo{Name: p.Name, Seed: s.Seed, Tags: tags})
 		if err != nil {
 			return ctx, fmt.Errorf("starting the %s backend (seed %d): %w", opts.Backend, s.Seed, err)

@@ -63,9 +63,12 @@ type Scenario struct {
 	outcomeSet bool
 	usage      api.UsageResult
 
-	// Marks taken when time last moved (node -> configurations so far):
-	// node activity is counted from there.
-	mark map[string]int
+	// Marks on the backend's clock, taken at the end of each time step:
+	// "configured" steps count what the nodes did after markFrom (the end
+	// of the time step before the last) up to markTo (the end of the
+	// last), what they do while later steps run is not (on live and
+	// cluster the nodes go on). Both zero before the first time step.
+	markFrom, markTo time.Time
 }
 
 // instanceRecord remembers how an instance was requested, to request it

@@ -44,20 +44,16 @@ func registerNodeSteps(sc *godog.ScenarioContext) {
 	sc.Step(`^no node configured more than (\d+) partitions? at a time$`, noNodeMoreThan)
 }
 
-// markActivity notes how much each node has done, so that "configured"
-// steps count what happens from now on.
-func (s *Scenario) markActivity(ctx context.Context) error {
-	for _, id := range slices.Sorted(maps.Keys(s.computers)) {
-		a, err := s.be.Activity(ctx, id)
-		if err != nil {
-			return fmt.Errorf("activity of %s: %w", id, err)
-		}
-		s.mark[id] = len(a.Configurations)
-	}
-	return nil
+// markTimeStep ends a time step: its end on the backend's clock becomes
+// the mark "configured" steps count up to, the previous one the mark they
+// count from.
+func (s *Scenario) markTimeStep() {
+	s.markFrom, s.markTo = s.markTo, s.be.Now()
 }
 
-// since returns the configurations of a node since the mark.
+// since returns a node's configurations within the marks: those that
+// ended after the time step before the last ended, and up to the end of
+// the last (all of them before the first time step).
 func (s *Scenario) since(ctx context.Context, computerID string) (backend.Activity, []backend.Configuration, error) {
 	if _, ok := s.computers[computerID]; !ok {
 		return backend.Activity{}, nil, fmt.Errorf("no computer %q was registered in this scenario", computerID)
@@ -66,8 +62,16 @@ func (s *Scenario) since(ctx context.Context, computerID string) (backend.Activi
 	if err != nil {
 		return backend.Activity{}, nil, err
 	}
-	from := min(s.mark[computerID], len(a.Configurations))
-	return a, a.Configurations[from:], nil
+	if s.markTo.IsZero() {
+		return a, a.Configurations, nil
+	}
+	var cs []backend.Configuration
+	for _, c := range a.Configurations {
+		if c.At.After(s.markFrom) && !c.At.After(s.markTo) {
+			cs = append(cs, c)
+		}
+	}
+	return a, cs, nil
 }
 
 func theNodesConverge(ctx context.Context, n int, unit string) error {
@@ -76,10 +80,9 @@ func theNodesConverge(ctx context.Context, n int, unit string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.markActivity(ctx); err != nil {
-		return err
-	}
-	return s.be.Converge(ctx, d)
+	err = s.be.Converge(ctx, d)
+	s.markTimeStep()
+	return err
 }
 
 func timePasses(ctx context.Context, n int, unit string) error {
@@ -88,10 +91,9 @@ func timePasses(ctx context.Context, n int, unit string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.markActivity(ctx); err != nil {
-		return err
-	}
-	return s.be.Advance(ctx, d)
+	err = s.be.Advance(ctx, d)
+	s.markTimeStep()
+	return err
 }
 
 func nodeCrashes(ctx context.Context, id string) error {
@@ -244,7 +246,7 @@ func configuredNothing(ctx context.Context, computerID string) error {
 	return configuredPartitions(ctx, computerID, 0)
 }
 
-// configuredPartitions: exactly n configurations since the mark, of n
+// configuredPartitions: exactly n configurations within the marks, of n
 // different partitions.
 func configuredPartitions(ctx context.Context, computerID string, n int) error {
 	_, cs, err := scenarioOf(ctx).since(ctx, computerID)
@@ -320,7 +322,7 @@ func configuredInstanceAtMost(ctx context.Context, computerID, title string, wan
 
 // atOnce is how many partitions a node worked on at once, as its backend
 // measures it from the node agent's action start and end events, and how
-// many configurations it ran since the mark.
+// many configurations it ran within the marks.
 func atOnce(ctx context.Context, computerID string) (peak, configured int, err error) {
 	s := scenarioOf(ctx)
 	a, cs, err := s.since(ctx, computerID)

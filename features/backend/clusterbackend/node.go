@@ -72,8 +72,9 @@ func (b *Backend) Node(ctx context.Context, id string) (backend.NodeState, error
 	return stackkit.NodeState(st, true, software), nil
 }
 
-// Activity is what a node's agent did: its configurations and the most
-// partitions it worked on at once, from its action start and end events.
+// Activity is what a node's agent did: its configurations (each credited
+// to the instance its event names) and the most partitions it worked on
+// at once, from its action start and end events.
 func (b *Backend) Activity(ctx context.Context, id string) (backend.Activity, error) {
 	n, err := b.node(id)
 	if err != nil {
@@ -83,13 +84,7 @@ func (b *Backend) Activity(ctx context.Context, id string) (backend.Activity, er
 	if err != nil {
 		return backend.Activity{}, err
 	}
-	holder := map[string]string{}
-	if parts, err := b.Partitions(ctx, id); err == nil {
-		for _, p := range parts {
-			holder[p.ID] = p.InstanceGUID
-		}
-	}
-	return stackkit.Activity(st, holder), nil
+	return stackkit.Activity(st), nil
 }
 
 // Converge waits until every node that is up is quiet and matches the

@@ -248,20 +248,14 @@ func (n *node) state(ctx context.Context) (backend.NodeState, error) {
 	return stackkit.NodeState(st, n.up(), slices.Sorted(maps.Keys(n.l.software))), nil
 }
 
-// activity is what the node's agent configured; the instance of each is
-// the one the master says its partition holds.
+// activity is what the node's agent configured, each credited to the
+// instance its event names.
 func (n *node) activity(ctx context.Context) (backend.Activity, error) {
 	st, err := n.status(ctx)
 	if err != nil {
 		return backend.Activity{}, err
 	}
-	holder := map[string]string{}
-	if parts, err := n.l.Partitions(ctx, n.id); err == nil {
-		for _, p := range parts {
-			holder[p.ID] = p.InstanceGUID
-		}
-	}
-	return stackkit.Activity(st, holder), nil
+	return stackkit.Activity(st), nil
 }
 
 // waitingFor says why the node has not converged ("" when it has): see

@@ -52,16 +52,17 @@ func NodeState(st agent.NodeStatus, up bool, software []string) backend.NodeStat
 }
 
 // Activity is what a node's agent configured according to the action
-// events of its status, with the most partitions it worked on at once;
-// holder names the instance each partition holds (the master's word).
-func Activity(st agent.NodeStatus, holder map[string]string) backend.Activity {
+// events of its status, with the most partitions it worked on at once.
+// Each configuration is credited to the instance its event names (the
+// partition may hold another one since).
+func Activity(st agent.NodeStatus) backend.Activity {
 	a := backend.Activity{MaxConcurrent: st.MaxConcurrent}
 	for _, e := range st.Events {
 		if e.Kind != "end" || e.Action != "configure-partition" || e.Error == "interrupted" {
 			continue
 		}
 		a.Configurations = append(a.Configurations, backend.Configuration{At: e.At, PartitionID: e.Partition,
-			InstanceGUID: holder[e.Partition], Reason: e.Reason, OK: e.Error == ""})
+			InstanceGUID: e.Instance, Reason: e.Reason, OK: e.Error == ""})
 	}
 	return a
 }

@@ -48,18 +48,21 @@ func TestActivityAndNodeState(t *testing.T) {
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	st := agent.NodeStatus{ComputerID: "COMP-1", MaxConcurrent: 1, Events: []agent.ActionEvent{
 		{At: at, Kind: "start", Action: "configure-partition", Partition: "slappart0", Reason: "new"},
-		{At: at.Add(time.Second), Kind: "end", Action: "configure-partition", Partition: "slappart0", Reason: "new"},
+		{At: at.Add(time.Second), Kind: "end", Action: "configure-partition", Partition: "slappart0", Reason: "new", Instance: "S-0"},
 		{At: at.Add(2 * time.Second), Kind: "start", Action: "configure-partition", Partition: "slappart1", Reason: "changed"},
-		{At: at.Add(3 * time.Second), Kind: "end", Action: "configure-partition", Partition: "slappart1", Reason: "changed", Error: "boom"},
+		{At: at.Add(3 * time.Second), Kind: "end", Action: "configure-partition", Partition: "slappart1", Reason: "changed", Instance: "S-2", Error: "boom"},
 		{At: at.Add(4 * time.Second), Kind: "end", Action: "start-partition", Partition: "slappart0"},
 	},
 		Partitions: []agent.PartitionStatus{{ID: "slappart0", InstanceGUID: "S-1", Running: true, AppliedVersion: 2}},
 		Software:   []agent.SoftwareStatus{{URL: "u1", Installed: true}},
 	}
-	a := Activity(st, map[string]string{"slappart0": "S-1"})
+	// slappart0 was configured for S-0 and holds S-1 since: the
+	// configuration is S-0's.
+	a := Activity(st)
 	if a.MaxConcurrent != 1 || len(a.Configurations) != 2 || !a.Configurations[0].OK || a.Configurations[1].OK ||
-		a.Configurations[0].InstanceGUID != "S-1" || !a.Configurations[1].At.Equal(at.Add(3*time.Second)) {
-		t.Errorf("Activity = %+v", a)
+		a.Configurations[0].InstanceGUID != "S-0" || a.Configurations[1].InstanceGUID != "S-2" ||
+		!a.Configurations[1].At.Equal(at.Add(3*time.Second)) {
+		t.Errorf("Activity = %+v: each configuration credited to the instance its event names", a)
 	}
 	ns := NodeState(st, false, []string{"u1", "u2"})
 	if !ns.Software["u1"] || ns.Software["u2"] || len(ns.Partitions) != 1 || ns.Partitions[0].Running || ns.Partitions[0].InstanceGUID != "S-1" {
