@@ -62,11 +62,22 @@ func ReadPidFiles(dir string) ([]PidFile, error) {
 }
 
 // Alive reports whether the process group the pid file names still runs:
-// its leader with the recorded start time, or, the leader gone, a member
-// of its group started since.
+// its leader with the recorded start time, or, the leader gone (or a
+// zombie), a member of its group started since. NB: a process that runs
+// with the pid but another start time reused it, so the recorded group is
+// gone (the kernel gives no pid that still names a process group); a
+// group of that id is the new process's own, not the recorded one's. That
+// is the case after a reboot or a container restart, where pids start
+// again from 1: a pid file of the previous boot can name a program just
+// started for another partition.
 func (pf PidFile) Alive() bool {
-	if st, err := procfs.ReadStat(pf.PID); err == nil && st.StartTime == pf.StartTime && st.State != 'Z' {
-		return true
+	if st, err := procfs.ReadStat(pf.PID); err == nil {
+		if st.StartTime != pf.StartTime {
+			return false
+		}
+		if st.State != 'Z' {
+			return true
+		}
 	}
 	all, err := procfs.Scan()
 	if err != nil {

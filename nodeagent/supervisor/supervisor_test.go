@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -232,6 +233,41 @@ func TestKillStaleIgnoresReusedPid(t *testing.T) {
 	}
 	if pfs, _ := ReadPidFiles(dir); len(pfs) != 0 {
 		t.Fatalf("stale pid file kept: %v", pfs)
+	}
+}
+
+// A pid file of a previous boot (or container) can name a pid that a
+// program of this boot reuses, leader of its own process group: after a
+// container restart pids start again from 1. KillStale must not kill it:
+// it would kill another partition's program just started.
+func TestKillStaleSparesAGroupThatReusedThePid(t *testing.T) {
+	dir := partition(t, nil)
+	os.MkdirAll(filepath.Join(dir, "var", "run"), 0o755)
+	cmd := exec.Command("sleep", "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	st, err := procfs.ReadStat(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PGID != st.PID || st.StartTime == 0 {
+		t.Fatalf("sleep: %+v: expected the leader of its own group", st)
+	}
+	// The previous boot's program had this pid and started earlier.
+	pf := PidFile{Program: "ghost", PID: st.PID, StartTime: st.StartTime - 1}
+	if pf.Alive() {
+		t.Errorf("%+v is alive: the pid names a process started later, in a group of its own", pf)
+	}
+	writePidFile(filepath.Join(dir, "var", "run", "slapgo.ghost.pid"), pf.PID, pf.StartTime)
+	killed, err := KillStale(dir, 100*time.Millisecond)
+	if err != nil || len(killed) != 0 {
+		t.Fatalf("KillStale killed %v (%v): the pid names a later process", killed, err)
+	}
+	if now, err := procfs.ReadStat(st.PID); err != nil || now.StartTime != st.StartTime || now.State == 'Z' {
+		t.Fatalf("the process that reused the pid was killed: %+v, %v", now, err)
 	}
 }
 
