@@ -43,7 +43,8 @@
 //     not reach the master is kept in the publication outbox (latest
 //     value per partition and shared instance) and the configuration
 //     still succeeds; a kept one is dropped when a newer view no longer
-//     places its instance here or the partition is destroyed. Each outcome
+//     places its instance here (or lists its shared instance destroyed)
+//     or the partition is destroyed. Each outcome
 //     is recorded in Actual (converge's ApplySuccess or ApplyFailure); then
 //     the state report: error after any failure (with its message), started
 //     after a partition's last action when it is a start, stopped after a

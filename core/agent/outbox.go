@@ -34,7 +34,8 @@ type OutboxCounters struct {
 	// Resent: kept publications the master then took.
 	Resent uint64
 	// Dropped: kept publications given up because a newer view no longer
-	// places their instance here, or its partition was destroyed.
+	// places their instance here (a shared instance listed destroyed is
+	// not placed), or its partition was destroyed.
 	Dropped uint64
 	// Refused: publications the master refused (never sent again).
 	Refused uint64
@@ -87,7 +88,8 @@ func (a *Agent) KeepPublication(p Publication) {
 }
 
 // places reports whether the view places p's instance on this node: its
-// partition holds the instance and, for a shared instance, lists it.
+// partition holds the instance and, for a shared instance, lists it not
+// destroyed.
 func (a *Agent) places(p Publication) bool {
 	pv := a.partition(p.PartitionID)
 	if pv == nil || pv.InstanceGUID == "" || pv.InstanceGUID != p.InstanceGUID {
@@ -96,7 +98,9 @@ func (a *Agent) places(p Publication) bool {
 	if p.SharedGUID == "" {
 		return true
 	}
-	return slices.ContainsFunc(pv.SharedInstances, func(s model.SharedView) bool { return s.GUID == p.SharedGUID })
+	return slices.ContainsFunc(pv.SharedInstances, func(s model.SharedView) bool {
+		return s.GUID == p.SharedGUID && s.State != model.StateDestroyed
+	})
 }
 
 // dropKept drops the kept publications for which drop is true.

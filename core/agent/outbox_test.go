@@ -170,6 +170,37 @@ func TestKeptPublicationDropped(t *testing.T) {
 	}
 }
 
+// TestKeptPublicationOfDestroyedSharedDropped: a kept publication of a
+// shared instance goes when a newer view lists it destroyed (the host
+// still shows it until its destruction is done), and one kept for it
+// afterwards is dropped at once.
+func TestKeptPublicationOfDestroyedSharedDropped(t *testing.T) {
+	host := started("slappart0", "S-1", 1)
+	host.SharedInstances = []model.SharedView{{GUID: "SH-1"}, {GUID: "SH-2"}}
+	a := New(Config{}, installed(swA))
+	x := &executor{now: t0, view: view(1, host), conn: map[string]string{"url": "v1"},
+		shared: map[string]map[string]string{"SH-1": {"url": "v1"}, "SH-2": {"url": "v1"}}}
+	x.unreachable = func(e Effect) bool { return e.Kind == Publish }
+	x.pass(t, a)
+	if n := len(a.Unpublished()); n != 3 {
+		t.Fatalf("kept %d publications, want 3: %q", n, pubLines(a.Unpublished()))
+	}
+	host2 := host
+	host2.SharedInstances = []model.SharedView{{GUID: "SH-1", State: model.StateDestroyed}, {GUID: "SH-2"}}
+	x.view = view(2, host2)
+	x.conn, x.shared = nil, nil
+	a.Wake()
+	x.pass(t, a)
+	want := []string{"slappart0 S-1=v1", "slappart0 shared SH-2 S-1=v1"}
+	if got := pubLines(a.Unpublished()); !slices.Equal(got, want) || a.OutboxCounters().Dropped != 1 {
+		t.Errorf("kept after SH-1 was destroyed = %q (dropped %d), want %q (dropped 1)", got, a.OutboxCounters().Dropped, want)
+	}
+	a.KeepPublication(Publication{PartitionID: "slappart0", InstanceGUID: "S-1", SharedGUID: "SH-1", Parameters: map[string]string{"url": "v2"}})
+	if got := pubLines(a.Unpublished()); !slices.Equal(got, want) || a.OutboxCounters().Dropped != 2 {
+		t.Errorf("kept %q for a shared instance the view lists destroyed", got)
+	}
+}
+
 // TestKeepPublicationRestores: publications a previous run kept, given
 // back before the first view, are sent by the first pass that reaches
 // the master, unless that view does not place their instance.
