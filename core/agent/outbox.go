@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"maps"
 	"slices"
 	"time"
@@ -19,6 +20,11 @@ type Publication struct {
 	// Parameters: the values published. NB: the map is shared with the
 	// configuration's outcome and the Publish effects: never modified.
 	Parameters map[string]string
+	// Seq is the publication's place in the outbox, which sends the kept
+	// ones in Seq order: the order they were kept. KeepPublication gives
+	// one kept now the next Seq; the executor persists it, and gives it
+	// back at start so that the order survives a restart.
+	Seq uint64
 }
 
 func (p Publication) sameKey(o Publication) bool {
@@ -50,16 +56,17 @@ type OutboxCounters struct {
 // pubOutbox is the agent's publication outbox: the connection parameters
 // the master could not be given yet, oldest first, one per key.
 type pubOutbox struct {
-	kept []Publication
-	pos  int // stageDrain: the next kept publication to send
+	kept []Publication // by Seq
+	seq  uint64        // the last Seq given
+	pos  int           // stageDrain: the next kept publication to send
 	// stop: the drain met an unreachable master; the rest waits.
 	stop  bool
 	count OutboxCounters
 }
 
 // Unpublished returns the publications kept for the master, oldest first
-// (the agent's slice: read only). The executor persists them and gives
-// them back at start with KeepPublication.
+// (by Seq; the agent's slice: read only). The executor persists them,
+// Seq included, and gives them back at start with KeepPublication.
 func (a *Agent) Unpublished() []Publication { return a.pub.kept }
 
 // OutboxCounters returns the publication outbox's totals since New.
@@ -68,10 +75,12 @@ func (a *Agent) OutboxCounters() OutboxCounters { return a.pub.count }
 // KeepPublication puts p in the publication outbox: it is sent at the
 // next pass that reaches the master, after the reports kept and before
 // the plan's work, in the order publications were kept; it replaces one
-// kept earlier with the same key, in place. One whose instance the
-// agent's view does not place here is dropped at once. Executors give
-// back at start what a previous run kept, and keep again a publication
-// they learn was lost after its Publish was done.
+// kept earlier with the same key, in place (keeping its Seq). One whose
+// instance the agent's view does not place here is dropped at once. A p
+// without Seq gets the next one: it goes last. Executors give back at
+// start what a previous run kept, with its Seq: it takes its place among
+// the others given back, whatever order they come in; and they keep again
+// a publication they learn was lost after its Publish was done.
 func (a *Agent) KeepPublication(p Publication) {
 	a.pub.count.Kept++
 	if a.view != nil && !a.places(p) {
@@ -80,11 +89,22 @@ func (a *Agent) KeepPublication(p Publication) {
 	}
 	for i := range a.pub.kept {
 		if a.pub.kept[i].sameKey(p) {
+			p.Seq = a.pub.kept[i].Seq
 			a.pub.kept[i] = p
 			return
 		}
 	}
-	a.pub.kept = append(a.pub.kept, p)
+	if p.Seq == 0 {
+		a.pub.seq++
+		p.Seq = a.pub.seq
+	} else {
+		a.pub.seq = max(a.pub.seq, p.Seq)
+	}
+	i, _ := slices.BinarySearchFunc(a.pub.kept, p.Seq, func(k Publication, seq uint64) int { return cmp.Compare(k.Seq, seq) })
+	a.pub.kept = slices.Insert(a.pub.kept, i, p)
+	if i < a.pub.pos {
+		a.pub.pos++ // the drain goes on from the same one
+	}
 }
 
 // places reports whether the view places p's instance on this node: its

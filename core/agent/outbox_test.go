@@ -223,6 +223,30 @@ func TestKeepPublicationRestores(t *testing.T) {
 	}
 }
 
+// TestKeepPublicationRestoresOrder: publications given back with their
+// Seq take their places whatever order they come in (an executor reads
+// them partition by partition); one kept afterwards goes last, and a
+// newer value of a kept one stays in its place.
+func TestKeepPublicationRestoresOrder(t *testing.T) {
+	a := New(Config{}, installed(swA))
+	pub := func(part, shared string, seq uint64) Publication {
+		return Publication{PartitionID: part, InstanceGUID: "S-" + part, SharedGUID: shared, Parameters: map[string]string{"url": "a"}, Seq: seq}
+	}
+	for _, p := range []Publication{pub("slappart0", "", 7), pub("slappart1", "", 3), pub("slappart1", "SH-1", 9), pub("slappart2", "", 5)} {
+		a.KeepPublication(p)
+	}
+	a.KeepPublication(pub("slappart0", "SH-2", 0))
+	a.KeepPublication(pub("slappart1", "", 0)) // a newer value: in place
+	var got []string
+	for _, p := range a.Unpublished() {
+		got = append(got, fmt.Sprintf("%s/%s#%d", p.PartitionID, p.SharedGUID, p.Seq))
+	}
+	want := []string{"slappart1/#3", "slappart2/#5", "slappart0/#7", "slappart1/SH-1#9", "slappart0/SH-2#10"}
+	if !slices.Equal(got, want) {
+		t.Errorf("outbox = %q, want %q", got, want)
+	}
+}
+
 // TestDestroyedReReportNeedsFreshView: after telling the master a
 // partition is clean, the agent tells it again only on a view fetched
 // afterwards, however long the pass's other actions take.

@@ -41,6 +41,9 @@ func (a *Agent) coreAgent() *agentcore.Agent {
 		c.SetView(a.view)
 	}
 	a.mu.Unlock()
+	// Publications come back in the order they were kept (their seq),
+	// those of records without one after, in partition order.
+	var legacy []agentcore.Publication
 	for _, p := range format.Layout(&a.cfg) {
 		st, err := a.partitionState(p.ID)
 		if err != nil {
@@ -52,10 +55,18 @@ func (a *Agent) coreAgent() *agentcore.Agent {
 				Version: st.AppliedVersion, State: r.State, Error: r.Error})
 		}
 		for _, u := range st.Unpublished {
-			c.KeepPublication(agentcore.Publication{PartitionID: p.ID, InstanceGUID: u.InstanceGUID,
-				SharedGUID: u.SharedGUID, Parameters: u.Parameters})
+			pub := agentcore.Publication{PartitionID: p.ID, InstanceGUID: u.InstanceGUID,
+				SharedGUID: u.SharedGUID, Parameters: u.Parameters, Seq: u.Seq}
+			if u.Seq == 0 {
+				legacy = append(legacy, pub)
+				continue
+			}
+			c.KeepPublication(pub)
 		}
 		c.SetAnomaly(p.ID, st.Anomaly)
+	}
+	for _, pub := range legacy {
+		c.KeepPublication(pub)
 	}
 	a.core = c
 	return c

@@ -50,7 +50,8 @@ type partitionState struct {
 	// promises hold again.
 	Anomaly bool `json:"anomaly,omitempty"`
 	// Unpublished: connection parameters the master did not receive yet
-	// (core/agent's publication outbox for this partition), oldest first.
+	// (core/agent's publication outbox for this partition), oldest first;
+	// each with its place in the whole outbox (seq).
 	Unpublished []unpublished `json:"unpublished,omitempty"`
 }
 
@@ -60,10 +61,15 @@ type unpublished struct {
 	InstanceGUID string            `json:"instance_guid"`
 	SharedGUID   string            `json:"shared_guid,omitempty"`
 	Parameters   map[string]string `json:"parameters"`
+	// Seq is its place in the outbox of every partition (core/agent's
+	// Publication.Seq): a restarted agent sends them in the order they
+	// were kept. 0 in records written before it was kept: after the
+	// others, in partition order.
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 func (u unpublished) equal(o unpublished) bool {
-	return u.InstanceGUID == o.InstanceGUID && u.SharedGUID == o.SharedGUID && maps.Equal(u.Parameters, o.Parameters)
+	return u.InstanceGUID == o.InstanceGUID && u.SharedGUID == o.SharedGUID && u.Seq == o.Seq && maps.Equal(u.Parameters, o.Parameters)
 }
 
 // stateReport is a partition state to report to the master.
@@ -108,7 +114,7 @@ func unpublishedOf(kept []agentcore.Publication, id string) []unpublished {
 	var out []unpublished
 	for _, p := range kept {
 		if p.PartitionID == id {
-			out = append(out, unpublished{InstanceGUID: p.InstanceGUID, SharedGUID: p.SharedGUID, Parameters: p.Parameters})
+			out = append(out, unpublished{InstanceGUID: p.InstanceGUID, SharedGUID: p.SharedGUID, Parameters: p.Parameters, Seq: p.Seq})
 		}
 	}
 	return out
