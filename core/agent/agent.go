@@ -123,9 +123,13 @@ type Agent struct {
 	startedIdx []int32 // instance placed, requested started
 
 	// Scheduling between passes.
-	due        time.Time // the next pass (zero: at once)
-	woken      bool      // a pass at once
-	dirty      bool      // plan at the next pass even if the view is unchanged
+	due   time.Time // the next pass (zero: at once)
+	woken bool      // a pass at once
+	dirty bool      // plan at the next pass even if the view is unchanged
+	// replan plans as converge.PlanNode, again only the partitions that
+	// changed or came due: told of every change of actual (Changed after
+	// an action, Reset otherwise).
+	replan     converge.Replanner
 	planDue    time.Time // converge's RequeueAfter, as a moment
 	hasPlanDue bool
 	retryDue   time.Time // the soonest retry of work that failed
@@ -246,13 +250,18 @@ func (a *Agent) View() *model.ComputerView { return a.view }
 func (a *Agent) SetView(v *model.ComputerView) {
 	a.setView(v)
 	a.dirty = true
+	a.replan.Reset() // the executor's records may come with it
 }
 
 // Plan is the last plan of a pass (its Actions include those already run).
 func (a *Agent) Plan() converge.Plan { return a.plan }
 
-// Invalidate makes the next pass plan even if the view did not change.
-func (a *Agent) Invalidate() { a.dirty = true }
+// Invalidate makes the next pass plan (every partition) even if the view
+// did not change.
+func (a *Agent) Invalidate() {
+	a.dirty = true
+	a.replan.Reset()
+}
 
 // Wake makes the next pass start at once.
 func (a *Agent) Wake() { a.woken = true }
@@ -270,6 +279,7 @@ func (a *Agent) BuildDone(now time.Time, url string, err error) {
 		a.actual.ApplySuccess(act, now)
 	}
 	a.dirty, a.woken = true, true
+	a.replan.Reset() // the partitions that wait for it
 }
 
 // Keep puts r in the outbox: it is sent at the next pass that reaches the
@@ -425,6 +435,7 @@ func (a *Agent) Crash(now time.Time) {
 	a.inflight, a.checkReport = false, false
 	a.stage, a.actStep = stageIdle, stepRun
 	a.dirty, a.woken = true, false
+	a.replan.Reset()
 	a.due = now
 }
 

@@ -84,7 +84,7 @@ func (a *Agent) beginPlan(now time.Time) {
 		a.stage = stageActions
 		return
 	}
-	a.plan = converge.PlanNode(*a.view, a.actual, now, a.cfg.Converge)
+	a.plan = a.replan.Plan(*a.view, a.actual, now, a.cfg.Converge)
 	a.count.Plans++
 	a.dirty, a.hasRetry = false, false
 	a.hasPlanDue = a.plan.RequeueAfter > 0
@@ -250,6 +250,11 @@ func (a *Agent) endAction(now time.Time, err error) {
 		a.unsettled = true
 	} else {
 		a.actual.ApplySuccess(act, now)
+	}
+	if act.PartitionID == "" {
+		a.replan.Reset() // a release: the partitions that run it
+	} else {
+		a.replan.Changed(act.PartitionID)
 	}
 	if act.PartitionID == "" {
 		if act.Kind == converge.RemoveSoftware && err == nil {

@@ -2,6 +2,7 @@ package converge
 
 import (
 	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/slapgo/slapgo/core/model"
@@ -91,4 +92,23 @@ func checkOrderB(b *testing.B, acts []Action) {
 			b.Fatalf("action %d %v out of order after %v", i, a, p)
 		}
 	}
+}
+
+// BenchmarkReplan measures a Replanner's plan of a 300-partition node
+// after one partition's record changed (an action ran), against
+// PlanNode's BenchmarkPlan/partitions=300/changed=none: the same plan.
+func BenchmarkReplan(b *testing.B) {
+	b.Run("partitions=300/changed=one", func(b *testing.B) {
+		view, actual := benchNode(300)
+		var rp Replanner
+		want := PlanNode(view, actual, t0, slaposConfig)
+		if got := rp.Plan(view, actual, t0, slaposConfig); !reflect.DeepEqual(got, want) || len(got.Actions) != 0 {
+			b.Fatalf("Replanner: %+v, PlanNode: %+v", got, want)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			rp.Changed("slappart150")
+			rp.Plan(view, actual, t0, slaposConfig)
+		}
+	})
 }

@@ -41,6 +41,12 @@
 // Config.MaximumPeriodicity ("periodic", SlapOS's maximum_periodicity).
 // Plan.RequeueAfter says when the soonest of those moments comes.
 //
+// A Replanner gives PlanNode's plans to a caller that plans one node again
+// and again (core/agent): it keeps each partition's share of its last plan
+// and plans again only the partitions whose view entry changed, that the
+// caller says changed (Changed, Reset), or whose own deadline came. When
+// one partition of 300 comes due, one is planned, not 300.
+//
 // # Caller's duties
 //
 //  1. Run the actions in the order given, partition actions one at a time

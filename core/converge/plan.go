@@ -80,6 +80,9 @@ type planner struct {
 	extraInstall []string
 	// seen counts the view's partitions found in actual (duplicates once).
 	seen int
+	// rec, when set, records how the partition being planned depends on
+	// time (Replanner).
+	rec *partPlan
 }
 
 type cachedSoftware struct {
@@ -93,6 +96,22 @@ func (pl *planner) processedAt(t time.Time) {
 	if !pl.hasOldest || t.Before(pl.oldest) {
 		pl.oldest, pl.hasOldest = t, true
 	}
+	if r := pl.rec; r != nil {
+		r.processed, r.hasProcessed = t, true
+		r.expires(t.Add(pl.cfg.MaximumPeriodicity)) // then due
+	}
+}
+
+// processedNow records that a partition is processed by this plan: it is
+// not due for periodic reprocessing before now + MaximumPeriodicity.
+func (pl *planner) processedNow() {
+	rec := pl.rec
+	pl.rec = nil
+	pl.processedAt(pl.now)
+	pl.rec = rec
+	if rec != nil {
+		rec.processedNow = true // at the plan's now, whichever it is
+	}
 }
 
 // deadline records a future moment at which something becomes due.
@@ -102,6 +121,10 @@ func (pl *planner) deadline(t time.Time) {
 	}
 	if !pl.hasNext || t.Before(pl.next) {
 		pl.next, pl.hasNext = t, true
+	}
+	if r := pl.rec; r != nil {
+		r.deadlines = append(r.deadlines, t)
+		r.expires(t)
 	}
 }
 
@@ -263,6 +286,8 @@ func (pl *planner) partition(p *model.PartitionView) {
 		why = ReasonChanged
 	case periodic && !a.LastSuccess.After(pl.periodicCutoff):
 		why = ReasonPeriodic
+	case periodic && pl.rec != nil:
+		pl.rec.expires(a.LastSuccess.Add(pl.cfg.MaximumPeriodicity)) // due then
 	}
 
 	ready := p.SoftwareRelease != "" && pl.installed(p.SoftwareRelease)
@@ -289,20 +314,22 @@ func (pl *planner) partition(p *model.PartitionView) {
 	if !ready {
 		return // noted by waitSoftware; the install, if any, replans
 	}
-	lastSuccess := a.LastSuccess
 	if why != "" {
 		act.Kind, act.Reason = ConfigurePartition, why
 		pl.add(act)
 		act.Reason = pass
-		lastSuccess = pl.now // once the configuration succeeded
 	}
 	if start {
 		// After a configuration, even if services ran: it restarts them.
 		act.Kind = StartPartition
 		pl.add(act)
 	}
-	if periodic {
-		pl.processedAt(lastSuccess)
+	switch {
+	case !periodic:
+	case why != "":
+		pl.processedNow() // once the configuration succeeded
+	default:
+		pl.processedAt(a.LastSuccess)
 	}
 }
 
@@ -316,8 +343,13 @@ func (pl *planner) waitSoftware(p *model.PartitionView, blocking bool) {
 		return
 	}
 	req, listed := pl.viewRequest(url)
-	if !listed && !slices.Contains(pl.extraInstall, url) {
-		pl.extraInstall = append(pl.extraInstall, url)
+	if !listed {
+		if r := pl.rec; r != nil {
+			r.extra = url
+		}
+		if !slices.Contains(pl.extraInstall, url) {
+			pl.extraInstall = append(pl.extraInstall, url)
+		}
 	}
 	if !blocking {
 		return
@@ -330,6 +362,9 @@ func (pl *planner) waitSoftware(p *model.PartitionView, blocking bool) {
 	case sw.Failures > 0:
 		if blocked, due := pl.backoff(sw.Failures, sw.LastFailure); blocked {
 			status = fmt.Sprintf("install failed %d times, next retry at %s", sw.Failures, pl.stamp(due))
+			if r := pl.rec; r != nil {
+				r.expires(due) // the note changes then
+			}
 		} else {
 			status = "install retry planned"
 		}

@@ -1,0 +1,102 @@
+package converge
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/slapgo/slapgo/core/model"
+)
+
+// TestReplannerIsPlanNode: over random nodes and random histories (time
+// passing, actions succeeding and failing, views changing, software
+// changing), a Replanner told what changed plans exactly what PlanNode
+// plans, while it plans again only some of the partitions.
+func TestReplannerIsPlanNode(t *testing.T) {
+	const seed, runs, steps = 20261206, 400, 40
+	r := rand.New(rand.NewPCG(seed, 0))
+	cfg := slaposConfig
+	var planned, total int
+	for run := range runs {
+		now := t0
+		view, actual := randomNode(r, now)
+		if r.IntN(5) > 0 { // mostly in natural order: the incremental path
+			slices.SortStableFunc(view.Partitions, func(a, b model.PartitionView) int { return ComparePartitionIDs(a.ID, b.ID) })
+		}
+		var rp Replanner
+		for step := range steps {
+			want := PlanNode(view, actual, now, cfg)
+			got := rp.Plan(view, actual, now, cfg)
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("run %d step %d at %s: Replanner planned\n  %v\n  waiting %q requeue %v\nPlanNode\n  %v\n  waiting %q requeue %v\nview %+v\nactual %+v",
+					run, step, now.Sub(t0), got.Actions, got.Waiting, got.RequeueAfter, want.Actions, want.Waiting, want.RequeueAfter, view, actual)
+			}
+			total += len(view.Partitions)
+			// What happens next.
+			switch r.IntN(6) {
+			case 0: // time passes
+				now = now.Add(time.Duration(r.Int64N(int64(30 * time.Hour))))
+			case 1: // the plan runs, some actions fail
+				now = now.Add(time.Duration(r.Int64N(int64(10 * time.Minute))))
+				for _, a := range got.Actions {
+					if r.IntN(4) == 0 {
+						actual.ApplyFailure(a, now)
+					} else {
+						actual.ApplySuccess(a, now)
+					}
+					if a.PartitionID == "" {
+						rp.Reset()
+					} else {
+						rp.Changed(a.PartitionID)
+					}
+				}
+			case 2: // the view changes some partitions
+				view = cloneView(view)
+				for i := range view.Partitions {
+					if r.IntN(3) > 0 {
+						continue
+					}
+					p := &view.Partitions[i]
+					switch r.IntN(4) {
+					case 0:
+						p.Version++
+					case 1:
+						p.RequestedState = []model.RequestedState{model.StateStarted, model.StateStopped, model.StateDestroyed}[r.IntN(3)]
+						p.Version++
+					case 2:
+						p.InstanceGUID = fmt.Sprintf("S-%d", 10+r.IntN(5))
+						p.Version++
+					case 3:
+						p.SoftwareRelease = softwarePool[r.IntN(len(softwarePool))]
+					}
+				}
+			case 3: // one partition's record changes behind the plan
+				if len(view.Partitions) > 0 {
+					id := view.Partitions[r.IntN(len(view.Partitions))].ID
+					actual = cloneActual(actual)
+					p := actual.Partitions[id]
+					p.Running = !p.Running
+					actual.Partitions[id] = p
+					rp.Changed(id)
+				}
+			case 4: // software changes
+				actual = cloneActual(actual)
+				url := softwarePool[r.IntN(len(softwarePool))]
+				s := actual.Software[url]
+				s.Installed = !s.Installed
+				actual.Software[url] = s
+				rp.Reset()
+			case 5: // nothing: planned again at the same moment
+			}
+		}
+		planned += rp.planned
+	}
+	// Not a speed check: proof that the incremental path ran.
+	if planned == 0 || planned > total*3/4 {
+		t.Errorf("%d partitions planned anew out of %d planned: the Replanner kept too little", planned, total)
+	}
+	t.Logf("%d partitions planned anew out of %d planned", planned, total)
+}
