@@ -32,6 +32,8 @@ const (
 	evSample                         // a time-series sample
 	evFullCheck                      // a sweep of every invariant over the whole state
 	evDuty                           // a node's usage duty is due (ref: the duty token)
+	evJoin                           // a node group opens to allocation (ref: the group)
+	evRetire                         // a node group closes to allocation (ref: the group)
 )
 
 // event is one scheduled happening. It is a small value: payloads live in

@@ -54,19 +54,26 @@ type Sample struct {
 	SpecSold         int     `json:"spec_sold"`
 	PoolReady        int     `json:"pool_ready"`
 	Events           uint64  `json:"events"`
+	// PriceFactor is the grid's quote (factor of the list price) and
+	// DelayS the provisioning delay (s) a request made now would get;
+	// NodesInService the computers open to allocation.
+	PriceFactor    float64 `json:"price_factor"`
+	DelayS         float64 `json:"delay_s"`
+	NodesInService int     `json:"nodes_in_service"`
 }
 
 // SeriesColumns names Sample's fields in CSV order.
 var SeriesColumns = []string{"t_hours", "busy", "free", "pending", "honest_pending", "held", "master_queue",
 	"config_queue", "config_queue_max", "nodes_configuring", "nodes_down", "nodes_cut", "revenue",
-	"utilisation", "spec_unsold", "spec_sold", "pool_ready", "events"}
+	"utilisation", "spec_unsold", "spec_sold", "pool_ready", "events", "price_factor", "delay_s", "nodes_in_service"}
 
 // Row is the sample as CSV fields, in SeriesColumns order.
 func (x Sample) Row() []float64 {
 	return []float64{x.T, float64(x.Busy), float64(x.Free), float64(x.Pending), float64(x.HonestPending),
 		float64(x.Held), float64(x.MasterQueue), float64(x.ConfigQueue), float64(x.ConfigQueueMax),
 		float64(x.NodesConfiguring), float64(x.NodesDown), float64(x.NodesCut), x.Revenue, x.Utilisation,
-		float64(x.SpecUnsold), float64(x.SpecSold), float64(x.PoolReady), float64(x.Events)}
+		float64(x.SpecUnsold), float64(x.SpecSold), float64(x.PoolReady), float64(x.Events), x.PriceFactor, x.DelayS,
+		float64(x.NodesInService)}
 }
 
 func (s *engine) sample() {
@@ -101,6 +108,11 @@ func (s *engine) sample() {
 		specUnits += sp.unsold + sp.sold
 	}
 	x.PoolReady = int(math.Round(s.poolIdl.level))
+	if len(s.mk.gOpen) > 0 {
+		x.PriceFactor = s.quote("")
+		x.DelayS = s.provisioningDelay().Seconds()
+		x.NodesInService = int(math.Round(s.mk.nodes.level))
+	}
 	s.series = append(s.series, x)
 	s.samples++
 	st := &s.stats
@@ -141,6 +153,7 @@ type Summary struct {
 	Economics     EconomicsSummary    `json:"economics"`
 	Speculation   *SpeculationSummary `json:"speculation,omitempty"`
 	Preallocation *PoolSummary        `json:"preallocation,omitempty"`
+	Objectives    Objectives          `json:"objectives"`
 	Invariants    InvariantSummary    `json:"invariants"`
 	Performance   Performance         `json:"performance"`
 }
@@ -454,6 +467,9 @@ func (s *engine) finish(wall time.Duration) *Result {
 		idle := s.poolIdl.at(s.now)
 		sum.Preallocation = &PoolSummary{Handovers: st.PoolHandovers, Misses: st.PoolMisses, Orders: st.PoolOrders,
 			Released: st.PoolReleased, IdleUnitHours: round6(idle), IdleCost: round6(idle * s.gridHourly)}
+	}
+	if len(s.mk.gOpen) > 0 {
+		sum.Objectives = s.objectives(&sum)
 	}
 	sum.Invariants = InvariantSummary{Checks: s.checks, FullChecks: st.FullChecks}
 	if v := s.violation; v != nil {

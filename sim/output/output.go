@@ -206,6 +206,14 @@ func PrintSummary(w io.Writer, s *sim.Summary) {
 		fmt.Fprintf(w, "pre-allocation: %d handed over, %d misses, %d ordered, %d released, %.1f idle unit-hours (cost %.2f)\n",
 			p.Handovers, p.Misses, p.Orders, p.Released, p.IdleUnitHours, p.IdleCost)
 	}
+	if o := &s.Objectives; o.NodeHours > 0 {
+		fmt.Fprintf(w, "objectives (EUR): provider profit %.2f (revenue %.2f − capex %.2f − energy %.2f − idle %.2f − SLA penalties %.2f for %.1f partition-hours down)\n",
+			o.ProviderProfit, o.ProviderRevenue, o.ProviderCapex, o.ProviderEnergy, o.ProviderIdle, o.SLAPenalties, o.DowntimeHours)
+		fmt.Fprintf(w, "  requester welfare %.2f (value %.2f − paid %.2f − waiting %.2f − unserved %.2f), speculator profit %.2f, total surplus %.2f\n",
+			o.RequesterWelfare, o.RequesterValue, o.RequesterPaid, o.WaitingCost, o.AbandonedCost, o.SpeculatorProfit, o.TotalSurplus)
+		fmt.Fprintf(w, "  utilisation %.1f%%, time to service p50 %s p95 %s, abandoned share %.2f%% (%d priced out), mean price factor %.3f, %.0f computer-hours in service\n",
+			100*o.Utilisation, fmtSeconds(o.ServiceP50), fmtSeconds(o.ServiceP95), 100*o.AbandonedShare, o.PricedOut, o.MeanPriceFactor, o.NodeHours)
+	}
 	inv := "all held"
 	if s.Invariants.Violation != "" {
 		inv = "VIOLATED: " + s.Invariants.Violation
