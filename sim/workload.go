@@ -90,9 +90,9 @@ type demand struct {
 	servedAt  int64 // -1 until its instance runs
 	inst      int32 // instance serving it (own, pool or speculator unit)
 	via       uint8
-	pending   bool // pending at the master (public: it can buy from a speculator)
-	done      bool // lifetime over, abandoned or rejected
-	priced    bool // not asked at the quoted price
+	pending   bool  // pending at the master (public: it can buy from a speculator)
+	done      bool  // lifetime over, abandoned or rejected
+	priced    bool  // not asked at the quoted price
 	endedAt   int64 // when its lifetime ended or it was abandoned, -1
 }
 
