@@ -36,6 +36,7 @@ type marketState struct {
 	runOn             []int32 // started instances per node
 	busy, open, nodes integrator
 	running           integrator // started instances
+	busyN             int        // busy partitions
 	down              integrator // started instances on computers that are down
 	pricedOut         uint64
 	quoted            integrator // level: sum of running instances' price factors
@@ -202,6 +203,7 @@ func (s *engine) busyChanged(ni int32, d int) {
 	if ni < 0 || int(ni) >= len(s.mk.groupOf) {
 		return
 	}
+	s.mk.busyN += d
 	s.mk.gBusy[s.mk.groupOf[ni]] += d
 	s.mk.busy.add(s.now, float64(d))
 }

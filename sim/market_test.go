@@ -123,3 +123,22 @@ func TestObjectivesWithoutMarket(t *testing.T) {
 		t.Errorf("%+v", o)
 	}
 }
+
+// The series' peaks are true peaks: never below the sampled level, and
+// above it somewhere in a run with flash crowds.
+func TestTruePeaks(t *testing.T) {
+	res := runFixture(t, "provisioning-question.yaml", 2, question("open", "650"))
+	above := 0
+	for _, x := range res.Series {
+		if x.PendingPeak < x.Pending || x.HonestPendingPeak < x.HonestPending || x.BusyPeak < x.Busy ||
+			x.ConfigQueueMaxPeak < x.ConfigQueueMax || x.MasterQueuePeak < x.MasterQueue || x.HeldPeak < x.Held {
+			t.Fatalf("a peak below its sample at %.2fh: %+v", x.T, x)
+		}
+		if x.PendingPeak > x.Pending || x.ConfigQueueMaxPeak > x.ConfigQueueMax {
+			above++
+		}
+	}
+	if above == 0 {
+		t.Error("no peak ever exceeded its sample: the peaks are samples")
+	}
+}

@@ -174,7 +174,8 @@ type engine struct {
 	watches []*watch
 	active  []*watch
 
-	mk marketState
+	mk   marketState
+	peak peaks // since the last sample
 
 	stats   stats
 	series  []Sample
@@ -317,6 +318,7 @@ func (s *engine) runUntil(until int64, stop func() bool) bool {
 		s.now = ev.at
 		s.nEvts++
 		s.dispatch(ev)
+		s.notePeaks(ev)
 		if s.opts.afterEvent != nil && s.violation == nil {
 			s.opts.afterEvent(s)
 		}

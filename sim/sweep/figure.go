@@ -142,7 +142,7 @@ func DrawFigure(dir string, m Manifest, a *Agg) ([]string, error) {
 				continue
 			}
 			if poly, err := plotter.NewPolygon(band); err == nil && len(band) >= 3 {
-				poly.Color = color.RGBA{c.R, c.G, c.B, 0x40}
+				poly.Color = color.NRGBA{c.R, c.G, c.B, 0x40} // translucent: not premultiplied
 				poly.LineStyle.Width = 0
 				p.Add(poly)
 			}
