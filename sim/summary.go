@@ -2,8 +2,8 @@ package sim
 
 import (
 	"crypto/sha256"
-	"fmt"
 	"encoding/hex"
+	"fmt"
 	"maps"
 	"math"
 	"slices"
