@@ -18,8 +18,8 @@ import (
 
 // Param is one swept scenario field and its values.
 type Param struct {
-	Key    string
-	Values []string
+	Key    string   `json:"key"`
+	Values []string `json:"values"`
 }
 
 // ParseParam reads "key=a,b,c".
@@ -100,7 +100,10 @@ func Grid(params []Param, seed uint64) []Point {
 }
 
 // Shard selects the points i, i+n, i+2n… (0 <= i < n).
-type Shard struct{ I, N int }
+type Shard struct {
+	I int `json:"i"`
+	N int `json:"n"`
+}
 
 // ParseShard reads "i/n".
 func ParseShard(s string) (Shard, error) {
