@@ -142,3 +142,35 @@ func TestTruePeaks(t *testing.T) {
 		t.Error("no peak ever exceeded its sample: the peaks are samples")
 	}
 }
+
+// Requesters choosing among providers ask the region with the lowest
+// quote: a cheaper region that first-fit would fill last gets the
+// requests, until the auction's price there catches up with the other's.
+func TestChooseProvider(t *testing.T) {
+	usFill := func(choose string) (float64, int) {
+		sets := question("auction", "600", "nodes[1].region=us", "nodes[1].join_at=0s", "nodes[1].prices={hosting: 0.03}",
+			"nodes[1].price_spread=0", "economics.market.choose_provider="+choose, "duration=4h")
+		en, err := NewEngine(load(t, "provisioning-question.yaml", sets), Options{Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := en.s
+		e.runUntil(e.end, nil)
+		pinned := 0
+		for _, d := range e.demands[e.sc.Workload.Initial:] {
+			if d.sla["region"] != "" {
+				pinned++
+			}
+		}
+		return float64(e.mk.gBusy[1]) / float64(e.mk.gParts[1]), pinned
+	}
+	without, p0 := usFill("false")
+	with, p1 := usFill("true")
+	if p0 != 0 || p1 == 0 {
+		t.Errorf("requests naming a region: %d without the choice, %d with it", p0, p1)
+	}
+	t.Logf("us fill %.2f with the choice, %.2f without", with, without)
+	if with < without+0.2 {
+		t.Errorf("the cheaper region is %.2f full with the choice, %.2f without", with, without)
+	}
+}
