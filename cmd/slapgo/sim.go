@@ -79,9 +79,12 @@ func newSimRunCmd() *cobra.Command {
 		Short: "Simulate one scenario and write its time series, summary and plots",
 		Long: `Simulate one scenario. The first line printed states the seed and the whole
 configuration; then comes a summary (placements, pending and service times, time
-to converge after each event, configuration queues, revenue, utilisation) and
-the trace hash. The run writes into --out: timeseries.csv, summary.json and the
-plots busy, pending, config-queue and revenue, each as PNG and SVG.
+to converge after each event, configuration queues, revenue, utilisation, the
+declared objectives in EUR) and the trace hash. The run writes into --out:
+timeseries.csv, summary.json and the figures busy, pending, config-queue,
+revenue and (when the scenario has a price or delay policy, speculators or a
+pool) market, each as PNG and SVG, captioned with the scenario, the seed and the
+trace hash.
 
 A violated invariant stops the run, prints what broke and the exact command that
 reproduces it, and exits with status 1.`,
