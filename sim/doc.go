@@ -81,6 +81,15 @@
 //   - Economics: per-computer price lists, requester budgets, revenue from
 //     core/account's invoices, utilisation, a provisioning delay, a
 //     predictive pre-allocation pool, and speculators (see speculator).
+//     The market model (see marketState) applies core/market's policies
+//     of the grid's state, a provisioning delay and a price quoted when a
+//     request is made, and keeps the ledgers of the declared objectives
+//     (Objectives): provider costs (capex of the computers in service,
+//     energy and idle partition-hours, SLA penalties for started
+//     partitions on computers that are down), requesters' value, waiting
+//     and unserved needs, their elasticity, budget per hour and choice of
+//     region; computer groups join and retire by opening and closing
+//     their allocation scope through core/master.
 //
 // # Invariants
 //

@@ -305,7 +305,7 @@ func (s *engine) specSaleEnded(ii int32) {
 
 func (s *engine) unitPrice(r *inst) float64 {
 	if r.node >= 0 {
-		return s.nodes[r.node].hourly
+		return s.nodes[r.node].hourly * r.factor
 	}
 	return 0
 }

@@ -31,6 +31,8 @@ const (
 	evSample                         // a time-series sample
 	evFullCheck                      // a sweep of every invariant over the whole state
 	evDuty                           // a node's duty is due: an instance pass, usage (ref: the duty token)
+	evJoin                           // a node group opens to allocation (ref: the group)
+	evRetire                         // a node group closes to allocation (ref: the group)
 )
 
 // event is one scheduled happening. It is a small value: payloads live in

@@ -112,7 +112,7 @@ func (s *engine) addNode(gi int, id string) *node {
 	s.applyNow(master.RegisterComputer{By: model.Admin, ID: id, Owner: owner.id, Region: g.Region,
 		Network: g.Network, Hardware: model.Hardware{Arch: g.Hardware.Arch, CPU: g.Hardware.CPU,
 			RAM: g.Hardware.RAM, Disk: g.Hardware.Disk},
-		Prices: n.prices, Currency: g.Currency, Scope: model.Scope(g.Scope)})
+		Prices: n.prices, Currency: g.Currency, Scope: joinScope(g)})
 	s.applyNow(master.SetCapacity{By: n.actor, ComputerID: id, Partitions: partitionSpecs(n.idx, g.Partitions)})
 	for _, u := range g.Software {
 		i := slices.IndexFunc(s.sc.Software, func(sw scenario.Software) bool { return sw.URL == u })
@@ -624,6 +624,7 @@ func (s *engine) crash(n *node) {
 	s.drainEvents(n)
 	n.swBusy = false
 	n.up = false
+	s.nodeUpChanged(n, false)
 	n.epoch++
 	n.faultAt = s.now
 	n.swQueue, n.swPos = n.swQueue[:0], 0
@@ -642,6 +643,7 @@ func (s *engine) boot(n *node) {
 		return
 	}
 	n.up = true
+	s.nodeUpChanged(n, true)
 	if len(n.resume) > 0 {
 		actual := n.ag.Actual()
 		for _, id := range n.resume {

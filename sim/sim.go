@@ -174,6 +174,9 @@ type engine struct {
 	watches []*watch
 	active  []*watch
 
+	mk   marketState
+	peak peaks // since the last sample
+
 	stats   stats
 	series  []Sample
 	stopped error // the context's error, when it stopped the run
@@ -315,6 +318,7 @@ func (s *engine) runUntil(until int64, stop func() bool) bool {
 		s.now = ev.at
 		s.nEvts++
 		s.dispatch(ev)
+		s.notePeaks(ev)
 		if s.opts.afterEvent != nil && s.violation == nil {
 			s.opts.afterEvent(s)
 		}
@@ -401,6 +405,10 @@ func (s *engine) dispatch(ev event) {
 		s.poolRefill()
 	case evLivenessDeadline:
 		s.livenessDeadline(ev.ref)
+	case evJoin:
+		s.setInService(ev.ref, true)
+	case evRetire:
+		s.setInService(ev.ref, false)
 	case evSample:
 		s.sample()
 	case evFullCheck:
@@ -450,6 +458,7 @@ func (s *engine) setup() {
 		g := &sc.Nodes[gi]
 		for k := 1; k <= g.Count; k++ {
 			n := s.addNode(gi, scenario.ComputerID(g.Name, k))
+			s.mk.groupOf = append(s.mk.groupOf, int32(gi))
 			priceSum += n.hourly
 			priceN++
 		}
@@ -457,6 +466,7 @@ func (s *engine) setup() {
 	if priceN > 0 {
 		s.gridHourly = priceSum / float64(priceN)
 	}
+	s.setupMarket()
 	s.warmStart()
 
 	// Processes.

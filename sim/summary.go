@@ -3,6 +3,7 @@ package sim
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"maps"
 	"math"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/slapgo/slapgo/core/agent"
 	"github.com/slapgo/slapgo/core/model"
+	"github.com/slapgo/slapgo/sim/scenario"
 )
 
 // stats are the run's counters.
@@ -54,19 +56,57 @@ type Sample struct {
 	SpecSold         int     `json:"spec_sold"`
 	PoolReady        int     `json:"pool_ready"`
 	Events           uint64  `json:"events"`
+	// PriceFactor is the grid's quote (factor of the list price) and
+	// DelayS the provisioning delay (s) a request made now would get;
+	// NodesInService the computers open to allocation.
+	PriceFactor    float64 `json:"price_factor"`
+	DelayS         float64 `json:"delay_s"`
+	NodesInService int     `json:"nodes_in_service"`
+	// The true peaks since the previous sample (every event looked at):
+	// busy partitions, requests pending (all, requesters' own), held,
+	// commands waiting for the master, and the longest configuration
+	// queue of one node.
+	BusyPeak           int `json:"busy_peak"`
+	PendingPeak        int `json:"pending_peak"`
+	HonestPendingPeak  int `json:"honest_pending_peak"`
+	HeldPeak           int `json:"held_peak"`
+	MasterQueuePeak    int `json:"master_queue_peak"`
+	ConfigQueueMaxPeak int `json:"config_queue_max_peak"`
+}
+
+// peaks are the highest levels seen since the last sample.
+type peaks struct {
+	busy, pending, honest, held, master, nodeQueue int
+}
+
+// notePeaks raises the peaks after an event: the counts it may have
+// changed, and the configuration queue of the node it concerned.
+func (s *engine) notePeaks(ev event) {
+	p := &s.peak
+	p.busy = max(p.busy, s.mk.busyN)
+	p.pending = max(p.pending, s.m.PendingCount())
+	p.honest = max(p.honest, s.honestPend)
+	p.held = max(p.held, s.held)
+	p.master = max(p.master, s.masterQueue())
+	if ev.node >= 0 {
+		p.nodeQueue = max(p.nodeQueue, s.nodes[ev.node].queued())
+	}
 }
 
 // SeriesColumns names Sample's fields in CSV order.
 var SeriesColumns = []string{"t_hours", "busy", "free", "pending", "honest_pending", "held", "master_queue",
 	"config_queue", "config_queue_max", "nodes_configuring", "nodes_down", "nodes_cut", "revenue",
-	"utilisation", "spec_unsold", "spec_sold", "pool_ready", "events"}
+	"utilisation", "spec_unsold", "spec_sold", "pool_ready", "events", "price_factor", "delay_s", "nodes_in_service",
+	"busy_peak", "pending_peak", "honest_pending_peak", "held_peak", "master_queue_peak", "config_queue_max_peak"}
 
 // Row is the sample as CSV fields, in SeriesColumns order.
 func (x Sample) Row() []float64 {
 	return []float64{x.T, float64(x.Busy), float64(x.Free), float64(x.Pending), float64(x.HonestPending),
 		float64(x.Held), float64(x.MasterQueue), float64(x.ConfigQueue), float64(x.ConfigQueueMax),
 		float64(x.NodesConfiguring), float64(x.NodesDown), float64(x.NodesCut), x.Revenue, x.Utilisation,
-		float64(x.SpecUnsold), float64(x.SpecSold), float64(x.PoolReady), float64(x.Events)}
+		float64(x.SpecUnsold), float64(x.SpecSold), float64(x.PoolReady), float64(x.Events), x.PriceFactor, x.DelayS,
+		float64(x.NodesInService), float64(x.BusyPeak), float64(x.PendingPeak), float64(x.HonestPendingPeak),
+		float64(x.HeldPeak), float64(x.MasterQueuePeak), float64(x.ConfigQueueMaxPeak)}
 }
 
 func (s *engine) sample() {
@@ -94,6 +134,12 @@ func (s *engine) sample() {
 			x.NodesCut++
 		}
 	}
+	// Peaks: the interval's, including the levels now.
+	s.notePeaks(event{node: -1})
+	x.BusyPeak, x.PendingPeak, x.HonestPendingPeak = s.peak.busy, s.peak.pending, s.peak.honest
+	x.HeldPeak, x.MasterQueuePeak = s.peak.held, s.peak.master
+	x.ConfigQueueMaxPeak = max(s.peak.nodeQueue, x.ConfigQueueMax)
+	s.peak = peaks{}
 	specUnits := 0
 	for _, sp := range s.specs {
 		x.SpecUnsold += sp.unsold
@@ -101,6 +147,11 @@ func (s *engine) sample() {
 		specUnits += sp.unsold + sp.sold
 	}
 	x.PoolReady = int(math.Round(s.poolIdl.level))
+	if len(s.mk.gOpen) > 0 {
+		x.PriceFactor = s.quote("")
+		x.DelayS = s.provisioningDelay().Seconds()
+		x.NodesInService = int(math.Round(s.mk.nodes.level))
+	}
 	s.series = append(s.series, x)
 	s.samples++
 	st := &s.stats
@@ -118,6 +169,63 @@ func (s *engine) sample() {
 type Result struct {
 	Summary Summary  `json:"summary"`
 	Series  []Sample `json:"-"`
+	// Marks are the scenario's disturbances, for figures to shade.
+	Marks []Mark `json:"-"`
+}
+
+// Mark kinds.
+const (
+	MarkOutage = "outage" // region or master outage, network partition
+	MarkBurst  = "burst"  // a flash crowd
+	MarkStorm  = "storm"  // a mass reconfiguration (an instant)
+	MarkGrid   = "grid"   // computers joining or retiring (an instant)
+)
+
+// Mark is one disturbance of the run: from From to To, in hours of
+// virtual time (equal for an instant).
+type Mark struct {
+	Kind, Label string
+	From, To    float64
+}
+
+// marks lists the scenario's disturbances within the run.
+func (s *engine) marks() []Mark {
+	sc := s.sc
+	h := func(d scenario.Duration) float64 { return d.D().Hours() }
+	var out []Mark
+	add := func(kind, label string, from, to scenario.Duration) {
+		if from < sc.Duration {
+			out = append(out, Mark{Kind: kind, Label: label, From: h(from), To: h(min(to, sc.Duration))})
+		}
+	}
+	for _, o := range sc.Failures.RegionOutages {
+		add(MarkOutage, "region outage "+o.Region, o.At, o.At+o.Duration)
+	}
+	for _, o := range sc.Failures.MasterOutages {
+		add(MarkOutage, "master outage", o.At, o.At+o.Duration)
+	}
+	for _, o := range sc.Failures.NetworkPartitions {
+		add(MarkOutage, "network partition", o.At, o.At+o.Duration)
+	}
+	for _, b := range sc.Workload.Bursts {
+		add(MarkBurst, fmt.Sprintf("burst of %d", b.Count), b.At, b.At+b.Within)
+	}
+	for _, st := range sc.Storms {
+		where := st.Region
+		if where == "" {
+			where = "grid"
+		}
+		add(MarkStorm, "storm ("+st.Kind+", "+where+")", st.At, st.At)
+	}
+	for _, g := range sc.Nodes {
+		if g.JoinAt > 0 {
+			add(MarkGrid, g.Name+" joins", g.JoinAt, g.JoinAt)
+		}
+		if g.RetireAt > 0 {
+			add(MarkGrid, g.Name+" retires", g.RetireAt, g.RetireAt)
+		}
+	}
+	return out
 }
 
 // Summary is the run's outcome, as summary.json holds it. Every figure
@@ -141,6 +249,7 @@ type Summary struct {
 	Economics     EconomicsSummary    `json:"economics"`
 	Speculation   *SpeculationSummary `json:"speculation,omitempty"`
 	Preallocation *PoolSummary        `json:"preallocation,omitempty"`
+	Objectives    Objectives          `json:"objectives"`
 	Invariants    InvariantSummary    `json:"invariants"`
 	Performance   Performance         `json:"performance"`
 }
@@ -455,6 +564,9 @@ func (s *engine) finish(wall time.Duration) *Result {
 		sum.Preallocation = &PoolSummary{Handovers: st.PoolHandovers, Misses: st.PoolMisses, Orders: st.PoolOrders,
 			Released: st.PoolReleased, IdleUnitHours: round6(idle), IdleCost: round6(idle * s.gridHourly)}
 	}
+	if len(s.mk.gOpen) > 0 {
+		sum.Objectives = s.objectives(&sum)
+	}
 	sum.Invariants = InvariantSummary{Checks: s.checks, FullChecks: st.FullChecks}
 	if v := s.violation; v != nil {
 		sum.Invariants.Violation = v.Error()
@@ -466,7 +578,7 @@ func (s *engine) finish(wall time.Duration) *Result {
 		sum.Performance = Performance{WallSeconds: round6(w), EventsPerSecond: math.Round(float64(s.nEvts) / w),
 			VirtualToReal: math.Round(time.Duration(s.now).Seconds() / w)}
 	}
-	return &Result{Summary: sum, Series: s.series}
+	return &Result{Summary: sum, Series: s.series, Marks: s.marks()}
 }
 
 func round6(x float64) float64 { return math.Round(x*1e6) / 1e6 }

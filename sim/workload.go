@@ -61,6 +61,9 @@ type inst struct {
 	ready        bool    // started once (pool and speculator units)
 	serveVersion uint64  // a start at this version or later serves the demand
 	livePos      int32
+	// factor is the price factor quoted when it was requested: it is
+	// charged factor times its computer's list price while it runs.
+	factor float64
 	// Invariant tracking, from the master's mutations.
 	version uint64  // last version seen
 	pk      partKey // partition held, when held
@@ -87,14 +90,16 @@ type demand struct {
 	servedAt  int64 // -1 until its instance runs
 	inst      int32 // instance serving it (own, pool or speculator unit)
 	via       uint8
-	pending   bool // pending at the master (public: it can buy from a speculator)
-	done      bool // lifetime over, abandoned or rejected
+	pending   bool  // pending at the master (public: it can buy from a speculator)
+	done      bool  // lifetime over, abandoned or rejected
+	priced    bool  // not asked at the quoted price
+	endedAt   int64 // when its lifetime ended or it was abandoned, -1
 }
 
 func (s *engine) newInst(owner int32, kind uint8, sw int32, stype string, sla map[string]string, params map[string]string) int32 {
 	s.nextTitle++
 	r := &inst{owner: owner, title: "inst-" + strconv.Itoa(s.nextTitle), sw: sw, stype: stype, sla: sla,
-		params: params, kind: kind, demand: -1, spec: -1, node: -1, placedAt: -1, livePos: -1, rev: 1}
+		params: params, kind: kind, demand: -1, spec: -1, node: -1, placedAt: -1, livePos: -1, rev: 1, factor: 1}
 	s.insts = append(s.insts, r)
 	return int32(len(s.insts) - 1)
 }
@@ -160,7 +165,7 @@ func (s *engine) newDemand(r *rand.Rand, sla map[string]string, life scenario.Di
 		sla = s.slaParsed[pick(r, s.slaWeights)]
 	}
 	d := &demand{user: user, sw: sw, stype: stype, sla: sla, arrivedAt: s.now, placedAt: -1, servedAt: -1, inst: -1,
-		lifetime: int64(life.Sample(s.rLife))}
+		lifetime: int64(life.Sample(s.rLife)), endedAt: -1}
 	s.demands = append(s.demands, d)
 	di := int32(len(s.demands) - 1)
 	s.stats.Demands++
@@ -168,6 +173,13 @@ func (s *engine) newDemand(r *rand.Rand, sla map[string]string, life scenario.Di
 	if p.budget > 0 && p.spend.at(s.now)+s.gridHourly*s.lifeMean > p.budget {
 		d.done = true
 		s.stats.RejectedBudget++
+		return
+	}
+	sla, factor, asks := s.marketDemand(sla)
+	d.sla = sla
+	if !asks {
+		d.done, d.priced = true, true
+		s.mk.pricedOut++
 		return
 	}
 	if s.poolP >= 0 && sw == s.poolSW && p.pool < s.sc.Economics.Preallocation.PerRequester {
@@ -179,6 +191,7 @@ func (s *engine) newDemand(r *rand.Rand, sla map[string]string, life scenario.Di
 	params := map[string]string{"user": p.id, "rev": "1"}
 	ii := s.newInst(user, kindOwn, sw, stype, sla, params)
 	s.insts[ii].demand = di
+	s.insts[ii].factor = factor
 	d.inst = ii
 	s.requestNew(ii)
 	if w.Patience > 0 {
@@ -212,7 +225,10 @@ func (s *engine) pickSupplied(r *rand.Rand) int {
 // requestNew asks for a new instance, through the provisioning delay.
 func (s *engine) requestNew(ii int32) {
 	r := s.insts[ii]
-	if d := s.sc.Master.ProvisioningDelay; d > 0 {
+	if r.kind != kindOwn && s.mk.price != nil {
+		r.factor = s.quote("") // the market's price now, for pool and speculators' units alike
+	}
+	if d := s.provisioningDelay(); d > 0 {
 		r.phase = phHeld
 		s.held++
 		if r.kind == kindOwn {
@@ -352,6 +368,9 @@ func (s *engine) instanceChanged(ii int32, i *model.Instance) {
 		if r.running {
 			s.setRunning(r, false)
 		}
+		if r.placedAt >= 0 {
+			s.busyChanged(r.node, -1)
+		}
 		r.phase = phGone
 		s.instEnded(ii)
 	}
@@ -361,14 +380,16 @@ func (s *engine) setRunning(r *inst, on bool) {
 	p := s.persons[r.owner]
 	price := 0.0
 	if r.node >= 0 {
-		price = s.nodes[r.node].hourly
+		price = s.nodes[r.node].hourly * r.factor
 	}
 	if on {
 		r.running, r.hostStart = true, s.now
 		s.revenue.add(s.now, price)
 		p.spend.add(s.now, price)
+		s.runningChanged(r.node, 1, r.factor)
 		return
 	}
+	s.runningChanged(r.node, -1, r.factor)
 	r.running = false
 	r.hostHours += float64(s.now-r.hostStart) / float64(time.Hour)
 	s.revenue.add(s.now, -price)
@@ -382,6 +403,7 @@ func (s *engine) placed(ii int32, i *model.Instance) {
 	if n := s.nodeByID[i.ComputerID]; n != nil {
 		r.node = n.idx
 	}
+	s.busyChanged(r.node, 1)
 	s.stats.Placements++
 	if r.phase != phDestroying && !r.destroyAsked {
 		s.addLive(ii)
@@ -518,6 +540,7 @@ func (s *engine) lifetimeEnd(di int32) {
 		return
 	}
 	d.done = true
+	d.endedAt = s.now
 	s.stats.Completed++
 	if d.inst < 0 {
 		return
@@ -539,6 +562,7 @@ func (s *engine) patience(di int32) {
 		return
 	}
 	d.done = true
+	d.endedAt = s.now
 	s.stats.Abandoned++
 	if d.pending {
 		d.pending = false
@@ -673,7 +697,7 @@ func (s *engine) warmStart() {
 		stype := spec.Types[s.rWork.IntN(len(spec.Types))]
 		sla := s.slaParsed[pick(s.rWork, s.slaWeights)]
 		d := &demand{user: user, sw: sw, stype: stype, sla: sla, arrivedAt: 0, placedAt: -1, servedAt: -1, inst: -1,
-			lifetime: int64(w.Lifetime.Sample(s.rLife))}
+			lifetime: int64(w.Lifetime.Sample(s.rLife)), endedAt: -1}
 		s.demands = append(s.demands, d)
 		di := int32(len(s.demands) - 1)
 		ii := s.newInst(user, kindOwn, sw, stype, sla, map[string]string{"user": s.persons[user].id, "rev": "1"})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -77,9 +79,12 @@ func newSimRunCmd() *cobra.Command {
 		Short: "Simulate one scenario and write its time series, summary and plots",
 		Long: `Simulate one scenario. The first line printed states the seed and the whole
 configuration; then comes a summary (placements, pending and service times, time
-to converge after each event, configuration queues, revenue, utilisation) and
-the trace hash. The run writes into --out: timeseries.csv, summary.json and the
-plots busy, pending, config-queue and revenue, each as PNG and SVG.
+to converge after each event, configuration queues, revenue, utilisation, the
+declared objectives in EUR) and the trace hash. The run writes into --out:
+timeseries.csv, summary.json and the figures busy, pending, config-queue,
+revenue and (when the scenario has a price or delay policy, speculators or a
+pool) market, each as PNG and SVG, captioned with the scenario, the seed and the
+trace hash.
 
 A violated invariant stops the run, prints what broke and the exact command that
 reproduces it, and exits with status 1.`,
@@ -190,19 +195,34 @@ func newSimSweepCmd() *cobra.Command {
 		shard   string
 		workers int
 		plots   bool
+		xKey    string
 	)
 	cmd := &cobra.Command{
 		Use:   "sweep FILE --param key=a,b,c [--param …]",
-		Short: "Simulate a scenario over a grid of parameter values, on every core",
+		Short: "Simulate a scenario over a grid of parameter values and seeds, on every core",
 		Long: `Run the Cartesian product of the --param values (the last varying fastest), one
 single-threaded deterministic run per point, --workers at a time (default: every
-core). Each point writes its summary.json and timeseries.csv in
-OUT/point-NNNN; the sweep writes one row per point in OUT/sweep.csv
-(OUT/sweep-shard-I-of-N.csv with --shard). The parameter "seed" sets each
-point's seed. --shard i/n runs the points i, i+n, i+2n… only, so that a batch
-system can spread a sweep over machines.`,
-		Example: `  slapgo sim sweep fixtures/scenarios/speculation.yaml --param master.provisioning_delay=0s,5m,15m,30m,1h --out out/sim/speculation-sweep
-  slapgo sim sweep fixtures/scenarios/baseline.yaml --param seed=1,2,3 --param master.policy=first-fit,spread --shard 0/2 --out out/sweep`,
+core). The parameter "seed" sets each run's seed; "variant" picks one of the
+scenario's named variants. Each run writes its summary.json and timeseries.csv
+in OUT/point-NNNN. The sweep writes into OUT:
+
+  sweep.json  the sweep's definition (scenario, overrides, parameters, shard)
+  runs.csv    one row per run: parameters, seed, trace hash, every objective
+  sweep.csv   one row per point (parameters but the seed): runs, then the mean
+              and 95% confidence half-width (Student's t) of every figure
+  sweep.png, sweep.svg  each objective against --x (default: the last numeric
+              parameter), one line per combination of the others, CI shaded
+  wall.csv    wall time per run (the only output that varies between runs)
+
+sweep.csv, runs.csv and the figure depend only on the scenario, the overrides,
+the parameters and the seeds. With --shard i/n only the runs i, i+n, i+2n… run
+and OUT gets sweep.json, runs.csv and wall.csv; "slapgo sim sweep merge"
+combines the shards' directories into the same runs.csv, sweep.csv and figure,
+byte for byte, as one unsharded sweep.`,
+		Example: `  slapgo sim sweep fixtures/scenarios/provisioning-question.yaml --param variant=open,slow-when-full \
+    --param workload.rate_per_hour=300,500 --param seed=1,2,3 --out out/sim/question
+  slapgo sim sweep fixtures/scenarios/speculation.yaml --param master.provisioning_delay=0s,15m,1h \
+    --param seed=1,2,3 --shard 0/2 --out out/sweep/shard-0`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			file := args[0]
@@ -224,13 +244,22 @@ system can spread a sweep over machines.`,
 					return err
 				}
 			}
+			if xKey == "" {
+				xKey = sweep.DefaultX(ps)
+			} else if !slices.ContainsFunc(ps, func(p sweep.Param) bool { return p.Key == xKey && p.Key != "seed" }) {
+				return fmt.Errorf("sweep: --x %q is not a swept parameter (seed aside)", xKey)
+			}
 			// Check the scenario and every value before running anything.
-			for _, p := range sweep.Grid(ps, seed) {
-				if _, err := scenario.Load(file, append(append([]string(nil), sets...), p.Overrides(ps)...)); err != nil {
+			grid := sweep.Grid(ps, seed)
+			name := ""
+			for _, p := range grid {
+				sc, err := scenario.Load(file, append(append([]string(nil), sets...), p.Overrides(ps)...))
+				if err != nil {
 					return fmt.Errorf("point %d (%s): %w", p.Index, p.Label(ps), err)
 				}
+				name = sc.Name
 			}
-			points := sh.Select(sweep.Grid(ps, seed))
+			points := sh.Select(grid)
 			if out == "" {
 				out = filepath.Join("out", "sim", "sweep")
 			}
@@ -240,8 +269,12 @@ system can spread a sweep over machines.`,
 			if workers <= 0 {
 				workers = runtime.NumCPU()
 			}
+			man := sweep.Manifest{Scenario: name, Overrides: sets, Params: ps, Seed: seed, Points: len(grid), Shard: sh, X: xKey}
+			if err := sweep.WriteManifest(filepath.Join(out, sweep.ManifestFile), man); err != nil {
+				return err
+			}
 			stdout := cmd.OutOrStdout()
-			fmt.Fprintf(stdout, "slapgo sim sweep: %s, %d points (shard %d/%d), %d workers\n", file, len(points), sh.I, sh.N, workers)
+			fmt.Fprintf(stdout, "slapgo sim sweep: %s, %d runs (shard %d/%d), %d workers\n", file, len(points), sh.I, sh.N, workers)
 			done := 0
 			outcomes := sweep.Run(cmd.Context(), sweep.Config{File: file, Overrides: sets, Params: ps, Points: points,
 				Workers: workers, OutDir: out, Plots: plots, Done: func(o sweep.Outcome) {
@@ -254,25 +287,29 @@ system can spread a sweep over machines.`,
 					if o.Summary != nil {
 						wall = o.Summary.Performance.WallSeconds
 					}
-					fmt.Fprintf(stdout, "[%d/%d] point %d %s: %s (%.1fs)\n", done, len(points), o.Point.Index, o.Point.Label(ps), status, wall)
+					fmt.Fprintf(stdout, "[%d/%d] run %d %s: %s (%.1fs)\n", done, len(points), o.Point.Index, o.Point.Label(ps), status, wall)
 				}})
-			name := "sweep.csv"
-			if sh.N > 1 {
-				name = fmt.Sprintf("sweep-shard-%d-of-%d.csv", sh.I, sh.N)
-			}
-			path := filepath.Join(out, name)
-			f, err := os.Create(path)
-			if err != nil {
+			rows := sweep.RunRows(ps, outcomes)
+			if err := writeCSV(filepath.Join(out, sweep.RunsFile), func(w io.Writer) error {
+				cw := csv.NewWriter(w)
+				return cw.WriteAll(rows)
+			}); err != nil {
 				return err
 			}
-			if err := sweep.WriteCSV(f, ps, outcomes); err != nil {
-				f.Close()
+			if err := writeCSV(filepath.Join(out, sweep.WallFile), func(w io.Writer) error { return sweep.WriteWall(w, outcomes) }); err != nil {
 				return err
 			}
-			if err := f.Close(); err != nil {
-				return err
+			written := []string{sweep.ManifestFile, sweep.RunsFile, sweep.WallFile}
+			if sh.N == 1 {
+				files, err := sweep.WriteOutputs(out, man, rows)
+				if err != nil {
+					return err
+				}
+				for _, f := range files {
+					written = append(written, filepath.Base(f))
+				}
 			}
-			fmt.Fprintf(stdout, "wrote %s\n", path)
+			fmt.Fprintf(stdout, "wrote %s in %s\n", strings.Join(written, " "), out)
 			failed := 0
 			for _, o := range outcomes {
 				if o.Err != nil {
@@ -280,18 +317,59 @@ system can spread a sweep over machines.`,
 				}
 			}
 			if failed > 0 {
-				return fmt.Errorf("%d of %d points failed (see %s)", failed, len(outcomes), path)
+				return fmt.Errorf("%d of %d runs failed (see %s)", failed, len(outcomes), filepath.Join(out, sweep.RunsFile))
 			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.Uint64Var(&seed, "seed", 1, "root seed of every point (unless --param seed=… sets it)")
-	f.StringVar(&out, "out", "", "directory for the points and the combined CSV (default out/sim/sweep)")
+	f.StringVar(&out, "out", "", "directory for the runs and the combined outputs (default out/sim/sweep)")
 	f.StringArrayVar(&sets, "set", nil, "override a scenario field for every point: key=value (repeatable)")
 	f.StringArrayVar(&params, "param", nil, "a swept field and its values: key=a,b,c (repeatable)")
-	f.StringVar(&shard, "shard", "", "run only shard i of n (0 <= i < n): points i, i+n, i+2n…")
+	f.StringVar(&shard, "shard", "", "run only shard i of n (0 <= i < n): runs i, i+n, i+2n…")
 	f.IntVar(&workers, "workers", 0, "runs at a time (default: the number of CPUs)")
-	f.BoolVar(&plots, "plots", false, "also draw each point's plots")
+	f.BoolVar(&plots, "plots", false, "also draw each run's plots")
+	f.StringVar(&xKey, "x", "", "the parameter along the figure's horizontal axis (default: the last numeric one)")
+	cmd.AddCommand(newSimSweepMergeCmd())
 	return cmd
+}
+
+func newSimSweepMergeCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "merge SHARD_DIR...",
+		Short: "Combine the outputs of a sharded sweep into one",
+		Long: `Read the sweep.json and runs.csv of every shard's output directory, check that
+they are shards of one sweep covering every run once, and write into --out the
+runs.csv, sweep.csv and figure that one unsharded sweep would have written, byte
+for byte.`,
+		Example: `  slapgo sim sweep merge out/sweep/shard-0 out/sweep/shard-1 --out out/sweep/all`,
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return errors.New("sweep merge: give --out DIR")
+			}
+			files, err := sweep.Merge(out, args)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "merged %d shards: %s\n", len(args), strings.Join(files, " "))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "directory for the merged outputs")
+	return cmd
+}
+
+func writeCSV(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return f.Close()
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,26 +79,57 @@ func TestSimSweep(t *testing.T) {
 	if err := os.WriteFile(file, []byte(tinyScenario), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(dir, "sweep")
+	sweepArgs := []string{"sim", "sweep", file, "--param", "master.policy=first-fit,spread", "--param", "workload.rate_per_hour=10,40",
+		"--param", "seed=1,2,3", "--workers", "2"}
 	stdout, stderr, run := simRoot()
-	code := run("sim", "sweep", file, "--param", "master.policy=first-fit,spread", "--param", "seed=1,2",
-		"--shard", "1/2", "--workers", "2", "--out", out)
-	if code != 0 {
+	one := filepath.Join(dir, "one")
+	if code := run(append(sweepArgs, "--out", one)...); code != 0 {
 		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
 	}
-	data, err := os.ReadFile(filepath.Join(out, "sweep-shard-1-of-2.csv"))
+	// Three shards, merged: the same outputs, byte for byte.
+	var shards []string
+	for i := range 3 {
+		sd := filepath.Join(dir, fmt.Sprintf("shard-%d", i))
+		shards = append(shards, sd)
+		if code := run(append(sweepArgs, "--shard", fmt.Sprintf("%d/3", i), "--out", sd)...); code != 0 {
+			t.Fatalf("shard %d: exit %d: %s %s", i, code, stdout, stderr)
+		}
+		if _, err := os.Stat(filepath.Join(sd, "sweep.csv")); err == nil {
+			t.Errorf("shard %d wrote an aggregate of part of the sweep", i)
+		}
+	}
+	merged := filepath.Join(dir, "merged")
+	if code := run(append([]string{"sim", "sweep", "merge", "--out", merged}, shards[2], shards[0], shards[1])...); code != 0 {
+		t.Fatalf("merge: exit %d: %s %s", code, stdout, stderr)
+	}
+	for _, f := range []string{"runs.csv", "sweep.csv", "sweep.png", "sweep.svg", "sweep.json"} {
+		a, err := os.ReadFile(filepath.Join(one, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(merged, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s: the merged shards differ from the single sweep (%d and %d bytes)", f, len(a), len(b))
+		}
+	}
+	agg, err := os.ReadFile(filepath.Join(one, "sweep.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rows := strings.Count(string(data), "\n"); rows != 3 {
-		t.Errorf("%d CSV lines, want a header and 2 points:\n%s", rows, data)
+	lines := strings.Split(strings.TrimSpace(string(agg)), "\n")
+	if len(lines) != 5 || !strings.HasPrefix(lines[0], "master.policy,workload.rate_per_hour,runs,failed,placed_mean,placed_ci95,") ||
+		!strings.HasPrefix(lines[1], "first-fit,10,3,0,") || !strings.Contains(lines[0], "provider_profit_eur_mean") {
+		t.Errorf("sweep.csv:\n%s", agg)
 	}
-	for _, p := range []string{"point-0001", "point-0003"} {
-		if _, err := os.Stat(filepath.Join(out, p, "summary.json")); err != nil {
-			t.Error(err)
-		}
+	// A missing shard is named.
+	if code := run("sim", "sweep", "merge", "--out", filepath.Join(dir, "m2"), shards[0], shards[2]); code != 1 ||
+		!strings.Contains(stderr.String(), "runs missing") {
+		t.Errorf("merge without shard 1: exit %d, stderr %s", code, stderr)
 	}
-	if code := run("sim", "sweep", file, "--param", "master.policy=first-fit,bogus", "--out", out); code != 1 ||
+	if code := run("sim", "sweep", file, "--param", "master.policy=first-fit,bogus", "--out", filepath.Join(dir, "bad")); code != 1 ||
 		!strings.Contains(stderr.String(), "point 1 (master.policy=bogus)") {
 		t.Errorf("exit %d, stderr %s", code, stderr)
 	}

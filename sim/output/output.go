@@ -3,21 +3,15 @@ package output
 import (
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"image/color"
 	"io"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/slapgo/slapgo/sim"
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
 )
 
 // File names written in a run directory.
@@ -25,17 +19,6 @@ const (
 	SeriesFile  = "timeseries.csv"
 	SummaryFile = "summary.json"
 )
-
-// Plots are the curves drawn, each as <name>.png and <name>.svg.
-var Plots = []struct {
-	Name, Title, Y string
-	Columns        []string
-}{
-	{"busy", "Busy partitions", "partitions", []string{"busy"}},
-	{"pending", "Requests waiting", "requests", []string{"pending", "honest_pending", "held"}},
-	{"config-queue", "Configuration queues", "partition actions", []string{"config_queue", "config_queue_max"}},
-	{"revenue", "Hosting revenue accrued", "currency units", []string{"revenue"}},
-}
 
 // WriteRun writes timeseries.csv, summary.json and the plots into dir and
 // returns the paths written.
@@ -54,7 +37,7 @@ func WriteRun(dir string, res *sim.Result) ([]string, error) {
 		return files, err
 	}
 	files = append(files, p)
-	plots, err := WritePlots(dir, res.Series)
+	plots, err := WriteFigures(dir, res)
 	return append(files, plots...), err
 }
 
@@ -97,52 +80,6 @@ func WriteSummaryJSON(w io.Writer, s *sim.Summary) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(s)
-}
-
-var palette = []color.Color{
-	color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
-	color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
-	color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
-}
-
-// WritePlots draws each of Plots as PNG and SVG in dir.
-func WritePlots(dir string, series []sim.Sample) ([]string, error) {
-	if len(series) == 0 {
-		return nil, errors.New("output: no samples to plot")
-	}
-	var files []string
-	for _, pl := range Plots {
-		p := plot.New()
-		p.Title.Text = pl.Title
-		p.X.Label.Text = "virtual time (hours)"
-		p.Y.Label.Text = pl.Y
-		p.Add(plotter.NewGrid())
-		for ci, col := range pl.Columns {
-			k := slices.Index(sim.SeriesColumns, col)
-			pts := make(plotter.XYs, len(series))
-			for i, x := range series {
-				row := x.Row()
-				pts[i].X, pts[i].Y = row[0], row[k]
-			}
-			l, err := plotter.NewLine(pts)
-			if err != nil {
-				return files, fmt.Errorf("output: plot %s: %w", pl.Name, err)
-			}
-			l.Color = palette[ci%len(palette)]
-			l.Width = vg.Points(1.2)
-			p.Add(l)
-			p.Legend.Add(strings.ReplaceAll(col, "_", " "), l)
-		}
-		p.Legend.Top = true
-		for _, ext := range []string{".png", ".svg"} {
-			path := filepath.Join(dir, pl.Name+ext)
-			if err := p.Save(9*vg.Inch, 4*vg.Inch, path); err != nil {
-				return files, fmt.Errorf("output: plot %s: %w", path, err)
-			}
-			files = append(files, path)
-		}
-	}
-	return files, nil
 }
 
 // PrintSummary writes the summary for people.
@@ -205,6 +142,14 @@ func PrintSummary(w io.Writer, s *sim.Summary) {
 	if p := s.Preallocation; p != nil {
 		fmt.Fprintf(w, "pre-allocation: %d handed over, %d misses, %d ordered, %d released, %.1f idle unit-hours (cost %.2f)\n",
 			p.Handovers, p.Misses, p.Orders, p.Released, p.IdleUnitHours, p.IdleCost)
+	}
+	if o := &s.Objectives; o.NodeHours > 0 {
+		fmt.Fprintf(w, "objectives (EUR): provider profit %.2f (revenue %.2f − capex %.2f − energy %.2f − idle %.2f − SLA penalties %.2f for %.1f partition-hours down)\n",
+			o.ProviderProfit, o.ProviderRevenue, o.ProviderCapex, o.ProviderEnergy, o.ProviderIdle, o.SLAPenalties, o.DowntimeHours)
+		fmt.Fprintf(w, "  requester welfare %.2f (value %.2f − paid %.2f − waiting %.2f − unserved %.2f), speculator profit %.2f, total surplus %.2f\n",
+			o.RequesterWelfare, o.RequesterValue, o.RequesterPaid, o.WaitingCost, o.AbandonedCost, o.SpeculatorProfit, o.TotalSurplus)
+		fmt.Fprintf(w, "  utilisation %.1f%%, time to service p50 %s p95 %s, abandoned share %.2f%% (%d priced out), mean price factor %.3f, %.0f computer-hours in service\n",
+			100*o.Utilisation, fmtSeconds(o.ServiceP50), fmtSeconds(o.ServiceP95), 100*o.AbandonedShare, o.PricedOut, o.MeanPriceFactor, o.NodeHours)
 	}
 	inv := "all held"
 	if s.Invariants.Violation != "" {

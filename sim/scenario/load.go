@@ -76,7 +76,14 @@ func Parse(file string, data []byte, overrides []string) (*Scenario, error) {
 		return nil, &FieldError{File: file, Line: root.Line, Msg: "expected a mapping of scenario fields at the top level"}
 	}
 	w := &walker{file: file, origin: map[*yaml.Node]string{}, lines: map[string]int{}, sets: map[string]string{}}
+	variants := takeVariants(root)
 	for _, o := range overrides {
+		if name, ok := strings.CutPrefix(o, "variant="); ok {
+			if err := w.variant(root, variants, strings.TrimSpace(name), o); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if err := w.override(root, o); err != nil {
 			return nil, err
 		}
@@ -413,4 +420,56 @@ func splitPath(key string) ([]string, error) {
 		return nil, fmt.Errorf("key %q is empty", key)
 	}
 	return segs, nil
+}
+
+// takeVariants removes the top-level "variants" mapping from root and
+// returns it (nil when absent). A variant is a named set of overrides,
+// "field path: value", applied by the override variant=NAME in the order
+// written, where it stands among the other overrides: a sweep compares
+// named regimes with --param variant=a,b.
+func takeVariants(root *yaml.Node) *yaml.Node {
+	for j := 0; j+1 < len(root.Content); j += 2 {
+		if root.Content[j].Value == "variants" {
+			v := root.Content[j+1]
+			root.Content = append(root.Content[:j], root.Content[j+2:]...)
+			return v
+		}
+	}
+	return nil
+}
+
+// variant applies the overrides of the named variant.
+func (w *walker) variant(root, variants *yaml.Node, name, o string) error {
+	var names []string
+	if variants != nil && variants.Kind == yaml.MappingNode {
+		for j := 0; j+1 < len(variants.Content); j += 2 {
+			names = append(names, variants.Content[j].Value)
+			if variants.Content[j].Value != name {
+				continue
+			}
+			body := variants.Content[j+1]
+			if body.Kind != yaml.MappingNode {
+				return &FieldError{File: w.file, Line: body.Line, Path: "variants." + name,
+					Msg: "expected a mapping of field paths to values, e.g. master.provisioning_delay: 15m"}
+			}
+			for k := 0; k+1 < len(body.Content); k += 2 {
+				text, err := yaml.Marshal(body.Content[k+1])
+				if err != nil {
+					return &FieldError{File: w.file, Line: body.Content[k].Line, Path: "variants." + name, Msg: err.Error()}
+				}
+				if err := w.override(root, body.Content[k].Value+"="+string(text)); err != nil {
+					var fe *FieldError
+					if errors.As(err, &fe) {
+						fe.Set = o + " (" + fe.Set + ")"
+					}
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	if len(names) == 0 {
+		return &FieldError{File: w.file, Set: o, Msg: "the scenario has no variants"}
+	}
+	return &FieldError{File: w.file, Set: o, Msg: fmt.Sprintf("variant %q is unknown: expected one of %s", name, strings.Join(names, ", "))}
 }

@@ -28,7 +28,7 @@ func TestFixturesLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"baseline", "master-outage", "preallocation", "region-outage", "speculation", "storm"}
+	want := []string{"baseline", "master-outage", "preallocation", "provisioning-question", "region-outage", "speculation", "storm"}
 	var got []string
 	for _, f := range files {
 		sc, err := Load(f, nil)
@@ -205,4 +205,43 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted a scenario without nodes or duration: %s", sc.Canonical())
 		}
 	})
+}
+
+func TestVariantsAndMarket(t *testing.T) {
+	const withVariants = minimal + `variants:
+  slow:
+    master.delay_policy: {kind: step, steps: [{fill: 0.5, delay: 10m}]}
+  bad:
+    master.delay_policy: {kind: step}
+  broken: 3
+`
+	sc, err := Parse("v.yaml", []byte(withVariants), []string{"variant=slow"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dp := sc.Master.DelayPolicy; dp == nil || dp.Kind != "step" || dp.Steps[0].Delay.D() != 10*time.Minute {
+		t.Fatalf("variant slow not applied: %+v", sc.Master.DelayPolicy)
+	}
+	if sc, err := Parse("v.yaml", []byte(withVariants), nil); err != nil || sc.Master.DelayPolicy != nil {
+		t.Fatalf("no variant: %v %+v", err, sc)
+	}
+	for _, tc := range []struct {
+		doc  string
+		sets []string
+		want string
+	}{
+		{withVariants, []string{"variant=fast"}, `variant "fast" is unknown: expected one of slow, bad, broken`},
+		{withVariants, []string{"variant=bad"}, "master.delay_policy: a step curve needs at least one step"},
+		{withVariants, []string{"variant=broken"}, "variants.broken: expected a mapping"},
+		{minimal, []string{"variant=x"}, "the scenario has no variants"},
+		{minimal, []string{"economics.market.pricing={kind: auction, base: 1}"}, "economics.market.pricing: gain 0"},
+		{minimal, []string{"economics.market.capex_per_node=-3"}, "economics.market.capex_per_node: -3: expected a finite amount >= 0"},
+		{minimal, []string{"nodes[0].join_at=2h", "nodes[0].retire_at=1h"}, "nodes[0].retire_at: 1h0m0s: expected after join_at"},
+		{minimal, []string{"master.delay_policy={kind: proportional, base: 1h, max: 1m}"}, "master.delay_policy: max 60: expected >= base 3600"},
+	} {
+		_, err := Parse("v.yaml", []byte(tc.doc), tc.sets)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: got %v, want an error containing %q", tc.sets, err, tc.want)
+		}
+	}
 }

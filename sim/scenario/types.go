@@ -53,6 +53,10 @@ type Master struct {
 	// before the master handles it (the seed's "slowing down provisioning").
 	// A request still held may be withdrawn for free. Default 0.
 	ProvisioningDelay Duration `yaml:"provisioning_delay" json:"provisioning_delay"`
+	// DelayPolicy makes the provisioning delay a policy of the grid's
+	// state (core/market), computed when each request arrives; when set it
+	// replaces ProvisioningDelay. Default none.
+	DelayPolicy *DelayPolicy `yaml:"delay_policy" json:"delay_policy,omitempty"`
 	// KeepMovements records accounting movements (default true).
 	KeepMovements *bool `yaml:"keep_movements" json:"keep_movements"`
 }
@@ -155,6 +159,13 @@ type NodeGroup struct {
 	// at the start of the run (warm ones have it, and their share of the
 	// warm-start instances, already).
 	Cold bool `yaml:"cold" json:"cold"`
+	// JoinAt: the computers are registered closed and open to allocation
+	// at this time (capacity growth; default 0: from the start). RetireAt:
+	// they close to allocation then (default 0: never) and keep what they
+	// host until its lifetime ends. Their capex counts from JoinAt to
+	// RetireAt.
+	JoinAt   Duration `yaml:"join_at" json:"join_at,omitzero"`
+	RetireAt Duration `yaml:"retire_at" json:"retire_at,omitzero"`
 }
 
 // Hardware is what a computer declares.
@@ -289,6 +300,90 @@ type BrokenInstances struct {
 type Economics struct {
 	Preallocation Preallocation `yaml:"preallocation" json:"preallocation"`
 	Speculators   Speculators   `yaml:"speculators" json:"speculators"`
+	Market        Market        `yaml:"market" json:"market,omitzero"`
+}
+
+// DelayPolicy is the provisioning delay as a core/market curve of the
+// grid's state: constant (base), step (base below the first step, then
+// each step's delay from its fill level on), proportional (base at an empty
+// grid to max at a full one), auction (base while demand, pending + held +
+// recent arrivals over horizon, fits the free partitions, then rising by
+// gain per unit of excess ratio, capped at max).
+type DelayPolicy struct {
+	Kind  string      `yaml:"kind" json:"kind"`
+	Base  Duration    `yaml:"base" json:"base"`
+	Max   Duration    `yaml:"max" json:"max,omitzero"`
+	Steps []DelayStep `yaml:"steps" json:"steps,omitempty"`
+	Gain  float64     `yaml:"gain" json:"gain,omitzero"`
+	// Horizon over which an auction counts the recent arrival rate
+	// (default 0: pending and held requests only).
+	Horizon Duration `yaml:"horizon" json:"horizon,omitzero"`
+}
+
+// DelayStep is one step of a step delay policy.
+type DelayStep struct {
+	Fill  float64  `yaml:"fill" json:"fill"`
+	Delay Duration `yaml:"delay" json:"delay"`
+}
+
+// PricePolicy is the hosting price as a core/market curve of the
+// provider's state, in factors of each computer's list price (1 = the list
+// price): the same kinds as DelayPolicy.
+type PricePolicy struct {
+	Kind    string      `yaml:"kind" json:"kind"`
+	Base    float64     `yaml:"base" json:"base"`
+	Max     float64     `yaml:"max" json:"max,omitzero"`
+	Steps   []PriceStep `yaml:"steps" json:"steps,omitempty"`
+	Gain    float64     `yaml:"gain" json:"gain,omitzero"`
+	Horizon Duration    `yaml:"horizon" json:"horizon,omitzero"`
+}
+
+// PriceStep is one step of a step price policy.
+type PriceStep struct {
+	Fill   float64 `yaml:"fill" json:"fill"`
+	Factor float64 `yaml:"factor" json:"factor"`
+}
+
+// Market is the simulator's market model: what providers pay, what
+// requesters value, how they react to price. Money is in EUR (the
+// computers' price lists are EUR/h per partition). Every field defaults to
+// 0 (no such cost or value); objectives are reported for every run.
+type Market struct {
+	// Pricing sets the price a request is quoted when it arrives, as a
+	// policy of its provider's state; the instance is charged that price
+	// for as long as it runs. Default none: the list price.
+	Pricing *PricePolicy `yaml:"pricing" json:"pricing,omitempty"`
+	// CapexPerNode is a computer's purchase price (EUR), spread evenly over
+	// Amortisation (default 26280h, three years) while it is in service.
+	CapexPerNode float64  `yaml:"capex_per_node" json:"capex_per_node,omitzero"`
+	Amortisation Duration `yaml:"amortisation" json:"amortisation,omitzero"`
+	// EnergyPerPartitionHour (EUR) is the running cost of a busy
+	// partition-hour; IdlePerPartitionHour that of a free one of a computer
+	// in service.
+	EnergyPerPartitionHour float64 `yaml:"energy_per_partition_hour" json:"energy_per_partition_hour,omitzero"`
+	IdlePerPartitionHour   float64 `yaml:"idle_per_partition_hour" json:"idle_per_partition_hour,omitzero"`
+	// SLAPenaltyPerHour (EUR) is what the provider owes per partition-hour
+	// a started instance spends on a computer that is down.
+	SLAPenaltyPerHour float64 `yaml:"sla_penalty_per_hour" json:"sla_penalty_per_hour,omitzero"`
+	// ValuePerHour (EUR/h) is what a running instance is worth to its
+	// requester; WaitingCostPerHour (EUR/h) what each hour between request
+	// and service costs it; AbandonCost (EUR) what a need that goes
+	// unserved (abandoned after patience, or priced out) costs it besides.
+	ValuePerHour       float64 `yaml:"value_per_hour" json:"value_per_hour,omitzero"`
+	WaitingCostPerHour float64 `yaml:"waiting_cost_per_hour" json:"waiting_cost_per_hour,omitzero"`
+	AbandonCost        float64 `yaml:"abandon_cost" json:"abandon_cost,omitzero"`
+	// Elasticity: a requester quoted factor f of the list price still asks
+	// with probability 1 − elasticity·(f − 1) (core/market.Take); 0 =
+	// inelastic. MaxPrice (EUR/h, 0 = none) is every requester's budget
+	// per partition-hour: a higher quote is refused.
+	Elasticity float64 `yaml:"elasticity" json:"elasticity,omitzero"`
+	MaxPrice   float64 `yaml:"max_price" json:"max_price,omitzero"`
+	// ChooseProvider: a requester whose SLA names no region asks the
+	// region whose quote is lowest (ties: the first in the scenario).
+	ChooseProvider bool `yaml:"choose_provider" json:"choose_provider,omitzero"`
+	// DemandWindow is the window of the recent arrival rate the policies
+	// read (default 1h).
+	DemandWindow Duration `yaml:"demand_window" json:"demand_window,omitzero"`
 }
 
 // Preallocation is the seed's "predictive pre-allocation": a provider pool

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/slapgo/slapgo/core/alloc"
+	"github.com/slapgo/slapgo/core/market"
 	"github.com/slapgo/slapgo/core/model"
 )
 
@@ -261,6 +262,11 @@ func (s *Scenario) validate(v *validator) {
 	v.nonNeg("master.online_within", s.Master.OnlineWithin)
 	v.dist("master.command_cost", s.Master.CommandCost)
 	v.nonNeg("master.provisioning_delay", s.Master.ProvisioningDelay)
+	if dp := s.Master.DelayPolicy; dp != nil {
+		if err := dp.Curve().Validate(); err != nil {
+			v.errf("master.delay_policy", "%s", strings.TrimPrefix(err.Error(), market.ErrCurve.Error()+": "))
+		}
+	}
 
 	a := &s.Agent
 	v.positive("agent.poll_interval", a.PollInterval)
@@ -510,7 +516,82 @@ func (s *Scenario) validate(v *validator) {
 		}
 		v.positive("economics.speculators.hold_max", sp.HoldMax)
 	}
+	s.validateMarket(v)
 	v.nonNeg("invariants.full_check_every", s.Invariants.FullCheckEvery)
+}
+
+func (s *Scenario) validateMarket(v *validator) {
+	m := &s.Economics.Market
+	if pp := m.Pricing; pp != nil {
+		if err := pp.Curve().Validate(); err != nil {
+			v.errf("economics.market.pricing", "%s", strings.TrimPrefix(err.Error(), market.ErrCurve.Error()+": "))
+		}
+	}
+	for _, f := range []struct {
+		name string
+		x    float64
+	}{{"capex_per_node", m.CapexPerNode}, {"energy_per_partition_hour", m.EnergyPerPartitionHour},
+		{"idle_per_partition_hour", m.IdlePerPartitionHour}, {"sla_penalty_per_hour", m.SLAPenaltyPerHour},
+		{"value_per_hour", m.ValuePerHour}, {"waiting_cost_per_hour", m.WaitingCostPerHour},
+		{"abandon_cost", m.AbandonCost}, {"elasticity", m.Elasticity}, {"max_price", m.MaxPrice}} {
+		if f.x < 0 || math.IsNaN(f.x) || math.IsInf(f.x, 0) {
+			v.errf("economics.market."+f.name, "%v: expected a finite amount >= 0", f.x)
+		}
+	}
+	v.nonNeg("economics.market.amortisation", m.Amortisation)
+	v.nonNeg("economics.market.demand_window", m.DemandWindow)
+	for i, g := range s.Nodes {
+		p := fmt.Sprintf("nodes[%d]", i)
+		v.within(p+".join_at", g.JoinAt)
+		v.within(p+".retire_at", g.RetireAt)
+		if g.RetireAt > 0 && g.RetireAt <= g.JoinAt {
+			v.errf(p+".retire_at", "%s: expected after join_at (%s)", g.RetireAt.D(), g.JoinAt.D())
+		}
+		if g.JoinAt > 0 && g.Scope == "closed" {
+			v.errf(p+".join_at", "a closed group never opens: drop join_at or make the scope open")
+		}
+	}
+}
+
+// Curve is the core/market curve of the policy (values in seconds).
+func (p *DelayPolicy) Curve() market.Curve {
+	c := market.Curve{Kind: p.Kind, Base: p.Base.D().Seconds(), Max: p.Max.D().Seconds(), Gain: p.Gain, Horizon: p.Horizon.D()}
+	for _, st := range p.Steps {
+		c.Steps = append(c.Steps, market.StepAt{Fill: st.Fill, Value: st.Delay.D().Seconds()})
+	}
+	return c
+}
+
+// Curve is the core/market curve of the policy (factors of the list price).
+func (p *PricePolicy) Curve() market.Curve {
+	c := market.Curve{Kind: p.Kind, Base: p.Base, Max: p.Max, Gain: p.Gain, Horizon: p.Horizon.D()}
+	for _, st := range p.Steps {
+		c.Steps = append(c.Steps, market.StepAt{Fill: st.Fill, Value: st.Factor})
+	}
+	return c
+}
+
+// DefaultAmortisation and DefaultDemandWindow apply when Market leaves
+// them at 0.
+const (
+	DefaultAmortisation = 3 * 365 * 24 * time.Hour
+	DefaultDemandWindow = time.Hour
+)
+
+// AmortisationOrDefault is Amortisation, or DefaultAmortisation when 0.
+func (m *Market) AmortisationOrDefault() time.Duration {
+	if m.Amortisation > 0 {
+		return m.Amortisation.D()
+	}
+	return DefaultAmortisation
+}
+
+// DemandWindowOrDefault is DemandWindow, or DefaultDemandWindow when 0.
+func (m *Market) DemandWindowOrDefault() time.Duration {
+	if m.DemandWindow > 0 {
+		return m.DemandWindow.D()
+	}
+	return DefaultDemandWindow
 }
 
 func listRegions(r map[string]bool) string {

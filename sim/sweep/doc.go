@@ -9,6 +9,12 @@
 // sharding or on the number of workers, nor do its results. The key "seed"
 // is not a scenario field: it sets the point's root seed.
 //
+// Outputs: RunRows are one row per run (every objective); Aggregate groups
+// them by point (the parameters but the seed) into the mean and the 95%
+// confidence half-width over seeds; WriteOutputs writes sweep.csv and the
+// figure (DrawFigure) from those rows alone, so that Merge, reading the
+// shards' runs.csv back, writes the same bytes as an unsharded sweep.
+//
 // Caller's duties: check every point's overrides before a long sweep (the
 // sweep command loads each point's scenario first), and give each sweep
 // its own output directory: points overwrite their own files.

@@ -18,8 +18,8 @@ import (
 
 // Param is one swept scenario field and its values.
 type Param struct {
-	Key    string
-	Values []string
+	Key    string   `json:"key"`
+	Values []string `json:"values"`
 }
 
 // ParseParam reads "key=a,b,c".
@@ -100,7 +100,10 @@ func Grid(params []Param, seed uint64) []Point {
 }
 
 // Shard selects the points i, i+n, i+2n… (0 <= i < n).
-type Shard struct{ I, N int }
+type Shard struct {
+	I int `json:"i"`
+	N int `json:"n"`
+}
 
 // ParseShard reads "i/n".
 func ParseShard(s string) (Shard, error) {
@@ -226,28 +229,30 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
-// SummaryColumns are the combined CSV's figures, after the point's index,
-// parameters and seed.
-var SummaryColumns = []string{"trace_hash", "events", "placed", "pending_end", "abandoned",
-	"pending_p95_s", "service_p50_s", "service_p95_s", "invoiced", "utilisation_mean",
-	"peak_config_queue", "spec_orders", "spec_sales", "spec_hoarded_unit_hours", "spec_peak_unsold",
-	"spec_profit", "spec_aggressiveness_end", "pool_handovers", "pool_idle_unit_hours", "error", "wall_s"}
+// RunColumns are the runs' figures in runs.csv, after the point's index,
+// parameters and seed: the run's identity, its counts, then every
+// declared objective (sim.ObjectiveColumns).
+var RunColumns = append([]string{"trace_hash", "events", "error", "placed", "pending_end", "abandoned",
+	"pending_p95_s", "invoiced_eur", "peak_config_queue", "spec_orders", "spec_sales",
+	"spec_hoarded_unit_hours", "pool_handovers", "pool_idle_unit_hours"}, sim.ObjectiveColumns...)
 
-// WriteCSV writes one row per outcome: point, the parameters' values, seed,
-// then SummaryColumns.
-func WriteCSV(w io.Writer, params []Param, outcomes []Outcome) error {
-	cw := csv.NewWriter(w)
+// firstFigure is the index in RunColumns of the first figure averaged over
+// seeds (trace_hash, events and error are not).
+const firstFigure = 3
+
+// RunRows are the runs.csv rows of the outcomes, header first: point, the
+// parameters' values but the seed, seed, then RunColumns. Numbers are
+// written in the shortest form that reads back to the same float64, so
+// that a merge of shards reading these rows aggregates the same bits.
+func RunRows(params []Param, outcomes []Outcome) [][]string {
 	head := []string{"point"}
 	for _, p := range params {
-		if p.Key != "seed" { // the seed column says it
+		if p.Key != "seed" {
 			head = append(head, p.Key)
 		}
 	}
 	head = append(head, "seed")
-	head = append(head, SummaryColumns...)
-	if err := cw.Write(head); err != nil {
-		return err
-	}
+	rows := [][]string{append(head, RunColumns...)}
 	f := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 	u := func(x uint64) string { return strconv.FormatUint(x, 10) }
 	for _, o := range outcomes {
@@ -274,15 +279,29 @@ func WriteCSV(w io.Writer, params []Param, outcomes []Outcome) error {
 		if pool == nil {
 			pool = &sim.PoolSummary{}
 		}
-		row = append(row, s.TraceHash, u(s.Events), u(s.Placements.Placed), strconv.Itoa(s.Placements.PendingAtEnd),
-			u(s.Placements.Abandoned), f(s.Placements.PendingTime.P95), f(s.Placements.ServiceTime.P50),
-			f(s.Placements.ServiceTime.P95), f(s.Economics.InvoicedTotal), f(s.Economics.UtilisationMean),
+		row = append(row, s.TraceHash, u(s.Events), errText, u(s.Placements.Placed), strconv.Itoa(s.Placements.PendingAtEnd),
+			u(s.Placements.Abandoned), f(s.Placements.PendingTime.P95), f(s.Economics.InvoicedTotal),
 			strconv.Itoa(s.Agents.PeakConfigQueue), u(sp.Orders), u(sp.Sales), f(sp.HoardedUnitHours),
-			strconv.Itoa(sp.PeakUnsold), f(sp.Profit), f(sp.AggressivenessEnd), u(pool.Handovers),
-			f(pool.IdleUnitHours), errText, f(s.Performance.WallSeconds))
-		if err := cw.Write(row); err != nil {
-			return err
+			u(pool.Handovers), f(pool.IdleUnitHours))
+		for _, x := range s.Objectives.Row() {
+			row = append(row, f(x))
 		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// WriteWall writes the wall time of each run (wall.csv): the only figures
+// that differ from one run of a sweep to the next.
+func WriteWall(w io.Writer, outcomes []Outcome) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"point", "seed", "wall_s"})
+	for _, o := range outcomes {
+		wall := 0.0
+		if o.Summary != nil {
+			wall = o.Summary.Performance.WallSeconds
+		}
+		cw.Write([]string{strconv.Itoa(o.Point.Index), strconv.FormatUint(o.Point.Seed, 10), strconv.FormatFloat(wall, 'f', 3, 64)})
 	}
 	cw.Flush()
 	return cw.Error()

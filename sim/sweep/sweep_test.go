@@ -1,9 +1,8 @@
 package sweep
 
 import (
-	"bytes"
 	"context"
-	"encoding/csv"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -105,16 +104,16 @@ func TestRunWritesEveryPoint(t *testing.T) {
 			t.Errorf("point %d: trace %s with 1 worker, %s with 2", i, again[i].Summary.TraceHash, outcomes[i].Summary.TraceHash)
 		}
 	}
-	var buf bytes.Buffer
-	if err := WriteCSV(&buf, params, outcomes); err != nil {
-		t.Fatal(err)
+	rows := RunRows(params, outcomes)
+	if len(rows) != 5 || strings.Join(rows[0][:4], ",") != "point,master.policy,seed,trace_hash" || rows[2][1] != "first-fit" || rows[2][2] != "2" {
+		t.Errorf("runs = %v", rows[:min(len(rows), 3)])
 	}
-	rows, err := csv.NewReader(&buf).ReadAll()
+	agg, err := Aggregate(params, rows)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 5 || strings.Join(rows[0][:4], ",") != "point,master.policy,seed,trace_hash" || rows[2][1] != "first-fit" || rows[2][2] != "2" {
-		t.Errorf("csv = %v", rows[:min(len(rows), 3)])
+	if len(agg.Points) != 2 || agg.Points[0].Runs != 2 || agg.Points[1].Values[0] != "spread" {
+		t.Errorf("aggregate = %+v", agg.Points)
 	}
 }
 
@@ -128,5 +127,42 @@ func TestRunReportsBadPoints(t *testing.T) {
 	outcomes := Run(context.Background(), Config{File: file, Params: params, Points: Grid(params, 1), OutDir: dir})
 	if outcomes[0].Err != nil || outcomes[1].Err == nil || !strings.Contains(outcomes[1].Err.Error(), "master.policy") {
 		t.Errorf("errors: %v / %v", outcomes[0].Err, outcomes[1].Err)
+	}
+}
+
+func TestMeanCI(t *testing.T) {
+	for _, tc := range []struct {
+		xs       []float64
+		mean, ci float64
+	}{
+		{[]float64{5}, 5, 0},
+		{[]float64{1, 3}, 2, 12.706 * math.Sqrt2 / math.Sqrt2}, // sd √2, n 2: t·√2/√2
+		{[]float64{2, 4, 6}, 4, 4.303 * 2 / math.Sqrt(3)},
+		{[]float64{7, 7, 7, 7}, 7, 0},
+	} {
+		m, ci := meanCI(tc.xs)
+		if math.Abs(m-tc.mean) > 1e-12 || math.Abs(ci-tc.ci) > 1e-12 {
+			t.Errorf("meanCI(%v) = %v ± %v, want %v ± %v", tc.xs, m, ci, tc.mean, tc.ci)
+		}
+	}
+	if m, _ := meanCI(nil); !math.IsNaN(m) {
+		t.Errorf("mean of nothing = %v", m)
+	}
+	if t975(100) != 2.0 || t975(1000) != 1.98 || t975(3) != 3.182 {
+		t.Error("t975")
+	}
+}
+
+func TestDefaultX(t *testing.T) {
+	ps := []Param{{Key: "variant", Values: []string{"a", "b"}}, {Key: "master.provisioning_delay", Values: []string{"0s", "15m"}},
+		{Key: "policy", Values: []string{"x"}}, {Key: "seed", Values: []string{"1"}}}
+	if got := DefaultX(ps); got != "master.provisioning_delay" {
+		t.Errorf("DefaultX = %q", got)
+	}
+	if got := DefaultX(ps[:1]); got != "variant" {
+		t.Errorf("DefaultX(variant) = %q", got)
+	}
+	if got := DefaultX(ps[3:]); got != "" {
+		t.Errorf("DefaultX(seed) = %q", got)
 	}
 }
