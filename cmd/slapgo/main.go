@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/slapgo/slapgo/internal/buildinfo"
 )
 
 // rootCmd is the command every sub-command file registers under (see doc.go).
@@ -39,9 +41,11 @@ const (
 // sub-commands.
 func newRootCmd() *cobra.Command {
 	var logLevel, logFormat string
+	info := buildinfo.Read()
 	cmd := &cobra.Command{
-		Use:   "slapgo",
-		Short: "slapgo is a distributed cloud where anyone can be a cloud provider",
+		Use:     "slapgo",
+		Version: info.Version,
+		Short:   "slapgo is a distributed cloud where anyone can be a cloud provider",
 		Long: `slapgo is SlapOS re-built in Go: a distributed cloud where anyone can be a
 cloud provider.
 
@@ -63,6 +67,7 @@ virtual nodes, used to study provisioning economics and reconfiguration storms.`
 			return nil
 		},
 	}
+	cmd.SetVersionTemplate(versionText(info))
 	flags := cmd.PersistentFlags()
 	flags.StringVar(&logLevel, "log-level", "info", "minimum level of logged events: debug, info, warn or error")
 	flags.StringVar(&logFormat, "log-format", logFormatText, "format of logged events: text or json")
@@ -99,6 +104,8 @@ func execute(ctx context.Context, root *cobra.Command, args []string, stdout, st
 	root.SetErr(stderr)
 	root.SilenceErrors = true // printed below, in our format
 	root.SilenceUsage = true  // printed below, only for usage errors
+	root.InitDefaultCompletionCmd(args...)
+	strictGroups(root)
 	running := false
 	markRunning(root, &running)
 	cmd, err := root.ExecuteContextC(ctx)
