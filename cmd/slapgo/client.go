@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -530,8 +531,19 @@ func newRequestCmd(o *clientOptions) *cobra.Command {
 	var shared bool
 	cmd := &cobra.Command{
 		Use:   "request TITLE URL",
-		Short: "Request an instance (idempotent: the same request again changes nothing); prints it as JSON",
-		Args:  cobra.ExactArgs(2),
+		Short: "Request an instance: the whole desired instance (idempotent: the same request again changes nothing)",
+		Long: `Request an instance of the software release URL under TITLE.
+
+As in SlapOS, a request describes the whole desired instance: its software
+release, software type, parameters and SLA are what the request gives. Asking
+again for an existing TITLE with other values changes the instance; a request
+without --param gives it no parameters, one without --sla no SLA. The same
+request again changes nothing.
+
+To change only the state, keeping parameters, SLA and type, use
+'slapgo instance start|stop|destroy GUID|TITLE'. --state without the
+other values given before is therefore rarely what you want.`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := model.ParseKeyValues("--param", params)
 			if err != nil {
@@ -593,6 +605,55 @@ func instanceRows(is []api.Instance) [][]string {
 	return rows
 }
 
+// resolveInstance finds the instance ref names: a GUID (SOFTINST-…) or the
+// title of one of the caller's instances. A title names a root the caller
+// requested first, then any instance of the caller's trees if only one
+// bears it.
+func resolveInstance(ctx context.Context, c *api.Client, ref string) (api.Instance, error) {
+	if strings.HasPrefix(ref, "SOFTINST-") {
+		return c.Instance(ctx, ref)
+	}
+	is, err := c.Instances(ctx)
+	if err != nil {
+		return api.Instance{}, err
+	}
+	// Live roots first, then live members of the caller's trees, then the
+	// destroyed ones (still listed until their partition is wiped).
+	var roots, others, destroyed []api.Instance
+	for _, i := range is {
+		switch {
+		case i.Title != ref:
+		case i.Status == api.StatusDestroyed:
+			destroyed = append(destroyed, i)
+		case i.RootTitle == "":
+			roots = append(roots, i)
+		default:
+			others = append(others, i)
+		}
+	}
+	for _, found := range [][]api.Instance{roots, others, destroyed} {
+		switch len(found) {
+		case 0:
+			continue
+		case 1:
+			return found[0], nil
+		}
+		var guids []string
+		for _, i := range found {
+			guids = append(guids, fmt.Sprintf("%s (owner %s, tree %s)", i.GUID, i.Owner, treeTitle(i)))
+		}
+		return api.Instance{}, fmt.Errorf("%d instances are titled %q: %s; give the GUID", len(found), ref, strings.Join(guids, ", "))
+	}
+	return api.Instance{}, fmt.Errorf("no instance titled %q: give the GUID (SOFTINST-…) or the title of one of your instances (slapgo instance list)", ref)
+}
+
+func treeTitle(i api.Instance) string {
+	if i.RootTitle == "" {
+		return i.Title
+	}
+	return i.RootTitle
+}
+
 func newInstanceCmd(o *clientOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "instance", Short: "Inspect and act on your instances"}
 	list := &cobra.Command{
@@ -613,13 +674,13 @@ func newInstanceCmd(o *clientOptions) *cobra.Command {
 		},
 	}
 	show := &cobra.Command{
-		Use: "show GUID", Short: "Show an instance with its connection parameters", Args: cobra.ExactArgs(1),
+		Use: "show GUID|TITLE", Short: "Show an instance with its connection parameters", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
-			i, err := c.Instance(cmd.Context(), args[0])
+			i, err := resolveInstance(cmd.Context(), c, args[0])
 			if err != nil {
 				return err
 			}
@@ -641,13 +702,17 @@ func newInstanceCmd(o *clientOptions) *cobra.Command {
 	}
 	var message string
 	bang := &cobra.Command{
-		Use: "bang GUID", Short: "Ask for the instance's whole tree to be processed again", Args: cobra.ExactArgs(1),
+		Use: "bang GUID|TITLE", Short: "Ask for the instance's whole tree to be processed again", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
-			i, err := c.Bang(cmd.Context(), args[0], message)
+			target, err := resolveInstance(cmd.Context(), c, args[0])
+			if err != nil {
+				return err
+			}
+			i, err := c.Bang(cmd.Context(), target.GUID, message)
 			if err != nil {
 				return err
 			}
@@ -660,13 +725,17 @@ func newInstanceCmd(o *clientOptions) *cobra.Command {
 	}
 	bang.Flags().StringVar(&message, "message", "", "why")
 	rename := &cobra.Command{
-		Use: "rename GUID TITLE", Short: "Give an instance a new title (its requester then requests it by that title)", Args: cobra.ExactArgs(2),
+		Use: "rename GUID|TITLE NEW-TITLE", Short: "Give an instance a new title (its requester then requests it by that title)", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
-			i, err := c.Rename(cmd.Context(), args[0], args[1])
+			target, err := resolveInstance(cmd.Context(), c, args[0])
+			if err != nil {
+				return err
+			}
+			i, err := c.Rename(cmd.Context(), target.GUID, args[1])
 			if err != nil {
 				return err
 			}
@@ -677,8 +746,39 @@ func newInstanceCmd(o *clientOptions) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(list, show, bang, rename)
+	cmd.AddCommand(list, show, bang, rename,
+		newInstanceStateCmd(o, "start", model.StateStarted, "Start an instance; its parameters, SLA and software type stay"),
+		newInstanceStateCmd(o, "stop", model.StateStopped, "Stop an instance; its parameters, SLA and software type stay"),
+		newInstanceStateCmd(o, "destroy", model.StateDestroyed, "Destroy an instance (and, for a root, its whole tree)"))
 	return cmd
+}
+
+// newInstanceStateCmd builds `slapgo instance start|stop|destroy`: they
+// change only the requested state, unlike `slapgo request`, which sends the
+// whole desired instance.
+func newInstanceStateCmd(o *clientOptions, verb string, state model.RequestedState, short string) *cobra.Command {
+	return &cobra.Command{
+		Use: verb + " GUID|TITLE", Short: short, Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			target, err := resolveInstance(cmd.Context(), c, args[0])
+			if err != nil {
+				return err
+			}
+			i, err := c.SetState(cmd.Context(), target.GUID, state)
+			if err != nil {
+				return err
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), i)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s (%s): requested %s\n", i.GUID, i.Title, i.RequestedState)
+			return nil
+		},
+	}
 }
 
 func newInvoiceCmd(o *clientOptions) *cobra.Command {

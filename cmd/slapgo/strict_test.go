@@ -12,19 +12,22 @@ import (
 // leavesTakingArguments are the commands that take positional arguments;
 // every other command of the tree takes none.
 var leavesTakingArguments = map[string]bool{
-	"slapgo person add":      true,
-	"slapgo computer add":    true,
-	"slapgo computer show":   true,
-	"slapgo computer set":    true,
-	"slapgo supply":          true,
-	"slapgo request":         true,
-	"slapgo instance show":   true,
-	"slapgo instance bang":   true,
-	"slapgo instance rename": true,
-	"slapgo sim run":         true,
-	"slapgo sim sweep":       true,
-	"slapgo promise":         true,
-	"slapgo help":            true,
+	"slapgo person add":       true,
+	"slapgo computer add":     true,
+	"slapgo computer show":    true,
+	"slapgo computer set":     true,
+	"slapgo supply":           true,
+	"slapgo request":          true,
+	"slapgo instance show":    true,
+	"slapgo instance bang":    true,
+	"slapgo instance rename":  true,
+	"slapgo instance destroy": true,
+	"slapgo instance stop":    true,
+	"slapgo instance start":   true,
+	"slapgo sim run":          true,
+	"slapgo sim sweep":        true,
+	"slapgo promise":          true,
+	"slapgo help":             true,
 }
 
 // commandTree runs the real tree once (so the groups, help and completion

@@ -156,6 +156,13 @@ func (c *Client) AddPerson(ctx context.Context, r AddPersonRequest) (AddPersonRe
 	return out, err
 }
 
+// Persons lists every person (admin only).
+func (c *Client) Persons(ctx context.Context) ([]model.Person, error) {
+	var out []model.Person
+	_, err := c.do(ctx, http.MethodGet, "/persons", nil, &out)
+	return out, err
+}
+
 // RegisterComputer registers a computer.
 func (c *Client) RegisterComputer(ctx context.Context, r RegisterComputerRequest) (ComputerRegistration, error) {
 	var out ComputerRegistration
@@ -213,6 +220,14 @@ func (c *Client) Instances(ctx context.Context) ([]Instance, error) {
 	return out, err
 }
 
+// AllInstances lists the instances the caller may see, the destroyed ones
+// included.
+func (c *Client) AllInstances(ctx context.Context) ([]Instance, error) {
+	var out []Instance
+	_, err := c.do(ctx, http.MethodGet, "/instances?all=true", nil, &out)
+	return out, err
+}
+
 // Instance returns one instance.
 func (c *Client) Instance(ctx context.Context, guid string) (Instance, error) {
 	var out Instance
@@ -231,6 +246,14 @@ func (c *Client) Bang(ctx context.Context, guid, message string) (Instance, erro
 func (c *Client) Rename(ctx context.Context, guid, title string) (Instance, error) {
 	var out Instance
 	_, err := c.do(ctx, http.MethodPost, "/instances/"+esc(guid)+"/rename", RenameRequest{Title: title}, &out)
+	return out, err
+}
+
+// SetState changes only an instance's requested state (started, stopped
+// or destroyed); its parameters, SLA and software type stay.
+func (c *Client) SetState(ctx context.Context, guid string, state model.RequestedState) (Instance, error) {
+	var out Instance
+	_, err := c.do(ctx, http.MethodPost, "/instances/"+esc(guid)+"/state", StateRequest{State: state}, &out)
 	return out, err
 }
 

@@ -163,6 +163,11 @@ type RenameRequest struct {
 	Title string `json:"title"`
 }
 
+// StateRequest changes only an instance's requested state.
+type StateRequest struct {
+	State model.RequestedState `json:"state"`
+}
+
 // Pending is a request waiting for a home.
 type Pending struct {
 	GUID   string `json:"guid"`
