@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/slapgo/slapgo/core/master"
 	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/master/api"
 )
@@ -28,6 +29,7 @@ type clientOptions struct {
 	master, cert, key, ca string
 	configFile            string
 	json                  bool
+	output                string
 }
 
 // clientConfig is the YAML client configuration file
@@ -57,7 +59,8 @@ func (o *clientOptions) register(cmd *cobra.Command) {
 	f.StringVar(&o.key, "key", "", "your private key, PEM (env SLAPGO_KEY)")
 	f.StringVar(&o.ca, "ca", "", "the master's CA certificate, PEM (env SLAPGO_CA)")
 	f.StringVar(&o.configFile, "client-config", "", "client configuration file (YAML: master, cert, key, ca; env SLAPGO_CONFIG; default ~/.config/slapgo/client.yaml)")
-	f.BoolVar(&o.json, "json", false, "print JSON instead of tables")
+	f.BoolVar(&o.json, "json", false, "print JSON instead of tables (same as -o json)")
+	f.StringVarP(&o.output, "output", "o", outputTable, "output format: table, wide (more columns), json or yaml")
 }
 
 // resolve fills unset options from the environment and the config file.
@@ -197,8 +200,8 @@ func newWhoamiCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), w)
+			if done, err := o.structured(cmd.OutOrStdout(), w); done {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", w.Identity.Kind, w.Identity.ID)
 			return nil
@@ -228,8 +231,8 @@ func newPersonCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("person %s was created but its credentials could not be written: %w", res.Person.ID, err)
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"person": res.Person, "files": files})
+			if done, err := o.structured(cmd.OutOrStdout(), map[string]any{"person": res.Person, "files": files}); done {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "person %s created; credentials: %s\n", res.Person.ID, strings.Join(files, " "))
 			return nil
@@ -311,8 +314,8 @@ func newComputerCmd(o *clientOptions) *cobra.Command {
 				return err
 			}
 			if token {
-				if o.json {
-					return printJSON(cmd.OutOrStdout(), reg)
+				if done, err := o.structured(cmd.OutOrStdout(), reg); done {
+					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "computer %s registered; one-time token (valid 24h):\n%s\n", reg.Computer.ID, reg.Token)
 				return nil
@@ -324,8 +327,8 @@ func newComputerCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("computer %s registered but its credentials could not be written: %w", reg.Computer.ID, err)
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"computer": reg.Computer, "files": files})
+			if done, err := o.structured(cmd.OutOrStdout(), map[string]any{"computer": reg.Computer, "files": files}); done {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "computer %s registered; credentials: %s\n", reg.Computer.ID, strings.Join(files, " "))
 			return nil
@@ -358,8 +361,8 @@ func newComputerCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), cs)
+			if done, err := o.structured(cmd.OutOrStdout(), cs); done {
+				return err
 			}
 			var rows [][]string
 			for _, x := range cs {
@@ -379,8 +382,8 @@ func newComputerCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), d)
+			if done, err := o.structured(cmd.OutOrStdout(), d); done {
+				return err
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "computer %s (%s) region=%s network=%s scope=%s last contact %s\n",
@@ -466,8 +469,8 @@ func newComputerSetCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), comp)
+			if done, err := o.structured(cmd.OutOrStdout(), comp); done {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "computer %s: region=%s network=%s scope=%s\n", comp.ID, comp.Region, comp.Network, comp.Scope)
 			return nil
@@ -512,8 +515,8 @@ func newSupplyCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), sw)
+			if done, err := o.structured(cmd.OutOrStdout(), sw); done {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s on %s: requested %s\n", sw.URL, computer, sw.Requested)
 			return nil
@@ -525,10 +528,18 @@ func newSupplyCmd(o *clientOptions) *cobra.Command {
 	return cmd
 }
 
+// Exit statuses of `slapgo request --wait` (1 is any other failure).
+const (
+	exitInstanceError = 3 // its node reported an error
+	exitStillPending  = 4 // still waiting for a home when the time ran out
+	exitTimeout       = 5 // placed, but not ready when the time ran out
+)
+
 func newRequestCmd(o *clientOptions) *cobra.Command {
 	var stype, state string
 	var params, sla []string
-	var shared bool
+	var shared, wait bool
+	var timeout, interval time.Duration
 	cmd := &cobra.Command{
 		Use:   "request TITLE URL",
 		Short: "Request an instance: the whole desired instance (idempotent: the same request again changes nothing)",
@@ -541,10 +552,23 @@ without --param gives it no parameters, one without --sla no SLA. The same
 request again changes nothing.
 
 To change only the state, keeping parameters, SLA and type, use
-'slapgo instance start|stop|destroy GUID|TITLE'. --state without the
-other values given before is therefore rarely what you want.`,
+'slapgo instance start|stop|destroy GUID|TITLE'.
+
+With --wait, the command follows the instance until it is what was asked
+(started with its connection parameters published, or stopped, or destroyed),
+printing a line on stderr at each change, and exits with:
+  0  ready
+  1  the request failed (bad input, refused by the master, master unreachable)
+  3  its node reported an error (the error is printed)
+  4  still pending when --timeout ran out (the reason is printed)
+  5  placed but not ready when --timeout ran out`,
+		Example: `  slapgo request hello https://example.org/hello/software.cfg --param name=Alice --wait
+  slapgo request db https://example.org/db/software.cfg --sla region=eu -o yaml`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := o.format(); err != nil {
+				return err
+			}
 			p, err := model.ParseKeyValues("--param", params)
 			if err != nil {
 				return err
@@ -563,6 +587,9 @@ other values given before is therefore rarely what you want.`,
 			if err := model.ValidateSoftwareURL(args[1]); err != nil {
 				return err
 			}
+			if wait && (timeout <= 0 || interval <= 0) {
+				return fmt.Errorf("--timeout %s and --interval %s must be positive", timeout, interval)
+			}
 			c, err := o.client()
 			if err != nil {
 				return err
@@ -578,16 +605,71 @@ other values given before is therefore rarely what you want.`,
 			if err != nil {
 				return err
 			}
-			return printJSON(cmd.OutOrStdout(), inst)
+			var waitErr error
+			if wait && inst.GUID != "" {
+				inst, waitErr = waitInstance(cmd, c, inst, timeout, interval)
+			}
+			if done, err := o.structured(cmd.OutOrStdout(), inst); done {
+				return errors.Join(waitErr, err)
+			}
+			if err := describeInstance(cmd.OutOrStdout(), inst); err != nil {
+				return err
+			}
+			return waitErr
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&stype, "type", "", "software type (default: default)")
-	f.StringArrayVar(&params, "param", nil, "instance parameter k=v; repeatable")
-	f.StringArrayVar(&sla, "sla", nil, "SLA condition k=v (region, computer_guid, max_price, …); repeatable")
+	f.StringVar(&stype, "type", "", "software `type` (default: default)")
+	f.StringArrayVar(&params, "param", nil, "instance parameter `key=value`; repeatable")
+	f.StringArrayVar(&sla, "sla", nil, "SLA condition `key=value` (region, computer_guid, max_price, …); repeatable")
 	f.BoolVar(&shared, "shared", false, "request a shared instance, hosted by an instance of the same software")
-	f.StringVar(&state, "state", "", "started, stopped or destroyed (default: keep; started for a new instance)")
+	f.StringVar(&state, "state", "", "`state`: started, stopped or destroyed (default: keep; started for a new instance)")
+	f.BoolVar(&wait, "wait", false, "wait until the instance is ready, pending past --timeout or in error; the exit status tells which")
+	f.DurationVar(&timeout, "timeout", 5*time.Minute, "with --wait, how long to wait")
+	f.DurationVar(&interval, "interval", 2*time.Second, "with --wait, how often to ask the master")
 	return cmd
+}
+
+// waitInstance follows an instance until it is ready, in error, or the
+// timeout runs out, printing a progress line on stderr at each change of
+// its readiness. The error carries the exit status of the outcome.
+func waitInstance(cmd *cobra.Command, c *api.Client, inst api.Instance, timeout, interval time.Duration) (api.Instance, error) {
+	ctx := cmd.Context()
+	deadline := time.Now().Add(timeout)
+	progress := cmd.ErrOrStderr()
+	last := ""
+	for {
+		readiness, detail := master.InstanceReadiness(master.InstanceInfo(inst))
+		if line := string(readiness) + ": " + detail; line != last {
+			fmt.Fprintf(progress, "%s %s (%s) %s\n", time.Now().UTC().Format(time.TimeOnly), inst.GUID, inst.Title, line)
+			last = line
+		}
+		switch readiness {
+		case master.ReadyDone:
+			return inst, nil
+		case master.ReadyError:
+			return inst, &exitError{exitInstanceError, fmt.Errorf("instance %s (%s) is in error: %s", inst.GUID, inst.Title, detail)}
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			if readiness == master.ReadyPending {
+				return inst, &exitError{exitStillPending, fmt.Errorf("instance %s (%s) still pending after %s: %s", inst.GUID, inst.Title, timeout, detail)}
+			}
+			return inst, &exitError{exitTimeout, fmt.Errorf("instance %s (%s) not ready after %s: %s", inst.GUID, inst.Title, timeout, detail)}
+		}
+		t := time.NewTimer(min(interval, left))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return inst, ctx.Err()
+		case <-t.C:
+		}
+		next, err := c.Instance(ctx, inst.GUID)
+		if err != nil {
+			return inst, fmt.Errorf("waiting for instance %s: %w", inst.GUID, err)
+		}
+		inst = next
+	}
 }
 
 func instanceRows(is []api.Instance) [][]string {
@@ -667,8 +749,8 @@ func newInstanceCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), is)
+			if done, err := o.structured(cmd.OutOrStdout(), is); done {
+				return err
 			}
 			return table(cmd.OutOrStdout(), []string{"GUID", "TITLE", "REQUESTED", "STATUS", "REPORTED", "WHERE"}, instanceRows(is))
 		},
@@ -684,8 +766,8 @@ func newInstanceCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), i)
+			if done, err := o.structured(cmd.OutOrStdout(), i); done {
+				return err
 			}
 			w := cmd.OutOrStdout()
 			if err := table(w, []string{"GUID", "TITLE", "REQUESTED", "STATUS", "REPORTED", "WHERE"}, instanceRows([]api.Instance{i})); err != nil {
@@ -716,8 +798,8 @@ func newInstanceCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), i)
+			if done, err := o.structured(cmd.OutOrStdout(), i); done {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s banged: its tree will be processed again\n", i.GUID)
 			return nil
@@ -739,8 +821,8 @@ func newInstanceCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), i)
+			if done, err := o.structured(cmd.OutOrStdout(), i); done {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s renamed %q\n", i.GUID, i.Title)
 			return nil
@@ -772,8 +854,8 @@ func newInstanceStateCmd(o *clientOptions, verb string, state model.RequestedSta
 			if err != nil {
 				return err
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), i)
+			if done, err := o.structured(cmd.OutOrStdout(), i); done {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s (%s): requested %s\n", i.GUID, i.Title, i.RequestedState)
 			return nil
@@ -812,8 +894,8 @@ func newInvoiceCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), invs)
+			if done, err := o.structured(cmd.OutOrStdout(), invs); done {
+				return err
 			}
 			var rows [][]string
 			for _, inv := range invs {
@@ -856,8 +938,8 @@ func newPendingCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), ps)
+			if done, err := o.structured(cmd.OutOrStdout(), ps); done {
+				return err
 			}
 			var rows [][]string
 			for _, p := range ps {

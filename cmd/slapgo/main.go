@@ -120,8 +120,22 @@ func execute(ctx context.Context, root *cobra.Command, args []string, stdout, st
 	if !running && cmd != nil {
 		fmt.Fprintf(stderr, "\n%s", cmd.UsageString())
 	}
+	var ec *exitError
+	if errors.As(err, &ec) {
+		return ec.code
+	}
 	return 1
 }
+
+// exitError is an error with its own exit status, for outcomes a script
+// tells apart (see `slapgo request --wait`).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
 
 // markRunning makes every command of the tree set *running as soon as its own
 // hooks start. Flags, arguments and required flags are all checked before a
