@@ -21,7 +21,9 @@ func TestInstanceReadiness(t *testing.T) {
 		want   master.Readiness
 		detail string
 	}{
-		{"pending", with(func(i *master.InstanceInfo) { i.Status, i.PendingReason = master.StatusPending, "1 computer: 1 region!=mars" }),
+		{"pending", with(func(i *master.InstanceInfo) {
+			i.Status, i.PendingReason = master.StatusPending, "1 computer: 1 region!=mars"
+		}),
 			master.ReadyPending, "1 computer: 1 region!=mars"},
 		{"placed, not reported", placed, master.ReadyWaiting, "placed on COMP-1/slappart0, not reported yet; waiting for its node to start it"},
 		{"started without connection", with(func(i *master.InstanceInfo) { i.ReportedState = model.ReportedStarted }),
@@ -32,11 +34,17 @@ func TestInstanceReadiness(t *testing.T) {
 		{"error: first line", with(func(i *master.InstanceInfo) {
 			i.ReportedState, i.ReportedError = model.ReportedError, "\nbuildout failed: no such section\n  at line 3\n"
 		}), master.ReadyError, "buildout failed: no such section"},
-		{"stopping", with(func(i *master.InstanceInfo) { i.RequestedState, i.ReportedState = model.StateStopped, model.ReportedStarted }),
+		{"stopping", with(func(i *master.InstanceInfo) {
+			i.RequestedState, i.ReportedState = model.StateStopped, model.ReportedStarted
+		}),
 			master.ReadyWaiting, "placed on COMP-1/slappart0, reported started; waiting for its node to stop it"},
-		{"stopped", with(func(i *master.InstanceInfo) { i.RequestedState, i.ReportedState = model.StateStopped, model.ReportedStopped }),
+		{"stopped", with(func(i *master.InstanceInfo) {
+			i.RequestedState, i.ReportedState = model.StateStopped, model.ReportedStopped
+		}),
 			master.ReadyDone, "stopped on COMP-1/slappart0"},
-		{"destroyed", with(func(i *master.InstanceInfo) { i.Status, i.RequestedState = master.StatusDestroyed, model.StateDestroyed }),
+		{"destroyed", with(func(i *master.InstanceInfo) {
+			i.Status, i.RequestedState = master.StatusDestroyed, model.StateDestroyed
+		}),
 			master.ReadyDone, "destroyed"},
 		{"shared", with(func(i *master.InstanceInfo) {
 			i.Shared, i.HostGUID, i.ComputerID, i.PartitionID = true, "SOFTINST-9", "", ""
