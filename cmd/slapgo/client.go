@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -241,7 +239,28 @@ func newPersonCmd(o *clientOptions) *cobra.Command {
 	add.Flags().StringVar(&name, "name", "", "display name")
 	add.Flags().StringVar(&email, "email", "", "e-mail address")
 	add.Flags().StringVar(&out, "out", ".", "directory for ID.crt, ID.key and ca.crt")
-	cmd.AddCommand(add)
+	list := &cobra.Command{
+		Use: "list", Short: "List every person (admin)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			ps, err := c.Persons(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if done, err := o.structured(cmd.OutOrStdout(), ps); done {
+				return err
+			}
+			var rows [][]string
+			for _, p := range ps {
+				rows = append(rows, []string{p.ID, p.Name, p.Email})
+			}
+			return table(cmd.OutOrStdout(), []string{"ID", "NAME", "EMAIL"}, rows)
+		},
+	}
+	cmd.AddCommand(add, list)
 	return cmd
 }
 
@@ -364,15 +383,23 @@ func newComputerCmd(o *clientOptions) *cobra.Command {
 			if done, err := o.structured(cmd.OutOrStdout(), cs); done {
 				return err
 			}
+			header := []string{"ID", "REGION", "SCOPE", "PRICE/H", "LAST CONTACT"}
+			if o.wide() {
+				header = append(header, "TITLE", "OWNER", "NETWORK", "HARDWARE")
+			}
 			var rows [][]string
 			for _, x := range cs {
-				rows = append(rows, []string{x.ID, x.Region, string(x.Scope), strconv.FormatFloat(x.HourlyPrice(), 'g', -1, 64), lastContact(x.LastContact)})
+				row := []string{x.ID, x.Region, string(x.Scope), hourlyPrice(x.HourlyPrice(), x.Currency), lastContact(x.LastContact)}
+				if o.wide() {
+					row = append(row, x.Title, x.Owner, x.Network, hardware(x.Hardware))
+				}
+				rows = append(rows, row)
 			}
-			return table(cmd.OutOrStdout(), []string{"ID", "REGION", "SCOPE", "PRICE/H", "LAST CONTACT"}, rows)
+			return table(cmd.OutOrStdout(), header, rows)
 		},
 	}
 	show := &cobra.Command{
-		Use: "show ID", Short: "Show a computer, its partitions and software", Args: cobra.ExactArgs(1),
+		Use: "show ID", Short: "Show a computer, its partitions and software, with their errors", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
@@ -385,25 +412,7 @@ func newComputerCmd(o *clientOptions) *cobra.Command {
 			if done, err := o.structured(cmd.OutOrStdout(), d); done {
 				return err
 			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "computer %s (%s) region=%s network=%s scope=%s last contact %s\n",
-				d.Computer.ID, d.Computer.Title, d.Computer.Region, d.Computer.Network, d.Computer.Scope, lastContact(d.Computer.LastContact))
-			var sw [][]string
-			for _, s := range d.Software {
-				sw = append(sw, []string{s.URL, string(s.Requested), string(s.Reported)})
-			}
-			if err := table(w, []string{"SOFTWARE", "REQUESTED", "REPORTED"}, sw); err != nil {
-				return err
-			}
-			var parts [][]string
-			for _, p := range d.Partitions {
-				var addrs []string
-				for _, a := range p.Addresses {
-					addrs = append(addrs, a.Addr)
-				}
-				parts = append(parts, []string{p.ID, string(p.Status), p.InstanceGUID, string(p.ReportedState), strings.Join(addrs, " ")})
-			}
-			return table(w, []string{"PARTITION", "STATUS", "INSTANCE", "REPORTED", "ADDRESSES"}, parts)
+			return describeComputer(cmd.OutOrStdout(), d)
 		},
 	}
 	set := newComputerSetCmd(o)
@@ -484,6 +493,33 @@ func newComputerSetCmd(o *clientOptions) *cobra.Command {
 	fl.Float64Var(&price, "price", 0, "hourly hosting price of a partition")
 	fl.StringArrayVar(&prices, "resource-price", nil, "price of a resource, k=v (cpu_time=0.001); repeatable")
 	return set
+}
+
+// hourlyPrice is an hourly price with its currency.
+func hourlyPrice(p float64, currency string) string {
+	out := strconv.FormatFloat(p, 'g', -1, 64)
+	if currency != "" {
+		out += " " + currency
+	}
+	return out
+}
+
+// hardware is a one-line summary of what is known of a computer's hardware.
+func hardware(h model.Hardware) string {
+	var parts []string
+	if h.Arch != "" {
+		parts = append(parts, h.Arch)
+	}
+	if h.CPU > 0 {
+		parts = append(parts, fmt.Sprintf("%d CPU", h.CPU))
+	}
+	if h.RAM > 0 {
+		parts = append(parts, fmt.Sprintf("%d MiB RAM", h.RAM))
+	}
+	if h.Disk > 0 {
+		parts = append(parts, fmt.Sprintf("%d GiB disk", h.Disk))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func lastContact(t time.Time) string {
@@ -736,27 +772,84 @@ func treeTitle(i api.Instance) string {
 	return i.RootTitle
 }
 
+// instanceFilter is what `slapgo instance list` keeps.
+type instanceFilter struct{ state, computer, software string }
+
+func (f instanceFilter) check() error {
+	switch f.state {
+	case "", string(model.StateStarted), string(model.StateStopped), api.StatusDestroyed, api.StatusPending, api.StatusAllocated, string(model.ReportedError):
+		return nil
+	}
+	return fmt.Errorf("--state %q: expected started, stopped, destroyed, pending, allocated or error", f.state)
+}
+
+func (f instanceFilter) apply(is []api.Instance) []api.Instance {
+	out := []api.Instance{}
+	for _, i := range is {
+		switch {
+		case f.computer != "" && i.ComputerID != f.computer:
+		case f.software != "" && !strings.Contains(i.SoftwareRelease, f.software):
+		case f.state == string(model.StateStarted) || f.state == string(model.StateStopped):
+			if string(i.RequestedState) == f.state && i.Status != api.StatusDestroyed {
+				out = append(out, i)
+			}
+		case f.state == string(model.ReportedError):
+			if i.ReportedState == model.ReportedError {
+				out = append(out, i)
+			}
+		case f.state != "" && i.Status != f.state:
+		default:
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
 func newInstanceCmd(o *clientOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "instance", Short: "Inspect and act on your instances"}
+	var all bool
+	var filter instanceFilter
 	list := &cobra.Command{
-		Use: "list", Short: "List your instances", Args: cobra.NoArgs,
+		Use: "list", Short: "List your instances (with --all, the destroyed ones too)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := filter.check(); err != nil {
+				return err
+			}
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
-			is, err := c.Instances(cmd.Context())
+			var is []api.Instance
+			if all || filter.state == api.StatusDestroyed {
+				is, err = c.AllInstances(cmd.Context())
+			} else {
+				is, err = c.Instances(cmd.Context())
+			}
 			if err != nil {
 				return err
 			}
+			is = filter.apply(is)
 			if done, err := o.structured(cmd.OutOrStdout(), is); done {
 				return err
 			}
-			return table(cmd.OutOrStdout(), []string{"GUID", "TITLE", "REQUESTED", "STATUS", "REPORTED", "WHERE"}, instanceRows(is))
+			header := []string{"GUID", "TITLE", "REQUESTED", "STATUS", "REPORTED", "WHERE"}
+			rows := instanceRows(is)
+			if o.wide() {
+				header = append(header, "SOFTWARE", "TYPE", "TREE", "CREATED")
+				for n, i := range is {
+					rows[n] = append(rows[n], i.SoftwareRelease, i.SoftwareType, treeTitle(i), i.CreatedAt.UTC().Format(time.RFC3339))
+				}
+			}
+			return table(cmd.OutOrStdout(), header, rows)
 		},
 	}
+	lf := list.Flags()
+	lf.BoolVar(&all, "all", false, "include the destroyed instances the master still keeps")
+	lf.StringVar(&filter.state, "state", "", "only instances in `state`: started, stopped, destroyed (requested), pending, allocated (placement) or error (reported)")
+	lf.StringVar(&filter.computer, "computer", "", "only instances on computer `ID`")
+	lf.StringVar(&filter.software, "software", "", "only instances of software releases whose URL contains `text`")
 	show := &cobra.Command{
-		Use: "show GUID|TITLE", Short: "Show an instance with its connection parameters", Args: cobra.ExactArgs(1),
+		Use: "show GUID|TITLE", Short: "Describe an instance: software, type, parameters, SLA, placement, errors, connection parameters, recent changes", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
@@ -769,17 +862,7 @@ func newInstanceCmd(o *clientOptions) *cobra.Command {
 			if done, err := o.structured(cmd.OutOrStdout(), i); done {
 				return err
 			}
-			w := cmd.OutOrStdout()
-			if err := table(w, []string{"GUID", "TITLE", "REQUESTED", "STATUS", "REPORTED", "WHERE"}, instanceRows([]api.Instance{i})); err != nil {
-				return err
-			}
-			if i.ReportedError != "" {
-				fmt.Fprintf(w, "error: %s\n", i.ReportedError)
-			}
-			for _, k := range slices.Sorted(maps.Keys(i.Connection)) {
-				fmt.Fprintf(w, "connection %s = %s\n", k, i.Connection[k])
-			}
-			return nil
+			return describeInstance(cmd.OutOrStdout(), i)
 		},
 	}
 	var message string
@@ -899,13 +982,17 @@ func newInvoiceCmd(o *clientOptions) *cobra.Command {
 			}
 			var rows [][]string
 			for _, inv := range invs {
+				cur := inv.Currency
+				if cur == "" {
+					cur = "(unpriced)"
+				}
 				for _, l := range inv.Lines {
 					rows = append(rows, []string{inv.Person, l.Resource, strconv.FormatFloat(l.Quantity, 'f', 3, 64) + " " + l.Unit,
-						strconv.FormatFloat(l.Amount, 'f', 2, 64) + " " + inv.Currency})
+						strconv.FormatFloat(l.Amount, 'f', 2, 64), cur})
 				}
-				rows = append(rows, []string{inv.Person, "TOTAL", "", strconv.FormatFloat(inv.Total, 'f', 2, 64) + " " + inv.Currency})
+				rows = append(rows, []string{inv.Person, "TOTAL", "", strconv.FormatFloat(inv.Total, 'f', 2, 64), cur})
 			}
-			return table(cmd.OutOrStdout(), []string{"PERSON", "RESOURCE", "QUANTITY", "AMOUNT"}, rows)
+			return table(cmd.OutOrStdout(), []string{"PERSON", "RESOURCE", "QUANTITY", "AMOUNT", "CURRENCY"}, rows)
 		},
 	}
 	list.Flags().StringVar(&from, "from", "", "period start, 2006-01-02 or RFC 3339")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -209,4 +210,92 @@ func firstLine(s string) string {
 		}
 	}
 	return ""
+}
+
+// describeComputer prints a computer's fields that are set, then its
+// software and partitions, with the first line of their errors.
+func describeComputer(w io.Writer, d api.ComputerDetails) error {
+	c := d.Computer
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	field := func(name, value string) {
+		if value != "" {
+			fmt.Fprintf(tw, "%s:\t%s\n", name, value)
+		}
+	}
+	field("ID", c.ID)
+	if c.Title != c.ID {
+		field("Title", c.Title)
+	}
+	field("Owner", c.Owner)
+	field("Region", c.Region)
+	field("Network", c.Network)
+	field("Scope", string(c.Scope))
+	field("Hardware", hardware(c.Hardware))
+	var attrs []string
+	for _, k := range slices.Sorted(maps.Keys(c.Attributes)) {
+		attrs = append(attrs, k+"="+c.Attributes[k])
+	}
+	field("Attributes", strings.Join(attrs, " "))
+	var prices []string
+	for _, k := range slices.Sorted(maps.Keys(c.Prices)) {
+		prices = append(prices, fmt.Sprintf("%s=%s", k, strconv.FormatFloat(c.Prices[k], 'g', -1, 64)))
+	}
+	if len(prices) > 0 {
+		field("Prices", strings.TrimSpace(strings.Join(prices, " ")+" "+c.Currency))
+	}
+	field("Last contact", lastContact(c.LastContact))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(d.Software) > 0 {
+		fmt.Fprintln(w)
+		header := []string{"SOFTWARE", "REQUESTED", "REPORTED"}
+		withErrors := slices.ContainsFunc(d.Software, func(s model.SoftwareInstallation) bool { return s.ReportedError != "" })
+		if withErrors {
+			header = append(header, "ERROR")
+		}
+		var rows [][]string
+		for _, s := range d.Software {
+			row := []string{s.URL, string(s.Requested), orDash(string(s.Reported))}
+			if withErrors {
+				row = append(row, orDash(firstLine(s.ReportedError)))
+			}
+			rows = append(rows, row)
+		}
+		if err := table(w, header, rows); err != nil {
+			return err
+		}
+	}
+	if len(d.Partitions) > 0 {
+		fmt.Fprintln(w)
+		header := []string{"PARTITION", "STATUS", "INSTANCE", "REPORTED", "ADDRESSES"}
+		withErrors := slices.ContainsFunc(d.Partitions, func(p model.Partition) bool { return p.ReportedError != "" })
+		if withErrors {
+			header = append(header, "ERROR")
+		}
+		var rows [][]string
+		for _, p := range d.Partitions {
+			var addrs []string
+			for _, a := range p.Addresses {
+				addrs = append(addrs, a.Addr)
+			}
+			row := []string{p.ID, string(p.Status), orDash(p.InstanceGUID), orDash(string(p.ReportedState)), orDash(strings.Join(addrs, " "))}
+			if withErrors {
+				row = append(row, orDash(firstLine(p.ReportedError)))
+			}
+			rows = append(rows, row)
+		}
+		if err := table(w, header, rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// orDash shows an empty table cell as "-".
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -268,8 +268,8 @@ func (c *Client) Pending(ctx context.Context) ([]Pending, error) {
 // (or everyone for the admin).
 func (c *Client) Invoices(ctx context.Context, from, to time.Time, person string) ([]Invoice, error) {
 	q := url.Values{}
-	q.Set("from", from.UTC().Format(time.RFC3339))
-	q.Set("to", to.UTC().Format(time.RFC3339))
+	q.Set("from", from.UTC().Format(time.RFC3339Nano))
+	q.Set("to", to.UTC().Format(time.RFC3339Nano))
 	if person != "" {
 		q.Set("person", person)
 	}
