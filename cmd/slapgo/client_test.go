@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -189,5 +190,47 @@ func TestInstanceStateVerbsKeepParameters(t *testing.T) {
 	}
 	if code, stderr := runClient(t, person, nil, "instance", "start", inst.GUID); code != 1 || !strings.Contains(stderr, "is destroyed") {
 		t.Errorf("start of a destroyed instance: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestErrorTexts: a refusal reads as the master's sentence once, without
+// package prefixes or doubled words; a refused connection says what to
+// start.
+func TestErrorTexts(t *testing.T) {
+	admin := startMaster(t)
+	person := personFlags(t, admin, "PERSON-E")
+	code, stderr := runClient(t, person, nil, "person", "list")
+	want := "slapgo: person:PERSON-E may not list persons: admin only (the master answered 403 forbidden)\n"
+	if code != 1 || stderr != want {
+		t.Errorf("refusal: exit %d, stderr %q; want 1 and %q", code, stderr, want)
+	}
+	code, stderr = runClient(t, person, nil, "instance", "show", "SOFTINST-404")
+	want = "slapgo: instance SOFTINST-404 does not exist (the master answered 404 not_found)\n"
+	if code != 1 || stderr != want {
+		t.Errorf("not found: exit %d, stderr %q; want 1 and %q", code, stderr, want)
+	}
+	code, stderr = runClient(t, person, nil, "request", "x", "https://example.org/s.cfg", "--sla", "computer_guid=COMP-1", "--shared", "--state", "started", "--type", "")
+	if code != 0 {
+		t.Errorf("request: exit %d: %s", code, stderr)
+	}
+	for _, bad := range []string{"master:", "model:", "api:", "server:", "forbidden: forbidden", "invalid input: invalid"} {
+		if strings.Contains(stderr, bad) {
+			t.Errorf("stderr %q contains %q", stderr, bad)
+		}
+	}
+
+	// A master that is not there: a port nothing listens on.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	gone := slices.Clone(person)
+	gone[1] = "https://" + addr
+	code, stderr = runClient(t, gone, nil, "instance", "list")
+	if code != 1 || !strings.HasPrefix(stderr, "slapgo: cannot reach the master at https://"+addr+": dial tcp "+addr+": connect: connection refused\n") ||
+		!strings.HasSuffix(stderr, "slapgo: is the master running? (make run / slapgo master serve)\n") {
+		t.Errorf("refused connection: exit %d, stderr %q", code, stderr)
 	}
 }

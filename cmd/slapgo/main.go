@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/slapgo/slapgo/internal/buildinfo"
+	"github.com/slapgo/slapgo/master/api"
 )
 
 // rootCmd is the command every sub-command file registers under (see doc.go).
@@ -117,6 +118,10 @@ func execute(ctx context.Context, root *cobra.Command, args []string, stdout, st
 		return 1
 	}
 	fmt.Fprintf(stderr, "slapgo: %v\n", err)
+	var unreachable *api.UnreachableError
+	if errors.As(err, &unreachable) && errors.Is(err, syscall.ECONNREFUSED) {
+		fmt.Fprintln(stderr, "slapgo: is the master running? (make run / slapgo master serve)")
+	}
 	if !running && cmd != nil {
 		fmt.Fprintf(stderr, "\n%s", cmd.UsageString())
 	}
