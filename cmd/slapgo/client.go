@@ -52,13 +52,13 @@ func defaultClientConfigPath() string {
 
 func (o *clientOptions) register(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
-	f.StringVar(&o.master, "master", "", "master URL, https://host:port (env SLAPGO_MASTER)")
-	f.StringVar(&o.cert, "cert", "", "your certificate, PEM (env SLAPGO_CERT)")
-	f.StringVar(&o.key, "key", "", "your private key, PEM (env SLAPGO_KEY)")
-	f.StringVar(&o.ca, "ca", "", "the master's CA certificate, PEM (env SLAPGO_CA)")
-	f.StringVar(&o.configFile, "client-config", "", "client configuration file (YAML: master, cert, key, ca; env SLAPGO_CONFIG; default ~/.config/slapgo/client.yaml)")
+	f.StringVar(&o.master, "master", "", "master `URL`, https://host:port (env SLAPGO_MASTER)")
+	f.StringVar(&o.cert, "cert", "", "your certificate, a PEM `FILE` (env SLAPGO_CERT)")
+	f.StringVar(&o.key, "key", "", "your private key, a PEM `FILE` (env SLAPGO_KEY)")
+	f.StringVar(&o.ca, "ca", "", "the master's CA certificate, a PEM `FILE` (env SLAPGO_CA)")
+	f.StringVar(&o.configFile, "client-config", "", "client configuration `FILE` (YAML: master, cert, key, ca; env SLAPGO_CONFIG; default ~/.config/slapgo/client.yaml)")
 	f.BoolVar(&o.json, "json", false, "print JSON instead of tables (same as -o json)")
-	f.StringVarP(&o.output, "output", "o", outputTable, "output format: table, wide (more columns), json or yaml")
+	f.StringVarP(&o.output, "output", "o", outputTable, "output `FORMAT`: table, wide (more columns), json or yaml")
 }
 
 // resolve fills unset options from the environment and the config file.
@@ -238,7 +238,7 @@ func newPersonCmd(o *clientOptions) *cobra.Command {
 	}
 	add.Flags().StringVar(&name, "name", "", "display name")
 	add.Flags().StringVar(&email, "email", "", "e-mail address")
-	add.Flags().StringVar(&out, "out", ".", "directory for ID.crt, ID.key and ca.crt")
+	add.Flags().StringVar(&out, "out", ".", "`DIR` for ID.crt, ID.key and ca.crt")
 	list := &cobra.Command{
 		Use: "list", Short: "List every person (admin)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -366,7 +366,7 @@ func newComputerCmd(o *clientOptions) *cobra.Command {
 	fl.StringArrayVar(&prices, "resource-price", nil, "price of a resource, k=v (cpu_time=0.001); repeatable")
 	fl.StringVar(&currency, "currency", "EUR", "currency of the prices")
 	fl.StringVar(&scope, "scope", "open", "allocation scope: open (marketplace) or closed (owner only)")
-	fl.StringVar(&out, "out", ".", "directory for ID.crt, ID.key and ca.crt")
+	fl.StringVar(&out, "out", ".", "`DIR` for ID.crt, ID.key and ca.crt")
 	fl.BoolVar(&token, "token", false, "print a one-time registration token instead of writing credentials")
 
 	list := &cobra.Command{
@@ -558,7 +558,7 @@ func newSupplyCmd(o *clientOptions) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&computer, "computer", "", "computer id (required)")
+	cmd.Flags().StringVar(&computer, "computer", "", "computer `ID` (required)")
 	cmd.Flags().BoolVar(&destroy, "destroy", false, "remove the software release instead")
 	cmd.MarkFlagRequired("computer")
 	return cmd

@@ -70,8 +70,8 @@ virtual nodes, used to study provisioning economics and reconfiguration storms.`
 	}
 	cmd.SetVersionTemplate(versionText(info))
 	flags := cmd.PersistentFlags()
-	flags.StringVar(&logLevel, "log-level", "info", "minimum level of logged events: debug, info, warn or error")
-	flags.StringVar(&logFormat, "log-format", logFormatText, "format of logged events: text or json")
+	flags.StringVar(&logLevel, "log-level", "info", "minimum `LEVEL` of logged events: debug, info, warn or error")
+	flags.StringVar(&logFormat, "log-format", logFormatText, "`FORMAT` of logged events: text or json")
 	return cmd
 }
 
