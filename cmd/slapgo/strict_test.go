@@ -115,3 +115,15 @@ func TestUnknownSubCommandSuggests(t *testing.T) {
 		t.Errorf("slapgo instance: exit %d, stdout %q, stderr %q; want 0 and the help", code, out.String(), errb.String())
 	}
 }
+
+// TestCompletionScripts: the completion scripts README tells to install.
+// (A fresh tree each time: cobra binds the completion command to the
+// output of the first run.)
+func TestCompletionScripts(t *testing.T) {
+	for _, sh := range []string{"bash", "zsh", "fish"} {
+		var out, errb bytes.Buffer
+		if code := execute(context.Background(), clientRoot(), []string{"completion", sh}, &out, &errb); code != 0 || !strings.Contains(out.String(), "slapgo") || out.Len() < 1000 {
+			t.Errorf("slapgo completion %s: exit %d, %d bytes, stderr %q", sh, code, out.Len(), errb.String())
+		}
+	}
+}
