@@ -55,7 +55,7 @@ deps: check-build-env ## download the Go modules
 	$(GO) mod download
 
 build: deps ## build bin/slapgo
-	@echo "compiling slapgo: the first time takes minutes (about 6 on 2 cores), later builds seconds"
+	@[ -x $(BIN) ] || echo "compiling slapgo: the first time takes minutes (about 6 on 2 cores); later builds take seconds"
 	CGO_ENABLED=1 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/slapgo
 
 static: deps ## build a statically linked bin/slapgo-static (for FROM scratch images)
