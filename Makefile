@@ -42,16 +42,20 @@ UNIT_PKGS = $(shell $(GO) list ./... | grep -vx '$(MODULE)/features')
 has_pkgs = [ -n "$$($(GO) list $(1) 2>/dev/null)" ]
 
 .DEFAULT_GOAL := build
-.PHONY: help deps build static test test-deps test-unit test-features test-live test-cluster \
+.PHONY: help check-build-env deps build static test test-deps test-unit test-features test-live test-cluster \
         skips run stop sim bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-deps: ## download the Go modules
+check-build-env: ## check what building needs (Go >= 1.26, a C compiler with the C library, make) and say how to install what is missing
+	@tools/check-build-env.sh "$(GO)"
+
+deps: check-build-env ## download the Go modules
 	$(GO) mod download
 
 build: deps ## build bin/slapgo
+	@[ -x $(BIN) ] || echo "compiling slapgo: the first time takes minutes (about 6 on 2 cores); later builds take seconds"
 	CGO_ENABLED=1 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/slapgo
 
 static: deps ## build a statically linked bin/slapgo-static (for FROM scratch images)

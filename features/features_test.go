@@ -96,17 +96,21 @@ func TestFeatures(t *testing.T) {
 	if f := os.Getenv(envFormat); f != "" {
 		format = f
 	}
+	junit := ""
 	if dir := os.Getenv(envReports); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatalf("%s=%s: %v", envReports, dir, err)
 		}
 		base := filepath.Join(dir, "features-"+kind)
-		format += ",junit:" + base + ".xml,cucumber:" + base + ".json"
+		junit = base + ".xml"
+		format += ",junit:" + junit + ",cucumber:" + base + ".json"
 	}
+	skipped := map[string]string{}
 	suite := godog.TestSuite{
 		Name: "slapgo-" + kind,
 		ScenarioInitializer: func(sc *godog.ScenarioContext) {
-			features.Register(sc, features.Options{Backend: kind, Factory: factory})
+			features.Register(sc, features.Options{Backend: kind, Factory: factory,
+				Skipped: func(name, why string) { skipped[name] = why }})
 		},
 		Options: &godog.Options{
 			Format:      format,
@@ -118,9 +122,30 @@ func TestFeatures(t *testing.T) {
 			TestingT:    t,
 		},
 	}
-	if code := suite.Run(); code != 0 {
+	code := suite.Run()
+	if junit != "" {
+		// godog's report counts no scenario as skipped: mark them.
+		if err := markSkipped(junit, skipped); err != nil {
+			t.Error(err)
+		}
+	}
+	if code != 0 {
 		t.Fatalf("the %s suite failed (status %d)", kind, code)
 	}
+	t.Logf("%d scenarios skipped on the %s backend", len(skipped), kind)
+}
+
+// markSkipped rewrites the JUnit report at path with features.MarkSkipped.
+func markSkipped(path string, reasons map[string]string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	out, err := features.MarkSkipped(data, reasons)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return os.WriteFile(path, out, 0o644)
 }
 
 // TestSimIsDeterministic runs the scenarios tagged @determinism twice on
@@ -158,6 +183,61 @@ func TestSimIsDeterministic(t *testing.T) {
 		if first[name] != second[name] {
 			t.Errorf("%q is not deterministic: trace %s, then %s", name, first[name], second[name])
 		}
+	}
+}
+
+// TestJUnitCountsSkippedScenarios runs a feature on the simulator with a
+// JUnit report: the scenario the simulator cannot run (it has no TLS
+// layer) is counted as skipped, with its reason, and not as an error.
+func TestJUnitCountsSkippedScenarios(t *testing.T) {
+	report := filepath.Join(t.TempDir(), "features-sim.xml")
+	skipped := map[string]string{}
+	suite := godog.TestSuite{
+		Name: "slapgo-sim",
+		ScenarioInitializer: func(sc *godog.ScenarioContext) {
+			features.Register(sc, features.Options{Backend: "sim", Factory: simFactory,
+				Skipped: func(name, why string) { skipped[name] = why }})
+		},
+		Options: &godog.Options{Format: "junit:" + report, Output: io.Discard, Paths: []string{"identities.feature"},
+			Strict: true, Concurrency: 1, TestingT: t},
+	}
+	if code := suite.Run(); code != 0 {
+		t.Fatalf("identities.feature failed on the simulator (status %d)", code)
+	}
+	const name = "A certificate the master did not issue is refused"
+	if len(skipped) != 1 || !strings.Contains(skipped[name], "TLS") {
+		t.Fatalf("skipped %v; want %q alone, for want of TLS", skipped, name)
+	}
+	raw, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), `<testsuites name="slapgo-sim" tests="`) || !strings.Contains(string(raw), `skipped="0"`) {
+		t.Fatalf("godog's report changed shape; MarkSkipped reads:\n%s", raw)
+	}
+	if err := markSkipped(report, skipped); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(data)
+	for _, want := range []string{
+		`<testsuites name="slapgo-sim" tests="`, `" skipped="1" failures="0" errors="0"`,
+		`<testsuite name="Identities and authorization" tests="`,
+		`<testcase name="` + name + `" status="skipped" time="`,
+		`<skipped message="checks the master&#39;s TLS handshake`, `the simulator models no TLS layer"></skipped>`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, `type="skipped"`) {
+		t.Errorf("report still has skipped steps as errors:\n%s", out)
+	}
+	if strings.Count(out, `status="passed"`) < 5 {
+		t.Errorf("the scenarios that ran are not passed any more:\n%s", out)
 	}
 }
 

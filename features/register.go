@@ -87,6 +87,9 @@ func Register(sc *godog.ScenarioContext, opts Options) {
 		}
 		if why := SkipReason(opts.Backend, tags); why != "" {
 			godog.Logf(ctx, "skipped on the %s backend: %s", opts.Backend, why)
+			if opts.Skipped != nil {
+				opts.Skipped(p.Name, why)
+			}
 			return ctx, godog.ErrSkip
 		}
 		s := &Scenario{Name: p.Name, Seed: SeedOf(p.Name), software: map[string]string{},

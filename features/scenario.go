@@ -38,6 +38,9 @@ type Options struct {
 	// Outcome, when set, is told how each scenario that ran ended: its
 	// name, the backend's trace hash (when it has one), and its error.
 	Outcome func(name, traceHash string, err error)
+	// Skipped, when set, is told each scenario this backend skips and why
+	// (see SkipReason), for the reports (see MarkSkipped).
+	Skipped func(name, why string)
 }
 
 // SeedOf is a scenario's seed: the FNV-64a hash of its name.

@@ -217,7 +217,7 @@ Targets: 304 >= 5,000/s; 10,000 nodes polling each minute with p99 < 100 ms.`,
 	f.StringVar(&cfg.CA, "ca", "", "CA certificate of --master")
 	f.IntVar(&cfg.MasterPID, "master-pid", 0, "process id of --master, to report its CPU and RSS")
 	f.StringVar(&cfg.Bin, "bin", "", "slapgo binary to start the master with (default: this one)")
-	f.StringVar(&cfg.Dir, "dir", "", "directory for the master's data (default: a temporary one, removed after)")
+	f.StringVar(&cfg.Dir, "dir", "", "`DIR` for the master's data (default: a temporary one, removed after)")
 	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the poll phases and of the changes")
 	return cmd
 }
@@ -265,7 +265,7 @@ applies them.`,
 	f.BoolVar(&incrementalOnly, "incremental-only", false, "skip the storm with incremental reconfiguration switched off")
 	f.DurationVar(&cfg.PhaseTimeout, "phase-timeout", cfg.PhaseTimeout, "longest a phase may take")
 	f.StringVar(&cfg.Bin, "bin", "", "slapgo binary for the master and the promises (default: this one)")
-	f.StringVar(&cfg.Dir, "dir", "", "directory for the master and the node (default: a temporary one, removed after)")
+	f.StringVar(&cfg.Dir, "dir", "", "`DIR` for the master and the node (default: a temporary one, removed after)")
 	f.BoolVar(&cfg.KeepDir, "keep", false, "keep --dir (or the temporary directory) after the run")
 	return cmd
 }
@@ -326,13 +326,13 @@ Target: 1,000 nodes × 300 partitions × 24 h in <= 60 s and <= 4 GiB.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Scenario, "scenario", cfg.Scenario, "scenario file")
+	f.StringVar(&cfg.Scenario, "scenario", cfg.Scenario, "scenario `FILE`")
 	f.StringSliceVar(&sizes, "nodes", sizes, "grid sizes, one run each: nodes, or nodes:virtual-duration (5000:6h)")
 	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "root seed of every run")
 	f.BoolVar(&cfg.ScaleWorkload, "scale-workload", cfg.ScaleWorkload, "scale the workload with the number of nodes")
 	f.StringArrayVar(&cfg.Set, "set", nil, "extra scenario override key=value for every run (repeatable)")
-	f.StringVar(&calibration, "calibration", "", "JSON of `slapgo bench storm --json`: use its configuration-time model")
-	f.StringVar(&cfg.Out, "out", "", "directory for each run's outputs (default: a temporary one, removed after)")
+	f.StringVar(&calibration, "calibration", "", "`FILE`: JSON written by slapgo bench storm --json; use its configuration-time model")
+	f.StringVar(&cfg.Out, "out", "", "`DIR` for each run's outputs (default: a temporary one, removed after)")
 	f.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "longest one run may take")
 	f.StringVar(&cfg.Bin, "bin", "", "slapgo binary to run the simulator with (default: this one)")
 	return cmd
@@ -378,7 +378,7 @@ nodes. Writes OUT/latest.md and OUT/latest.json, and prints the report
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Out, "out", cfg.Out, "directory for latest.md and latest.json (empty: write nothing)")
+	f.StringVar(&cfg.Out, "out", cfg.Out, "`DIR` for latest.md and latest.json (empty: write nothing)")
 	f.StringSliceVar(&cfg.Skip, "skip", nil, "sections to skip: alloc, poll, poll-nodes, storm, sim")
 	f.Var(&simSizesFlag{&cfg.Sim.Sizes}, "sim-nodes", "simulator sizes: nodes or nodes:virtual-duration, comma-separated")
 	f.IntVar(&cfg.PollNodes.Nodes, "poll-nodes", cfg.PollNodes.Nodes, "computers polling in real time in the poll-nodes section")

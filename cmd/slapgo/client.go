@@ -1,14 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -17,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/slapgo/slapgo/core/master"
 	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/master/api"
 )
@@ -27,6 +27,7 @@ type clientOptions struct {
 	master, cert, key, ca string
 	configFile            string
 	json                  bool
+	output                string
 }
 
 // clientConfig is the YAML client configuration file
@@ -51,12 +52,13 @@ func defaultClientConfigPath() string {
 
 func (o *clientOptions) register(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
-	f.StringVar(&o.master, "master", "", "master URL, https://host:port (env SLAPGO_MASTER)")
-	f.StringVar(&o.cert, "cert", "", "your certificate, PEM (env SLAPGO_CERT)")
-	f.StringVar(&o.key, "key", "", "your private key, PEM (env SLAPGO_KEY)")
-	f.StringVar(&o.ca, "ca", "", "the master's CA certificate, PEM (env SLAPGO_CA)")
-	f.StringVar(&o.configFile, "client-config", "", "client configuration file (YAML: master, cert, key, ca; env SLAPGO_CONFIG; default ~/.config/slapgo/client.yaml)")
-	f.BoolVar(&o.json, "json", false, "print JSON instead of tables")
+	f.StringVar(&o.master, "master", "", "master `URL`, https://host:port (env SLAPGO_MASTER)")
+	f.StringVar(&o.cert, "cert", "", "your certificate, a PEM `FILE` (env SLAPGO_CERT)")
+	f.StringVar(&o.key, "key", "", "your private key, a PEM `FILE` (env SLAPGO_KEY)")
+	f.StringVar(&o.ca, "ca", "", "the master's CA certificate, a PEM `FILE` (env SLAPGO_CA)")
+	f.StringVar(&o.configFile, "client-config", "", "client configuration `FILE` (YAML: master, cert, key, ca; env SLAPGO_CONFIG; default ~/.config/slapgo/client.yaml)")
+	f.BoolVar(&o.json, "json", false, "print JSON instead of tables (same as -o json)")
+	f.StringVarP(&o.output, "output", "o", outputTable, "output `FORMAT`: table, wide (more columns), json or yaml")
 }
 
 // resolve fills unset options from the environment and the config file.
@@ -196,8 +198,8 @@ func newWhoamiCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), w)
+			if done, err := o.structured(cmd.OutOrStdout(), w); done {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", w.Identity.Kind, w.Identity.ID)
 			return nil
@@ -227,8 +229,8 @@ func newPersonCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("person %s was created but its credentials could not be written: %w", res.Person.ID, err)
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"person": res.Person, "files": files})
+			if done, err := o.structured(cmd.OutOrStdout(), map[string]any{"person": res.Person, "files": files}); done {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "person %s created; credentials: %s\n", res.Person.ID, strings.Join(files, " "))
 			return nil
@@ -236,8 +238,29 @@ func newPersonCmd(o *clientOptions) *cobra.Command {
 	}
 	add.Flags().StringVar(&name, "name", "", "display name")
 	add.Flags().StringVar(&email, "email", "", "e-mail address")
-	add.Flags().StringVar(&out, "out", ".", "directory for ID.crt, ID.key and ca.crt")
-	cmd.AddCommand(add)
+	add.Flags().StringVar(&out, "out", ".", "`DIR` for ID.crt, ID.key and ca.crt")
+	list := &cobra.Command{
+		Use: "list", Short: "List every person (admin)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			ps, err := c.Persons(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if done, err := o.structured(cmd.OutOrStdout(), ps); done {
+				return err
+			}
+			var rows [][]string
+			for _, p := range ps {
+				rows = append(rows, []string{p.ID, p.Name, p.Email})
+			}
+			return table(cmd.OutOrStdout(), []string{"ID", "NAME", "EMAIL"}, rows)
+		},
+	}
+	cmd.AddCommand(add, list)
 	return cmd
 }
 
@@ -310,8 +333,8 @@ func newComputerCmd(o *clientOptions) *cobra.Command {
 				return err
 			}
 			if token {
-				if o.json {
-					return printJSON(cmd.OutOrStdout(), reg)
+				if done, err := o.structured(cmd.OutOrStdout(), reg); done {
+					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "computer %s registered; one-time token (valid 24h):\n%s\n", reg.Computer.ID, reg.Token)
 				return nil
@@ -323,8 +346,8 @@ func newComputerCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("computer %s registered but its credentials could not be written: %w", reg.Computer.ID, err)
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"computer": reg.Computer, "files": files})
+			if done, err := o.structured(cmd.OutOrStdout(), map[string]any{"computer": reg.Computer, "files": files}); done {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "computer %s registered; credentials: %s\n", reg.Computer.ID, strings.Join(files, " "))
 			return nil
@@ -343,7 +366,7 @@ func newComputerCmd(o *clientOptions) *cobra.Command {
 	fl.StringArrayVar(&prices, "resource-price", nil, "price of a resource, k=v (cpu_time=0.001); repeatable")
 	fl.StringVar(&currency, "currency", "EUR", "currency of the prices")
 	fl.StringVar(&scope, "scope", "open", "allocation scope: open (marketplace) or closed (owner only)")
-	fl.StringVar(&out, "out", ".", "directory for ID.crt, ID.key and ca.crt")
+	fl.StringVar(&out, "out", ".", "`DIR` for ID.crt, ID.key and ca.crt")
 	fl.BoolVar(&token, "token", false, "print a one-time registration token instead of writing credentials")
 
 	list := &cobra.Command{
@@ -357,18 +380,26 @@ func newComputerCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), cs)
+			if done, err := o.structured(cmd.OutOrStdout(), cs); done {
+				return err
+			}
+			header := []string{"ID", "REGION", "SCOPE", "PRICE/H", "LAST CONTACT"}
+			if o.wide() {
+				header = append(header, "TITLE", "OWNER", "NETWORK", "HARDWARE")
 			}
 			var rows [][]string
 			for _, x := range cs {
-				rows = append(rows, []string{x.ID, x.Region, string(x.Scope), strconv.FormatFloat(x.HourlyPrice(), 'g', -1, 64), lastContact(x.LastContact)})
+				row := []string{x.ID, x.Region, string(x.Scope), hourlyPrice(x.HourlyPrice(), x.Currency), lastContact(x.LastContact)}
+				if o.wide() {
+					row = append(row, x.Title, x.Owner, x.Network, hardware(x.Hardware))
+				}
+				rows = append(rows, row)
 			}
-			return table(cmd.OutOrStdout(), []string{"ID", "REGION", "SCOPE", "PRICE/H", "LAST CONTACT"}, rows)
+			return table(cmd.OutOrStdout(), header, rows)
 		},
 	}
 	show := &cobra.Command{
-		Use: "show ID", Short: "Show a computer, its partitions and software", Args: cobra.ExactArgs(1),
+		Use: "show ID", Short: "Show a computer, its partitions and software, with their errors", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
@@ -378,28 +409,10 @@ func newComputerCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), d)
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "computer %s (%s) region=%s network=%s scope=%s last contact %s\n",
-				d.Computer.ID, d.Computer.Title, d.Computer.Region, d.Computer.Network, d.Computer.Scope, lastContact(d.Computer.LastContact))
-			var sw [][]string
-			for _, s := range d.Software {
-				sw = append(sw, []string{s.URL, string(s.Requested), string(s.Reported)})
-			}
-			if err := table(w, []string{"SOFTWARE", "REQUESTED", "REPORTED"}, sw); err != nil {
+			if done, err := o.structured(cmd.OutOrStdout(), d); done {
 				return err
 			}
-			var parts [][]string
-			for _, p := range d.Partitions {
-				var addrs []string
-				for _, a := range p.Addresses {
-					addrs = append(addrs, a.Addr)
-				}
-				parts = append(parts, []string{p.ID, string(p.Status), p.InstanceGUID, string(p.ReportedState), strings.Join(addrs, " ")})
-			}
-			return table(w, []string{"PARTITION", "STATUS", "INSTANCE", "REPORTED", "ADDRESSES"}, parts)
+			return describeComputer(cmd.OutOrStdout(), d)
 		},
 	}
 	set := newComputerSetCmd(o)
@@ -465,8 +478,8 @@ func newComputerSetCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), comp)
+			if done, err := o.structured(cmd.OutOrStdout(), comp); done {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "computer %s: region=%s network=%s scope=%s\n", comp.ID, comp.Region, comp.Network, comp.Scope)
 			return nil
@@ -480,6 +493,33 @@ func newComputerSetCmd(o *clientOptions) *cobra.Command {
 	fl.Float64Var(&price, "price", 0, "hourly hosting price of a partition")
 	fl.StringArrayVar(&prices, "resource-price", nil, "price of a resource, k=v (cpu_time=0.001); repeatable")
 	return set
+}
+
+// hourlyPrice is an hourly price with its currency.
+func hourlyPrice(p float64, currency string) string {
+	out := strconv.FormatFloat(p, 'g', -1, 64)
+	if currency != "" {
+		out += " " + currency
+	}
+	return out
+}
+
+// hardware is a one-line summary of what is known of a computer's hardware.
+func hardware(h model.Hardware) string {
+	var parts []string
+	if h.Arch != "" {
+		parts = append(parts, h.Arch)
+	}
+	if h.CPU > 0 {
+		parts = append(parts, fmt.Sprintf("%d CPU", h.CPU))
+	}
+	if h.RAM > 0 {
+		parts = append(parts, fmt.Sprintf("%d MiB RAM", h.RAM))
+	}
+	if h.Disk > 0 {
+		parts = append(parts, fmt.Sprintf("%d GiB disk", h.Disk))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func lastContact(t time.Time) string {
@@ -511,28 +551,60 @@ func newSupplyCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), sw)
+			if done, err := o.structured(cmd.OutOrStdout(), sw); done {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s on %s: requested %s\n", sw.URL, computer, sw.Requested)
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&computer, "computer", "", "computer id (required)")
+	cmd.Flags().StringVar(&computer, "computer", "", "computer `ID` (required)")
 	cmd.Flags().BoolVar(&destroy, "destroy", false, "remove the software release instead")
 	cmd.MarkFlagRequired("computer")
 	return cmd
 }
 
+// Exit statuses of `slapgo request --wait` (1 is any other failure).
+const (
+	exitInstanceError = 3 // its node reported an error
+	exitStillPending  = 4 // still waiting for a home when the time ran out
+	exitTimeout       = 5 // placed, but not ready when the time ran out
+)
+
 func newRequestCmd(o *clientOptions) *cobra.Command {
 	var stype, state string
 	var params, sla []string
-	var shared bool
+	var shared, wait bool
+	var timeout, interval time.Duration
 	cmd := &cobra.Command{
 		Use:   "request TITLE URL",
-		Short: "Request an instance (idempotent: the same request again changes nothing); prints it as JSON",
-		Args:  cobra.ExactArgs(2),
+		Short: "Request an instance: the whole desired instance (idempotent: the same request again changes nothing)",
+		Long: `Request an instance of the software release URL under TITLE.
+
+As in SlapOS, a request describes the whole desired instance: its software
+release, software type, parameters and SLA are what the request gives. Asking
+again for an existing TITLE with other values changes the instance; a request
+without --param gives it no parameters, one without --sla no SLA. The same
+request again changes nothing.
+
+To change only the state, keeping parameters, SLA and type, use
+'slapgo instance start|stop|destroy GUID|TITLE'.
+
+With --wait, the command follows the instance until it is what was asked
+(started with its connection parameters published, or stopped, or destroyed),
+printing a line on stderr at each change, and exits with:
+  0  ready
+  1  the request failed (bad input, refused by the master, master unreachable)
+  3  its node reported an error (the error is printed)
+  4  still pending when --timeout ran out (the reason is printed)
+  5  placed but not ready when --timeout ran out`,
+		Example: `  slapgo request hello https://example.org/hello/software.cfg --param name=Alice --wait
+  slapgo request db https://example.org/db/software.cfg --sla region=eu -o yaml`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := o.format(); err != nil {
+				return err
+			}
 			p, err := model.ParseKeyValues("--param", params)
 			if err != nil {
 				return err
@@ -551,6 +623,9 @@ func newRequestCmd(o *clientOptions) *cobra.Command {
 			if err := model.ValidateSoftwareURL(args[1]); err != nil {
 				return err
 			}
+			if wait && (timeout <= 0 || interval <= 0) {
+				return fmt.Errorf("--timeout %s and --interval %s must be positive", timeout, interval)
+			}
 			c, err := o.client()
 			if err != nil {
 				return err
@@ -566,16 +641,71 @@ func newRequestCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printJSON(cmd.OutOrStdout(), inst)
+			var waitErr error
+			if wait && inst.GUID != "" {
+				inst, waitErr = waitInstance(cmd, c, inst, timeout, interval)
+			}
+			if done, err := o.structured(cmd.OutOrStdout(), inst); done {
+				return errors.Join(waitErr, err)
+			}
+			if err := describeInstance(cmd.OutOrStdout(), inst); err != nil {
+				return err
+			}
+			return waitErr
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&stype, "type", "", "software type (default: default)")
-	f.StringArrayVar(&params, "param", nil, "instance parameter k=v; repeatable")
-	f.StringArrayVar(&sla, "sla", nil, "SLA condition k=v (region, computer_guid, max_price, …); repeatable")
+	f.StringVar(&stype, "type", "", "software `type` (default: default)")
+	f.StringArrayVar(&params, "param", nil, "instance parameter `key=value`; repeatable")
+	f.StringArrayVar(&sla, "sla", nil, "SLA condition `key=value` (region, computer_guid, max_price, …); repeatable")
 	f.BoolVar(&shared, "shared", false, "request a shared instance, hosted by an instance of the same software")
-	f.StringVar(&state, "state", "", "started, stopped or destroyed (default: keep; started for a new instance)")
+	f.StringVar(&state, "state", "", "`state`: started, stopped or destroyed (default: keep; started for a new instance)")
+	f.BoolVar(&wait, "wait", false, "wait until the instance is ready, pending past --timeout or in error; the exit status tells which")
+	f.DurationVar(&timeout, "timeout", 5*time.Minute, "with --wait, how long to wait")
+	f.DurationVar(&interval, "interval", 2*time.Second, "with --wait, how often to ask the master")
 	return cmd
+}
+
+// waitInstance follows an instance until it is ready, in error, or the
+// timeout runs out, printing a progress line on stderr at each change of
+// its readiness. The error carries the exit status of the outcome.
+func waitInstance(cmd *cobra.Command, c *api.Client, inst api.Instance, timeout, interval time.Duration) (api.Instance, error) {
+	ctx := cmd.Context()
+	deadline := time.Now().Add(timeout)
+	progress := cmd.ErrOrStderr()
+	last := ""
+	for {
+		readiness, detail := master.InstanceReadiness(master.InstanceInfo(inst))
+		if line := string(readiness) + ": " + detail; line != last {
+			fmt.Fprintf(progress, "%s %s (%s) %s\n", time.Now().UTC().Format(time.TimeOnly), inst.GUID, inst.Title, line)
+			last = line
+		}
+		switch readiness {
+		case master.ReadyDone:
+			return inst, nil
+		case master.ReadyError:
+			return inst, &exitError{exitInstanceError, fmt.Errorf("instance %s (%s) is in error: %s", inst.GUID, inst.Title, detail)}
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			if readiness == master.ReadyPending {
+				return inst, &exitError{exitStillPending, fmt.Errorf("instance %s (%s) still pending after %s: %s", inst.GUID, inst.Title, timeout, detail)}
+			}
+			return inst, &exitError{exitTimeout, fmt.Errorf("instance %s (%s) not ready after %s: %s", inst.GUID, inst.Title, timeout, detail)}
+		}
+		t := time.NewTimer(min(interval, left))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return inst, ctx.Err()
+		case <-t.C:
+		}
+		next, err := c.Instance(ctx, inst.GUID)
+		if err != nil {
+			return inst, fmt.Errorf("waiting for instance %s: %w", inst.GUID, err)
+		}
+		inst = next
+	}
 }
 
 func instanceRows(is []api.Instance) [][]string {
@@ -593,66 +723,166 @@ func instanceRows(is []api.Instance) [][]string {
 	return rows
 }
 
+// resolveInstance finds the instance ref names: a GUID (SOFTINST-…) or the
+// title of one of the caller's instances. A title names a root the caller
+// requested first, then any instance of the caller's trees if only one
+// bears it.
+func resolveInstance(ctx context.Context, c *api.Client, ref string) (api.Instance, error) {
+	if strings.HasPrefix(ref, "SOFTINST-") {
+		return c.Instance(ctx, ref)
+	}
+	is, err := c.Instances(ctx)
+	if err != nil {
+		return api.Instance{}, err
+	}
+	// Live roots first, then live members of the caller's trees, then the
+	// destroyed ones (still listed until their partition is wiped).
+	var roots, others, destroyed []api.Instance
+	for _, i := range is {
+		switch {
+		case i.Title != ref:
+		case i.Status == api.StatusDestroyed:
+			destroyed = append(destroyed, i)
+		case i.RootTitle == "":
+			roots = append(roots, i)
+		default:
+			others = append(others, i)
+		}
+	}
+	for _, found := range [][]api.Instance{roots, others, destroyed} {
+		switch len(found) {
+		case 0:
+			continue
+		case 1:
+			return found[0], nil
+		}
+		var guids []string
+		for _, i := range found {
+			guids = append(guids, fmt.Sprintf("%s (owner %s, tree %s)", i.GUID, i.Owner, treeTitle(i)))
+		}
+		return api.Instance{}, fmt.Errorf("%d instances are titled %q: %s; give the GUID", len(found), ref, strings.Join(guids, ", "))
+	}
+	return api.Instance{}, fmt.Errorf("no instance titled %q: give the GUID (SOFTINST-…) or the title of one of your instances (slapgo instance list)", ref)
+}
+
+func treeTitle(i api.Instance) string {
+	if i.RootTitle == "" {
+		return i.Title
+	}
+	return i.RootTitle
+}
+
+// instanceFilter is what `slapgo instance list` keeps.
+type instanceFilter struct{ state, computer, software string }
+
+func (f instanceFilter) check() error {
+	switch f.state {
+	case "", string(model.StateStarted), string(model.StateStopped), api.StatusDestroyed, api.StatusPending, api.StatusAllocated, string(model.ReportedError):
+		return nil
+	}
+	return fmt.Errorf("--state %q: expected started, stopped, destroyed, pending, allocated or error", f.state)
+}
+
+func (f instanceFilter) apply(is []api.Instance) []api.Instance {
+	out := []api.Instance{}
+	for _, i := range is {
+		switch {
+		case f.computer != "" && i.ComputerID != f.computer:
+		case f.software != "" && !strings.Contains(i.SoftwareRelease, f.software):
+		case f.state == string(model.StateStarted) || f.state == string(model.StateStopped):
+			if string(i.RequestedState) == f.state && i.Status != api.StatusDestroyed {
+				out = append(out, i)
+			}
+		case f.state == string(model.ReportedError):
+			if i.ReportedState == model.ReportedError {
+				out = append(out, i)
+			}
+		case f.state != "" && i.Status != f.state:
+		default:
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
 func newInstanceCmd(o *clientOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "instance", Short: "Inspect and act on your instances"}
+	var all bool
+	var filter instanceFilter
 	list := &cobra.Command{
-		Use: "list", Short: "List your instances", Args: cobra.NoArgs,
+		Use: "list", Short: "List your instances (with --all, the destroyed ones too)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := filter.check(); err != nil {
+				return err
+			}
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
-			is, err := c.Instances(cmd.Context())
+			var is []api.Instance
+			if all || filter.state == api.StatusDestroyed {
+				is, err = c.AllInstances(cmd.Context())
+			} else {
+				is, err = c.Instances(cmd.Context())
+			}
 			if err != nil {
 				return err
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), is)
+			is = filter.apply(is)
+			if done, err := o.structured(cmd.OutOrStdout(), is); done {
+				return err
 			}
-			return table(cmd.OutOrStdout(), []string{"GUID", "TITLE", "REQUESTED", "STATUS", "REPORTED", "WHERE"}, instanceRows(is))
+			header := []string{"GUID", "TITLE", "REQUESTED", "STATUS", "REPORTED", "WHERE"}
+			rows := instanceRows(is)
+			if o.wide() {
+				header = append(header, "SOFTWARE", "TYPE", "TREE", "CREATED")
+				for n, i := range is {
+					rows[n] = append(rows[n], i.SoftwareRelease, i.SoftwareType, treeTitle(i), i.CreatedAt.UTC().Format(time.RFC3339))
+				}
+			}
+			return table(cmd.OutOrStdout(), header, rows)
 		},
 	}
+	lf := list.Flags()
+	lf.BoolVar(&all, "all", false, "include the destroyed instances the master still keeps")
+	lf.StringVar(&filter.state, "state", "", "only instances in `state`: started, stopped, destroyed (requested), pending, allocated (placement) or error (reported)")
+	lf.StringVar(&filter.computer, "computer", "", "only instances on computer `ID`")
+	lf.StringVar(&filter.software, "software", "", "only instances of software releases whose URL contains `text`")
 	show := &cobra.Command{
-		Use: "show GUID", Short: "Show an instance with its connection parameters", Args: cobra.ExactArgs(1),
+		Use: "show GUID|TITLE", Short: "Describe an instance: software, type, parameters, SLA, placement, errors, connection parameters, recent changes", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
-			i, err := c.Instance(cmd.Context(), args[0])
+			i, err := resolveInstance(cmd.Context(), c, args[0])
 			if err != nil {
 				return err
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), i)
-			}
-			w := cmd.OutOrStdout()
-			if err := table(w, []string{"GUID", "TITLE", "REQUESTED", "STATUS", "REPORTED", "WHERE"}, instanceRows([]api.Instance{i})); err != nil {
+			if done, err := o.structured(cmd.OutOrStdout(), i); done {
 				return err
 			}
-			if i.ReportedError != "" {
-				fmt.Fprintf(w, "error: %s\n", i.ReportedError)
-			}
-			for _, k := range slices.Sorted(maps.Keys(i.Connection)) {
-				fmt.Fprintf(w, "connection %s = %s\n", k, i.Connection[k])
-			}
-			return nil
+			return describeInstance(cmd.OutOrStdout(), i)
 		},
 	}
 	var message string
 	bang := &cobra.Command{
-		Use: "bang GUID", Short: "Ask for the instance's whole tree to be processed again", Args: cobra.ExactArgs(1),
+		Use: "bang GUID|TITLE", Short: "Ask for the instance's whole tree to be processed again", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
-			i, err := c.Bang(cmd.Context(), args[0], message)
+			target, err := resolveInstance(cmd.Context(), c, args[0])
 			if err != nil {
 				return err
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), i)
+			i, err := c.Bang(cmd.Context(), target.GUID, message)
+			if err != nil {
+				return err
+			}
+			if done, err := o.structured(cmd.OutOrStdout(), i); done {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s banged: its tree will be processed again\n", i.GUID)
 			return nil
@@ -660,25 +890,60 @@ func newInstanceCmd(o *clientOptions) *cobra.Command {
 	}
 	bang.Flags().StringVar(&message, "message", "", "why")
 	rename := &cobra.Command{
-		Use: "rename GUID TITLE", Short: "Give an instance a new title (its requester then requests it by that title)", Args: cobra.ExactArgs(2),
+		Use: "rename GUID|TITLE NEW-TITLE", Short: "Give an instance a new title (its requester then requests it by that title)", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
-			i, err := c.Rename(cmd.Context(), args[0], args[1])
+			target, err := resolveInstance(cmd.Context(), c, args[0])
 			if err != nil {
 				return err
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), i)
+			i, err := c.Rename(cmd.Context(), target.GUID, args[1])
+			if err != nil {
+				return err
+			}
+			if done, err := o.structured(cmd.OutOrStdout(), i); done {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s renamed %q\n", i.GUID, i.Title)
 			return nil
 		},
 	}
-	cmd.AddCommand(list, show, bang, rename)
+	cmd.AddCommand(list, show, bang, rename,
+		newInstanceStateCmd(o, "start", model.StateStarted, "Start an instance; its parameters, SLA and software type stay"),
+		newInstanceStateCmd(o, "stop", model.StateStopped, "Stop an instance; its parameters, SLA and software type stay"),
+		newInstanceStateCmd(o, "destroy", model.StateDestroyed, "Destroy an instance (and, for a root, its whole tree)"))
 	return cmd
+}
+
+// newInstanceStateCmd builds `slapgo instance start|stop|destroy`: they
+// change only the requested state, unlike `slapgo request`, which sends the
+// whole desired instance.
+func newInstanceStateCmd(o *clientOptions, verb string, state model.RequestedState, short string) *cobra.Command {
+	return &cobra.Command{
+		Use: verb + " GUID|TITLE", Short: short, Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			target, err := resolveInstance(cmd.Context(), c, args[0])
+			if err != nil {
+				return err
+			}
+			i, err := c.SetState(cmd.Context(), target.GUID, state)
+			if err != nil {
+				return err
+			}
+			if done, err := o.structured(cmd.OutOrStdout(), i); done {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s (%s): requested %s\n", i.GUID, i.Title, i.RequestedState)
+			return nil
+		},
+	}
 }
 
 func newInvoiceCmd(o *clientOptions) *cobra.Command {
@@ -712,18 +977,22 @@ func newInvoiceCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), invs)
+			if done, err := o.structured(cmd.OutOrStdout(), invs); done {
+				return err
 			}
 			var rows [][]string
 			for _, inv := range invs {
+				cur := inv.Currency
+				if cur == "" {
+					cur = "(unpriced)"
+				}
 				for _, l := range inv.Lines {
 					rows = append(rows, []string{inv.Person, l.Resource, strconv.FormatFloat(l.Quantity, 'f', 3, 64) + " " + l.Unit,
-						strconv.FormatFloat(l.Amount, 'f', 2, 64) + " " + inv.Currency})
+						strconv.FormatFloat(l.Amount, 'f', 2, 64), cur})
 				}
-				rows = append(rows, []string{inv.Person, "TOTAL", "", strconv.FormatFloat(inv.Total, 'f', 2, 64) + " " + inv.Currency})
+				rows = append(rows, []string{inv.Person, "TOTAL", "", strconv.FormatFloat(inv.Total, 'f', 2, 64), cur})
 			}
-			return table(cmd.OutOrStdout(), []string{"PERSON", "RESOURCE", "QUANTITY", "AMOUNT"}, rows)
+			return table(cmd.OutOrStdout(), []string{"PERSON", "RESOURCE", "QUANTITY", "AMOUNT", "CURRENCY"}, rows)
 		},
 	}
 	list.Flags().StringVar(&from, "from", "", "period start, 2006-01-02 or RFC 3339")
@@ -756,8 +1025,8 @@ func newPendingCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), ps)
+			if done, err := o.structured(cmd.OutOrStdout(), ps); done {
+				return err
 			}
 			var rows [][]string
 			for _, p := range ps {

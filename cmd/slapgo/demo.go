@@ -127,7 +127,7 @@ address or tap to the machine. Its partitions listen on addresses of
 			return nil
 		},
 	}
-	cmd.PersistentFlags().StringVar(&dir, "dir", "", "grid folder (default .local-grid in the checkout)")
+	cmd.PersistentFlags().StringVar(&dir, "dir", "", "grid `DIR` (default .local-grid in the checkout)")
 	f := cmd.Flags()
 	f.BoolVar(&reset, "reset", false, "stop the grid and wipe its folder first")
 	f.StringVar(&software, "software", "", "software release to deploy instead of the sample: URL or profile path; its instance must publish a url")

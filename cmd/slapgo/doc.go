@@ -40,6 +40,14 @@
 //  5. Do not set PersistentPreRun(E) on rootCmd; sub-commands may define
 //     their own hooks, which run after the root's (cobra.EnableTraverseRunHooks
 //     is on).
+//  6. Give every leaf command an Args check (cobra.NoArgs, ExactArgs…): cobra
+//     accepts any argument otherwise. Groups need none: execute makes every
+//     command with sub-commands refuse an unknown one (strict.go), and a test
+//     walks the tree for both.
+//  7. Name a flag's value in its usage with back quotes, one short word:
+//     "data directory `DIR` made by slapgo master init". pflag shows the
+//     first back-quoted text as the placeholder (--data DIR); a command in
+//     back quotes would become the placeholder. A test walks every flag.
 //
 // The global flags are:
 //

@@ -11,6 +11,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/slapgo/slapgo/internal/buildinfo"
+	"github.com/slapgo/slapgo/master/api"
 )
 
 // rootCmd is the command every sub-command file registers under (see doc.go).
@@ -39,9 +42,11 @@ const (
 // sub-commands.
 func newRootCmd() *cobra.Command {
 	var logLevel, logFormat string
+	info := buildinfo.Read()
 	cmd := &cobra.Command{
-		Use:   "slapgo",
-		Short: "slapgo is a distributed cloud where anyone can be a cloud provider",
+		Use:     "slapgo",
+		Version: info.Version,
+		Short:   "slapgo is a distributed cloud where anyone can be a cloud provider",
 		Long: `slapgo is SlapOS re-built in Go: a distributed cloud where anyone can be a
 cloud provider.
 
@@ -63,9 +68,10 @@ virtual nodes, used to study provisioning economics and reconfiguration storms.`
 			return nil
 		},
 	}
+	cmd.SetVersionTemplate(versionText(info))
 	flags := cmd.PersistentFlags()
-	flags.StringVar(&logLevel, "log-level", "info", "minimum level of logged events: debug, info, warn or error")
-	flags.StringVar(&logFormat, "log-format", logFormatText, "format of logged events: text or json")
+	flags.StringVar(&logLevel, "log-level", "info", "minimum `LEVEL` of logged events: debug, info, warn or error")
+	flags.StringVar(&logFormat, "log-format", logFormatText, "`FORMAT` of logged events: text or json")
 	return cmd
 }
 
@@ -99,6 +105,8 @@ func execute(ctx context.Context, root *cobra.Command, args []string, stdout, st
 	root.SetErr(stderr)
 	root.SilenceErrors = true // printed below, in our format
 	root.SilenceUsage = true  // printed below, only for usage errors
+	root.InitDefaultCompletionCmd(args...)
+	strictGroups(root)
 	running := false
 	markRunning(root, &running)
 	cmd, err := root.ExecuteContextC(ctx)
@@ -110,11 +118,29 @@ func execute(ctx context.Context, root *cobra.Command, args []string, stdout, st
 		return 1
 	}
 	fmt.Fprintf(stderr, "slapgo: %v\n", err)
+	var unreachable *api.UnreachableError
+	if errors.As(err, &unreachable) && errors.Is(err, syscall.ECONNREFUSED) {
+		fmt.Fprintln(stderr, "slapgo: is the master running? (make run / slapgo master serve)")
+	}
 	if !running && cmd != nil {
 		fmt.Fprintf(stderr, "\n%s", cmd.UsageString())
 	}
+	var ec *exitError
+	if errors.As(err, &ec) {
+		return ec.code
+	}
 	return 1
 }
+
+// exitError is an error with its own exit status, for outcomes a script
+// tells apart (see `slapgo request --wait`).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
 
 // markRunning makes every command of the tree set *running as soon as its own
 // hooks start. Flags, arguments and required flags are all checked before a

@@ -63,6 +63,11 @@ func TestExecute(t *testing.T) {
 			wantStdout: []string{"slapgo ", "\ncommit: ", "\ngo: " + runtime.Version()},
 		},
 		{
+			name:       "--version prints what version prints",
+			args:       []string{"--version"},
+			wantStdout: []string{"slapgo ", "\ncommit: ", "\ngo: " + runtime.Version()},
+		},
+		{
 			name:       "run error: message, no usage",
 			args:       []string{"fail"},
 			wantCode:   1,

@@ -55,7 +55,7 @@ It refuses a directory that exists and is not empty.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data", "", "data directory to create (must not exist or be empty)")
+	cmd.Flags().StringVar(&dataDir, "data", "", "data directory `DIR` to create (must not exist or be empty)")
 	cmd.Flags().StringArrayVar(&hostnames, "hostname", nil, "extra DNS name or IP address of the master in its server certificate (repeatable)")
 	cmd.MarkFlagRequired("data")
 	return cmd
@@ -150,10 +150,10 @@ one machine ("slapgo demo") and test harnesses.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&dataDir, "data", "", "data directory made by `slapgo master init`")
-	f.StringVar(&listen, "listen", "127.0.0.1:8443", "address of the HTTPS API (port 0: any free port)")
-	f.StringVar(&metricsListen, "metrics-listen", "", "also serve /metrics and /healthz in plain HTTP on this address")
-	f.StringVar(&policy, "policy", string(alloc.PolicyFirstFit), "allocation policy: first-fit, cheapest, pack, spread or random")
+	f.StringVar(&dataDir, "data", "", "data directory `DIR` made by slapgo master init")
+	f.StringVar(&listen, "listen", "127.0.0.1:8443", "`ADDRESS:PORT` of the HTTPS API (port 0: any free port)")
+	f.StringVar(&metricsListen, "metrics-listen", "", "also serve /metrics and /healthz in plain HTTP on this `ADDRESS:PORT`")
+	f.StringVar(&policy, "policy", string(alloc.PolicyFirstFit), "allocation `POLICY`: first-fit, cheapest, pack, spread or random")
 	f.DurationVar(&onlineWithin, "online-within", 0, "allocate only on computers seen within this duration (0: no condition)")
 	f.DurationVar(&retryEvery, "retry-every", server.DefaultRetryEvery, "how often pending requests are retried")
 	f.DurationVar(&grace, "shutdown-grace", server.DefaultShutdownGrace, "how long in-flight requests may take to finish on shutdown")

@@ -111,7 +111,7 @@ Unknown sections and keys are errors. Without root (or with
 --unprivileged) partitions run as the agent's own user and format only
 makes directories.`,
 	}
-	cmd.PersistentFlags().StringVar(&o.config, "config", "", "node configuration file (env SLAPGO_NODE_CONFIG, default "+defaultNodeConfig+")")
+	cmd.PersistentFlags().StringVar(&o.config, "config", "", "node configuration `FILE` (env SLAPGO_NODE_CONFIG, default "+defaultNodeConfig+")")
 	cmd.PersistentFlags().BoolVar(&o.unprivileged, "unprivileged", false, "run partitions as this user, create no user, address or tap (implied without root)")
 	cmd.AddCommand(newNodeRegisterCmd(o), newNodeFormatCmd(o), newNodeSoftwareCmd(o), newNodeInstanceCmd(o),
 		newNodeReportCmd(o), newNodeRunCmd(o), newNodeStatusCmd(o))
@@ -147,12 +147,12 @@ that they are those of [slapos] computer_id.
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&ro.MasterURL, "master", "", "master URL (default [slapos] master_url)")
-	f.StringVar(&ro.Token, "token", "", "one-time registration token")
-	f.StringVar(&ro.CAFile, "ca", "", "the master's CA certificate (PEM)")
-	f.StringVar(&ro.FromDir, "from", "", "directory written by `slapgo computer add --out`")
-	f.StringVar(&ro.CertFile, "cert", "", "the computer's certificate (PEM)")
-	f.StringVar(&ro.KeyFile, "key", "", "the computer's private key (PEM)")
+	f.StringVar(&ro.MasterURL, "master", "", "master `URL` (default [slapos] master_url)")
+	f.StringVar(&ro.Token, "token", "", "one-time registration `TOKEN`")
+	f.StringVar(&ro.CAFile, "ca", "", "the master's CA certificate, a PEM `FILE`")
+	f.StringVar(&ro.FromDir, "from", "", "`DIR` written by slapgo computer add --out")
+	f.StringVar(&ro.CertFile, "cert", "", "the computer's certificate, a PEM `FILE`")
+	f.StringVar(&ro.KeyFile, "key", "", "the computer's private key, a PEM `FILE`")
 	f.BoolVar(&ro.Force, "force", false, "replace credentials already installed")
 	return cmd
 }

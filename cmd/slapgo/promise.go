@@ -23,6 +23,7 @@ The node agent writes scripts calling it in each partition's etc/promise.
 		Example: `  slapgo promise port 10.0.0.4 8080 --timeout 5s
   slapgo promise http http://10.0.0.4:8080/ --expect-status 200`,
 		DisableFlagParsing: true,
+		Args:               cobra.ArbitraryArgs, // checked by profile.RunPromise
 		RunE: func(cmd *cobra.Command, args []string) error {
 			for _, a := range args {
 				if a == "-h" || a == "--help" {

@@ -159,7 +159,7 @@ reproduces it, and exits with status 1.`,
 	}
 	f := cmd.Flags()
 	f.Uint64Var(&seed, "seed", 1, "root seed of every random stream")
-	f.StringVar(&out, "out", "", "directory for timeseries.csv, summary.json and plots (default out/sim/<scenario name>)")
+	f.StringVar(&out, "out", "", "`DIR` for timeseries.csv, summary.json and plots (default out/sim/<scenario name>)")
 	f.StringArrayVar(&sets, "set", nil, "override a scenario field: key=value (repeatable)")
 	f.StringVar(&traceFile, "trace", "", "also write every trace line to this file")
 	f.BoolVar(&quiet, "quiet", false, "no progress lines on stderr")
@@ -324,7 +324,7 @@ byte for byte, as one unsharded sweep.`,
 	}
 	f := cmd.Flags()
 	f.Uint64Var(&seed, "seed", 1, "root seed of every point (unless --param seed=… sets it)")
-	f.StringVar(&out, "out", "", "directory for the runs and the combined outputs (default out/sim/sweep)")
+	f.StringVar(&out, "out", "", "`DIR` for the runs and the combined outputs (default out/sim/sweep)")
 	f.StringArrayVar(&sets, "set", nil, "override a scenario field for every point: key=value (repeatable)")
 	f.StringArrayVar(&params, "param", nil, "a swept field and its values: key=a,b,c (repeatable)")
 	f.StringVar(&shard, "shard", "", "run only shard i of n (0 <= i < n): runs i, i+n, i+2n…")
@@ -358,7 +358,7 @@ for byte.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&out, "out", "", "directory for the merged outputs")
+	cmd.Flags().StringVar(&out, "out", "", "`DIR` for the merged outputs")
 	return cmd
 }
 

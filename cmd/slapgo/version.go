@@ -18,10 +18,13 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print the version, commit and Go version of this binary",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			info := buildinfo.Read()
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "slapgo %s\ncommit: %s\ngo: %s %s\n",
-				info.Version, info.Commit, info.GoVersion, info.Platform)
+			_, err := fmt.Fprint(cmd.OutOrStdout(), versionText(buildinfo.Read()))
 			return err
 		},
 	}
+}
+
+// versionText is what `slapgo version` and `slapgo --version` print.
+func versionText(info buildinfo.Info) string {
+	return fmt.Sprintf("slapgo %s\ncommit: %s\ngo: %s %s\n", info.Version, info.Commit, info.GoVersion, info.Platform)
 }

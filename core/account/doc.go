@@ -26,7 +26,7 @@
 // the rest with an error (wrapping ErrJournal; ErrConsumption for reports)
 // that names the transaction, the movement, the field and the line, e.g.
 //
-//	account: invalid usage journal: transaction 1 movement 3: quantity "abc" is not a number (line 14)
+//	invalid usage journal: transaction 1 movement 3: quantity "abc" is not a number (line 14)
 //
 // Element and field names are SlapOS's. SlapOS's writers (slapgrid, the
 // collector) never write elements outside the schema, so unknown elements

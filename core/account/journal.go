@@ -20,7 +20,7 @@ import (
 // ErrJournal is wrapped by every error about a usage journal or a
 // consumption report: the message names the transaction, the movement, the
 // field and, when decoding, the line.
-var ErrJournal = errors.New("account: invalid usage journal")
+var ErrJournal = errors.New("invalid usage journal")
 
 // ErrConsumption is wrapped by every error about a per-partition consumption
 // report. It wraps ErrJournal, so errors.Is(err, ErrJournal) holds for both

@@ -75,7 +75,7 @@ func TestDecodeJournalValid(t *testing.T) {
 
 func TestDecodeJournalErrorMessage(t *testing.T) {
 	_, err := DecodeJournal([]byte(strings.Replace(validJournal, "<quantity>512<", "<quantity>abc<", 1)))
-	want := `account: invalid usage journal: transaction 1 movement 2: quantity "abc" is not a number (line 28)`
+	want := `invalid usage journal: transaction 1 movement 2: quantity "abc" is not a number (line 28)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("error:\n got %v\nwant %s", err, want)
 	}
@@ -405,7 +405,7 @@ func TestDecodeConsumptionErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error:\n got %v\nwant it to contain %s", err, tt.want)
 			}
-			if !strings.HasPrefix(err.Error(), "account: invalid usage journal: consumption report: ") {
+			if !strings.HasPrefix(err.Error(), "invalid usage journal: consumption report: ") {
 				t.Errorf("error %q does not say it is about a consumption report", err)
 			}
 		})

@@ -51,6 +51,8 @@ func (s *State) Apply(now time.Time, cmd Command) (Result, []Mutation, error) {
 		res, err = s.partitionDestroyed(now, c)
 	case Rename:
 		res, err = s.rename(c)
+	case SetState:
+		res, err = s.setState(now, c)
 	case PostUsage:
 		res, err = s.postUsage(c)
 	case TransferInstance:

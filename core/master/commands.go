@@ -141,6 +141,16 @@ type Rename struct {
 	NewTitle     string
 }
 
+// SetState changes only the requested state of an instance its requester
+// may act on (start, stop, destroy): its software, type, parameters and SLA
+// stay as they are. A Request, by contrast, describes the whole desired
+// instance and replaces its parameters and SLA.
+type SetState struct {
+	By           model.Actor
+	InstanceGUID string
+	State        model.RequestedState
+}
+
 // PostUsage is a node posting a usage journal (TioXML).
 type PostUsage struct {
 	By         model.Actor
@@ -177,6 +187,7 @@ func (c SetConnection) CommandName() string      { return "set-connection" }
 func (c Bang) CommandName() string               { return "bang" }
 func (c PartitionDestroyed) CommandName() string { return "partition-destroyed" }
 func (c Rename) CommandName() string             { return "rename" }
+func (c SetState) CommandName() string           { return "set-state" }
 func (c PostUsage) CommandName() string          { return "post-usage" }
 func (c RetryPending) CommandName() string       { return "retry-pending" }
 func (c Contact) CommandName() string            { return "contact" }
@@ -193,6 +204,7 @@ func (c SetConnection) actor() model.Actor      { return c.By }
 func (c Bang) actor() model.Actor               { return c.By }
 func (c PartitionDestroyed) actor() model.Actor { return c.By }
 func (c Rename) actor() model.Actor             { return c.By }
+func (c SetState) actor() model.Actor           { return c.By }
 func (c PostUsage) actor() model.Actor          { return c.By }
 func (c RetryPending) actor() model.Actor       { return c.By }
 func (c Contact) actor() model.Actor            { return c.By }
@@ -228,6 +240,10 @@ type InstanceInfo struct {
 	ReportedError   string               `json:"reported_error,omitempty"`
 	Version         uint64               `json:"version"`
 	CreatedAt       time.Time            `json:"created_at"`
+	// StartedAt is when its current hosting period began (zero when none).
+	StartedAt time.Time `json:"started_at,omitzero"`
+	// ReportedAt is when its node last reported a change of its state.
+	ReportedAt time.Time `json:"reported_at,omitzero"`
 }
 
 // Result is what a command returns; the field matching the command is set.

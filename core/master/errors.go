@@ -10,9 +10,9 @@ import (
 // Sentinel errors. Every error Apply returns wraps exactly one of them (or
 // model.ErrInvalid for bad input), so shells map them to status codes.
 var (
-	ErrNotFound  = errors.New("master: not found")
-	ErrForbidden = errors.New("master: forbidden")
-	ErrConflict  = errors.New("master: conflict")
+	ErrNotFound  = errors.New("not found")
+	ErrForbidden = errors.New("forbidden")
+	ErrConflict  = errors.New("conflict")
 	ErrInvalid   = model.ErrInvalid
 )
 

@@ -146,15 +146,7 @@ func (s *State) updateInstance(now time.Time, inst *model.Instance, c Request, s
 		s.bumpInstance(inst)
 	}
 	if c.State != "" && c.State != inst.OwnState {
-		inst.OwnState = c.State
-		s.applyEffectiveState(now, inst)
-		if inst.IsRoot() {
-			for _, g := range s.treeMembers(treeOf(inst)) {
-				if g != inst.GUID {
-					s.applyEffectiveState(now, s.instances[g])
-				}
-			}
-		}
+		s.changeOwnState(now, inst, c.State)
 		changed = true
 	}
 	if (changed || slaChanged) && !inst.Allocated() && s.pending.has(inst.GUID) {
@@ -165,6 +157,59 @@ func (s *State) updateInstance(now time.Time, inst *model.Instance, c Request, s
 	}
 	info := s.info(inst)
 	return Result{Instance: &info, Changed: changed || slaChanged}, nil
+}
+
+// changeOwnState sets what the requester asks of an instance and applies
+// the effective state to it and, for a root, to its tree.
+func (s *State) changeOwnState(now time.Time, inst *model.Instance, st model.RequestedState) {
+	inst.OwnState = st
+	s.applyEffectiveState(now, inst)
+	if inst.IsRoot() {
+		for _, g := range s.treeMembers(treeOf(inst)) {
+			if g != inst.GUID {
+				s.applyEffectiveState(now, s.instances[g])
+			}
+		}
+	}
+}
+
+// setState changes only an instance's requested state (see SetState).
+func (s *State) setState(now time.Time, c SetState) (Result, error) {
+	inst := s.instances[c.InstanceGUID]
+	if inst == nil {
+		return Result{}, notFoundf("instance %s does not exist", c.InstanceGUID)
+	}
+	if c.By.Kind == model.KindComputer || !s.canActOnInstance(c.By, inst) {
+		if c.By.Kind == model.KindPerson {
+			// Do not reveal that another person's instance exists.
+			return Result{}, notFoundf("instance %s does not exist", c.InstanceGUID)
+		}
+		return Result{}, forbiddenf("%s may not change the state of %s", c.By, c.InstanceGUID)
+	}
+	if c.State == "" {
+		return Result{}, invalidf("state is empty: expected started, stopped or destroyed")
+	}
+	if _, err := model.ParseRequestedState(string(c.State)); err != nil {
+		return Result{}, err
+	}
+	if inst.Freed || inst.RequestedState == model.StateDestroyed {
+		if c.State == model.StateDestroyed {
+			info := s.info(inst)
+			return Result{Instance: &info}, nil
+		}
+		return Result{}, conflictf("instance %s is destroyed: it cannot be %s again (request it anew)", inst.GUID, c.State)
+	}
+	if c.State == inst.OwnState {
+		info := s.info(inst)
+		return Result{Instance: &info}, nil
+	}
+	s.changeOwnState(now, inst, c.State)
+	if !inst.Allocated() && s.pending.has(inst.GUID) && inst.RequestedState != model.StateDestroyed {
+		s.place(now, inst)
+	}
+	s.recordInstance(inst)
+	info := s.info(inst)
+	return Result{Instance: &info, Changed: true}, nil
 }
 
 func slaEqual(a, b model.SLA) bool {

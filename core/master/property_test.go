@@ -162,7 +162,7 @@ func (g *commandGen) next(step int) (time.Time, master.Command) {
 	g.now = g.now.Add(time.Duration(g.r.IntN(600)) * time.Second)
 	var cmd master.Command
 	person := g.persons[g.r.IntN(2)]
-	switch g.r.IntN(14) {
+	switch g.r.IntN(15) {
 	case 0:
 		cmd = master.RegisterComputer{By: person, ID: g.pick(g.comps), Region: g.pick([]string{"eu", "jp"}), Network: g.pick([]string{"n1", "n2"})}
 	case 1:
@@ -236,6 +236,11 @@ func (g *commandGen) next(step int) (time.Time, master.Command) {
 	case 13:
 		if len(g.guids) > 0 {
 			cmd = master.Rename{By: person, InstanceGUID: g.pick(g.guids), NewTitle: fmt.Sprintf("t%d", g.r.IntN(8))}
+		}
+	case 14:
+		if len(g.guids) > 0 {
+			st := model.RequestedState(g.pick([]string{"started", "stopped", "destroyed"}))
+			cmd = master.SetState{By: person, InstanceGUID: g.pick(g.guids), State: st}
 		}
 	}
 	return g.now, cmd

@@ -18,7 +18,7 @@ func (s *State) info(i *model.Instance) InstanceInfo {
 		RequestedState: i.RequestedState, Parameters: i.Parameters,
 		PendingReason: i.PendingReason, ComputerID: i.ComputerID, PartitionID: i.PartitionID,
 		HostGUID: i.HostGUID, Connection: i.Connection, ReportedState: i.ReportedState,
-		ReportedError: i.ReportedError, Version: i.Version, CreatedAt: i.CreatedAt,
+		ReportedError: i.ReportedError, Version: i.Version, CreatedAt: i.CreatedAt, StartedAt: i.StartedAt,
 	}
 	if !i.SLA.IsZero() {
 		if info.SLA = i.SLA.Raw(); len(info.SLA) == 0 {
@@ -37,6 +37,9 @@ func (s *State) info(i *model.Instance) InstanceInfo {
 		if cs := s.computers[i.ComputerID]; cs != nil {
 			if p := cs.partIdx[i.PartitionID]; p != nil {
 				info.Addresses = p.Addresses
+				if p.InstanceGUID == i.GUID {
+					info.ReportedAt = p.ReportedAt
+				}
 			}
 		}
 	}

@@ -6,7 +6,7 @@ import (
 )
 
 // ErrInvalid is wrapped by every validation error of this package.
-var ErrInvalid = errors.New("model: invalid input")
+var ErrInvalid = errors.New("invalid input")
 
 // invalidf builds a validation error wrapping ErrInvalid.
 func invalidf(format string, args ...any) error {

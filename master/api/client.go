@@ -26,7 +26,32 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("master answered %d %s: %s", e.Status, e.Code, e.Message)
+	if e.Message == "" {
+		return fmt.Sprintf("the master answered %d %s", e.Status, e.Code)
+	}
+	return fmt.Sprintf("%s (the master answered %d %s)", e.Message, e.Status, e.Code)
+}
+
+// UnreachableError is a request that got no answer from the master: the
+// connection was refused, timed out or broke.
+type UnreachableError struct {
+	URL string // the master's base URL
+	Err error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach the master at %s: %v", e.URL, e.cause())
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// cause is the transport error without the request line url.Error adds.
+func (e *UnreachableError) cause() error {
+	var ue *url.Error
+	if errors.As(e.Err, &ue) {
+		return ue.Err
+	}
+	return e.Err
 }
 
 // IsStatus reports whether err is an *Error with that status.
@@ -48,18 +73,18 @@ func TLSConfig(certFile, keyFile, caFile string) (*tls.Config, error) {
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
-			return nil, fmt.Errorf("api: reading CA certificate: %w", err)
+			return nil, fmt.Errorf("reading the master's CA certificate: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("api: %s holds no PEM certificate", caFile)
+			return nil, fmt.Errorf("the master's CA certificate %s holds no PEM certificate", caFile)
 		}
 		cfg.RootCAs = pool
 	}
 	if certFile != "" || keyFile != "" {
 		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
-			return nil, fmt.Errorf("api: loading client certificate %s and key %s: %w", certFile, keyFile, err)
+			return nil, fmt.Errorf("loading the certificate %s and key %s: %w", certFile, keyFile, err)
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}
@@ -79,7 +104,7 @@ func NewClient(baseURL, certFile, keyFile, caFile string) (*Client, error) {
 func NewClientTLS(baseURL string, cfg *tls.Config) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("api: master URL %q: expected https://host:port", baseURL)
+		return nil, fmt.Errorf("master URL %q: expected https://host:port", baseURL)
 	}
 	tr := &http.Transport{
 		TLSClientConfig:     cfg,
@@ -116,7 +141,10 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (int,
 func (c *Client) send(req *http.Request, out any) (int, error) {
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return 0, err
+		if req.Context().Err() != nil {
+			return 0, err
+		}
+		return 0, &UnreachableError{URL: c.BaseURL, Err: err}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
@@ -132,7 +160,7 @@ func (c *Client) send(req *http.Request, out any) (int, error) {
 	}
 	if out != nil && len(data) > 0 && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified {
 		if err := json.Unmarshal(data, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("api: decoding answer of %s %s: %w", req.Method, req.URL.Path, err)
+			return resp.StatusCode, fmt.Errorf("decoding the master's answer to %s %s: %w", req.Method, req.URL.Path, err)
 		}
 	}
 	return resp.StatusCode, nil
@@ -153,6 +181,13 @@ func (c *Client) WhoAmI(ctx context.Context) (WhoAmI, error) {
 func (c *Client) AddPerson(ctx context.Context, r AddPersonRequest) (AddPersonResponse, error) {
 	var out AddPersonResponse
 	_, err := c.do(ctx, http.MethodPost, "/persons", r, &out)
+	return out, err
+}
+
+// Persons lists every person (admin only).
+func (c *Client) Persons(ctx context.Context) ([]model.Person, error) {
+	var out []model.Person
+	_, err := c.do(ctx, http.MethodGet, "/persons", nil, &out)
 	return out, err
 }
 
@@ -213,6 +248,14 @@ func (c *Client) Instances(ctx context.Context) ([]Instance, error) {
 	return out, err
 }
 
+// AllInstances lists the instances the caller may see, the destroyed ones
+// included.
+func (c *Client) AllInstances(ctx context.Context) ([]Instance, error) {
+	var out []Instance
+	_, err := c.do(ctx, http.MethodGet, "/instances?all=true", nil, &out)
+	return out, err
+}
+
 // Instance returns one instance.
 func (c *Client) Instance(ctx context.Context, guid string) (Instance, error) {
 	var out Instance
@@ -234,6 +277,14 @@ func (c *Client) Rename(ctx context.Context, guid, title string) (Instance, erro
 	return out, err
 }
 
+// SetState changes only an instance's requested state (started, stopped
+// or destroyed); its parameters, SLA and software type stay.
+func (c *Client) SetState(ctx context.Context, guid string, state model.RequestedState) (Instance, error) {
+	var out Instance
+	_, err := c.do(ctx, http.MethodPost, "/instances/"+esc(guid)+"/state", StateRequest{State: state}, &out)
+	return out, err
+}
+
 // Pending lists the requests waiting for a home (admin).
 func (c *Client) Pending(ctx context.Context) ([]Pending, error) {
 	var out []Pending
@@ -245,8 +296,8 @@ func (c *Client) Pending(ctx context.Context) ([]Pending, error) {
 // (or everyone for the admin).
 func (c *Client) Invoices(ctx context.Context, from, to time.Time, person string) ([]Invoice, error) {
 	q := url.Values{}
-	q.Set("from", from.UTC().Format(time.RFC3339))
-	q.Set("to", to.UTC().Format(time.RFC3339))
+	q.Set("from", from.UTC().Format(time.RFC3339Nano))
+	q.Set("to", to.UTC().Format(time.RFC3339Nano))
 	if person != "" {
 		q.Set("person", person)
 	}
@@ -270,7 +321,10 @@ func (c *Client) ComputerView(ctx context.Context, id, etag string) (view *model
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return nil, "", false, err
+		if ctx.Err() != nil {
+			return nil, "", false, err
+		}
+		return nil, "", false, &UnreachableError{URL: c.BaseURL, Err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotModified {
@@ -288,7 +342,7 @@ func (c *Client) ComputerView(ctx context.Context, id, etag string) (view *model
 	}
 	var v model.ComputerView
 	if err := json.Unmarshal(data, &v); err != nil {
-		return nil, "", false, fmt.Errorf("api: decoding computer view: %w", err)
+		return nil, "", false, fmt.Errorf("decoding the computer view the master sent: %w", err)
 	}
 	return &v, resp.Header.Get("ETag"), false, nil
 }

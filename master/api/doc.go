@@ -6,6 +6,7 @@
 //
 //	person-facing
 //	  POST   /api/v1/persons                              add a person (admin) -> Credentials
+//	  GET    /api/v1/persons                              every person (admin)
 //	  GET    /api/v1/whoami                               the caller's identity
 //	  POST   /api/v1/computers                            register a computer -> ComputerRegistration
 //	  GET    /api/v1/computers                            computers the caller may see
@@ -13,10 +14,11 @@
 //	  PATCH  /api/v1/computers/{id}                       change region, network, prices, scope
 //	  POST   /api/v1/computers/{id}/supply                supply or remove a software release
 //	  POST   /api/v1/instances                            request an instance (person: a root; instance: a child)
-//	  GET    /api/v1/instances                            instances the caller may see
+//	  GET    /api/v1/instances?all=true                   instances the caller may see (all: with the destroyed ones)
 //	  GET    /api/v1/instances/{guid}                     one instance
 //	  POST   /api/v1/instances/{guid}/bang                process the instance's tree again
 //	  POST   /api/v1/instances/{guid}/rename              change its title
+//	  POST   /api/v1/instances/{guid}/state               change only its requested state (start, stop, destroy)
 //	  GET    /api/v1/pending                              requests waiting for a home (admin)
 //	  GET    /api/v1/invoices?from=&to=&person=           invoices of a period
 //	node-facing

@@ -151,6 +151,10 @@ type Instance struct {
 	ReportedError   string               `json:"reported_error,omitempty"`
 	Version         uint64               `json:"version"`
 	CreatedAt       time.Time            `json:"created_at"`
+	// StartedAt is when its current hosting period began (zero when none).
+	StartedAt time.Time `json:"started_at,omitzero"`
+	// ReportedAt is when its node last reported a change of its state.
+	ReportedAt time.Time `json:"reported_at,omitzero"`
 }
 
 // BangRequest asks for a tree to be processed again.
@@ -161,6 +165,11 @@ type BangRequest struct {
 // RenameRequest changes an instance's title.
 type RenameRequest struct {
 	Title string `json:"title"`
+}
+
+// StateRequest changes only an instance's requested state.
+type StateRequest struct {
+	State model.RequestedState `json:"state"`
 }
 
 // Pending is a request waiting for a home.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/slapgo/slapgo/core/account"
 	"github.com/slapgo/slapgo/core/master"
@@ -38,22 +39,35 @@ func toAPIError(err error) *apiError {
 	switch {
 	case errors.As(err, &ae):
 		return ae
-	case errors.Is(err, master.ErrInvalid), errors.Is(err, account.ErrJournal):
+	case errors.Is(err, master.ErrInvalid):
+		return newError(http.StatusBadRequest, api.CodeInvalid, "%s", withoutSentinel(err, master.ErrInvalid))
+	case errors.Is(err, account.ErrJournal):
 		return newError(http.StatusBadRequest, api.CodeInvalid, "%s", err)
 	case errors.Is(err, master.ErrQuota):
-		return newError(http.StatusForbidden, api.CodeQuotaExceeded, "%s", err)
+		return newError(http.StatusForbidden, api.CodeQuotaExceeded, "%s", withoutSentinel(err, master.ErrForbidden))
 	case errors.Is(err, master.ErrForbidden):
-		return newError(http.StatusForbidden, api.CodeForbidden, "%s", err)
+		return newError(http.StatusForbidden, api.CodeForbidden, "%s", withoutSentinel(err, master.ErrForbidden))
 	case errors.Is(err, master.ErrNotFound):
-		return newError(http.StatusNotFound, api.CodeNotFound, "%s", err)
+		return newError(http.StatusNotFound, api.CodeNotFound, "%s", withoutSentinel(err, master.ErrNotFound))
 	case errors.Is(err, master.ErrConflict):
-		return newError(http.StatusConflict, api.CodeConflict, "%s", err)
+		return newError(http.StatusConflict, api.CodeConflict, "%s", withoutSentinel(err, master.ErrConflict))
 	case errors.Is(err, store.ErrFailed), errors.Is(err, store.ErrClosed):
 		return newError(http.StatusServiceUnavailable, api.CodeUnavailable, "%s", err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return newError(http.StatusServiceUnavailable, api.CodeUnavailable, "request abandoned before its changes were durable: %s", err)
 	}
 	return newError(http.StatusInternalServerError, api.CodeInternal, "%s", err)
+}
+
+// withoutSentinel is err's message without the sentinel's text it starts
+// with: the answer's code already says it ("forbidden: X may not …" is
+// answered as code forbidden, message "X may not …").
+func withoutSentinel(err, sentinel error) string {
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, sentinel.Error()+": "); ok && rest != "" {
+		return rest
+	}
+	return msg
 }
 
 func writeError(w http.ResponseWriter, log *slog.Logger, err error) {

@@ -53,6 +53,22 @@ func (s *Server) addPerson(w http.ResponseWriter, r *http.Request, who model.Act
 	writeJSON(w, http.StatusCreated, out)
 }
 
+func (s *Server) listPersons(w http.ResponseWriter, r *http.Request, who model.Actor) {
+	if who.Kind != model.KindAdmin {
+		writeError(w, s.log, newError(http.StatusForbidden, api.CodeForbidden, "%s may not list persons: admin only", who))
+		return
+	}
+	var out []model.Person
+	if err := s.read(r.Context(), func(st *master.State) error {
+		out = st.Persons()
+		return nil
+	}); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 func (s *Server) registerComputer(w http.ResponseWriter, r *http.Request, who model.Actor) {
 	req, err := decodeBody[api.RegisterComputerRequest](w, r, false)
 	if err != nil {
@@ -447,6 +463,16 @@ func (s *Server) rename(w http.ResponseWriter, r *http.Request, who model.Actor)
 		return
 	}
 	res, err := s.exec(r.Context(), master.Rename{By: who, InstanceGUID: r.PathValue("guid"), NewTitle: req.Title}, nil)
+	s.writeInstanceResult(w, res, err)
+}
+
+func (s *Server) setState(w http.ResponseWriter, r *http.Request, who model.Actor) {
+	req, err := decodeBody[api.StateRequest](w, r, false)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	res, err := s.exec(r.Context(), master.SetState{By: who, InstanceGUID: r.PathValue("guid"), State: req.State}, nil)
 	s.writeInstanceResult(w, res, err)
 }
 

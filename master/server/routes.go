@@ -26,6 +26,7 @@ func (s *Server) routes() (apiMux, metricsMux http.Handler) {
 
 	// person-facing
 	authed("POST "+p+"/persons", s.addPerson)
+	authed("GET "+p+"/persons", s.listPersons)
 	authed("GET "+p+"/whoami", s.whoAmI)
 	authed("POST "+p+"/computers", s.registerComputer)
 	authed("GET "+p+"/computers", s.listComputers)
@@ -37,6 +38,7 @@ func (s *Server) routes() (apiMux, metricsMux http.Handler) {
 	authed("GET "+p+"/instances/{guid}", s.getInstance)
 	authed("POST "+p+"/instances/{guid}/bang", s.bang)
 	authed("POST "+p+"/instances/{guid}/rename", s.rename)
+	authed("POST "+p+"/instances/{guid}/state", s.setState)
 	authed("GET "+p+"/pending", s.pending)
 	authed("GET "+p+"/invoices", s.invoices)
 	// node-facing

@@ -103,18 +103,18 @@ type InitResult struct {
 // empty; on failure it removes what it created.
 func InitDataDir(dir string, hostnames []string, now time.Time) (res InitResult, err error) {
 	if dir == "" {
-		return res, errors.New("server: --data is empty: expected a directory")
+		return res, errors.New("--data is empty: expected a directory")
 	}
 	entries, rerr := os.ReadDir(dir)
 	switch {
 	case rerr == nil && len(entries) > 0:
-		return res, fmt.Errorf("server: data directory %s is not empty (%d entries, e.g. %s): refusing to overwrite a master; choose a new directory",
+		return res, fmt.Errorf("data directory %s is not empty (%d entries, e.g. %s): refusing to overwrite a master; choose a new directory",
 			dir, len(entries), entries[0].Name())
 	case rerr != nil && !errors.Is(rerr, os.ErrNotExist):
-		return res, fmt.Errorf("server: data directory: %w", rerr)
+		return res, fmt.Errorf("data directory: %w", rerr)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return res, fmt.Errorf("server: creating the data directory: %w", err)
+		return res, fmt.Errorf("creating the data directory: %w", err)
 	}
 	p := func(name string) string { return filepath.Join(dir, name) }
 	var created []string
@@ -168,7 +168,7 @@ func InitDataDir(dir string, hostnames []string, now time.Time) (res InitResult,
 	// The database holds connection parameters (passwords): owner only.
 	if err := os.Chmod(p(FileDatabase), 0o600); err != nil {
 		st.Close()
-		return res, fmt.Errorf("server: %w", err)
+		return res, err
 	}
 	err = st.Commit(context.Background(), store.Batch{Certificates: []store.Certificate{
 		{Serial: srv.Serial, Identity: model.Actor{Kind: "server", ID: "master"}, IssuedAt: now, NotAfter: srv.NotAfter},
@@ -191,7 +191,7 @@ func Open(opts Options) (*Server, error) {
 	dir := opts.DataDir
 	p := func(name string) string { return filepath.Join(dir, name) }
 	if _, err := os.Stat(p(FileDatabase)); err != nil {
-		return nil, fmt.Errorf("server: %s has no %s (%v): run `slapgo master init --data %s` first", dir, FileDatabase, err, dir)
+		return nil, fmt.Errorf("%s has no %s (%v): run `slapgo master init --data %s` first", dir, FileDatabase, err, dir)
 	}
 	authority, err := ca.LoadFiles(p(FileCACert), p(FileCAKey))
 	if err != nil {
@@ -199,7 +199,7 @@ func Open(opts Options) (*Server, error) {
 	}
 	serverCert, err := tls.LoadX509KeyPair(p(FileServerCert), p(FileServerKey))
 	if err != nil {
-		return nil, fmt.Errorf("server: loading the server certificate: %w", err)
+		return nil, fmt.Errorf("loading the server certificate: %w", err)
 	}
 	policy, err := alloc.ParsePolicy(string(opts.Policy))
 	if err != nil {
@@ -302,11 +302,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, metricsLn net.Liste
 		ErrorLog:          errLog,
 	}
 	errc := make(chan error, 2)
-	go func() { errc <- fmt.Errorf("server: API listener: %w", api.ServeTLS(ln, "", "")) }()
+	go func() { errc <- fmt.Errorf("API listener: %w", api.ServeTLS(ln, "", "")) }()
 	var mon *http.Server
 	if metricsLn != nil {
 		mon = &http.Server{Handler: s.metricsH, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
-		go func() { errc <- fmt.Errorf("server: metrics listener: %w", mon.Serve(metricsLn)) }()
+		go func() { errc <- fmt.Errorf("metrics listener: %w", mon.Serve(metricsLn)) }()
 	}
 	tick := time.NewTicker(s.retryEvery)
 	defer tick.Stop()
@@ -340,7 +340,7 @@ loop:
 		return failure
 	}
 	if err != nil {
-		return fmt.Errorf("server: draining requests: %w", err)
+		return fmt.Errorf("draining requests: %w", err)
 	}
 	return nil
 }
@@ -428,14 +428,14 @@ func (s *Server) discardUnstorable(ctx context.Context, what string, muts []mast
 	s.log.Error("the core accepted a value the database cannot keep: command refused, state rebuilt from the database",
 		"command", what, "error", verr)
 	if err := s.reloadState(ctx); err != nil {
-		err = fmt.Errorf("server: rebuilding the state after refusing %s: %w", what, err)
+		err = fmt.Errorf("rebuilding the state after refusing %s: %w", what, err)
 		select {
 		case s.fatal <- err:
 		default:
 		}
 		return err
 	}
-	return fmt.Errorf("server: %s refused, nothing applied: %w", what, verr)
+	return fmt.Errorf("%s refused, nothing applied: %w", what, verr)
 }
 
 // reloadState replaces the in-memory state by the one the database holds

@@ -418,7 +418,8 @@ func wireInstance(i master.InstanceInfo) api.Instance {
 		RequestedState: i.RequestedState, Parameters: i.Parameters, SLA: i.SLA, Status: i.Status,
 		PendingReason: i.PendingReason, ComputerID: i.ComputerID, PartitionID: i.PartitionID,
 		HostGUID: i.HostGUID, Addresses: i.Addresses, Connection: i.Connection,
-		ReportedState: i.ReportedState, ReportedError: i.ReportedError, Version: i.Version, CreatedAt: i.CreatedAt}
+		ReportedState: i.ReportedState, ReportedError: i.ReportedError, Version: i.Version, CreatedAt: i.CreatedAt,
+		StartedAt: i.StartedAt, ReportedAt: i.ReportedAt}
 }
 
 // --- accounting ---
