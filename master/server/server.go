@@ -84,8 +84,10 @@ type Server struct {
 	// order).
 	mu     sync.Mutex
 	state  *master.State
-	views  map[string]*cachedView
+	views  [2]map[string]*cachedView // by viewFormat.index, then computer id
 	tokens map[string]store.Token // by hash
+
+	slapCerts slapCertificates
 
 	// fatal receives the error that must stop Serve when the state could
 	// not be rebuilt from the database (see discardUnstorable).
@@ -237,7 +239,7 @@ func newServer(opts Options, policy alloc.Policy, authority *ca.Authority, serve
 	s := &Server{
 		log: opts.Logger, now: opts.Now, ca: authority, serverCert: serverCert, store: st, metrics: m,
 		retryEvery: opts.RetryEvery, grace: opts.ShutdownGrace,
-		state: state, views: map[string]*cachedView{}, tokens: map[string]store.Token{},
+		state: state, views: [2]map[string]*cachedView{{}, {}}, tokens: map[string]store.Token{},
 		fatal: make(chan error, 1),
 	}
 	if s.log == nil {
@@ -455,7 +457,9 @@ func (s *Server) reloadState(ctx context.Context) error {
 		return err
 	}
 	s.state = state
-	clear(s.views)
+	for _, m := range s.views {
+		clear(m)
+	}
 	return nil
 }
 
