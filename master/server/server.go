@@ -85,9 +85,10 @@ type Server struct {
 	mu     sync.Mutex
 	state  *master.State
 	views  [2]map[string]*cachedView // by viewFormat.index, then computer id
-	tokens map[string]store.Token // by hash
+	tokens map[string]store.Token    // by hash
 
 	slapCerts slapCertificates
+	loopback  *slapLoopback // see EnableSLAPLoopback
 
 	// fatal receives the error that must stop Serve when the state could
 	// not be rebuilt from the database (see discardUnstorable).
@@ -303,8 +304,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, metricsLn net.Liste
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          errLog,
 	}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- fmt.Errorf("server: API listener: %w", api.ServeTLS(ln, "", "")) }()
+	var loop *http.Server
+	if s.loopback != nil {
+		loop = &http.Server{Handler: s.loopback.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute,
+			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, ErrorLog: errLog}
+		s.log.Warn("insecure SLAP listener: no authentication, every call acts for one person", "address", s.loopback.ln.Addr().String(), "person", s.loopback.person)
+		go func() { errc <- fmt.Errorf("server: insecure SLAP listener: %w", loop.Serve(s.loopback.ln)) }()
+	}
 	var mon *http.Server
 	if metricsLn != nil {
 		mon = &http.Server{Handler: s.metricsH, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
@@ -337,6 +345,9 @@ loop:
 	err := api.Shutdown(sctx)
 	if mon != nil {
 		err = errors.Join(err, mon.Shutdown(sctx))
+	}
+	if loop != nil {
+		err = errors.Join(err, loop.Shutdown(sctx))
 	}
 	if failure != nil {
 		return failure

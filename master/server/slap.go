@@ -3,9 +3,11 @@ package server
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/slapgo/slapgo/core/account"
@@ -831,4 +833,62 @@ func readSLAPRequest(f slapForm) (master.Request, error) {
 		return req, badRequest("form field \"shared_xml\" is a %s: expected a bool", shared.Kind)
 	}
 	return req, nil
+}
+
+// --- the insecure loopback listener ---
+
+// slapLoopback is the plain-HTTP SLAP listener acting for one person (see
+// EnableSLAPLoopback).
+type slapLoopback struct {
+	ln      net.Listener
+	person  string
+	handler http.Handler
+}
+
+// EnableSLAPLoopback makes Serve also answer SLAP in plain HTTP on ln,
+// without certificates, every call acting for person (the computers a
+// node call names must be that person's; a computer that
+// loadComputerConfigurationFromXML names is registered for it, as SlapOS's
+// proxy does). It is the parity of `slapos proxy` for work on one machine:
+// ln must listen on a loopback address, and requests a browser could have
+// sent (an Origin or Sec-Fetch-Mode header, a Host that is not a loopback
+// name) are refused with 403. Call it before Serve.
+func (s *Server) EnableSLAPLoopback(ln net.Listener, person string) error {
+	addr, ok := ln.Addr().(*net.TCPAddr)
+	if !ok || !addr.IP.IsLoopback() {
+		return fmt.Errorf("server: the insecure SLAP listener %s is not on a loopback address: refused (it has no authentication)", ln.Addr())
+	}
+	s.mu.Lock()
+	_, exists := s.state.Person(person)
+	s.mu.Unlock()
+	if !exists {
+		return fmt.Errorf("server: the insecure SLAP listener would act for person %q, who does not exist: add the person first (slapgo person add)", person)
+	}
+	mux := http.NewServeMux()
+	s.slapRoutes(mux, person)
+	mux.Handle("/", s.instrument("slap-loopback unmatched", true, func(w http.ResponseWriter, r *http.Request, _ model.Actor) {
+		writeSLAPText(w, http.StatusNotFound, "no SLAP call "+r.Method+" "+r.URL.Path+"\n")
+	}))
+	s.loopback = &slapLoopback{ln: ln, person: person, handler: refuseBrowsers(mux)}
+	return nil
+}
+
+// refuseBrowsers turns away requests a web page could make a browser send
+// to a loopback port (cross-site form posts, DNS rebinding).
+func refuseBrowsers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		ip := net.ParseIP(strings.Trim(host, "[]"))
+		switch {
+		case r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Mode") != "":
+			writeSLAPText(w, http.StatusForbidden, "the insecure SLAP listener refuses requests from web browsers\n")
+		case host != "localhost" && (ip == nil || !ip.IsLoopback()):
+			writeSLAPText(w, http.StatusForbidden, fmt.Sprintf("the insecure SLAP listener answers only for loopback names, not Host %q\n", r.Host))
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
 }
