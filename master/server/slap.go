@@ -1,6 +1,7 @@
 package server
 
 import (
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"net"
@@ -26,7 +27,7 @@ const (
 	maxSLAPLargeForm = 16 << 20 // format's computer description, usage journals
 )
 
-var slapView = viewFormat{index: 1, contentType: "application/xml", encode: func(v *model.ComputerView) ([]byte, error) {
+var slapView = viewFormat{index: 1, contentType: "application/xml", gzipLevel: gzip.DefaultCompression, encode: func(v *model.ComputerView) ([]byte, error) {
 	return xmlm.Marshal(slap.Computer(v))
 }}
 

@@ -22,17 +22,18 @@ const viewCacheControl = "public, max-age=1, stale-if-error=604800"
 // cachedView is a computer's view encoded once per version. body is
 // immutable; gz is built on first demand.
 type cachedView struct {
-	version uint64
-	etag    string
-	body    []byte
-	gzOnce  sync.Once
-	gz      []byte
+	gzipLevel int
+	version   uint64
+	etag      string
+	body      []byte
+	gzOnce    sync.Once
+	gz        []byte
 }
 
 func (v *cachedView) gzipped() []byte {
 	v.gzOnce.Do(func() {
 		var b bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed)
+		zw, _ := gzip.NewWriterLevel(&b, v.gzipLevel)
 		zw.Write(v.body)
 		zw.Close()
 		v.gz = b.Bytes()
@@ -79,10 +80,13 @@ func (s *Server) computerView(w http.ResponseWriter, r *http.Request, who model.
 type viewFormat struct {
 	index       int // into Server.views
 	contentType string
-	encode      func(*model.ComputerView) ([]byte, error)
+	// gzipLevel: JSON compresses well at BestSpeed; SLAP's verbose XML
+	// halves again at the default level for about the same time.
+	gzipLevel int
+	encode    func(*model.ComputerView) ([]byte, error)
 }
 
-var jsonView = viewFormat{index: 0, contentType: "application/json", encode: func(v *model.ComputerView) ([]byte, error) {
+var jsonView = viewFormat{index: 0, contentType: "application/json", gzipLevel: gzip.BestSpeed, encode: func(v *model.ComputerView) ([]byte, error) {
 	body, err := json.Marshal(v)
 	return append(body, '\n'), err
 }}
@@ -145,7 +149,7 @@ func (s *Server) serveView(w http.ResponseWriter, r *http.Request, who model.Act
 		if err == nil {
 			var body []byte
 			body, err = f.encode(&view)
-			cv = &cachedView{version: version, etag: formatETag(version), body: body}
+			cv = &cachedView{gzipLevel: f.gzipLevel, version: version, etag: formatETag(version), body: body}
 			s.views[f.index][id] = cv
 		}
 		if err != nil {
