@@ -159,7 +159,6 @@ type slapWorld struct {
 	aliceID          string
 	ctx              context.Context
 	compAID, compBID string
-	instanceURL      string
 }
 
 func newSLAPWorld(t *testing.T) *slapWorld {

@@ -93,12 +93,6 @@ func ipList(addrs []model.Address) xmlm.Value {
 	return xmlm.List(items...)
 }
 
-// sortedPairs appends the keys and values of m, keys sorted, as strings.
-func sortedPairs(kv []xmlm.Value, m map[string]string) []xmlm.Value {
-	d := xmlm.StringDict(m)
-	return append(kv, d.Items...)
-}
-
 // Partition is the pickle of one partition of a computer's view. A free
 // partition reads "destroyed" with no software release; a busy one carries
 // the instance's parameters merged with what slapgrid reads from them
@@ -239,8 +233,9 @@ type FormattedPartition struct {
 
 // ReadComputerConfiguration reads the computer dict `slapos node format`
 // sends to loadComputerConfigurationFromXML: its reference and, per
-// partition, its reference and addresses (named by the partition's tap
-// interface, or by the partition when it has none, as slapproxy does).
+// partition, its reference and addresses (named by the address's
+// network_interface when given, else by the partition's tap interface, or
+// by the partition when it has none, as slapproxy does).
 func ReadComputerConfiguration(v xmlm.Value) (computerID string, parts []FormattedPartition, err error) {
 	if v.Kind != xmlm.KindDict {
 		return "", nil, fmt.Errorf("the computer description is a %s: expected a dict", v.Kind)
@@ -278,7 +273,11 @@ func ReadComputerConfiguration(v xmlm.Value) (computerID string, parts []Formatt
 				if a.Kind != xmlm.KindDict || !ok || addr.Kind != xmlm.KindString {
 					return "", nil, fmt.Errorf(`%s (%s): address_list[%d] is not a dict with an "addr" str`, where, pref.Str, j)
 				}
-				fp.Addresses = append(fp.Addresses, model.Address{Iface: iface, Addr: addr.Str})
+				name := iface
+				if ni, ok := a.Get("network_interface"); ok && ni.Kind == xmlm.KindString && ni.Str != "" {
+					name = ni.Str // slapgo's node names each address's interface
+				}
+				fp.Addresses = append(fp.Addresses, model.Address{Iface: name, Addr: addr.Str})
 			}
 		}
 		parts = append(parts, fp)

@@ -94,7 +94,7 @@ func TestFormatFloatAsPythonRepr(t *testing.T) {
 
 func TestRoundTripOfBuiltValues(t *testing.T) {
 	weird := "tab\tnew\nline\rcr \"q\" 'a' &amp; <x> é 😀"
-	v := Tuple(None(), Bool(true), Int(math.MinInt64), Int(math.MaxInt64), Float(-0.0), Float(math.NaN()),
+	v := Tuple(None(), Bool(true), Int(math.MinInt64), Int(math.MaxInt64), Float(math.Copysign(0, -1)), Float(math.NaN()),
 		String(""), String(weird), List(), Value{Kind: KindSet, Items: []Value{Int(1), String("1")}},
 		Dict(Int(1), String("one"), Tuple(String("a"), None()), List(Dict())),
 		Object("m&<\"", "C\n", nil, Dict(String(weird), Float(1e300))))
