@@ -3,7 +3,6 @@ package slap
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -60,17 +59,6 @@ func ForPartition(masterURL string, cfg *tls.Config, computerID, partitionID str
 	return c, err
 }
 
-// StatusError is an answer other than 200.
-type StatusError struct {
-	Route   string
-	Status  int
-	Message string
-}
-
-func (e *StatusError) Error() string {
-	return fmt.Sprintf("slap: %s: %d %s: %s", e.Route, e.Status, http.StatusText(e.Status), strings.TrimSpace(e.Message))
-}
-
 // call sends one SLAP call (the query of a GET, the form of a POST) and
 // returns the answer's body and headers. header adds request headers.
 func (c *Client) call(ctx context.Context, method, route string, form url.Values, header ...string) (int, []byte, http.Header, error) {
@@ -107,7 +95,7 @@ func (c *Client) call(ctx context.Context, method, route string, form url.Values
 	case http.StatusOK, http.StatusNotModified, http.StatusRequestTimeout:
 		return resp.StatusCode, data, resp.Header, nil
 	}
-	return resp.StatusCode, nil, nil, &StatusError{Route: route, Status: resp.StatusCode, Message: string(data)}
+	return resp.StatusCode, nil, nil, answerError(route, resp.StatusCode, data)
 }
 
 func (c *Client) post(ctx context.Context, route string, fields ...string) error {
@@ -117,15 +105,19 @@ func (c *Client) post(ctx context.Context, route string, fields ...string) error
 	}
 	status, _, _, err := c.call(ctx, http.MethodPost, route, form)
 	if err == nil && status != http.StatusOK {
-		err = &StatusError{Route: route, Status: status}
+		err = answerError(route, status, nil)
 	}
 	return err
 }
 
-// IsStatus reports whether err is an answer with that status.
-func IsStatus(err error, status int) bool {
-	var se *StatusError
-	return errors.As(err, &se) && se.Status == status
+// answerError is an answer other than 200 as the api package's error, so
+// that callers tell refusals from outages the same way on both protocols.
+func answerError(route string, status int, body []byte) error {
+	msg := strings.TrimSpace(string(body))
+	if len(msg) > 2048 {
+		msg = msg[:2048] + "…"
+	}
+	return &api.Error{Status: status, Code: "slap", Message: route + ": " + msg}
 }
 
 // ComputerView fetches the computer's view (getFullComputerInformation);
