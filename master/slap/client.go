@@ -29,8 +29,9 @@ type Client struct {
 
 	mu sync.Mutex
 	// where maps each instance GUID of the last view to its partition
-	// (SLAP bangs a partition, not an instance).
-	where map[string]string
+	// (SLAP bangs a partition, not an instance), on viewOf.
+	where  map[string]string
+	viewOf string
 }
 
 // NewClient makes a client for a master URL with a TLS configuration
@@ -153,7 +154,7 @@ func (c *Client) ComputerView(ctx context.Context, id, etag string) (view *model
 		}
 	}
 	c.mu.Lock()
-	c.where = where
+	c.where, c.viewOf = where, id
 	c.mu.Unlock()
 	return &cv, h.Get("ETag"), false, nil
 }
@@ -256,14 +257,11 @@ func (c *Client) Bang(ctx context.Context, guid, message string) (api.Instance, 
 	cid, pid := c.computerID, c.partitionID
 	if pid == "" {
 		c.mu.Lock()
-		pid = c.where[guid]
+		cid, pid = c.viewOf, c.where[guid]
 		c.mu.Unlock()
 		if pid == "" {
 			return api.Instance{}, fmt.Errorf("slap: bang of %s: no partition of the last view holds it", guid)
 		}
-	}
-	if cid == "" {
-		return api.Instance{}, fmt.Errorf("slap: bang of %s: the client names no computer (use ForPartition)", guid)
 	}
 	return api.Instance{GUID: guid}, c.post(ctx, RouteBang, "computer_id", cid, "computer_partition_id", pid, "message", message)
 }

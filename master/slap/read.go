@@ -106,6 +106,13 @@ func readPartition(p xmlm.Value) (model.PartitionView, error) {
 	doc, _ := p.Get("_software_release_document")
 	if doc.Kind == xmlm.KindNone {
 		pv.RequestedState = model.StateDestroyed // free
+		pd, _ := p.Get("_parameter_dict")
+		ips, _ := pd.Get("ip_list")
+		var err error
+		pv.Addresses, err = readIPList(ips)
+		if err != nil {
+			return pv, fmt.Errorf("partition %s: %w", pv.ID, err)
+		}
 		return pv, nil
 	}
 	if err := object(doc, "SoftwareRelease"); err != nil {
@@ -131,11 +138,8 @@ func readPartition(p xmlm.Value) (model.PartitionView, error) {
 		}
 		switch k.Str {
 		case "ip_list":
-			for _, t := range val.Items {
-				if t.Kind != xmlm.KindTuple && t.Kind != xmlm.KindList || len(t.Items) != 2 {
-					return pv, fmt.Errorf("partition %s: ip_list holds a %s: expected (interface, address)", pv.ID, t.Kind)
-				}
-				pv.Addresses = append(pv.Addresses, model.Address{Iface: t.Items[0].Str, Addr: t.Items[1].Str})
+			if pv.Addresses, err = readIPList(val); err != nil {
+				return pv, fmt.Errorf("partition %s: %w", pv.ID, err)
 			}
 		case "slave_instance_list":
 			for j, s := range val.Items {
@@ -169,10 +173,20 @@ func readPartition(p xmlm.Value) (model.PartitionView, error) {
 			pv.Parameters[k.Str] = text
 		}
 	}
-	if pv.RootTitle == pv.Title {
-		pv.RootTitle = ""
-	}
 	return pv, nil
+}
+
+// readIPList reads ip_list: (interface, address) pairs.
+func readIPList(v xmlm.Value) ([]model.Address, error) {
+	var out []model.Address
+	for _, t := range v.Items {
+		if t.Kind != xmlm.KindTuple && t.Kind != xmlm.KindList || len(t.Items) != 2 ||
+			t.Items[0].Kind != xmlm.KindString || t.Items[1].Kind != xmlm.KindString {
+			return nil, fmt.Errorf("ip_list holds a %s: expected (interface, address) strings", t.Kind)
+		}
+		out = append(out, model.Address{Iface: t.Items[0].Str, Addr: t.Items[1].Str})
+	}
+	return out, nil
 }
 
 func readShared(s xmlm.Value) (model.SharedView, error) {

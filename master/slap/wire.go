@@ -94,7 +94,8 @@ func ipList(addrs []model.Address) xmlm.Value {
 }
 
 // Partition is the pickle of one partition of a computer's view. A free
-// partition reads "destroyed" with no software release; a busy one carries
+// partition reads "destroyed" with no software release (its parameters
+// hold only its ip_list); a busy one carries
 // the instance's parameters merged with what slapgrid reads from them
 // (ip_list, slap_* keys, slave_instance_list, timestamp).
 func Partition(computerID string, p *model.PartitionView) xmlm.Value {
@@ -109,7 +110,7 @@ func Partition(computerID string, p *model.PartitionView) xmlm.Value {
 			xmlm.String("_filter_dict"), xmlm.Dict(),
 			xmlm.String("_instance_guid"), xmlm.None(),
 			xmlm.String("_need_modification"), xmlm.Int(0),
-			xmlm.String("_parameter_dict"), xmlm.Dict(),
+			xmlm.String("_parameter_dict"), xmlm.Dict(xmlm.String("ip_list"), ipList(p.Addresses)),
 			xmlm.String("_requested_state"), xmlm.String(string(model.StateDestroyed)),
 			xmlm.String("_software_release_document"), xmlm.None(),
 		)
