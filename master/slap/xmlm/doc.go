@@ -25,6 +25,6 @@
 // text inside a container, a reference to a container still open (a cycle),
 // a key given twice, an unhashable key, an integer beyond int64, and
 // documents that expand past MaxNodes values through references. Marshal
-// writes what Unmarshal reads back equal (Equal), with no references.
+// writes what Unmarshal reads back equal, with no references.
 // Dictionaries keep their order; StringDict sorts its keys as Python does.
 package xmlm
