@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"time"
@@ -62,7 +63,7 @@ It refuses a directory that exists and is not empty.`,
 }
 
 func newMasterServeCmd() *cobra.Command {
-	var dataDir, listen, metricsListen, policy string
+	var dataDir, listen, metricsListen, policy, loopbackPerson, loopbackListen string
 	var onlineWithin, retryEvery, grace time.Duration
 	var allowLocal bool
 	limits := master.DefaultLimits()
@@ -87,7 +88,14 @@ counted from the stored instances at start, never kept as a counter.
 
 Software release URLs must be http:// or https:// (a node elsewhere fetches
 them) unless --allow-local-software-urls accepts file:// too, for a grid on
-one machine ("slapgo demo") and test harnesses.`,
+one machine ("slapgo demo") and test harnesses.
+
+SLAP, the protocol of SlapOS's own programs (slapos node, slapos request,
+the slap library), is served on the same HTTPS listener, with the same
+certificates. For work on one machine, as with "slapos proxy",
+--insecure-slap-loopback-as PERSON also serves SLAP in plain HTTP without
+certificates on --insecure-slap-loopback-listen (a loopback address only;
+anything else is refused), every call acting for that person.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pol, err := alloc.ParsePolicy(policy)
@@ -130,8 +138,25 @@ one machine ("slapgo demo") and test harnesses.`,
 					return fmt.Errorf("--metrics-listen %s: %w", metricsListen, err)
 				}
 			}
+			var loopLn net.Listener
+			if loopbackPerson != "" {
+				if err := checkLoopbackAddress(loopbackListen); err != nil {
+					closeAll(ln, mln, srv)
+					return fmt.Errorf("--insecure-slap-loopback-listen %s: %w", loopbackListen, err)
+				}
+				if loopLn, err = net.Listen("tcp", loopbackListen); err == nil {
+					err = srv.EnableSLAPLoopback(loopLn, loopbackPerson)
+				}
+				if err != nil {
+					closeAll(ln, mln, loopLn, srv)
+					return fmt.Errorf("--insecure-slap-loopback-as %s: %w", loopbackPerson, err)
+				}
+			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "listening on https://%s\n", ln.Addr())
+			if loopLn != nil {
+				fmt.Fprintf(out, "insecure SLAP for %s on http://%s\n", loopbackPerson, loopLn.Addr())
+			}
 			if mln != nil {
 				fmt.Fprintf(out, "metrics on http://%s/metrics\n", mln.Addr())
 			}
@@ -168,6 +193,34 @@ one machine ("slapgo demo") and test harnesses.`,
 	f.IntVar(&limits.MaxSharedPerHost, "max-shared-per-host", limits.MaxSharedPerHost, "limit: shared instances one host instance holds (more wait for another host)")
 	f.IntVar(&quotas.MaxInstances, "quota-instances", 0, "quota: live instances per person (0: no quota)")
 	f.Int64Var(&quotas.MaxParameterBytes, "quota-parameter-bytes", 0, "quota: bytes of parameter keys and values over a person's live instances (0: no quota)")
+	f.StringVar(&loopbackPerson, "insecure-slap-loopback-as", "", "also serve SLAP without certificates on a loopback address, every call acting for this person (like slapos proxy; off unless given)")
+	f.StringVar(&loopbackListen, "insecure-slap-loopback-listen", "127.0.0.1:8080", "loopback address of the insecure SLAP listener")
 	cmd.MarkFlagRequired("data")
 	return cmd
+}
+
+// checkLoopbackAddress refuses an address whose host is not a loopback IP
+// literal or "localhost" (an empty host would listen everywhere).
+func checkLoopbackAddress(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("host %q is not a loopback address (127.0.0.1, ::1, localhost): the insecure SLAP listener has no authentication", host)
+	}
+	return nil
+}
+
+// closeAll closes what a failed start opened (nil entries skipped).
+func closeAll(closers ...io.Closer) {
+	for _, c := range closers {
+		if c != nil {
+			c.Close()
+		}
+	}
 }

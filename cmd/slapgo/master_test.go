@@ -69,6 +69,14 @@ func TestMasterInit(t *testing.T) {
 		{"serve refuses a bad address", []string{"master", "serve", "--data", dir, "--listen", "256.0.0.1:x"}, "--listen"},
 		{"serve refuses a negative limit", []string{"master", "serve", "--data", dir, "--max-partitions", "-1"}, "--max-partitions -1: expected a number >= 0"},
 		{"serve refuses a negative quota", []string{"master", "serve", "--data", dir, "--quota-parameter-bytes", "-5"}, "--quota-parameter-bytes -5"},
+		{"insecure SLAP refuses every address", []string{"master", "serve", "--data", dir, "--listen", "127.0.0.1:0",
+			"--insecure-slap-loopback-as", "PERSON-1", "--insecure-slap-loopback-listen", "0.0.0.0:0"}, `host "0.0.0.0" is not a loopback address`},
+		{"insecure SLAP refuses an empty host", []string{"master", "serve", "--data", dir, "--listen", "127.0.0.1:0",
+			"--insecure-slap-loopback-as", "PERSON-1", "--insecure-slap-loopback-listen", ":0"}, `host "" is not a loopback address`},
+		{"insecure SLAP refuses a public address", []string{"master", "serve", "--data", dir, "--listen", "127.0.0.1:0",
+			"--insecure-slap-loopback-as", "PERSON-1", "--insecure-slap-loopback-listen", "192.0.2.1:0"}, `host "192.0.2.1" is not a loopback address`},
+		{"insecure SLAP needs an existing person", []string{"master", "serve", "--data", dir, "--listen", "127.0.0.1:0",
+			"--insecure-slap-loopback-as", "PERSON-404", "--insecure-slap-loopback-listen", "127.0.0.1:0"}, `person "PERSON-404", who does not exist`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/slapgo/slapgo/core/account"
@@ -181,24 +180,9 @@ func (s *Server) partitionCertificate(w http.ResponseWriter, r *http.Request, wh
 	id, pid := r.PathValue("id"), r.PathValue("pid")
 	var inst master.InstanceInfo
 	err := s.read(r.Context(), func(st *master.State) error {
-		if err := st.CanReadComputer(who, id); err != nil {
-			return err
-		}
-		if who.Kind != model.KindComputer {
-			return newError(http.StatusForbidden, api.CodeForbidden,
-				"%s may not fetch instance certificates: only the computer hosting the partition may", who)
-		}
-		var ok bool
-		if inst, ok = st.InstanceInPartition(id, pid); ok {
-			if inst.Status == master.StatusDestroyed {
-				return newError(http.StatusConflict, api.CodeConflict, "instance %s in %s/%s is destroyed: it gets no certificate", inst.GUID, id, pid)
-			}
-			return nil
-		}
-		if slices.ContainsFunc(st.Partitions(id), func(p model.Partition) bool { return p.ID == pid }) {
-			return newError(http.StatusConflict, api.CodeConflict, "partition %s/%s is free: no instance to certify", id, pid)
-		}
-		return newError(http.StatusNotFound, api.CodeNotFound, "computer %s has no partition %s", id, pid)
+		var err error
+		inst, err = partitionInstanceForCertificate(st, who, id, pid)
+		return err
 	})
 	if err != nil {
 		writeError(w, s.log, err)

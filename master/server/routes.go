@@ -51,6 +51,8 @@ func (s *Server) routes() (apiMux, metricsMux http.Handler) {
 	authed("POST "+p+"/computers/{id}/partitions/{pid}/destroyed", s.partitionDestroyed)
 	authed("POST "+p+"/computers/{id}/partitions/{pid}/certificate", s.partitionCertificate)
 	authed("POST "+p+"/computers/{id}/usage", s.postUsage)
+	// SLAP, for SlapOS's own nodes and clients
+	s.slapRoutes(mux, "")
 
 	mon := http.NewServeMux()
 	for _, m := range []*http.ServeMux{mux, mon} {

@@ -84,8 +84,11 @@ type Server struct {
 	// order).
 	mu     sync.Mutex
 	state  *master.State
-	views  map[string]*cachedView
-	tokens map[string]store.Token // by hash
+	views  [2]map[string]*cachedView // by viewFormat.index, then computer id
+	tokens map[string]store.Token    // by hash
+
+	slapCerts slapCertificates
+	loopback  *slapLoopback // see EnableSLAPLoopback
 
 	// fatal receives the error that must stop Serve when the state could
 	// not be rebuilt from the database (see discardUnstorable).
@@ -237,7 +240,7 @@ func newServer(opts Options, policy alloc.Policy, authority *ca.Authority, serve
 	s := &Server{
 		log: opts.Logger, now: opts.Now, ca: authority, serverCert: serverCert, store: st, metrics: m,
 		retryEvery: opts.RetryEvery, grace: opts.ShutdownGrace,
-		state: state, views: map[string]*cachedView{}, tokens: map[string]store.Token{},
+		state: state, views: [2]map[string]*cachedView{{}, {}}, tokens: map[string]store.Token{},
 		fatal: make(chan error, 1),
 	}
 	if s.log == nil {
@@ -301,8 +304,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, metricsLn net.Liste
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          errLog,
 	}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- fmt.Errorf("API listener: %w", api.ServeTLS(ln, "", "")) }()
+	var loop *http.Server
+	if s.loopback != nil {
+		loop = &http.Server{Handler: s.loopback.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute,
+			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, ErrorLog: errLog}
+		s.log.Warn("insecure SLAP listener: no authentication, every call acts for one person", "address", s.loopback.ln.Addr().String(), "person", s.loopback.person)
+		go func() { errc <- fmt.Errorf("insecure SLAP listener: %w", loop.Serve(s.loopback.ln)) }()
+	}
 	var mon *http.Server
 	if metricsLn != nil {
 		mon = &http.Server{Handler: s.metricsH, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
@@ -335,6 +345,9 @@ loop:
 	err := api.Shutdown(sctx)
 	if mon != nil {
 		err = errors.Join(err, mon.Shutdown(sctx))
+	}
+	if loop != nil {
+		err = errors.Join(err, loop.Shutdown(sctx))
 	}
 	if failure != nil {
 		return failure
@@ -455,7 +468,9 @@ func (s *Server) reloadState(ctx context.Context) error {
 		return err
 	}
 	s.state = state
-	clear(s.views)
+	for _, m := range s.views {
+		clear(m)
+	}
 	return nil
 }
 

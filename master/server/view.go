@@ -22,17 +22,18 @@ const viewCacheControl = "public, max-age=1, stale-if-error=604800"
 // cachedView is a computer's view encoded once per version. body is
 // immutable; gz is built on first demand.
 type cachedView struct {
-	version uint64
-	etag    string
-	body    []byte
-	gzOnce  sync.Once
-	gz      []byte
+	gzipLevel int
+	version   uint64
+	etag      string
+	body      []byte
+	gzOnce    sync.Once
+	gz        []byte
 }
 
 func (v *cachedView) gzipped() []byte {
 	v.gzOnce.Do(func() {
 		var b bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed)
+		zw, _ := gzip.NewWriterLevel(&b, v.gzipLevel)
 		zw.Write(v.body)
 		zw.Close()
 		v.gz = b.Bytes()
@@ -71,7 +72,27 @@ func etagMatches(header string, version uint64) bool {
 // core's ContactDue says so (it came back, or its recorded contact grew
 // old), and answers once that is durable; other polls cost a lookup.
 func (s *Server) computerView(w http.ResponseWriter, r *http.Request, who model.Actor) {
-	id := r.PathValue("id")
+	s.serveView(w, r, who, r.PathValue("id"), jsonView)
+}
+
+// viewFormat is one encoding of computer views: JSON for /api/v1, the
+// Computer pickle for SLAP. Each has its own cache (Server.views).
+type viewFormat struct {
+	index       int // into Server.views
+	contentType string
+	// gzipLevel: JSON compresses well at BestSpeed; SLAP's verbose XML
+	// halves again at the default level for about the same time.
+	gzipLevel int
+	encode    func(*model.ComputerView) ([]byte, error)
+}
+
+var jsonView = viewFormat{index: 0, contentType: "application/json", gzipLevel: gzip.BestSpeed, encode: func(v *model.ComputerView) ([]byte, error) {
+	body, err := json.Marshal(v)
+	return append(body, '\n'), err
+}}
+
+// serveView answers a computer's view in a format (see computerView).
+func (s *Server) serveView(w http.ResponseWriter, r *http.Request, who model.Actor, id string, f viewFormat) {
 	inm := r.Header.Get("If-None-Match")
 	var placed master.Result
 	contacted := false
@@ -122,14 +143,14 @@ func (s *Server) computerView(w http.ResponseWriter, r *http.Request, who model.
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	cv := s.views[id]
+	cv := s.views[f.index][id]
 	if cv == nil || cv.version != version {
 		view, err := s.state.ComputerView(id)
 		if err == nil {
 			var body []byte
-			body, err = json.Marshal(view)
-			cv = &cachedView{version: version, etag: formatETag(version), body: append(body, '\n')}
-			s.views[id] = cv
+			body, err = f.encode(&view)
+			cv = &cachedView{gzipLevel: f.gzipLevel, version: version, etag: formatETag(version), body: body}
+			s.views[f.index][id] = cv
 		}
 		if err != nil {
 			s.mu.Unlock()
@@ -152,7 +173,7 @@ func (s *Server) computerView(w http.ResponseWriter, r *http.Request, who model.
 		s.metrics.observeResult(master.Contact{}, placed)
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
+	h.Set("Content-Type", f.contentType)
 	h.Set("ETag", cv.etag)
 	h.Set("Cache-Control", viewCacheControl)
 	h.Set("Vary", "Accept-Encoding")

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/slapgo/slapgo/core/converge"
 	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/master/api"
+	"github.com/slapgo/slapgo/master/slap"
 	"github.com/slapgo/slapgo/nodeagent/config"
 	"github.com/slapgo/slapgo/nodeagent/format"
 	"github.com/slapgo/slapgo/nodeagent/netacct"
@@ -49,7 +51,7 @@ type Agent struct {
 	cfg        config.Config
 	opts       Options
 	log        *slog.Logger
-	client     *api.Client
+	client     masterClient
 	sup        *supervisor.Supervisor
 	builds     *builder
 	privileged bool
@@ -109,14 +111,44 @@ func New(cfg config.Config, opts Options) (*Agent, error) {
 			return nil, fmt.Errorf("agent: %s: [slapos] %s: %w: run `slapgo node register` to obtain the computer's credentials", cfg.File, f.key, err)
 		}
 	}
-	client, err := api.NewClient(cfg.MasterURL, cfg.CertFile, cfg.KeyFile, cfg.CAFile)
+	var client masterClient
+	var err error
+	if cfg.MasterProtocol == config.ProtocolSLAP {
+		var tlsCfg *tls.Config
+		if tlsCfg, err = api.TLSConfig(cfg.CertFile, cfg.KeyFile, cfg.CAFile); err == nil {
+			client, err = slap.NewClient(cfg.MasterURL, tlsCfg)
+		}
+	} else {
+		client, err = api.NewClient(cfg.MasterURL, cfg.CertFile, cfg.KeyFile, cfg.CAFile)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	return newAgent(cfg, client, opts), nil
 }
 
-func newAgent(cfg config.Config, client *api.Client, opts Options) *Agent {
+// masterClient is what the agent asks of its master: api.Client speaks
+// /api/v1, slap.Client SLAP (master_protocol = slap).
+type masterClient interface {
+	ComputerView(ctx context.Context, id, etag string) (view *model.ComputerView, newETag string, notModified bool, err error)
+	SetCapacity(ctx context.Context, id string, r api.CapacityRequest) error
+	ReportSoftware(ctx context.Context, id string, r api.SoftwareStateRequest) error
+	ReportPartition(ctx context.Context, id, pid string, r api.PartitionStateRequest) error
+	SetConnection(ctx context.Context, id, pid string, r api.ConnectionRequest) error
+	PartitionDestroyed(ctx context.Context, id, pid string) error
+	PartitionCertificate(ctx context.Context, id, pid string) (api.Credentials, error)
+	PostUsage(ctx context.Context, id string, journalXML []byte) (api.UsageResult, error)
+	Bang(ctx context.Context, guid, message string) (api.Instance, error)
+}
+
+// instanceMasterClient is what an instance asks of the master through its
+// partition's certificate.
+type instanceMasterClient interface {
+	Request(ctx context.Context, r api.InstanceRequest) (api.Instance, error)
+	Bang(ctx context.Context, guid, message string) (api.Instance, error)
+}
+
+func newAgent(cfg config.Config, client masterClient, opts Options) *Agent {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}

@@ -162,6 +162,8 @@ type gridOptions struct {
 	// privileged formats as root: users named for this run only (removed
 	// at the end), addresses added to lo (removed at the end).
 	privileged bool
+	// protocol is the node's master_protocol ("" for the default).
+	protocol string
 }
 
 // startMaster runs `slapgo master init` and `serve` on a free port, with
@@ -216,7 +218,7 @@ instance_root = inst
 key_file = node/computer.key
 cert_file = node/computer.crt
 ca_file = node/ca.crt
-
+%s
 [slapformat]
 partition_amount = %d
 interface_name = lo
@@ -230,7 +232,7 @@ retry_base = 1s
 retry_max = 5s
 promise_timeout = 10s
 stop_grace = 2s
-`, g.comp, g.url, partitions, network, cmp.Or(g.userBase, "slapuser")) + strings.Join(o.slapgrid, "\n") + "\n"
+`, g.comp, g.url, protocolLine(o.protocol), partitions, network, cmp.Or(g.userBase, "slapuser")) + strings.Join(o.slapgrid, "\n") + "\n"
 	if err := os.WriteFile(g.cfgFile, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -254,6 +256,13 @@ stop_grace = 2s
 		g.run("node", "format", "--config", g.cfgFile, "--unprivileged")
 	}
 	return g
+}
+
+func protocolLine(p string) string {
+	if p == "" {
+		return ""
+	}
+	return "master_protocol = " + p + "\n"
 }
 
 // serve starts `slapgo master serve` on listen and sets g.url.
@@ -927,4 +936,108 @@ func hasEvent(events []agent.ActionEvent, kind, action, partition string) bool {
 	return slices.ContainsFunc(events, func(e agent.ActionEvent) bool {
 		return e.Kind == kind && e.Action == action && e.Partition == partition
 	})
+}
+
+// TestNodeOverSLAP: a node configured with master_protocol = slap formats,
+// installs, configures, publishes, reports and destroys over SLAP only,
+// against slapgo's own SLAP endpoint; the person drives it over /api/v1.
+func TestNodeOverSLAP(t *testing.T) {
+	testenv.Short(t, "builds and runs the slapgo binary")
+	g := startMaster(t, t.TempDir(), gridOptions{partitions: 2, protocol: "slap",
+		slapgrid: []string{"usage_interval = 2s", "destruction_interval = 1s"}})
+	ctx := context.Background()
+	d, err := g.person.ComputerDetails(ctx, g.comp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Partitions) != 2 || len(d.Partitions[0].Addresses) == 0 {
+		t.Fatalf("format over SLAP announced %+v", d.Partitions)
+	}
+	hello, _ := filepath.Abs("../../fixtures/software/hello/software.cfg")
+	sr := "file://" + hello
+	if _, err := g.person.Supply(ctx, g.comp, api.SupplyRequest{URL: sr, State: model.SoftwareAvailable}); err != nil {
+		t.Fatal(err)
+	}
+	n := g.startNode()
+	var guids []string
+	for i := range 2 {
+		inst, err := g.person.Request(ctx, api.InstanceRequest{Title: fmt.Sprintf("slap-%d", i), SoftwareRelease: sr,
+			SLA: map[string]string{"computer_guid": g.comp}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		guids = append(guids, inst.GUID)
+	}
+	eventually(t, "both instances run and publish", 60*time.Second, func() string {
+		for _, guid := range guids {
+			inst, err := g.person.Instance(ctx, guid)
+			if err != nil {
+				return err.Error()
+			}
+			if inst.ReportedState != model.ReportedStarted {
+				return fmt.Sprintf("%s reported %q %s", guid, inst.ReportedState, inst.ReportedError)
+			}
+			if _, err := g.get(inst.Connection["url"]); err != nil {
+				return err.Error()
+			}
+		}
+		return ""
+	})
+	d, err = g.person.ComputerDetails(ctx, g.comp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Software) != 1 || d.Software[0].Reported != model.SoftwareReadyAvailable {
+		t.Errorf("software reported over SLAP: %+v", d.Software)
+	}
+	// Destroying one frees its partition through the node's SLAP reports.
+	if _, err := g.person.Request(ctx, api.InstanceRequest{Title: "slap-0", SoftwareRelease: sr, State: model.StateDestroyed}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the destroyed instance's partition is freed", 40*time.Second, func() string {
+		d, err := g.person.ComputerDetails(ctx, g.comp)
+		if err != nil {
+			return err.Error()
+		}
+		for _, p := range d.Partitions {
+			if p.InstanceGUID == guids[0] {
+				return fmt.Sprintf("%s still holds %s (%s)", p.ID, p.InstanceGUID, p.Status)
+			}
+		}
+		return ""
+	})
+	eventually(t, "a usage journal is sent", 20*time.Second, func() string {
+		sent, _ := filepath.Glob(filepath.Join(g.dir, "inst", ".slapgo", "usage", "sent", "*.xml"))
+		if len(sent) == 0 {
+			return "none yet"
+		}
+		return ""
+	})
+	n.stop()
+	// The master counts requests by route: the node used SLAP's, never
+	// /api/v1's node routes.
+	resp, err := g.person.HTTP.Get(g.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var counted []string
+	for _, line := range strings.Split(string(all), "\n") {
+		if strings.HasPrefix(line, "slapgo_master_http_requests_total{") {
+			counted = append(counted, line)
+		}
+	}
+	metrics := strings.Join(counted, "\n")
+	for _, route := range []string{"GET /getFullComputerInformation", "POST /loadComputerConfigurationFromXML", "POST /availableSoftwareRelease",
+		"POST /startedComputerPartition", "POST /setComputerPartitionConnectionXml", "POST /destroyedComputerPartition", "POST /useComputer"} {
+		if !strings.Contains(metrics, `route="`+route+`"`) {
+			t.Errorf("the master saw no %s", route)
+		}
+	}
+	for _, route := range []string{"/computers/{id}\"", "/computers/{id}/capacity", "/partitions/{pid}/state", "/usage"} {
+		if strings.Contains(metrics, route) {
+			t.Errorf("the node used the /api/v1 route %s although configured for SLAP", route)
+		}
+	}
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/slapgo/slapgo/core/converge"
 	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/master/api"
+	"github.com/slapgo/slapgo/master/slap"
+	"github.com/slapgo/slapgo/nodeagent/config"
 	"github.com/slapgo/slapgo/nodeagent/profile"
 	"github.com/slapgo/slapgo/nodeagent/supervisor"
 )
@@ -260,9 +262,17 @@ func (a *Agent) ensureCertificate(ctx context.Context, act converge.Action, st *
 }
 
 // instanceClient is a client with the partition's instance certificate.
-func (a *Agent) instanceClient(id string) (*api.Client, error) {
+func (a *Agent) instanceClient(id string) (instanceMasterClient, error) {
 	dir := filepath.Join(a.partitionDir(id), StateDir)
-	return api.NewClient(a.cfg.MasterURL, filepath.Join(dir, instanceCertFile), filepath.Join(dir, instanceKeyFile), a.cfg.CAFile)
+	cert, key := filepath.Join(dir, instanceCertFile), filepath.Join(dir, instanceKeyFile)
+	if a.cfg.MasterProtocol == config.ProtocolSLAP {
+		cfg, err := api.TLSConfig(cert, key, a.cfg.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		return slap.ForPartition(a.cfg.MasterURL, cfg, a.cfg.ComputerID, id)
+	}
+	return api.NewClient(a.cfg.MasterURL, cert, key, a.cfg.CAFile)
 }
 
 // requester requests child instances with the instance's own identity.

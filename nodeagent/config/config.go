@@ -17,6 +17,12 @@ import (
 // ErrConfig is wrapped by every error of this package.
 var ErrConfig = errors.New("config: invalid node configuration")
 
+// Protocols of master_protocol.
+const (
+	ProtocolSlapgo = "slapgo"
+	ProtocolSLAP   = "slap"
+)
+
 // Config is a node agent's whole configuration.
 type Config struct {
 	// File is the path the configuration was read from ("" when built in
@@ -31,6 +37,10 @@ type Config struct {
 	KeyFile      string // key_file: the computer's private key (PEM)
 	CertFile     string // cert_file: the computer's certificate (PEM)
 	CAFile       string // ca_file: the master's certificate authority (PEM)
+	// MasterProtocol is master_protocol: "slapgo" (the default: /api/v1)
+	// or "slap" (SlapOS's protocol, for a SlapOS master or slapgo's SLAP
+	// endpoint).
+	MasterProtocol string
 
 	Format Format
 	Grid   Grid
@@ -172,13 +182,14 @@ func boolean(f func(*Config) *bool) setter {
 // known lists every section and key this package reads.
 var known = map[string]map[string]setter{
 	"slapos": {
-		"computer_id":   str(func(c *Config) *string { return &c.ComputerID }),
-		"master_url":    str(func(c *Config) *string { return &c.MasterURL }),
-		"software_root": path(func(c *Config) *string { return &c.SoftwareRoot }),
-		"instance_root": path(func(c *Config) *string { return &c.InstanceRoot }),
-		"key_file":      path(func(c *Config) *string { return &c.KeyFile }),
-		"cert_file":     path(func(c *Config) *string { return &c.CertFile }),
-		"ca_file":       path(func(c *Config) *string { return &c.CAFile }),
+		"computer_id":     str(func(c *Config) *string { return &c.ComputerID }),
+		"master_url":      str(func(c *Config) *string { return &c.MasterURL }),
+		"software_root":   path(func(c *Config) *string { return &c.SoftwareRoot }),
+		"instance_root":   path(func(c *Config) *string { return &c.InstanceRoot }),
+		"key_file":        path(func(c *Config) *string { return &c.KeyFile }),
+		"cert_file":       path(func(c *Config) *string { return &c.CertFile }),
+		"ca_file":         path(func(c *Config) *string { return &c.CAFile }),
+		"master_protocol": str(func(c *Config) *string { return &c.MasterProtocol }),
 	},
 	"slapformat": {
 		"partition_amount":         count(func(c *Config) *int { return &c.Format.PartitionAmount }, 0),
@@ -304,6 +315,11 @@ func (c *Config) Validate() error {
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return fail("slapos", "master_url", "%q: expected https://host:port", c.MasterURL)
 		}
+	}
+	switch c.MasterProtocol {
+	case "", ProtocolSlapgo, ProtocolSLAP:
+	default:
+		return fail("slapos", "master_protocol", "%q: expected %s (/api/v1, the default) or %s (SlapOS's protocol)", c.MasterProtocol, ProtocolSlapgo, ProtocolSLAP)
 	}
 	for _, p := range []struct{ key, v string }{{"software_root", c.SoftwareRoot}, {"instance_root", c.InstanceRoot}} {
 		if p.v == "" || !filepath.IsAbs(p.v) {

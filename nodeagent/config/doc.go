@@ -9,6 +9,7 @@
 //	key_file      = /etc/slapgo/computer.key
 //	cert_file     = /etc/slapgo/computer.crt
 //	ca_file       = /etc/slapgo/ca.crt
+//	master_protocol = slapgo   # or slap: SlapOS's protocol (a SlapOS master)
 //
 //	[slapformat]
 //	partition_amount    = 10
