@@ -64,7 +64,7 @@ func TestPollCommandLine(t *testing.T) {
 			t.Errorf("pollCommand = %q, lacks %q", got, want)
 		}
 	}
-	if got := pollCommand(c.PollNodes); !strings.Contains(got, "--nodes 10000") || !strings.Contains(got, "--identity computer --warmup 1m5s --duration 1m0s") {
+	if got := pollCommand(c.PollNodes); !strings.Contains(got, "--nodes 10000") || !strings.Contains(got, "--identity computer --warmup 1m5s --duration 2m0s") {
 		t.Errorf("pollCommand = %q", got)
 	}
 }

@@ -103,7 +103,7 @@ func TestReportText(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"machine: 2 cores (Test CPU), 8.0 GiB memory, go1.26, linux/amd64, Linux 6.1",
-		"== demo: a demo section (1.5s)",
+		"== demo: a demo section (1.5s, load average 0.00 at start)",
 		"slapgo bench demo --size 3",
 		"250/s", ">= 100/s", "PASS", "<= 1.00s", "MISS", "50.0%",
 		"cells", "a|b", "NB: measured on a test",

@@ -644,11 +644,8 @@ func (r StormResult) Section(command string) Section {
 			continue
 		}
 		what := fmt.Sprintf("%d partitions changed at once, incremental", m.Storm.Changed)
-		if r.Partitions != 300 {
-			what += " (target is for 300)"
-		}
 		s.Figures = append(s.Figures,
-			NewFigure("storm: time to converge", m.Storm.Converge.Seconds(), UnitSeconds, &stormT, what),
+			JudgedFigure("storm: time to converge", m.Storm.Converge.Seconds(), UnitSeconds, &stormT, stormConditions(m.Storm.Changed), quiet, what),
 			NewFigure("storm: per-partition p50", m.Storm.PerPartition.P50.Seconds(), UnitSeconds, nil, what),
 			NewFigure("storm: per-partition p99", m.Storm.PerPartition.P99.Seconds(), UnitSeconds, nil, what),
 			NewFigure("pass with nothing changed: agent CPU", m.Quiet.PassCPU.Seconds(), UnitSeconds, &quietT,

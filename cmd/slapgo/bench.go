@@ -48,6 +48,8 @@ as JSON. Every figure comes from the run just made.`,
 func printReport(cmd *cobra.Command, jsonOut bool, machine bench.Machine, started time.Time, sec bench.Section) error {
 	sec.Started = started
 	sec.Wall = time.Since(started)
+	sec.Load = machine.LoadAverage
+	sec.ApplyLoadBound(machine.Cores)
 	rep := bench.Report{Machine: machine, Started: started, Sections: []bench.Section{sec}}
 	if jsonOut {
 		return rep.WriteJSON(cmd.OutOrStdout())
