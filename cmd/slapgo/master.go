@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -64,7 +65,7 @@ It refuses a directory that exists and is not empty.`,
 func newMasterServeCmd() *cobra.Command {
 	var dataDir, listen, metricsListen, policy string
 	var onlineWithin, retryEvery, grace time.Duration
-	var allowLocal bool
+	var allowLocal, profiling bool
 	limits := master.DefaultLimits()
 	var quotas master.Quotas
 	cmd := &cobra.Command{
@@ -94,6 +95,9 @@ one machine ("slapgo demo") and test harnesses.`,
 			if err != nil {
 				return fmt.Errorf("--policy: %w", err)
 			}
+			if profiling && metricsListen == "" {
+				return errors.New("--pprof serves profiles on the metrics listener: give --metrics-listen too")
+			}
 			if onlineWithin < 0 {
 				return fmt.Errorf("--online-within %s: expected a duration >= 0", onlineWithin)
 			}
@@ -113,7 +117,7 @@ one machine ("slapgo demo") and test harnesses.`,
 			}
 			srv, err := server.Open(server.Options{DataDir: dataDir, Policy: pol, OnlineWithin: onlineWithin,
 				RetryEvery: retryEvery, ShutdownGrace: grace, Logger: slog.Default(),
-				Limits: &limits, Quotas: quotas, AllowLocalSoftwareURLs: allowLocal})
+				Limits: &limits, Quotas: quotas, AllowLocalSoftwareURLs: allowLocal, Profiling: profiling})
 			if err != nil {
 				return err
 			}
@@ -134,6 +138,9 @@ one machine ("slapgo demo") and test harnesses.`,
 			fmt.Fprintf(out, "listening on https://%s\n", ln.Addr())
 			if mln != nil {
 				fmt.Fprintf(out, "metrics on http://%s/metrics\n", mln.Addr())
+				if profiling {
+					fmt.Fprintf(out, "profiles on http://%s/debug/pprof/\n", mln.Addr())
+				}
 			}
 			slog.Info("master serving", "api", "https://"+ln.Addr().String(), "data", dataDir, "policy", pol, "online_within", onlineWithin,
 				"quota_instances", quotas.MaxInstances, "quota_parameter_bytes", quotas.MaxParameterBytes, "allow_local_software_urls", allowLocal)
@@ -153,6 +160,7 @@ one machine ("slapgo demo") and test harnesses.`,
 	f.StringVar(&dataDir, "data", "", "data directory made by `slapgo master init`")
 	f.StringVar(&listen, "listen", "127.0.0.1:8443", "address of the HTTPS API (port 0: any free port)")
 	f.StringVar(&metricsListen, "metrics-listen", "", "also serve /metrics and /healthz in plain HTTP on this address")
+	f.BoolVar(&profiling, "pprof", false, "also serve Go's profiles (/debug/pprof/) on --metrics-listen (never on the API)")
 	f.StringVar(&policy, "policy", string(alloc.PolicyFirstFit), "allocation policy: first-fit, cheapest, pack, spread or random")
 	f.DurationVar(&onlineWithin, "online-within", 0, "allocate only on computers seen within this duration (0: no condition)")
 	f.DurationVar(&retryEvery, "retry-every", server.DefaultRetryEvery, "how often pending requests are retried")

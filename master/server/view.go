@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -29,12 +30,34 @@ type cachedView struct {
 	gz      []byte
 }
 
+// gzipMinBytes: a view smaller than this is sent as is. It fits in one or
+// two TCP segments either way, and compressing it would cost more CPU than
+// the bytes it saves.
+const gzipMinBytes = 1024
+
+// gzipWriters holds gzip compressors for reuse. A compressor is ~1 MiB of
+// state: one per view version made the garbage collector the master's
+// largest cost when thousands of nodes reconnect at once.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+	return zw
+}}
+
+// gzipped is the body compressed with gzip, built on first demand; nil
+// when the view is too small to be worth it (send body).
 func (v *cachedView) gzipped() []byte {
+	if len(v.body) < gzipMinBytes {
+		return nil
+	}
 	v.gzOnce.Do(func() {
 		var b bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed)
+		b.Grow(len(v.body) / 4)
+		zw := gzipWriters.Get().(*gzip.Writer)
+		zw.Reset(&b)
 		zw.Write(v.body)
 		zw.Close()
+		zw.Reset(io.Discard) // keep no reference to b
+		gzipWriters.Put(zw)
 		v.gz = b.Bytes()
 	})
 	return v.gz
@@ -158,8 +181,10 @@ func (s *Server) computerView(w http.ResponseWriter, r *http.Request, who model.
 	h.Set("Vary", "Accept-Encoding")
 	body := cv.body
 	if acceptsGzip(r) {
-		body = cv.gzipped()
-		h.Set("Content-Encoding", "gzip")
+		if gz := cv.gzipped(); gz != nil {
+			body = gz
+			h.Set("Content-Encoding", "gzip")
+		}
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
