@@ -58,9 +58,12 @@ func pollCommand(c PollConfig) string {
 	if c.Identity == IdentityAdmin {
 		fmt.Fprintf(&b, " --conns %d", c.Conns)
 	}
-	if c.FindMax {
+	switch {
+	case c.Storm:
+		b.WriteString(reconnectCommandFlags(c))
+	case c.FindMax:
 		fmt.Fprintf(&b, " --find-max --max-p99 %s --warmup %s --step %s --max-steps %d", c.MaxP99, c.Warmup, c.StepTime, c.MaxSteps)
-	} else {
+	default:
 		fmt.Fprintf(&b, " --warmup %s --duration %s", c.Warmup, c.Duration)
 	}
 	return b.String()

@@ -77,6 +77,15 @@ type PollConfig struct {
 	MaxP99   time.Duration
 	StepTime time.Duration
 	MaxSteps int
+	// Storm replaces the steady polls by a reconnect storm (see
+	// ReconnectStorm): every node polls once at a random moment of
+	// StormWithin after the master restarted (or, for a master not started
+	// here, after the connections dropped), retrying until StormTimeout;
+	// StormCold: the nodes have no ETag. It needs IdentityComputer.
+	Storm        bool
+	StormWithin  time.Duration
+	StormTimeout time.Duration
+	StormCold    bool
 	// SetupWorkers is the number of concurrent API calls during set-up.
 	SetupWorkers int
 	// Master: MasterURL with admin Cert, Key and CA to target a running
@@ -103,6 +112,7 @@ func DefaultPollConfig() PollConfig {
 		Warmup: 3 * time.Second, Duration: 20 * time.Second,
 		Identity: IdentityAdmin, Conns: 32,
 		MaxP99: PollP99Target, StepTime: 8 * time.Second, MaxSteps: 10,
+		StormWithin: 10 * time.Second, StormTimeout: 2 * time.Minute,
 		SetupWorkers: 16, Seed: 1,
 	}
 }
@@ -128,6 +138,10 @@ func (c *PollConfig) Validate() error {
 		return fmt.Errorf("bench: poll --conns %d: expected at least 1", c.Conns)
 	case c.FindMax && (c.MaxP99 <= 0 || c.StepTime <= 0 || c.MaxSteps < 1):
 		return fmt.Errorf("bench: poll --find-max needs --max-p99 > 0, --step > 0 and --max-steps >= 1")
+	case c.Storm && c.Identity != IdentityComputer:
+		return errors.New("bench: poll --reconnect-storm needs --identity computer (each node its own certificate)")
+	case c.Storm && (c.StormWithin < 0 || c.StormTimeout <= c.StormWithin):
+		return fmt.Errorf("bench: poll --storm-within %s --storm-timeout %s: expected 0 <= within < timeout", c.StormWithin, c.StormTimeout)
 	case c.MasterURL == "" && c.Bin == "":
 		return errors.New("bench: poll needs a slapgo binary to start a master (--bin) or a running master (--master)")
 	case c.MasterURL != "" && (c.Cert == "" || c.Key == "" || c.CA == ""):
@@ -213,8 +227,10 @@ type PollResult struct {
 	Setup      PollSetup     `json:"setup"`
 	Steps      []PollStep    `json:"steps"`
 	// Held is the index in Steps of the highest load that held (-1: none).
-	Held          int   `json:"held"`
-	MasterPeakRSS int64 `json:"master_peak_rss_bytes"`
+	Held int `json:"held"`
+	// Storm is the reconnect storm, when one was run instead of steps.
+	Storm         *ReconnectStorm `json:"reconnect_storm,omitempty"`
+	MasterPeakRSS int64           `json:"master_peak_rss_bytes"`
 	// Warmup is the load run before each window (a window after a warm-up
 	// shorter than the interval sees polls without an ETag).
 	Warmup time.Duration `json:"warmup_ns"`
@@ -271,6 +287,11 @@ func RunPoll(ctx context.Context, cfg PollConfig) (res PollResult, err error) {
 	grid, err := setUpPollGrid(ctx, setupClient, adminTLS, cfg, progress)
 	res.Setup = grid.setup
 	if err != nil {
+		return res, err
+	}
+	if cfg.Storm {
+		st, err := runReconnectStorm(ctx, cfg, mp, url, adminTLS, grid, progress)
+		res.Storm, res.Conns = &st, len(grid.computers)
 		return res, err
 	}
 	gen, err := newLoadGen(url, adminTLS, grid, cfg)
@@ -839,6 +860,17 @@ func (s *stepStats) step(compress float64, g *loadGen, cfg PollConfig, window ti
 	return st
 }
 
+// setupTable is the set-up's table.
+func setupTable(r PollResult) Table {
+	return Table{
+		Title:   "set-up through the API (concurrent, durable)",
+		Columns: []string{"computers", "partitions", "instances", "registered/s", "capacity+supply/s", "requests/s", "request p99", "view size", "wall"},
+		Rows: [][]string{{formatNumber(float64(r.Setup.Computers)), formatNumber(float64(r.Setup.Partitions)), formatNumber(float64(r.Setup.Instances)),
+			formatNumber(r.Setup.RegisterPerSecond), formatNumber(r.Setup.CapacityPerSecond), formatNumber(r.Setup.RequestPerSecond),
+			formatDuration(r.Setup.RequestLatency.P99), formatBytes(float64(r.Setup.FullViewBytes)), roundDuration(r.Setup.Wall)}},
+	}
+}
+
 func masterCPU(st PollStep) string {
 	if !st.MasterMeasured {
 		return "-"
@@ -867,6 +899,9 @@ func (r PollResult) headline() *PollStep {
 // Section lays the result out for reports.
 func (r PollResult) Section(command string) Section {
 	s := Section{Name: "poll", Title: "the master under node polls (conditional GET of computer views)", Command: command, Result: r}
+	if r.Storm != nil {
+		return r.stormSection(s)
+	}
 	h := r.headline()
 	if h == nil {
 		return s
@@ -963,13 +998,7 @@ func (r PollResult) Section(command string) Section {
 		})
 	}
 	s.Tables = append(s.Tables, t)
-	s.Tables = append(s.Tables, Table{
-		Title:   "set-up through the API (concurrent, durable)",
-		Columns: []string{"computers", "partitions", "instances", "registered/s", "capacity+supply/s", "requests/s", "request p99", "view size", "wall"},
-		Rows: [][]string{{formatNumber(float64(r.Setup.Computers)), formatNumber(float64(r.Setup.Partitions)), formatNumber(float64(r.Setup.Instances)),
-			formatNumber(r.Setup.RegisterPerSecond), formatNumber(r.Setup.CapacityPerSecond), formatNumber(r.Setup.RequestPerSecond),
-			formatDuration(r.Setup.RequestLatency.P99), formatBytes(float64(r.Setup.FullViewBytes)), roundDuration(r.Setup.Wall)}},
-	})
+	s.Tables = append(s.Tables, setupTable(r))
 	for _, st := range r.Steps {
 		if len(st.Slow) == 0 {
 			continue

@@ -128,12 +128,54 @@ func TestPollConfigValidate(t *testing.T) {
 		{"no master nor binary", func(c *PollConfig) { c.Bin = "" }},
 		{"master without certificate", func(c *PollConfig) { c.MasterURL = "https://127.0.0.1:1" }},
 		{"find-max without steps", func(c *PollConfig) { c.FindMax, c.MaxSteps = true, 0 }},
+		{"storm of admin polls", func(c *PollConfig) { c.Storm = true }},
+		{"storm longer than its timeout", func(c *PollConfig) {
+			c.Storm, c.Identity, c.StormWithin, c.StormTimeout = true, IdentityComputer, time.Minute, time.Second
+		}},
 	}
 	for _, tc := range tests {
 		c := ok
 		tc.change(&c)
 		if err := c.Validate(); err == nil {
 			t.Errorf("%s: accepted", tc.name)
+		}
+	}
+}
+
+// TestReconnectStormLive: 20 nodes, each with its own certificate, poll a
+// restarted master within half a second: every one is served, on a new
+// process (the master was restarted), and the report judges nothing
+// (20 nodes, the target is for 10,000).
+func TestReconnectStormLive(t *testing.T) {
+	testenv.Short(t, "starts a real master twice")
+	bin := slapgoBinary(t)
+	for _, cold := range []bool{false, true} {
+		cfg := DefaultPollConfig()
+		cfg.Nodes, cfg.Partitions, cfg.Fill, cfg.Identity = 20, 40, 0.5, IdentityComputer
+		cfg.Storm, cfg.StormWithin, cfg.StormTimeout, cfg.StormCold = true, 500*time.Millisecond, time.Minute, cold
+		cfg.Bin, cfg.Dir = bin, t.TempDir()
+		var progress bytes.Buffer
+		cfg.Progress = &progress
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		res, err := RunPoll(ctx, cfg)
+		cancel()
+		if err != nil {
+			t.Fatalf("RunPoll: %v\nprogress:\n%s\nmaster log: %s", err, progress.String(), tail(filepath.Join(cfg.Dir, "master.log"), 4000))
+		}
+		st := res.Storm
+		if st == nil || !st.Restarted || st.Restart <= 0 || st.Served != 20 || st.Failed != 0 || st.AllServed <= 0 || st.Latency.Count != 20 {
+			t.Fatalf("storm %+v: want 20 nodes served after a restart", st)
+		}
+		// With ETags the views did not change: 304s; without, full views.
+		if wantFull := map[bool]int64{false: 0, true: 20}[cold]; st.Full != wantFull {
+			t.Errorf("cold %v: %d full views, want %d", cold, st.Full, wantFull)
+		}
+		if !st.MasterMeasured || st.MasterCPU <= 0 || st.MasterPeakRSS <= 0 || len(st.Timeline) == 0 || st.Timeline[len(st.Timeline)-1] != 20 {
+			t.Errorf("storm %+v: want the master's CPU and RSS and a timeline ending at 20", st)
+		}
+		sec := res.Section("slapgo bench poll --reconnect-storm")
+		if f := sec.Figures[0]; f.Name != "reconnect storm: every node has its view" || f.Status != StatusNA || !strings.Contains(f.Why, "nodes 20") {
+			t.Errorf("first figure %+v: want n/a for 20 nodes", f)
 		}
 	}
 }
