@@ -89,7 +89,8 @@ type PollConfig struct {
 	// SetupWorkers is the number of concurrent API calls during set-up.
 	SetupWorkers int
 	// Master: MasterURL with admin Cert, Key and CA to target a running
-	// master (MasterPID, when known, to measure its CPU and memory);
+	// master, any slapgo master (MasterPID to measure its CPU and memory;
+	// when 0, the local process listening on the URL's port, if any);
 	// otherwise Bin (the slapgo binary) is started with a fresh data
 	// directory under Dir (a temporary directory when empty, removed after
 	// unless KeepDir).
@@ -143,9 +144,9 @@ func (c *PollConfig) Validate() error {
 	case c.Storm && (c.StormWithin < 0 || c.StormTimeout <= c.StormWithin):
 		return fmt.Errorf("bench: poll --storm-within %s --storm-timeout %s: expected 0 <= within < timeout", c.StormWithin, c.StormTimeout)
 	case c.MasterURL == "" && c.Bin == "":
-		return errors.New("bench: poll needs a slapgo binary to start a master (--bin) or a running master (--master)")
+		return errors.New("bench: poll needs a slapgo binary to start a master (--bin) or a running master (--against)")
 	case c.MasterURL != "" && (c.Cert == "" || c.Key == "" || c.CA == ""):
-		return errors.New("bench: poll --master needs the admin --cert, --key and --ca")
+		return errors.New("bench: poll --against needs the admin --cert, --key and --ca of that master")
 	}
 	if c.SetupWorkers < 1 {
 		c.SetupWorkers = 1
@@ -224,8 +225,12 @@ type PollResult struct {
 	FindMax    bool          `json:"find_max"`
 	MaxP99     time.Duration `json:"max_p99_ns"`
 	MasterURL  string        `json:"master_url"`
-	Setup      PollSetup     `json:"setup"`
-	Steps      []PollStep    `json:"steps"`
+	// External: the master was running already (--against); MasterPID is
+	// the process measured (0: its CPU and memory were not measured).
+	External  bool       `json:"external"`
+	MasterPID int        `json:"master_pid"`
+	Setup     PollSetup  `json:"setup"`
+	Steps     []PollStep `json:"steps"`
 	// Held is the index in Steps of the highest load that held (-1: none).
 	Held int `json:"held"`
 	// Storm is the reconnect storm, when one was run instead of steps.
@@ -275,7 +280,16 @@ func RunPoll(ctx context.Context, cfg PollConfig) (res PollResult, err error) {
 		url, certFile, keyFile, caFile, pid = mp.URL, mp.CertFile, mp.KeyFile, mp.CAFile, mp.PID
 		progress("master %s started (pid %d, data %s)", url, pid, mp.DataDir)
 	}
-	res.MasterURL = url
+	if mp == nil && pid == 0 {
+		if host := strings.TrimPrefix(url, "https://"); host != url {
+			pid = ListenerPID(strings.TrimRight(host, "/"))
+		}
+	}
+	if mp == nil {
+		progress("measuring the master at %s (pid %d; 0: its CPU and memory are not measured)", url, pid)
+	}
+	res.MasterURL, res.External, res.MasterPID = url, mp == nil, pid
+	cfg.MasterPID = pid
 	adminTLS, err := api.TLSConfig(certFile, keyFile, caFile)
 	if err != nil {
 		return res, err
@@ -1009,6 +1023,9 @@ func (r PollResult) Section(command string) Section {
 		}
 		s.Notes = append(s.Notes, fmt.Sprintf("at %s equivalent nodes, polls of %s or more were due at (seconds into the window: polls) %s",
 			formatNumber(st.EquivalentNodes), formatDuration(maxP99), strings.Join(at, ", ")))
+	}
+	if r.External {
+		s.Notes = append(s.Notes, fmt.Sprintf("against a running master, %s (pid %d; 0: its CPU and memory were not measured); its data may hold more than what this run set up", r.MasterURL, r.MasterPID))
 	}
 	proto := "HTTP/1.1 keep-alive"
 	if r.HTTP2 {

@@ -179,3 +179,49 @@ func TestReconnectStormLive(t *testing.T) {
 		}
 	}
 }
+
+// TestPollAgainstLive measures a master this run did not start (another
+// process, as `--against`): the process listening on its port is found and
+// measured, and a reconnect storm against it (no restart) is not judged.
+func TestPollAgainstLive(t *testing.T) {
+	testenv.Short(t, "starts a real master")
+	bin := slapgoBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	mp, err := StartMaster(ctx, bin, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mp.Stop()
+	base := DefaultPollConfig()
+	base.MasterURL, base.Cert, base.Key, base.CA = mp.URL, mp.CertFile, mp.KeyFile, mp.CAFile
+	base.Nodes, base.Partitions, base.Fill = 10, 5, 0.2
+	var progress bytes.Buffer
+	base.Progress = &progress
+
+	steady := base
+	steady.Compress, steady.Warmup, steady.Duration = 600, 200*time.Millisecond, 2*time.Second
+	res, err := RunPoll(ctx, steady)
+	if err != nil {
+		t.Fatalf("RunPoll --against: %v\n%s\nmaster log: %s", err, progress.String(), tail(mp.LogFile, 4000))
+	}
+	if !res.External || res.MasterPID != mp.PID || len(res.Steps) != 1 || !res.Steps[0].MasterMeasured || res.Steps[0].MasterCPU <= 0 {
+		t.Errorf("against %s (pid %d): external %v, pid %d, steps %+v: want the master found and measured", mp.URL, mp.PID, res.External, res.MasterPID, res.Steps)
+	}
+	storm := base
+	storm.Identity, storm.Storm, storm.StormWithin, storm.StormTimeout = IdentityComputer, true, 300*time.Millisecond, time.Minute
+	res, err = RunPoll(ctx, storm)
+	if err != nil {
+		t.Fatalf("RunPoll --against --reconnect-storm: %v\n%s", err, progress.String())
+	}
+	if st := res.Storm; st == nil || st.Restarted || st.Served != 10 || !st.MasterMeasured {
+		t.Fatalf("storm %+v: want 10 nodes served by the running master, not restarted, measured", st)
+	}
+	if f := res.Section("").Figures[0]; f.Status != StatusNA || !strings.Contains(f.Why, "master not restarted") {
+		t.Errorf("storm without a restart: %+v, want n/a", f)
+	}
+	if err := mp.Exited(); err != nil {
+		t.Errorf("the running master: %v", err)
+	}
+}

@@ -185,3 +185,15 @@ func TestMachineParsers(t *testing.T) {
 		t.Errorf("ReadMachine() = %+v: cores, Go version and OS are always known", m)
 	}
 }
+
+func TestListeningInodes(t *testing.T) {
+	table := []byte(`  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:07E8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1075 1 0000000019e248e2 100 0 0 10 0
+   1: 0100007F:B1B7 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 234752 2 000000006d13436a 100 0 0 10 0
+   2: 0100007F:B1B7 0100007F:D2F0 01 00000000:00000000 00:00000000 00000000     0        0 999 2 000000006d13436a 100 0 0 10 0
+`)
+	got := listeningInodes(table)
+	if len(got) != 2 || len(got[2024]) != 1 || got[2024][0] != "1075" || len(got[45495]) != 1 || got[45495][0] != "234752" {
+		t.Errorf("listeningInodes = %v: want 2024 -> 1075 and 45495 -> 234752 (the established socket left out)", got)
+	}
+}

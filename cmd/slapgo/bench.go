@@ -39,6 +39,7 @@ as JSON. Every figure comes from the run just made.`,
 		newBenchStormCmd(&jsonOut),
 		newBenchSimCmd(&jsonOut),
 		newBenchAllCmd(),
+		newBenchCompareCmd(&jsonOut),
 	)
 	return cmd
 }
@@ -164,7 +165,8 @@ func newBenchPollCmd(jsonOut *bool) *cobra.Command {
 		Use:   "poll [--nodes N] [--partitions P] [--find-max]",
 		Short: "The master under polls of virtual node agents: requests/s, latency, 304 ratio, CPU, RSS",
 		Long: `Start a real master on loopback ("slapgo master init" and "serve" in a temporary
-data directory), or target a running one with --master and the admin --cert,
+data directory), or measure a running one (any slapgo master, from this other
+process) with --against URL and its admin --cert,
 --key and --ca; register --nodes computers with --partitions partitions through
 the API, supply them and fill a share (--fill) of their partitions with
 instances; then drive one virtual node agent per computer, polling its view
@@ -178,7 +180,7 @@ load step by step to find the highest number of equivalent nodes (computers ×
 compress) whose p99 stays under --max-p99: the headline.
 --reconnect-storm measures the case that stresses a master most: after a
 master restart (the master this command started, stopped with SIGTERM and
-served again on the same address; a --master one only loses its
+served again on the same address; an --against one only loses its
 connections), every node polls once at a random moment of --storm-within,
 each with its own certificate, connection and TLS session cache (the node
 agent's API client). Reports the time until every node has its view, each
@@ -231,11 +233,13 @@ served within 30 s. A figure measured otherwise is reported with n/a.`,
 	f.DurationVar(&cfg.StormTimeout, "storm-timeout", cfg.StormTimeout, "a node not served this long after the storm began counts as failed")
 	f.BoolVar(&cfg.StormCold, "storm-cold", false, "the storm's nodes have no ETag (every answer is a full view)")
 	f.IntVar(&cfg.SetupWorkers, "setup-workers", cfg.SetupWorkers, "concurrent API calls during set-up")
-	f.StringVar(&cfg.MasterURL, "master", "", "target this running master instead of starting one (https://host:port)")
-	f.StringVar(&cfg.Cert, "cert", "", "admin certificate of --master")
-	f.StringVar(&cfg.Key, "key", "", "admin key of --master")
-	f.StringVar(&cfg.CA, "ca", "", "CA certificate of --master")
-	f.IntVar(&cfg.MasterPID, "master-pid", 0, "process id of --master, to report its CPU and RSS")
+	f.StringVar(&cfg.MasterURL, "against", "", "measure this running master instead of starting one (https://host:port)")
+	f.StringVar(&cfg.MasterURL, "master", "", "the same as --against")
+	f.MarkHidden("master")
+	f.StringVar(&cfg.Cert, "cert", "", "admin certificate of --against")
+	f.StringVar(&cfg.Key, "key", "", "admin key of --against")
+	f.StringVar(&cfg.CA, "ca", "", "CA certificate of --against")
+	f.IntVar(&cfg.MasterPID, "master-pid", 0, "process id of --against, to report its CPU and RSS (default: the local process listening on its port)")
 	f.StringVar(&cfg.Bin, "bin", "", "slapgo binary to start the master with (default: this one)")
 	f.StringVar(&cfg.Dir, "dir", "", "directory for the master's data (default: a temporary one, removed after)")
 	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the poll phases and of the changes")
@@ -432,3 +436,51 @@ func (f *simSizesFlag) Set(v string) error {
 }
 
 func (f *simSizesFlag) Type() string { return "sizes" }
+
+func newBenchCompareCmd(jsonOut *bool) *cobra.Command {
+	cfg := bench.CompareConfig{Runs: 3}
+	cmd := &cobra.Command{
+		Use:   "compare --base BIN_A --new BIN_B BENCH [FLAGS…]",
+		Short: "Run one benchmark with two slapgo binaries alternately and print new/base ratios with their spread",
+		Long: `Did this change make it faster? Run the same benchmark, with the same flags,
+with two slapgo binaries alternately (base, new, base, new …, --runs times
+each), each as "BIN bench BENCH FLAGS… --json", so that the machine's noise
+hits both sides; then print, for every figure, the medians, the ratio
+new/base, the lowest and highest ratio of a pair of runs, each side's
+spread, and whether the difference is beyond that noise.
+
+Everything after BENCH goes to the benchmark:
+  slapgo bench compare --base ./slapgo-main --new ./slapgo alloc --computers 1000 --reps 5
+  slapgo bench compare --base ./slapgo-main --new ./slapgo --runs 2 poll --nodes 1000 --find-max
+A benchmark that starts processes (poll, storm, sim) starts them from the
+binary under test.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			started := time.Now()
+			machine := bench.ReadMachine()
+			cfg.Args = args
+			cfg.Progress = cmd.ErrOrStderr()
+			res, err := bench.RunCompare(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			return printReport(cmd, *jsonOut, machine, started, res.Section(commandLine(cmd)+" "+shellJoin(args)))
+		},
+	}
+	cmd.Flags().SetInterspersed(false) // flags after BENCH are the benchmark's
+	f := cmd.Flags()
+	f.StringVar(&cfg.Base, "base", "", "the slapgo binary to compare against (A)")
+	f.StringVar(&cfg.New, "new", "", "the slapgo binary under test (B)")
+	f.IntVar(&cfg.Runs, "runs", cfg.Runs, "runs of each binary")
+	cmd.MarkFlagRequired("base")
+	cmd.MarkFlagRequired("new")
+	return cmd
+}
+
+func shellJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = shellQuote(a)
+	}
+	return strings.Join(q, " ")
+}
