@@ -174,15 +174,26 @@ func RunAll(ctx context.Context, c AllConfig) (Report, error) {
 	return rep, nil
 }
 
-// WriteResults writes DIR/latest.md and DIR/latest.json.
+// WriteResults writes DIR/latest.md and DIR/latest.json, and the plots
+// of the poll sections (WritePlots) next to them, linked from latest.md.
 func WriteResults(dir string, rep Report) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("bench: %w", err)
+	}
+	plots, err := WritePlots(dir, rep)
+	if err != nil {
+		return err
 	}
 	var md bytes.Buffer
 	md.WriteString("# slapgo benchmarks: latest run\n\n")
 	if err := rep.WriteMarkdown(&md, "##"); err != nil {
 		return err
+	}
+	if len(plots) > 0 {
+		md.WriteString("\n## plots\n")
+		for _, p := range plots {
+			fmt.Fprintf(&md, "\n%s ([PNG](%s.png)):\n\n![%s](%s.svg)\n", p.Title, p.Name, p.Title, p.Name)
+		}
 	}
 	var js bytes.Buffer
 	if err := rep.WriteJSON(&js); err != nil {
