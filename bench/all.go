@@ -17,12 +17,14 @@ type AllConfig struct {
 	Bin string // slapgo binary (masters, node agent promises, simulations)
 	// Out receives latest.md and latest.json ("" writes nothing).
 	Out string
-	// Skip names sections not to run: alloc, poll, poll-nodes, storm, sim.
+	// Skip names sections not to run: alloc, poll, poll-nodes, poll-storm,
+	// storm, sim.
 	Skip []string
 	// Sizes of each section.
 	Alloc     AllocConfig
 	PollMax   PollConfig // --find-max: the most equivalent nodes held
 	PollNodes PollConfig // the literal target: many registered nodes in real time
+	PollStorm PollConfig // the reconnect storm: every node at once after a master restart
 	Storm     StormConfig
 	Sim       SimConfig
 	Progress  io.Writer
@@ -43,6 +45,10 @@ func DefaultAllConfig() AllConfig {
 	// Warm-up: every node polled once (it has its ETag); window: two poll
 	// intervals, what the 10,000-node target is defined for.
 	c.PollNodes.Warmup, c.PollNodes.Duration = 65*time.Second, 2*time.Minute
+
+	c.PollStorm = DefaultPollConfig()
+	c.PollStorm.Nodes, c.PollStorm.Partitions, c.PollStorm.Fill = ReconnectTargetNodes, 10, 0.1
+	c.PollStorm.Identity, c.PollStorm.Storm = IdentityComputer, true
 
 	// 5,000 nodes take more than the whole budget (their 900,000 initial
 	// instances alone take minutes to place): `slapgo bench sim` runs them.
@@ -136,7 +142,7 @@ func RunAll(ctx context.Context, c AllConfig) (Report, error) {
 	for _, p := range []struct {
 		name string
 		cfg  PollConfig
-	}{{"poll", c.PollMax}, {"poll-nodes", c.PollNodes}} {
+	}{{"poll", c.PollMax}, {"poll-nodes", c.PollNodes}, {"poll-storm", c.PollStorm}} {
 		cfg := p.cfg
 		cfg.Bin, cfg.Progress = c.Bin, c.Progress
 		cmd := pollCommand(cfg)

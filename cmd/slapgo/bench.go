@@ -370,8 +370,9 @@ func newBenchAllCmd() *cobra.Command {
 		Long: `Run every benchmark one after the other, the allocator first (while the
 machine is quiet): the allocator grid; the master under polls (--find-max on
 1,000 computers, then 10,000 computers each polling every minute with its own
-certificate, in real time); a storm of 300 partitions on a real node agent,
-incremental and full; the simulator on the baseline at 100, 1,000 and 5,000
+certificate, in real time, then a reconnect storm of 10,000 nodes after a
+master restart); a storm of 300 partitions on a real node agent,
+incremental and full; the simulator on the baseline at 100 and 1,000
 nodes. Writes OUT/latest.md and OUT/latest.json, and prints the report
 (--json: as JSON). A section that fails is reported and the others still run.`,
 		Args: cobra.NoArgs,
@@ -403,9 +404,11 @@ nodes. Writes OUT/latest.md and OUT/latest.json, and prints the report
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Out, "out", cfg.Out, "directory for latest.md and latest.json (empty: write nothing)")
-	f.StringSliceVar(&cfg.Skip, "skip", nil, "sections to skip: alloc, poll, poll-nodes, storm, sim")
+	f.StringSliceVar(&cfg.Skip, "skip", nil, "sections to skip: alloc, poll, poll-nodes, poll-storm, storm, sim")
 	f.Var(&simSizesFlag{&cfg.Sim.Sizes}, "sim-nodes", "simulator sizes: nodes or nodes:virtual-duration, comma-separated")
 	f.IntVar(&cfg.PollNodes.Nodes, "poll-nodes", cfg.PollNodes.Nodes, "computers polling in real time in the poll-nodes section")
+	f.DurationVar(&cfg.PollNodes.Duration, "poll-nodes-window", cfg.PollNodes.Duration, "measured window of the poll-nodes section (the target needs two poll intervals)")
+	f.IntVar(&cfg.PollStorm.Nodes, "poll-storm-nodes", cfg.PollStorm.Nodes, "nodes of the reconnect storm (poll-storm section)")
 	f.IntVar(&cfg.Storm.Partitions, "storm-partitions", cfg.Storm.Partitions, "partitions of the storm")
 	f.StringVar(&cfg.Bin, "bin", "", "slapgo binary for masters, node agent promises and simulations (default: this one)")
 	return cmd
