@@ -81,11 +81,16 @@ type PollConfig struct {
 	// ReconnectStorm): every node polls once at a random moment of
 	// StormWithin after the master restarted (or, for a master not started
 	// here, after the connections dropped), retrying until StormTimeout;
-	// StormCold: the nodes have no ETag. It needs IdentityComputer.
-	Storm        bool
-	StormWithin  time.Duration
-	StormTimeout time.Duration
-	StormCold    bool
+	// StormCold: the nodes have no ETag. StormCut: the master started
+	// here is not restarted, only the connections drop (a network cut);
+	// StormNoResume: the nodes do not resume their TLS sessions. It needs
+	// IdentityComputer.
+	Storm         bool
+	StormWithin   time.Duration
+	StormTimeout  time.Duration
+	StormCold     bool
+	StormCut      bool
+	StormNoResume bool
 	// SetupWorkers is the number of concurrent API calls during set-up.
 	SetupWorkers int
 	// Master: MasterURL with admin Cert, Key and CA to target a running

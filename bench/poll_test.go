@@ -149,10 +149,14 @@ func TestPollConfigValidate(t *testing.T) {
 func TestReconnectStormLive(t *testing.T) {
 	testenv.Short(t, "starts a real master twice")
 	bin := slapgoBinary(t)
-	for _, cold := range []bool{false, true} {
+	for _, tc := range []struct {
+		cold, cut, noResume bool
+	}{{cold: false}, {cold: true}, {cut: true}, {cut: true, noResume: true}} {
+		cold := tc.cold
 		cfg := DefaultPollConfig()
 		cfg.Nodes, cfg.Partitions, cfg.Fill, cfg.Identity = 20, 40, 0.5, IdentityComputer
 		cfg.Storm, cfg.StormWithin, cfg.StormTimeout, cfg.StormCold = true, 500*time.Millisecond, time.Minute, cold
+		cfg.StormCut, cfg.StormNoResume = tc.cut, tc.noResume
 		cfg.Bin, cfg.Dir = bin, t.TempDir()
 		var progress bytes.Buffer
 		cfg.Progress = &progress
@@ -163,8 +167,14 @@ func TestReconnectStormLive(t *testing.T) {
 			t.Fatalf("RunPoll: %v\nprogress:\n%s\nmaster log: %s", err, progress.String(), tail(filepath.Join(cfg.Dir, "master.log"), 4000))
 		}
 		st := res.Storm
-		if st == nil || !st.Restarted || st.Restart <= 0 || st.Served != 20 || st.Failed != 0 || st.AllServed <= 0 || st.Latency.Count != 20 {
-			t.Fatalf("storm %+v: want 20 nodes served after a restart", st)
+		if st == nil || st.Restarted == tc.cut || (st.Restart <= 0) != tc.cut || st.Served != 20 || st.Failed != 0 || st.AllServed <= 0 || st.Latency.Count != 20 {
+			t.Fatalf("%+v: storm %+v: want 20 nodes served after a restart (or a cut)", tc, st)
+		}
+		// A restarted master cannot resume the sessions of the one before;
+		// after a cut every node resumes its own, unless told not to.
+		wantResumed := map[bool]int64{true: 20, false: 0}[tc.cut && !tc.noResume]
+		if st.Handshakes < 20 || st.Resumed != wantResumed {
+			t.Errorf("%+v: %d handshakes, %d resumed; want 20 or more, %d resumed", tc, st.Handshakes, st.Resumed, wantResumed)
 		}
 		// With ETags the views did not change: 304s; without, full views.
 		if wantFull := map[bool]int64{false: 0, true: 20}[cold]; st.Full != wantFull {
@@ -174,7 +184,8 @@ func TestReconnectStormLive(t *testing.T) {
 			t.Errorf("storm %+v: want the master's CPU and RSS and a timeline ending at 20", st)
 		}
 		sec := res.Section("slapgo bench poll --reconnect-storm")
-		if f := sec.Figures[0]; f.Name != "reconnect storm: every node has its view" || f.Status != StatusNA || !strings.Contains(f.Why, "nodes 20") {
+		if f := sec.Figures[0]; f.Name != "reconnect storm: every node has its view" || f.Status != StatusNA || !strings.Contains(f.Why, "nodes 20") ||
+			strings.Contains(f.Why, "not restarted") != tc.cut {
 			t.Errorf("first figure %+v: want n/a for 20 nodes", f)
 		}
 	}

@@ -37,6 +37,13 @@ type ReconnectStorm struct {
 	// Cold: the nodes had no ETag (every answer is a full view), as nodes
 	// that restarted too; otherwise they poll with the ETag they had.
 	Cold bool `json:"cold"`
+	// NoResume: the nodes made a full TLS handshake even where they could
+	// have resumed their session.
+	NoResume bool `json:"no_resume,omitempty"`
+	// Handshakes counts the TLS handshakes of the storm, Resumed those
+	// that resumed a session.
+	Handshakes int64 `json:"tls_handshakes"`
+	Resumed    int64 `json:"tls_resumed"`
 	// Restarted: the master was stopped (SIGTERM) and served again on the
 	// same address, and Restart is how long that took (stop to
 	// listening); otherwise only the connections were dropped (a network
@@ -75,17 +82,31 @@ type ReconnectStorm struct {
 // moment of cfg.StormWithin, retrying a failed poll after reconnectRetry
 // until cfg.StormTimeout after the storm's start.
 func runReconnectStorm(ctx context.Context, cfg PollConfig, mp *MasterProcess, url string, adminTLS *tls.Config, grid pollGrid, progress func(string, ...any)) (ReconnectStorm, error) {
-	out := ReconnectStorm{Nodes: len(grid.computers), Within: cfg.StormWithin, Cold: cfg.StormCold, Timeout: cfg.StormTimeout}
+	out := ReconnectStorm{Nodes: len(grid.computers), Within: cfg.StormWithin, Cold: cfg.StormCold, NoResume: cfg.StormNoResume, Timeout: cfg.StormTimeout}
 	type node struct {
 		id     string
 		client *api.Client
 		etag   string
 	}
 	nodes := make([]*node, len(grid.computers))
+	// Handshakes made during the storm, and how many resumed a session.
+	var counting atomic.Bool
+	var handshakes, resumed atomic.Int64
+	countHandshake := func(cs tls.ConnectionState) error {
+		if counting.Load() {
+			handshakes.Add(1)
+			if cs.DidResume {
+				resumed.Add(1)
+			}
+		}
+		return nil
+	}
 	for i, c := range grid.computers {
 		t := adminTLS.Clone()
+		t.VerifyConnection = countHandshake
 		t.Certificates = []tls.Certificate{*c.cert}
 		t.ClientSessionCache = nil // each node its own, as the node agent's client
+		t.SessionTicketsDisabled = cfg.StormNoResume
 		cl, err := api.NewClientTLS(url, t)
 		if err != nil {
 			return out, err
@@ -133,7 +154,7 @@ func runReconnectStorm(ctx context.Context, cfg PollConfig, mp *MasterProcess, u
 		return out, err
 	}
 	progress("reconnect storm: %d nodes primed", len(nodes))
-	if mp != nil {
+	if mp != nil && !cfg.StormCut {
 		stop := time.Now()
 		if err := mp.Restart(ctx); err != nil {
 			return out, err
@@ -149,6 +170,7 @@ func runReconnectStorm(ctx context.Context, cfg PollConfig, mp *MasterProcess, u
 		pid = mp.PID
 	}
 	r := rand.New(rand.NewPCG(cfg.Seed, 0x73746f72))
+	counting.Store(true)
 	t0 := time.Now()
 	deadline := t0.Add(cfg.StormTimeout)
 	m0, merr := sampleIf(pid)
@@ -216,6 +238,7 @@ wait:
 	}
 	out.Served, out.Failed = int(served.Load()), len(nodes)-int(served.Load())
 	out.Retries, out.Full = retries.Load(), full.Load()
+	out.Handshakes, out.Resumed = handshakes.Load(), resumed.Load()
 	if p := firstErr.Load(); p != nil {
 		out.FirstError = *p
 	}
@@ -272,6 +295,9 @@ func (r PollResult) stormSection(s Section) Section {
 	} else {
 		arrival += "; with their ETag"
 	}
+	if st.NoResume {
+		arrival += "; TLS session resumption off"
+	}
 	conds := []Condition{
 		condAtLeast("nodes", ReconnectTargetNodes, float64(st.Nodes), countText),
 		{Name: "identity", Want: "own certificate per computer", Got: "own certificate per computer", Met: true},
@@ -285,6 +311,7 @@ func (r PollResult) stormSection(s Section) Section {
 	s.Figures = append(s.Figures,
 		JudgedFigure("reconnect storm: every node has its view", all, UnitSeconds, &target, conds, quiet, arrival),
 		NewFigure("reconnect storm: nodes served", float64(st.Served), UnitNodes, nil, fmt.Sprintf("of %s within %s (%d retries)", formatNumber(float64(st.Nodes)), formatInterval(st.Timeout), st.Retries)),
+		NewFigure("reconnect storm: TLS sessions resumed", float64(st.Resumed), "", nil, fmt.Sprintf("of %s handshakes", formatNumber(float64(st.Handshakes)))),
 		NewFigure("reconnect storm: time to view p50", st.Latency.P50.Seconds(), UnitSeconds, nil, "from each node's arrival to its view"),
 		NewFigure("reconnect storm: time to view p99", st.Latency.P99.Seconds(), UnitSeconds, nil, "from each node's arrival to its view"),
 	)
@@ -308,7 +335,7 @@ func (r PollResult) stormSection(s Section) Section {
 		s.Notes = append(s.Notes, "first error (then retried after "+reconnectRetry.String()+"): "+st.FirstError)
 	}
 	s.Notes = append(s.Notes,
-		"each node is the node agent's own API client (master/api), with its own certificate, connection and TLS session cache; a restarted master cannot resume sessions it did not issue, so every node makes a full handshake",
+		"each node is the node agent's own API client (master/api), with its own certificate, connection and TLS session cache; a restarted master cannot resume sessions it did not issue, so after a restart every node makes a full handshake (after a cut, --storm-cut, they resume theirs)",
 		"the load generator runs on the same machine as the master and shares its cores")
 	return s
 }
@@ -319,6 +346,12 @@ func reconnectCommandFlags(c PollConfig) string {
 	fmt.Fprintf(&b, " --reconnect-storm --storm-within %s --storm-timeout %s", formatInterval(c.StormWithin), formatInterval(c.StormTimeout))
 	if c.StormCold {
 		b.WriteString(" --storm-cold")
+	}
+	if c.StormCut {
+		b.WriteString(" --storm-cut")
+	}
+	if c.StormNoResume {
+		b.WriteString(" --storm-no-resume")
 	}
 	return b.String()
 }

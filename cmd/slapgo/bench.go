@@ -232,6 +232,8 @@ served within 30 s. A figure measured otherwise is reported with n/a.`,
 	f.DurationVar(&cfg.StormWithin, "storm-within", cfg.StormWithin, "the reconnect storm's nodes arrive at random moments of this window")
 	f.DurationVar(&cfg.StormTimeout, "storm-timeout", cfg.StormTimeout, "a node not served this long after the storm began counts as failed")
 	f.BoolVar(&cfg.StormCold, "storm-cold", false, "the storm's nodes have no ETag (every answer is a full view)")
+	f.BoolVar(&cfg.StormCut, "storm-cut", false, "do not restart the master: only the connections drop (a network cut; the nodes may resume their TLS sessions)")
+	f.BoolVar(&cfg.StormNoResume, "storm-no-resume", false, "the storm's nodes do not resume TLS sessions (to measure what resumption saves)")
 	f.IntVar(&cfg.SetupWorkers, "setup-workers", cfg.SetupWorkers, "concurrent API calls during set-up")
 	f.StringVar(&cfg.MasterURL, "against", "", "measure this running master instead of starting one (https://host:port)")
 	f.StringVar(&cfg.MasterURL, "master", "", "the same as --against")
