@@ -192,6 +192,11 @@ func WriteResults(dir string, rep Report) error {
 	}
 	var md bytes.Buffer
 	md.WriteString("# slapgo benchmarks: latest run\n\n")
+	md.WriteString("Every headline figure (the sections below give the tables, notes and commands):\n\n")
+	if err := rep.WriteSummaryMarkdown(&md); err != nil {
+		return err
+	}
+	md.WriteString("\n")
 	if err := rep.WriteMarkdown(&md, "##"); err != nil {
 		return err
 	}

@@ -210,6 +210,21 @@ func (r *Report) WriteMarkdown(w io.Writer, heading string) error {
 	return ew.err
 }
 
+// WriteSummaryMarkdown writes every section's headline figures as one
+// Markdown table (bench, figure, value, target, status, measured on): the
+// top of latest.md and the README's Performance table.
+func (r *Report) WriteSummaryMarkdown(w io.Writer) error {
+	ew := &errWriter{w: w}
+	t := Table{Columns: []string{"bench", "figure", "value", "target", "status", "measured on"}}
+	for _, s := range r.Sections {
+		for _, row := range figureTable(s.Figures).Rows {
+			t.Rows = append(t.Rows, append([]string{s.Name}, row...))
+		}
+	}
+	writeMarkdownTable(ew, t)
+	return ew.err
+}
+
 // figureTable lays out headline figures as a table.
 func figureTable(figs []Figure) Table {
 	t := Table{Columns: []string{"figure", "value", "target", "status", "measured on"}}

@@ -137,6 +137,19 @@ func TestReportMarkdown(t *testing.T) {
 	}
 }
 
+func TestReportSummaryMarkdown(t *testing.T) {
+	rep := sampleReport()
+	var b bytes.Buffer
+	if err := rep.WriteSummaryMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| bench | figure | value | target | status | measured on |", "| demo | speed | 250/s | >= 100/s | PASS | size 3 |", "| demo | info | 50.0% |  |  |  |"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
 func TestReportJSON(t *testing.T) {
 	rep := sampleReport()
 	var b bytes.Buffer
