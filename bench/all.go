@@ -88,7 +88,7 @@ func allocCommand(c AllocConfig) string {
 }
 
 func stormCommand(c StormConfig) string {
-	cmd := fmt.Sprintf("slapgo bench storm --partitions %d --software %s", c.Partitions, c.Software)
+	cmd := fmt.Sprintf("slapgo bench storm --partitions %d --software %s --poll-interval %s", c.Partitions, c.Software, formatInterval(c.PollInterval))
 	if !c.Full {
 		cmd += " --incremental-only"
 	}
