@@ -41,6 +41,10 @@ func slapgoBinary(t *testing.T) string {
 		if builtDir, buildErr = os.MkdirTemp("", "slapgo-bench-test-"); buildErr != nil {
 			return
 		}
+		// Partition users of the privileged storm run the binary (promises).
+		if buildErr = os.Chmod(builtDir, 0o755); buildErr != nil {
+			return
+		}
 		builtBin = filepath.Join(builtDir, "slapgo")
 		build := exec.Command("go", "build", "-o", builtBin, "./cmd/slapgo")
 		build.Dir = ".."

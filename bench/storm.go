@@ -11,12 +11,17 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/slapgo/slapgo/core/converge"
 	"github.com/slapgo/slapgo/core/model"
@@ -63,7 +68,65 @@ type StormConfig struct {
 	// configuration (see StormLive).
 	PollInterval time.Duration
 	Seed         uint64
-	Progress     io.Writer
+	// Privileged runs the partitions as their own users, as SlapOS does
+	// (root only): users and groups named for this run, and the
+	// partitions' addresses on lo in a 127.x network drawn for the run,
+	// all removed at the end, even on failure.
+	Privileged bool
+	Progress   io.Writer
+
+	userBase string       // the partition users' base name (privileged)
+	network  netip.Prefix // the partitions' addresses on lo (privileged)
+}
+
+// removeLoopbackAddresses deletes from lo the addresses of partitions
+// 0..n-1 of network (the first hosts after its base), those present.
+func removeLoopbackAddresses(network netip.Prefix, n int, progress func(string, ...any)) {
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		progress("removing the partitions' addresses: %v", err)
+		return
+	}
+	have, err := netlink.AddrList(lo, netlink.FAMILY_V4)
+	if err != nil {
+		progress("removing the partitions' addresses: %v", err)
+		return
+	}
+	removed := 0
+	for _, a := range have {
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if !ok || !network.Contains(ip.Unmap()) || ip.Unmap() == network.Addr() {
+			continue
+		}
+		if err := netlink.AddrDel(lo, &a); err != nil {
+			progress("removing %s from lo: %v", a.IPNet, err)
+			continue
+		}
+		removed++
+	}
+	progress("removed %d partition addresses of %s from lo", removed, network)
+}
+
+// removePartitionUsers deletes the users and groups base0..base(n-1) a
+// privileged storm made (those that exist).
+func removePartitionUsers(base string, n int, progress func(string, ...any)) {
+	removed := 0
+	for i := range n {
+		name := base + strconv.Itoa(i)
+		if _, err := user.Lookup(name); err == nil {
+			if out, err := exec.Command("userdel", name).CombinedOutput(); err != nil {
+				progress("removing user %s: %v: %s", name, err, strings.TrimSpace(string(out)))
+				continue
+			}
+			removed++
+		}
+		if _, err := user.LookupGroup(name); err == nil {
+			if out, err := exec.Command("groupdel", name).CombinedOutput(); err != nil {
+				progress("removing group %s: %v: %s", name, err, strings.TrimSpace(string(out)))
+			}
+		}
+	}
+	progress("removed %d partition users %s0..%s%d", removed, base, base, n-1)
 }
 
 // DefaultStormConfig is the storm: 300 partitions, both modes.
@@ -191,6 +254,32 @@ func RunStorm(ctx context.Context, cfg StormConfig) (res StormResult, err error)
 		if !cfg.KeepDir {
 			defer os.RemoveAll(dir)
 		}
+	}
+	if cfg.Privileged {
+		if os.Geteuid() != 0 {
+			return res, errors.New("bench: storm --privileged makes a user per partition: run it as root")
+		}
+		// Partition users must reach their directories and the software.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			return res, fmt.Errorf("bench: %w", err)
+		}
+		if abs, err := filepath.Abs(dir); err == nil {
+			for d := filepath.Dir(abs); d != "/"; d = filepath.Dir(d) {
+				if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 {
+					return res, fmt.Errorf("bench: storm --privileged: the partition users cannot reach %s: %s is not searchable by others (mode %v); give a --dir they can reach", dir, d, fi.Mode().Perm())
+				}
+			}
+		}
+		cfg.userBase = fmt.Sprintf("bs%04x", rand.Uint32()&0xffff) + "u"
+		defer removePartitionUsers(cfg.userBase, cfg.Partitions, progress)
+		// The partitions' addresses go on the loopback, in a network of
+		// this run's own (127.100-199.x.0/24, or a /16 above 250).
+		if cfg.Partitions <= 250 {
+			cfg.network = netip.MustParsePrefix(fmt.Sprintf("127.%d.%d.0/24", 100+rand.IntN(100), rand.IntN(250)))
+		} else {
+			cfg.network = netip.MustParsePrefix(fmt.Sprintf("127.%d.0.0/16", 100+rand.IntN(100)))
+		}
+		defer removeLoopbackAddresses(cfg.network, cfg.Partitions, progress)
 	}
 	mp, err := StartMaster(ctx, cfg.Bin, dir)
 	if err != nil {
@@ -364,7 +453,11 @@ func newStormNode(ctx context.Context, admin *api.Client, mp *MasterProcess, dir
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	n.cfg = c
-	n.opts = agent.Options{Unprivileged: true, SlapgoBinary: cfg.Bin,
+	if cfg.Privileged {
+		c.Format.UserBaseName = cfg.userBase
+		c.Format.InterfaceName, c.Format.IPv4LocalNetwork = "lo", cfg.network
+	}
+	n.opts = agent.Options{Unprivileged: !cfg.Privileged, SlapgoBinary: cfg.Bin,
 		Logger: slog.New(slog.NewTextHandler(n.logFile, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if n.agent, err = agent.New(c, n.opts); err != nil {
 		n.logFile.Close()
@@ -857,7 +950,7 @@ func (r StormResult) Section(command string) Section {
 	}
 	priv := "unprivileged: partitions run as the agent's user, on 127.77.0.0/16 addresses"
 	if r.Privileged {
-		priv = "privileged: partitions run as their own users"
+		priv = "privileged: partitions run as their own users, with their addresses on lo (both made for the run, removed after)"
 	}
 	s.Notes = append(s.Notes,
 		fmt.Sprintf("software %s built in %s; %s", r.Software, roundDuration(r.Build), priv),

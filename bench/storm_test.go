@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"context"
 	"math"
+	"os"
+	"os/user"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -155,5 +159,46 @@ func TestStormLive(t *testing.T) {
 	}
 	if len(sec.Figures) == 0 || len(sec.Tables) < 2 || len(sec.Tables[0].Rows) != 7 {
 		t.Errorf("section: %d figures, %d tables: want figures, the side-by-side table (7 rows) and the calibration", len(sec.Figures), len(sec.Tables))
+	}
+}
+
+// TestStormPrivileged runs a small storm as root with a user per
+// partition: the partitions' programs run as those users, and the users
+// are gone after the run.
+func TestStormPrivileged(t *testing.T) {
+	testenv.Short(t, "starts a real master and node agent")
+	testenv.RequireRoot(t, "partition users need root")
+	testenv.RequireCommands(t, "partition users are made and removed with them (Debian: passwd); the fixture needs busybox (busybox-static)",
+		"useradd", "userdel", "groupadd", "groupdel", "busybox")
+	bin := slapgoBinary(t)
+	dir, err := os.MkdirTemp("", "slapgo-storm-priv-") // t.TempDir's parent is not searchable by others
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	cfg := DefaultStormConfig()
+	cfg.Partitions, cfg.Bin, cfg.Dir, cfg.Full, cfg.PollInterval, cfg.Privileged = 3, bin, dir, false, 0, true
+	cfg.Software = "../fixtures/software/busybox-httpd/software.cfg"
+	cfg.PhaseTimeout = 2 * time.Minute
+	var progress bytes.Buffer
+	cfg.Progress = &progress
+	res, err := RunStorm(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("RunStorm --privileged: %v\n%s", err, progress.String())
+	}
+	if !res.Privileged || len(res.Modes) != 1 || res.Modes[0].Storm.Configured != 3 {
+		t.Fatalf("privileged %v, modes %+v: want 3 partitions configured as their users", res.Privileged, res.Modes)
+	}
+	m := regexp.MustCompile(`removed 3 partition users (bs[0-9a-f]{4}u)0`).FindStringSubmatch(progress.String())
+	if m == nil {
+		t.Fatalf("no removal of 3 partition users in the progress:\n%s", progress.String())
+	}
+	for i := range 3 {
+		if _, err := user.Lookup(m[1] + strconv.Itoa(i)); err == nil {
+			t.Errorf("user %s%d still exists after the run", m[1], i)
+		}
+	}
+	if !regexp.MustCompile(`removed 3 partition addresses of 127\.\d+\.\d+\.0/24 from lo`).MatchString(progress.String()) {
+		t.Errorf("the partitions' addresses were not removed from lo:\n%s", progress.String())
 	}
 }

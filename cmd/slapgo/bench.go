@@ -254,8 +254,10 @@ func newBenchStormCmd(jsonOut *bool) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "storm [--partitions 300]",
 		Short: "A reconfiguration storm on a real node agent: time to converge, per-partition times, incremental vs full",
-		Long: `Start a master on loopback and a real node agent (in this process, unprivileged:
-partitions run as the current user on 127.77.0.0/16 addresses) with
+		Long: `Start a master on loopback and a real node agent (in this process; unprivileged,
+partitions run as the current user on 127.77.0.0/16 addresses; with
+--privileged, as root, each partition runs as its own user, made for the run
+and removed after) with
 --partitions partitions; build --software and deploy an instance on every
 partition; then change every instance at once (a reconfiguration storm) and
 run instance passes until the node converged. Reports the time to converge,
@@ -299,6 +301,7 @@ applies them.`,
 	f.DurationVar(&cfg.PhaseTimeout, "phase-timeout", cfg.PhaseTimeout, "longest a phase may take")
 	f.DurationVar(&cfg.PollInterval, "poll-interval", cfg.PollInterval, "poll interval of the node agent's daemon in the live storm (0: no live storm)")
 	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the moment the live storm's change lands")
+	f.BoolVar(&cfg.Privileged, "privileged", false, "run the partitions as their own users, made for the run and removed after (root only)")
 	f.StringVar(&cfg.Bin, "bin", "", "slapgo binary for the master and the promises (default: this one)")
 	f.StringVar(&cfg.Dir, "dir", "", "directory for the master and the node (default: a temporary one, removed after)")
 	f.BoolVar(&cfg.KeepDir, "keep", false, "keep --dir (or the temporary directory) after the run")
