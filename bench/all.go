@@ -59,14 +59,16 @@ func DefaultAllConfig() AllConfig {
 // pollCommand is the `slapgo bench poll` command line of a configuration.
 func pollCommand(c PollConfig) string {
 	var b strings.Builder
+	if c.Storm {
+		fmt.Fprintf(&b, "slapgo bench poll --nodes %d --partitions %d --fill %g --identity %s%s", c.Nodes, c.Partitions, c.Fill, c.Identity, reconnectCommandFlags(c))
+		return b.String()
+	}
 	fmt.Fprintf(&b, "slapgo bench poll --nodes %d --partitions %d --fill %g --interval %s --compress %g --changes %g --identity %s",
 		c.Nodes, c.Partitions, c.Fill, formatInterval(c.Interval), c.Compress, c.Changes, c.Identity)
 	if c.Identity == IdentityAdmin {
 		fmt.Fprintf(&b, " --conns %d", c.Conns)
 	}
 	switch {
-	case c.Storm:
-		b.WriteString(reconnectCommandFlags(c))
 	case c.FindMax:
 		fmt.Fprintf(&b, " --find-max --max-p99 %s --warmup %s --step %s --max-steps %d", c.MaxP99, c.Warmup, c.StepTime, c.MaxSteps)
 	default:

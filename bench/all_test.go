@@ -67,4 +67,7 @@ func TestPollCommandLine(t *testing.T) {
 	if got := pollCommand(c.PollNodes); !strings.Contains(got, "--nodes 10000") || !strings.Contains(got, "--identity computer --warmup 1m5s --duration 2m0s") {
 		t.Errorf("pollCommand = %q", got)
 	}
+	if got, want := pollCommand(c.PollStorm), "slapgo bench poll --nodes 10000 --partitions 10 --fill 0.1 --identity computer --reconnect-storm --storm-within 10s --storm-timeout 2m"; got != want {
+		t.Errorf("pollCommand = %q, want %q", got, want)
+	}
 }
