@@ -17,12 +17,14 @@ type AllConfig struct {
 	Bin string // slapgo binary (masters, node agent promises, simulations)
 	// Out receives latest.md and latest.json ("" writes nothing).
 	Out string
-	// Skip names sections not to run: alloc, poll, poll-nodes, storm, sim.
+	// Skip names sections not to run: alloc, poll, poll-nodes, poll-storm,
+	// storm, sim.
 	Skip []string
 	// Sizes of each section.
 	Alloc     AllocConfig
 	PollMax   PollConfig // --find-max: the most equivalent nodes held
 	PollNodes PollConfig // the literal target: many registered nodes in real time
+	PollStorm PollConfig // the reconnect storm: every node at once after a master restart
 	Storm     StormConfig
 	Sim       SimConfig
 	Progress  io.Writer
@@ -40,7 +42,13 @@ func DefaultAllConfig() AllConfig {
 	c.PollNodes = DefaultPollConfig()
 	c.PollNodes.Nodes, c.PollNodes.Partitions, c.PollNodes.Fill = 10000, 10, 0.1
 	c.PollNodes.Compress, c.PollNodes.Identity = 1, IdentityComputer
-	c.PollNodes.Warmup, c.PollNodes.Duration = 65*time.Second, 60*time.Second // warm-up: every node connected once
+	// Warm-up: every node polled once (it has its ETag); window: two poll
+	// intervals, what the 10,000-node target is defined for.
+	c.PollNodes.Warmup, c.PollNodes.Duration = 65*time.Second, 2*time.Minute
+
+	c.PollStorm = DefaultPollConfig()
+	c.PollStorm.Nodes, c.PollStorm.Partitions, c.PollStorm.Fill = ReconnectTargetNodes, 10, 0.1
+	c.PollStorm.Identity, c.PollStorm.Storm = IdentityComputer, true
 
 	// 5,000 nodes take more than the whole budget (their 900,000 initial
 	// instances alone take minutes to place): `slapgo bench sim` runs them.
@@ -51,14 +59,19 @@ func DefaultAllConfig() AllConfig {
 // pollCommand is the `slapgo bench poll` command line of a configuration.
 func pollCommand(c PollConfig) string {
 	var b strings.Builder
+	if c.Storm {
+		fmt.Fprintf(&b, "slapgo bench poll --nodes %d --partitions %d --fill %g --identity %s%s", c.Nodes, c.Partitions, c.Fill, c.Identity, reconnectCommandFlags(c))
+		return b.String()
+	}
 	fmt.Fprintf(&b, "slapgo bench poll --nodes %d --partitions %d --fill %g --interval %s --compress %g --changes %g --identity %s",
 		c.Nodes, c.Partitions, c.Fill, formatInterval(c.Interval), c.Compress, c.Changes, c.Identity)
 	if c.Identity == IdentityAdmin {
 		fmt.Fprintf(&b, " --conns %d", c.Conns)
 	}
-	if c.FindMax {
+	switch {
+	case c.FindMax:
 		fmt.Fprintf(&b, " --find-max --max-p99 %s --warmup %s --step %s --max-steps %d", c.MaxP99, c.Warmup, c.StepTime, c.MaxSteps)
-	} else {
+	default:
 		fmt.Fprintf(&b, " --warmup %s --duration %s", c.Warmup, c.Duration)
 	}
 	return b.String()
@@ -77,7 +90,7 @@ func allocCommand(c AllocConfig) string {
 }
 
 func stormCommand(c StormConfig) string {
-	cmd := fmt.Sprintf("slapgo bench storm --partitions %d --software %s", c.Partitions, c.Software)
+	cmd := fmt.Sprintf("slapgo bench storm --partitions %d --software %s --poll-interval %s", c.Partitions, c.Software, formatInterval(c.PollInterval))
 	if !c.Full {
 		cmd += " --incremental-only"
 	}
@@ -114,13 +127,14 @@ func RunAll(ctx context.Context, c AllConfig) (Report, error) {
 		if c.Progress != nil {
 			fmt.Fprintf(c.Progress, "bench all: %s: %s\n", name, command)
 		}
-		started := time.Now()
+		started, load := time.Now(), loadAverage()
 		sec, err := f()
 		if err != nil {
 			failed = append(failed, name)
 			sec = Section{Name: name, Title: "failed", Command: command, Notes: []string{"the run failed: " + err.Error()}}
 		}
-		sec.Started, sec.Wall = started, time.Since(started)
+		sec.Started, sec.Wall, sec.Load = started, time.Since(started), load
+		sec.ApplyLoadBound(rep.Machine.Cores)
 		rep.Sections = append(rep.Sections, sec)
 	}
 	run("alloc", allocCommand(c.Alloc), func() (Section, error) {
@@ -130,7 +144,7 @@ func RunAll(ctx context.Context, c AllConfig) (Report, error) {
 	for _, p := range []struct {
 		name string
 		cfg  PollConfig
-	}{{"poll", c.PollMax}, {"poll-nodes", c.PollNodes}} {
+	}{{"poll", c.PollMax}, {"poll-nodes", c.PollNodes}, {"poll-storm", c.PollStorm}} {
 		cfg := p.cfg
 		cfg.Bin, cfg.Progress = c.Bin, c.Progress
 		cmd := pollCommand(cfg)
@@ -168,15 +182,31 @@ func RunAll(ctx context.Context, c AllConfig) (Report, error) {
 	return rep, nil
 }
 
-// WriteResults writes DIR/latest.md and DIR/latest.json.
+// WriteResults writes DIR/latest.md and DIR/latest.json, and the plots
+// of the poll sections (WritePlots) next to them, linked from latest.md.
 func WriteResults(dir string, rep Report) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
+	plots, err := WritePlots(dir, rep)
+	if err != nil {
+		return err
+	}
 	var md bytes.Buffer
 	md.WriteString("# slapgo benchmarks: latest run\n\n")
+	md.WriteString("Every headline figure (the sections below give the tables, notes and commands):\n\n")
+	if err := rep.WriteSummaryMarkdown(&md); err != nil {
+		return err
+	}
+	md.WriteString("\n")
 	if err := rep.WriteMarkdown(&md, "##"); err != nil {
 		return err
+	}
+	if len(plots) > 0 {
+		md.WriteString("\n## plots\n")
+		for _, p := range plots {
+			fmt.Fprintf(&md, "\n%s ([PNG](%s.png)):\n\n![%s](%s.svg)\n", p.Title, p.Name, p.Title, p.Name)
+		}
 	}
 	var js bytes.Buffer
 	if err := rep.WriteJSON(&js); err != nil {

@@ -18,7 +18,7 @@ import (
 func TestRunAllWritesResults(t *testing.T) {
 	c := DefaultAllConfig()
 	c.Out = t.TempDir()
-	c.Skip = []string{"poll", "poll-nodes", "storm", "sim"}
+	c.Skip = []string{"poll", "poll-nodes", "poll-storm", "storm", "sim"}
 	c.Alloc = AllocConfig{Computers: []int{10}, Partitions: []int{10}, Fills: []int{0}, Policies: []alloc.Policy{alloc.PolicyPack},
 		Repetitions: 2, RepTime: 2 * time.Millisecond, Warmup: time.Millisecond}
 	rep, err := RunAll(context.Background(), c)
@@ -64,7 +64,10 @@ func TestPollCommandLine(t *testing.T) {
 			t.Errorf("pollCommand = %q, lacks %q", got, want)
 		}
 	}
-	if got := pollCommand(c.PollNodes); !strings.Contains(got, "--nodes 10000") || !strings.Contains(got, "--identity computer --warmup 1m5s --duration 1m0s") {
+	if got := pollCommand(c.PollNodes); !strings.Contains(got, "--nodes 10000") || !strings.Contains(got, "--identity computer --warmup 1m5s --duration 2m0s") {
 		t.Errorf("pollCommand = %q", got)
+	}
+	if got, want := pollCommand(c.PollStorm), "slapgo bench poll --nodes 10000 --partitions 10 --fill 0.1 --identity computer --reconnect-storm --storm-within 10s --storm-timeout 2m"; got != want {
+		t.Errorf("pollCommand = %q, want %q", got, want)
 	}
 }

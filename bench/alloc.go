@@ -57,7 +57,9 @@ type AllocCell struct {
 	Placements  int64     `json:"placements"`    // successful placements timed
 	Resets      int64     `json:"resets"`        // times the market was exhausted and refilled
 	AllocsPerOp float64   `json:"allocs_per_op"` // heap allocations per placement
-	Status      string    `json:"status"`
+	// Status is PASS, MISS or no verdict (Why: a spread above MaxSpread).
+	Status string `json:"status"`
+	Why    string `json:"why,omitempty"`
 }
 
 // AllocResult is the outcome of RunAlloc.
@@ -252,7 +254,7 @@ func measureAllocCell(n, parts, fill int, pol alloc.Policy, cfg AllocConfig) (Al
 		cell.AllocsPerOp = float64(after.Mallocs-before.Mallocs) / float64(cell.Placements)
 	}
 	cell.Median, cell.Min, cell.Max, cell.Spread = summarise(cell.Rates)
-	cell.Status = AtLeast(AllocTarget, UnitPerSecond).Status(cell.Median)
+	cell.Status, cell.Why = Judge(AtLeast(AllocTarget, UnitPerSecond), cell.Median, nil, Noise{Spread: cell.Spread})
 	return cell, nil
 }
 
@@ -288,7 +290,7 @@ func (r AllocResult) Section(command string) Section {
 		c := &r.Cells[i]
 		t.Rows = append(t.Rows, []string{
 			fmt.Sprint(c.Computers), fmt.Sprint(c.Partitions), fmt.Sprintf("%d%%", c.Fill), c.Policy,
-			formatNumber(c.Median), formatPercent(c.Spread), formatNumber(c.AllocsPerOp), target.String(), c.Status,
+			formatNumber(c.Median), formatPercent(c.Spread), formatNumber(c.AllocsPerOp), target.String(), c.Status + map[bool]string{true: " (spread)", false: ""}[c.Status == StatusNoVerdict],
 		})
 		if worst == nil || c.Median < worst.Median {
 			worst = c
@@ -299,13 +301,14 @@ func (r AllocResult) Section(command string) Section {
 	}
 	s := Section{Name: "alloc", Title: "core/alloc placements per second", Command: command, Tables: []Table{t}, Result: r}
 	if headline != nil {
-		s.Figures = append(s.Figures, NewFigure("placements/s", headline.Median, UnitPerSecond, &target,
-			"1,000 computers × 300 partitions, 50% full, first-fit"))
+		s.Figures = append(s.Figures, JudgedFigure("placements/s", headline.Median, UnitPerSecond, &target, nil, Noise{Spread: headline.Spread},
+			fmt.Sprintf("1,000 computers × 300 partitions, 50%% full, first-fit; spread %s", formatPercent(headline.Spread))))
 	}
 	if worst != nil {
-		s.Figures = append(s.Figures, NewFigure("slowest cell placements/s", worst.Median, UnitPerSecond, &target,
-			fmt.Sprintf("%s computers × %d partitions, %d%% full, %s", formatNumber(float64(worst.Computers)), worst.Partitions, worst.Fill, worst.Policy)))
+		s.Figures = append(s.Figures, JudgedFigure("slowest cell placements/s", worst.Median, UnitPerSecond, &target, nil, Noise{Spread: worst.Spread},
+			fmt.Sprintf("%s computers × %d partitions, %d%% full, %s; spread %s", formatNumber(float64(worst.Computers)), worst.Partitions, worst.Fill, worst.Policy, formatPercent(worst.Spread))))
 	}
+	s.Notes = append(s.Notes, fmt.Sprintf("a cell whose spread exceeds %s gets no verdict: the machine's noise is larger than what a verdict could tell", formatPercent(MaxSpread)))
 	s.Notes = append(s.Notes, "every repetition starts from the market at the stated fill; each placement takes a partition; a market that runs out is refilled inside the timed loop")
 	return s
 }

@@ -28,7 +28,12 @@ func TestRunAllocShort(t *testing.T) {
 		if len(c.Rates) != 3 || c.Placements <= 0 || c.Median <= 0 || c.Min > c.Median || c.Max < c.Median {
 			t.Errorf("cell %+v: expected 3 positive rates summarised", c)
 		}
-		if c.Status != StatusPass && c.Status != StatusMiss {
+		switch {
+		case c.Status == StatusNoVerdict && (c.Spread <= MaxSpread || c.Why == ""):
+			t.Errorf("cell %s/%d%%: no verdict (%q) with spread %g", c.Policy, c.Fill, c.Why, c.Spread)
+		case c.Status != StatusNoVerdict && c.Spread > MaxSpread:
+			t.Errorf("cell %s/%d%%: status %q with spread %g above the bound", c.Policy, c.Fill, c.Status, c.Spread)
+		case c.Status != StatusPass && c.Status != StatusMiss && c.Status != StatusNoVerdict:
 			t.Errorf("cell %s/%d%%: status %q", c.Policy, c.Fill, c.Status)
 		}
 	}

@@ -11,7 +11,10 @@
 //     changes so that some polls get the full view; latency from a
 //     log-bucket Histogram (no coordinated omission: a poll's latency runs
 //     from when it was due), master CPU and RSS from /proc. FindMax raises
-//     the load to the highest number of equivalent nodes whose p99 holds.
+//     the load to the highest number of equivalent nodes whose p99 holds
+//     (equivalent nodes: computers × compression; only a run of real
+//     nodes, one certificate and connection each in real time, is judged
+//     against the 10,000-node target).
 //   - RunStorm: a real node agent (package nodeagent/agent, in this
 //     process, unprivileged) with a fixture release on every partition,
 //     all changed at once; time to converge and per-partition times, then
@@ -26,10 +29,20 @@
 //
 // Every figure comes from the run just made; nothing is a constant. Each
 // Run function returns a typed result whose Section method lays it out as a
-// report Section: headline Figures judged against the project's Targets
-// (PASS or MISS), Tables of formatted cells, Notes on how it was measured
+// report Section: headline Figures judged against the project's Targets,
+// Tables of formatted cells, Notes on how it was measured
 // and the command that reproduces it. A Report states the Machine first
 // (cores, CPU, memory, Go version, kernel, load average at the start).
+//
+// A target carries the Conditions it is defined for (identity, time
+// compression, connections, window, sizes, virtual duration): a figure
+// measured otherwise is n/a, with the conditions it missed. A figure
+// measured on a noisy machine (load average above MaxLoadPerCore per core,
+// or repeats spread by more than MaxSpread) gets no verdict, and says why.
+// Otherwise it is PASS or MISS (Judge). The find-max ramp, the verdict of
+// one poll window and the choice of the headline load are pure functions
+// (ramp, judgeStep, pollHeadline): a load holds only if every measure of
+// it held.
 // Reports print as aligned text, Markdown or JSON (the JSON carries the
 // typed results too).
 //

@@ -148,6 +148,34 @@ type Latency struct {
 	P99   time.Duration `json:"p99_ns"`
 	P999  time.Duration `json:"p999_ns"`
 	Max   time.Duration `json:"max_ns"`
+	// Bins is the distribution in bins of a quarter of a power of two
+	// (non-empty bins only), for plots.
+	Bins []HistBin `json:"bins,omitempty"`
+}
+
+// HistBin counts the durations in (previous bin's UpTo, UpTo].
+type HistBin struct {
+	UpTo  time.Duration `json:"up_to_ns"`
+	Count uint64        `json:"count"`
+}
+
+// binBuckets is how many histogram buckets one HistBin gathers: a quarter
+// of a power of two.
+const binBuckets = subBuckets / 4
+
+// Bins returns the non-empty bins of a quarter of a power of two.
+func (h *Histogram) Bins() []HistBin {
+	var bins []HistBin
+	for i := 0; i < histBuckets; i += binBuckets {
+		var n uint64
+		for j := i; j < i+binBuckets; j++ {
+			n += h.counts[j].Load()
+		}
+		if n > 0 {
+			bins = append(bins, HistBin{UpTo: time.Duration(bucketUpper(i + binBuckets - 1)), Count: n})
+		}
+	}
+	return bins
 }
 
 // Summary returns the histogram's count, mean and quantiles.
@@ -160,5 +188,6 @@ func (h *Histogram) Summary() Latency {
 		P99:   h.Quantile(0.99),
 		P999:  h.Quantile(0.999),
 		Max:   h.Max(),
+		Bins:  h.Bins(),
 	}
 }

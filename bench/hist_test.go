@@ -134,3 +134,21 @@ func TestSummarise(t *testing.T) {
 		}
 	}
 }
+
+func TestHistogramBins(t *testing.T) {
+	var h Histogram
+	for _, d := range []time.Duration{time.Millisecond, time.Millisecond, 1100 * time.Microsecond, 50 * time.Millisecond} {
+		h.Record(d)
+	}
+	bins := h.Bins()
+	var total uint64
+	for i, b := range bins {
+		total += b.Count
+		if i > 0 && b.UpTo <= bins[i-1].UpTo {
+			t.Fatalf("bins not increasing: %+v", bins)
+		}
+	}
+	if total != 4 || len(bins) != 3 || bins[0].Count != 2 || bins[0].UpTo < time.Millisecond || bins[0].UpTo > 1200*time.Microsecond || bins[2].UpTo < 50*time.Millisecond {
+		t.Fatalf("bins %+v: want 2 around 1ms, 1 at 1.1ms, 1 at 50ms", bins)
+	}
+}

@@ -46,12 +46,23 @@ func ReadMachine() Machine {
 	if data, err := os.ReadFile("/etc/os-release"); err == nil {
 		m.Distro = osRelease(data)
 	}
-	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if f := strings.Fields(string(data)); len(f) > 0 {
-			m.LoadAverage, _ = strconv.ParseFloat(f[0], 64)
-		}
-	}
+	m.LoadAverage = loadAverage()
 	return m
+}
+
+// loadAverage is the 1-minute load average of /proc/loadavg (0 when it
+// cannot be read).
+func loadAverage() float64 {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return 0
+	}
+	l, _ := strconv.ParseFloat(f[0], 64)
+	return l
 }
 
 // String is the one-line description printed above every table.

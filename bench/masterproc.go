@@ -25,10 +25,14 @@ type MasterProcess struct {
 	KeyFile  string // admin key
 	CAFile   string
 	LogFile  string // the master's stderr
+	// Ready is when the master (last started) printed its address.
+	Ready time.Time
 
-	cmd  *exec.Cmd
-	done chan error
-	log  *os.File
+	bin   string
+	extra []string
+	cmd   *exec.Cmd
+	done  chan error
+	log   *os.File
 }
 
 var listeningRE = regexp.MustCompile(`listening on (https://\S+)`)
@@ -43,30 +47,49 @@ func StartMaster(ctx context.Context, bin, dir string, extraArgs ...string) (*Ma
 	if out, err := init.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("bench: %s master init --data %s: %w: %s", bin, data, err, strings.TrimSpace(string(out)))
 	}
-	logPath := filepath.Join(dir, "master.log")
-	logf, err := os.Create(logPath)
+	m := &MasterProcess{
+		DataDir: data, LogFile: filepath.Join(dir, "master.log"),
+		CertFile: filepath.Join(data, "admin.crt"), KeyFile: filepath.Join(data, "admin.key"), CAFile: filepath.Join(data, "ca.crt"),
+		bin: bin, extra: extraArgs,
+	}
+	if err := m.serve(ctx, "127.0.0.1:0"); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Restart stops the master (SIGTERM, as Stop) and serves the same data
+// directory again on the same address, as an operator's restart. It
+// returns once the new process listens; Ready is then the moment it did.
+func (m *MasterProcess) Restart(ctx context.Context) error {
+	if err := m.Stop(); err != nil {
+		return err
+	}
+	return m.serve(ctx, strings.TrimPrefix(m.URL, "https://"))
+}
+
+// serve starts `bin master serve` on listen and waits until it prints the
+// address it listens on. Its stderr is appended to LogFile.
+func (m *MasterProcess) serve(ctx context.Context, listen string) error {
+	logf, err := os.OpenFile(m.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("bench: master log: %w", err)
+		return fmt.Errorf("bench: master log: %w", err)
 	}
 	// The benchmarks' software is fixtures on this machine (file:// URLs).
-	args := append([]string{"master", "serve", "--data", data, "--listen", "127.0.0.1:0", "--log-level", "warn",
-		"--allow-local-software-urls"}, extraArgs...)
-	cmd := exec.Command(bin, args...)
+	args := append([]string{"master", "serve", "--data", m.DataDir, "--listen", listen, "--log-level", "warn",
+		"--allow-local-software-urls"}, m.extra...)
+	cmd := exec.Command(m.bin, args...)
 	cmd.Stderr = logf
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		logf.Close()
-		return nil, err
+		return err
 	}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return nil, fmt.Errorf("bench: starting %s %s: %w", bin, strings.Join(args, " "), err)
+		return fmt.Errorf("bench: starting %s %s: %w", m.bin, strings.Join(args, " "), err)
 	}
-	m := &MasterProcess{
-		PID: cmd.Process.Pid, DataDir: data, LogFile: logPath,
-		CertFile: filepath.Join(data, "admin.crt"), KeyFile: filepath.Join(data, "admin.key"), CAFile: filepath.Join(data, "ca.crt"),
-		cmd: cmd, done: make(chan error, 1), log: logf,
-	}
+	m.PID, m.cmd, m.done, m.log = cmd.Process.Pid, cmd, make(chan error, 1), logf
 	urlc := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -79,20 +102,22 @@ func StartMaster(ctx context.Context, bin, dir string, extraArgs ...string) (*Ma
 		}
 		io.Copy(io.Discard, stdout)
 	}()
-	go func() { m.done <- cmd.Wait() }()
+	done := m.done
+	go func() { done <- cmd.Wait() }()
 	select {
 	case m.URL = <-urlc:
-		return m, nil
-	case err := <-m.done:
-		m.done <- err
+		m.Ready = time.Now()
+		return nil
+	case err := <-done:
+		done <- err
 		logf.Close()
-		return nil, fmt.Errorf("bench: master exited before listening (%v); its log: %s", err, tail(logPath, 2000))
+		return fmt.Errorf("bench: master exited before listening (%v); its log: %s", err, tail(m.LogFile, 2000))
 	case <-time.After(60 * time.Second):
 		m.Stop()
-		return nil, fmt.Errorf("bench: master printed no \"listening on\" line within 60s; its log: %s", tail(logPath, 2000))
+		return fmt.Errorf("bench: master printed no \"listening on\" line within 60s; its log: %s", tail(m.LogFile, 2000))
 	case <-ctx.Done():
 		m.Stop()
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 }
 

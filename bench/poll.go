@@ -77,10 +77,25 @@ type PollConfig struct {
 	MaxP99   time.Duration
 	StepTime time.Duration
 	MaxSteps int
+	// Storm replaces the steady polls by a reconnect storm (see
+	// ReconnectStorm): every node polls once at a random moment of
+	// StormWithin after the master restarted (or, for a master not started
+	// here, after the connections dropped), retrying until StormTimeout;
+	// StormCold: the nodes have no ETag. StormCut: the master started
+	// here is not restarted, only the connections drop (a network cut);
+	// StormNoResume: the nodes do not resume their TLS sessions. It needs
+	// IdentityComputer.
+	Storm         bool
+	StormWithin   time.Duration
+	StormTimeout  time.Duration
+	StormCold     bool
+	StormCut      bool
+	StormNoResume bool
 	// SetupWorkers is the number of concurrent API calls during set-up.
 	SetupWorkers int
 	// Master: MasterURL with admin Cert, Key and CA to target a running
-	// master (MasterPID, when known, to measure its CPU and memory);
+	// master, any slapgo master (MasterPID to measure its CPU and memory;
+	// when 0, the local process listening on the URL's port, if any);
 	// otherwise Bin (the slapgo binary) is started with a fresh data
 	// directory under Dir (a temporary directory when empty, removed after
 	// unless KeepDir).
@@ -103,6 +118,7 @@ func DefaultPollConfig() PollConfig {
 		Warmup: 3 * time.Second, Duration: 20 * time.Second,
 		Identity: IdentityAdmin, Conns: 32,
 		MaxP99: PollP99Target, StepTime: 8 * time.Second, MaxSteps: 10,
+		StormWithin: 10 * time.Second, StormTimeout: 2 * time.Minute,
 		SetupWorkers: 16, Seed: 1,
 	}
 }
@@ -128,10 +144,14 @@ func (c *PollConfig) Validate() error {
 		return fmt.Errorf("bench: poll --conns %d: expected at least 1", c.Conns)
 	case c.FindMax && (c.MaxP99 <= 0 || c.StepTime <= 0 || c.MaxSteps < 1):
 		return fmt.Errorf("bench: poll --find-max needs --max-p99 > 0, --step > 0 and --max-steps >= 1")
+	case c.Storm && c.Identity != IdentityComputer:
+		return errors.New("bench: poll --reconnect-storm needs --identity computer (each node its own certificate)")
+	case c.Storm && (c.StormWithin < 0 || c.StormTimeout <= c.StormWithin):
+		return fmt.Errorf("bench: poll --storm-within %s --storm-timeout %s: expected 0 <= within < timeout", c.StormWithin, c.StormTimeout)
 	case c.MasterURL == "" && c.Bin == "":
-		return errors.New("bench: poll needs a slapgo binary to start a master (--bin) or a running master (--master)")
+		return errors.New("bench: poll needs a slapgo binary to start a master (--bin) or a running master (--against)")
 	case c.MasterURL != "" && (c.Cert == "" || c.Key == "" || c.CA == ""):
-		return errors.New("bench: poll --master needs the admin --cert, --key and --ca")
+		return errors.New("bench: poll --against needs the admin --cert, --key and --ca of that master")
 	}
 	if c.SetupWorkers < 1 {
 		c.SetupWorkers = 1
@@ -189,9 +209,11 @@ type PollStep struct {
 	// Slow lists the seconds of the window (from its start) in which the
 	// polls that took MaxP99 or more were due, most first (at most 5).
 	Slow []SlowSecond `json:"slow,omitempty"`
-	// Retried: the step did not hold and was measured again at the same
-	// load (the next step); the second verdict counts.
-	Retried bool `json:"retried,omitempty"`
+	// Again: this step measures the load of the step before it once more
+	// (that one did not hold). LoadHolds: every measure of this load held;
+	// only such a load counts as held.
+	Again     bool `json:"again,omitempty"`
+	LoadHolds bool `json:"load_holds"`
 }
 
 // PollResult is the outcome of RunPoll.
@@ -208,11 +230,20 @@ type PollResult struct {
 	FindMax    bool          `json:"find_max"`
 	MaxP99     time.Duration `json:"max_p99_ns"`
 	MasterURL  string        `json:"master_url"`
-	Setup      PollSetup     `json:"setup"`
-	Steps      []PollStep    `json:"steps"`
+	// External: the master was running already (--against); MasterPID is
+	// the process measured (0: its CPU and memory were not measured).
+	External  bool       `json:"external"`
+	MasterPID int        `json:"master_pid"`
+	Setup     PollSetup  `json:"setup"`
+	Steps     []PollStep `json:"steps"`
 	// Held is the index in Steps of the highest load that held (-1: none).
-	Held          int   `json:"held"`
-	MasterPeakRSS int64 `json:"master_peak_rss_bytes"`
+	Held int `json:"held"`
+	// Storm is the reconnect storm, when one was run instead of steps.
+	Storm         *ReconnectStorm `json:"reconnect_storm,omitempty"`
+	MasterPeakRSS int64           `json:"master_peak_rss_bytes"`
+	// Warmup is the load run before each window (a window after a warm-up
+	// shorter than the interval sees polls without an ETag).
+	Warmup time.Duration `json:"warmup_ns"`
 }
 
 // pollSoftware is the software release supplied to every bench computer.
@@ -225,7 +256,7 @@ func RunPoll(ctx context.Context, cfg PollConfig) (res PollResult, err error) {
 		return res, err
 	}
 	res = PollResult{Nodes: cfg.Nodes, Partitions: cfg.Partitions, Fill: cfg.Fill, Interval: cfg.Interval,
-		Changes: cfg.Changes, Identity: cfg.Identity, Workers: cfg.SetupWorkers, HTTP2: cfg.HTTP2, FindMax: cfg.FindMax, MaxP99: cfg.MaxP99, Held: -1}
+		Changes: cfg.Changes, Identity: cfg.Identity, Workers: cfg.SetupWorkers, HTTP2: cfg.HTTP2, FindMax: cfg.FindMax, MaxP99: cfg.MaxP99, Held: -1, Warmup: cfg.Warmup}
 	progress := func(format string, args ...any) {
 		if cfg.Progress != nil {
 			fmt.Fprintf(cfg.Progress, "bench poll: "+format+"\n", args...)
@@ -254,7 +285,16 @@ func RunPoll(ctx context.Context, cfg PollConfig) (res PollResult, err error) {
 		url, certFile, keyFile, caFile, pid = mp.URL, mp.CertFile, mp.KeyFile, mp.CAFile, mp.PID
 		progress("master %s started (pid %d, data %s)", url, pid, mp.DataDir)
 	}
-	res.MasterURL = url
+	if mp == nil && pid == 0 {
+		if host := strings.TrimPrefix(url, "https://"); host != url {
+			pid = ListenerPID(strings.TrimRight(host, "/"))
+		}
+	}
+	if mp == nil {
+		progress("measuring the master at %s (pid %d; 0: its CPU and memory are not measured)", url, pid)
+	}
+	res.MasterURL, res.External, res.MasterPID = url, mp == nil, pid
+	cfg.MasterPID = pid
 	adminTLS, err := api.TLSConfig(certFile, keyFile, caFile)
 	if err != nil {
 		return res, err
@@ -266,6 +306,11 @@ func RunPoll(ctx context.Context, cfg PollConfig) (res PollResult, err error) {
 	grid, err := setUpPollGrid(ctx, setupClient, adminTLS, cfg, progress)
 	res.Setup = grid.setup
 	if err != nil {
+		return res, err
+	}
+	if cfg.Storm {
+		st, err := runReconnectStorm(ctx, cfg, mp, url, adminTLS, grid, progress)
+		res.Storm, res.Conns = &st, len(grid.computers)
 		return res, err
 	}
 	gen, err := newLoadGen(url, adminTLS, grid, cfg)
@@ -321,18 +366,14 @@ func RunPoll(ctx context.Context, cfg PollConfig) (res PollResult, err error) {
 			return res, err
 		}
 		res.Steps = append(res.Steps, step)
-		if step.Holds {
-			res.Held = 0
-		}
+		markLoads(res.Steps)
+		res.Held = pollHeadline(res.Steps)
 		return res, nil
 	}
-	// Find the highest load that holds: double until a step fails, then
-	// bisect between the last that held and the first that did not. The
-	// first step settles longer (the master just took the set-up's writes);
-	// a step that fails is measured once more, so that one hiccup of a
-	// shared machine does not end the ramp, and the second verdict counts.
-	lo, hi := 0.0, 0.0
-	c := cfg.Compress
+	// Find the highest load that holds (see ramp). The first step settles
+	// longer (the master just took the set-up's writes).
+	rp := newRamp(cfg.Compress, float64(cfg.Interval)/float64(cfg.Nodes)/float64(time.Second))
+	c, again := rp.c, false
 	warmup := cfg.Warmup + pollSettle
 	for i := 0; i < cfg.MaxSteps; i++ {
 		step, err := measure(c, cfg.StepTime, warmup)
@@ -340,40 +381,19 @@ func RunPoll(ctx context.Context, cfg PollConfig) (res PollResult, err error) {
 			return res, err
 		}
 		warmup = cfg.Warmup
-		if !step.Holds && i+1 < cfg.MaxSteps {
-			step.Retried = true
-			res.Steps = append(res.Steps, step)
-			i++
-			if step, err = measure(c, cfg.StepTime, warmup); err != nil {
-				return res, err
-			}
-		}
+		step.Again = again
 		res.Steps = append(res.Steps, step)
-		if step.Holds {
-			lo = c
-			if res.Held < 0 || step.EquivalentNodes > res.Steps[res.Held].EquivalentNodes {
-				res.Held = len(res.Steps) - 1
-			}
-		} else {
-			hi = c
-		}
-		if hi == 0 {
-			c *= 2
-			continue
-		}
-		if lo == 0 {
-			// The first step failed already: halve until one holds.
-			c /= 2
-			if c*float64(cfg.Nodes)/cfg.Interval.Seconds() < 1 {
-				break
-			}
-			continue
-		}
-		if hi/lo < 1.15 { // within 15%: good enough for a headline
+		var done bool
+		c, again, done = rp.next(step.Holds)
+		if again && i+1 == cfg.MaxSteps {
 			break
 		}
-		c = math.Sqrt(lo * hi)
+		if done {
+			break
+		}
 	}
+	markLoads(res.Steps)
+	res.Held = pollHeadline(res.Steps)
 	return res, nil
 }
 
@@ -855,22 +875,19 @@ func (s *stepStats) step(compress float64, g *loadGen, cfg PollConfig, window ti
 	s.slowMu.Unlock()
 	slices.SortFunc(st.Slow, func(a, b SlowSecond) int { return cmp.Or(b.Polls-a.Polls, a.At-b.At) })
 	st.Slow = st.Slow[:min(len(st.Slow), 5)]
-	var why []string
-	if st.Latency.P99 >= cfg.MaxP99 {
-		why = append(why, fmt.Sprintf("p99 %s >= %s", formatDuration(st.Latency.P99), formatDuration(cfg.MaxP99)))
-	}
-	if total := answered + errs; total == 0 || float64(errs) > 0.001*float64(total) {
-		why = append(why, fmt.Sprintf("%d errors in %d polls", errs, total))
-	}
-	if st.Rate < 0.95*st.Offered {
-		why = append(why, fmt.Sprintf("answered %s/s of %s/s offered", formatNumber(st.Rate), formatNumber(st.Offered)))
-	}
-	if st.Missed > 0 {
-		why = append(why, fmt.Sprintf("%d polls missed (nodes a whole period late)", st.Missed))
-	}
-	st.Holds = len(why) == 0
-	st.Why = strings.Join(why, "; ")
+	st.Holds, st.Why = judgeStep(st, cfg.MaxP99)
 	return st
+}
+
+// setupTable is the set-up's table.
+func setupTable(r PollResult) Table {
+	return Table{
+		Title:   "set-up through the API (concurrent, durable)",
+		Columns: []string{"computers", "partitions", "instances", "registered/s", "capacity+supply/s", "requests/s", "request p99", "view size", "wall"},
+		Rows: [][]string{{formatNumber(float64(r.Setup.Computers)), formatNumber(float64(r.Setup.Partitions)), formatNumber(float64(r.Setup.Instances)),
+			formatNumber(r.Setup.RegisterPerSecond), formatNumber(r.Setup.CapacityPerSecond), formatNumber(r.Setup.RequestPerSecond),
+			formatDuration(r.Setup.RequestLatency.P99), formatBytes(float64(r.Setup.FullViewBytes)), roundDuration(r.Setup.Wall)}},
+	}
 }
 
 func masterCPU(st PollStep) string {
@@ -901,6 +918,9 @@ func (r PollResult) headline() *PollStep {
 // Section lays the result out for reports.
 func (r PollResult) Section(command string) Section {
 	s := Section{Name: "poll", Title: "the master under node polls (conditional GET of computer views)", Command: command, Result: r}
+	if r.Storm != nil {
+		return r.stormSection(s)
+	}
 	h := r.headline()
 	if h == nil {
 		return s
@@ -909,35 +929,46 @@ func (r PollResult) Section(command string) Section {
 	if maxP99 <= 0 {
 		maxP99 = PollP99Target
 	}
-	where := fmt.Sprintf("%s equivalent nodes polling every %s", formatNumber(h.EquivalentNodes), formatInterval(r.Interval))
+	compressed := h.Compress != 1 || r.Identity != IdentityComputer
+	load := fmt.Sprintf("%s nodes polling every %s", formatNumber(h.EquivalentNodes), formatInterval(r.Interval))
+	if compressed {
+		load = fmt.Sprintf("%s equivalent nodes: %s %s-identity computers polling every %s over %s connections",
+			formatNumber(h.EquivalentNodes), formatNumber(float64(r.Nodes)), r.Identity, formatDuration(time.Duration(float64(r.Interval)/h.Compress)), formatNumber(float64(r.Conns)))
+	}
+	where := load
+	if r.Held < 0 {
+		where += " (no load held: the last step)"
+	}
 	held := math.NaN()
 	if r.Held >= 0 {
 		held = r.Steps[r.Held].EquivalentNodes
 	}
+	conds := pollNodesConditions(r, *h)
 	nodesTarget := AtLeast(PollNodesTarget, UnitNodes)
-	s.Figures = append(s.Figures, NewFigure(fmt.Sprintf("nodes polling every %s held with p99 < %s", formatInterval(r.Interval), formatDuration(maxP99)),
-		held, UnitNodes, &nodesTarget, fmt.Sprintf("%s computers × %d partitions, %s identity", formatNumber(float64(r.Nodes)), r.Partitions, r.Identity)))
-	best304 := 0.0
-	var bestStep *PollStep
-	for i := range r.Steps {
-		if st := &r.Steps[i]; st.Errors == 0 && st.Rate304 > best304 {
-			best304, bestStep = st.Rate304, st
+	heldName := fmt.Sprintf("nodes polling every %s held with p99 < %s", formatInterval(r.Interval), formatDuration(maxP99))
+	if compressed {
+		heldName = fmt.Sprintf("equivalent nodes (computers × compression) held with p99 < %s", formatDuration(maxP99))
+	}
+	s.Figures = append(s.Figures, JudgedFigure(heldName, held, UnitNodes, &nodesTarget, conds, quiet,
+		fmt.Sprintf("%s computers × %d partitions, %s identity, %s connections", formatNumber(float64(r.Nodes)), r.Partitions, r.Identity, formatNumber(float64(r.Conns)))))
+	// Throughput: the highest rate of 304 answers among the loads that held.
+	best304, best := math.NaN(), -1
+	for i, st := range r.Steps {
+		if st.LoadHolds && (best < 0 || st.Rate304 > best304) {
+			best304, best = st.Rate304, i
 		}
 	}
-	if bestStep != nil {
-		var t *Target
-		details := fmt.Sprintf("p99 %s at that load", formatDuration(bestStep.Latency.P99))
-		if r.FindMax {
-			t = &Target{Op: ">=", Value: Poll304Target, Unit: UnitPerSecond}
-		} else {
-			details += "; fixed load: --find-max measures the capacity"
-		}
-		s.Figures = append(s.Figures, NewFigure("304 answers/s", best304, UnitPerSecond, t, details))
+	details := "no load held"
+	if best >= 0 {
+		details = fmt.Sprintf("p99 %s at that load (%s equivalent nodes)", formatDuration(r.Steps[best].Latency.P99), formatNumber(r.Steps[best].EquivalentNodes))
 	}
+	t304 := AtLeast(Poll304Target, UnitPerSecond)
+	s.Figures = append(s.Figures, JudgedFigure(fmt.Sprintf("conditional GETs answered 304/s sustained over %s connections (p99 < %s)", formatNumber(float64(r.Conns)), formatDuration(maxP99)),
+		best304, UnitPerSecond, &t304, []Condition{{Name: "load", Want: "raised until p99 fails (--find-max)", Got: map[bool]string{true: "raised", false: "fixed"}[r.FindMax], Met: r.FindMax}}, quiet, details))
 	p99 := AtMost(maxP99.Seconds(), UnitSeconds)
 	s.Figures = append(s.Figures,
 		NewFigure("poll latency p50", h.Latency.P50.Seconds(), UnitSeconds, nil, where),
-		NewFigure("poll latency p99", h.Latency.P99.Seconds(), UnitSeconds, &p99, where),
+		JudgedFigure("poll latency p99", h.Latency.P99.Seconds(), UnitSeconds, &p99, conds, quiet, where),
 		NewFigure("poll latency p99.9", h.Latency.P999.Seconds(), UnitSeconds, nil, where),
 		NewFigure("304 ratio", h.Ratio304, UnitRatio, nil, fmt.Sprintf("%s of nodes changed per %s", formatPercent(r.Changes), formatInterval(r.Interval))),
 	)
@@ -959,10 +990,13 @@ func (r PollResult) Section(command string) Section {
 	for _, st := range r.Steps {
 		holds := "yes"
 		switch {
-		case st.Retried:
-			holds = "no, measured again: " + st.Why
 		case !st.Holds:
 			holds = "no: " + st.Why
+		case !st.LoadHolds:
+			holds = "yes, but another measure of this load did not"
+		}
+		if st.Again {
+			holds = "again: " + holds
 		}
 		full := "-"
 		if st.FullLatency.Count > 0 {
@@ -983,13 +1017,7 @@ func (r PollResult) Section(command string) Section {
 		})
 	}
 	s.Tables = append(s.Tables, t)
-	s.Tables = append(s.Tables, Table{
-		Title:   "set-up through the API (concurrent, durable)",
-		Columns: []string{"computers", "partitions", "instances", "registered/s", "capacity+supply/s", "requests/s", "request p99", "view size", "wall"},
-		Rows: [][]string{{formatNumber(float64(r.Setup.Computers)), formatNumber(float64(r.Setup.Partitions)), formatNumber(float64(r.Setup.Instances)),
-			formatNumber(r.Setup.RegisterPerSecond), formatNumber(r.Setup.CapacityPerSecond), formatNumber(r.Setup.RequestPerSecond),
-			formatDuration(r.Setup.RequestLatency.P99), formatBytes(float64(r.Setup.FullViewBytes)), roundDuration(r.Setup.Wall)}},
-	})
+	s.Tables = append(s.Tables, setupTable(r))
 	for _, st := range r.Steps {
 		if len(st.Slow) == 0 {
 			continue
@@ -1000,6 +1028,9 @@ func (r PollResult) Section(command string) Section {
 		}
 		s.Notes = append(s.Notes, fmt.Sprintf("at %s equivalent nodes, polls of %s or more were due at (seconds into the window: polls) %s",
 			formatNumber(st.EquivalentNodes), formatDuration(maxP99), strings.Join(at, ", ")))
+	}
+	if r.External {
+		s.Notes = append(s.Notes, fmt.Sprintf("against a running master, %s (pid %d; 0: its CPU and memory were not measured); its data may hold more than what this run set up", r.MasterURL, r.MasterPID))
 	}
 	proto := "HTTP/1.1 keep-alive"
 	if r.HTTP2 {

@@ -41,6 +41,10 @@ func slapgoBinary(t *testing.T) string {
 		if builtDir, buildErr = os.MkdirTemp("", "slapgo-bench-test-"); buildErr != nil {
 			return
 		}
+		// Partition users of the privileged storm run the binary (promises).
+		if buildErr = os.Chmod(builtDir, 0o755); buildErr != nil {
+			return
+		}
 		builtBin = filepath.Join(builtDir, "slapgo")
 		build := exec.Command("go", "build", "-o", builtBin, "./cmd/slapgo")
 		build.Dir = ".."
@@ -128,6 +132,10 @@ func TestPollConfigValidate(t *testing.T) {
 		{"no master nor binary", func(c *PollConfig) { c.Bin = "" }},
 		{"master without certificate", func(c *PollConfig) { c.MasterURL = "https://127.0.0.1:1" }},
 		{"find-max without steps", func(c *PollConfig) { c.FindMax, c.MaxSteps = true, 0 }},
+		{"storm of admin polls", func(c *PollConfig) { c.Storm = true }},
+		{"storm longer than its timeout", func(c *PollConfig) {
+			c.Storm, c.Identity, c.StormWithin, c.StormTimeout = true, IdentityComputer, time.Minute, time.Second
+		}},
 	}
 	for _, tc := range tests {
 		c := ok
@@ -135,5 +143,100 @@ func TestPollConfigValidate(t *testing.T) {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%s: accepted", tc.name)
 		}
+	}
+}
+
+// TestReconnectStormLive: 20 nodes, each with its own certificate, poll a
+// restarted master within half a second: every one is served, on a new
+// process (the master was restarted), and the report judges nothing
+// (20 nodes, the target is for 10,000).
+func TestReconnectStormLive(t *testing.T) {
+	testenv.Short(t, "starts a real master twice")
+	bin := slapgoBinary(t)
+	for _, tc := range []struct {
+		cold, cut, noResume bool
+	}{{cold: false}, {cold: true}, {cut: true}, {cut: true, noResume: true}} {
+		cold := tc.cold
+		cfg := DefaultPollConfig()
+		cfg.Nodes, cfg.Partitions, cfg.Fill, cfg.Identity = 20, 40, 0.5, IdentityComputer
+		cfg.Storm, cfg.StormWithin, cfg.StormTimeout, cfg.StormCold = true, 500*time.Millisecond, time.Minute, cold
+		cfg.StormCut, cfg.StormNoResume = tc.cut, tc.noResume
+		cfg.Bin, cfg.Dir = bin, t.TempDir()
+		var progress bytes.Buffer
+		cfg.Progress = &progress
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		res, err := RunPoll(ctx, cfg)
+		cancel()
+		if err != nil {
+			t.Fatalf("RunPoll: %v\nprogress:\n%s\nmaster log: %s", err, progress.String(), tail(filepath.Join(cfg.Dir, "master.log"), 4000))
+		}
+		st := res.Storm
+		if st == nil || st.Restarted == tc.cut || (st.Restart <= 0) != tc.cut || st.Served != 20 || st.Failed != 0 || st.AllServed <= 0 || st.Latency.Count != 20 {
+			t.Fatalf("%+v: storm %+v: want 20 nodes served after a restart (or a cut)", tc, st)
+		}
+		// A restarted master cannot resume the sessions of the one before;
+		// after a cut every node resumes its own, unless told not to.
+		wantResumed := map[bool]int64{true: 20, false: 0}[tc.cut && !tc.noResume]
+		if st.Handshakes < 20 || st.Resumed != wantResumed {
+			t.Errorf("%+v: %d handshakes, %d resumed; want 20 or more, %d resumed", tc, st.Handshakes, st.Resumed, wantResumed)
+		}
+		// With ETags the views did not change: 304s; without, full views.
+		if wantFull := map[bool]int64{false: 0, true: 20}[cold]; st.Full != wantFull {
+			t.Errorf("cold %v: %d full views, want %d", cold, st.Full, wantFull)
+		}
+		if !st.MasterMeasured || st.MasterCPU <= 0 || st.MasterPeakRSS <= 0 || len(st.Timeline) == 0 || st.Timeline[len(st.Timeline)-1] != 20 {
+			t.Errorf("storm %+v: want the master's CPU and RSS and a timeline ending at 20", st)
+		}
+		sec := res.Section("slapgo bench poll --reconnect-storm")
+		if f := sec.Figures[0]; f.Name != "reconnect storm: every node has its view" || f.Status != StatusNA || !strings.Contains(f.Why, "nodes 20") ||
+			strings.Contains(f.Why, "not restarted") != tc.cut {
+			t.Errorf("first figure %+v: want n/a for 20 nodes", f)
+		}
+	}
+}
+
+// TestPollAgainstLive measures a master this run did not start (another
+// process, as `--against`): the process listening on its port is found and
+// measured, and a reconnect storm against it (no restart) is not judged.
+func TestPollAgainstLive(t *testing.T) {
+	testenv.Short(t, "starts a real master")
+	bin := slapgoBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	mp, err := StartMaster(ctx, bin, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mp.Stop()
+	base := DefaultPollConfig()
+	base.MasterURL, base.Cert, base.Key, base.CA = mp.URL, mp.CertFile, mp.KeyFile, mp.CAFile
+	base.Nodes, base.Partitions, base.Fill = 10, 5, 0.2
+	var progress bytes.Buffer
+	base.Progress = &progress
+
+	steady := base
+	steady.Compress, steady.Warmup, steady.Duration = 600, 200*time.Millisecond, 2*time.Second
+	res, err := RunPoll(ctx, steady)
+	if err != nil {
+		t.Fatalf("RunPoll --against: %v\n%s\nmaster log: %s", err, progress.String(), tail(mp.LogFile, 4000))
+	}
+	if !res.External || res.MasterPID != mp.PID || len(res.Steps) != 1 || !res.Steps[0].MasterMeasured || res.Steps[0].MasterCPU <= 0 {
+		t.Errorf("against %s (pid %d): external %v, pid %d, steps %+v: want the master found and measured", mp.URL, mp.PID, res.External, res.MasterPID, res.Steps)
+	}
+	storm := base
+	storm.Identity, storm.Storm, storm.StormWithin, storm.StormTimeout = IdentityComputer, true, 300*time.Millisecond, time.Minute
+	res, err = RunPoll(ctx, storm)
+	if err != nil {
+		t.Fatalf("RunPoll --against --reconnect-storm: %v\n%s", err, progress.String())
+	}
+	if st := res.Storm; st == nil || st.Restarted || st.Served != 10 || !st.MasterMeasured {
+		t.Fatalf("storm %+v: want 10 nodes served by the running master, not restarted, measured", st)
+	}
+	if f := res.Section("").Figures[0]; f.Status != StatusNA || !strings.Contains(f.Why, "master not restarted") {
+		t.Errorf("storm without a restart: %+v, want n/a", f)
+	}
+	if err := mp.Exited(); err != nil {
+		t.Errorf("the running master: %v", err)
 	}
 }

@@ -81,3 +81,71 @@ func CPUCores(from, to ProcSample) float64 {
 	}
 	return float64(to.CPU-from.CPU) / float64(wall)
 }
+
+// ListenerPID finds the local process listening on the TCP port of addr
+// (host:port), from /proc/net/tcp{,6} and the processes' open sockets:
+// the bench then measures a master it did not start. It answers 0 when
+// the port is not listened on here or the process cannot be read (another
+// user's, without privileges).
+func ListenerPID(addr string) int {
+	_, portText, ok := strings.Cut(addr[strings.LastIndex(addr, "]")+1:], ":")
+	port, err := strconv.ParseUint(portText, 10, 16)
+	if !ok || err != nil {
+		return 0
+	}
+	inodes := map[string]bool{}
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		data, err := os.ReadFile(table)
+		if err != nil {
+			continue
+		}
+		for k, v := range listeningInodes(data) {
+			if k == uint16(port) {
+				for _, ino := range v {
+					inodes[ino] = true
+				}
+			}
+		}
+	}
+	if len(inodes) == 0 {
+		return 0
+	}
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+			if ino, ok := strings.CutPrefix(link, "socket:["); err == nil && ok && inodes[strings.TrimSuffix(ino, "]")] {
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
+// listeningInodes reads a /proc/net/tcp table: the socket inodes in the
+// LISTEN state (0A) by local port.
+func listeningInodes(table []byte) map[uint16][]string {
+	out := map[uint16][]string{}
+	sc := bufio.NewScanner(bytes.NewReader(table))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 10 || f[3] != "0A" {
+			continue
+		}
+		_, portHex, ok := strings.Cut(f[1], ":")
+		port, err := strconv.ParseUint(portHex, 16, 16)
+		if !ok || err != nil {
+			continue
+		}
+		out[uint16(port)] = append(out[uint16(port)], f[9])
+	}
+	return out
+}

@@ -60,12 +60,16 @@ func (t Target) String() string {
 // Figure is one headline number of a section, with its target when the
 // project set one.
 type Figure struct {
-	Name    string  `json:"name"`
-	Value   float64 `json:"value"`
-	Unit    string  `json:"unit"`
-	Target  *Target `json:"target,omitempty"`
-	Status  string  `json:"status,omitempty"`
-	Details string  `json:"details,omitempty"` // what it was measured on
+	Name   string  `json:"name"`
+	Value  float64 `json:"value"`
+	Unit   string  `json:"unit"`
+	Target *Target `json:"target,omitempty"`
+	Status string  `json:"status,omitempty"`
+	// Why explains a status other than PASS or MISS (n/a, no verdict).
+	Why     string `json:"why,omitempty"`
+	Details string `json:"details,omitempty"` // what it was measured on
+	// Conditions the target is defined for, as the run met them or not.
+	Conditions []Condition `json:"conditions,omitempty"`
 }
 
 // MarshalJSON writes Value as null when it is not a number (a figure that
@@ -125,10 +129,12 @@ type Section struct {
 	Command string        `json:"command"`
 	Started time.Time     `json:"started"`
 	Wall    time.Duration `json:"wall_ns"`
-	Figures []Figure      `json:"figures"`
-	Tables  []Table       `json:"tables"`
-	Notes   []string      `json:"notes,omitempty"`
-	Result  any           `json:"result"`
+	// Load is the 1-minute load average when the section began.
+	Load    float64  `json:"load_average_at_start"`
+	Figures []Figure `json:"figures"`
+	Tables  []Table  `json:"tables"`
+	Notes   []string `json:"notes,omitempty"`
+	Result  any      `json:"result"`
 }
 
 // Report is what a bench command prints: the machine, then its sections.
@@ -163,7 +169,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	ew := &errWriter{w: w}
 	fmt.Fprintf(ew, "machine: %s\n", r.Machine)
 	for _, s := range r.Sections {
-		fmt.Fprintf(ew, "\n== %s: %s (%s)\n", s.Name, s.Title, roundDuration(s.Wall))
+		fmt.Fprintf(ew, "\n== %s: %s (%s, load average %.2f at start)\n", s.Name, s.Title, roundDuration(s.Wall), s.Load)
 		fmt.Fprintf(ew, "   %s\n", s.Command)
 		if len(s.Figures) > 0 {
 			writeAligned(ew, figureTable(s.Figures))
@@ -186,7 +192,7 @@ func (r *Report) WriteMarkdown(w io.Writer, heading string) error {
 	fmt.Fprintf(ew, "Machine: %s. Run started %s.\n", r.Machine, r.Started.UTC().Format(time.RFC3339))
 	for _, s := range r.Sections {
 		fmt.Fprintf(ew, "\n%s %s: %s\n\n", heading, s.Name, s.Title)
-		fmt.Fprintf(ew, "`%s` (%s)\n\n", s.Command, roundDuration(s.Wall))
+		fmt.Fprintf(ew, "`%s` (%s, load average %.2f at start)\n\n", s.Command, roundDuration(s.Wall), s.Load)
 		if len(s.Figures) > 0 {
 			writeMarkdownTable(ew, figureTable(s.Figures))
 		}
@@ -204,6 +210,21 @@ func (r *Report) WriteMarkdown(w io.Writer, heading string) error {
 	return ew.err
 }
 
+// WriteSummaryMarkdown writes every section's headline figures as one
+// Markdown table (bench, figure, value, target, status, measured on): the
+// top of latest.md and the README's Performance table.
+func (r *Report) WriteSummaryMarkdown(w io.Writer) error {
+	ew := &errWriter{w: w}
+	t := Table{Columns: []string{"bench", "figure", "value", "target", "status", "measured on"}}
+	for _, s := range r.Sections {
+		for _, row := range figureTable(s.Figures).Rows {
+			t.Rows = append(t.Rows, append([]string{s.Name}, row...))
+		}
+	}
+	writeMarkdownTable(ew, t)
+	return ew.err
+}
+
 // figureTable lays out headline figures as a table.
 func figureTable(figs []Figure) Table {
 	t := Table{Columns: []string{"figure", "value", "target", "status", "measured on"}}
@@ -212,7 +233,11 @@ func figureTable(figs []Figure) Table {
 		if f.Target != nil {
 			target = f.Target.String()
 		}
-		t.Rows = append(t.Rows, []string{f.Name, formatValue(f.Value, f.Unit), target, f.Status, f.Details})
+		status := f.Status
+		if f.Why != "" {
+			status += ": " + f.Why
+		}
+		t.Rows = append(t.Rows, []string{f.Name, formatValue(f.Value, f.Unit), target, status, f.Details})
 	}
 	return t
 }

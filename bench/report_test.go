@@ -103,7 +103,7 @@ func TestReportText(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"machine: 2 cores (Test CPU), 8.0 GiB memory, go1.26, linux/amd64, Linux 6.1",
-		"== demo: a demo section (1.5s)",
+		"== demo: a demo section (1.5s, load average 0.00 at start)",
 		"slapgo bench demo --size 3",
 		"250/s", ">= 100/s", "PASS", "<= 1.00s", "MISS", "50.0%",
 		"cells", "a|b", "NB: measured on a test",
@@ -133,6 +133,19 @@ func TestReportMarkdown(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("markdown report lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestReportSummaryMarkdown(t *testing.T) {
+	rep := sampleReport()
+	var b bytes.Buffer
+	if err := rep.WriteSummaryMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| bench | figure | value | target | status | measured on |", "| demo | speed | 250/s | >= 100/s | PASS | size 3 |", "| demo | info | 50.0% |  |  |  |"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, b.String())
 		}
 	}
 }
@@ -183,5 +196,17 @@ func TestMachineParsers(t *testing.T) {
 	m := ReadMachine()
 	if m.Cores < 1 || m.GoVersion == "" || m.OS == "" {
 		t.Errorf("ReadMachine() = %+v: cores, Go version and OS are always known", m)
+	}
+}
+
+func TestListeningInodes(t *testing.T) {
+	table := []byte(`  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:07E8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1075 1 0000000019e248e2 100 0 0 10 0
+   1: 0100007F:B1B7 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 234752 2 000000006d13436a 100 0 0 10 0
+   2: 0100007F:B1B7 0100007F:D2F0 01 00000000:00000000 00:00000000 00000000     0        0 999 2 000000006d13436a 100 0 0 10 0
+`)
+	got := listeningInodes(table)
+	if len(got) != 2 || len(got[2024]) != 1 || got[2024][0] != "1075" || len(got[45495]) != 1 || got[45495][0] != "234752" {
+		t.Errorf("listeningInodes = %v: want 2024 -> 1075 and 45495 -> 234752 (the established socket left out)", got)
 	}
 }

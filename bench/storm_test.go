@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"context"
 	"math"
+	"os"
+	"os/user"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +119,7 @@ func TestStormLive(t *testing.T) {
 	cfg.Partitions, cfg.Bin, cfg.Dir = 4, bin, t.TempDir()
 	cfg.Software = "../fixtures/software/busybox-httpd/software.cfg"
 	cfg.PhaseTimeout = 2 * time.Minute
+	cfg.PollInterval = time.Second // the live storm: the daemon polls every second
 	var progress bytes.Buffer
 	cfg.Progress = &progress
 	res, err := RunStorm(context.Background(), cfg)
@@ -137,11 +142,63 @@ func TestStormLive(t *testing.T) {
 	if full.Quiet.Configured != 4 || full.OneChange.Configured != 4 {
 		t.Errorf("full mode configured %d (quiet) and %d (one change) partitions: want every partition each pass", full.Quiet.Configured, full.OneChange.Configured)
 	}
+	// The live storm: the master saw every instance converge, within a few
+	// poll intervals of its change.
+	if l := res.Live; l == nil || l.Changed != 4 || l.PerPartition.Count != 4 || l.Converge <= 0 || l.Converge > time.Minute ||
+		l.Offset < 0 || l.Offset >= time.Second || l.AgentCPU <= 0 || l.AgentPeakRSS <= 0 {
+		t.Errorf("live storm %+v: want 4 instances converged as the master sees them", l)
+	}
 	if res.Calibration.Configure == nil || len(res.Calibration.Set) != 2 {
 		t.Errorf("no calibration: %+v", res.Calibration)
 	}
 	sec := res.Section("slapgo bench storm --partitions 4")
+	for _, f := range sec.Figures {
+		if strings.HasPrefix(f.Name, "live storm: change to last") && (f.Status != StatusNA || !strings.Contains(f.Why, "partitions 4")) {
+			t.Errorf("%+v: want n/a for 4 partitions", f)
+		}
+	}
 	if len(sec.Figures) == 0 || len(sec.Tables) < 2 || len(sec.Tables[0].Rows) != 7 {
 		t.Errorf("section: %d figures, %d tables: want figures, the side-by-side table (7 rows) and the calibration", len(sec.Figures), len(sec.Tables))
+	}
+}
+
+// TestStormPrivileged runs a small storm as root with a user per
+// partition: the partitions' programs run as those users, and the users
+// are gone after the run.
+func TestStormPrivileged(t *testing.T) {
+	testenv.Short(t, "starts a real master and node agent")
+	testenv.RequireRoot(t, "partition users need root")
+	testenv.RequireCommands(t, "partition users are made and removed with them (Debian: passwd); the fixture needs busybox (busybox-static)",
+		"useradd", "userdel", "groupadd", "groupdel", "busybox")
+	bin := slapgoBinary(t)
+	dir, err := os.MkdirTemp("", "slapgo-storm-priv-") // t.TempDir's parent is not searchable by others
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	cfg := DefaultStormConfig()
+	cfg.Partitions, cfg.Bin, cfg.Dir, cfg.Full, cfg.PollInterval, cfg.Privileged = 3, bin, dir, false, 0, true
+	cfg.Software = "../fixtures/software/busybox-httpd/software.cfg"
+	cfg.PhaseTimeout = 2 * time.Minute
+	var progress bytes.Buffer
+	cfg.Progress = &progress
+	res, err := RunStorm(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("RunStorm --privileged: %v\n%s", err, progress.String())
+	}
+	if !res.Privileged || len(res.Modes) != 1 || res.Modes[0].Storm.Configured != 3 {
+		t.Fatalf("privileged %v, modes %+v: want 3 partitions configured as their users", res.Privileged, res.Modes)
+	}
+	m := regexp.MustCompile(`removed 3 partition users (bs[0-9a-f]{4}u)0`).FindStringSubmatch(progress.String())
+	if m == nil {
+		t.Fatalf("no removal of 3 partition users in the progress:\n%s", progress.String())
+	}
+	for i := range 3 {
+		if _, err := user.Lookup(m[1] + strconv.Itoa(i)); err == nil {
+			t.Errorf("user %s%d still exists after the run", m[1], i)
+		}
+	}
+	if !regexp.MustCompile(`removed 3 partition addresses of 127\.\d+\.\d+\.0/24 from lo`).MatchString(progress.String()) {
+		t.Errorf("the partitions' addresses were not removed from lo:\n%s", progress.String())
 	}
 }

@@ -39,6 +39,7 @@ as JSON. Every figure comes from the run just made.`,
 		newBenchStormCmd(&jsonOut),
 		newBenchSimCmd(&jsonOut),
 		newBenchAllCmd(),
+		newBenchCompareCmd(&jsonOut),
 	)
 	return cmd
 }
@@ -48,6 +49,8 @@ as JSON. Every figure comes from the run just made.`,
 func printReport(cmd *cobra.Command, jsonOut bool, machine bench.Machine, started time.Time, sec bench.Section) error {
 	sec.Started = started
 	sec.Wall = time.Since(started)
+	sec.Load = machine.LoadAverage
+	sec.ApplyLoadBound(machine.Cores)
 	rep := bench.Report{Machine: machine, Started: started, Sections: []bench.Section{sec}}
 	if jsonOut {
 		return rep.WriteJSON(cmd.OutOrStdout())
@@ -162,7 +165,8 @@ func newBenchPollCmd(jsonOut *bool) *cobra.Command {
 		Use:   "poll [--nodes N] [--partitions P] [--find-max]",
 		Short: "The master under polls of virtual node agents: requests/s, latency, 304 ratio, CPU, RSS",
 		Long: `Start a real master on loopback ("slapgo master init" and "serve" in a temporary
-data directory), or target a running one with --master and the admin --cert,
+data directory), or measure a running one (any slapgo master, from this other
+process) with --against URL and its admin --cert,
 --key and --ca; register --nodes computers with --partitions partitions through
 the API, supply them and fill a share (--fill) of their partitions with
 instances; then drive one virtual node agent per computer, polling its view
@@ -174,7 +178,18 @@ Reports polls/s, latency p50/p99/p99.9 (from the moment each poll was due),
 the 304 ratio, the master's CPU and RSS (from /proc). --find-max raises the
 load step by step to find the highest number of equivalent nodes (computers ×
 compress) whose p99 stays under --max-p99: the headline.
-Targets: 304 >= 5,000/s; 10,000 nodes polling each minute with p99 < 100 ms.`,
+--reconnect-storm measures the case that stresses a master most: after a
+master restart (the master this command started, stopped with SIGTERM and
+served again on the same address; an --against one only loses its
+connections), every node polls once at a random moment of --storm-within,
+each with its own certificate, connection and TLS session cache (the node
+agent's API client). Reports the time until every node has its view, each
+node's time to its view (p50, p99), the master's CPU and peak RSS.
+
+Targets: 304 >= 5,000/s (find-max); 10,000 real nodes (--identity computer,
+--compress 1, a window of two intervals after a warm-up of one) polling each
+minute with p99 < 100 ms; a reconnect storm of 10,000 nodes after a restart
+served within 30 s. A figure measured otherwise is reported with n/a.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			started := time.Now()
@@ -185,6 +200,9 @@ Targets: 304 >= 5,000/s; 10,000 nodes polling each minute with p99 < 100 ms.`,
 					return err
 				}
 				cfg.Bin = bin
+			}
+			if cfg.Storm && !cmd.Flags().Changed("identity") {
+				cfg.Identity = bench.IdentityComputer // a storm of real nodes
 			}
 			cfg.Progress = cmd.ErrOrStderr()
 			res, err := bench.RunPoll(cmd.Context(), cfg)
@@ -210,12 +228,20 @@ Targets: 304 >= 5,000/s; 10,000 nodes polling each minute with p99 < 100 ms.`,
 	f.DurationVar(&cfg.MaxP99, "max-p99", cfg.MaxP99, "p99 latency a load must stay under to hold")
 	f.DurationVar(&cfg.StepTime, "step", cfg.StepTime, "measured window of each --find-max step")
 	f.IntVar(&cfg.MaxSteps, "max-steps", cfg.MaxSteps, "most --find-max steps")
+	f.BoolVar(&cfg.Storm, "reconnect-storm", false, "instead of steady polls: restart the master, then every node polls once within --storm-within (each its own certificate)")
+	f.DurationVar(&cfg.StormWithin, "storm-within", cfg.StormWithin, "the reconnect storm's nodes arrive at random moments of this window")
+	f.DurationVar(&cfg.StormTimeout, "storm-timeout", cfg.StormTimeout, "a node not served this long after the storm began counts as failed")
+	f.BoolVar(&cfg.StormCold, "storm-cold", false, "the storm's nodes have no ETag (every answer is a full view)")
+	f.BoolVar(&cfg.StormCut, "storm-cut", false, "do not restart the master: only the connections drop (a network cut; the nodes may resume their TLS sessions)")
+	f.BoolVar(&cfg.StormNoResume, "storm-no-resume", false, "the storm's nodes do not resume TLS sessions (to measure what resumption saves)")
 	f.IntVar(&cfg.SetupWorkers, "setup-workers", cfg.SetupWorkers, "concurrent API calls during set-up")
-	f.StringVar(&cfg.MasterURL, "master", "", "target this running master instead of starting one (https://host:port)")
-	f.StringVar(&cfg.Cert, "cert", "", "admin certificate of --master")
-	f.StringVar(&cfg.Key, "key", "", "admin key of --master")
-	f.StringVar(&cfg.CA, "ca", "", "CA certificate of --master")
-	f.IntVar(&cfg.MasterPID, "master-pid", 0, "process id of --master, to report its CPU and RSS")
+	f.StringVar(&cfg.MasterURL, "against", "", "measure this running master instead of starting one (https://host:port)")
+	f.StringVar(&cfg.MasterURL, "master", "", "the same as --against")
+	f.MarkHidden("master")
+	f.StringVar(&cfg.Cert, "cert", "", "admin certificate of --against")
+	f.StringVar(&cfg.Key, "key", "", "admin key of --against")
+	f.StringVar(&cfg.CA, "ca", "", "CA certificate of --against")
+	f.IntVar(&cfg.MasterPID, "master-pid", 0, "process id of --against, to report its CPU and RSS (default: the local process listening on its port)")
 	f.StringVar(&cfg.Bin, "bin", "", "slapgo binary to start the master with (default: this one)")
 	f.StringVar(&cfg.Dir, "dir", "", "`DIR` for the master's data (default: a temporary one, removed after)")
 	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the poll phases and of the changes")
@@ -228,15 +254,24 @@ func newBenchStormCmd(jsonOut *bool) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "storm [--partitions 300]",
 		Short: "A reconfiguration storm on a real node agent: time to converge, per-partition times, incremental vs full",
-		Long: `Start a master on loopback and a real node agent (in this process, unprivileged:
-partitions run as the current user on 127.77.0.0/16 addresses) with
+		Long: `Start a master on loopback and a real node agent (in this process; unprivileged,
+partitions run as the current user on 127.77.0.0/16 addresses; with
+--privileged, as root, each partition runs as its own user, made for the run
+and removed after) with
 --partitions partitions; build --software and deploy an instance on every
 partition; then change every instance at once (a reconfiguration storm) and
 run instance passes until the node converged. Reports the time to converge,
 the per-partition configuration time (p50, p99), a pass with nothing changed
 and a single change; then the same with incremental reconfiguration switched
 off (every partition reconfigured on every pass), side by side.
-Target: a storm of 300 partitions converges in <= 30 s.
+Then, with --poll-interval, the storm as a node lives it: the node agent's
+daemon (as "slapgo node run") polls the master every --poll-interval; every
+instance gets a new port at a random moment of an interval, and the bench
+reads the master until each instance published its new URL and is reported
+started: the time from the master's change to the last partition converged
+as the master sees it, per-partition p50/p99, the agent's CPU and peak RSS.
+Target: a storm of 300 partitions converges in <= 30 s (moonshot for the
+live storm: <= 10 s); other sizes are reported with n/a.
 
 The JSON output (--json) carries a calibration for the simulator: lognormal
 models of the deployment and configuration times, as "slapgo sim run --set"
@@ -264,6 +299,9 @@ applies them.`,
 	f.StringVar(&cfg.Software, "software", cfg.Software, "software release profile (path or URL) the instances run")
 	f.BoolVar(&incrementalOnly, "incremental-only", false, "skip the storm with incremental reconfiguration switched off")
 	f.DurationVar(&cfg.PhaseTimeout, "phase-timeout", cfg.PhaseTimeout, "longest a phase may take")
+	f.DurationVar(&cfg.PollInterval, "poll-interval", cfg.PollInterval, "poll interval of the node agent's daemon in the live storm (0: no live storm)")
+	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the moment the live storm's change lands")
+	f.BoolVar(&cfg.Privileged, "privileged", false, "run the partitions as their own users, made for the run and removed after (root only)")
 	f.StringVar(&cfg.Bin, "bin", "", "slapgo binary for the master and the promises (default: this one)")
 	f.StringVar(&cfg.Dir, "dir", "", "`DIR` for the master and the node (default: a temporary one, removed after)")
 	f.BoolVar(&cfg.KeepDir, "keep", false, "keep --dir (or the temporary directory) after the run")
@@ -346,8 +384,9 @@ func newBenchAllCmd() *cobra.Command {
 		Long: `Run every benchmark one after the other, the allocator first (while the
 machine is quiet): the allocator grid; the master under polls (--find-max on
 1,000 computers, then 10,000 computers each polling every minute with its own
-certificate, in real time); a storm of 300 partitions on a real node agent,
-incremental and full; the simulator on the baseline at 100, 1,000 and 5,000
+certificate, in real time, then a reconnect storm of 10,000 nodes after a
+master restart); a storm of 300 partitions on a real node agent,
+incremental and full; the simulator on the baseline at 100 and 1,000
 nodes. Writes OUT/latest.md and OUT/latest.json, and prints the report
 (--json: as JSON). A section that fails is reported and the others still run.`,
 		Args: cobra.NoArgs,
@@ -379,9 +418,11 @@ nodes. Writes OUT/latest.md and OUT/latest.json, and prints the report
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Out, "out", cfg.Out, "`DIR` for latest.md and latest.json (empty: write nothing)")
-	f.StringSliceVar(&cfg.Skip, "skip", nil, "sections to skip: alloc, poll, poll-nodes, storm, sim")
+	f.StringSliceVar(&cfg.Skip, "skip", nil, "sections to skip: alloc, poll, poll-nodes, poll-storm, storm, sim")
 	f.Var(&simSizesFlag{&cfg.Sim.Sizes}, "sim-nodes", "simulator sizes: nodes or nodes:virtual-duration, comma-separated")
 	f.IntVar(&cfg.PollNodes.Nodes, "poll-nodes", cfg.PollNodes.Nodes, "computers polling in real time in the poll-nodes section")
+	f.DurationVar(&cfg.PollNodes.Duration, "poll-nodes-window", cfg.PollNodes.Duration, "measured window of the poll-nodes section (the target needs two poll intervals)")
+	f.IntVar(&cfg.PollStorm.Nodes, "poll-storm-nodes", cfg.PollStorm.Nodes, "nodes of the reconnect storm (poll-storm section)")
 	f.IntVar(&cfg.Storm.Partitions, "storm-partitions", cfg.Storm.Partitions, "partitions of the storm")
 	f.StringVar(&cfg.Bin, "bin", "", "slapgo binary for masters, node agent promises and simulations (default: this one)")
 	return cmd
@@ -412,3 +453,51 @@ func (f *simSizesFlag) Set(v string) error {
 }
 
 func (f *simSizesFlag) Type() string { return "sizes" }
+
+func newBenchCompareCmd(jsonOut *bool) *cobra.Command {
+	cfg := bench.CompareConfig{Runs: 3}
+	cmd := &cobra.Command{
+		Use:   "compare --base BIN_A --new BIN_B BENCH [FLAGS…]",
+		Short: "Run one benchmark with two slapgo binaries alternately and print new/base ratios with their spread",
+		Long: `Did this change make it faster? Run the same benchmark, with the same flags,
+with two slapgo binaries alternately (base, new, base, new …, --runs times
+each), each as "BIN bench BENCH FLAGS… --json", so that the machine's noise
+hits both sides; then print, for every figure, the medians, the ratio
+new/base, the lowest and highest ratio of a pair of runs, each side's
+spread, and whether the difference is beyond that noise.
+
+Everything after BENCH goes to the benchmark:
+  slapgo bench compare --base ./slapgo-main --new ./slapgo alloc --computers 1000 --reps 5
+  slapgo bench compare --base ./slapgo-main --new ./slapgo --runs 2 poll --nodes 1000 --find-max
+A benchmark that starts processes (poll, storm, sim) starts them from the
+binary under test.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			started := time.Now()
+			machine := bench.ReadMachine()
+			cfg.Args = args
+			cfg.Progress = cmd.ErrOrStderr()
+			res, err := bench.RunCompare(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			return printReport(cmd, *jsonOut, machine, started, res.Section(commandLine(cmd)+" "+shellJoin(args)))
+		},
+	}
+	cmd.Flags().SetInterspersed(false) // flags after BENCH are the benchmark's
+	f := cmd.Flags()
+	f.StringVar(&cfg.Base, "base", "", "the slapgo binary to compare against (A)")
+	f.StringVar(&cfg.New, "new", "", "the slapgo binary under test (B)")
+	f.IntVar(&cfg.Runs, "runs", cfg.Runs, "runs of each binary")
+	cmd.MarkFlagRequired("base")
+	cmd.MarkFlagRequired("new")
+	return cmd
+}
+
+func shellJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = shellQuote(a)
+	}
+	return strings.Join(q, " ")
+}

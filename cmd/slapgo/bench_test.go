@@ -71,6 +71,10 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"bench", "alloc", "--policy", "cheapest-first"},
 		{"bench", "sim", "--nodes", "lots"},
 		{"bench", "all", "--sim-nodes", "10:forever"},
+		{"bench", "compare", "--new", "slapgo", "alloc"},
+		{"bench", "compare", "--base", "slapgo", "--new", "slapgo"},
+		{"bench", "compare", "--base", "slapgo", "--new", "slapgo", "all"},
+		{"bench", "poll", "--reconnect-storm", "--identity", "admin"},
 	} {
 		root := newRootCmd()
 		root.AddCommand(newBenchCmd())

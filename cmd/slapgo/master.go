@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -65,7 +66,7 @@ It refuses a directory that exists and is not empty.`,
 func newMasterServeCmd() *cobra.Command {
 	var dataDir, listen, metricsListen, policy, loopbackPerson, loopbackListen string
 	var onlineWithin, retryEvery, grace time.Duration
-	var allowLocal bool
+	var allowLocal, profiling bool
 	limits := master.DefaultLimits()
 	var quotas master.Quotas
 	cmd := &cobra.Command{
@@ -102,6 +103,9 @@ anything else is refused), every call acting for that person.`,
 			if err != nil {
 				return fmt.Errorf("--policy: %w", err)
 			}
+			if profiling && metricsListen == "" {
+				return errors.New("--pprof serves profiles on the metrics listener: give --metrics-listen too")
+			}
 			if onlineWithin < 0 {
 				return fmt.Errorf("--online-within %s: expected a duration >= 0", onlineWithin)
 			}
@@ -121,7 +125,7 @@ anything else is refused), every call acting for that person.`,
 			}
 			srv, err := server.Open(server.Options{DataDir: dataDir, Policy: pol, OnlineWithin: onlineWithin,
 				RetryEvery: retryEvery, ShutdownGrace: grace, Logger: slog.Default(),
-				Limits: &limits, Quotas: quotas, AllowLocalSoftwareURLs: allowLocal})
+				Limits: &limits, Quotas: quotas, AllowLocalSoftwareURLs: allowLocal, Profiling: profiling})
 			if err != nil {
 				return err
 			}
@@ -159,6 +163,9 @@ anything else is refused), every call acting for that person.`,
 			}
 			if mln != nil {
 				fmt.Fprintf(out, "metrics on http://%s/metrics\n", mln.Addr())
+				if profiling {
+					fmt.Fprintf(out, "profiles on http://%s/debug/pprof/\n", mln.Addr())
+				}
 			}
 			slog.Info("master serving", "api", "https://"+ln.Addr().String(), "data", dataDir, "policy", pol, "online_within", onlineWithin,
 				"quota_instances", quotas.MaxInstances, "quota_parameter_bytes", quotas.MaxParameterBytes, "allow_local_software_urls", allowLocal)
@@ -178,6 +185,7 @@ anything else is refused), every call acting for that person.`,
 	f.StringVar(&dataDir, "data", "", "data directory `DIR` made by slapgo master init")
 	f.StringVar(&listen, "listen", "127.0.0.1:8443", "`ADDRESS:PORT` of the HTTPS API (port 0: any free port)")
 	f.StringVar(&metricsListen, "metrics-listen", "", "also serve /metrics and /healthz in plain HTTP on this `ADDRESS:PORT`")
+	f.BoolVar(&profiling, "pprof", false, "also serve Go's profiles (/debug/pprof/) on --metrics-listen (never on the API)")
 	f.StringVar(&policy, "policy", string(alloc.PolicyFirstFit), "allocation `POLICY`: first-fit, cheapest, pack, spread or random")
 	f.DurationVar(&onlineWithin, "online-within", 0, "allocate only on computers seen within this duration (0: no condition)")
 	f.DurationVar(&retryEvery, "retry-every", server.DefaultRetryEvery, "how often pending requests are retried")

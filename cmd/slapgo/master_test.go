@@ -87,6 +87,14 @@ func TestMasterInit(t *testing.T) {
 	}
 }
 
+func TestMasterServePprofNeedsMetricsListener(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := execute(context.Background(), masterRoot(), []string{"master", "serve", "--data", t.TempDir(), "--pprof"}, &out, &errb)
+	if code == 0 || !strings.Contains(errb.String(), "--metrics-listen") {
+		t.Errorf("--pprof without --metrics-listen: exit %d, stderr %q; want an error naming --metrics-listen", code, errb.String())
+	}
+}
+
 func TestMasterServeStopsCleanly(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	var initOut, initErr bytes.Buffer
@@ -99,7 +107,7 @@ func TestMasterServeStopsCleanly(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- execute(ctx, masterRoot(), []string{"master", "serve", "--data", dir, "--listen", "127.0.0.1:0",
-			"--metrics-listen", "127.0.0.1:0"}, &out, &errb)
+			"--metrics-listen", "127.0.0.1:0", "--pprof"}, &out, &errb)
 	}()
 	re := regexp.MustCompile(`listening on (https://127\.0\.0\.1:\d+)\nmetrics on (http://127\.0\.0\.1:\d+)/metrics`)
 	var m []string
@@ -119,7 +127,7 @@ func TestMasterServeStopsCleanly(t *testing.T) {
 	pool.AppendCertsFromPEM(caPEM)
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
 	defer tr.CloseIdleConnections()
-	for _, u := range []string{m[1] + "/healthz", m[2] + "/healthz", m[2] + "/metrics"} {
+	for _, u := range []string{m[1] + "/healthz", m[2] + "/healthz", m[2] + "/metrics", m[2] + "/debug/pprof/"} {
 		resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get(u)
 		if err != nil {
 			t.Fatalf("GET %s: %v", u, err)

@@ -91,6 +91,10 @@ func TLSConfig(certFile, keyFile, caFile string) (*tls.Config, error) {
 	return cfg, nil
 }
 
+// sessionCacheSize is how many TLS sessions a client keeps for
+// resumption (one per master address and TLS ticket it holds).
+const sessionCacheSize = 8
+
 // NewClient builds a client with mutual TLS from files.
 func NewClient(baseURL, certFile, keyFile, caFile string) (*Client, error) {
 	cfg, err := TLSConfig(certFile, keyFile, caFile)
@@ -105,6 +109,18 @@ func NewClientTLS(baseURL string, cfg *tls.Config) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("master URL %q: expected https://host:port", baseURL)
+	}
+	if cfg != nil && cfg.ClientSessionCache == nil {
+		// TLS session resumption: a reconnection resumes the session
+		// instead of a full handshake (signatures, certificate checks, key
+		// exchange), which is most of what a master spends when thousands
+		// of nodes reconnect at once. The master still authenticates every
+		// request: a resumed session carries the certificate it began with.
+		// NB: one cache per client, because a client certificate is not
+		// part of the cache's key: a cache shared with a client presenting
+		// another certificate would resume the first one's identity.
+		cfg = cfg.Clone()
+		cfg.ClientSessionCache = tls.NewLRUClientSessionCache(sessionCacheSize)
 	}
 	tr := &http.Transport{
 		TLSClientConfig:     cfg,

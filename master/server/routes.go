@@ -3,6 +3,7 @@ package server
 import (
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -58,6 +59,13 @@ func (s *Server) routes() (apiMux, metricsMux http.Handler) {
 	for _, m := range []*http.ServeMux{mux, mon} {
 		m.Handle("GET /healthz", s.instrument("GET /healthz", true, s.healthz))
 		m.Handle("GET /metrics", s.instrument("GET /metrics", true, s.serveMetrics()))
+	}
+	if s.profiling {
+		mon.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mon.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mon.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mon.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mon.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 	mux.Handle("/", s.instrument("unmatched", true, func(w http.ResponseWriter, r *http.Request, _ model.Actor) {
 		writeJSON(w, http.StatusNotFound, api.ErrorBody{Code: api.CodeNotFound,

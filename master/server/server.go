@@ -64,6 +64,10 @@ type Options struct {
 	// AllowLocalSoftwareURLs accepts file:// software release URLs: for a
 	// grid on one machine, where the node reads the master's files.
 	AllowLocalSoftwareURLs bool
+	// Profiling serves Go's profiles (/debug/pprof/) on the metrics
+	// handler, never on the API. Off by default: a profile exposes the
+	// process's internals to whoever reaches the metrics listener.
+	Profiling bool
 }
 
 // Server is the production master. It is safe for concurrent use.
@@ -78,6 +82,7 @@ type Server struct {
 	grace      time.Duration
 	handler    http.Handler
 	metricsH   http.Handler
+	profiling  bool
 
 	// mu serializes every use of state, views and tokens, and the
 	// submission of batches to the store (so they are written in apply
@@ -239,7 +244,7 @@ func newServer(opts Options, policy alloc.Policy, authority *ca.Authority, serve
 	}
 	s := &Server{
 		log: opts.Logger, now: opts.Now, ca: authority, serverCert: serverCert, store: st, metrics: m,
-		retryEvery: opts.RetryEvery, grace: opts.ShutdownGrace,
+		retryEvery: opts.RetryEvery, grace: opts.ShutdownGrace, profiling: opts.Profiling,
 		state: state, views: [2]map[string]*cachedView{{}, {}}, tokens: map[string]store.Token{},
 		fatal: make(chan error, 1),
 	}
@@ -270,7 +275,8 @@ func newServer(opts Options, policy alloc.Policy, authority *ca.Authority, serve
 // over TLS with TLSConfig (the API needs client certificates).
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// MetricsHandler serves /metrics and /healthz only (for a plain listener).
+// MetricsHandler serves /metrics and /healthz only (for a plain listener),
+// and /debug/pprof/ when Options.Profiling is set.
 func (s *Server) MetricsHandler() http.Handler { return s.metricsH }
 
 // TLSConfig is the server side of mutual TLS: TLS 1.3, the server

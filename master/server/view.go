@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -30,12 +31,59 @@ type cachedView struct {
 	gz        []byte
 }
 
+// gzipMinBytes: a view smaller than this is sent as is. It fits in one or
+// two TCP segments either way, and compressing it would cost more CPU than
+// the bytes it saves.
+const gzipMinBytes = 1024
+
+// gzipWriters holds gzip compressors for reuse. A compressor is ~1 MiB of
+// state: one per view version made the garbage collector the master's
+// largest cost when thousands of nodes reconnect at once.
+// One pool per level a view format uses (JSON: BestSpeed, SLAP's XML:
+// DefaultCompression).
+var gzipWriters = map[int]*sync.Pool{
+	gzip.BestSpeed:          gzipPool(gzip.BestSpeed),
+	gzip.DefaultCompression: gzipPool(gzip.DefaultCompression),
+}
+
+func gzipPool(level int) *sync.Pool {
+	return &sync.Pool{New: func() any {
+		zw, _ := gzip.NewWriterLevel(io.Discard, level)
+		return zw
+	}}
+}
+
+// gzipWriterFor takes a compressor of that level from its pool (a new one
+// for a level no format declared).
+func gzipWriterFor(level int) *gzip.Writer {
+	if p := gzipWriters[level]; p != nil {
+		return p.Get().(*gzip.Writer)
+	}
+	zw, _ := gzip.NewWriterLevel(io.Discard, level)
+	return zw
+}
+
+func putGzipWriter(level int, zw *gzip.Writer) {
+	if p := gzipWriters[level]; p != nil {
+		p.Put(zw)
+	}
+}
+
+// gzipped is the body compressed with gzip, built on first demand; nil
+// when the view is too small to be worth it (send body).
 func (v *cachedView) gzipped() []byte {
+	if len(v.body) < gzipMinBytes {
+		return nil
+	}
 	v.gzOnce.Do(func() {
 		var b bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&b, v.gzipLevel)
+		b.Grow(len(v.body) / 4)
+		zw := gzipWriterFor(v.gzipLevel)
+		zw.Reset(&b)
 		zw.Write(v.body)
 		zw.Close()
+		zw.Reset(io.Discard) // keep no reference to b
+		putGzipWriter(v.gzipLevel, zw)
 		v.gz = b.Bytes()
 	})
 	return v.gz
@@ -179,8 +227,10 @@ func (s *Server) serveView(w http.ResponseWriter, r *http.Request, who model.Act
 	h.Set("Vary", "Accept-Encoding")
 	body := cv.body
 	if acceptsGzip(r) {
-		body = cv.gzipped()
-		h.Set("Content-Encoding", "gzip")
+		if gz := cv.gzipped(); gz != nil {
+			body = gz
+			h.Set("Content-Encoding", "gzip")
+		}
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
