@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,6 +13,7 @@ import (
 	"github.com/slapgo/slapgo/core/alloc"
 	"github.com/slapgo/slapgo/core/master"
 	"github.com/slapgo/slapgo/master/server"
+	"github.com/slapgo/slapgo/master/store"
 )
 
 func init() {
@@ -23,25 +26,29 @@ func newMasterCmd() *cobra.Command {
 		Use:   "master",
 		Short: "Create and run the master (marketplace, API, certificate authority)",
 	}
-	cmd.AddCommand(newMasterInitCmd(), newMasterServeCmd())
+	cmd.AddCommand(newMasterInitCmd(), newMasterServeCmd(), newMasterBackupCmd(), newMasterRestoreCmd())
 	return cmd
 }
 
 func newMasterInitCmd() *cobra.Command {
-	var dataDir string
+	var dataDir, storeSpec string
 	var hostnames []string
 	cmd := &cobra.Command{
-		Use:   "init --data DIR [--hostname H]...",
+		Use:   "init --data DIR [--store postgres://…] [--hostname H]...",
 		Short: "Create a master's data directory: database, CA, server certificate, admin credentials",
 		Long: `Create a master's data directory: the SQLite database, a certificate authority
 (ca.crt, ca.key), the server certificate (valid for localhost, 127.0.0.1, ::1
 and every --hostname) and the admin credentials (admin.crt, admin.key), which
 the client commands take with --cert, --key and --ca.
 
+With --store postgres://… the state is kept in that PostgreSQL database
+(which must hold no master yet) instead of the SQLite file; the directory
+keeps the CA and the certificates.
+
 It refuses a directory that exists and is not empty.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := server.InitDataDir(dataDir, hostnames, time.Now().UTC())
+			res, err := server.InitDataDir(dataDir, storeSpec, hostnames, time.Now().UTC())
 			if err != nil {
 				return err
 			}
@@ -51,18 +58,23 @@ It refuses a directory that exists and is not empty.`,
 			fmt.Fprintf(out, "  CA:           %s\n", res.CACert)
 			fmt.Fprintf(out, "  server cert:  %s\n", res.ServerCert)
 			fmt.Fprintf(out, "  admin:        --cert %s --key %s --ca %s\n", res.AdminCert, res.AdminKey, res.CACert)
-			fmt.Fprintf(out, "start it with: slapgo master serve --data %s --listen 127.0.0.1:8443\n", res.DataDir)
+			storeFlag := ""
+			if storeSpec != "" {
+				storeFlag = " --store " + res.Database
+			}
+			fmt.Fprintf(out, "start it with: slapgo master serve --data %s%s --listen 127.0.0.1:8443\n", res.DataDir, storeFlag)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data", "", "data directory to create (must not exist or be empty)")
+	cmd.Flags().StringVar(&storeSpec, "store", "", "database: empty for a SQLite file in the data directory, or postgres://USER@HOST/DB (an empty database)")
 	cmd.Flags().StringArrayVar(&hostnames, "hostname", nil, "extra DNS name or IP address of the master in its server certificate (repeatable)")
 	cmd.MarkFlagRequired("data")
 	return cmd
 }
 
 func newMasterServeCmd() *cobra.Command {
-	var dataDir, listen, metricsListen, policy string
+	var dataDir, storeSpec, listen, metricsListen, policy string
 	var onlineWithin, retryEvery, grace time.Duration
 	var allowLocal bool
 	limits := master.DefaultLimits()
@@ -111,7 +123,7 @@ one machine ("slapgo demo") and test harnesses.`,
 					return fmt.Errorf("--%s %d: expected a number >= 0 (0: no limit)", f.name, f.v)
 				}
 			}
-			srv, err := server.Open(server.Options{DataDir: dataDir, Policy: pol, OnlineWithin: onlineWithin,
+			srv, err := server.Open(server.Options{DataDir: dataDir, Store: storeSpec, Policy: pol, OnlineWithin: onlineWithin,
 				RetryEvery: retryEvery, ShutdownGrace: grace, Logger: slog.Default(),
 				Limits: &limits, Quotas: quotas, AllowLocalSoftwareURLs: allowLocal})
 			if err != nil {
@@ -151,6 +163,7 @@ one machine ("slapgo demo") and test harnesses.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&dataDir, "data", "", "data directory made by `slapgo master init`")
+	f.StringVar(&storeSpec, "store", "", "database: empty for the data directory's SQLite file, sqlite:PATH, or postgres://USER@HOST/DB")
 	f.StringVar(&listen, "listen", "127.0.0.1:8443", "address of the HTTPS API (port 0: any free port)")
 	f.StringVar(&metricsListen, "metrics-listen", "", "also serve /metrics and /healthz in plain HTTP on this address")
 	f.StringVar(&policy, "policy", string(alloc.PolicyFirstFit), "allocation policy: first-fit, cheapest, pack, spread or random")
@@ -169,5 +182,102 @@ one machine ("slapgo demo") and test harnesses.`,
 	f.IntVar(&quotas.MaxInstances, "quota-instances", 0, "quota: live instances per person (0: no quota)")
 	f.Int64Var(&quotas.MaxParameterBytes, "quota-parameter-bytes", 0, "quota: bytes of parameter keys and values over a person's live instances (0: no quota)")
 	cmd.MarkFlagRequired("data")
+	return cmd
+}
+
+// storeOf is the database a master command names: --store, or the data
+// directory's SQLite file.
+func storeOf(dataDir, storeSpec string) (string, error) {
+	if storeSpec != "" {
+		return storeSpec, nil
+	}
+	if dataDir == "" {
+		return "", fmt.Errorf("give --data DIR (its %s) or --store", server.FileDatabase)
+	}
+	return filepath.Join(dataDir, server.FileDatabase), nil
+}
+
+func newMasterBackupCmd() *cobra.Command {
+	var dataDir, storeSpec, to string
+	cmd := &cobra.Command{
+		Use:   "backup (--data DIR | --store URL) --to FILE",
+		Short: "Copy the master's database into a backup file, while the master serves",
+		Long: `Copy the master's database into FILE (a new file), while the master serves.
+
+SQLite: SQLite's online backup API, from a connection of its own, in one read
+transaction: the copy holds every write acknowledged before it started and
+the master keeps writing meanwhile.
+
+PostgreSQL: a logical export in one REPEATABLE READ transaction into the
+same file format (a SQLite file of the master's schema), restorable into
+either store. For the whole cluster use PostgreSQL's own tools as well
+(pg_basebackup and WAL archiving for point-in-time recovery, or pg_dump).
+
+The backup holds the state, the registration tokens and the records of the
+certificates issued; never the CA key, which stays in the data directory:
+keep a copy of the data directory's ca.key apart, encrypted.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := storeOf(dataDir, storeSpec)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if store.IsPostgres(spec) {
+				pg, err := store.OpenPostgres(ctx, spec, store.Options{})
+				if err != nil {
+					return err
+				}
+				err = pg.Backup(ctx, to)
+				if cerr := pg.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					return err
+				}
+			} else if err := store.BackupSQLiteFile(ctx, strings.TrimPrefix(spec, "sqlite:"), to); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "backup of %s written to %s\n", spec, to)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data", "", "data directory of the master (its SQLite database)")
+	cmd.Flags().StringVar(&storeSpec, "store", "", "database instead: sqlite:PATH or postgres://USER@HOST/DB")
+	cmd.Flags().StringVar(&to, "to", "", "backup file to create (must not exist)")
+	cmd.MarkFlagRequired("to")
+	return cmd
+}
+
+func newMasterRestoreCmd() *cobra.Command {
+	var dataDir, storeSpec, from string
+	cmd := &cobra.Command{
+		Use:   "restore --from FILE (--data DIR | --store URL)",
+		Short: "Restore a backup into a new database (the master stopped)",
+		Long: `Restore a backup made by "slapgo master backup" into the data directory's
+SQLite file (which must not exist: move the old one away first) or into an
+empty PostgreSQL database (--store postgres://…). The backup is checked
+first (a slapgo master database whose state rebuilds) and upgraded in a
+copy when an older slapgo wrote it; the backup file is never changed.
+
+A restore into PostgreSQL starts a new leader epoch: a master still
+running on that database can no longer write.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := storeOf(dataDir, storeSpec)
+			if err != nil {
+				return err
+			}
+			if err := store.Restore(cmd.Context(), from, spec); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "backup %s restored into %s\n", from, spec)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data", "", "data directory of the master (restores its SQLite database)")
+	cmd.Flags().StringVar(&storeSpec, "store", "", "database instead: sqlite:PATH or postgres://USER@HOST/DB (empty)")
+	cmd.Flags().StringVar(&from, "from", "", "backup file made by slapgo master backup")
+	cmd.MarkFlagRequired("from")
 	return cmd
 }

@@ -43,7 +43,7 @@ type testMaster struct {
 func startMaster(t testing.TB, tune func(*Options)) *testMaster {
 	t.Helper()
 	dir := t.TempDir()
-	if _, err := InitDataDir(dir, nil, time.Now().UTC()); err != nil {
+	if _, err := InitDataDir(dir, "", nil, time.Now().UTC()); err != nil {
 		t.Fatal(err)
 	}
 	m := &testMaster{t: t, dir: dir, clock: &testClock{}}

@@ -43,6 +43,9 @@ const (
 // Options configure a master opened from a data directory.
 type Options struct {
 	DataDir string
+	// Store names the database (see store.Open): "" for the data
+	// directory's SQLite file, sqlite:PATH, or postgres://….
+	Store string
 	// Policy ranks feasible computers (default first-fit).
 	Policy alloc.Policy
 	// OnlineWithin: computers not seen for longer get no new instance
@@ -72,7 +75,7 @@ type Server struct {
 	now        func() time.Time
 	ca         *ca.Authority
 	serverCert tls.Certificate
-	store      *store.Store
+	store      store.Store
 	metrics    *metrics
 	retryEvery time.Duration
 	grace      time.Duration
@@ -101,7 +104,10 @@ type InitResult struct {
 // the server certificate (for localhost, 127.0.0.1, ::1 and hostnames) and
 // the admin credentials. It refuses a directory that exists and is not
 // empty; on failure it removes what it created.
-func InitDataDir(dir string, hostnames []string, now time.Time) (res InitResult, err error) {
+//
+// storeSpec names the database (see store.Open): "" for a new SQLite file in
+// the directory, or an empty PostgreSQL database (postgres://…).
+func InitDataDir(dir, storeSpec string, hostnames []string, now time.Time) (res InitResult, err error) {
 	if dir == "" {
 		return res, errors.New("server: --data is empty: expected a directory")
 	}
@@ -160,15 +166,27 @@ func InitDataDir(dir string, hostnames []string, now time.Time) (res InitResult,
 			return res, err
 		}
 	}
-	created = append(created, p(FileDatabase), p(FileDatabase)+"-wal", p(FileDatabase)+"-shm")
-	st, err := store.Open(p(FileDatabase), store.Options{})
+	database := storeSpec
+	if storeSpec == "" {
+		database = p(FileDatabase)
+		created = append(created, p(FileDatabase), p(FileDatabase)+"-wal", p(FileDatabase)+"-shm")
+	}
+	st, err := store.Open(context.Background(), database, store.Options{})
 	if err != nil {
 		return res, err
 	}
-	// The database holds connection parameters (passwords): owner only.
-	if err := os.Chmod(p(FileDatabase), 0o600); err != nil {
-		st.Close()
-		return res, fmt.Errorf("server: %w", err)
+	if storeSpec == "" {
+		// The database holds connection parameters (passwords): owner only.
+		if err := os.Chmod(p(FileDatabase), 0o600); err != nil {
+			st.Close()
+			return res, fmt.Errorf("server: %w", err)
+		}
+	} else {
+		database = st.Path()
+		if ents, err := st.Load(context.Background()); err != nil || len(ents) > 0 {
+			st.Close()
+			return res, errors.Join(err, fmt.Errorf("server: %s already holds a master (%d entities): give an empty database", database, len(ents)))
+		}
 	}
 	err = st.Commit(context.Background(), store.Batch{Certificates: []store.Certificate{
 		{Serial: srv.Serial, Identity: model.Actor{Kind: "server", ID: "master"}, IssuedAt: now, NotAfter: srv.NotAfter},
@@ -180,7 +198,7 @@ func InitDataDir(dir string, hostnames []string, now time.Time) (res InitResult,
 	if err != nil {
 		return res, err
 	}
-	return InitResult{DataDir: dir, Database: p(FileDatabase), CACert: p(FileCACert),
+	return InitResult{DataDir: dir, Database: database, CACert: p(FileCACert),
 		ServerCert: p(FileServerCert), AdminCert: p(FileAdminCert), AdminKey: p(FileAdminKey)}, nil
 }
 
@@ -190,8 +208,15 @@ func InitDataDir(dir string, hostnames []string, now time.Time) (res InitResult,
 func Open(opts Options) (*Server, error) {
 	dir := opts.DataDir
 	p := func(name string) string { return filepath.Join(dir, name) }
-	if _, err := os.Stat(p(FileDatabase)); err != nil {
-		return nil, fmt.Errorf("server: %s has no %s (%v): run `slapgo master init --data %s` first", dir, FileDatabase, err, dir)
+	database := opts.Store
+	if database == "" {
+		database = p(FileDatabase)
+		if _, err := os.Stat(database); err != nil {
+			return nil, fmt.Errorf("server: %s has no %s (%v): run `slapgo master init --data %s` first", dir, FileDatabase, err, dir)
+		}
+	}
+	if _, err := os.Stat(p(FileCAKey)); err != nil {
+		return nil, fmt.Errorf("server: %s has no %s (%v): run `slapgo master init --data %s` first", dir, FileCAKey, err, dir)
 	}
 	authority, err := ca.LoadFiles(p(FileCACert), p(FileCAKey))
 	if err != nil {
@@ -206,7 +231,7 @@ func Open(opts Options) (*Server, error) {
 		return nil, err
 	}
 	m := newMetrics()
-	st, err := store.Open(p(FileDatabase), store.Options{OnCommit: m.observeCommit})
+	st, err := store.Open(context.Background(), database, store.Options{OnCommit: m.observeCommit})
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +243,7 @@ func Open(opts Options) (*Server, error) {
 	return s, nil
 }
 
-func newServer(opts Options, policy alloc.Policy, authority *ca.Authority, serverCert tls.Certificate, st *store.Store, m *metrics) (*Server, error) {
+func newServer(opts Options, policy alloc.Policy, authority *ca.Authority, serverCert tls.Certificate, st store.Store, m *metrics) (*Server, error) {
 	ctx := context.Background()
 	cfg := master.DefaultConfig()
 	cfg.Policy, cfg.OnlineWithin = policy, opts.OnlineWithin
