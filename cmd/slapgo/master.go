@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -88,7 +91,14 @@ The API is served over HTTPS (TLS 1.3) with client certificates from the
 master's CA; /healthz and /metrics need none, and are also served in plain
 HTTP on --metrics-listen when given. With port 0 the real port is printed:
 "listening on https://HOST:PORT". SIGTERM or SIGINT drains the requests in
-flight, flushes the database and exits 0.
+flight, flushes the database and exits 0. SIGHUP reads the server
+certificate and key (server.crt, server.key) again: new connections get the
+new certificate, open ones keep theirs (a rotation without downtime); a
+pair that does not verify against the CA is refused and the old one kept.
+
+--store postgres://… keeps the state in PostgreSQL; the master then waits
+for the database's leader lock before serving (another master holding it
+keeps this one waiting: a standby).
 
 Limits bound what one request may carry (0: no limit); a request over one
 is refused with 400 naming the field and the limit. Quotas bound what each
@@ -149,6 +159,18 @@ one machine ("slapgo demo") and test harnesses.`,
 			}
 			slog.Info("master serving", "api", "https://"+ln.Addr().String(), "data", dataDir, "policy", pol, "online_within", onlineWithin,
 				"quota_instances", quotas.MaxInstances, "quota_parameter_bytes", quotas.MaxParameterBytes, "allow_local_software_urls", allowLocal)
+			// SIGHUP: the server certificate files are read again (a
+			// rotation without downtime).
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for range hup {
+					if err := srv.ReloadServerCertificate(); err != nil {
+						slog.Error("SIGHUP: server certificate not reloaded", "error", err)
+					}
+				}
+			}()
 			serveErr := srv.Serve(cmd.Context(), ln, mln)
 			closeErr := srv.Close()
 			if serveErr != nil {

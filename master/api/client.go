@@ -156,6 +156,28 @@ func (c *Client) AddPerson(ctx context.Context, r AddPersonRequest) (AddPersonRe
 	return out, err
 }
 
+// DestroyPerson removes a person holding nothing (admin only); their
+// certificates are refused from then on.
+func (c *Client) DestroyPerson(ctx context.Context, id string) error {
+	_, err := c.do(ctx, http.MethodDelete, "/persons/"+esc(id), nil, nil)
+	return err
+}
+
+// DestroyComputer removes a computer hosting nothing; its certificates are
+// refused from then on.
+func (c *Client) DestroyComputer(ctx context.Context, id string) error {
+	_, err := c.do(ctx, http.MethodDelete, "/computers/"+esc(id), nil, nil)
+	return err
+}
+
+// RevokeCertificate refuses the certificate numbered serial (hexadecimal)
+// from now on.
+func (c *Client) RevokeCertificate(ctx context.Context, serial, reason string) (RevokeResponse, error) {
+	var out RevokeResponse
+	_, err := c.do(ctx, http.MethodPost, "/certificates/"+esc(serial)+"/revoke", RevokeRequest{Reason: reason}, &out)
+	return out, err
+}
+
 // RegisterComputer registers a computer.
 func (c *Client) RegisterComputer(ctx context.Context, r RegisterComputerRequest) (ComputerRegistration, error) {
 	var out ComputerRegistration

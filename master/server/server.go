@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slapgo/slapgo/core/alloc"
@@ -74,7 +76,8 @@ type Server struct {
 	log        *slog.Logger
 	now        func() time.Time
 	ca         *ca.Authority
-	serverCert tls.Certificate
+	serverCert atomic.Pointer[tls.Certificate]
+	certFiles  [2]string // server certificate and key, reloaded by ReloadServerCertificate
 	store      store.Store
 	metrics    *metrics
 	retryEvery time.Duration
@@ -89,6 +92,7 @@ type Server struct {
 	state  *master.State
 	views  map[string]*cachedView
 	tokens map[string]store.Token // by hash
+	certs  map[string]store.Certificate // issued certificates, by serial (master.NormalizeSerial)
 
 	// fatal receives the error that must stop Serve when the state could
 	// not be rebuilt from the database (see discardUnstorable).
@@ -240,6 +244,7 @@ func Open(opts Options) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	s.certFiles = [2]string{p(FileServerCert), p(FileServerKey)}
 	return s, nil
 }
 
@@ -259,12 +264,18 @@ func newServer(opts Options, policy alloc.Policy, authority *ca.Authority, serve
 	if err != nil {
 		return nil, err
 	}
+	certs, err := st.Certificates(ctx)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
-		log: opts.Logger, now: opts.Now, ca: authority, serverCert: serverCert, store: st, metrics: m,
+		log: opts.Logger, now: opts.Now, ca: authority, store: st, metrics: m,
 		retryEvery: opts.RetryEvery, grace: opts.ShutdownGrace,
 		state: state, views: map[string]*cachedView{}, tokens: map[string]store.Token{},
-		fatal: make(chan error, 1),
+		certs: map[string]store.Certificate{}, fatal: make(chan error, 1),
 	}
+	s.serverCert.Store(&serverCert)
+	s.noteCertificates(certs)
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -299,10 +310,48 @@ func (s *Server) MetricsHandler() http.Handler { return s.metricsH }
 // certificate, client certificates verified against the CA when given.
 func (s *Server) TLSConfig() *tls.Config {
 	return &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{s.serverCert},
-		ClientAuth:   tls.VerifyClientCertIfGiven,
-		ClientCAs:    s.ca.Pool(),
+		MinVersion: tls.VersionTLS13,
+		// The server certificate is read at each handshake: a new one
+		// (ReloadServerCertificate) is served without a restart.
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.serverCert.Load(), nil },
+		ClientAuth:     tls.VerifyClientCertIfGiven,
+		ClientCAs:      s.ca.Pool(),
+	}
+}
+
+// ReloadServerCertificate reads the server certificate and key files of
+// the data directory again and serves them from the next handshake on
+// (connections open keep theirs): a rotation without downtime. A pair that
+// does not load, does not match, is not signed by the master's CA or is
+// expired is refused, and the current one kept.
+func (s *Server) ReloadServerCertificate() error {
+	if s.certFiles[0] == "" {
+		return errors.New("server: no server certificate files to reload")
+	}
+	pair, err := tls.LoadX509KeyPair(s.certFiles[0], s.certFiles[1])
+	if err != nil {
+		return fmt.Errorf("server: reloading the server certificate: %w (the current one is kept)", err)
+	}
+	leaf := pair.Leaf
+	if leaf == nil {
+		return errors.New("server: reloading the server certificate: no certificate in the file (the current one is kept)")
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: s.ca.Pool(), CurrentTime: s.now(),
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		return fmt.Errorf("server: the new server certificate %s: %w (the current one is kept)", s.certFiles[0], err)
+	}
+	s.serverCert.Store(&pair)
+	s.log.Info("server certificate reloaded", "serial", leaf.SerialNumber.Text(16), "not_after", leaf.NotAfter, "dns", leaf.DNSNames)
+	return nil
+}
+
+// noteCertificates records issued certificates for authentication and the
+// revocation list. s.mu must be held (or the server not yet shared).
+func (s *Server) noteCertificates(certs []store.Certificate) {
+	for _, c := range certs {
+		if serial, err := master.NormalizeSerial(c.Serial); err == nil {
+			s.certs[serial] = c
+		}
 	}
 }
 
@@ -414,6 +463,7 @@ func (s *Server) exec(ctx context.Context, cmd master.Command, attach func(maste
 		var extra store.Batch
 		extra, attachErr = attach(res)
 		batch.Tokens, batch.Certificates = extra.Tokens, extra.Certificates
+		s.noteCertificates(batch.Certificates)
 	}
 	seq, serr := s.store.Submit(batch)
 	s.mu.Unlock()
