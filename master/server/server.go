@@ -91,7 +91,7 @@ type Server struct {
 	mu     sync.Mutex
 	state  *master.State
 	views  map[string]*cachedView
-	tokens map[string]store.Token // by hash
+	tokens map[string]store.Token       // by hash
 	certs  map[string]store.Certificate // issued certificates, by serial (master.NormalizeSerial)
 
 	// fatal receives the error that must stop Serve when the state could
