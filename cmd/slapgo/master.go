@@ -77,7 +77,7 @@ It refuses a directory that exists and is not empty.`,
 }
 
 func newMasterServeCmd() *cobra.Command {
-	var dataDir, storeSpec, listen, metricsListen, policy string
+	var dataDir, storeSpec, listen, metricsListen, policy, advertise string
 	var onlineWithin, retryEvery, grace time.Duration
 	var allowLocal bool
 	limits := master.DefaultLimits()
@@ -96,9 +96,11 @@ certificate and key (server.crt, server.key) again: new connections get the
 new certificate, open ones keep theirs (a rotation without downtime); a
 pair that does not verify against the CA is refused and the old one kept.
 
---store postgres://… keeps the state in PostgreSQL; the master then waits
-for the database's leader lock before serving (another master holding it
-keeps this one waiting: a standby).
+--store postgres://… keeps the state in PostgreSQL. Several masters may
+serve the same database: one leads (it holds the database's leader lock and
+applies every command), the others follow its commits, answer reads, and
+redirect writes to it (307 to its --advertise URL); when the leader dies, one
+of them takes over. /healthz says "role": "leader" or "follower".
 
 Limits bound what one request may carry (0: no limit); a request over one
 is refused with 400 naming the field and the limit. Quotas bound what each
@@ -152,6 +154,10 @@ one machine ("slapgo demo") and test harnesses.`,
 					return fmt.Errorf("--metrics-listen %s: %w", metricsListen, err)
 				}
 			}
+			if advertise == "" {
+				advertise = "https://" + ln.Addr().String()
+			}
+			srv.SetAdvertiseURL(advertise)
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "listening on https://%s\n", ln.Addr())
 			if mln != nil {
@@ -187,6 +193,7 @@ one machine ("slapgo demo") and test harnesses.`,
 	f.StringVar(&dataDir, "data", "", "data directory made by `slapgo master init`")
 	f.StringVar(&storeSpec, "store", "", "database: empty for the data directory's SQLite file, sqlite:PATH, or postgres://USER@HOST/DB")
 	f.StringVar(&listen, "listen", "127.0.0.1:8443", "address of the HTTPS API (port 0: any free port)")
+	f.StringVar(&advertise, "advertise", "", "URL under which the other masters redirect writes to this one when it leads (PostgreSQL; default https://LISTEN-ADDRESS)")
 	f.StringVar(&metricsListen, "metrics-listen", "", "also serve /metrics and /healthz in plain HTTP on this address")
 	f.StringVar(&policy, "policy", string(alloc.PolicyFirstFit), "allocation policy: first-fit, cheapest, pack, spread or random")
 	f.DurationVar(&onlineWithin, "online-within", 0, "allocate only on computers seen within this duration (0: no condition)")

@@ -77,7 +77,11 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ model.Actor) 
 		writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Code: api.CodeUnavailable, Message: err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	role := "leader"
+	if !s.Leading() {
+		role = "follower"
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "role": role})
 }
 
 // statusWriter remembers the status and size of an answer.
@@ -114,12 +118,16 @@ func (s *Server) instrument(pattern string, public bool, h handlerFunc) http.Han
 		sw := &statusWriter{ResponseWriter: w}
 		var who model.Actor
 		var authErr error
-		if !public {
+		if s.followerRedirect(sw, r, pattern) {
+			// answered: redirected to the leader, or 503
+		} else if !public {
 			who, authErr = s.authenticate(r)
 		}
-		if authErr != nil {
+		switch {
+		case sw.status != 0:
+		case authErr != nil:
 			writeError(sw, s.log, authErr)
-		} else {
+		default:
 			h(sw, r, who)
 		}
 		if sw.status == 0 {

@@ -18,6 +18,7 @@ import (
 	"github.com/slapgo/slapgo/core/alloc"
 	"github.com/slapgo/slapgo/core/master"
 	"github.com/slapgo/slapgo/core/model"
+	"github.com/slapgo/slapgo/master/api"
 	"github.com/slapgo/slapgo/master/ca"
 	"github.com/slapgo/slapgo/master/store"
 )
@@ -93,6 +94,13 @@ type Server struct {
 	views  map[string]*cachedView
 	tokens map[string]store.Token       // by hash
 	certs  map[string]store.Certificate // issued certificates, by serial (master.NormalizeSerial)
+
+	// PostgreSQL: several masters, one leader (see ha.go).
+	pg        *store.Postgres // nil on SQLite
+	lead      atomic.Bool
+	leaderURL atomic.Value // string: where writes go
+	advertise string
+	fol       *follower // a follower's copy of the database; nil when leading
 
 	// fatal receives the error that must stop Serve when the state could
 	// not be rebuilt from the database (see discardUnstorable).
@@ -235,20 +243,41 @@ func Open(opts Options) (*Server, error) {
 		return nil, err
 	}
 	m := newMetrics()
-	st, err := store.Open(context.Background(), database, store.Options{OnCommit: m.observeCommit})
-	if err != nil {
+	var st store.Store
+	var pg *store.Postgres
+	var snap *store.Snapshot
+	if store.IsPostgres(database) {
+		// Several masters may share the database: this one follows until
+		// it takes the lead (Serve).
+		if pg, err = store.OpenPostgres(context.Background(), database, store.Options{OnCommit: m.observeCommit}); err != nil {
+			return nil, err
+		}
+		sn, err := pg.Snapshot(context.Background())
+		if err != nil {
+			pg.Close()
+			return nil, err
+		}
+		st, snap = pg, &sn
+	} else if st, err = store.Open(context.Background(), database, store.Options{OnCommit: m.observeCommit}); err != nil {
 		return nil, err
 	}
-	s, err := newServer(opts, policy, authority, serverCert, st, m)
+	s, err := newServer(opts, policy, authority, serverCert, st, m, snap)
 	if err != nil {
 		st.Close()
 		return nil, err
+	}
+	if pg != nil {
+		s.pg, s.fol = pg, newFollower(*snap)
+	} else {
+		m.leading.Set(1)
 	}
 	s.certFiles = [2]string{p(FileServerCert), p(FileServerKey)}
 	return s, nil
 }
 
-func newServer(opts Options, policy alloc.Policy, authority *ca.Authority, serverCert tls.Certificate, st store.Store, m *metrics) (*Server, error) {
+// newServer builds the server on st, from snap when given (a follower's
+// start), else from what st loads.
+func newServer(opts Options, policy alloc.Policy, authority *ca.Authority, serverCert tls.Certificate, st store.Store, m *metrics, snap *store.Snapshot) (*Server, error) {
 	ctx := context.Background()
 	cfg := master.DefaultConfig()
 	cfg.Policy, cfg.OnlineWithin = policy, opts.OnlineWithin
@@ -256,17 +285,25 @@ func newServer(opts Options, policy alloc.Policy, authority *ca.Authority, serve
 		cfg.Limits = *opts.Limits
 	}
 	cfg.Quotas, cfg.AllowLocalSoftwareURLs = opts.Quotas, opts.AllowLocalSoftwareURLs
-	state, err := st.LoadState(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	toks, err := st.Tokens(ctx)
-	if err != nil {
-		return nil, err
-	}
-	certs, err := st.Certificates(ctx)
-	if err != nil {
-		return nil, err
+	var state *master.State
+	var toks []store.Token
+	var certs []store.Certificate
+	var err error
+	if snap != nil {
+		if state, err = master.Restore(cfg, snap.Entities); err != nil {
+			return nil, fmt.Errorf("server: rebuilding the state from %s: %w", st.Path(), err)
+		}
+		toks, certs = snap.Tokens, snap.Certificates
+	} else {
+		if state, err = st.LoadState(ctx, cfg); err != nil {
+			return nil, err
+		}
+		if toks, err = st.Tokens(ctx); err != nil {
+			return nil, err
+		}
+		if certs, err = st.Certificates(ctx); err != nil {
+			return nil, err
+		}
 	}
 	s := &Server{
 		log: opts.Logger, now: opts.Now, ca: authority, store: st, metrics: m,
@@ -382,6 +419,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, metricsLn net.Liste
 		mon = &http.Server{Handler: s.metricsH, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 		go func() { errc <- fmt.Errorf("server: metrics listener: %w", mon.Serve(metricsLn)) }()
 	}
+	if s.pg != nil {
+		hactx, stopHA := context.WithCancel(ctx)
+		haDone := make(chan struct{})
+		go func() { defer close(haDone); s.runHA(hactx) }()
+		defer func() { stopHA(); <-haDone }()
+	}
 	tick := time.NewTicker(s.retryEvery)
 	defer tick.Stop()
 	var failure error
@@ -400,7 +443,9 @@ loop:
 			failure = err
 			break loop
 		case <-tick.C:
-			s.retryPending(ctx)
+			if s.Leading() {
+				s.retryPending(ctx)
+			}
 		}
 	}
 	s.log.Info("master shutting down: draining requests", "grace", s.grace)
@@ -448,6 +493,9 @@ func (s *Server) Close() error { return s.store.Close() }
 // An error of Apply waits for the batches already queued too: the answer
 // may reflect what they changed.
 func (s *Server) exec(ctx context.Context, cmd master.Command, attach func(master.Result) (store.Batch, error)) (master.Result, error) {
+	if !s.Leading() {
+		return master.Result{}, newError(http.StatusServiceUnavailable, api.CodeUnavailable, "this master follows: send writes to the leader")
+	}
 	s.mu.Lock()
 	now := s.now() // under the lock: commands see time in apply order
 	res, muts, err := s.state.Apply(now, cmd)

@@ -290,7 +290,8 @@ func (s *Postgres) write(group []entry) error {
 	b.Queue(`SELECT pg_notify($1, '')`, notifyChannel)
 	s.writes++
 	if s.writes%1000 == 0 {
-		b.Queue(`DELETE FROM slapgo_log WHERE seq < (SELECT max(seq) FROM slapgo_log) - $1`, int64(logKeep))
+		b.Queue(`UPDATE slapgo_leader SET log_from = greatest(log_from, (SELECT max(seq) FROM slapgo_log) - $1) WHERE id = 1`, int64(logKeep))
+		b.Queue(`DELETE FROM slapgo_log WHERE seq < (SELECT log_from FROM slapgo_leader WHERE id = 1)`)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return err
@@ -354,8 +355,14 @@ func (s *Postgres) LoadState(ctx context.Context, cfg master.Config) (*master.St
 }
 
 // Tokens reads every registration token (used ones included).
-func (s *Postgres) Tokens(ctx context.Context) ([]Token, error) {
-	rows, err := s.pool.Query(ctx, `SELECT hash, computer_id, created_at, expires_at, used_at FROM tokens ORDER BY created_at, hash`)
+func (s *Postgres) Tokens(ctx context.Context) ([]Token, error) { return s.tokens(ctx, s.pool) }
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func (s *Postgres) tokens(ctx context.Context, q querier) ([]Token, error) {
+	rows, err := q.Query(ctx, `SELECT hash, computer_id, created_at, expires_at, used_at FROM tokens ORDER BY created_at, hash`)
 	if err != nil {
 		return nil, fmt.Errorf("store: loading tokens from %s: %w", s.where, err)
 	}
@@ -381,7 +388,11 @@ func (s *Postgres) Tokens(ctx context.Context) ([]Token, error) {
 
 // Certificates reads the records of issued certificates, oldest first.
 func (s *Postgres) Certificates(ctx context.Context) ([]Certificate, error) {
-	rows, err := s.pool.Query(ctx, `SELECT serial, kind, id, issued_at, not_after FROM certificates ORDER BY issued_at, serial`)
+	return s.certificates(ctx, s.pool)
+}
+
+func (s *Postgres) certificates(ctx context.Context, q querier) ([]Certificate, error) {
+	rows, err := q.Query(ctx, `SELECT serial, kind, id, issued_at, not_after FROM certificates ORDER BY issued_at, serial`)
 	if err != nil {
 		return nil, fmt.Errorf("store: loading certificates from %s: %w", s.where, err)
 	}
@@ -403,4 +414,119 @@ func (s *Postgres) Certificates(ctx context.Context) ([]Certificate, error) {
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+// ErrLogTruncated: the mutation log no longer holds the commits after the
+// position asked; the follower must load the whole state again.
+var ErrLogTruncated = errors.New("store: the mutation log was pruned past this position")
+
+// Snapshot is the whole database at one instant, with the position in the
+// mutation log it includes: a follower starts from it.
+type Snapshot struct {
+	Entities     []master.Mutation
+	Tokens       []Token
+	Certificates []Certificate
+	Seq          int64
+}
+
+// Snapshot reads every entity, token and certificate record in one
+// REPEATABLE READ transaction, with the last commit of the log they hold.
+func (s *Postgres) Snapshot(ctx context.Context) (Snapshot, error) {
+	var snap Snapshot
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return snap, fmt.Errorf("store: reading %s: %w", s.where, err)
+	}
+	defer tx.Rollback(ctx)
+	if snap.Entities, snap.Seq, err = s.loadAt(ctx, tx); err != nil {
+		return snap, err
+	}
+	if snap.Tokens, err = s.tokens(ctx, tx); err != nil {
+		return snap, err
+	}
+	if snap.Certificates, err = s.certificates(ctx, tx); err != nil {
+		return snap, err
+	}
+	return snap, nil
+}
+
+// Change is one commit of the mutation log, decoded: entities to upsert or
+// delete (Delete), token upserts and certificate records.
+type Change struct {
+	Seq          int64
+	Epoch        int64
+	Entities     []master.Mutation
+	Tokens       []Token
+	Certificates []Certificate
+}
+
+// ChangesAfter reads up to limit commits of the log after seq, in commit
+// order; ErrLogTruncated when the log no longer reaches back to seq.
+func (s *Postgres) ChangesAfter(ctx context.Context, seq int64, limit int) ([]Change, error) {
+	var from int64
+	if err := s.pool.QueryRow(ctx, `SELECT log_from FROM slapgo_leader WHERE id = 1`).Scan(&from); err != nil {
+		return nil, fmt.Errorf("store: reading the log of %s: %w", s.where, err)
+	}
+	if seq+1 < from {
+		return nil, fmt.Errorf("%w: at %d, the log starts at %d", ErrLogTruncated, seq, from)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT seq, epoch, data FROM slapgo_log WHERE seq > $1 ORDER BY seq LIMIT $2`, seq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: reading the log of %s: %w", s.where, err)
+	}
+	defer rows.Close()
+	dec := master.NewEntityDecoder()
+	var out []Change
+	for rows.Next() {
+		var c Change
+		var data []byte
+		if err := rows.Scan(&c.Seq, &c.Epoch, &data); err != nil {
+			return nil, fmt.Errorf("store: reading the log of %s: %w", s.where, err)
+		}
+		var rec logRecord
+		if err := json.Unmarshal(data, &rec); err != nil {
+			return nil, fmt.Errorf("store: log commit %d of %s: %w", c.Seq, s.where, err)
+		}
+		for _, e := range rec.Entities {
+			if e.Delete {
+				c.Entities = append(c.Entities, master.Mutation{Kind: e.Kind, Key: e.Key, Delete: true})
+				continue
+			}
+			m, err := dec.Decode(e.Kind, e.Key, e.Data)
+			if err != nil {
+				return nil, fmt.Errorf("store: log commit %d of %s: %w", c.Seq, s.where, err)
+			}
+			c.Entities = append(c.Entities, m)
+		}
+		c.Tokens, c.Certificates = rec.Tokens, rec.Certificates
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Listen sends on notify (without blocking: one pending signal is
+// enough) whenever a commit is announced, until ctx is done or the
+// connection fails (its error is returned).
+func (s *Postgres) Listen(ctx context.Context, notify chan<- struct{}) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// The connection is LISTENing: it is closed, not returned to the pool.
+	defer func() {
+		conn.Conn().Close(context.Background())
+		conn.Release()
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+		return err
+	}
+	for {
+		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+			return err
+		}
+		select {
+		case notify <- struct{}{}:
+		default:
+		}
+	}
 }

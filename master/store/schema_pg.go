@@ -49,7 +49,9 @@ var pgMigrations = []struct {
 			epoch  BIGINT NOT NULL,
 			holder TEXT NOT NULL,
 			url    TEXT NOT NULL,
-			since  TIMESTAMPTZ
+			since  TIMESTAMPTZ,
+			-- the mutation log holds every commit from this seq on
+			log_from BIGINT NOT NULL DEFAULT 0
 		)`,
 		`INSERT INTO slapgo_leader (id, epoch, holder, url) VALUES (1, 0, '', '')`,
 		`CREATE TABLE slapgo_log (
