@@ -21,7 +21,7 @@ import (
 // initPostgresGrid makes a master's data directory on a new PostgreSQL
 // database, and n-1 copies of it (the CA and certificates every master of
 // the grid shares). It returns the directories and the database URL.
-func initPostgresGrid(t *testing.T, srv *pgtest.Server, n int) ([]string, string) {
+func initPostgresGrid(t testing.TB, srv *pgtest.Server, n int) ([]string, string) {
 	t.Helper()
 	url := srv.NewDatabase(t)
 	dirs := []string{t.TempDir()}
@@ -75,7 +75,7 @@ func (m *haMaster) stop() error {
 	return err
 }
 
-func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, within time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
@@ -86,7 +86,7 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 	}
 }
 
-func adminClient(t *testing.T, dir string, urls ...string) *api.Client {
+func adminClient(t testing.TB, dir string, urls ...string) *api.Client {
 	t.Helper()
 	c, err := api.NewClient(strings.Join(urls, ","), filepath.Join(dir, FileAdminCert), filepath.Join(dir, FileAdminKey), filepath.Join(dir, FileCACert))
 	noErr(t, err)
@@ -95,7 +95,7 @@ func adminClient(t *testing.T, dir string, urls ...string) *api.Client {
 	return c
 }
 
-func role(t *testing.T, c *api.Client) string {
+func role(t testing.TB, c *api.Client) string {
 	t.Helper()
 	resp, err := c.HTTP.Get(c.BaseURL + "/healthz")
 	if err != nil {
@@ -202,7 +202,7 @@ func TestTwoMastersOnPostgres(t *testing.T) {
 	}
 }
 
-func clientFor(t *testing.T, creds api.Credentials, urls ...string) *api.Client {
+func clientFor(t testing.TB, creds api.Credentials, urls ...string) *api.Client {
 	t.Helper()
 	dir := t.TempDir()
 	noErr(t, os.WriteFile(filepath.Join(dir, "c.crt"), []byte(creds.CertificatePEM), 0o600))
