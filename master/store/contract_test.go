@@ -558,3 +558,76 @@ func TestPostgresFencing(t *testing.T) {
 		}
 	})
 }
+
+// TestPostgresMutationLog: what a follower reads: a snapshot with its
+// position, then every later commit in order, announced by NOTIFY; a
+// position the log was pruned past is refused.
+func TestPostgresMutationLog(t *testing.T) {
+	srv := pgtest.Start(t)
+	ctx := context.Background()
+	url := srv.NewDatabase(t)
+	leader := openSpec(t, url, Options{})
+	person := func(id string) Batch {
+		p := &model.Person{ID: id, Name: id}
+		return Batch{Mutations: []master.Mutation{{Kind: master.KindPerson, Key: id, Value: p}}}
+	}
+	noErr := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	noErr(leader.Commit(ctx, person("PERSON-1")))
+	f, err := OpenPostgres(ctx, url, Options{})
+	noErr(err)
+	defer f.Close()
+	snap, err := f.Snapshot(ctx)
+	noErr(err)
+	if len(snap.Entities) != 1 || snap.Seq == 0 {
+		t.Fatalf("snapshot = %d entities at %d, want 1 at a position", len(snap.Entities), snap.Seq)
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	notify := make(chan struct{}, 1)
+	listening := make(chan error, 1)
+	go func() { listening <- f.Listen(lctx, notify) }()
+	time.Sleep(200 * time.Millisecond) // LISTEN issued
+	cert := Certificate{Serial: "c1", Identity: comp, IssuedAt: t0, NotAfter: t0}
+	b := person("PERSON-2")
+	b.Certificates = []Certificate{cert}
+	noErr(leader.Commit(ctx, b))
+	noErr(leader.Commit(ctx, Batch{Mutations: []master.Mutation{{Kind: master.KindPerson, Key: "PERSON-1", Delete: true}}}))
+	select {
+	case <-notify:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notification of the commits")
+	}
+	changes, err := f.ChangesAfter(ctx, snap.Seq, 10)
+	noErr(err)
+	if len(changes) != 2 {
+		t.Fatalf("%d changes after the snapshot, want 2", len(changes))
+	}
+	c0, c1 := changes[0], changes[1]
+	if c0.Seq <= snap.Seq || c1.Seq <= c0.Seq || c0.Epoch != leader.(*Postgres).Epoch() {
+		t.Errorf("positions %d, %d after %d, epoch %d", c0.Seq, c1.Seq, snap.Seq, c0.Epoch)
+	}
+	if len(c0.Entities) != 1 || c0.Entities[0].Value.(*model.Person).ID != "PERSON-2" || len(c0.Certificates) != 1 || c0.Certificates[0] != cert {
+		t.Errorf("first change = %+v", c0)
+	}
+	if len(c1.Entities) != 1 || !c1.Entities[0].Delete || c1.Entities[0].Key != "PERSON-1" {
+		t.Errorf("second change = %+v", c1)
+	}
+	if more, err := f.ChangesAfter(ctx, c1.Seq, 10); err != nil || len(more) != 0 {
+		t.Errorf("after the last change: %d, %v", len(more), err)
+	}
+	// The log pruned past a position: the follower must reload.
+	_, err = f.pool.Exec(ctx, `UPDATE slapgo_leader SET log_from = $1`, c1.Seq)
+	noErr(err)
+	if _, err := f.ChangesAfter(ctx, snap.Seq, 10); !errors.Is(err, ErrLogTruncated) {
+		t.Errorf("reading from a pruned position = %v, want ErrLogTruncated", err)
+	}
+	cancel()
+	if err := <-listening; !errors.Is(err, context.Canceled) {
+		t.Errorf("Listen after cancel = %v", err)
+	}
+}
