@@ -221,6 +221,3 @@ func (s *Server) NewDatabase(t testing.TB) string {
 	}
 	return s.url(name)
 }
-
-// Dir is the cluster's folder (its socket is there).
-func (s *Server) Dir() string { return s.dir }

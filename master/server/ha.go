@@ -107,11 +107,12 @@ func (s *Server) runHA(ctx context.Context) {
 		err  error
 	}
 	led := make(chan leadResult, 1)
-	go func() {
+	campaign := func() {
 		host, _ := os.Hostname()
 		info, err := s.pg.Lead(ctx, fmt.Sprintf("%s pid %d", host, os.Getpid()), s.advertise)
 		led <- leadResult{info, err}
-	}()
+	}
+	go campaign()
 	tick := time.NewTicker(followInterval)
 	defer tick.Stop()
 	s.refreshLeader(ctx)
@@ -126,10 +127,21 @@ func (s *Server) runHA(ctx context.Context) {
 			s.refreshLeader(ctx)
 		case r := <-led:
 			if r.err != nil {
-				if ctx.Err() == nil {
-					s.fatalf(fmt.Errorf("server: taking the lead: %w", r.err))
+				if ctx.Err() != nil {
+					return
 				}
-				return
+				// The database is away (a restart): wait for the lock
+				// again once it answers.
+				s.log.Warn("waiting for the leader lock failed: trying again", "error", r.err)
+				go func() {
+					select {
+					case <-ctx.Done():
+						led <- leadResult{err: ctx.Err()}
+					case <-time.After(followInterval):
+						campaign()
+					}
+				}()
+				continue
 			}
 			s.promote(ctx, r.info)
 			return

@@ -56,7 +56,6 @@ type Postgres struct {
 	writes   int
 	stopLead chan struct{}
 	closed   sync.Once
-	closeErr error
 }
 
 // LeaderInfo is what the leader publishes about itself.
