@@ -174,7 +174,7 @@ func newClientCommands() []*cobra.Command {
 	o := &clientOptions{}
 	cmds := []*cobra.Command{
 		newWhoamiCmd(o), newPersonCmd(o), newComputerCmd(o), newSupplyCmd(o),
-		newRequestCmd(o), newInstanceCmd(o), newInvoiceCmd(o), newPendingCmd(o),
+		newRequestCmd(o), newInstanceCmd(o), newInvoiceCmd(o), newPendingCmd(o), newCertCmd(o),
 	}
 	for _, c := range cmds {
 		o.register(c)
@@ -260,7 +260,53 @@ func newPersonCmd(o *clientOptions) *cobra.Command {
 			return table(cmd.OutOrStdout(), []string{"ID", "NAME", "EMAIL"}, rows)
 		},
 	}
-	cmd.AddCommand(add, list)
+	destroy := &cobra.Command{
+		Use: "destroy ID", Short: "Remove a person who holds no computer and no live instance; their certificates are refused from then on",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			if err := c.DestroyPerson(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "person %s destroyed; their certificates are refused\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(add, list, destroy)
+	return cmd
+}
+
+func newCertCmd(o *clientOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "cert", Short: "Certificates issued by the master"}
+	var reason string
+	revoke := &cobra.Command{
+		Use:   "revoke SERIAL",
+		Short: "Refuse a certificate from now on (admin: any; a person: their own)",
+		Long: `Refuse the certificate numbered SERIAL (hexadecimal, as "openssl x509 -serial"
+prints it) from now on: the master answers 401 to it, and lists it in its
+certificate revocation list (GET /crl, DER) for other verifiers.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			res, err := c.RevokeCertificate(cmd.Context(), args[0], reason)
+			if err != nil {
+				return err
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), res)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "certificate %s of %s revoked\n", res.Serial, res.Identity)
+			return nil
+		},
+	}
+	revoke.Flags().StringVar(&reason, "reason", "", "why (recorded, shown to the certificate's holder)")
+	cmd.AddCommand(revoke)
 	return cmd
 }
 
@@ -416,7 +462,22 @@ func newComputerCmd(o *clientOptions) *cobra.Command {
 		},
 	}
 	set := newComputerSetCmd(o)
-	cmd.AddCommand(add, list, show, set)
+	destroy := &cobra.Command{
+		Use: "destroy ID", Short: "Remove a computer hosting no instance; its certificates are refused from then on",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			if err := c.DestroyComputer(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "computer %s destroyed; its certificates are refused\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(add, list, show, set, destroy)
 	return cmd
 }
 

@@ -6,6 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,6 +18,7 @@ import (
 	"github.com/slapgo/slapgo/core/alloc"
 	"github.com/slapgo/slapgo/core/master"
 	"github.com/slapgo/slapgo/master/server"
+	"github.com/slapgo/slapgo/master/store"
 )
 
 func init() {
@@ -25,25 +31,29 @@ func newMasterCmd() *cobra.Command {
 		Use:   "master",
 		Short: "Create and run the master (marketplace, API, certificate authority)",
 	}
-	cmd.AddCommand(newMasterInitCmd(), newMasterServeCmd())
+	cmd.AddCommand(newMasterInitCmd(), newMasterServeCmd(), newMasterBackupCmd(), newMasterRestoreCmd())
 	return cmd
 }
 
 func newMasterInitCmd() *cobra.Command {
-	var dataDir string
+	var dataDir, storeSpec string
 	var hostnames []string
 	cmd := &cobra.Command{
-		Use:   "init --data DIR [--hostname H]...",
+		Use:   "init --data DIR [--store postgres://…] [--hostname H]...",
 		Short: "Create a master's data directory: database, CA, server certificate, admin credentials",
 		Long: `Create a master's data directory: the SQLite database, a certificate authority
 (ca.crt, ca.key), the server certificate (valid for localhost, 127.0.0.1, ::1
 and every --hostname) and the admin credentials (admin.crt, admin.key), which
 the client commands take with --cert, --key and --ca.
 
+With --store postgres://… the state is kept in that PostgreSQL database
+(which must hold no master yet) instead of the SQLite file; the directory
+keeps the CA and the certificates.
+
 It refuses a directory that exists and is not empty.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := server.InitDataDir(dataDir, hostnames, time.Now().UTC())
+			res, err := server.InitDataDir(dataDir, storeSpec, hostnames, time.Now().UTC())
 			if err != nil {
 				return err
 			}
@@ -53,18 +63,23 @@ It refuses a directory that exists and is not empty.`,
 			fmt.Fprintf(out, "  CA:           %s\n", res.CACert)
 			fmt.Fprintf(out, "  server cert:  %s\n", res.ServerCert)
 			fmt.Fprintf(out, "  admin:        --cert %s --key %s --ca %s\n", res.AdminCert, res.AdminKey, res.CACert)
-			fmt.Fprintf(out, "start it with: slapgo master serve --data %s --listen 127.0.0.1:8443\n", res.DataDir)
+			storeFlag := ""
+			if storeSpec != "" {
+				storeFlag = " --store " + res.Database
+			}
+			fmt.Fprintf(out, "start it with: slapgo master serve --data %s%s --listen 127.0.0.1:8443\n", res.DataDir, storeFlag)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data", "", "data directory `DIR` to create (must not exist or be empty)")
+	cmd.Flags().StringVar(&storeSpec, "store", "", "database `URL`: empty for a SQLite file in the data directory, or postgres://USER@HOST/DB (an empty database)")
 	cmd.Flags().StringArrayVar(&hostnames, "hostname", nil, "extra DNS name or IP address of the master in its server certificate (repeatable)")
 	cmd.MarkFlagRequired("data")
 	return cmd
 }
 
 func newMasterServeCmd() *cobra.Command {
-	var dataDir, listen, metricsListen, policy, loopbackPerson, loopbackListen string
+	var dataDir, storeSpec, listen, metricsListen, policy, advertise, loopbackPerson, loopbackListen string
 	var onlineWithin, retryEvery, grace time.Duration
 	var allowLocal, profiling bool
 	limits := master.DefaultLimits()
@@ -78,7 +93,16 @@ The API is served over HTTPS (TLS 1.3) with client certificates from the
 master's CA; /healthz and /metrics need none, and are also served in plain
 HTTP on --metrics-listen when given. With port 0 the real port is printed:
 "listening on https://HOST:PORT". SIGTERM or SIGINT drains the requests in
-flight, flushes the database and exits 0.
+flight, flushes the database and exits 0. SIGHUP reads the server
+certificate and key (server.crt, server.key) again: new connections get the
+new certificate, open ones keep theirs (a rotation without downtime); a
+pair that does not verify against the CA is refused and the old one kept.
+
+--store postgres://… keeps the state in PostgreSQL. Several masters may
+serve the same database: one leads (it holds the database's leader lock and
+applies every command), the others follow its commits, answer reads, and
+redirect writes to it (307 to its --advertise URL); when the leader dies, one
+of them takes over. /healthz says "role": "leader" or "follower".
 
 Limits bound what one request may carry (0: no limit); a request over one
 is refused with 400 naming the field and the limit. Quotas bound what each
@@ -123,7 +147,7 @@ anything else is refused), every call acting for that person.`,
 					return fmt.Errorf("--%s %d: expected a number >= 0 (0: no limit)", f.name, f.v)
 				}
 			}
-			srv, err := server.Open(server.Options{DataDir: dataDir, Policy: pol, OnlineWithin: onlineWithin,
+			srv, err := server.Open(server.Options{DataDir: dataDir, Store: storeSpec, Policy: pol, OnlineWithin: onlineWithin,
 				RetryEvery: retryEvery, ShutdownGrace: grace, Logger: slog.Default(),
 				Limits: &limits, Quotas: quotas, AllowLocalSoftwareURLs: allowLocal, Profiling: profiling})
 			if err != nil {
@@ -156,6 +180,10 @@ anything else is refused), every call acting for that person.`,
 					return fmt.Errorf("--insecure-slap-loopback-as %s: %w", loopbackPerson, err)
 				}
 			}
+			if advertise == "" {
+				advertise = "https://" + ln.Addr().String()
+			}
+			srv.SetAdvertiseURL(advertise)
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "listening on https://%s\n", ln.Addr())
 			if loopLn != nil {
@@ -169,6 +197,18 @@ anything else is refused), every call acting for that person.`,
 			}
 			slog.Info("master serving", "api", "https://"+ln.Addr().String(), "data", dataDir, "policy", pol, "online_within", onlineWithin,
 				"quota_instances", quotas.MaxInstances, "quota_parameter_bytes", quotas.MaxParameterBytes, "allow_local_software_urls", allowLocal)
+			// SIGHUP: the server certificate files are read again (a
+			// rotation without downtime).
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for range hup {
+					if err := srv.ReloadServerCertificate(); err != nil {
+						slog.Error("SIGHUP: server certificate not reloaded", "error", err)
+					}
+				}
+			}()
 			serveErr := srv.Serve(cmd.Context(), ln, mln)
 			closeErr := srv.Close()
 			if serveErr != nil {
@@ -183,7 +223,9 @@ anything else is refused), every call acting for that person.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&dataDir, "data", "", "data directory `DIR` made by slapgo master init")
+	f.StringVar(&storeSpec, "store", "", "database `URL`: empty for the data directory's SQLite file, sqlite:PATH, or postgres://USER@HOST/DB")
 	f.StringVar(&listen, "listen", "127.0.0.1:8443", "`ADDRESS:PORT` of the HTTPS API (port 0: any free port)")
+	f.StringVar(&advertise, "advertise", "", "`URL` under which the other masters redirect writes to this one when it leads (PostgreSQL; default https://LISTEN-ADDRESS)")
 	f.StringVar(&metricsListen, "metrics-listen", "", "also serve /metrics and /healthz in plain HTTP on this `ADDRESS:PORT`")
 	f.BoolVar(&profiling, "pprof", false, "also serve Go's profiles (/debug/pprof/) on --metrics-listen (never on the API)")
 	f.StringVar(&policy, "policy", string(alloc.PolicyFirstFit), "allocation `POLICY`: first-fit, cheapest, pack, spread or random")
@@ -231,4 +273,101 @@ func closeAll(closers ...io.Closer) {
 			c.Close()
 		}
 	}
+}
+
+// storeOf is the database a master command names: --store, or the data
+// directory's SQLite file.
+func storeOf(dataDir, storeSpec string) (string, error) {
+	if storeSpec != "" {
+		return storeSpec, nil
+	}
+	if dataDir == "" {
+		return "", fmt.Errorf("give --data DIR (its %s) or --store", server.FileDatabase)
+	}
+	return filepath.Join(dataDir, server.FileDatabase), nil
+}
+
+func newMasterBackupCmd() *cobra.Command {
+	var dataDir, storeSpec, to string
+	cmd := &cobra.Command{
+		Use:   "backup (--data DIR | --store URL) --to FILE",
+		Short: "Copy the master's database into a backup file, while the master serves",
+		Long: `Copy the master's database into FILE (a new file), while the master serves.
+
+SQLite: SQLite's online backup API, from a connection of its own, in one read
+transaction: the copy holds every write acknowledged before it started and
+the master keeps writing meanwhile.
+
+PostgreSQL: a logical export in one REPEATABLE READ transaction into the
+same file format (a SQLite file of the master's schema), restorable into
+either store. For the whole cluster use PostgreSQL's own tools as well
+(pg_basebackup and WAL archiving for point-in-time recovery, or pg_dump).
+
+The backup holds the state, the registration tokens and the records of the
+certificates issued; never the CA key, which stays in the data directory:
+keep a copy of the data directory's ca.key apart, encrypted.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := storeOf(dataDir, storeSpec)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if store.IsPostgres(spec) {
+				pg, err := store.OpenPostgres(ctx, spec, store.Options{})
+				if err != nil {
+					return err
+				}
+				err = pg.Backup(ctx, to)
+				if cerr := pg.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					return err
+				}
+			} else if err := store.BackupSQLiteFile(ctx, strings.TrimPrefix(spec, "sqlite:"), to); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "backup of %s written to %s\n", spec, to)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data", "", "data directory of the master (its SQLite database)")
+	cmd.Flags().StringVar(&storeSpec, "store", "", "database instead: sqlite:PATH or postgres://USER@HOST/DB")
+	cmd.Flags().StringVar(&to, "to", "", "backup file to create (must not exist)")
+	cmd.MarkFlagRequired("to")
+	return cmd
+}
+
+func newMasterRestoreCmd() *cobra.Command {
+	var dataDir, storeSpec, from string
+	cmd := &cobra.Command{
+		Use:   "restore --from FILE (--data DIR | --store URL)",
+		Short: "Restore a backup into a new database (the master stopped)",
+		Long: `Restore a backup made by "slapgo master backup" into the data directory's
+SQLite file (which must not exist: move the old one away first) or into an
+empty PostgreSQL database (--store postgres://…). The backup is checked
+first (a slapgo master database whose state rebuilds) and upgraded in a
+copy when an older slapgo wrote it; the backup file is never changed.
+
+A restore into PostgreSQL starts a new leader epoch: a master still
+running on that database can no longer write.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := storeOf(dataDir, storeSpec)
+			if err != nil {
+				return err
+			}
+			if err := store.Restore(cmd.Context(), from, spec); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "backup %s restored into %s\n", from, spec)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data", "", "data directory of the master (restores its SQLite database)")
+	cmd.Flags().StringVar(&storeSpec, "store", "", "database instead: sqlite:PATH or postgres://USER@HOST/DB (empty)")
+	cmd.Flags().StringVar(&from, "from", "", "backup file made by slapgo master backup")
+	cmd.MarkFlagRequired("from")
+	return cmd
 }

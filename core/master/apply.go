@@ -59,6 +59,12 @@ func (s *State) Apply(now time.Time, cmd Command) (Result, []Mutation, error) {
 		res, err = s.transferInstance(now, c)
 	case Contact:
 		res, err = s.contact(now, c)
+	case RevokeCertificate:
+		res, err = s.revokeCertificate(now, c)
+	case DestroyPerson:
+		res, err = s.destroyPerson(now, c)
+	case DestroyComputer:
+		res, err = s.destroyComputer(now, c)
 	case RetryPending:
 		if c.By.Kind != model.KindAdmin {
 			err = forbiddenf("%s may not retry pending requests: admin only", c.By)

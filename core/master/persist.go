@@ -96,6 +96,8 @@ func decodeJSONEntity(kind EntityKind, key string, data []byte) (Mutation, error
 		v = &account.Movement{}
 	case KindJournal:
 		v = &journalRecord{}
+	case KindRevocation:
+		v = &Revocation{}
 	default:
 		return Mutation{}, fmt.Errorf("master: stored entity %s %q has unknown kind", kind, key)
 	}
@@ -174,6 +176,10 @@ func (s *State) Snapshot() []Mutation {
 	for _, r := range slices.Sorted(maps.Keys(s.journals)) {
 		out = append(out, Mutation{Kind: KindJournal, Key: r, Value: &journalRecord{Ref: r}})
 	}
+	for _, k := range slices.Sorted(maps.Keys(s.revoked)) {
+		r := *s.revoked[k]
+		out = append(out, Mutation{Kind: KindRevocation, Key: k, Value: &r})
+	}
 	return out
 }
 
@@ -210,6 +216,11 @@ func Restore(cfg Config, entities []Mutation) (*State, error) {
 			s.movements = append(s.movements, *v)
 		case *journalRecord:
 			s.journals[v.Ref] = true
+		case *Revocation:
+			if s.revoked == nil {
+				s.revoked = map[string]*Revocation{}
+			}
+			s.revoked[v.key()] = v
 		default:
 			return nil, fmt.Errorf("master: restore: entity %s %q has unexpected type %T", m.Kind, m.Key, m.Value)
 		}

@@ -72,6 +72,7 @@ type State struct {
 	usage     map[string]*Usage          // by person: derived from live instances, never persisted
 	movements []account.Movement
 	journals  map[string]bool
+	revoked   map[string]*Revocation // by Revocation.key
 
 	muts []Mutation // mutations of the command being applied
 }

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/slapgo/slapgo/core/model"
@@ -62,8 +63,15 @@ func IsStatus(err error, status int) bool {
 
 // Client talks to a master. It is safe for concurrent use.
 type Client struct {
-	BaseURL string // https://host:port
+	BaseURL string // https://host:port: the master asked first
 	HTTP    *http.Client
+	// Others are more masters of the same grid (several masters on one
+	// PostgreSQL database): a request a master cannot take (no answer, or
+	// 503) is sent to the next one, and the one that answers is asked
+	// first from then on. A follower redirects writes to the leader.
+	Others []string
+
+	mu sync.Mutex
 }
 
 // TLSConfig loads a client certificate, its key and the master's CA.
@@ -104,11 +112,17 @@ func NewClient(baseURL, certFile, keyFile, caFile string) (*Client, error) {
 	return NewClientTLS(baseURL, cfg)
 }
 
-// NewClientTLS builds a client from a TLS configuration.
+// NewClientTLS builds a client from a TLS configuration. baseURL may list
+// several masters of one grid, separated by commas (see Client.Others).
 func NewClientTLS(baseURL string, cfg *tls.Config) (*Client, error) {
-	u, err := url.Parse(baseURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("master URL %q: expected https://host:port", baseURL)
+	var urls []string
+	for _, one := range strings.Split(baseURL, ",") {
+		one = strings.TrimSpace(one)
+		u, err := url.Parse(one)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, fmt.Errorf("master URL %q: expected https://host:port (several: separated by commas)", one)
+		}
+		urls = append(urls, strings.TrimRight(one, "/"))
 	}
 	if cfg != nil && cfg.ClientSessionCache == nil {
 		// TLS session resumption: a reconnection resumes the session
@@ -129,7 +143,58 @@ func NewClientTLS(baseURL string, cfg *tls.Config) (*Client, error) {
 		IdleConnTimeout:     90 * time.Second,
 		ForceAttemptHTTP2:   true,
 	}
-	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), HTTP: &http.Client{Transport: tr, Timeout: 60 * time.Second}}, nil
+	return &Client{BaseURL: urls[0], Others: urls[1:], HTTP: &http.Client{Transport: tr, Timeout: 60 * time.Second}}, nil
+}
+
+// masters lists the masters in the order to ask them.
+func (c *Client) masters() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string{c.BaseURL}, c.Others...)
+}
+
+// prefer makes u the master asked first.
+func (c *Client) prefer(u string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if u == c.BaseURL {
+		return
+	}
+	all := append([]string{c.BaseURL}, c.Others...)
+	others := make([]string, 0, len(all)-1)
+	for _, x := range all {
+		if x != u {
+			others = append(others, x)
+		}
+	}
+	c.BaseURL, c.Others = u, others
+}
+
+// failover sends the request build makes for each master in turn, until
+// one answers with something else than 503 or no answer at all. A request
+// that no master could take returns the last error.
+func (c *Client) failover(ctx context.Context, build func(base string) (*http.Request, error), out any) (int, error) {
+	var status int
+	var err error
+	for i, base := range c.masters() {
+		if i > 0 && ctx.Err() != nil {
+			break
+		}
+		var req *http.Request
+		if req, err = build(base); err != nil {
+			return 0, err
+		}
+		status, err = c.send(req, out)
+		var ae *Error
+		switch {
+		case err == nil, errors.As(err, &ae) && ae.Status != http.StatusServiceUnavailable:
+			if i > 0 {
+				c.prefer(base)
+			}
+			return status, err
+		}
+	}
+	return status, err
 }
 
 // do sends a JSON request and decodes a JSON answer into out (if non-nil).
@@ -143,15 +208,20 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (int,
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+Prefix+path, body)
-	if err != nil {
-		return 0, err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	return c.send(req, out)
+	return c.failover(ctx, func(base string) (*http.Request, error) {
+		if body != nil {
+			body.(*bytes.Reader).Seek(0, io.SeekStart)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, base+Prefix+path, body)
+		if err != nil {
+			return nil, err
+		}
+		if in != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		req.Header.Set("Accept", "application/json")
+		return req, nil
+	}, out)
 }
 
 func (c *Client) send(req *http.Request, out any) (int, error) {
@@ -204,6 +274,28 @@ func (c *Client) AddPerson(ctx context.Context, r AddPersonRequest) (AddPersonRe
 func (c *Client) Persons(ctx context.Context) ([]model.Person, error) {
 	var out []model.Person
 	_, err := c.do(ctx, http.MethodGet, "/persons", nil, &out)
+	return out, err
+}
+
+// DestroyPerson removes a person holding nothing (admin only); their
+// certificates are refused from then on.
+func (c *Client) DestroyPerson(ctx context.Context, id string) error {
+	_, err := c.do(ctx, http.MethodDelete, "/persons/"+esc(id), nil, nil)
+	return err
+}
+
+// DestroyComputer removes a computer hosting nothing; its certificates are
+// refused from then on.
+func (c *Client) DestroyComputer(ctx context.Context, id string) error {
+	_, err := c.do(ctx, http.MethodDelete, "/computers/"+esc(id), nil, nil)
+	return err
+}
+
+// RevokeCertificate refuses the certificate numbered serial (hexadecimal)
+// from now on.
+func (c *Client) RevokeCertificate(ctx context.Context, serial, reason string) (RevokeResponse, error) {
+	var out RevokeResponse
+	_, err := c.do(ctx, http.MethodPost, "/certificates/"+esc(serial)+"/revoke", RevokeRequest{Reason: reason}, &out)
 	return out, err
 }
 
@@ -327,15 +419,33 @@ func (c *Client) Invoices(ctx context.Context, from, to time.Time, person string
 // ComputerView fetches a computer's view. With etag set (from a previous
 // answer), an unchanged view answers notModified=true and no view.
 func (c *Client) ComputerView(ctx context.Context, id, etag string) (view *model.ComputerView, newETag string, notModified bool, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.BaseURL+Prefix+"/computers/"+esc(id), nil)
-	if err != nil {
-		return nil, "", false, err
+	var resp *http.Response
+	for i, base := range c.masters() {
+		if i > 0 && ctx.Err() != nil {
+			break
+		}
+		var req *http.Request
+		req, err = http.NewRequestWithContext(ctx, http.MethodGet, base+Prefix+"/computers/"+esc(id), nil)
+		if err != nil {
+			return nil, "", false, err
+		}
+		req.Header.Set("Accept", "application/json")
+		if etag != "" {
+			req.Header.Set("If-None-Match", etag)
+		}
+		resp, err = c.HTTP.Do(req)
+		if err == nil && resp.StatusCode == http.StatusServiceUnavailable && i < len(c.masters())-1 {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			continue
+		}
+		if err == nil {
+			if i > 0 {
+				c.prefer(base)
+			}
+			break
+		}
 	}
-	req.Header.Set("Accept", "application/json")
-	if etag != "" {
-		req.Header.Set("If-None-Match", etag)
-	}
-	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, "", false, err
@@ -403,13 +513,15 @@ func (c *Client) PartitionCertificate(ctx context.Context, id, pid string) (Cred
 
 // PostUsage posts a TioXML usage journal.
 func (c *Client) PostUsage(ctx context.Context, id string, journalXML []byte) (UsageResult, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+Prefix+"/computers/"+esc(id)+"/usage", bytes.NewReader(journalXML))
-	if err != nil {
-		return UsageResult{}, err
-	}
-	req.Header.Set("Content-Type", "application/xml")
-	req.Header.Set("Accept", "application/json")
 	var out UsageResult
-	_, err = c.send(req, &out)
+	_, err := c.failover(ctx, func(base string) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+Prefix+"/computers/"+esc(id)+"/usage", bytes.NewReader(journalXML))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/xml")
+		req.Header.Set("Accept", "application/json")
+		return req, nil
+	}, &out)
 	return out, err
 }

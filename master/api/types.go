@@ -244,3 +244,15 @@ const (
 	MaxJSONBody  = 1 << 20 // 1 MiB
 	MaxUsageBody = 8 << 20 // 8 MiB
 )
+
+// RevokeRequest is the body of POST /api/v1/certificates/{serial}/revoke.
+type RevokeRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// RevokeResponse answers a revocation.
+type RevokeResponse struct {
+	Serial   string      `json:"serial"`
+	Identity model.Actor `json:"identity"`
+	Revoked  bool        `json:"revoked"`
+}

@@ -346,3 +346,40 @@ func WriteNewFile(path string, data []byte, mode os.FileMode) error {
 	}
 	return f.Close()
 }
+
+// CRLValidity is how long a certificate revocation list is valid: a
+// verifier fetches a new one before then.
+const CRLValidity = time.Hour
+
+// Revoked is one entry of a certificate revocation list.
+type Revoked struct {
+	Serial string // hexadecimal, as Issued.Serial
+	At     time.Time
+}
+
+// CRL signs a certificate revocation list (DER) of the given entries, valid
+// from now for CRLValidity. Its number grows with now.
+func (a *Authority) CRL(entries []Revoked, now time.Time) ([]byte, error) {
+	list := &x509.RevocationList{
+		Number:     big.NewInt(now.UnixNano()),
+		ThisUpdate: now,
+		NextUpdate: now.Add(CRLValidity),
+	}
+	for _, e := range entries {
+		n, ok := new(big.Int).SetString(e.Serial, 16)
+		if !ok {
+			return nil, fmt.Errorf("ca: revoked serial %q is not hexadecimal", e.Serial)
+		}
+		list.RevokedCertificateEntries = append(list.RevokedCertificateEntries,
+			x509.RevocationListEntry{SerialNumber: n, RevocationTime: e.At})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, list, a.cert, a.key)
+	if err != nil {
+		return nil, fmt.Errorf("ca: signing the revocation list: %w", err)
+	}
+	return der, nil
+}
+
+// IssuedAt is when a certificate this authority signed was issued (its
+// NotBefore is set back by the allowed clock skew).
+func IssuedAt(cert *x509.Certificate) time.Time { return cert.NotBefore.Add(clockSkew) }

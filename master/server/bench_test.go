@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/slapgo/slapgo/core/model"
+	"github.com/slapgo/slapgo/internal/pgtest"
 	"github.com/slapgo/slapgo/master/api"
 )
 
@@ -68,8 +69,18 @@ func poll304(c *api.Client, id, etag string) error {
 
 // BenchmarkPoll304: benchClients computers each polling its own unchanged
 // view with If-None-Match.
-func BenchmarkPoll304(b *testing.B) {
-	m := startMaster(b, nil)
+func BenchmarkPoll304(b *testing.B) { benchStores(b, benchPoll304) }
+
+// benchStores runs a benchmark on a master on SQLite, then on PostgreSQL.
+func benchStores(b *testing.B, bench func(b *testing.B, m *testMaster)) {
+	b.Run("store=sqlite", func(b *testing.B) { bench(b, startMaster(b, nil)) })
+	b.Run("store=postgres", func(b *testing.B) {
+		pg := pgtest.Start(b)
+		bench(b, startMasterOn(b, pg.NewDatabase(b), nil))
+	})
+}
+
+func benchPoll304(b *testing.B, m *testMaster) {
 	alice, _ := m.person("Alice")
 	var clients []*api.Client
 	var ids, etags []string
@@ -173,8 +184,9 @@ func compCredentials(b *testing.B, m *testMaster, id string) api.Credentials {
 // BenchmarkRequestDurable: instance requests that each change an instance
 // (new parameters), so each is applied, committed (group commit, fsync)
 // and only then answered.
-func BenchmarkRequestDurable(b *testing.B) {
-	m := startMaster(b, nil)
+func BenchmarkRequestDurable(b *testing.B) { benchStores(b, benchRequestDurable) }
+
+func benchRequestDurable(b *testing.B, m *testMaster) {
 	alice, _ := m.person("Alice")
 	m.computer(alice, "COMP-1", 64, "eu")
 	ctx := context.Background()

@@ -24,7 +24,7 @@ import (
 )
 
 // buildBinary builds cmd/slapgo into a temporary directory.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "slapgo")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/slapgo/slapgo/cmd/slapgo").CombinedOutput()
@@ -42,9 +42,9 @@ type masterProcess struct {
 	exited chan error
 }
 
-func startProcess(t *testing.T, bin, dir string) *masterProcess {
+func startProcess(t testing.TB, bin, dir string, args ...string) *masterProcess {
 	t.Helper()
-	cmd := exec.Command(bin, "master", "serve", "--data", dir, "--listen", "127.0.0.1:0")
+	cmd := exec.Command(bin, append([]string{"master", "serve", "--data", dir, "--listen", "127.0.0.1:0"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	noErr(t, err)
 	p := &masterProcess{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
@@ -72,7 +72,7 @@ func startProcess(t *testing.T, bin, dir string) *masterProcess {
 	return p
 }
 
-func (p *masterProcess) kill(t *testing.T) {
+func (p *masterProcess) kill(t testing.TB) {
 	t.Helper()
 	noErr(t, p.cmd.Process.Signal(syscall.SIGKILL))
 	<-p.exited

@@ -161,6 +161,7 @@ func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request, _ model.A
 	}
 	tok.UsedAt = now
 	s.tokens[hash] = tok
+	s.noteCertificates([]store.Certificate{rec})
 	seq, err := s.store.Submit(store.Batch{Tokens: []store.Token{tok}, Certificates: []store.Certificate{rec}})
 	s.mu.Unlock()
 	if err == nil {
@@ -190,7 +191,14 @@ func (s *Server) partitionCertificate(w http.ResponseWriter, r *http.Request, wh
 	}
 	creds, rec, err := s.issue(model.Actor{Kind: model.KindInstance, ID: inst.GUID}, s.now())
 	if err == nil {
-		err = s.store.Commit(r.Context(), store.Batch{Certificates: []store.Certificate{rec}})
+		var seq uint64
+		s.mu.Lock()
+		s.noteCertificates([]store.Certificate{rec})
+		seq, err = s.store.Submit(store.Batch{Certificates: []store.Certificate{rec}})
+		s.mu.Unlock()
+		if err == nil {
+			err = s.store.Wait(r.Context(), seq)
+		}
 	}
 	if err != nil {
 		writeError(w, s.log, err)

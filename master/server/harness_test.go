@@ -32,6 +32,7 @@ func (c *testClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 type testMaster struct {
 	t      testing.TB
 	dir    string
+	store  string // "" for SQLite
 	srv    *Server
 	url    string
 	clock  *testClock
@@ -42,11 +43,18 @@ type testMaster struct {
 
 func startMaster(t testing.TB, tune func(*Options)) *testMaster {
 	t.Helper()
+	return startMasterOn(t, "", tune)
+}
+
+// startMasterOn starts a master whose database is storeURL ("": SQLite in
+// its data directory).
+func startMasterOn(t testing.TB, storeURL string, tune func(*Options)) *testMaster {
+	t.Helper()
 	dir := t.TempDir()
-	if _, err := InitDataDir(dir, nil, time.Now().UTC()); err != nil {
+	if _, err := InitDataDir(dir, storeURL, nil, time.Now().UTC()); err != nil {
 		t.Fatal(err)
 	}
-	m := &testMaster{t: t, dir: dir, clock: &testClock{}}
+	m := &testMaster{t: t, dir: dir, clock: &testClock{}, store: storeURL}
 	m.start(tune)
 	return m
 }
@@ -55,7 +63,7 @@ func startMaster(t testing.TB, tune func(*Options)) *testMaster {
 func (m *testMaster) start(tune func(*Options)) {
 	t := m.t
 	t.Helper()
-	opts := Options{DataDir: m.dir, Logger: slog.New(slog.DiscardHandler), Now: m.clock.Now}
+	opts := Options{DataDir: m.dir, Store: m.store, Logger: slog.New(slog.DiscardHandler), Now: m.clock.Now}
 	if tune != nil {
 		tune(&opts)
 	}
@@ -70,6 +78,11 @@ func (m *testMaster) start(tune func(*Options)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.srv, m.url, m.cancel, m.done = srv, "https://"+ln.Addr().String(), cancel, make(chan error, 1)
 	go func() { m.done <- srv.Serve(ctx, ln, nil) }()
+	for deadline := time.Now().Add(30 * time.Second); !srv.Leading(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the master did not take the lead within 30s")
+		}
+	}
 	m.admin, err = api.NewClient(m.url, filepath.Join(m.dir, FileAdminCert), filepath.Join(m.dir, FileAdminKey), filepath.Join(m.dir, FileCACert))
 	if err != nil {
 		t.Fatal(err)

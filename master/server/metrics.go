@@ -24,11 +24,21 @@ type metrics struct {
 	placed           prometheus.Counter
 	commitBatches    prometheus.Histogram
 	commitSeconds    prometheus.Histogram
+	leading          prometheus.Gauge
+	followed         prometheus.Gauge
 }
 
 func newMetrics() *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
+		leading: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "slapgo_master_leading",
+			Help: "1 when this master applies commands (always on SQLite), 0 while it follows the leader on PostgreSQL.",
+		}),
+		followed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "slapgo_master_followed_commit",
+			Help: "The last commit of the PostgreSQL mutation log a follower applied.",
+		}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "slapgo_master_http_requests_total",
 			Help: "HTTP requests answered, by route pattern and status code.",
@@ -62,7 +72,7 @@ func newMetrics() *metrics {
 		}),
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.instanceRequests, m.pendingAnswers, m.placed,
-		m.commitBatches, m.commitSeconds,
+		m.commitBatches, m.commitSeconds, m.leading, m.followed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

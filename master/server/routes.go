@@ -54,6 +54,11 @@ func (s *Server) routes() (apiMux, metricsMux http.Handler) {
 	authed("POST "+p+"/computers/{id}/usage", s.postUsage)
 	// SLAP, for SlapOS's own nodes and clients
 	s.slapRoutes(mux, "")
+	// identities and certificates
+	authed("DELETE "+p+"/persons/{id}", s.destroyPerson)
+	authed("DELETE "+p+"/computers/{id}", s.destroyComputer)
+	authed("POST "+p+"/certificates/{serial}/revoke", s.revokeCertificate)
+	public("GET /crl", s.crl)
 
 	mon := http.NewServeMux()
 	for _, m := range []*http.ServeMux{mux, mon} {
@@ -84,7 +89,11 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ model.Actor) 
 		writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Code: api.CodeUnavailable, Message: err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	role := "leader"
+	if !s.Leading() {
+		role = "follower"
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "role": role})
 }
 
 // statusWriter remembers the status and size of an answer.
@@ -121,12 +130,16 @@ func (s *Server) instrument(pattern string, public bool, h handlerFunc) http.Han
 		sw := &statusWriter{ResponseWriter: w}
 		var who model.Actor
 		var authErr error
-		if !public {
+		if s.followerRedirect(sw, r, pattern) {
+			// answered: redirected to the leader, or 503
+		} else if !public {
 			who, authErr = s.authenticate(r)
 		}
-		if authErr != nil {
+		switch {
+		case sw.status != 0:
+		case authErr != nil:
 			writeError(sw, s.log, authErr)
-		} else {
+		default:
 			h(sw, r, who)
 		}
 		if sw.status == 0 {
@@ -145,40 +158,28 @@ func (s *Server) instrument(pattern string, public bool, h handlerFunc) http.Han
 }
 
 // authenticate maps the verified client certificate to an Actor, and
-// refuses a certificate whose identity no longer exists.
+// refuses a certificate core/master refuses: revoked, or of an identity
+// destroyed or gone.
 func (s *Server) authenticate(r *http.Request) (model.Actor, error) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 || len(r.TLS.VerifiedChains) == 0 {
 		return model.Actor{}, newError(http.StatusUnauthorized, api.CodeUnauthenticated,
 			"a client certificate issued by this master's CA is required (--cert, --key)")
 	}
-	who, err := ca.IdentityOf(r.TLS.PeerCertificates[0])
+	leaf := r.TLS.PeerCertificates[0]
+	who, err := ca.IdentityOf(leaf)
 	if err != nil {
 		return model.Actor{}, newError(http.StatusUnauthorized, api.CodeUnauthenticated, "%s", err)
 	}
+	serial := leaf.SerialNumber.Text(16)
 	s.mu.Lock()
-	exists := s.identityExists(who)
+	issued := ca.IssuedAt(leaf)
+	if rec, ok := s.certs[serial]; ok {
+		issued = rec.IssuedAt
+	}
+	refused := s.state.CertificateRefused(serial, who, issued)
 	s.mu.Unlock()
-	if !exists {
-		return model.Actor{}, newError(http.StatusUnauthorized, api.CodeUnauthenticated,
-			"the identity of this certificate, %s, no longer exists", who)
+	if refused != nil {
+		return model.Actor{}, newError(http.StatusUnauthorized, api.CodeUnauthenticated, "%s", refused)
 	}
 	return who, nil
-}
-
-// identityExists: called with s.mu held.
-func (s *Server) identityExists(who model.Actor) bool {
-	switch who.Kind {
-	case model.KindAdmin:
-		return who.ID == model.Admin.ID
-	case model.KindPerson:
-		_, ok := s.state.Person(who.ID)
-		return ok
-	case model.KindComputer:
-		_, ok := s.state.ViewVersion(who.ID)
-		return ok
-	case model.KindInstance:
-		info, err := s.state.Instance(model.Admin, who.ID)
-		return err == nil && info.Status != api.StatusDestroyed
-	}
-	return false
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,11 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slapgo/slapgo/core/alloc"
 	"github.com/slapgo/slapgo/core/master"
 	"github.com/slapgo/slapgo/core/model"
+	"github.com/slapgo/slapgo/master/api"
 	"github.com/slapgo/slapgo/master/ca"
 	"github.com/slapgo/slapgo/master/store"
 )
@@ -43,6 +46,9 @@ const (
 // Options configure a master opened from a data directory.
 type Options struct {
 	DataDir string
+	// Store names the database (see store.Open): "" for the data
+	// directory's SQLite file, sqlite:PATH, or postgres://….
+	Store string
 	// Policy ranks feasible computers (default first-fit).
 	Policy alloc.Policy
 	// OnlineWithin: computers not seen for longer get no new instance
@@ -75,8 +81,9 @@ type Server struct {
 	log        *slog.Logger
 	now        func() time.Time
 	ca         *ca.Authority
-	serverCert tls.Certificate
-	store      *store.Store
+	serverCert atomic.Pointer[tls.Certificate]
+	certFiles  [2]string // server certificate and key, reloaded by ReloadServerCertificate
+	store      store.Store
 	metrics    *metrics
 	retryEvery time.Duration
 	grace      time.Duration
@@ -89,11 +96,19 @@ type Server struct {
 	// order).
 	mu     sync.Mutex
 	state  *master.State
-	views  [2]map[string]*cachedView // by viewFormat.index, then computer id
-	tokens map[string]store.Token    // by hash
+	views  [2]map[string]*cachedView    // by viewFormat.index, then computer id
+	tokens map[string]store.Token       // by hash
+	certs  map[string]store.Certificate // issued certificates, by serial (master.NormalizeSerial)
 
 	slapCerts slapCertificates
 	loopback  *slapLoopback // see EnableSLAPLoopback
+
+	// PostgreSQL: several masters, one leader (see ha.go).
+	pg        *store.Postgres // nil on SQLite
+	lead      atomic.Bool
+	leaderURL atomic.Value // string: where writes go
+	advertise string
+	fol       *follower // a follower's copy of the database; nil when leading
 
 	// fatal receives the error that must stop Serve when the state could
 	// not be rebuilt from the database (see discardUnstorable).
@@ -109,7 +124,10 @@ type InitResult struct {
 // the server certificate (for localhost, 127.0.0.1, ::1 and hostnames) and
 // the admin credentials. It refuses a directory that exists and is not
 // empty; on failure it removes what it created.
-func InitDataDir(dir string, hostnames []string, now time.Time) (res InitResult, err error) {
+//
+// storeSpec names the database (see store.Open): "" for a new SQLite file in
+// the directory, or an empty PostgreSQL database (postgres://…).
+func InitDataDir(dir, storeSpec string, hostnames []string, now time.Time) (res InitResult, err error) {
 	if dir == "" {
 		return res, errors.New("--data is empty: expected a directory")
 	}
@@ -168,15 +186,27 @@ func InitDataDir(dir string, hostnames []string, now time.Time) (res InitResult,
 			return res, err
 		}
 	}
-	created = append(created, p(FileDatabase), p(FileDatabase)+"-wal", p(FileDatabase)+"-shm")
-	st, err := store.Open(p(FileDatabase), store.Options{})
+	database := storeSpec
+	if storeSpec == "" {
+		database = p(FileDatabase)
+		created = append(created, p(FileDatabase), p(FileDatabase)+"-wal", p(FileDatabase)+"-shm")
+	}
+	st, err := store.Open(context.Background(), database, store.Options{})
 	if err != nil {
 		return res, err
 	}
-	// The database holds connection parameters (passwords): owner only.
-	if err := os.Chmod(p(FileDatabase), 0o600); err != nil {
-		st.Close()
-		return res, err
+	if storeSpec == "" {
+		// The database holds connection parameters (passwords): owner only.
+		if err := os.Chmod(p(FileDatabase), 0o600); err != nil {
+			st.Close()
+			return res, err
+		}
+	} else {
+		database = st.Path()
+		if ents, err := st.Load(context.Background()); err != nil || len(ents) > 0 {
+			st.Close()
+			return res, errors.Join(err, fmt.Errorf("server: %s already holds a master (%d entities): give an empty database", database, len(ents)))
+		}
 	}
 	err = st.Commit(context.Background(), store.Batch{Certificates: []store.Certificate{
 		{Serial: srv.Serial, Identity: model.Actor{Kind: "server", ID: "master"}, IssuedAt: now, NotAfter: srv.NotAfter},
@@ -188,7 +218,7 @@ func InitDataDir(dir string, hostnames []string, now time.Time) (res InitResult,
 	if err != nil {
 		return res, err
 	}
-	return InitResult{DataDir: dir, Database: p(FileDatabase), CACert: p(FileCACert),
+	return InitResult{DataDir: dir, Database: database, CACert: p(FileCACert),
 		ServerCert: p(FileServerCert), AdminCert: p(FileAdminCert), AdminKey: p(FileAdminKey)}, nil
 }
 
@@ -198,8 +228,15 @@ func InitDataDir(dir string, hostnames []string, now time.Time) (res InitResult,
 func Open(opts Options) (*Server, error) {
 	dir := opts.DataDir
 	p := func(name string) string { return filepath.Join(dir, name) }
-	if _, err := os.Stat(p(FileDatabase)); err != nil {
-		return nil, fmt.Errorf("%s has no %s (%v): run `slapgo master init --data %s` first", dir, FileDatabase, err, dir)
+	database := opts.Store
+	if database == "" {
+		database = p(FileDatabase)
+		if _, err := os.Stat(database); err != nil {
+			return nil, fmt.Errorf("%s has no %s (%v): run `slapgo master init --data %s` first", dir, FileDatabase, err, dir)
+		}
+	}
+	if _, err := os.Stat(p(FileCAKey)); err != nil {
+		return nil, fmt.Errorf("%s has no %s (%v): run `slapgo master init --data %s` first", dir, FileCAKey, err, dir)
 	}
 	authority, err := ca.LoadFiles(p(FileCACert), p(FileCAKey))
 	if err != nil {
@@ -214,19 +251,41 @@ func Open(opts Options) (*Server, error) {
 		return nil, err
 	}
 	m := newMetrics()
-	st, err := store.Open(p(FileDatabase), store.Options{OnCommit: m.observeCommit})
-	if err != nil {
+	var st store.Store
+	var pg *store.Postgres
+	var snap *store.Snapshot
+	if store.IsPostgres(database) {
+		// Several masters may share the database: this one follows until
+		// it takes the lead (Serve).
+		if pg, err = store.OpenPostgres(context.Background(), database, store.Options{OnCommit: m.observeCommit}); err != nil {
+			return nil, err
+		}
+		sn, err := pg.Snapshot(context.Background())
+		if err != nil {
+			pg.Close()
+			return nil, err
+		}
+		st, snap = pg, &sn
+	} else if st, err = store.Open(context.Background(), database, store.Options{OnCommit: m.observeCommit}); err != nil {
 		return nil, err
 	}
-	s, err := newServer(opts, policy, authority, serverCert, st, m)
+	s, err := newServer(opts, policy, authority, serverCert, st, m, snap)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
+	if pg != nil {
+		s.pg, s.fol = pg, newFollower(*snap)
+	} else {
+		m.leading.Set(1)
+	}
+	s.certFiles = [2]string{p(FileServerCert), p(FileServerKey)}
 	return s, nil
 }
 
-func newServer(opts Options, policy alloc.Policy, authority *ca.Authority, serverCert tls.Certificate, st *store.Store, m *metrics) (*Server, error) {
+// newServer builds the server on st, from snap when given (a follower's
+// start), else from what st loads.
+func newServer(opts Options, policy alloc.Policy, authority *ca.Authority, serverCert tls.Certificate, st store.Store, m *metrics, snap *store.Snapshot) (*Server, error) {
 	ctx := context.Background()
 	cfg := master.DefaultConfig()
 	cfg.Policy, cfg.OnlineWithin = policy, opts.OnlineWithin
@@ -234,20 +293,34 @@ func newServer(opts Options, policy alloc.Policy, authority *ca.Authority, serve
 		cfg.Limits = *opts.Limits
 	}
 	cfg.Quotas, cfg.AllowLocalSoftwareURLs = opts.Quotas, opts.AllowLocalSoftwareURLs
-	state, err := st.LoadState(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	toks, err := st.Tokens(ctx)
-	if err != nil {
-		return nil, err
+	var state *master.State
+	var toks []store.Token
+	var certs []store.Certificate
+	var err error
+	if snap != nil {
+		if state, err = master.Restore(cfg, snap.Entities); err != nil {
+			return nil, fmt.Errorf("server: rebuilding the state from %s: %w", st.Path(), err)
+		}
+		toks, certs = snap.Tokens, snap.Certificates
+	} else {
+		if state, err = st.LoadState(ctx, cfg); err != nil {
+			return nil, err
+		}
+		if toks, err = st.Tokens(ctx); err != nil {
+			return nil, err
+		}
+		if certs, err = st.Certificates(ctx); err != nil {
+			return nil, err
+		}
 	}
 	s := &Server{
-		log: opts.Logger, now: opts.Now, ca: authority, serverCert: serverCert, store: st, metrics: m,
+		log: opts.Logger, now: opts.Now, ca: authority, store: st, metrics: m,
 		retryEvery: opts.RetryEvery, grace: opts.ShutdownGrace, profiling: opts.Profiling,
 		state: state, views: [2]map[string]*cachedView{{}, {}}, tokens: map[string]store.Token{},
-		fatal: make(chan error, 1),
+		certs: map[string]store.Certificate{}, fatal: make(chan error, 1),
 	}
+	s.serverCert.Store(&serverCert)
+	s.noteCertificates(certs)
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -283,10 +356,48 @@ func (s *Server) MetricsHandler() http.Handler { return s.metricsH }
 // certificate, client certificates verified against the CA when given.
 func (s *Server) TLSConfig() *tls.Config {
 	return &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{s.serverCert},
-		ClientAuth:   tls.VerifyClientCertIfGiven,
-		ClientCAs:    s.ca.Pool(),
+		MinVersion: tls.VersionTLS13,
+		// The server certificate is read at each handshake: a new one
+		// (ReloadServerCertificate) is served without a restart.
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.serverCert.Load(), nil },
+		ClientAuth:     tls.VerifyClientCertIfGiven,
+		ClientCAs:      s.ca.Pool(),
+	}
+}
+
+// ReloadServerCertificate reads the server certificate and key files of
+// the data directory again and serves them from the next handshake on
+// (connections open keep theirs): a rotation without downtime. A pair that
+// does not load, does not match, is not signed by the master's CA or is
+// expired is refused, and the current one kept.
+func (s *Server) ReloadServerCertificate() error {
+	if s.certFiles[0] == "" {
+		return errors.New("server: no server certificate files to reload")
+	}
+	pair, err := tls.LoadX509KeyPair(s.certFiles[0], s.certFiles[1])
+	if err != nil {
+		return fmt.Errorf("server: reloading the server certificate: %w (the current one is kept)", err)
+	}
+	leaf := pair.Leaf
+	if leaf == nil {
+		return errors.New("server: reloading the server certificate: no certificate in the file (the current one is kept)")
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: s.ca.Pool(), CurrentTime: s.now(),
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		return fmt.Errorf("server: the new server certificate %s: %w (the current one is kept)", s.certFiles[0], err)
+	}
+	s.serverCert.Store(&pair)
+	s.log.Info("server certificate reloaded", "serial", leaf.SerialNumber.Text(16), "not_after", leaf.NotAfter, "dns", leaf.DNSNames)
+	return nil
+}
+
+// noteCertificates records issued certificates for authentication and the
+// revocation list. s.mu must be held (or the server not yet shared).
+func (s *Server) noteCertificates(certs []store.Certificate) {
+	for _, c := range certs {
+		if serial, err := master.NormalizeSerial(c.Serial); err == nil {
+			s.certs[serial] = c
+		}
 	}
 }
 
@@ -324,6 +435,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, metricsLn net.Liste
 		mon = &http.Server{Handler: s.metricsH, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 		go func() { errc <- fmt.Errorf("metrics listener: %w", mon.Serve(metricsLn)) }()
 	}
+	if s.pg != nil {
+		hactx, stopHA := context.WithCancel(ctx)
+		haDone := make(chan struct{})
+		go func() { defer close(haDone); s.runHA(hactx) }()
+		defer func() { stopHA(); <-haDone }()
+	}
 	tick := time.NewTicker(s.retryEvery)
 	defer tick.Stop()
 	var failure error
@@ -342,7 +459,9 @@ loop:
 			failure = err
 			break loop
 		case <-tick.C:
-			s.retryPending(ctx)
+			if s.Leading() {
+				s.retryPending(ctx)
+			}
 		}
 	}
 	s.log.Info("master shutting down: draining requests", "grace", s.grace)
@@ -393,6 +512,9 @@ func (s *Server) Close() error { return s.store.Close() }
 // An error of Apply waits for the batches already queued too: the answer
 // may reflect what they changed.
 func (s *Server) exec(ctx context.Context, cmd master.Command, attach func(master.Result) (store.Batch, error)) (master.Result, error) {
+	if !s.Leading() {
+		return master.Result{}, newError(http.StatusServiceUnavailable, api.CodeUnavailable, "this master follows: send writes to the leader")
+	}
 	s.mu.Lock()
 	now := s.now() // under the lock: commands see time in apply order
 	res, muts, err := s.state.Apply(now, cmd)
@@ -408,6 +530,7 @@ func (s *Server) exec(ctx context.Context, cmd master.Command, attach func(maste
 		var extra store.Batch
 		extra, attachErr = attach(res)
 		batch.Tokens, batch.Certificates = extra.Tokens, extra.Certificates
+		s.noteCertificates(batch.Certificates)
 	}
 	seq, serr := s.store.Submit(batch)
 	s.mu.Unlock()

@@ -1,6 +1,13 @@
-// Package store is the master's durable storage: a SQLite database (WAL,
-// synchronous=FULL) holding the entities of core/master's state, the
-// one-time computer registration tokens and the certificates issued.
+// Package store is the master's durable storage: the entities of
+// core/master's state, the one-time computer registration tokens and the
+// certificates issued. Store is the contract; two implementations keep it:
+//
+//   - SQLite (the default): one file, WAL, synchronous=FULL;
+//   - Postgres: a PostgreSQL database (jackc/pgx), synchronous_commit on,
+//     shared by several masters of which one leads (see Postgres).
+//
+// One test suite (contract_test.go) runs against both: the same mutations,
+// migrations, durability and backups.
 //
 // # Schema
 //
@@ -9,6 +16,8 @@
 // transaction, so a newer binary upgrades an older database; it refuses a
 // database whose version is newer than the binary knows (ErrSchemaTooNew)
 // and a SQLite file that is not a slapgo master database (ErrForeign).
+// PostgreSQL has its own list of migrations (schema_pg.go), applied under an
+// advisory lock since several masters may start at once.
 // No migration drops data.
 //
 //	entities(kind, key, data)  PRIMARY KEY (kind, key): core/master.Mutation values, as
@@ -38,6 +47,13 @@
 //     store refuses every later batch (Err, Failed) and the master must be
 //     restarted to rebuild its state from what was committed.
 //  4. Close flushes what is queued, then closes the database.
+//
+// # Backup
+//
+// Backup writes a consistent copy, taken while the store serves, into a new
+// SQLite file of the store's schema (SQLite's online backup API; for
+// PostgreSQL a logical export in one REPEATABLE READ transaction); Restore
+// loads such a file into a new SQLite file or an empty PostgreSQL database.
 //
 // # Restart
 //

@@ -16,7 +16,7 @@ import (
 
 // manyRows commits a state of several computers whose partitions fill
 // several of Load's batches, with instances and the other kinds.
-func manyRows(t *testing.T, s *Store) *master.State {
+func manyRows(t *testing.T, s *SQLite) *master.State {
 	t.Helper()
 	st := master.New(master.DefaultConfig())
 	alice := model.Actor{Kind: model.KindPerson, ID: "alice"}

@@ -20,7 +20,7 @@ import (
 // collections took a third of the restart's CPU time. A memory limit
 // (loadMemoryFactor times the database's size above what the process uses,
 // or GOMEMLIMIT if lower) bounds the pause: past it the collector runs.
-func (s *Store) LoadState(ctx context.Context, cfg master.Config) (*master.State, error) {
+func (s *SQLite) LoadState(ctx context.Context, cfg master.Config) (*master.State, error) {
 	resume := pauseGC(s.loadBudget())
 	defer resume()
 	ents, err := s.Load(ctx)
@@ -41,7 +41,7 @@ const loadMemoryFactor = 8
 
 // loadBudget is how many bytes a load may allocate before the collector
 // runs: loadMemoryFactor times the database's size, WAL included.
-func (s *Store) loadBudget() int64 {
+func (s *SQLite) loadBudget() int64 {
 	var size int64
 	for _, p := range []string{s.path, s.path + "-wal"} {
 		if fi, err := os.Stat(p); err == nil {

@@ -79,7 +79,7 @@ func statusKiB(status []byte, key string) int64 {
 // loadAndRestore is a master's restart: open the database, load every
 // entity, rebuild the state (LoadState).
 func loadAndRestore(path string) (*master.State, int, error) {
-	s, err := Open(path, Options{})
+	s, err := OpenSQLite(path, Options{})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -128,7 +128,7 @@ func buildGrid(tb testing.TB, path string, computers, parts, instances int) {
 			tb.Fatalf("building the grid: instance %d is %s", i, res.Instance.Status)
 		}
 	}
-	s, err := Open(path, Options{})
+	s, err := OpenSQLite(path, Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -241,7 +241,7 @@ func runRoundTrip(t *testing.T, c *choices, maxSteps int) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	path := filepath.Join(dir, "master.db")
-	st, err := store.Open(path, store.Options{})
+	st, err := store.OpenSQLite(path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +285,7 @@ func runRoundTrip(t *testing.T, c *choices, maxSteps int) {
 		if err := st.Close(); err != nil {
 			t.Fatalf("step %d: closing the store: %v\ncommands:\n%s", step, err, strings.Join(trail, "\n"))
 		}
-		st, err = store.Open(path, store.Options{})
+		st, err = store.OpenSQLite(path, store.Options{})
 		if err != nil {
 			t.Fatalf("step %d: reopening the store: %v", step, err)
 		}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,10 +26,10 @@ var (
 
 const softURL = "https://example.org/sr/kvm.cfg"
 
-func openTemp(t *testing.T) (*Store, string) {
+func openTemp(t *testing.T) (*SQLite, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "master.db")
-	s, err := Open(path, Options{})
+	s, err := OpenSQLite(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +38,7 @@ func openTemp(t *testing.T) (*Store, string) {
 }
 
 // applyAll applies commands to st and commits each command's mutations.
-func applyAll(t *testing.T, st *master.State, s *Store, cmds ...master.Command) {
+func applyAll(t *testing.T, st *master.State, s Store, cmds ...master.Command) {
 	t.Helper()
 	for i, c := range cmds {
 		_, muts, err := st.Apply(t0.Add(time.Duration(i)*time.Second), c)
@@ -101,168 +100,6 @@ func TestOpenNewDatabase(t *testing.T) {
 	}
 }
 
-func TestRestoreEqualsState(t *testing.T) {
-	s, path := openTemp(t)
-	st := master.New(master.DefaultConfig())
-	applyAll(t, st, s, sampleCommands(3)...)
-	// Removing a free partition must delete it from the database.
-	applyAll(t, st, s, master.SetCapacity{By: comp, ComputerID: comp.ID, Partitions: []master.PartitionSpec{
-		{ID: "slappart0", Addresses: []model.Address{{Iface: "lo", Addr: "10.0.0.1"}}},
-		{ID: "slappart1", Addresses: []model.Address{{Iface: "lo", Addr: "10.0.0.2"}}},
-	}})
-	want := encodeSnapshot(t, st)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s2, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
-	ents, err := s2.Load(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	st2, err := master.Restore(master.DefaultConfig(), ents)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := encodeSnapshot(t, st2); !bytes.Equal(got, want) {
-		t.Errorf("restored state differs:\n got %s\nwant %s", got, want)
-	}
-	if n := len(st2.Partitions(comp.ID)); n != 2 {
-		t.Errorf("restored computer has %d partitions, want 2 (slappart2 was removed)", n)
-	}
-}
-
-func TestGroupCommitKeepsOrder(t *testing.T) {
-	var mu sync.Mutex
-	batches := 0
-	path := filepath.Join(t.TempDir(), "master.db")
-	s, err := Open(path, Options{OnCommit: func(n int, _ time.Duration) {
-		mu.Lock()
-		batches += n
-		mu.Unlock()
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Writers submit under one lock, like the server does around Apply;
-	// all write the same entity, so the last one submitted must win.
-	var applyMu sync.Mutex
-	counter := 0
-	var wg sync.WaitGroup
-	const writers, each = 8, 50
-	for range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range each {
-				applyMu.Lock()
-				counter++
-				p := &model.Person{ID: "PERSON-1", Name: fmt.Sprintf("v%d", counter)}
-				seq, err := s.Submit(Batch{Mutations: []master.Mutation{{Kind: master.KindPerson, Key: p.ID, Value: p}}})
-				applyMu.Unlock()
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if err := s.Wait(context.Background(), seq); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if batches != writers*each {
-		t.Errorf("OnCommit saw %d batches, want %d", batches, writers*each)
-	}
-	s2, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
-	ents, err := s2.Load(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ents) != 1 || ents[0].Value.(*model.Person).Name != fmt.Sprintf("v%d", writers*each) {
-		t.Errorf("after concurrent writes: %+v, want one person named v%d", ents, writers*each)
-	}
-}
-
-func TestEmptyBatchIsABarrier(t *testing.T) {
-	s, _ := openTemp(t)
-	seq0, err := s.Submit(Batch{})
-	if err != nil || seq0 != 0 {
-		t.Fatalf("first empty Submit = %d, %v; want 0", seq0, err)
-	}
-	seq1, _ := s.Submit(Batch{Certificates: []Certificate{{Serial: "01", Identity: admin, IssuedAt: t0, NotAfter: t0}}})
-	seq2, _ := s.Submit(Batch{})
-	if seq1 != 1 || seq2 != 1 {
-		t.Fatalf("sequences = %d, %d; want 1, 1", seq1, seq2)
-	}
-	if err := s.Wait(context.Background(), seq2); err != nil {
-		t.Fatal(err)
-	}
-	certs, err := s.Certificates(context.Background())
-	if err != nil || len(certs) != 1 {
-		t.Fatalf("after the barrier: %d certificates, %v; want the one submitted before", len(certs), err)
-	}
-}
-
-func TestCloseFlushes(t *testing.T) {
-	s, path := openTemp(t)
-	for i := range 20 {
-		p := &model.Person{ID: fmt.Sprintf("PERSON-%d", i), Name: "x"}
-		if _, err := s.Submit(Batch{Mutations: []master.Mutation{{Kind: master.KindPerson, Key: p.ID, Value: p}}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Submit(Batch{Certificates: []Certificate{{Serial: "02"}}}); !errors.Is(err, ErrClosed) {
-		t.Errorf("Submit after Close = %v, want ErrClosed", err)
-	}
-	s2, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
-	ents, _ := s2.Load(context.Background())
-	if len(ents) != 20 {
-		t.Errorf("after Close: %d entities, want 20", len(ents))
-	}
-}
-
-func TestTokensAndCertificates(t *testing.T) {
-	s, _ := openTemp(t)
-	ctx := context.Background()
-	tok := Token{Hash: "abc", ComputerID: "COMP-1", CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)}
-	cert := Certificate{Serial: "0a1b", Identity: comp, IssuedAt: t0, NotAfter: t0.Add(time.Hour)}
-	if err := s.Commit(ctx, Batch{Tokens: []Token{tok}, Certificates: []Certificate{cert}}); err != nil {
-		t.Fatal(err)
-	}
-	used := tok
-	used.UsedAt = t0.Add(time.Minute)
-	if err := s.Commit(ctx, Batch{Tokens: []Token{used}}); err != nil {
-		t.Fatal(err)
-	}
-	toks, err := s.Tokens(ctx)
-	if err != nil || len(toks) != 1 || toks[0] != used {
-		t.Errorf("Tokens = %+v, %v; want [%+v]", toks, err, used)
-	}
-	certs, err := s.Certificates(ctx)
-	if err != nil || len(certs) != 1 || certs[0] != cert {
-		t.Errorf("Certificates = %+v, %v; want [%+v]", certs, err, cert)
-	}
-}
-
 func TestWriteFailureStopsTheStore(t *testing.T) {
 	s, _ := openTemp(t)
 	ctx := context.Background()
@@ -287,7 +124,7 @@ func TestWriteFailureStopsTheStore(t *testing.T) {
 
 func TestUpgradeOlderDatabase(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "master.db")
-	old, err := open(path, Options{}, 1)
+	old, err := openSQLite(path, Options{}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +137,7 @@ func TestUpgradeOlderDatabase(t *testing.T) {
 	if err := old.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(path, Options{})
+	s, err := OpenSQLite(path, Options{})
 	if err != nil {
 		t.Fatalf("upgrading: %v", err)
 	}
@@ -327,7 +164,7 @@ func TestUpgradeOlderDatabase(t *testing.T) {
 func TestRefuseNewerOrForeignDatabase(t *testing.T) {
 	dir := t.TempDir()
 	newer := filepath.Join(dir, "newer.db")
-	s, err := Open(newer, Options{})
+	s, err := OpenSQLite(newer, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +172,7 @@ func TestRefuseNewerOrForeignDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	_, err = Open(newer, Options{})
+	_, err = OpenSQLite(newer, Options{})
 	if !errors.Is(err, ErrSchemaTooNew) || !strings.Contains(err.Error(), "newer slapgo") {
 		t.Errorf("Open(newer database) = %v, want ErrSchemaTooNew", err)
 	}
@@ -349,10 +186,10 @@ func TestRefuseNewerOrForeignDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	if _, err := Open(foreign, Options{}); !errors.Is(err, ErrForeign) {
+	if _, err := OpenSQLite(foreign, Options{}); !errors.Is(err, ErrForeign) {
 		t.Errorf("Open(foreign database) = %v, want ErrForeign", err)
 	}
-	if _, err := Open(filepath.Join(dir, "a?b.db"), Options{}); err == nil {
+	if _, err := OpenSQLite(filepath.Join(dir, "a?b.db"), Options{}); err == nil {
 		t.Error("Open accepted a path with '?'")
 	}
 }
@@ -362,7 +199,7 @@ func TestRefuseNewerOrForeignDatabase(t *testing.T) {
 // partitions in the binary format, and the state loaded is the same.
 func TestUpgradeRewritesJSONEntities(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "master.db")
-	old, err := open(path, Options{}, 3)
+	old, err := openSQLite(path, Options{}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +227,7 @@ func TestUpgradeRewritesJSONEntities(t *testing.T) {
 	if err := old.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(path, Options{})
+	s, err := OpenSQLite(path, Options{})
 	if err != nil {
 		t.Fatalf("upgrading: %v", err)
 	}

@@ -311,9 +311,12 @@ func (c *Config) Validate() error {
 		return fail("slapos", "computer_id", "is not set: expected the computer's id given by the master (COMP-…)")
 	}
 	if c.MasterURL != "" {
-		u, err := url.Parse(c.MasterURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fail("slapos", "master_url", "%q: expected https://host:port", c.MasterURL)
+		// Several masters of one grid: separated by commas.
+		for _, one := range strings.Split(c.MasterURL, ",") {
+			u, err := url.Parse(strings.TrimSpace(one))
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				return fail("slapos", "master_url", "%q: expected https://host:port (several masters: separated by commas)", one)
+			}
 		}
 	}
 	switch c.MasterProtocol {

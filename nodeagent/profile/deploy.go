@@ -164,7 +164,7 @@ func Deploy(ctx context.Context, ic InstanceContext) (Deployment, error) {
 	for k, v := range map[string]string{
 		"computer-id":          ic.ComputerID,
 		"partition-id":         ic.PartitionID,
-		"server-url":           ic.MasterURL,
+		"server-url":           strings.TrimSpace(strings.Split(ic.MasterURL, ",")[0]), // one URL, as SlapOS software expects
 		"software-release-url": ic.SoftwareRelease,
 		"key-file":             ic.KeyFile,
 		"cert-file":            ic.CertFile,

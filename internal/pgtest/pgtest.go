@@ -1,0 +1,223 @@
+// Package pgtest runs a real PostgreSQL server for a test: Debian's
+// postgresql package's initdb and postgres (under
+// /usr/lib/postgresql/VERSION/bin), a cluster initialized into a new
+// temporary folder, the server listening on a unix socket in that folder
+// only, run as an unprivileged user (as root: the postgres system user the
+// package creates), stopped and removed when the test ends, even when it
+// fails. Without PostgreSQL the test stops through internal/testenv (a
+// failure under CI=true).
+//
+// pgtest is for tests only; it imports "testing".
+package pgtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/slapgo/slapgo/internal/testenv"
+)
+
+// Superuser is the name of the cluster's superuser.
+const Superuser = "slapgo"
+
+// Server is one PostgreSQL cluster started for a test.
+type Server struct {
+	dir  string // the cluster's folder: data/ and the socket
+	bin  string
+	cred *syscall.Credential
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+	log *os.File
+	dbs atomic.Int64
+}
+
+// Bin finds the folder of PostgreSQL's server programs, the newest version
+// first, or "".
+func Bin() string {
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	slices.SortFunc(dirs, func(a, b string) int {
+		va, _ := strconv.Atoi(filepath.Base(filepath.Dir(a)))
+		vb, _ := strconv.Atoi(filepath.Base(filepath.Dir(b)))
+		return vb - va
+	})
+	for _, d := range dirs {
+		if fileExists(filepath.Join(d, "initdb")) && fileExists(filepath.Join(d, "postgres")) {
+			return d
+		}
+	}
+	return ""
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// Start initializes and starts a cluster for t; it is stopped and removed
+// when t ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin := Bin()
+	if bin == "" {
+		testenv.Missing(t, "PostgreSQL not found (no initdb and postgres under /usr/lib/postgresql/*/bin): install Debian's postgresql (make test-deps)")
+		return nil
+	}
+	s := &Server{bin: bin}
+	dir, err := os.MkdirTemp("", "slapgo-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	s.dir = dir
+	if os.Geteuid() == 0 {
+		// initdb and postgres refuse to run as root.
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			testenv.Missing(t, "running as root and no postgres system user to run PostgreSQL as: install Debian's postgresql (make test-deps)")
+			return nil
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		s.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	init := s.command(filepath.Join(bin, "initdb"), "-D", s.dataDir(), "-U", Superuser, "--auth=trust",
+		"--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions")
+	if out, err := init.CombinedOutput(); err != nil {
+		t.Fatalf("pgtest: initdb: %v\n%s", err, out)
+	}
+	t.Cleanup(s.stop)
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (s *Server) dataDir() string { return filepath.Join(s.dir, "data") }
+
+func (s *Server) command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = s.dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: s.cred}
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	return cmd
+}
+
+// Restart starts the server again after Kill or Stop (Start starts it).
+func (s *Server) Restart() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		return errors.New("pgtest: the server is running")
+	}
+	logf, err := os.OpenFile(filepath.Join(s.dir, "postgres.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := s.command(filepath.Join(s.bin, "postgres"), "-D", s.dataDir(), "-k", s.dir,
+		"-c", "listen_addresses=", "-c", "max_connections=200", "-c", "shared_buffers=16MB",
+		"-c", "fsync=on", "-c", "synchronous_commit=on")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("pgtest: starting postgres: %w", err)
+	}
+	s.cmd, s.log = cmd, logf
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for {
+		c, err := pgx.Connect(ctx, s.url("postgres"))
+		if err == nil {
+			c.Close(ctx)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("pgtest: postgres did not accept connections within 60s: %w\n%s", err, s.Log())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Kill stops the server at once (SIGKILL to all its processes): a crash.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	s.cmd.Wait()
+	s.cmd = nil
+	s.log.Close()
+	// The killed postmaster leaves its pid file: postgres starts anyway
+	// once no process of the cluster is left.
+}
+
+// Stop stops the server cleanly (fast shutdown).
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+	s.cmd = nil
+	s.log.Close()
+}
+
+func (s *Server) stop() {
+	s.Stop()
+}
+
+// Log is what the server printed so far.
+func (s *Server) Log() string {
+	b, _ := os.ReadFile(filepath.Join(s.dir, "postgres.log"))
+	return string(b)
+}
+
+func (s *Server) url(db string) string {
+	return fmt.Sprintf("postgres://%s@/%s?host=%s&sslmode=disable", Superuser, db, s.dir)
+}
+
+// NewDatabase creates an empty database and returns its URL.
+func (s *Server) NewDatabase(t testing.TB) string {
+	t.Helper()
+	name := fmt.Sprintf("t%d", s.dbs.Add(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, s.url("postgres"))
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("pgtest: creating database %s: %v", name, err)
+	}
+	return s.url(name)
+}

@@ -1,0 +1,256 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/slapgo/slapgo/core/master"
+	"github.com/slapgo/slapgo/master/api"
+	"github.com/slapgo/slapgo/master/store"
+)
+
+// Several masters on one PostgreSQL database: one leads, the others follow.
+//
+// A master opened on PostgreSQL starts as a follower: it loads a snapshot
+// of the database, then follows the mutation log (LISTEN/NOTIFY, and a
+// catch-up read every second in case a notification was missed), applying
+// each commit to a copy of the entities and rebuilding its state from it:
+// a warm state that answers reads. It redirects writes to the leader (307,
+// or 503 naming the leader while none is known). Meanwhile it waits for the
+// leader lock (store.Postgres.Lead); once it holds it, the epoch moved, so
+// no other master can commit again: it reads the log to its end, and leads.
+//
+// A leader whose lock session ends, or whose write finds another epoch,
+// stops (Serve returns the store's failure): restarted, it follows.
+
+// followInterval is how often a follower reads the log without being
+// notified.
+const followInterval = time.Second
+
+// changesPerRead bounds the commits read from the log at once.
+const changesPerRead = 1000
+
+// follower is a follower's copy of the database.
+type follower struct {
+	ents map[entKey]master.Mutation
+	seq  int64 // the last commit of the log applied
+}
+
+type entKey struct {
+	kind master.EntityKind
+	key  string
+}
+
+func newFollower(snap store.Snapshot) *follower {
+	f := &follower{ents: make(map[entKey]master.Mutation, len(snap.Entities)), seq: snap.Seq}
+	for _, m := range snap.Entities {
+		f.ents[entKey{m.Kind, m.Key}] = m
+	}
+	return f
+}
+
+// Leading reports whether this master applies commands: always on SQLite;
+// on PostgreSQL once it holds the leader lock.
+func (s *Server) Leading() bool { return s.pg == nil || s.lead.Load() }
+
+// SetAdvertiseURL sets the URL under which the other masters redirect to
+// this one when it leads (default: none, followers then answer 503).
+func (s *Server) SetAdvertiseURL(u string) { s.advertise = u }
+
+// followerRedirect answers a request a follower does not serve: every
+// write, and the computer view (a poll may record the computer's contact).
+// It returns false when the request is for this master.
+func (s *Server) followerRedirect(w http.ResponseWriter, r *http.Request, pattern string) bool {
+	if s.Leading() {
+		return false
+	}
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && pattern != "GET "+api.Prefix+"/computers/{id}" {
+		return false
+	}
+	leader, _ := s.leaderURL.Load().(string)
+	if leader != "" && leader != s.advertise {
+		http.Redirect(w, r, leader+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+		return true
+	}
+	writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Code: api.CodeUnavailable,
+		Message: "this master follows and no leader is known yet (a take-over is under way): retry, or ask another master"})
+	return true
+}
+
+// runHA follows the log until this master takes the lead, then promotes
+// it. It returns when ctx is done, or after the promotion.
+func (s *Server) runHA(ctx context.Context) {
+	lctx, stopListen := context.WithCancel(ctx)
+	defer stopListen()
+	notify := make(chan struct{}, 1)
+	go func() {
+		for lctx.Err() == nil {
+			err := s.pg.Listen(lctx, notify)
+			if lctx.Err() != nil {
+				return
+			}
+			s.log.Warn("listening for commits failed: catching up by reading the log", "error", err)
+			select {
+			case <-lctx.Done():
+			case <-time.After(followInterval):
+			}
+		}
+	}()
+	type leadResult struct {
+		info store.LeaderInfo
+		err  error
+	}
+	led := make(chan leadResult, 1)
+	campaign := func() {
+		host, _ := os.Hostname()
+		info, err := s.pg.Lead(ctx, fmt.Sprintf("%s pid %d", host, os.Getpid()), s.advertise)
+		led <- leadResult{info, err}
+	}
+	go campaign()
+	tick := time.NewTicker(followInterval)
+	defer tick.Stop()
+	s.refreshLeader(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-notify:
+			s.catchUp(ctx)
+		case <-tick.C:
+			s.catchUp(ctx)
+			s.refreshLeader(ctx)
+		case r := <-led:
+			if r.err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				// The database is away (a restart): wait for the lock
+				// again once it answers.
+				s.log.Warn("waiting for the leader lock failed: trying again", "error", r.err)
+				go func() {
+					select {
+					case <-ctx.Done():
+						led <- leadResult{err: ctx.Err()}
+					case <-time.After(followInterval):
+						campaign()
+					}
+				}()
+				continue
+			}
+			s.promote(ctx, r.info)
+			return
+		}
+	}
+}
+
+func (s *Server) refreshLeader(ctx context.Context) {
+	li, err := s.pg.Leader(ctx)
+	if err != nil {
+		s.log.Warn("reading the leader", "error", err)
+		return
+	}
+	s.leaderURL.Store(li.URL)
+}
+
+// catchUp applies the commits of the log after the follower's position,
+// then rebuilds the state. It is quiet about errors (a database restart):
+// the next round retries.
+func (s *Server) catchUp(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fol == nil {
+		return nil
+	}
+	applied := 0
+	for {
+		changes, err := s.pg.ChangesAfter(ctx, s.fol.seq, changesPerRead)
+		if errors.Is(err, store.ErrLogTruncated) {
+			s.log.Warn("the follower fell behind the log: loading the whole state", "error", err)
+			snap, serr := s.pg.Snapshot(ctx)
+			if serr != nil {
+				return serr
+			}
+			s.fol = newFollower(snap)
+			s.tokens = map[string]store.Token{}
+			for _, t := range snap.Tokens {
+				s.tokens[t.Hash] = t
+			}
+			s.noteCertificates(snap.Certificates)
+			applied++
+			continue
+		}
+		if err != nil {
+			s.log.Warn("following the log", "error", err)
+			return err
+		}
+		for _, c := range changes {
+			for _, m := range c.Entities {
+				k := entKey{m.Kind, m.Key}
+				if m.Delete {
+					delete(s.fol.ents, k)
+				} else {
+					s.fol.ents[k] = m
+				}
+			}
+			for _, t := range c.Tokens {
+				s.tokens[t.Hash] = t
+			}
+			s.noteCertificates(c.Certificates)
+			s.fol.seq = c.Seq
+		}
+		applied += len(changes)
+		if len(changes) < changesPerRead {
+			break
+		}
+	}
+	if applied == 0 {
+		return nil
+	}
+	st, err := master.Restore(s.state.Config(), slices.Collect(maps.Values(s.fol.ents)))
+	if err != nil {
+		// The leader wrote what it could restore: this is a defect.
+		s.fatalf(fmt.Errorf("server: rebuilding the follower's state at commit %d: %w", s.fol.seq, err))
+		return err
+	}
+	s.state = st
+	for _, m := range s.views {
+		clear(m)
+	}
+	s.metrics.followed.Set(float64(s.fol.seq))
+	return nil
+}
+
+// promote makes this master the leader: the epoch moved (no other master
+// can commit), so the log read to its end holds every acknowledged write.
+func (s *Server) promote(ctx context.Context, info store.LeaderInfo) {
+	start := time.Now()
+	for {
+		if err := s.catchUp(ctx); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.mu.Lock()
+	s.fol = nil
+	s.lead.Store(true)
+	s.leaderURL.Store(s.advertise)
+	s.mu.Unlock()
+	s.metrics.leading.Set(1)
+	s.log.Info("leading", "epoch", info.Epoch, "url", s.advertise, "caught_up_in", time.Since(start))
+}
+
+func (s *Server) fatalf(err error) {
+	select {
+	case s.fatal <- err:
+	default:
+	}
+}
