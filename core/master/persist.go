@@ -96,6 +96,8 @@ func decodeJSONEntity(kind EntityKind, key string, data []byte) (Mutation, error
 		v = &account.Movement{}
 	case KindJournal:
 		v = &journalRecord{}
+	case KindCredential:
+		v = &Credential{}
 	default:
 		return Mutation{}, fmt.Errorf("master: stored entity %s %q has unknown kind", kind, key)
 	}
@@ -174,7 +176,7 @@ func (s *State) Snapshot() []Mutation {
 	for _, r := range slices.Sorted(maps.Keys(s.journals)) {
 		out = append(out, Mutation{Kind: KindJournal, Key: r, Value: &journalRecord{Ref: r}})
 	}
-	return out
+	return s.snapshotCredentials(out)
 }
 
 // Restore rebuilds a state from persisted entities (in any order).
@@ -210,6 +212,8 @@ func Restore(cfg Config, entities []Mutation) (*State, error) {
 			s.movements = append(s.movements, *v)
 		case *journalRecord:
 			s.journals[v.Ref] = true
+		case *Credential:
+			s.creds[v.Person] = v
 		default:
 			return nil, fmt.Errorf("master: restore: entity %s %q has unexpected type %T", m.Kind, m.Key, m.Value)
 		}

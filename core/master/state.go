@@ -72,6 +72,7 @@ type State struct {
 	usage     map[string]*Usage          // by person: derived from live instances, never persisted
 	movements []account.Movement
 	journals  map[string]bool
+	creds     map[string]*Credential // by person
 
 	muts []Mutation // mutations of the command being applied
 }
@@ -92,6 +93,7 @@ func New(cfg Config) *State {
 		pending:   newPendingQueue(),
 		usage:     map[string]*Usage{},
 		journals:  map[string]bool{},
+		creds:     map[string]*Credential{},
 	}
 }
 

@@ -309,7 +309,7 @@ func entityKind(b []byte) master.EntityKind {
 }
 
 var knownKinds = []master.EntityKind{master.KindInstance, master.KindPartition, master.KindComputer,
-	master.KindSoftware, master.KindPerson, master.KindMovement, master.KindJournal, master.KindMeta}
+	master.KindSoftware, master.KindPerson, master.KindMovement, master.KindJournal, master.KindMeta, master.KindCredential}
 
 // Tokens reads every registration token (used ones included).
 func (s *Store) Tokens(ctx context.Context) ([]Token, error) {
