@@ -22,11 +22,11 @@ const MaxCredentialHash = 512
 // the core stores them, decides who may set them, and consumes a link once.
 // NB: never part of any view or answer.
 type Credential struct {
-	Person        string    `json:"person"`
-	PasswordHash  string    `json:"password_hash,omitempty"`
-	PasswordSetAt time.Time `json:"password_set_at,omitzero"`
-	LinkHash      string    `json:"link_hash,omitempty"`
-	LinkExpiresAt time.Time `json:"link_expires_at,omitzero"`
+	Identity      model.Actor `json:"identity"`
+	PasswordHash  string      `json:"password_hash,omitempty"`
+	PasswordSetAt time.Time   `json:"password_set_at,omitzero"`
+	LinkHash      string      `json:"link_hash,omitempty"`
+	LinkExpiresAt time.Time   `json:"link_expires_at,omitzero"`
 }
 
 // SetPassword stores the hash of a person's new password: the person for
@@ -38,16 +38,17 @@ type SetPassword struct {
 }
 
 // IssueSignInLink records the digest of a one-time sign-in link for a
-// person, replacing any link issued before (admin only).
+// person, replacing any link issued before (admin only). For may also be
+// the admin: the operator then signs a browser in without its certificate.
 type IssueSignInLink struct {
 	By        model.Actor
-	Person    string
+	For       model.Actor // a person, or model.Admin
 	Hash      string
 	ExpiresAt time.Time
 }
 
-// UseSignInLink consumes a person's sign-in link. By is the person the
-// link names: it is allowed only when Hash is the digest recorded and the
+// UseSignInLink consumes a sign-in link. By is the identity the link
+// names: it is allowed only when Hash is the digest recorded and the
 // link has not expired; the link can then not be used again.
 type UseSignInLink struct {
 	By   model.Actor
@@ -74,19 +75,23 @@ func validateHash(what, h string) error {
 	return nil
 }
 
-// credential returns the credential record of a person, made when missing.
-func (s *State) credential(person string) *Credential {
-	c := s.creds[person]
+// credKey is the key of an identity's credential record.
+func credKey(a model.Actor) string { return string(a.Kind) + "/" + a.ID }
+
+// credential returns the credential record of an identity, made when
+// missing.
+func (s *State) credential(a model.Actor) *Credential {
+	c := s.creds[credKey(a)]
 	if c == nil {
-		c = &Credential{Person: person}
-		s.creds[person] = c
+		c = &Credential{Identity: a}
+		s.creds[credKey(a)] = c
 	}
 	return c
 }
 
 func (s *State) recordCredential(c *Credential) {
 	cp := *c
-	s.muts = append(s.muts, Mutation{Kind: KindCredential, Key: c.Person, Value: &cp})
+	s.muts = append(s.muts, Mutation{Kind: KindCredential, Key: credKey(c.Identity), Value: &cp})
 }
 
 func (s *State) setPassword(now time.Time, c SetPassword) (Result, error) {
@@ -104,7 +109,7 @@ func (s *State) setPassword(now time.Time, c SetPassword) (Result, error) {
 	if err := validateHash("password hash", c.Hash); err != nil {
 		return Result{}, err
 	}
-	cr := s.credential(c.Person)
+	cr := s.credential(model.Actor{Kind: model.KindPerson, ID: c.Person})
 	cr.PasswordHash, cr.PasswordSetAt = c.Hash, now
 	s.recordCredential(cr)
 	p := *s.persons[c.Person]
@@ -115,8 +120,14 @@ func (s *State) issueSignInLink(now time.Time, c IssueSignInLink) (Result, error
 	if c.By.Kind != model.KindAdmin {
 		return Result{}, forbiddenf("%s may not issue sign-in links: admin only", c.By)
 	}
-	if _, ok := s.persons[c.Person]; !ok {
-		return Result{}, notFoundf("person %s does not exist", c.Person)
+	switch {
+	case c.For == model.Admin:
+	case c.For.Kind == model.KindPerson:
+		if _, ok := s.persons[c.For.ID]; !ok {
+			return Result{}, notFoundf("person %s does not exist", c.For.ID)
+		}
+	default:
+		return Result{}, invalidf("a sign-in link is for a person or the admin, not %s", c.For)
 	}
 	if err := validateHash("sign-in link digest", c.Hash); err != nil {
 		return Result{}, err
@@ -124,19 +135,23 @@ func (s *State) issueSignInLink(now time.Time, c IssueSignInLink) (Result, error
 	if !c.ExpiresAt.After(now) {
 		return Result{}, invalidf("sign-in link expiry %s is not after now (%s)", c.ExpiresAt.Format(time.RFC3339), now.Format(time.RFC3339))
 	}
-	cr := s.credential(c.Person)
+	cr := s.credential(c.For)
 	cr.LinkHash, cr.LinkExpiresAt = c.Hash, c.ExpiresAt
 	s.recordCredential(cr)
-	p := *s.persons[c.Person]
-	return Result{Person: &p, Changed: true}, nil
+	return Result{Changed: true}, nil
 }
 
 func (s *State) useSignInLink(now time.Time, c UseSignInLink) (Result, error) {
-	if c.By.Kind != model.KindPerson {
-		return Result{}, forbiddenf("%s may not use a sign-in link: links are for persons", c.By)
+	var p *model.Person
+	switch {
+	case c.By.Kind == model.KindPerson:
+		p = s.persons[c.By.ID]
+	case c.By == model.Admin:
+		p = &model.Person{ID: model.Admin.ID, Name: "admin"}
+	default:
+		return Result{}, forbiddenf("%s may not use a sign-in link: links are for persons and the admin", c.By)
 	}
-	p := s.persons[c.By.ID]
-	cr := s.creds[c.By.ID]
+	cr := s.creds[credKey(c.By)]
 	// One answer for every refusal: it tells nothing about which persons
 	// exist or hold a link.
 	refused := forbiddenf("this sign-in link is unknown, used or expired: ask the operator for a new one")
@@ -158,7 +173,7 @@ func (s *State) PasswordHash(person string) (string, bool) {
 	if s.persons[person] == nil {
 		return "", false
 	}
-	c := s.creds[person]
+	c := s.creds[credKey(model.Actor{Kind: model.KindPerson, ID: person})]
 	if c == nil || c.PasswordHash == "" {
 		return "", false
 	}

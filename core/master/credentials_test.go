@@ -56,10 +56,10 @@ func TestPasswordIsSetByItsPersonOrTheAdmin(t *testing.T) {
 func TestSignInLinkIsUsedOnceBeforeItExpires(t *testing.T) {
 	g := newGrid(t, 0, 0)
 	exp := g.now.Add(time.Hour)
-	if _, err := g.apply(master.IssueSignInLink{By: g.alice, Person: "alice", Hash: "h1", ExpiresAt: exp}); !errors.Is(err, master.ErrForbidden) {
+	if _, err := g.apply(master.IssueSignInLink{By: g.alice, For: g.alice, Hash: "h1", ExpiresAt: exp}); !errors.Is(err, master.ErrForbidden) {
 		t.Fatalf("a person issuing a link: %v, want forbidden", err)
 	}
-	g.must(master.IssueSignInLink{By: model.Admin, Person: "alice", Hash: "h1", ExpiresAt: exp})
+	g.must(master.IssueSignInLink{By: model.Admin, For: g.alice, Hash: "h1", ExpiresAt: exp})
 	if _, err := g.apply(master.UseSignInLink{By: g.alice, Hash: "h2"}); !errors.Is(err, master.ErrForbidden) {
 		t.Fatalf("a wrong digest: %v, want forbidden", err)
 	}
@@ -70,7 +70,7 @@ func TestSignInLinkIsUsedOnceBeforeItExpires(t *testing.T) {
 	if _, err := g.apply(master.UseSignInLink{By: g.alice, Hash: "h1"}); !errors.Is(err, master.ErrForbidden) {
 		t.Fatalf("the link used twice: %v, want forbidden", err)
 	}
-	g.must(master.IssueSignInLink{By: model.Admin, Person: "alice", Hash: "h3", ExpiresAt: g.now.Add(2 * time.Second)})
+	g.must(master.IssueSignInLink{By: model.Admin, For: g.alice, Hash: "h3", ExpiresAt: g.now.Add(2 * time.Second)})
 	g.now = g.now.Add(time.Minute)
 	if _, err := g.apply(master.UseSignInLink{By: g.alice, Hash: "h3"}); !errors.Is(err, master.ErrForbidden) {
 		t.Fatalf("an expired link: %v, want forbidden", err)
@@ -107,5 +107,19 @@ func TestRequestableSoftwareIsOnOpenOrOwnComputers(t *testing.T) {
 	}
 	if got, want := g.s.RequestableSoftware(bob), []string{sr}; !reflect.DeepEqual(got, want) {
 		t.Errorf("bob may request %v, want %v", got, want)
+	}
+}
+
+func TestTheAdminMaySignInWithALink(t *testing.T) {
+	g := newGrid(t, 0, 0)
+	g.must(master.AddPerson{By: model.Admin, ID: "admin"}) // a person may bear the admin's id
+	g.must(master.IssueSignInLink{By: model.Admin, For: model.Admin, Hash: "ha", ExpiresAt: g.now.Add(time.Hour)})
+	personAdmin := model.Actor{Kind: model.KindPerson, ID: "admin"}
+	if _, err := g.apply(master.UseSignInLink{By: personAdmin, Hash: "ha"}); !errors.Is(err, master.ErrForbidden) {
+		t.Fatalf("the person named admin used the admin's link: %v", err)
+	}
+	g.must(master.UseSignInLink{By: model.Admin, Hash: "ha"})
+	if _, err := g.apply(master.IssueSignInLink{By: model.Admin, For: computerActor("COMP-0"), Hash: "h", ExpiresAt: g.now.Add(time.Hour)}); !errors.Is(err, master.ErrInvalid) {
+		t.Fatalf("a link for a computer: %v, want invalid", err)
 	}
 }

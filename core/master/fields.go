@@ -54,7 +54,7 @@ func (s *State) RequestableSoftware(a model.Actor) []string {
 	set := map[string]bool{}
 	for _, cd := range s.cands {
 		cs := s.computers[cd.ID]
-		open := cs.c.Scope == model.ScopeOpen || cs.c.Scope == ""
+		open := cs.c.Scope == model.ScopeOpen || cs.c.Scope == "" // as alloc: any other scope is closed
 		mine := a.Kind == model.KindPerson && cs.c.Owner == a.ID
 		if !open && !mine && a.Kind != model.KindAdmin {
 			continue

@@ -213,7 +213,7 @@ func Restore(cfg Config, entities []Mutation) (*State, error) {
 		case *journalRecord:
 			s.journals[v.Ref] = true
 		case *Credential:
-			s.creds[v.Person] = v
+			s.creds[credKey(v.Identity)] = v
 		default:
 			return nil, fmt.Errorf("master: restore: entity %s %q has unexpected type %T", m.Kind, m.Key, m.Value)
 		}
