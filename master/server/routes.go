@@ -26,6 +26,8 @@ func (s *Server) routes() (apiMux, metricsMux http.Handler) {
 
 	// person-facing
 	authed("POST "+p+"/persons", s.addPerson)
+	authed("PUT "+p+"/persons/{id}/password", s.setPasswordAPI)
+	authed("POST "+p+"/persons/{id}/sign-in-link", s.signInLinkAPI)
 	authed("GET "+p+"/whoami", s.whoAmI)
 	authed("POST "+p+"/computers", s.registerComputer)
 	authed("GET "+p+"/computers", s.listComputers)
@@ -49,6 +51,8 @@ func (s *Server) routes() (apiMux, metricsMux http.Handler) {
 	authed("POST "+p+"/computers/{id}/partitions/{pid}/destroyed", s.partitionDestroyed)
 	authed("POST "+p+"/computers/{id}/partitions/{pid}/certificate", s.partitionCertificate)
 	authed("POST "+p+"/computers/{id}/usage", s.postUsage)
+
+	s.portal.routes(mux, public)
 
 	mon := http.NewServeMux()
 	for _, m := range []*http.ServeMux{mux, mon} {
@@ -106,6 +110,7 @@ func (s *Server) instrument(pattern string, public bool, h handlerFunc) http.Han
 	latency := s.metrics.latency.WithLabelValues(pattern)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		s.requestCount.Add(1)
 		sw := &statusWriter{ResponseWriter: w}
 		var who model.Actor
 		var authErr error
