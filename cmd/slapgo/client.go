@@ -238,6 +238,7 @@ func newPersonCmd(o *clientOptions) *cobra.Command {
 	add.Flags().StringVar(&email, "email", "", "e-mail address")
 	add.Flags().StringVar(&out, "out", ".", "directory for ID.crt, ID.key and ca.crt")
 	cmd.AddCommand(add)
+	cmd.AddCommand(newPersonPortalCmds(o)...)
 	return cmd
 }
 

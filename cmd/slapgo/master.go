@@ -64,6 +64,7 @@ It refuses a directory that exists and is not empty.`,
 func newMasterServeCmd() *cobra.Command {
 	var dataDir, listen, metricsListen, policy string
 	var onlineWithin, retryEvery, grace time.Duration
+	var sessionIdle, sessionMax time.Duration
 	var allowLocal bool
 	limits := master.DefaultLimits()
 	var quotas master.Quotas
@@ -111,7 +112,11 @@ one machine ("slapgo demo") and test harnesses.`,
 					return fmt.Errorf("--%s %d: expected a number >= 0 (0: no limit)", f.name, f.v)
 				}
 			}
+			if sessionIdle <= 0 || sessionMax <= 0 {
+				return fmt.Errorf("--session-idle %s, --session-max %s: expected durations > 0", sessionIdle, sessionMax)
+			}
 			srv, err := server.Open(server.Options{DataDir: dataDir, Policy: pol, OnlineWithin: onlineWithin,
+				SessionIdle: sessionIdle, SessionMax: sessionMax,
 				RetryEvery: retryEvery, ShutdownGrace: grace, Logger: slog.Default(),
 				Limits: &limits, Quotas: quotas, AllowLocalSoftwareURLs: allowLocal})
 			if err != nil {
@@ -132,6 +137,7 @@ one machine ("slapgo demo") and test harnesses.`,
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "listening on https://%s\n", ln.Addr())
+			fmt.Fprintf(out, "portal on https://%s%s\n", ln.Addr(), server.PortalPath)
 			if mln != nil {
 				fmt.Fprintf(out, "metrics on http://%s/metrics\n", mln.Addr())
 			}
@@ -156,6 +162,8 @@ one machine ("slapgo demo") and test harnesses.`,
 	f.StringVar(&policy, "policy", string(alloc.PolicyFirstFit), "allocation policy: first-fit, cheapest, pack, spread or random")
 	f.DurationVar(&onlineWithin, "online-within", 0, "allocate only on computers seen within this duration (0: no condition)")
 	f.DurationVar(&retryEvery, "retry-every", server.DefaultRetryEvery, "how often pending requests are retried")
+	f.DurationVar(&sessionIdle, "session-idle", server.DefaultSessionIdle, "a portal session unused this long ends")
+	f.DurationVar(&sessionMax, "session-max", server.DefaultSessionMax, "a portal session ends this long after sign-in, used or not")
 	f.DurationVar(&grace, "shutdown-grace", server.DefaultShutdownGrace, "how long in-flight requests may take to finish on shutdown")
 	f.BoolVar(&allowLocal, "allow-local-software-urls", false, "accept file:// software release URLs (a grid on one machine; nodes elsewhere cannot fetch them)")
 	f.IntVar(&limits.MaxParameters, "max-parameters", limits.MaxParameters, "limit: entries of one parameter map (instance or connection parameters, computer attributes)")
