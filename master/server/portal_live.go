@@ -116,17 +116,19 @@ func (r *sampleRing) all() []sample {
 }
 
 // sample records the master's state now (every minute from Serve).
-func (s *Server) sample() {
+func (s *Server) sample() { s.portal.samples.add(s.sampleNow()) }
+
+func (s *Server) sampleNow() sample {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	free, busy := s.state.Capacity()
-	smp := sample{At: s.now(), Requests: s.requestCount.Load(), Pending: s.state.PendingCount(), Free: free, Busy: busy,
+	return sample{At: s.now(), Requests: s.requestCount.Load(), Pending: s.state.PendingCount(), Free: free, Busy: busy,
 		Computers: len(s.state.ComputerIDs())}
-	s.mu.Unlock()
-	s.portal.samples.add(smp)
 }
 
-func (r *sampleRing) charts() []template.HTML {
-	ss := r.all()
+// charts draws the samples and, last, the state now.
+func (r *sampleRing) charts(now sample) []template.HTML {
+	ss := append(r.all(), now)
 	times := make([]time.Time, len(ss))
 	pending := make([]float64, len(ss))
 	busy := make([]float64, len(ss))

@@ -669,7 +669,7 @@ func (p *portal) gridPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 		vals[i] = float64(counts[k])
 	}
 	d.Reasons = hbarChart("Pending requests by reason", reasons, vals)
-	d.Metrics = p.samples.charts()
+	d.Metrics = p.samples.charts(p.s.sampleNow())
 	p.render(w, r, http.StatusOK, "grid", v, d)
 }
 

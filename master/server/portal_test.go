@@ -437,6 +437,18 @@ func TestPortalSignInLinkWorksOnce(t *testing.T) {
 			t.Errorf("admin GET %s: %d", path, code)
 		}
 	}
+	_, grid := ab.get(portalPrefix + "grid")
+	for _, want := range []string{"Pending requests by reason", "no free partition", "<polyline", ">eu</a>", ">jp</a>", "3 / 3", "100%", "4 / 5", "80%"} {
+		if !strings.Contains(grid, want) {
+			t.Errorf("the grid page lacks %q", want)
+		}
+	}
+	_, people := ab.get(portalPrefix + "people")
+	for _, want := range []string{"Alice", "Bob", "set"} {
+		if !strings.Contains(people, want) {
+			t.Errorf("the people page lacks %q", want)
+		}
+	}
 	_, body := ab.get(portalPrefix)
 	if got := guidsOn(body); len(got) != 5 {
 		t.Errorf("the admin's overview shows %d instances, want all 5", len(got))
