@@ -1,8 +1,11 @@
 package master
 
 import (
+	"cmp"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/slapgo/slapgo/core/account"
@@ -87,4 +90,149 @@ func UsageResources(points []UsagePoint) []string {
 		}
 	}
 	return slices.Sorted(maps.Keys(set))
+}
+
+// InstanceQuery selects instance trees for a list: a tree is shown when
+// its root or one of its members matches.
+type InstanceQuery struct {
+	// Search is a case-insensitive part of the title ("" matches all).
+	Search string
+	// Status is an allocation status (StatusAllocated…) or a reported
+	// state ("started"…); "" matches all.
+	Status string
+	// Offset and Limit select a page of trees (Limit 0: all).
+	Offset, Limit int
+}
+
+// InstanceTree is a root instance and the members of its tree (sorted by
+// guid), as a caller may see them.
+type InstanceTree struct {
+	Root     InstanceInfo
+	Children []InstanceInfo
+}
+
+func (q InstanceQuery) matches(i *model.Instance, lowerSearch string) bool {
+	if q.Status != "" && status(i) != q.Status && string(i.ReportedState) != q.Status {
+		return false
+	}
+	return lowerSearch == "" || strings.Contains(strings.ToLower(i.Title), lowerSearch)
+}
+
+// InstanceTrees lists the trees of live (not freed) instances a caller may
+// see (as Instances), roots sorted by guid, and returns the page q asks
+// with the number of trees that match. It builds the descriptions of the
+// page's trees only: a page of a large grid costs a scan, not a copy.
+func (s *State) InstanceTrees(a model.Actor, q InstanceQuery) ([]InstanceTree, int) {
+	search := strings.ToLower(strings.TrimSpace(q.Search))
+	filtered := search != "" || q.Status != ""
+	var roots []*model.Instance
+	matched := map[instKey]bool{} // trees with a matching member
+	for _, i := range s.instances {
+		if i.Freed || !s.canActOnInstance(a, i) {
+			continue
+		}
+		if i.RootTitle == "" {
+			roots = append(roots, i)
+		}
+		if filtered && q.matches(i, search) {
+			matched[treeOf(i)] = true
+		}
+	}
+	if filtered {
+		roots = slices.DeleteFunc(roots, func(i *model.Instance) bool { return !matched[treeOf(i)] })
+	}
+	sortByGUID(roots)
+	total := len(roots)
+	lo := min(max(q.Offset, 0), total)
+	hi := total
+	if q.Limit > 0 {
+		hi = min(lo+q.Limit, total)
+	}
+	out := make([]InstanceTree, 0, hi-lo)
+	for _, r := range roots[lo:hi] {
+		out = append(out, InstanceTree{Root: s.info(r), Children: s.treeChildren(a, r)})
+	}
+	return out, total
+}
+
+// treeChildren describes the live members of root's tree but root.
+func (s *State) treeChildren(a model.Actor, root *model.Instance) []InstanceInfo {
+	var kids []*model.Instance
+	for g := range s.trees[treeOf(root)].all() {
+		if i := s.instances[g]; i != nil && i != root && !i.Freed && s.canActOnInstance(a, i) {
+			kids = append(kids, i)
+		}
+	}
+	slices.SortFunc(kids, func(x, y *model.Instance) int { return compareGUID(x.GUID, y.GUID) })
+	out := make([]InstanceInfo, len(kids))
+	for k, i := range kids {
+		out[k] = s.info(i)
+	}
+	return out
+}
+
+// InstanceTreeOf returns the tree an instance belongs to, as the caller
+// may see it (not found when the caller may not see the instance).
+func (s *State) InstanceTreeOf(a model.Actor, guid string) (InstanceTree, error) {
+	if _, err := s.Instance(a, guid); err != nil {
+		return InstanceTree{}, err
+	}
+	i := s.instances[guid]
+	root := s.root(i)
+	if root == nil {
+		root = i
+	}
+	t := InstanceTree{Root: s.info(root), Children: s.treeChildren(a, root)}
+	return t, nil
+}
+
+// PendingFor lists the first limit pending requests a caller may see,
+// oldest first, and how many there are.
+func (s *State) PendingFor(a model.Actor, limit int) ([]InstanceInfo, int) {
+	var out []InstanceInfo
+	n := 0
+	for _, g := range s.pending.all() {
+		i := s.instances[g]
+		if !s.canActOnInstance(a, i) {
+			continue
+		}
+		n++
+		if len(out) < limit {
+			out = append(out, s.info(i))
+		}
+	}
+	return out, n
+}
+
+// sortByGUID sorts instances as compareGUID orders their guids, parsing
+// each guid once (a large list sorts several times faster).
+func sortByGUID(list []*model.Instance) {
+	type keyed struct {
+		prefix string
+		n      uint64
+		num    bool
+		i      *model.Instance
+	}
+	ks := make([]keyed, len(list))
+	for k, i := range list {
+		g := i.GUID
+		j := len(g)
+		for j > 0 && g[j-1] >= '0' && g[j-1] <= '9' {
+			j--
+		}
+		ks[k] = keyed{prefix: g, i: i}
+		if d := len(g) - j; d > 0 && d <= 18 { // as model.ComparePartitionIDs
+			n, _ := strconv.ParseUint(g[j:], 10, 64)
+			ks[k].prefix, ks[k].n, ks[k].num = g[:j], n, true
+		}
+	}
+	slices.SortFunc(ks, func(a, b keyed) int {
+		if a.num && b.num && a.prefix == b.prefix {
+			return cmp.Compare(a.n, b.n)
+		}
+		return strings.Compare(a.i.GUID, b.i.GUID)
+	})
+	for k := range ks {
+		list[k] = ks[k].i
+	}
 }

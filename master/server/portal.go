@@ -400,14 +400,19 @@ type paging struct {
 
 const perPage = 50
 
+// pageNumber reads ?page= (1 when absent or not a number above 0).
+func pageNumber(r *http.Request) int {
+	n, err := strconv.Atoi(r.URL.Query().Get("page"))
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
+}
+
 func newPaging(r *http.Request, total int) paging {
 	pg := paging{Per: perPage, Total: total}
 	pg.Pages = max(1, (total+perPage-1)/perPage)
-	n, err := strconv.Atoi(r.URL.Query().Get("page"))
-	if err != nil || n < 1 {
-		n = 1
-	}
-	pg.Page = min(n, pg.Pages)
+	pg.Page = min(pageNumber(r), pg.Pages)
 	link := func(to int) string {
 		q := r.URL.Query()
 		q.Set("page", strconv.Itoa(to))

@@ -20,14 +20,9 @@ import (
 
 // --- overview ---
 
-type instanceTree struct {
-	Root     master.InstanceInfo
-	Children []master.InstanceInfo
-}
-
 type overviewData struct {
 	Query, Status string
-	Trees         []instanceTree
+	Trees         []master.InstanceTree
 	Paging        paging
 	Pending       []master.InstanceInfo
 	PendingMore   int
@@ -37,59 +32,26 @@ type overviewData struct {
 
 func (overviewData) pageTitle() string { return "My instances" }
 
-// matches applies the overview's title search and status filter.
-func matches(i master.InstanceInfo, q, status string) bool {
-	if status != "" && i.Status != status && string(i.ReportedState) != status {
-		return false
-	}
-	return q == "" || strings.Contains(strings.ToLower(i.Title), q)
-}
-
 func (p *portal) overview(w http.ResponseWriter, r *http.Request, v *viewer) {
 	q := r.URL.Query()
 	d := overviewData{Query: q.Get("q"), Status: q.Get("status"),
 		Statuses: []string{master.StatusAllocated, master.StatusPending, master.StatusDestroyed, string(model.ReportedStarted), string(model.ReportedStopped)}}
-	search := strings.ToLower(strings.TrimSpace(d.Query))
-	var infos []master.InstanceInfo
+	page := pageNumber(r)
+	var total, pending int
 	if err := p.s.read(r.Context(), func(st *master.State) error {
-		infos = st.Instances(v.who, false)
+		d.Trees, total = st.InstanceTrees(v.who, master.InstanceQuery{Search: d.Query, Status: d.Status, Offset: (page - 1) * perPage, Limit: perPage})
+		if len(d.Trees) == 0 && total > 0 { // past the last page: show the last
+			page = (total + perPage - 1) / perPage
+			d.Trees, total = st.InstanceTrees(v.who, master.InstanceQuery{Search: d.Query, Status: d.Status, Offset: (page - 1) * perPage, Limit: perPage})
+		}
+		d.Pending, pending = st.PendingFor(v.who, 20)
 		return nil
 	}); err != nil {
 		p.failed(w, r, v, err)
 		return
 	}
-	type treeKey struct{ owner, root string }
-	children := map[treeKey][]master.InstanceInfo{}
-	var roots []master.InstanceInfo
-	for _, i := range infos {
-		if i.Status == master.StatusPending {
-			if len(d.Pending) < 20 {
-				d.Pending = append(d.Pending, i)
-			} else {
-				d.PendingMore++
-			}
-		}
-		if i.RootTitle != "" {
-			k := treeKey{i.Owner, i.RootTitle}
-			children[k] = append(children[k], i)
-			continue
-		}
-		roots = append(roots, i)
-	}
-	var shown []instanceTree
-	for _, root := range roots {
-		kids := children[treeKey{root.Owner, root.Title}]
-		ok := matches(root, search, d.Status)
-		for _, c := range kids {
-			ok = ok || matches(c, search, d.Status)
-		}
-		if ok {
-			shown = append(shown, instanceTree{Root: root, Children: kids})
-		}
-	}
-	d.Paging = newPaging(r, len(shown))
-	lo, hi := d.Paging.bounds()
-	d.Trees = shown[lo:hi]
+	d.PendingMore = pending - len(d.Pending)
+	d.Paging = newPaging(r, total)
 	d.Events = p.events.recent(v.who, 15)
 	p.render(w, r, http.StatusOK, "overview", v, d)
 }
@@ -248,15 +210,11 @@ func (p *portal) instanceData(r *http.Request, v *viewer, guid string) (instance
 			return err
 		}
 		d.I = info
-		tree := info.Title
-		if info.RootTitle != "" {
-			tree = info.RootTitle
+		tree, err := st.InstanceTreeOf(v.who, guid)
+		if err != nil {
+			return err
 		}
-		for _, o := range st.Instances(v.who, false) {
-			if o.Owner == info.Owner && (o.Title == tree && o.RootTitle == "" || o.RootTitle == tree) {
-				d.Tree = append(d.Tree, o)
-			}
-		}
+		d.Tree = append([]master.InstanceInfo{tree.Root}, tree.Children...)
 		return nil
 	})
 	d.Parameters, d.SLA, d.Connection = sortedKV(d.I.Parameters), sortedKV(d.I.SLA), sortedKV(d.I.Connection)
@@ -698,18 +656,12 @@ func (p *portal) renderPeople(w http.ResponseWriter, r *http.Request, v *viewer,
 	search := strings.ToLower(strings.TrimSpace(d.Query))
 	var rows []personRow
 	if err := p.s.read(r.Context(), func(st *master.State) error {
-		counts := map[string]int{}
-		for _, i := range st.Instances(v.who, false) {
-			if i.Status != master.StatusDestroyed {
-				counts[i.Owner]++
-			}
-		}
 		for _, per := range st.Persons() {
 			if search != "" && !strings.Contains(strings.ToLower(per.ID+" "+per.Name+" "+per.Email), search) {
 				continue
 			}
 			_, has := st.PasswordHash(per.ID)
-			rows = append(rows, personRow{P: per, Instances: counts[per.ID], HasPassword: has})
+			rows = append(rows, personRow{P: per, Instances: st.Usage(per.ID).Instances, HasPassword: has})
 		}
 		return nil
 	}); err != nil {
