@@ -2,7 +2,6 @@ package master
 
 import (
 	"cmp"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -79,17 +78,6 @@ func (s *State) ComputerUsage(a model.Actor, computerID string, start, end, now 
 		}
 	}
 	return out, nil
-}
-
-// UsageResources lists the resources present in points, sorted.
-func UsageResources(points []UsagePoint) []string {
-	set := map[string]bool{}
-	for _, p := range points {
-		for r := range p.Quantities {
-			set[r] = true
-		}
-	}
-	return slices.Sorted(maps.Keys(set))
 }
 
 // InstanceQuery selects instance trees for a list: a tree is shown when
