@@ -25,8 +25,9 @@ DEADCODE    := golang.org/x/tools/cmd/deadcode@v0.52.0
 # Debian packages the tests need: a static busybox (the cluster image, the
 # live scenarios, the storm benchmark), a C compiler, libc and make (the
 # hello fixture, `make static`), ip (network namespaces), useradd & co.
-# (privileged format). `make test-deps` installs the missing ones.
-TEST_DEBS := busybox-static gcc libc6-dev make iproute2 passwd postgresql
+# (privileged format), postgresql (the PostgreSQL store's tests), chromium
+# (the portal's browser tests). `make test-deps` installs the missing ones.
+TEST_DEBS := busybox-static gcc libc6-dev make iproute2 passwd postgresql chromium
 
 # Every test skipped for a missing prerequisite or -short appends one line
 # here (internal/testenv); `make test` empties it first and prints it last.

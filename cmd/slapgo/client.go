@@ -276,6 +276,7 @@ func newPersonCmd(o *clientOptions) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(add, list, destroy)
+	cmd.AddCommand(newPersonPortalCmds(o)...)
 	return cmd
 }
 

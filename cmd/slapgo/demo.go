@@ -176,6 +176,10 @@ func printDemoSummary(w io.Writer, res localgrid.Result, bin, dirFlag string) {
 The local grid runs in the background (master pid %d, node agent pid %d).
 
   instance  %s: %s answered %q
+  portal    %s
+            sign in as %s (once; valid 24 h, then: %s person login-link %s):
+              %s
+            (the master's certificate is its own CA's: the browser asks to accept it)
   logs      %s, %s
             the instance's: %s
   CLI       as person %s, with its certificate:
@@ -189,6 +193,7 @@ The local grid runs in the background (master pid %d, node agent pid %d).
 `,
 		res.MasterPID, res.NodePID,
 		localgrid.InstanceTitle, res.InstanceURL, res.Answer,
+		res.PortalURL, localgrid.PersonID, bin, localgrid.PersonID, res.SignInLink,
 		show(l.MasterLog()), show(l.NodeLog()),
 		show(filepath.Join(l.InstanceRoot(), res.PartitionID, "var", "log"))+"/",
 		localgrid.PersonID,

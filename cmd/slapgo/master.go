@@ -81,6 +81,7 @@ It refuses a directory that exists and is not empty.`,
 func newMasterServeCmd() *cobra.Command {
 	var dataDir, storeSpec, listen, metricsListen, policy, advertise, loopbackPerson, loopbackListen string
 	var onlineWithin, retryEvery, grace time.Duration
+	var sessionIdle, sessionMax time.Duration
 	var allowLocal, profiling bool
 	limits := master.DefaultLimits()
 	var quotas master.Quotas
@@ -147,7 +148,11 @@ anything else is refused), every call acting for that person.`,
 					return fmt.Errorf("--%s %d: expected a number >= 0 (0: no limit)", f.name, f.v)
 				}
 			}
+			if sessionIdle <= 0 || sessionMax <= 0 {
+				return fmt.Errorf("--session-idle %s, --session-max %s: expected durations > 0", sessionIdle, sessionMax)
+			}
 			srv, err := server.Open(server.Options{DataDir: dataDir, Store: storeSpec, Policy: pol, OnlineWithin: onlineWithin,
+				SessionIdle: sessionIdle, SessionMax: sessionMax,
 				RetryEvery: retryEvery, ShutdownGrace: grace, Logger: slog.Default(),
 				Limits: &limits, Quotas: quotas, AllowLocalSoftwareURLs: allowLocal, Profiling: profiling})
 			if err != nil {
@@ -189,6 +194,7 @@ anything else is refused), every call acting for that person.`,
 			if loopLn != nil {
 				fmt.Fprintf(out, "insecure SLAP for %s on http://%s\n", loopbackPerson, loopLn.Addr())
 			}
+			fmt.Fprintf(out, "portal on https://%s%s\n", ln.Addr(), server.PortalPath)
 			if mln != nil {
 				fmt.Fprintf(out, "metrics on http://%s/metrics\n", mln.Addr())
 				if profiling {
@@ -231,6 +237,8 @@ anything else is refused), every call acting for that person.`,
 	f.StringVar(&policy, "policy", string(alloc.PolicyFirstFit), "allocation `POLICY`: first-fit, cheapest, pack, spread or random")
 	f.DurationVar(&onlineWithin, "online-within", 0, "allocate only on computers seen within this duration (0: no condition)")
 	f.DurationVar(&retryEvery, "retry-every", server.DefaultRetryEvery, "how often pending requests are retried")
+	f.DurationVar(&sessionIdle, "session-idle", server.DefaultSessionIdle, "a portal session unused this long ends")
+	f.DurationVar(&sessionMax, "session-max", server.DefaultSessionMax, "a portal session ends this long after sign-in, used or not")
 	f.DurationVar(&grace, "shutdown-grace", server.DefaultShutdownGrace, "how long in-flight requests may take to finish on shutdown")
 	f.BoolVar(&allowLocal, "allow-local-software-urls", false, "accept file:// software release URLs (a grid on one machine; nodes elsewhere cannot fetch them)")
 	f.IntVar(&limits.MaxParameters, "max-parameters", limits.MaxParameters, "limit: entries of one parameter map (instance or connection parameters, computer attributes)")

@@ -65,6 +65,12 @@ func (s *State) Apply(now time.Time, cmd Command) (Result, []Mutation, error) {
 		res, err = s.destroyPerson(now, c)
 	case DestroyComputer:
 		res, err = s.destroyComputer(now, c)
+	case SetPassword:
+		res, err = s.setPassword(now, c)
+	case IssueSignInLink:
+		res, err = s.issueSignInLink(now, c)
+	case UseSignInLink:
+		res, err = s.useSignInLink(now, c)
 	case RetryPending:
 		if c.By.Kind != model.KindAdmin {
 			err = forbiddenf("%s may not retry pending requests: admin only", c.By)

@@ -57,27 +57,27 @@ func (s *State) request(now time.Time, c Request) (Result, error) {
 	}
 	// Validate everything before changing anything.
 	if err := model.ValidateTitle(c.Title); err != nil {
-		return Result{}, err
+		return Result{}, fieldErr(FieldTitle, err)
 	}
 	if err := model.ValidateSoftwareURL(c.SoftwareRelease); err != nil {
-		return Result{}, err
+		return Result{}, fieldErr(FieldSoftwareRelease, err)
 	}
 	stype := c.SoftwareType
 	if stype == "" {
 		stype = model.DefaultSoftwareType
 	}
 	if err := model.ValidateText("software type", stype); err != nil {
-		return Result{}, err
+		return Result{}, fieldErr(FieldSoftwareType, err)
 	}
 	if err := model.ValidateParameters(c.Parameters); err != nil {
-		return Result{}, err
+		return Result{}, fieldErr(FieldParameters, err)
 	}
 	sla, err := model.ParseSLA(c.SLA)
 	if err != nil {
-		return Result{}, err
+		return Result{}, fieldErr(FieldSLA, err)
 	}
 	if _, err := model.ParseRequestedState(string(c.State)); err != nil {
-		return Result{}, err
+		return Result{}, fieldErr(FieldState, err)
 	}
 	key := instKey{owner, rootTitle, c.Title}
 	if err := s.admitRequest(c, key); err != nil {

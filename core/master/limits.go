@@ -168,16 +168,16 @@ func (s *State) admitRequest(c Request, key instKey) error {
 		existing = s.instances[g]
 	}
 	if l.MaxSLAEntries > 0 && len(c.SLA) > l.MaxSLAEntries {
-		return invalidf("sla: %d conditions, more than the limit max-sla-entries=%d", len(c.SLA), l.MaxSLAEntries)
+		return fieldErr(FieldSLA, invalidf("sla: %d conditions, more than the limit max-sla-entries=%d", len(c.SLA), l.MaxSLAEntries))
 	}
 	if err := l.checkParameterMap("parameters", c.Parameters); err != nil {
-		return err
+		return fieldErr(FieldParameters, err)
 	}
 	// A local URL already held may be requested again (to stop or
 	// destroy it): only a new one is refused.
 	if c.State != model.StateDestroyed && (existing == nil || existing.SoftwareRelease != c.SoftwareRelease) {
 		if err := s.checkSoftwareURL(c.SoftwareRelease); err != nil {
-			return err
+			return fieldErr(FieldSoftwareRelease, err)
 		}
 	}
 	if c.State == model.StateDestroyed {

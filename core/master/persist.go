@@ -98,6 +98,8 @@ func decodeJSONEntity(kind EntityKind, key string, data []byte) (Mutation, error
 		v = &journalRecord{}
 	case KindRevocation:
 		v = &Revocation{}
+	case KindCredential:
+		v = &Credential{}
 	default:
 		return Mutation{}, fmt.Errorf("master: stored entity %s %q has unknown kind", kind, key)
 	}
@@ -180,7 +182,7 @@ func (s *State) Snapshot() []Mutation {
 		r := *s.revoked[k]
 		out = append(out, Mutation{Kind: KindRevocation, Key: k, Value: &r})
 	}
-	return out
+	return s.snapshotCredentials(out)
 }
 
 // Restore rebuilds a state from persisted entities (in any order).
@@ -221,6 +223,8 @@ func Restore(cfg Config, entities []Mutation) (*State, error) {
 				s.revoked = map[string]*Revocation{}
 			}
 			s.revoked[v.key()] = v
+		case *Credential:
+			s.creds[credKey(v.Identity)] = v
 		default:
 			return nil, fmt.Errorf("master: restore: entity %s %q has unexpected type %T", m.Kind, m.Key, m.Value)
 		}

@@ -204,24 +204,39 @@ func (s *State) CertificateRefused(serial string, who model.Actor, issuedAt time
 	if r := s.revoked["identity:"+string(who.Kind)+":"+who.ID]; r != nil && !issuedAt.After(r.At) {
 		return forbiddenf("certificate %s of %s was issued before %s was destroyed at %s", serial, who, who, r.At.UTC().Format(time.RFC3339))
 	}
-	gone := false
-	switch who.Kind {
-	case model.KindAdmin:
-		gone = who.ID != model.Admin.ID
-	case model.KindPerson:
-		gone = s.persons[who.ID] == nil
-	case model.KindComputer:
-		gone = s.computers[who.ID] == nil
-	case model.KindInstance:
-		i := s.instances[who.ID]
-		gone = i == nil || i.Freed || i.RequestedState == model.StateDestroyed
-	default:
-		gone = true
-	}
-	if gone {
+	if !s.identityLive(who) {
 		return forbiddenf("the identity of certificate %s, %s, no longer exists", serial, who)
 	}
 	return nil
+}
+
+// SessionRefused is CertificateRefused for a credential that is not a
+// certificate (a portal session begun at since): refused when its identity
+// was destroyed after since, or no longer exists.
+func (s *State) SessionRefused(who model.Actor, since time.Time) error {
+	if r := s.revoked["identity:"+string(who.Kind)+":"+who.ID]; r != nil && !since.After(r.At) {
+		return forbiddenf("%s was destroyed at %s", who, r.At.UTC().Format(time.RFC3339))
+	}
+	if !s.identityLive(who) {
+		return forbiddenf("%s no longer exists", who)
+	}
+	return nil
+}
+
+// identityLive: who names an identity that exists and is not destroyed.
+func (s *State) identityLive(who model.Actor) bool {
+	switch who.Kind {
+	case model.KindAdmin:
+		return who.ID == model.Admin.ID
+	case model.KindPerson:
+		return s.persons[who.ID] != nil
+	case model.KindComputer:
+		return s.computers[who.ID] != nil
+	case model.KindInstance:
+		i := s.instances[who.ID]
+		return i != nil && !i.Freed && i.RequestedState != model.StateDestroyed
+	}
+	return false
 }
 
 // Revocations lists the revocations recorded, in key order.

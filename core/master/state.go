@@ -73,6 +73,7 @@ type State struct {
 	movements []account.Movement
 	journals  map[string]bool
 	revoked   map[string]*Revocation // by Revocation.key
+	creds     map[string]*Credential // by person
 
 	muts []Mutation // mutations of the command being applied
 }
@@ -93,6 +94,7 @@ func New(cfg Config) *State {
 		pending:   newPendingQueue(),
 		usage:     map[string]*Usage{},
 		journals:  map[string]bool{},
+		creds:     map[string]*Credential{},
 	}
 }
 

@@ -25,14 +25,7 @@ func (s *State) info(i *model.Instance) InstanceInfo {
 			info.SLA = nil
 		}
 	}
-	switch {
-	case i.Freed || i.RequestedState == model.StateDestroyed:
-		info.Status = StatusDestroyed
-	case i.Allocated():
-		info.Status = StatusAllocated
-	default:
-		info.Status = StatusPending
-	}
+	info.Status = status(i)
 	if i.PartitionID != "" {
 		if cs := s.computers[i.ComputerID]; cs != nil {
 			if p := cs.partIdx[i.PartitionID]; p != nil {
@@ -44,6 +37,18 @@ func (s *State) info(i *model.Instance) InstanceInfo {
 		}
 	}
 	return info
+}
+
+// status is an instance's allocation status (InstanceInfo.Status).
+func status(i *model.Instance) string {
+	switch {
+	case i.Freed || i.RequestedState == model.StateDestroyed:
+		return StatusDestroyed
+	case i.Allocated():
+		return StatusAllocated
+	default:
+		return StatusPending
+	}
 }
 
 // ViewVersion is the version of a computer's view: a poll that already
@@ -293,11 +298,14 @@ func (s *State) Invoices(a model.Actor, person string, start, end, now time.Time
 			ms = append(ms, m)
 		}
 	}
-	for _, g := range slices.SortedFunc(maps.Keys(s.instances), compareGUID) {
-		i := s.instances[g]
-		if i.StartedAt.IsZero() || (person != "" && i.Owner != person) || !now.After(i.StartedAt) {
-			continue
+	var running []*model.Instance
+	for _, i := range s.instances {
+		if !i.StartedAt.IsZero() && (person == "" || i.Owner == person) && now.After(i.StartedAt) {
+			running = append(running, i)
 		}
+	}
+	slices.SortFunc(running, func(a, b *model.Instance) int { return compareGUID(a.GUID, b.GUID) })
+	for _, i := range running {
 		m := account.HostingMovement(i, i.StartedAt, now)
 		if cs := s.computers[i.ComputerID]; cs != nil {
 			m = account.Price(m, cs.c.Prices, cs.c.Currency)

@@ -112,7 +112,8 @@ func TestDemo(t *testing.T) {
 	for _, want := range []string{"master       data directory", "initialised", "person       demo created",
 		"computer     COMP-LOCAL registered", "node format  5 partitions", "unprivileged", "supply       file://" + hello,
 		"export SLAPGO_MASTER=https://127.0.0.1:", "export SLAPGO_CERT=" + filepath.Join(dir, "demo", "demo.crt"),
-		"instance list", "demo stop --dir " + dir} {
+		"instance list", "demo stop --dir " + dir, "portal       https://127.0.0.1:", "/portal/ (sign-in link for demo below)",
+		"/portal/link?kind=person&id=demo&token="} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the demo's output lacks %q:\n%s", want, out)
 		}

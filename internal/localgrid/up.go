@@ -49,6 +49,9 @@ type Options struct {
 	// Live rewrites the waiting line in place (Out is a terminal) rather
 	// than printing a line per change.
 	Live bool
+	// MasterArgs are added to the master's command line (slapgo master
+	// serve) when Up starts it.
+	MasterArgs []string
 }
 
 // InstanceParameters are the parameters of the instance requested.
@@ -64,6 +67,8 @@ type Result struct {
 	PartitionID  string
 	InstanceURL  string // published by the instance
 	Answer       string // what InstanceURL answered
+	PortalURL    string // the master's web portal
+	SignInLink   string // a one-time link signing a browser in as PersonID
 }
 
 // stepper prints one line of progress per step.
@@ -106,7 +111,7 @@ func Up(ctx context.Context, o Options) (Result, error) {
 	st.printf("grid", "%s (slapgo demo stop stops it, slapgo demo --reset wipes it)", Show(l.Dir))
 	u := &upper{o: o, l: l, st: st, res: Result{Layout: l}}
 	for _, step := range []func(context.Context) error{
-		u.initMaster, u.startMaster, u.person, u.computer, u.startNode, u.deploy,
+		u.initMaster, u.startMaster, u.person, u.portal, u.computer, u.startNode, u.deploy,
 	} {
 		if err := step(ctx); err != nil {
 			release()
@@ -229,7 +234,8 @@ func (u *upper) startMaster(ctx context.Context) error {
 	masterURL := "https://" + addr
 	// The sample software is a file of this checkout, read by the node of
 	// this machine: the one case where a file:// URL can be fetched.
-	b, err := startBackground(u.o.Binary, []string{"master", "serve", "--data", l.MasterDir(), "--listen", addr, "--allow-local-software-urls"},
+	args := append([]string{"master", "serve", "--data", l.MasterDir(), "--listen", addr, "--allow-local-software-urls"}, u.o.MasterArgs...)
+	b, err := startBackground(u.o.Binary, args,
 		l.Dir, l.MasterLog(), l.MasterPID())
 	if err != nil {
 		return err
@@ -324,6 +330,19 @@ func (u *upper) person(ctx context.Context) error {
 		"master: %s\ncert: %s\nkey: %s\nca: ca.crt\n",
 		l.ClientConfig(), PersonID, u.res.MasterURL, filepath.Base(l.PersonCert()), filepath.Base(l.PersonKey()))
 	return writeFileAtomic(l.ClientConfig(), []byte(yaml), 0o644)
+}
+
+// portal issues a one-time sign-in link for the person: a newcomer opens
+// the grid in a browser without a password.
+func (u *upper) portal(ctx context.Context) error {
+	link, err := u.admin.SignInLink(ctx, PersonID)
+	if err != nil {
+		return fmt.Errorf("localgrid: issuing a sign-in link for %s: %w", PersonID, err)
+	}
+	u.res.PortalURL = u.res.MasterURL + "/portal/"
+	u.res.SignInLink = u.res.MasterURL + link.Path
+	u.st.printf("portal", "%s (sign-in link for %s below)", u.res.PortalURL, PersonID)
+	return nil
 }
 
 func (u *upper) computer(ctx context.Context) error {

@@ -525,3 +525,17 @@ func (c *Client) PostUsage(ctx context.Context, id string, journalXML []byte) (U
 	}, &out)
 	return out, err
 }
+
+// SetPassword sets a person's portal password.
+func (c *Client) SetPassword(ctx context.Context, person, password string) error {
+	_, err := c.do(ctx, http.MethodPut, "/persons/"+esc(person)+"/password", PasswordRequest{Password: password}, nil)
+	return err
+}
+
+// SignInLink issues a one-time portal sign-in link for a person (or
+// "admin") (admin only).
+func (c *Client) SignInLink(ctx context.Context, person string) (SignInLink, error) {
+	var out SignInLink
+	_, err := c.do(ctx, http.MethodPost, "/persons/"+esc(person)+"/sign-in-link", nil, &out)
+	return out, err
+}

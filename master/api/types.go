@@ -256,3 +256,18 @@ type RevokeResponse struct {
 	Identity model.Actor `json:"identity"`
 	Revoked  bool        `json:"revoked"`
 }
+
+// PasswordRequest sets a person's portal password (the person itself, or
+// the admin).
+type PasswordRequest struct {
+	Password string `json:"password"`
+}
+
+// SignInLink is a one-time link that signs a browser in to the portal as
+// Identity (issued by the admin).
+type SignInLink struct {
+	Identity  model.Actor `json:"identity"`
+	Path      string      `json:"path"` // on the master's URL
+	URL       string      `json:"url"`  // the path on the host the request was sent to
+	ExpiresAt time.Time   `json:"expires_at"`
+}

@@ -38,6 +38,21 @@
 //     was offline, or its recorded contact grew old): durable, and pending
 //     requests are retried on a computer that comes back.
 //
+// # Portal
+//
+// The web portal (portal*.go, templates and assets under portal/) is
+// served on the same listener under /portal/. A browser is signed in by a
+// client certificate of a person or the admin, or by a session cookie
+// opened with a password (argon2id, stored through master.SetPassword) or
+// a one-time link (master.IssueSignInLink, master.UseSignInLink). Pages
+// read through core/master's queries with the viewer's Actor, and forms
+// apply core/master's commands with it, so a page shows what /api/v1
+// shows that identity; what the viewer may not see answers 404. Every form
+// carries a CSRF token bound to the session (or, before sign-in, to a
+// SameSite=Strict cookie); sign-in attempts are rate-limited per person
+// and per address. Sessions, the event list and the metric samples are in
+// memory.
+//
 // # Durability
 //
 // Commands are applied one at a time under one mutex; their mutations (and

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/x509"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -28,6 +29,8 @@ func (s *Server) routes() (apiMux, metricsMux http.Handler) {
 	// person-facing
 	authed("POST "+p+"/persons", s.addPerson)
 	authed("GET "+p+"/persons", s.listPersons)
+	authed("PUT "+p+"/persons/{id}/password", s.setPasswordAPI)
+	authed("POST "+p+"/persons/{id}/sign-in-link", s.signInLinkAPI)
 	authed("GET "+p+"/whoami", s.whoAmI)
 	authed("POST "+p+"/computers", s.registerComputer)
 	authed("GET "+p+"/computers", s.listComputers)
@@ -59,6 +62,8 @@ func (s *Server) routes() (apiMux, metricsMux http.Handler) {
 	authed("DELETE "+p+"/computers/{id}", s.destroyComputer)
 	authed("POST "+p+"/certificates/{serial}/revoke", s.revokeCertificate)
 	public("GET /crl", s.crl)
+
+	s.portal.routes(mux, public)
 
 	mon := http.NewServeMux()
 	for _, m := range []*http.ServeMux{mux, mon} {
@@ -127,6 +132,7 @@ func (s *Server) instrument(pattern string, public bool, h handlerFunc) http.Han
 	latency := s.metrics.latency.WithLabelValues(pattern)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		s.requestCount.Add(1)
 		sw := &statusWriter{ResponseWriter: w}
 		var who model.Actor
 		var authErr error
@@ -157,6 +163,19 @@ func (s *Server) instrument(pattern string, public bool, h handlerFunc) http.Han
 	})
 }
 
+// certificateRefused asks core/master whether the certificate leaf of who
+// is refused (revoked, or of an identity destroyed or gone).
+func (s *Server) certificateRefused(leaf *x509.Certificate, who model.Actor) error {
+	serial := leaf.SerialNumber.Text(16)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	issued := ca.IssuedAt(leaf)
+	if rec, ok := s.certs[serial]; ok {
+		issued = rec.IssuedAt
+	}
+	return s.state.CertificateRefused(serial, who, issued)
+}
+
 // authenticate maps the verified client certificate to an Actor, and
 // refuses a certificate core/master refuses: revoked, or of an identity
 // destroyed or gone.
@@ -170,15 +189,7 @@ func (s *Server) authenticate(r *http.Request) (model.Actor, error) {
 	if err != nil {
 		return model.Actor{}, newError(http.StatusUnauthorized, api.CodeUnauthenticated, "%s", err)
 	}
-	serial := leaf.SerialNumber.Text(16)
-	s.mu.Lock()
-	issued := ca.IssuedAt(leaf)
-	if rec, ok := s.certs[serial]; ok {
-		issued = rec.IssuedAt
-	}
-	refused := s.state.CertificateRefused(serial, who, issued)
-	s.mu.Unlock()
-	if refused != nil {
+	if refused := s.certificateRefused(leaf, who); refused != nil {
 		return model.Actor{}, newError(http.StatusUnauthorized, api.CodeUnauthenticated, "%s", refused)
 	}
 	return who, nil

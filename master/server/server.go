@@ -74,6 +74,13 @@ type Options struct {
 	// handler, never on the API. Off by default: a profile exposes the
 	// process's internals to whoever reaches the metrics listener.
 	Profiling bool
+	// SessionIdle and SessionMax end a portal session unused for that
+	// long, and in any case that long after sign-in (defaults
+	// DefaultSessionIdle, DefaultSessionMax).
+	SessionIdle, SessionMax time.Duration
+	// SignInLinkTTL is how long a one-time sign-in link stays valid
+	// (default DefaultSignInLinkTTL).
+	SignInLinkTTL time.Duration
 }
 
 // Server is the production master. It is safe for concurrent use.
@@ -90,6 +97,9 @@ type Server struct {
 	handler    http.Handler
 	metricsH   http.Handler
 	profiling  bool
+	portal     *portal
+	// requestCount counts the HTTP requests answered (portal charts).
+	requestCount atomic.Uint64
 
 	// mu serializes every use of state, views and tokens, and the
 	// submission of batches to the store (so they are written in apply
@@ -337,7 +347,11 @@ func newServer(opts Options, policy alloc.Policy, authority *ca.Authority, serve
 		s.tokens[t.Hash] = t
 	}
 	m.reg.MustRegister(newStateCollector(s))
+	if s.portal, err = newPortal(s, opts); err != nil {
+		return nil, err
+	}
 	s.handler, s.metricsH = s.routes()
+	s.sample()
 	free, busy := state.Capacity()
 	s.log.Info("master state loaded", "database", st.Path(), "computers", len(state.ComputerIDs()),
 		"partitions_free", free, "partitions_busy", busy, "pending", state.PendingCount(), "policy", cfg.Policy)
@@ -443,6 +457,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, metricsLn net.Liste
 	}
 	tick := time.NewTicker(s.retryEvery)
 	defer tick.Stop()
+	sampleTick := time.NewTicker(time.Minute)
+	defer sampleTick.Stop()
 	var failure error
 loop:
 	for {
@@ -462,6 +478,8 @@ loop:
 			if s.Leading() {
 				s.retryPending(ctx)
 			}
+		case <-sampleTick.C:
+			s.sample()
 		}
 	}
 	s.log.Info("master shutting down: draining requests", "grace", s.grace)
@@ -547,6 +565,10 @@ func (s *Server) exec(ctx context.Context, cmd master.Command, attach func(maste
 		return master.Result{}, attachErr
 	}
 	s.metrics.observeResult(cmd, res)
+	if res.Changed {
+		s.portal.events.record(now, cmd, res)
+		s.portal.notify()
+	}
 	return res, nil
 }
 
