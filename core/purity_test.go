@@ -468,12 +468,13 @@ func TestImportRules(t *testing.T) {
 	root := moduleRoot(t)
 	pkgs := goList(t, root, "./...")
 	var (
-		master    = modulePath + "/master"
-		masterAPI = modulePath + "/master/api"
-		nodeagent = modulePath + "/nodeagent"
-		sim       = modulePath + "/sim"
-		cmd       = modulePath + "/cmd"
-		coreModel = modulePath + "/core/model"
+		master     = modulePath + "/master"
+		masterAPI  = modulePath + "/master/api"
+		masterSLAP = modulePath + "/master/slap"
+		nodeagent  = modulePath + "/nodeagent"
+		sim        = modulePath + "/sim"
+		cmd        = modulePath + "/cmd"
+		coreModel  = modulePath + "/core/model"
 	)
 	rules := []struct {
 		name    string
@@ -488,12 +489,23 @@ func TestImportRules(t *testing.T) {
 			},
 		},
 		{
-			name: "outside master/, only master/api is imported (cmd/ assembles the binary)",
+			name: "outside master/, only the wire packages master/api and master/slap are imported (cmd/ assembles the binary)",
 			applies: func(pkg string) bool {
 				return !isUnder(pkg, master) && !isUnder(pkg, cmd)
 			},
 			check: func(p listedPackage) []string {
-				return filterPaths(p.Deps, func(d string) bool { return isUnder(d, master) && !isUnder(d, masterAPI) })
+				return filterPaths(p.Deps, func(d string) bool {
+					return isUnder(d, master) && !isUnder(d, masterAPI) && !isUnder(d, masterSLAP)
+				})
+			},
+		},
+		{
+			name:    "master/slap imports core/model, master/api and its own codec alone from the project",
+			applies: func(pkg string) bool { return isUnder(pkg, masterSLAP) },
+			check: func(p listedPackage) []string {
+				return filterPaths(p.Imports, func(d string) bool {
+					return isUnder(d, modulePath) && d != coreModel && d != masterAPI && !isUnder(d, masterSLAP)
+				})
 			},
 		},
 		{

@@ -109,7 +109,7 @@ func TestMasterServeStopsCleanly(t *testing.T) {
 		done <- execute(ctx, masterRoot(), []string{"master", "serve", "--data", dir, "--listen", "127.0.0.1:0",
 			"--metrics-listen", "127.0.0.1:0", "--pprof"}, &out, &errb)
 	}()
-	re := regexp.MustCompile(`listening on (https://127\.0\.0\.1:\d+)\nmetrics on (http://127\.0\.0\.1:\d+)/metrics`)
+	re := regexp.MustCompile(`listening on (https://127\.0\.0\.1:\d+)\n(?:.*\n)*?metrics on (http://127\.0\.0\.1:\d+)/metrics`)
 	var m []string
 	for deadline := time.Now().Add(10 * time.Second); m == nil; {
 		if m = re.FindStringSubmatch(out.String()); m == nil {

@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// strictGroups makes every command of the tree that has sub-commands refuse
+// strictGroups makes every command of the tree that only groups sub-commands refuse
 // an unknown sub-command or an argument, with suggestions, as a usage error
 // (non-zero exit). cobra on its own checks this only on the root: under a
 // group, `slapgo instance lst` would print the group's help and exit 0, so a
@@ -24,11 +24,11 @@ func strictGroups(root *cobra.Command) {
 	}
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
-		if c.HasSubCommands() {
+		// A group that runs on its own (sim sweep FILE, with sweep merge
+		// under it) keeps the Args check of what it runs.
+		if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
 			c.Args = unknownSubCommand
-			if c.Run == nil && c.RunE == nil {
-				c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
-			}
+			c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 		}
 		for _, sub := range c.Commands() {
 			walk(sub)
