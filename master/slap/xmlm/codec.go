@@ -15,9 +15,9 @@ import (
 // Limits of Unmarshal.
 const (
 	// MaxDepth bounds the nesting of containers.
-	MaxDepth = 200
+	MaxDepth = 100
 	// MaxNodes bounds the values of a document, references expanded.
-	MaxNodes = 1 << 20
+	MaxNodes = 1 << 18
 )
 
 // ErrSyntax wraps every error of Unmarshal.
