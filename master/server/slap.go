@@ -355,7 +355,11 @@ func (s *Server) slapRegisterPartition(w http.ResponseWriter, r *http.Request, f
 		if i < 0 {
 			return newError(http.StatusNotFound, api.CodeNotFound, "computer %s has no partition %s", cid, pid)
 		}
-		out = slap.Partition(cid, &view.Partitions[i])
+		var conn map[string]string
+		if inst, ok := st.InstanceInPartition(cid, pid); ok {
+			conn = inst.Connection
+		}
+		out = slap.Partition(cid, &view.Partitions[i], conn)
 		return nil
 	})
 	if err != nil {
@@ -540,7 +544,10 @@ func (s *Server) slapPartitionState(state model.ReportedState) slapRoute {
 				// logged for the operator, and answered as accepted.
 				who, err := s.slapNode(c, cid)
 				if err == nil {
-					err = s.read(r.Context(), func(st *master.State) error { return st.CanReadComputer(who, cid) })
+					err = s.checkPartitionCaller(r, who, cid, pid)
+				}
+				if err == nil {
+					_, err = s.partitionInstance(who, cid, pid, shared)
 				}
 				if err != nil {
 					writeSLAPError(w, s, err)
@@ -576,6 +583,21 @@ func (s *Server) slapDestroyed(w http.ResponseWriter, r *http.Request, f slapFor
 		return
 	}
 	writeSLAPText(w, http.StatusOK, "OK")
+}
+
+// checkPartitionCaller lets a computer speak for its partitions and an
+// instance for its own partition only.
+func (s *Server) checkPartitionCaller(r *http.Request, who model.Actor, cid, pid string) error {
+	return s.read(r.Context(), func(st *master.State) error {
+		if who.Kind != model.KindInstance {
+			return st.CanReadComputer(who, cid)
+		}
+		me, err := st.Instance(who, who.ID)
+		if err == nil && (me.ComputerID != cid || me.PartitionID != pid) {
+			err = newError(http.StatusForbidden, api.CodeForbidden, "%s may speak for its own partition only, not %s/%s", who, cid, pid)
+		}
+		return err
+	})
 }
 
 // partitionInstance finds the instance a partition-level call is about:
@@ -693,16 +715,10 @@ func (s *Server) slapRelatedInstances(w http.ResponseWriter, r *http.Request, f 
 		who, err = s.slapNode(c, cid)
 	}
 	if err == nil {
+		err = s.checkPartitionCaller(r, who, cid, pid)
+	}
+	if err == nil {
 		_, err = s.partitionInstance(who, cid, pid, "")
-		if err == nil && who.Kind == model.KindInstance {
-			err = s.read(r.Context(), func(st *master.State) error {
-				me, err := st.Instance(who, who.ID)
-				if err == nil && (me.ComputerID != cid || me.PartitionID != pid) {
-					err = newError(http.StatusForbidden, api.CodeForbidden, "%s may speak for its own partition only, not %s/%s", who, cid, pid)
-				}
-				return err
-			})
-		}
 	}
 	if err != nil {
 		writeSLAPError(w, s, err)
