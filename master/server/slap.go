@@ -376,6 +376,9 @@ func (s *Server) slapRegisterPartition(w http.ResponseWriter, r *http.Request, f
 type slapCertificates struct {
 	mu    sync.Mutex
 	byKey map[string]api.Credentials // instance GUID
+	// sweepAt: when byKey grows to it, the entries of instances gone are
+	// dropped (then it doubles the entries kept).
+	sweepAt int
 }
 
 func (s *Server) slapCertificate(w http.ResponseWriter, r *http.Request, f slapForm, c slapCaller) {
@@ -414,6 +417,16 @@ func (s *Server) slapCertificate(w http.ResponseWriter, r *http.Request, f slapF
 			s.slapCerts.byKey = map[string]api.Credentials{}
 		}
 		s.slapCerts.byKey[inst.GUID] = creds
+		if len(s.slapCerts.byKey) >= s.slapCerts.sweepAt {
+			s.mu.Lock()
+			for guid := range s.slapCerts.byKey {
+				if !s.identityExists(model.Actor{Kind: model.KindInstance, ID: guid}) {
+					delete(s.slapCerts.byKey, guid)
+				}
+			}
+			s.mu.Unlock()
+			s.slapCerts.sweepAt = 2*len(s.slapCerts.byKey) + 64
+		}
 	}
 	writeSLAPValue(w, s, xmlm.StringDict(map[string]string{"certificate": creds.CertificatePEM, "key": creds.KeyPEM}))
 }
