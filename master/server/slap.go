@@ -27,7 +27,7 @@ const (
 	maxSLAPLargeForm = 16 << 20 // format's computer description, usage journals
 )
 
-var slapView = viewFormat{index: 1, contentType: "application/xml", gzipLevel: gzip.DefaultCompression, encode: func(v *model.ComputerView) ([]byte, error) {
+var slapView = viewFormat{index: 1, contentType: "application/xml", gzipLevel: gzip.DefaultCompression, plainErrors: true, encode: func(v *model.ComputerView) ([]byte, error) {
 	return xmlm.Marshal(slap.Computer(v))
 }}
 
@@ -42,7 +42,17 @@ type slapRoute func(w http.ResponseWriter, r *http.Request, f slapForm, c slapCa
 func (s *Server) slapRoutes(mux *http.ServeMux, insecurePerson string) {
 	add := func(method, name string, limit int64, h slapRoute) {
 		pattern := method + " /" + name
-		wrapped := func(w http.ResponseWriter, r *http.Request, who model.Actor) {
+		// Authentication is done here, not by instrument, so that its
+		// refusals are plain text like every SLAP answer.
+		wrapped := func(w http.ResponseWriter, r *http.Request, _ model.Actor) {
+			var who model.Actor
+			if insecurePerson == "" {
+				var err error
+				if who, err = s.authenticate(r); err != nil {
+					writeSLAPError(w, s, err)
+					return
+				}
+			}
 			f, err := readSLAPForm(w, r, limit)
 			if err != nil {
 				writeSLAPError(w, s, err)
@@ -51,10 +61,9 @@ func (s *Server) slapRoutes(mux *http.ServeMux, insecurePerson string) {
 			h(w, r, f, slapCaller{who: who, insecurePerson: insecurePerson})
 		}
 		if insecurePerson != "" {
-			mux.Handle(pattern, s.instrument("slap-loopback "+pattern, true, wrapped))
-		} else {
-			mux.Handle(pattern, s.instrument(pattern, false, wrapped))
+			pattern = "slap-loopback " + pattern
 		}
+		mux.Handle(method+" /"+name, s.instrument(pattern, true, wrapped))
 	}
 	add("GET", slap.RouteFullComputerInformation, 0, s.slapComputerInformation)
 	add("GET", slap.RouteComputerInformation, 0, s.slapComputerInformation)
