@@ -27,7 +27,7 @@ const (
 	maxSLAPLargeForm = 16 << 20 // format's computer description, usage journals
 )
 
-var slapView = viewFormat{index: 1, contentType: "application/xml", gzipLevel: gzip.DefaultCompression, encode: func(v *model.ComputerView) ([]byte, error) {
+var slapView = viewFormat{index: 1, contentType: "application/xml", gzipLevel: gzip.DefaultCompression, plainErrors: true, encode: func(v *model.ComputerView) ([]byte, error) {
 	return xmlm.Marshal(slap.Computer(v))
 }}
 
@@ -42,7 +42,17 @@ type slapRoute func(w http.ResponseWriter, r *http.Request, f slapForm, c slapCa
 func (s *Server) slapRoutes(mux *http.ServeMux, insecurePerson string) {
 	add := func(method, name string, limit int64, h slapRoute) {
 		pattern := method + " /" + name
-		wrapped := func(w http.ResponseWriter, r *http.Request, who model.Actor) {
+		// Authentication is done here, not by instrument, so that its
+		// refusals are plain text like every SLAP answer.
+		wrapped := func(w http.ResponseWriter, r *http.Request, _ model.Actor) {
+			var who model.Actor
+			if insecurePerson == "" {
+				var err error
+				if who, err = s.authenticate(r); err != nil {
+					writeSLAPError(w, s, err)
+					return
+				}
+			}
 			f, err := readSLAPForm(w, r, limit)
 			if err != nil {
 				writeSLAPError(w, s, err)
@@ -51,10 +61,9 @@ func (s *Server) slapRoutes(mux *http.ServeMux, insecurePerson string) {
 			h(w, r, f, slapCaller{who: who, insecurePerson: insecurePerson})
 		}
 		if insecurePerson != "" {
-			mux.Handle(pattern, s.instrument("slap-loopback "+pattern, true, wrapped))
-		} else {
-			mux.Handle(pattern, s.instrument(pattern, false, wrapped))
+			pattern = "slap-loopback " + pattern
 		}
+		mux.Handle(method+" /"+name, s.instrument(pattern, true, wrapped))
 	}
 	add("GET", slap.RouteFullComputerInformation, 0, s.slapComputerInformation)
 	add("GET", slap.RouteComputerInformation, 0, s.slapComputerInformation)
@@ -355,7 +364,11 @@ func (s *Server) slapRegisterPartition(w http.ResponseWriter, r *http.Request, f
 		if i < 0 {
 			return newError(http.StatusNotFound, api.CodeNotFound, "computer %s has no partition %s", cid, pid)
 		}
-		out = slap.Partition(cid, &view.Partitions[i])
+		var conn map[string]string
+		if inst, ok := st.InstanceInPartition(cid, pid); ok {
+			conn = inst.Connection
+		}
+		out = slap.Partition(cid, &view.Partitions[i], conn)
 		return nil
 	})
 	if err != nil {
@@ -372,6 +385,9 @@ func (s *Server) slapRegisterPartition(w http.ResponseWriter, r *http.Request, f
 type slapCertificates struct {
 	mu    sync.Mutex
 	byKey map[string]api.Credentials // instance GUID
+	// sweepAt: when byKey grows to it, the entries of instances gone are
+	// dropped (then it doubles the entries kept).
+	sweepAt int
 }
 
 func (s *Server) slapCertificate(w http.ResponseWriter, r *http.Request, f slapForm, c slapCaller) {
@@ -410,6 +426,16 @@ func (s *Server) slapCertificate(w http.ResponseWriter, r *http.Request, f slapF
 			s.slapCerts.byKey = map[string]api.Credentials{}
 		}
 		s.slapCerts.byKey[inst.GUID] = creds
+		if len(s.slapCerts.byKey) >= s.slapCerts.sweepAt {
+			s.mu.Lock()
+			for guid := range s.slapCerts.byKey {
+				if !s.identityExists(model.Actor{Kind: model.KindInstance, ID: guid}) {
+					delete(s.slapCerts.byKey, guid)
+				}
+			}
+			s.mu.Unlock()
+			s.slapCerts.sweepAt = 2*len(s.slapCerts.byKey) + 64
+		}
 	}
 	writeSLAPValue(w, s, xmlm.StringDict(map[string]string{"certificate": creds.CertificatePEM, "key": creds.KeyPEM}))
 }
@@ -540,7 +566,10 @@ func (s *Server) slapPartitionState(state model.ReportedState) slapRoute {
 				// logged for the operator, and answered as accepted.
 				who, err := s.slapNode(c, cid)
 				if err == nil {
-					err = s.read(r.Context(), func(st *master.State) error { return st.CanReadComputer(who, cid) })
+					err = s.checkPartitionCaller(r, who, cid, pid)
+				}
+				if err == nil {
+					_, err = s.partitionInstance(who, cid, pid, shared)
 				}
 				if err != nil {
 					writeSLAPError(w, s, err)
@@ -576,6 +605,21 @@ func (s *Server) slapDestroyed(w http.ResponseWriter, r *http.Request, f slapFor
 		return
 	}
 	writeSLAPText(w, http.StatusOK, "OK")
+}
+
+// checkPartitionCaller lets a computer speak for its partitions and an
+// instance for its own partition only.
+func (s *Server) checkPartitionCaller(r *http.Request, who model.Actor, cid, pid string) error {
+	return s.read(r.Context(), func(st *master.State) error {
+		if who.Kind != model.KindInstance {
+			return st.CanReadComputer(who, cid)
+		}
+		me, err := st.Instance(who, who.ID)
+		if err == nil && (me.ComputerID != cid || me.PartitionID != pid) {
+			err = newError(http.StatusForbidden, api.CodeForbidden, "%s may speak for its own partition only, not %s/%s", who, cid, pid)
+		}
+		return err
+	})
 }
 
 // partitionInstance finds the instance a partition-level call is about:
@@ -693,16 +737,10 @@ func (s *Server) slapRelatedInstances(w http.ResponseWriter, r *http.Request, f 
 		who, err = s.slapNode(c, cid)
 	}
 	if err == nil {
+		err = s.checkPartitionCaller(r, who, cid, pid)
+	}
+	if err == nil {
 		_, err = s.partitionInstance(who, cid, pid, "")
-		if err == nil && who.Kind == model.KindInstance {
-			err = s.read(r.Context(), func(st *master.State) error {
-				me, err := st.Instance(who, who.ID)
-				if err == nil && (me.ComputerID != cid || me.PartitionID != pid) {
-					err = newError(http.StatusForbidden, api.CodeForbidden, "%s may speak for its own partition only, not %s/%s", who, cid, pid)
-				}
-				return err
-			})
-		}
 	}
 	if err != nil {
 		writeSLAPError(w, s, err)

@@ -294,6 +294,11 @@ func TestSLAPLifeCycle(t *testing.T) {
 	if inst.ReportedState != model.ReportedStarted || inst.Connection["url"] != "https://[fd00::2]:8080/?a=1&b=2" {
 		t.Fatalf("after started and publish: %+v", inst)
 	}
+	// The instance reads back what it published.
+	reg = pickle(t, slapOK(t, instC, gET, "registerComputerPartition", "computer_reference", "COMP-A", "computer_partition_reference", pid), "ComputerPartition")
+	if getStr(t, reg, "_connection_dict", "url") != "https://[fd00::2]:8080/?a=1&b=2" {
+		t.Errorf("registerComputerPartition connection %+v", get(t, reg, "_connection_dict"))
+	}
 	// Publishing does not bump the timestamp.
 	comp = pickle(t, slapOK(t, w.compA, gET, "getFullComputerInformation", "computer_id", "COMP-A"), "Computer")
 	if ts := getStr(t, partitionOf(t, comp, pid), "_parameter_dict", "timestamp"); ts != ts1 {
@@ -365,6 +370,12 @@ func TestSLAPLifeCycle(t *testing.T) {
 	noErr(t, err)
 	if childInfo.Title != "child-renamed" {
 		t.Errorf("after rename: title %q", childInfo.Title)
+	}
+	// An error of a shared instance is accepted and stores nothing.
+	before := w.m.snapshot()
+	slapOK(t, hostC, post, "softwareInstanceError", "computer_id", "COMP-A", "computer_partition_id", hostPid, "error_log", "bad domain", "slave_reference", shGUID)
+	if !bytes.Equal(before, w.m.snapshot()) {
+		t.Error("a shared instance's error changed the state")
 	}
 	// An error of the instance, then of the software.
 	slapOK(t, w.compA, post, "softwareInstanceError", "computer_id", "COMP-A", "computer_partition_id", pid, "error_log", "buildout failed")

@@ -132,6 +132,16 @@ type viewFormat struct {
 	// halves again at the default level for about the same time.
 	gzipLevel int
 	encode    func(*model.ComputerView) ([]byte, error)
+	// plainErrors: errors in plain text (SLAP), not JSON.
+	plainErrors bool
+}
+
+func (f viewFormat) writeError(w http.ResponseWriter, s *Server, err error) {
+	if f.plainErrors {
+		writeSLAPError(w, s, err)
+		return
+	}
+	writeError(w, s.log, err)
 }
 
 var jsonView = viewFormat{index: 0, contentType: "application/json", gzipLevel: gzip.BestSpeed, encode: func(v *model.ComputerView) ([]byte, error) {
@@ -157,7 +167,7 @@ func (s *Server) serveView(w http.ResponseWriter, r *http.Request, who model.Act
 		if serr != nil {
 			err = serr
 		}
-		writeError(w, s.log, err)
+		f.writeError(w, s, err)
 		return
 	}
 	var seq uint64
@@ -180,7 +190,7 @@ func (s *Server) serveView(w http.ResponseWriter, r *http.Request, who model.Act
 				serr = s.store.Wait(r.Context(), seq)
 			}
 			if serr != nil {
-				writeError(w, s.log, serr)
+				f.writeError(w, s, serr)
 				return
 			}
 			s.metrics.observeResult(master.Contact{}, placed)
@@ -202,7 +212,7 @@ func (s *Server) serveView(w http.ResponseWriter, r *http.Request, who model.Act
 		}
 		if err != nil {
 			s.mu.Unlock()
-			writeError(w, s.log, err)
+			f.writeError(w, s, err)
 			return
 		}
 	}
@@ -214,7 +224,7 @@ func (s *Server) serveView(w http.ResponseWriter, r *http.Request, who model.Act
 		serr = s.store.Wait(r.Context(), seq)
 	}
 	if serr != nil {
-		writeError(w, s.log, serr)
+		f.writeError(w, s, serr)
 		return
 	}
 	if contacted {

@@ -73,7 +73,7 @@ func Computer(v *model.ComputerView) xmlm.Value {
 	}
 	parts := make([]xmlm.Value, len(v.Partitions))
 	for i := range v.Partitions {
-		parts[i] = Partition(v.ComputerID, &v.Partitions[i])
+		parts[i] = Partition(v.ComputerID, &v.Partitions[i], nil)
 	}
 	return xmlm.Object(Module, "Computer", []xmlm.Value{xmlm.String(v.ComputerID)}, xmlm.Dict(
 		xmlm.String("_computer_id"), xmlm.String(v.ComputerID),
@@ -98,7 +98,11 @@ func ipList(addrs []model.Address) xmlm.Value {
 // hold only its ip_list); a busy one carries
 // the instance's parameters merged with what slapgrid reads from them
 // (ip_list, slap_* keys, slave_instance_list, timestamp).
-func Partition(computerID string, p *model.PartitionView) xmlm.Value {
+//
+// connection is the instance's published connection parameters: the view
+// of a computer leaves them out (publishing changes no timestamp, and the
+// view is cached by timestamp), registerComputerPartition gives them.
+func Partition(computerID string, p *model.PartitionView, connection map[string]string) xmlm.Value {
 	attrs := []xmlm.Value{
 		xmlm.String("_computer_id"), xmlm.String(computerID),
 		xmlm.String("_partition_id"), xmlm.String(p.ID),
@@ -117,7 +121,7 @@ func Partition(computerID string, p *model.PartitionView) xmlm.Value {
 		return xmlm.Object(Module, "ComputerPartition", []xmlm.Value{xmlm.String(computerID), xmlm.String(p.ID), xmlm.None()}, xmlm.Dict(attrs...))
 	}
 	attrs = append(attrs,
-		xmlm.String("_connection_dict"), xmlm.StringDict(nil),
+		xmlm.String("_connection_dict"), xmlm.StringDict(connection),
 		xmlm.String("_filter_dict"), xmlm.StringDict(p.SLA),
 		xmlm.String("_instance_guid"), xmlm.String(p.InstanceGUID),
 		xmlm.String("_need_modification"), xmlm.Int(1),

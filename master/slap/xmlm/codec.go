@@ -15,9 +15,9 @@ import (
 // Limits of Unmarshal.
 const (
 	// MaxDepth bounds the nesting of containers.
-	MaxDepth = 200
+	MaxDepth = 100
 	// MaxNodes bounds the values of a document, references expanded.
-	MaxNodes = 1 << 20
+	MaxNodes = 1 << 18
 )
 
 // ErrSyntax wraps every error of Unmarshal.
@@ -204,6 +204,9 @@ func clip(s string) string {
 }
 
 // Unmarshal reads one xml_marshaller document.
+//
+// NB: it reads raw tokens (no namespace resolution: a prefixed element is
+// known by its local name) and checks that each end tag closes its start.
 func Unmarshal(data []byte) (Value, error) {
 	d := decoder{x: xml.NewDecoder(bytes.NewReader(data)), refs: map[string]ref{}}
 	d.x.Strict = true
@@ -233,7 +236,7 @@ func (d *decoder) where() string { return fmt.Sprintf("byte %d", d.x.InputOffset
 // white space.
 func (d *decoder) next() (xml.Token, error) {
 	for {
-		tok, err := d.x.Token()
+		tok, err := d.x.RawToken()
 		if err != nil {
 			if err == io.EOF {
 				return nil, fmt.Errorf("the document ends early, at %s", d.where())
@@ -279,11 +282,13 @@ func (d *decoder) document() (Value, error) {
 	if err != nil {
 		return Value{}, err
 	}
-	if _, ok := tok.(xml.EndElement); !ok {
+	if end, ok := tok.(xml.EndElement); !ok {
 		return Value{}, fmt.Errorf("<marshal> holds more than one value (at %s)", d.where())
+	} else if end.Name.Local != "marshal" {
+		return Value{}, fmt.Errorf("</%s> closes <marshal> at %s", end.Name.Local, d.where())
 	}
 	for {
-		tok, err := d.x.Token()
+		tok, err := d.x.RawToken()
 		if err == io.EOF {
 			return v, nil
 		}
@@ -459,7 +464,7 @@ func (d *decoder) check(v *Value) error {
 func (d *decoder) scalarText(tag string) (string, error) {
 	var b strings.Builder
 	for {
-		tok, err := d.x.Token()
+		tok, err := d.x.RawToken()
 		if err != nil {
 			if err == io.EOF {
 				return "", fmt.Errorf("the document ends inside <%s>", tag)
