@@ -384,10 +384,23 @@ func (s *Server) slapRegisterPartition(w http.ResponseWriter, r *http.Request, f
 // master restarts (a new certificate then replaces the files once).
 type slapCertificates struct {
 	mu    sync.Mutex
-	byKey map[string]api.Credentials // instance GUID
+	byKey map[string]slapCertificate // instance GUID
 	// sweepAt: when byKey grows to it, the entries of instances gone are
 	// dropped (then it doubles the entries kept).
 	sweepAt int
+}
+
+// slapCertificate is an instance's certificate handed out over SLAP, with
+// its record (to ask core/master whether it is still accepted).
+type slapCertificate struct {
+	creds api.Credentials
+	rec   store.Certificate
+}
+
+// refused: core/master refuses the certificate (revoked, or its instance
+// destroyed or gone). Called with s.mu held.
+func (c slapCertificate) refused(st *master.State) bool {
+	return st.CertificateRefused(c.rec.Serial, c.rec.Identity, c.rec.IssuedAt) != nil
 }
 
 func (s *Server) slapCertificate(w http.ResponseWriter, r *http.Request, f slapForm, c slapCaller) {
@@ -411,25 +424,38 @@ func (s *Server) slapCertificate(w http.ResponseWriter, r *http.Request, f slapF
 	}
 	s.slapCerts.mu.Lock()
 	defer s.slapCerts.mu.Unlock()
-	creds, ok := s.slapCerts.byKey[inst.GUID]
+	cached, ok := s.slapCerts.byKey[inst.GUID]
+	if ok {
+		s.mu.Lock()
+		ok = !cached.refused(s.state)
+		s.mu.Unlock()
+	}
+	creds := cached.creds
 	if !ok {
 		var rec store.Certificate
 		creds, rec, err = s.issue(model.Actor{Kind: model.KindInstance, ID: inst.GUID}, s.now())
 		if err == nil {
-			err = s.store.Commit(r.Context(), store.Batch{Certificates: []store.Certificate{rec}})
+			var seq uint64
+			s.mu.Lock()
+			s.noteCertificates([]store.Certificate{rec})
+			seq, err = s.store.Submit(store.Batch{Certificates: []store.Certificate{rec}})
+			s.mu.Unlock()
+			if err == nil {
+				err = s.store.Wait(r.Context(), seq)
+			}
 		}
 		if err != nil {
 			writeSLAPError(w, s, err)
 			return
 		}
 		if s.slapCerts.byKey == nil {
-			s.slapCerts.byKey = map[string]api.Credentials{}
+			s.slapCerts.byKey = map[string]slapCertificate{}
 		}
-		s.slapCerts.byKey[inst.GUID] = creds
+		s.slapCerts.byKey[inst.GUID] = slapCertificate{creds: creds, rec: rec}
 		if len(s.slapCerts.byKey) >= s.slapCerts.sweepAt {
 			s.mu.Lock()
-			for guid := range s.slapCerts.byKey {
-				if !s.identityExists(model.Actor{Kind: model.KindInstance, ID: guid}) {
+			for guid, c := range s.slapCerts.byKey {
+				if c.refused(s.state) {
 					delete(s.slapCerts.byKey, guid)
 				}
 			}

@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -277,6 +279,22 @@ func TestSLAPLifeCycle(t *testing.T) {
 	}
 	if again := slapOK(t, w.compA, gET, "getComputerPartitionCertificate", "computer_id", "COMP-A", "computer_partition_id", pid); !bytes.Equal(again, certBody) {
 		t.Error("a second getComputerPartitionCertificate gave other credentials")
+	}
+	// Once revoked, that certificate is never handed out again.
+	block, _ := pem.Decode([]byte(getStr(t, cert, "certificate")))
+	if block == nil {
+		t.Fatal("the partition certificate is not PEM")
+	}
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.m.admin.RevokeCertificate(context.Background(), leaf.SerialNumber.Text(16), "test"); err != nil {
+		t.Fatal(err)
+	}
+	certBody = slapOK(t, w.compA, gET, "getComputerPartitionCertificate", "computer_id", "COMP-A", "computer_partition_id", pid)
+	if cert = pickle(t, certBody, ""); strings.Contains(getStr(t, cert, "certificate"), string(pem.EncodeToMemory(block))) {
+		t.Error("getComputerPartitionCertificate handed out a revoked certificate")
 	}
 	instC := w.m.client(api.Credentials{CertificatePEM: getStr(t, cert, "certificate"), KeyPEM: getStr(t, cert, "key"), CAPEM: string(w.m.srv.Authority().CertPEM())})
 	// Inside the instance (slap library with the partition certificate).
