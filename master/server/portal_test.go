@@ -387,6 +387,11 @@ func TestPortalSignInIsRateLimited(t *testing.T) {
 	g := newPortalGrid(t, nil)
 	b := g.m.browser(t)
 	b.get(portalPrefix + "sign-in")
+	// An unknown person gets the answer of a wrong password.
+	if code, body := b.post(portalPrefix+"sign-in", url.Values{"person": {"nobody"}, "password": {"whatever it is"}}); code != http.StatusUnauthorized ||
+		!strings.Contains(body, "Unknown person or wrong password.") {
+		t.Fatalf("an unknown person: %d", code)
+	}
 	for i := range 5 {
 		if code, _ := b.post(portalPrefix+"sign-in", url.Values{"person": {g.a.ID}, "password": {"wrong password " + string(rune('a'+i))}}); code != http.StatusUnauthorized {
 			t.Fatalf("wrong password %d: %d, want 401", i, code)
