@@ -137,10 +137,10 @@ one machine ("slapgo demo") and test harnesses.`,
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "listening on https://%s\n", ln.Addr())
-			fmt.Fprintf(out, "portal on https://%s%s\n", ln.Addr(), server.PortalPath)
 			if mln != nil {
 				fmt.Fprintf(out, "metrics on http://%s/metrics\n", mln.Addr())
 			}
+			fmt.Fprintf(out, "portal on https://%s%s\n", ln.Addr(), server.PortalPath)
 			slog.Info("master serving", "api", "https://"+ln.Addr().String(), "data", dataDir, "policy", pol, "online_within", onlineWithin,
 				"quota_instances", quotas.MaxInstances, "quota_parameter_bytes", quotas.MaxParameterBytes, "allow_local_software_urls", allowLocal)
 			serveErr := srv.Serve(cmd.Context(), ln, mln)
