@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -139,6 +140,10 @@ func guidsOn(body string) []string {
 func TestPortalShowsWhatTheAPIShows(t *testing.T) {
 	g := newPortalGrid(t, nil)
 	ctx := context.Background()
+	// bob's instance runs too; both are invoiced for an hour.
+	bobComp := g.m.clientAs(model.Actor{Kind: model.KindComputer, ID: "COMP-B"})
+	noErr(t, bobComp.ReportPartition(ctx, "COMP-B", g.bobInst.PartitionID, api.PartitionStateRequest{State: model.ReportedStarted}))
+	g.m.clock.Advance(time.Hour)
 	for _, who := range []struct {
 		name   string
 		id     string
@@ -163,6 +168,25 @@ func TestPortalShowsWhatTheAPIShows(t *testing.T) {
 				if code != http.StatusOK || !strings.Contains(page, i.Title) {
 					t.Errorf("own instance %s: %d", i.GUID, code)
 				}
+			}
+			// Invoices: the CSV's totals are the API's for the same month.
+			now := g.m.clock.Now()
+			from := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+			invs, err := who.client.Invoices(ctx, from, from.AddDate(0, 1, 0), "")
+			noErr(t, err)
+			_, csvText := b.get(portalPrefix + "invoices.csv?period=" + from.Format("2006-01"))
+			var totals []string
+			for _, line := range strings.Split(csvText, "\n") {
+				if f := strings.Split(line, ","); len(f) == 8 && f[4] == "total" {
+					totals = append(totals, f[0]+" "+f[3]+" "+f[7])
+				}
+			}
+			var apiTotals []string
+			for _, inv := range invs {
+				apiTotals = append(apiTotals, inv.Person+" "+inv.Currency+" "+strconv.FormatFloat(inv.Total, 'f', -1, 64))
+			}
+			if !slices.Equal(totals, apiTotals) || len(totals) == 0 {
+				t.Errorf("invoice totals: CSV %v, API %v", totals, apiTotals)
 			}
 			comps, err := who.client.Computers(ctx)
 			noErr(t, err)
