@@ -320,6 +320,8 @@ func TestPortalInABrowser(t *testing.T) {
 			t.Errorf("%s is wider than a phone", path)
 		}
 	}
+	demo.open(portal)
+	demo.shot("overview-phone")
 	demo.open(portal + "instances/" + guid)
 	demo.shot("instance-phone")
 	demo.do("desktop width", chromedp.EmulateViewport(1200, 900))

@@ -136,13 +136,15 @@ func (p *portal) requestPost(w http.ResponseWriter, r *http.Request, v *viewer) 
 			p.failed(w, r, v, err)
 			return
 		}
+		// The form names the field: the sentinel's prefix adds nothing.
+		msg := strings.TrimPrefix(ae.message, master.ErrInvalid.Error()+": ")
 		if field := master.ErrorField(err); field != "" {
 			if field == master.FieldSoftwareRelease && f.OtherURL != "" {
 				field = "other_url"
 			}
-			f.Errors[field] = ae.message
+			f.Errors[field] = msg
 		} else {
-			f.General = ae.message
+			f.General = msg
 		}
 		p.render(w, r, ae.status, "request", v, f)
 		return
