@@ -129,7 +129,7 @@ func (s *State) InstanceTrees(a model.Actor, q InstanceQuery) ([]InstanceTree, i
 	if filtered {
 		roots = slices.DeleteFunc(roots, func(i *model.Instance) bool { return !matched[treeOf(i)] })
 	}
-	sortByGUID(roots)
+	s.sortByGUID(roots)
 	total := len(roots)
 	lo := min(max(q.Offset, 0), total)
 	hi := total
@@ -192,9 +192,42 @@ func (s *State) PendingFor(a model.Actor, limit int) ([]InstanceInfo, int) {
 	return out, n
 }
 
-// sortByGUID sorts instances as compareGUID orders their guids, parsing
-// each guid once (a large list sorts several times faster).
-func sortByGUID(list []*model.Instance) {
+// guidPrefix is how the state names instances: guidPrefix + counter.
+const guidPrefix = "SOFTINST-"
+
+// sortByGUID sorts instances as compareGUID orders their guids. A list
+// that holds a good part of the state's guids is placed by their numbers
+// (no comparison); otherwise each guid is parsed once.
+func (s *State) sortByGUID(list []*model.Instance) {
+	if top := s.meta.Instances; len(list) > 64 && uint64(len(list)) > top/8 && top < 1<<24 {
+		slots := make([]*model.Instance, top+1)
+		ok := true
+		for _, i := range list {
+			digits, found := strings.CutPrefix(i.GUID, guidPrefix)
+			n, err := strconv.ParseUint(digits, 10, 64)
+			if !found || err != nil || digits[0] == '0' || n > top || slots[n] != nil {
+				ok = false // not a guid of this state's counter: compare
+				break
+			}
+			slots[n] = i
+		}
+		if ok {
+			k := 0
+			for _, i := range slots {
+				if i != nil {
+					list[k] = i
+					k++
+				}
+			}
+			return
+		}
+	}
+	sortByParsedGUID(list)
+}
+
+// sortByParsedGUID sorts instances as compareGUID orders their guids,
+// parsing each guid once.
+func sortByParsedGUID(list []*model.Instance) {
 	type keyed struct {
 		prefix string
 		n      uint64

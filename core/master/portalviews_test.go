@@ -91,3 +91,26 @@ func TestComputerUsageCountsHostingPerDay(t *testing.T) {
 		t.Error("2000 points accepted")
 	}
 }
+
+// TestInstanceTreesOrderLikeCompareGUID: both ways of sorting (by number,
+// by comparison) give the order of Instances, on many instances and few.
+func TestInstanceTreesOrderLikeCompareGUID(t *testing.T) {
+	for _, n := range []int{5, 150} {
+		g := newGrid(t, 1, n)
+		for k := range n {
+			g.request(fmt.Sprintf("i%d", k), nil)
+		}
+		var want []string
+		for _, i := range g.s.Instances(model.Admin, false) {
+			want = append(want, i.GUID)
+		}
+		trees, _ := g.s.InstanceTrees(model.Admin, master.InstanceQuery{})
+		var got []string
+		for _, tr := range trees {
+			got = append(got, tr.Root.GUID)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("n=%d: %v\nwant %v", n, got, want)
+		}
+	}
+}

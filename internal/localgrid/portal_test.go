@@ -286,8 +286,15 @@ func TestPortalInABrowser(t *testing.T) {
 		t.Fatalf("stop: %d", code)
 	}
 	demo.await("reported state after stop", `document.querySelector('[data-live=reported_state]').textContent`, "stopped", 30*time.Second)
-	if body, err := fetch(url); err == nil {
-		t.Errorf("a stopped instance still answers %q", body)
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		body, err := fetch(url)
+		if err != nil {
+			break
+		}
+		if time.Now().After(end) {
+			t.Errorf("a stopped instance still answers %q", body)
+			break
+		}
 	}
 	demo.shot("instance-stopped")
 	demo.submit(`a[href$="/confirm/destroy"]`)

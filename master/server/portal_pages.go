@@ -174,6 +174,17 @@ type instanceData struct {
 	Done       string
 }
 
+// ConnectionJSON is the connection parameters as the live updates send
+// them: the page's script reloads the page when they change.
+func (d instanceData) ConnectionJSON() string {
+	c := d.I.Connection
+	if c == nil {
+		c = map[string]string{}
+	}
+	b, _ := json.Marshal(c)
+	return string(b)
+}
+
 func (d instanceData) pageTitle() string { return "Instance " + d.I.Title }
 
 // URL is the first connection parameter that looks like a URL.
