@@ -369,6 +369,8 @@ func (p *portal) instanceLive(w http.ResponseWriter, r *http.Request, v *viewer)
 		select {
 		case <-r.Context().Done():
 			return
+		case <-p.stopping:
+			return
 		case <-end.C:
 			return
 		case <-beat.C:

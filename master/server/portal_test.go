@@ -584,3 +584,23 @@ func TestPortalLiveUpdatesStreamTheInstance(t *testing.T) {
 		t.Fatalf("after the report: %s", ev)
 	}
 }
+
+// TestPortalLiveStreamsEndAtShutdown: an open live page does not hold the
+// master's shutdown for its drain grace.
+func TestPortalLiveStreamsEndAtShutdown(t *testing.T) {
+	g := newPortalGrid(t, func(o *Options) { o.ShutdownGrace = time.Minute })
+	b := g.m.browser(t)
+	b.signIn(g.a.ID, testPassword)
+	req, _ := http.NewRequest(http.MethodGet, g.m.url+portalPrefix+"instances/"+g.aliceInsts[0].GUID+"/live", nil)
+	resp, err := b.http.Do(req)
+	noErr(t, err)
+	defer resp.Body.Close()
+	if _, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	g.m.stop()
+	if took := time.Since(began); took > 20*time.Second {
+		t.Errorf("shutdown took %s with a live page open", took)
+	}
+}

@@ -316,6 +316,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, metricsLn net.Liste
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          errLog,
 	}
+	api.RegisterOnShutdown(s.portal.shutdown)
 	errc := make(chan error, 2)
 	go func() { errc <- fmt.Errorf("server: API listener: %w", api.ServeTLS(ln, "", "")) }()
 	var mon *http.Server
