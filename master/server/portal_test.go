@@ -604,3 +604,48 @@ func TestPortalLiveStreamsEndAtShutdown(t *testing.T) {
 		t.Errorf("shutdown took %s with a live page open", took)
 	}
 }
+
+// TestPortalCookiesAreSecureHttpOnlySameSite checks the attributes of the
+// session and CSRF cookies as sent.
+func TestPortalCookiesAreSecureHttpOnlySameSite(t *testing.T) {
+	g := newPortalGrid(t, nil)
+	b := g.m.browser(t)
+	b.get(portalPrefix + "sign-in")
+	b.http.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	form := url.Values{"person": {g.a.ID}, "password": {testPassword}, "csrf": {b.csrf}}
+	req, _ := http.NewRequest(http.MethodPost, g.m.url+portalPrefix+"sign-in", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := b.http.Do(req)
+	noErr(t, err)
+	resp.Body.Close()
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == sessionCookie {
+			session = c
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || session == nil {
+		t.Fatalf("sign-in: %d, cookies %v", resp.StatusCode, resp.Header.Values("Set-Cookie"))
+	}
+	if !session.Secure || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || session.Path != "/" ||
+		session.MaxAge != int(DefaultSessionMax/time.Second) || len(session.Value) < 40 {
+		t.Errorf("session cookie %+v", session)
+	}
+	fresh := g.m.browser(t)
+	req, _ = http.NewRequest(http.MethodGet, g.m.url+portalPrefix+"sign-in", nil)
+	resp, err = fresh.http.Do(req)
+	noErr(t, err)
+	resp.Body.Close()
+	var csrf *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == csrfCookie {
+			csrf = c
+		}
+	}
+	if csrf == nil || !csrf.Secure || !csrf.HttpOnly || csrf.SameSite != http.SameSiteStrictMode {
+		t.Errorf("CSRF cookie %+v", csrf)
+	}
+	if h := resp.Header.Get("Content-Security-Policy"); !strings.Contains(h, "default-src 'none'") || !strings.Contains(h, "frame-ancestors 'none'") {
+		t.Errorf("Content-Security-Policy %q", h)
+	}
+}
