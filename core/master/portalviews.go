@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/slapgo/slapgo/core/account"
+	"github.com/slapgo/slapgo/core/alloc"
 	"github.com/slapgo/slapgo/core/model"
 )
 
@@ -31,6 +32,44 @@ func (s *State) ComputerSummaries(a model.Actor) []ComputerSummary {
 		}
 	}
 	return out
+}
+
+// ComputerQuery selects computers for a list.
+type ComputerQuery struct {
+	// Search is a case-insensitive part of the id or title ("": all).
+	Search string
+	// Region, when set, must equal the computer's.
+	Region string
+	// Offset and Limit select a page (Limit 0: all).
+	Offset, Limit int
+}
+
+// ComputerPage returns the page of the computers a caller may see (as
+// Computers) that q selects, sorted by id, and how many match. Only the
+// page's computers are copied.
+func (s *State) ComputerPage(a model.Actor, q ComputerQuery) ([]ComputerSummary, int) {
+	search := strings.ToLower(strings.TrimSpace(q.Search))
+	var match []*alloc.Candidate
+	for _, cd := range s.cands {
+		c := s.computers[cd.ID].c
+		if !s.canSeeComputer(a, s.computers[cd.ID]) || (q.Region != "" && c.Region != q.Region) {
+			continue
+		}
+		if search != "" && !strings.Contains(strings.ToLower(c.ID), search) && !strings.Contains(strings.ToLower(c.Title), search) {
+			continue
+		}
+		match = append(match, cd)
+	}
+	lo := min(max(q.Offset, 0), len(match))
+	hi := len(match)
+	if q.Limit > 0 {
+		hi = min(lo+q.Limit, hi)
+	}
+	out := make([]ComputerSummary, 0, hi-lo)
+	for _, cd := range match[lo:hi] {
+		out = append(out, ComputerSummary{Computer: *s.computers[cd.ID].c, Free: cd.Free, Total: cd.Total})
+	}
+	return out, len(match)
 }
 
 // UsagePoint is what a computer's partitions used in one period: the

@@ -114,3 +114,37 @@ func TestInstanceTreesOrderLikeCompareGUID(t *testing.T) {
 		}
 	}
 }
+
+func TestComputerPageFiltersAndPages(t *testing.T) {
+	g := newGrid(t, 7, 1) // regions eu, jp alternate
+	var all []string
+	for off := 0; ; off += 3 {
+		page, total := g.s.ComputerPage(g.alice, master.ComputerQuery{Offset: off, Limit: 3})
+		if total != 7 {
+			t.Fatalf("total %d", total)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, c := range page {
+			all = append(all, c.Computer.ID)
+		}
+	}
+	var want []string
+	for _, c := range g.s.Computers(g.alice) {
+		want = append(want, c.ID)
+	}
+	if !slices.Equal(all, want) {
+		t.Errorf("pages %v, Computers %v", all, want)
+	}
+	if jp, n := g.s.ComputerPage(g.alice, master.ComputerQuery{Region: "jp"}); n != 3 || jp[0].Computer.ID != "COMP-1" {
+		t.Errorf("region jp: %d %+v", n, jp)
+	}
+	if c, n := g.s.ComputerPage(g.alice, master.ComputerQuery{Search: "comp-6"}); n != 1 || c[0].Computer.ID != "COMP-6" || c[0].Total != 1 {
+		t.Errorf("search comp-6: %d %+v", n, c)
+	}
+	g.must(master.AddPerson{By: model.Admin, ID: "bob"})
+	if _, n := g.s.ComputerPage(model.Actor{Kind: model.KindPerson, ID: "bob"}, master.ComputerQuery{}); n != 0 {
+		t.Errorf("bob sees %d of alice's computers", n)
+	}
+}

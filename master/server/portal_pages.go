@@ -415,28 +415,21 @@ func (computersData) pageTitle() string { return "Computers" }
 func (p *portal) computersPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	q := r.URL.Query()
 	d := computersData{Query: q.Get("q"), Region: q.Get("region"), Now: p.s.now()}
-	search := strings.ToLower(strings.TrimSpace(d.Query))
-	var all []master.ComputerSummary
+	page := pageNumber(r)
+	var total int
 	if err := p.s.read(r.Context(), func(st *master.State) error {
-		all = st.ComputerSummaries(v.who)
+		cq := master.ComputerQuery{Search: d.Query, Region: d.Region, Offset: (page - 1) * perPage, Limit: perPage}
+		d.Rows, total = st.ComputerPage(v.who, cq)
+		if len(d.Rows) == 0 && total > 0 { // past the last page: show the last
+			cq.Offset = (total - 1) / perPage * perPage
+			d.Rows, total = st.ComputerPage(v.who, cq)
+		}
 		return nil
 	}); err != nil {
 		p.failed(w, r, v, err)
 		return
 	}
-	var rows []master.ComputerSummary
-	for _, c := range all {
-		if d.Region != "" && c.Computer.Region != d.Region {
-			continue
-		}
-		if search != "" && !strings.Contains(strings.ToLower(c.Computer.Title), search) && !strings.Contains(strings.ToLower(c.Computer.ID), search) {
-			continue
-		}
-		rows = append(rows, c)
-	}
-	d.Paging = newPaging(r, len(rows))
-	lo, hi := d.Paging.bounds()
-	d.Rows = rows[lo:hi]
+	d.Paging = newPaging(r, total)
 	p.render(w, r, http.StatusOK, "computers", v, d)
 }
 
