@@ -194,13 +194,13 @@ anything else is refused), every call acting for that person.`,
 			if loopLn != nil {
 				fmt.Fprintf(out, "insecure SLAP for %s on http://%s\n", loopbackPerson, loopLn.Addr())
 			}
-			fmt.Fprintf(out, "portal on https://%s%s\n", ln.Addr(), server.PortalPath)
 			if mln != nil {
 				fmt.Fprintf(out, "metrics on http://%s/metrics\n", mln.Addr())
 				if profiling {
 					fmt.Fprintf(out, "profiles on http://%s/debug/pprof/\n", mln.Addr())
 				}
 			}
+			fmt.Fprintf(out, "portal on https://%s%s\n", ln.Addr(), server.PortalPath)
 			slog.Info("master serving", "api", "https://"+ln.Addr().String(), "data", dataDir, "policy", pol, "online_within", onlineWithin,
 				"quota_instances", quotas.MaxInstances, "quota_parameter_bytes", quotas.MaxParameterBytes, "allow_local_software_urls", allowLocal)
 			// SIGHUP: the server certificate files are read again (a

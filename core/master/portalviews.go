@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/slapgo/slapgo/core/account"
+	"github.com/slapgo/slapgo/core/alloc"
 	"github.com/slapgo/slapgo/core/model"
 )
 
@@ -31,6 +32,44 @@ func (s *State) ComputerSummaries(a model.Actor) []ComputerSummary {
 		}
 	}
 	return out
+}
+
+// ComputerQuery selects computers for a list.
+type ComputerQuery struct {
+	// Search is a case-insensitive part of the id or title ("": all).
+	Search string
+	// Region, when set, must equal the computer's.
+	Region string
+	// Offset and Limit select a page (Limit 0: all).
+	Offset, Limit int
+}
+
+// ComputerPage returns the page of the computers a caller may see (as
+// Computers) that q selects, sorted by id, and how many match. Only the
+// page's computers are copied.
+func (s *State) ComputerPage(a model.Actor, q ComputerQuery) ([]ComputerSummary, int) {
+	search := strings.ToLower(strings.TrimSpace(q.Search))
+	var match []*alloc.Candidate
+	for _, cd := range s.cands {
+		c := s.computers[cd.ID].c
+		if !s.canSeeComputer(a, s.computers[cd.ID]) || (q.Region != "" && c.Region != q.Region) {
+			continue
+		}
+		if search != "" && !strings.Contains(strings.ToLower(c.ID), search) && !strings.Contains(strings.ToLower(c.Title), search) {
+			continue
+		}
+		match = append(match, cd)
+	}
+	lo := min(max(q.Offset, 0), len(match))
+	hi := len(match)
+	if q.Limit > 0 {
+		hi = min(lo+q.Limit, hi)
+	}
+	out := make([]ComputerSummary, 0, hi-lo)
+	for _, cd := range match[lo:hi] {
+		out = append(out, ComputerSummary{Computer: *s.computers[cd.ID].c, Free: cd.Free, Total: cd.Total})
+	}
+	return out, len(match)
 }
 
 // UsagePoint is what a computer's partitions used in one period: the
@@ -129,7 +168,7 @@ func (s *State) InstanceTrees(a model.Actor, q InstanceQuery) ([]InstanceTree, i
 	if filtered {
 		roots = slices.DeleteFunc(roots, func(i *model.Instance) bool { return !matched[treeOf(i)] })
 	}
-	sortByGUID(roots)
+	s.sortByGUID(roots)
 	total := len(roots)
 	lo := min(max(q.Offset, 0), total)
 	hi := total
@@ -192,9 +231,42 @@ func (s *State) PendingFor(a model.Actor, limit int) ([]InstanceInfo, int) {
 	return out, n
 }
 
-// sortByGUID sorts instances as compareGUID orders their guids, parsing
-// each guid once (a large list sorts several times faster).
-func sortByGUID(list []*model.Instance) {
+// guidPrefix is how the state names instances: guidPrefix + counter.
+const guidPrefix = "SOFTINST-"
+
+// sortByGUID sorts instances as compareGUID orders their guids. A list
+// that holds a good part of the state's guids is placed by their numbers
+// (no comparison); otherwise each guid is parsed once.
+func (s *State) sortByGUID(list []*model.Instance) {
+	if top := s.meta.Instances; len(list) > 64 && uint64(len(list)) > top/8 && top < 1<<24 {
+		slots := make([]*model.Instance, top+1)
+		ok := true
+		for _, i := range list {
+			digits, found := strings.CutPrefix(i.GUID, guidPrefix)
+			n, err := strconv.ParseUint(digits, 10, 64)
+			if !found || err != nil || digits[0] == '0' || n > top || slots[n] != nil {
+				ok = false // not a guid of this state's counter: compare
+				break
+			}
+			slots[n] = i
+		}
+		if ok {
+			k := 0
+			for _, i := range slots {
+				if i != nil {
+					list[k] = i
+					k++
+				}
+			}
+			return
+		}
+	}
+	sortByParsedGUID(list)
+}
+
+// sortByParsedGUID sorts instances as compareGUID orders their guids,
+// parsing each guid once.
+func sortByParsedGUID(list []*model.Instance) {
 	type keyed struct {
 		prefix string
 		n      uint64

@@ -91,3 +91,60 @@ func TestComputerUsageCountsHostingPerDay(t *testing.T) {
 		t.Error("2000 points accepted")
 	}
 }
+
+// TestInstanceTreesOrderLikeCompareGUID: both ways of sorting (by number,
+// by comparison) give the order of Instances, on many instances and few.
+func TestInstanceTreesOrderLikeCompareGUID(t *testing.T) {
+	for _, n := range []int{5, 150} {
+		g := newGrid(t, 1, n)
+		for k := range n {
+			g.request(fmt.Sprintf("i%d", k), nil)
+		}
+		var want []string
+		for _, i := range g.s.Instances(model.Admin, false) {
+			want = append(want, i.GUID)
+		}
+		trees, _ := g.s.InstanceTrees(model.Admin, master.InstanceQuery{})
+		var got []string
+		for _, tr := range trees {
+			got = append(got, tr.Root.GUID)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("n=%d: %v\nwant %v", n, got, want)
+		}
+	}
+}
+
+func TestComputerPageFiltersAndPages(t *testing.T) {
+	g := newGrid(t, 7, 1) // regions eu, jp alternate
+	var all []string
+	for off := 0; ; off += 3 {
+		page, total := g.s.ComputerPage(g.alice, master.ComputerQuery{Offset: off, Limit: 3})
+		if total != 7 {
+			t.Fatalf("total %d", total)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, c := range page {
+			all = append(all, c.Computer.ID)
+		}
+	}
+	var want []string
+	for _, c := range g.s.Computers(g.alice) {
+		want = append(want, c.ID)
+	}
+	if !slices.Equal(all, want) {
+		t.Errorf("pages %v, Computers %v", all, want)
+	}
+	if jp, n := g.s.ComputerPage(g.alice, master.ComputerQuery{Region: "jp"}); n != 3 || jp[0].Computer.ID != "COMP-1" {
+		t.Errorf("region jp: %d %+v", n, jp)
+	}
+	if c, n := g.s.ComputerPage(g.alice, master.ComputerQuery{Search: "comp-6"}); n != 1 || c[0].Computer.ID != "COMP-6" || c[0].Total != 1 {
+		t.Errorf("search comp-6: %d %+v", n, c)
+	}
+	g.must(master.AddPerson{By: model.Admin, ID: "bob"})
+	if _, n := g.s.ComputerPage(model.Actor{Kind: model.KindPerson, ID: "bob"}, master.ComputerQuery{}); n != 0 {
+		t.Errorf("bob sees %d of alice's computers", n)
+	}
+}

@@ -286,8 +286,15 @@ func TestPortalInABrowser(t *testing.T) {
 		t.Fatalf("stop: %d", code)
 	}
 	demo.await("reported state after stop", `document.querySelector('[data-live=reported_state]').textContent`, "stopped", 30*time.Second)
-	if body, err := fetch(url); err == nil {
-		t.Errorf("a stopped instance still answers %q", body)
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		body, err := fetch(url)
+		if err != nil {
+			break
+		}
+		if time.Now().After(end) {
+			t.Errorf("a stopped instance still answers %q", body)
+			break
+		}
 	}
 	demo.shot("instance-stopped")
 	demo.submit(`a[href$="/confirm/destroy"]`)
@@ -306,6 +313,15 @@ func TestPortalInABrowser(t *testing.T) {
 		}
 		demo.shot(p.name)
 	}
+	// Every control has a label.
+	const unlabelled = `Array.from(document.querySelectorAll("input:not([type=hidden]),select,textarea"))
+		.filter(e => !(e.labels && e.labels.length) && !e.getAttribute("aria-label")).map(e => e.id || e.name).join(",")`
+	for _, path := range []string{"", "request", "instances/" + guid, "computers", "password", "invoices"} {
+		demo.open(portal + path)
+		if got, err := demo.eval(unlabelled); err != nil || got != "" {
+			t.Errorf("/portal/%s: controls without a label: %q %v", path, got, err)
+		}
+	}
 	// Keyboard first: Tab reaches the skip link, then the navigation.
 	demo.open(portal)
 	demo.do("press Tab", chromedp.KeyEvent("\t"))
@@ -320,34 +336,17 @@ func TestPortalInABrowser(t *testing.T) {
 			t.Errorf("%s is wider than a phone", path)
 		}
 	}
+	demo.open(portal)
+	demo.shot("overview-phone")
 	demo.open(portal + "instances/" + guid)
 	demo.shot("instance-phone")
 	demo.do("desktop width", chromedp.EmulateViewport(1200, 900))
 
-	// Another person: demo's pages do not exist for it.
+	// The operator, signed in by a link of its own, sees the grid and
+	// issues a sign-in link to a new person from the people page.
 	if _, err := admin.AddPerson(ctx, api.AddPersonRequest{ID: "mallory", Name: "Mallory"}); err != nil {
 		t.Fatal(err)
 	}
-	link, err := admin.SignInLink(ctx, "mallory")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mallory := fresh()
-	mallory.open(res.MasterURL + link.Path)
-	mallory.submit("form button[type=submit]")
-	for _, path := range []string{"instances/" + guid, "instances/" + res.InstanceGUID, "computers/" + localgrid.ComputerID,
-		"instances/" + res.InstanceGUID + "/confirm/destroy", "grid"} {
-		if code := mallory.open(portal + path); code != http.StatusNotFound || mallory.text("h1") != "Not found" {
-			t.Errorf("mallory GET %s: %d %q, want 404 Not found", path, code, mallory.text("h1"))
-		}
-	}
-	mallory.shot("other-person-404")
-	mallory.open(portal)
-	if strings.Contains(mallory.text("main"), "hello") {
-		t.Errorf("mallory's overview shows demo's instances: %s", mallory.text("main"))
-	}
-
-	// The operator, signed in by a link of its own, sees the grid.
 	alink, err := admin.SignInLink(ctx, "admin")
 	if err != nil {
 		t.Fatal(err)
@@ -360,6 +359,31 @@ func TestPortalInABrowser(t *testing.T) {
 			t.Errorf("admin GET %s: %d", name, code)
 		}
 		op.shot("admin-" + name)
+		if got, err := op.eval(unlabelled); err != nil || got != "" {
+			t.Errorf("/portal/%s: controls without a label: %q %v", name, got, err)
+		}
+	}
+	op.submit(`form[action="/portal/people/mallory/sign-in-link"] button`)
+	op.shot("admin-people-link")
+	link, err := op.eval(`document.getElementById("link").value`)
+	if err != nil || !strings.Contains(link, "/portal/link?kind=person&id=mallory&token=") {
+		t.Fatalf("the link the people page issued: %q, %v", link, err)
+	}
+
+	// Another person: demo's pages do not exist for it.
+	mallory := fresh()
+	mallory.open(link)
+	mallory.submit("form button[type=submit]")
+	for _, path := range []string{"instances/" + guid, "instances/" + res.InstanceGUID, "computers/" + localgrid.ComputerID,
+		"instances/" + res.InstanceGUID + "/confirm/destroy", "grid"} {
+		if code := mallory.open(portal + path); code != http.StatusNotFound || mallory.text("h1") != "Not found" {
+			t.Errorf("mallory GET %s: %d %q, want 404 Not found", path, code, mallory.text("h1"))
+		}
+	}
+	mallory.shot("other-person-404")
+	mallory.open(portal)
+	if strings.Contains(mallory.text("main"), "hello") {
+		t.Errorf("mallory's overview shows demo's instances: %s", mallory.text("main"))
 	}
 
 	// Left idle, demo's session expires: the next page asks to sign in.

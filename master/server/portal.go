@@ -52,7 +52,14 @@ type portal struct {
 	// pages wait on it.
 	chMu    sync.Mutex
 	changed chan struct{}
+
+	// stopping is closed when the server shuts down: live streams end
+	// so that draining does not wait for them.
+	stopping chan struct{}
+	stopOnce sync.Once
 }
+
+func (p *portal) shutdown() { p.stopOnce.Do(func() { close(p.stopping) }) }
 
 func newPortal(s *Server, opts Options) (*portal, error) {
 	p := &portal{
@@ -66,6 +73,7 @@ func newPortal(s *Server, opts Options) (*portal, error) {
 		events:      &eventLog{},
 		samples:     &sampleRing{},
 		changed:     make(chan struct{}),
+		stopping:    make(chan struct{}),
 	}
 	if p.sessions.idle <= 0 {
 		p.sessions.idle = DefaultSessionIdle

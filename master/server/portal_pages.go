@@ -136,13 +136,15 @@ func (p *portal) requestPost(w http.ResponseWriter, r *http.Request, v *viewer) 
 			p.failed(w, r, v, err)
 			return
 		}
+		// The form names the field: the sentinel's prefix adds nothing.
+		msg := strings.TrimPrefix(ae.message, master.ErrInvalid.Error()+": ")
 		if field := master.ErrorField(err); field != "" {
 			if field == master.FieldSoftwareRelease && f.OtherURL != "" {
 				field = "other_url"
 			}
-			f.Errors[field] = ae.message
+			f.Errors[field] = msg
 		} else {
-			f.General = ae.message
+			f.General = msg
 		}
 		p.render(w, r, ae.status, "request", v, f)
 		return
@@ -170,6 +172,17 @@ type instanceData struct {
 	Connection []kv
 	Actions    []string
 	Done       string
+}
+
+// ConnectionJSON is the connection parameters as the live updates send
+// them: the page's script reloads the page when they change.
+func (d instanceData) ConnectionJSON() string {
+	c := d.I.Connection
+	if c == nil {
+		c = map[string]string{}
+	}
+	b, _ := json.Marshal(c)
+	return string(b)
 }
 
 func (d instanceData) pageTitle() string { return "Instance " + d.I.Title }
@@ -356,6 +369,8 @@ func (p *portal) instanceLive(w http.ResponseWriter, r *http.Request, v *viewer)
 		select {
 		case <-r.Context().Done():
 			return
+		case <-p.stopping:
+			return
 		case <-end.C:
 			return
 		case <-beat.C:
@@ -400,28 +415,21 @@ func (computersData) pageTitle() string { return "Computers" }
 func (p *portal) computersPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	q := r.URL.Query()
 	d := computersData{Query: q.Get("q"), Region: q.Get("region"), Now: p.s.now()}
-	search := strings.ToLower(strings.TrimSpace(d.Query))
-	var all []master.ComputerSummary
+	page := pageNumber(r)
+	var total int
 	if err := p.s.read(r.Context(), func(st *master.State) error {
-		all = st.ComputerSummaries(v.who)
+		cq := master.ComputerQuery{Search: d.Query, Region: d.Region, Offset: (page - 1) * perPage, Limit: perPage}
+		d.Rows, total = st.ComputerPage(v.who, cq)
+		if len(d.Rows) == 0 && total > 0 { // past the last page: show the last
+			cq.Offset = (total - 1) / perPage * perPage
+			d.Rows, total = st.ComputerPage(v.who, cq)
+		}
 		return nil
 	}); err != nil {
 		p.failed(w, r, v, err)
 		return
 	}
-	var rows []master.ComputerSummary
-	for _, c := range all {
-		if d.Region != "" && c.Computer.Region != d.Region {
-			continue
-		}
-		if search != "" && !strings.Contains(strings.ToLower(c.Computer.Title), search) && !strings.Contains(strings.ToLower(c.Computer.ID), search) {
-			continue
-		}
-		rows = append(rows, c)
-	}
-	d.Paging = newPaging(r, len(rows))
-	lo, hi := d.Paging.bounds()
-	d.Rows = rows[lo:hi]
+	d.Paging = newPaging(r, total)
 	p.render(w, r, http.StatusOK, "computers", v, d)
 }
 

@@ -81,7 +81,7 @@ func (p *portal) signInPost(w http.ResponseWriter, r *http.Request, _ model.Acto
 		key string
 	}{{p.limitPerson, key}, {p.limitAddr, addr}} {
 		if ok, until := k.l.allowed(k.key, now); !ok {
-			w.Header().Set("Retry-After", itoa(int(until.Sub(now)/time.Second)+1))
+			w.Header().Set("Retry-After", strconv.Itoa(int(until.Sub(now)/time.Second)+1))
 			f.Errors["password"] = "Too many failed sign-ins for this person or from this address: try again after " +
 				until.UTC().Format("15:04:05 UTC") + "."
 			p.render(w, r, http.StatusTooManyRequests, "signin", nil, f)
@@ -228,5 +228,3 @@ func (p *portal) passwordPost(w http.ResponseWriter, r *http.Request, v *viewer)
 	}
 	http.Redirect(w, r, portalPrefix+"password?done=1", http.StatusSeeOther)
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -139,6 +140,10 @@ func guidsOn(body string) []string {
 func TestPortalShowsWhatTheAPIShows(t *testing.T) {
 	g := newPortalGrid(t, nil)
 	ctx := context.Background()
+	// bob's instance runs too; both are invoiced for an hour.
+	bobComp := g.m.clientAs(model.Actor{Kind: model.KindComputer, ID: "COMP-B"})
+	noErr(t, bobComp.ReportPartition(ctx, "COMP-B", g.bobInst.PartitionID, api.PartitionStateRequest{State: model.ReportedStarted}))
+	g.m.clock.Advance(time.Hour)
 	for _, who := range []struct {
 		name   string
 		id     string
@@ -163,6 +168,25 @@ func TestPortalShowsWhatTheAPIShows(t *testing.T) {
 				if code != http.StatusOK || !strings.Contains(page, i.Title) {
 					t.Errorf("own instance %s: %d", i.GUID, code)
 				}
+			}
+			// Invoices: the CSV's totals are the API's for the same month.
+			now := g.m.clock.Now()
+			from := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+			invs, err := who.client.Invoices(ctx, from, from.AddDate(0, 1, 0), "")
+			noErr(t, err)
+			_, csvText := b.get(portalPrefix + "invoices.csv?period=" + from.Format("2006-01"))
+			var totals []string
+			for _, line := range strings.Split(csvText, "\n") {
+				if f := strings.Split(line, ","); len(f) == 8 && f[4] == "total" {
+					totals = append(totals, f[0]+" "+f[3]+" "+f[7])
+				}
+			}
+			var apiTotals []string
+			for _, inv := range invs {
+				apiTotals = append(apiTotals, inv.Person+" "+inv.Currency+" "+strconv.FormatFloat(inv.Total, 'f', -1, 64))
+			}
+			if !slices.Equal(totals, apiTotals) || len(totals) == 0 {
+				t.Errorf("invoice totals: CSV %v, API %v", totals, apiTotals)
 			}
 			comps, err := who.client.Computers(ctx)
 			noErr(t, err)
@@ -387,6 +411,11 @@ func TestPortalSignInIsRateLimited(t *testing.T) {
 	g := newPortalGrid(t, nil)
 	b := g.m.browser(t)
 	b.get(portalPrefix + "sign-in")
+	// An unknown person gets the answer of a wrong password.
+	if code, body := b.post(portalPrefix+"sign-in", url.Values{"person": {"nobody"}, "password": {"whatever it is"}}); code != http.StatusUnauthorized ||
+		!strings.Contains(body, "Unknown person or wrong password.") {
+		t.Fatalf("an unknown person: %d", code)
+	}
 	for i := range 5 {
 		if code, _ := b.post(portalPrefix+"sign-in", url.Values{"person": {g.a.ID}, "password": {"wrong password " + string(rune('a'+i))}}); code != http.StatusUnauthorized {
 			t.Fatalf("wrong password %d: %d, want 401", i, code)
@@ -553,5 +582,70 @@ func TestPortalLiveUpdatesStreamTheInstance(t *testing.T) {
 	noErr(t, comp.ReportPartition(context.Background(), "COMP-A", db.PartitionID, api.PartitionStateRequest{State: model.ReportedStarted}))
 	if ev := next(); !strings.Contains(ev, `"reported_state":"started"`) {
 		t.Fatalf("after the report: %s", ev)
+	}
+}
+
+// TestPortalLiveStreamsEndAtShutdown: an open live page does not hold the
+// master's shutdown for its drain grace.
+func TestPortalLiveStreamsEndAtShutdown(t *testing.T) {
+	g := newPortalGrid(t, func(o *Options) { o.ShutdownGrace = time.Minute })
+	b := g.m.browser(t)
+	b.signIn(g.a.ID, testPassword)
+	req, _ := http.NewRequest(http.MethodGet, g.m.url+portalPrefix+"instances/"+g.aliceInsts[0].GUID+"/live", nil)
+	resp, err := b.http.Do(req)
+	noErr(t, err)
+	defer resp.Body.Close()
+	if _, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	g.m.stop()
+	if took := time.Since(began); took > 20*time.Second {
+		t.Errorf("shutdown took %s with a live page open", took)
+	}
+}
+
+// TestPortalCookiesAreSecureHttpOnlySameSite checks the attributes of the
+// session and CSRF cookies as sent.
+func TestPortalCookiesAreSecureHttpOnlySameSite(t *testing.T) {
+	g := newPortalGrid(t, nil)
+	b := g.m.browser(t)
+	b.get(portalPrefix + "sign-in")
+	b.http.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	form := url.Values{"person": {g.a.ID}, "password": {testPassword}, "csrf": {b.csrf}}
+	req, _ := http.NewRequest(http.MethodPost, g.m.url+portalPrefix+"sign-in", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := b.http.Do(req)
+	noErr(t, err)
+	resp.Body.Close()
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == sessionCookie {
+			session = c
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || session == nil {
+		t.Fatalf("sign-in: %d, cookies %v", resp.StatusCode, resp.Header.Values("Set-Cookie"))
+	}
+	if !session.Secure || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || session.Path != "/" ||
+		session.MaxAge != int(DefaultSessionMax/time.Second) || len(session.Value) < 40 {
+		t.Errorf("session cookie %+v", session)
+	}
+	fresh := g.m.browser(t)
+	req, _ = http.NewRequest(http.MethodGet, g.m.url+portalPrefix+"sign-in", nil)
+	resp, err = fresh.http.Do(req)
+	noErr(t, err)
+	resp.Body.Close()
+	var csrf *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == csrfCookie {
+			csrf = c
+		}
+	}
+	if csrf == nil || !csrf.Secure || !csrf.HttpOnly || csrf.SameSite != http.SameSiteStrictMode {
+		t.Errorf("CSRF cookie %+v", csrf)
+	}
+	if h := resp.Header.Get("Content-Security-Policy"); !strings.Contains(h, "default-src 'none'") || !strings.Contains(h, "frame-ancestors 'none'") {
+		t.Errorf("Content-Security-Policy %q", h)
 	}
 }

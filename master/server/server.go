@@ -435,6 +435,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, metricsLn net.Liste
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          errLog,
 	}
+	api.RegisterOnShutdown(s.portal.shutdown)
 	errc := make(chan error, 3)
 	go func() { errc <- fmt.Errorf("API listener: %w", api.ServeTLS(ln, "", "")) }()
 	var loop *http.Server

@@ -13,7 +13,8 @@
   var live = document.getElementById("live");
   if (!live || !window.EventSource) { return; }
   var src = new EventSource(live.dataset.src);
-  var conn = JSON.stringify(null);
+  // The connection parameters the page shows: a change reloads it.
+  var conn = JSON.stringify(JSON.parse(live.dataset.connection || "{}"));
   src.addEventListener("state", function (e) {
     var s = JSON.parse(e.data);
     document.querySelectorAll("[data-live]").forEach(function (el) {
@@ -21,8 +22,7 @@
       if (v !== undefined) { el.textContent = v; }
     });
     var c = JSON.stringify(s.connection || {});
-    if (conn !== JSON.stringify(null) && c !== conn) { window.location.reload(); }
-    conn = c;
+    if (c !== conn) { conn = c; window.location.reload(); }
   });
   src.addEventListener("signed-out", function () { src.close(); });
   src.addEventListener("gone", function () { src.close(); window.location.reload(); });
