@@ -96,6 +96,11 @@ func TestListsAndDescriptions(t *testing.T) {
 	if err := g.node.ReportPartition(ctx, "COMP-W", "slappart0", api.PartitionStateRequest{State: model.ReportedStarted}); err != nil {
 		t.Fatal(err)
 	}
+	wantLines(t, "computer list -o wide", mustOut(t, p, "computer", "list", "-o", "wide"),
+		`(?m)^ID\s+REGION\s+SCOPE\s+PRICE/H\s+LAST CONTACT\s+TITLE\s+OWNER\s+NETWORK\s+HARDWARE$`, `(?m)^COMP-W\s+open\s+0 EUR\s+\S+\s+COMP-W\s+PERSON-W\s*$`)
+	wantLines(t, "request -o yaml", mustOut(t, p, "request", "a", waitURL, "--param", "name=A", "-o", "yaml"),
+		`(?m)^guid: `+a.GUID+`$`, `(?m)^status: allocated$`)
+
 	// Invoices name their currency (the hosting of a, running, counts).
 	wantLines(t, "invoice list", mustOut(t, p, "invoice", "list"), `(?m)^PERSON\s+RESOURCE\s+QUANTITY\s+AMOUNT\s+CURRENCY$`,
 		`(?m)^PERSON-W\s+hosting\s+\S+ hour\s+\S+\s+EUR$`, `(?m)^PERSON-W\s+TOTAL\s+\S+\s+EUR$`)

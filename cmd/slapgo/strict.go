@@ -14,6 +14,10 @@ import (
 // script would believe it worked. A group called with no argument prints its
 // help and succeeds, like the root.
 func strictGroups(root *cobra.Command) {
+	// A group runs only to print its help: its usage shows its
+	// sub-commands, not "slapgo instance [flags]".
+	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(),
+		"Usage:{{if .Runnable}}", "Usage:{{if and .Runnable (not .HasAvailableSubCommands)}}", 1))
 	root.InitDefaultHelpCmd()
 	for _, c := range root.Commands() {
 		if c.Name() == "help" && c.Run != nil {

@@ -125,7 +125,8 @@ func TestUnknownSubCommandSuggests(t *testing.T) {
 	}
 	// A group alone prints its help and succeeds, like the root.
 	var out, errb bytes.Buffer
-	if code := execute(context.Background(), rootCmd, []string{"instance"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "Available Commands:") {
+	if code := execute(context.Background(), rootCmd, []string{"instance"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "Available Commands:") ||
+		!strings.Contains(out.String(), "Usage:\n  slapgo instance [command]\n") {
 		t.Errorf("slapgo instance: exit %d, stdout %q, stderr %q; want 0 and the help", code, out.String(), errb.String())
 	}
 }
