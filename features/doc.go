@@ -21,6 +21,14 @@
 // when no step said it should fails the next step, so nothing goes wrong
 // unnoticed.
 //
+// Steps that say what nodes configured ("node X configured …") count the
+// configurations of the last time step ("N minutes pass", "the nodes
+// converge within …") on the backend's clock: those that ended after the
+// time step before it ended, up to its own end. On live and cluster the
+// nodes go on between steps; what they do then counts in the next time
+// step. Each configuration belongs to the instance its node agent's event
+// names.
+//
 // # Contract
 //
 // Register installs every step and the scenario hooks on a godog

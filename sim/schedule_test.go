@@ -69,3 +69,55 @@ func TestInstancePassesFollowSchedule(t *testing.T) {
 		t.Errorf("the widest gap between passes is %s: no jitter", widest)
 	}
 }
+
+// A usage journal on its way to the master when its node crashes, then
+// lost by a master outage, stays kept on the node's disk: delivered after
+// the node boots again (its daemon's new Schedule).
+func TestJournalLostWhileItsNodeIsDown(t *testing.T) {
+	sets := append(append([]string{}, smallBaseline...), "agent.usage_report_every=1h", "agent.usage_sample_every=10m",
+		"failures.node_crashes.per_node_per_day=0", "nodes[0].loss=0", "nodes[1].loss=0", "nodes[2].loss=0",
+		"nodes[0].latency={dist: constant, mean: 2s}", "nodes[1].latency={dist: constant, mean: 2s}", "nodes[2].latency={dist: constant, mean: 2s}")
+	e, err := NewEngine(load(t, "baseline.yaml", sets), Options{Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := e.s
+	var n *node
+	for step := time.Second; n == nil; step += time.Second {
+		if step > 3*time.Hour {
+			t.Fatal("no journal posted in 3 hours")
+		}
+		if _, err := e.RunUntil(s.t0.Add(step), nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range s.nodes {
+			if u := m.usage; u != nil && len(u.pending) > 0 && u.pending[0].posted {
+				n = m
+			}
+		}
+	}
+	delivered := s.stats.UsageDelivered
+	if err := e.Crash(n.id); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Outage(); err != nil { // the journal in transit is lost
+		t.Fatal(err)
+	}
+	if err := e.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	// The journal's loss reaches the node while it is down.
+	if _, err := e.RunUntil(e.Now().Add(10*time.Second), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Boot(n.id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.RunUntil(e.Now().Add(10*time.Minute), nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(n.usage.pending) != 0 || s.stats.UsageDelivered <= delivered {
+		t.Errorf("%s keeps %d journals (%d delivered since the crash): the lost one was not delivered after the boot",
+			n.id, len(n.usage.pending), s.stats.UsageDelivered-delivered)
+	}
+}

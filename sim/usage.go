@@ -82,7 +82,7 @@ func (s *engine) scheduleDuties(n *node) {
 
 // runDuties runs the node's duties due, then schedules the next. An
 // instance task is a pass of the agent: it starts here, and ends when the
-// agent sleeps (passEnded), after the actions it runs took their time.
+// agent sleeps (sleep), after the actions it runs took their time.
 func (s *engine) runDuties(n *node, token int32) {
 	if token != n.dutyTok {
 		return
@@ -197,6 +197,9 @@ func (s *engine) deliverUsage(n *node) agent.DutyOutcome {
 				return
 			}
 			u.pending[k].posted = false
+			if n.duties == nil {
+				return // the node is down: its next daemon delivers it (SetPending)
+			}
 			if e := n.duties.Done(s.time(), agent.Task{Duty: agent.DutyDeliver}, agent.DutyOutcome{Err: err, Pending: len(u.pending)}); e != nil {
 				s.violate(InvAgentProtocol, fmt.Sprintf("computer %s: usage delivery: %v", n.id, e))
 				return
