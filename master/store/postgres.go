@@ -35,6 +35,10 @@ const leaderLockKey = 0x534C4150
 // announced to the followers.
 const notifyChannel = "slapgo_log"
 
+// lockIdleTimeout is how long the session holding the leader lock may stay
+// silent before PostgreSQL ends it (the leader pings it every second).
+const lockIdleTimeout = 4 * time.Second
+
 // logKeep is how many commits the mutation log keeps for the followers; a
 // follower further behind loads the whole state again.
 const logKeep = 20000
@@ -145,6 +149,13 @@ func (s *Postgres) Lead(ctx context.Context, holder, url string) (LeaderInfo, er
 	if err != nil {
 		return LeaderInfo{}, fmt.Errorf("store: %s: %w", s.where, err)
 	}
+	// A leader cut from the database, or paused, stops pinging its lock
+	// session (watchLock pings every second): PostgreSQL then ends the
+	// session after lockIdleTimeout, which releases the lock for another
+	// master, instead of waiting for TCP to notice (hours). PostgreSQL
+	// before 14 has no idle_session_timeout: there, set the server's
+	// tcp_keepalives_* (see the README).
+	conn.Exec(ctx, `SELECT set_config('idle_session_timeout', $1, false)`, fmt.Sprintf("%dms", lockIdleTimeout.Milliseconds()))
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(leaderLockKey)); err != nil {
 		conn.Release()
 		return LeaderInfo{}, fmt.Errorf("store: %s: waiting for the leader lock: %w", s.where, err)
