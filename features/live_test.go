@@ -31,35 +31,7 @@ const (
 // factory starting a fresh master and nodes per scenario.
 func liveFactory(t *testing.T) features.Factory {
 	t.Helper()
-	// Without busybox every scenario would fail on a software build error
-	// that names no cause: say what is missing, once.
-	testenv.RequireCommands(t, "the live backend's fixture software runs busybox httpd (Debian: busybox-static; make test-deps)", "busybox")
-	keep := os.Getenv(envKeep) != ""
-	root := t.TempDir()
-	if keep {
-		var err error
-		if root, err = os.MkdirTemp("", "slapgo-live-"); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("live backend: %s=1: everything is kept under %s", envKeep, root)
-	}
-	bin := os.Getenv(envBinary)
-	if bin == "" {
-		bin = filepath.Join(root, "slapgo")
-		began := time.Now()
-		cmd := exec.Command("go", "build", "-o", bin, "./cmd/slapgo")
-		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("building slapgo for the live backend: %v\n%s", err, out)
-		}
-		t.Logf("live backend: built %s in %s", bin, time.Since(began).Round(time.Millisecond))
-	} else if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("%s=%s: %v", envBinary, bin, err)
-	}
-	privileged := os.Getenv(envPrivileged) != ""
-	if privileged && os.Geteuid() != 0 {
-		t.Fatalf("%s is set but the tests do not run as root", envPrivileged)
-	}
+	bin, root, keep, privileged := liveSetup(t)
 	var seq atomic.Int64
 	return func(ctx context.Context, info features.ScenarioInfo) (backend.Backend, error) {
 		dir := filepath.Join(root, "scenario-"+strconv.FormatInt(seq.Add(1), 10))
@@ -73,4 +45,40 @@ func liveFactory(t *testing.T) features.Factory {
 				}
 			}})
 	}
+}
+
+// liveSetup checks the live backend's prerequisites and builds (or takes)
+// the slapgo binary; it returns it with the folder the scenarios run in.
+func liveSetup(t *testing.T) (bin, root string, keep, privileged bool) {
+	t.Helper()
+	// Without busybox every scenario would fail on a software build error
+	// that names no cause: say what is missing, once.
+	testenv.RequireCommands(t, "the live backend's fixture software runs busybox httpd (Debian: busybox-static; make test-deps)", "busybox")
+	keep = os.Getenv(envKeep) != ""
+	root = t.TempDir()
+	if keep {
+		var err error
+		if root, err = os.MkdirTemp("", "slapgo-live-"); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("live backend: %s=1: everything is kept under %s", envKeep, root)
+	}
+	bin = os.Getenv(envBinary)
+	if bin == "" {
+		bin = filepath.Join(root, "slapgo")
+		began := time.Now()
+		cmd := exec.Command("go", "build", "-o", bin, "./cmd/slapgo")
+		cmd.Dir = ".."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("building slapgo for the live backend: %v\n%s", err, out)
+		}
+		t.Logf("live backend: built %s in %s", bin, time.Since(began).Round(time.Millisecond))
+	} else if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("%s=%s: %v", envBinary, bin, err)
+	}
+	privileged = os.Getenv(envPrivileged) != ""
+	if privileged && os.Geteuid() != 0 {
+		t.Fatalf("%s is set but the tests do not run as root", envPrivileged)
+	}
+	return bin, root, keep, privileged
 }

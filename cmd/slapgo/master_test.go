@@ -147,3 +147,79 @@ func TestMasterServeStopsCleanly(t *testing.T) {
 		t.Fatal("serve did not stop after cancellation")
 	}
 }
+
+// TestMasterBackupRestore: `master backup` while the master serves, then
+// `master restore` into a new data directory, which a master serves again.
+func TestMasterBackupRestore(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := execute(context.Background(), masterRoot(), args, &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	if code, _, e := run("master", "init", "--data", dir); code != 0 {
+		t.Fatalf("init: %s", e)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- execute(ctx, masterRoot(), []string{"master", "serve", "--data", dir, "--listen", "127.0.0.1:0"}, &out, &errb)
+	}()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "listening on"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start: %s", errb.String())
+		}
+	}
+	backup := filepath.Join(t.TempDir(), "master-backup.db")
+	if code, o, e := run("master", "backup", "--data", dir, "--to", backup); code != 0 || !strings.Contains(o, "written to "+backup) {
+		t.Fatalf("backup while serving: exit %d, %q, %q", code, o, e)
+	}
+	if fi, err := os.Stat(backup); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("backup file: %v, %v; want mode 0600", fi, err)
+	}
+	if code, _, e := run("master", "backup", "--data", dir, "--to", backup); code != 1 || !strings.Contains(e, "exists") {
+		t.Errorf("a backup over an existing file: exit %d, %q", code, e)
+	}
+	cancel()
+	<-done
+
+	restored := filepath.Join(t.TempDir(), "restored")
+	if code, o, e := run("master", "restore", "--from", backup, "--data", restored); code != 0 || !strings.Contains(o, "restored into") {
+		t.Fatalf("restore: exit %d, %q, %q", code, o, e)
+	}
+	if code, _, e := run("master", "restore", "--from", backup, "--data", restored); code != 1 || !strings.Contains(e, "exists") {
+		t.Errorf("a restore over a database: exit %d, %q", code, e)
+	}
+	notDB := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(notDB, []byte("not a database"), 0o600)
+	if code, _, e := run("master", "restore", "--from", notDB, "--data", filepath.Join(t.TempDir(), "x")); code != 1 || e == "" {
+		t.Errorf("restoring a file that is no backup: exit %d, %q", code, e)
+	}
+	// The restored database serves, with the CA of the original directory.
+	for _, f := range []string{"ca.crt", "ca.key", "server.crt", "server.key", "admin.crt", "admin.key"} {
+		data, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(restored, f), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	var out2, errb2 syncBuffer
+	done2 := make(chan int, 1)
+	go func() {
+		done2 <- execute(ctx2, masterRoot(), []string{"master", "serve", "--data", restored, "--listen", "127.0.0.1:0"}, &out2, &errb2)
+	}()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out2.String(), "listening on"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve on the restored database did not start: %s", errb2.String())
+		}
+	}
+	cancel2()
+	if code := <-done2; code != 0 {
+		t.Errorf("serve on the restored database exited %d: %s", code, errb2.String())
+	}
+}

@@ -11,6 +11,7 @@
 package pgtest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -157,18 +159,82 @@ func (s *Server) Restart() error {
 }
 
 // Kill stops the server at once (SIGKILL to all its processes): a crash.
+// It returns once none of them is left (they hold the shared memory a new
+// server needs).
 func (s *Server) Kill() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd == nil {
 		return
 	}
-	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	// NB: each backend calls setsid(): the postmaster's process group
+	// does not hold them. They are found by parenthood.
+	pids := append(descendants(s.cmd.Process.Pid), s.cmd.Process.Pid)
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
 	s.cmd.Wait()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if !slices.ContainsFunc(pids, running) {
+			break
+		}
+	}
 	s.cmd = nil
 	s.log.Close()
 	// The killed postmaster leaves its pid file: postgres starts anyway
 	// once no process of the cluster is left.
+}
+
+// stat reads a process's state and parent from /proc/PID/stat.
+func stat(pid int) (state byte, ppid int, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, false
+	}
+	// pid (comm) state ppid …; comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0, 0, false
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	return f[0][0], ppid, true
+}
+
+// running: the process exists and is not a zombie.
+func running(pid int) bool {
+	st, _, ok := stat(pid)
+	return ok && st != 'Z' && st != 'X'
+}
+
+// descendants lists the processes below pid.
+func descendants(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	parent := map[int]int{}
+	for _, e := range entries {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if _, pp, ok := stat(n); ok {
+			parent[n] = pp
+		}
+	}
+	var out []int
+	var walk func(int)
+	walk = func(p int) {
+		for c, pp := range parent {
+			if pp == p {
+				out = append(out, c)
+				walk(c)
+			}
+		}
+	}
+	walk(pid)
+	return out
 }
 
 // Stop stops the server cleanly (fast shutdown).

@@ -159,15 +159,18 @@ func (s *Server) refreshLeader(ctx context.Context) {
 }
 
 // catchUp applies the commits of the log after the follower's position,
-// then rebuilds the state. It is quiet about errors (a database restart):
-// the next round retries.
+// then rebuilds the state. Only runHA's goroutine calls it, so s.fol is
+// read and changed without s.mu; the state, tokens and certificates the
+// handlers read are swapped under s.mu. It is quiet about errors (a
+// database restart): the next round retries.
 func (s *Server) catchUp(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.fol == nil {
 		return nil
 	}
 	applied := 0
+	var toks []store.Token
+	var certs []store.Certificate
+	var reload *store.Snapshot
 	for {
 		changes, err := s.pg.ChangesAfter(ctx, s.fol.seq, changesPerRead)
 		if errors.Is(err, store.ErrLogTruncated) {
@@ -176,12 +179,7 @@ func (s *Server) catchUp(ctx context.Context) error {
 			if serr != nil {
 				return serr
 			}
-			s.fol = newFollower(snap)
-			s.tokens = map[string]store.Token{}
-			for _, t := range snap.Tokens {
-				s.tokens[t.Hash] = t
-			}
-			s.noteCertificates(snap.Certificates)
+			s.fol, reload, toks, certs = newFollower(snap), &snap, nil, nil
 			applied++
 			continue
 		}
@@ -198,10 +196,8 @@ func (s *Server) catchUp(ctx context.Context) error {
 					s.fol.ents[k] = m
 				}
 			}
-			for _, t := range c.Tokens {
-				s.tokens[t.Hash] = t
-			}
-			s.noteCertificates(c.Certificates)
+			toks = append(toks, c.Tokens...)
+			certs = append(certs, c.Certificates...)
 			s.fol.seq = c.Seq
 		}
 		applied += len(changes)
@@ -212,16 +208,33 @@ func (s *Server) catchUp(ctx context.Context) error {
 	if applied == 0 {
 		return nil
 	}
-	st, err := master.Restore(s.state.Config(), slices.Collect(maps.Values(s.fol.ents)))
+	s.mu.Lock()
+	cfg := s.state.Config()
+	s.mu.Unlock()
+	st, err := master.Restore(cfg, slices.Collect(maps.Values(s.fol.ents)))
 	if err != nil {
 		// The leader wrote what it could restore: this is a defect.
 		s.fatalf(fmt.Errorf("server: rebuilding the follower's state at commit %d: %w", s.fol.seq, err))
 		return err
 	}
+	s.mu.Lock()
+	if reload != nil {
+		s.tokens = map[string]store.Token{}
+		s.certs = map[string]store.Certificate{}
+		for _, t := range reload.Tokens {
+			s.tokens[t.Hash] = t
+		}
+		s.noteCertificates(reload.Certificates)
+	}
+	for _, t := range toks {
+		s.tokens[t.Hash] = t
+	}
+	s.noteCertificates(certs)
 	s.state = st
 	for _, m := range s.views {
 		clear(m)
 	}
+	s.mu.Unlock()
 	s.metrics.followed.Set(float64(s.fol.seq))
 	return nil
 }
@@ -240,7 +253,7 @@ func (s *Server) promote(ctx context.Context, info store.LeaderInfo) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	s.mu.Lock()
-	s.fol = nil
+	s.fol = nil // runHA's goroutine, the only user, is here
 	s.lead.Store(true)
 	s.leaderURL.Store(s.advertise)
 	s.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -211,4 +212,85 @@ func describeDurations(ds []time.Duration) string {
 		parts = append(parts, d.Round(time.Millisecond).String())
 	}
 	return strings.Join(parts, " ")
+}
+
+// TestLeaderPausedIsFenced: the leader stops answering (SIGSTOP: a pause,
+// or a network cut, as PostgreSQL sees it: a silent session). PostgreSQL
+// ends its idle lock session, a follower takes over, and the old leader,
+// resumed, commits nothing and stops; every acknowledged request is there
+// once.
+func TestLeaderPausedIsFenced(t *testing.T) {
+	pg := pgtest.Start(t)
+	bin := buildBinary(t)
+	dirs, url := initPostgresGrid(t, pg, 2)
+	addrs := freeAddrs(t, 2)
+	urls := []string{"https://" + addrs[0], "https://" + addrs[1]}
+	procs := []*masterProcess{
+		startProcess(t, bin, dirs[0], "--store", url, "--listen", addrs[0]),
+		startProcess(t, bin, dirs[1], "--store", url, "--listen", addrs[1]),
+	}
+	probes := []*api.Client{adminClient(t, dirs[0], urls[0]), adminClient(t, dirs[0], urls[1])}
+	for _, p := range probes {
+		p.HTTP.Timeout = time.Second
+	}
+	waitFor(t, "master 0 leads", 20*time.Second, func() bool { return role(t, probes[0]) == "leader" })
+	ctx := context.Background()
+	admin := adminClient(t, dirs[0], urls...)
+	res, err := admin.AddPerson(ctx, api.AddPersonRequest{ID: "alice"})
+	noErr(t, err)
+	alice := clientFor(t, res.Credentials, urls...)
+	alice.HTTP.Timeout = 2 * time.Second
+	acked := map[string]string{}
+	request := func(title string) {
+		for deadline := time.Now().Add(60 * time.Second); ; {
+			inst, err := alice.Request(ctx, api.InstanceRequest{Title: title, SoftwareRelease: softURL})
+			if err == nil {
+				acked[title] = inst.GUID
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("request %s: no master took it within 60s: %v", title, err)
+			}
+		}
+	}
+	for i := range 10 {
+		request(fmt.Sprintf("before-%d", i))
+	}
+	noErr(t, procs[0].cmd.Process.Signal(syscall.SIGSTOP))
+	start := time.Now()
+	waitFor(t, "master 1 leads", 30*time.Second, func() bool { return role(t, probes[1]) == "leader" })
+	t.Logf("take-over after the leader stopped answering: %s", time.Since(start).Round(time.Millisecond))
+	for i := range 10 {
+		request(fmt.Sprintf("during-%d", i))
+	}
+	noErr(t, procs[0].cmd.Process.Signal(syscall.SIGCONT))
+	select {
+	case err := <-procs[0].exited:
+		procs[0].exited <- err
+		if err == nil {
+			t.Error("the deposed leader exited 0")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the deposed leader kept running after it was resumed")
+	}
+	for i := range 10 {
+		request(fmt.Sprintf("after-%d", i))
+	}
+	insts, err := alice.Instances(ctx)
+	noErr(t, err)
+	byTitle := map[string]string{}
+	for _, in := range insts {
+		if _, dup := byTitle[in.Title]; dup {
+			t.Errorf("title %s has two instances", in.Title)
+		}
+		byTitle[in.Title] = in.GUID
+	}
+	for title, guid := range acked {
+		if byTitle[title] != guid {
+			t.Errorf("acknowledged %s (%s) is %q", title, guid, byTitle[title])
+		}
+	}
+	if len(insts) != len(acked) {
+		t.Errorf("%d instances for %d requests acknowledged", len(insts), len(acked))
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/jackc/pgx/v5"
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -95,6 +96,10 @@ func BackupSQLiteFile(ctx context.Context, src, dst string) (err error) {
 	if err := errors.Join(dc.Close(), ddb.Close()); err != nil {
 		return fmt.Errorf("store: backup: %s: %w", dst, err)
 	}
+	// It holds connection parameters (passwords): owner only.
+	if err := os.Chmod(dst, 0o600); err != nil {
+		return fmt.Errorf("store: backup: %w", err)
+	}
 	return syncFile(dst)
 }
 
@@ -116,6 +121,11 @@ func (s *Postgres) Backup(ctx context.Context, path string) (err error) {
 	dst, err := OpenSQLite(path, Options{})
 	if err != nil {
 		return err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		dst.Close()
+		removeSQLiteFiles(path)
+		return fmt.Errorf("store: backup: %w", err)
 	}
 	defer func() {
 		if cerr := dst.Close(); err == nil {
@@ -264,6 +274,9 @@ func Restore(ctx context.Context, from, spec string) (err error) {
 		}
 		if err := src.Close(); err != nil {
 			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return fmt.Errorf("store: restore: %w", err)
 		}
 		return BackupSQLiteFile(ctx, work, path)
 	}

@@ -591,7 +591,17 @@ func TestPostgresMutationLog(t *testing.T) {
 	notify := make(chan struct{}, 1)
 	listening := make(chan error, 1)
 	go func() { listening <- f.Listen(lctx, notify) }()
-	time.Sleep(200 * time.Millisecond) // LISTEN issued
+	// Wait until the session listens (its last statement is the LISTEN).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var n int
+		noErr(f.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN `+notifyChannel+`' AND state = 'idle'`).Scan(&n))
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the follower's session did not LISTEN within 30s")
+		}
+	}
 	cert := Certificate{Serial: "c1", Identity: comp, IssuedAt: t0, NotAfter: t0}
 	b := person("PERSON-2")
 	b.Certificates = []Certificate{cert}

@@ -48,6 +48,18 @@
 //     restarted to rebuild its state from what was committed.
 //  4. Close flushes what is queued, then closes the database.
 //
+// # Several masters on PostgreSQL
+//
+// Lead takes a session-level advisory lock and increments the epoch in
+// slapgo_leader; every write transaction reads the epoch FOR SHARE and fails
+// with ErrFenced when it moved, so a deposed leader never commits. The lock
+// session pings itself every second and carries idle_session_timeout, so a
+// leader paused or cut from the database loses the lock within seconds.
+// Every commit also appends its entities to slapgo_log and NOTIFYs: a
+// follower starts from Snapshot (the state and its log position, in one
+// transaction) and applies ChangesAfter, woken by Listen; ErrLogTruncated
+// asks it to start again from a snapshot.
+//
 // # Backup
 //
 // Backup writes a consistent copy, taken while the store serves, into a new

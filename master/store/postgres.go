@@ -35,6 +35,10 @@ const leaderLockKey = 0x534C4150
 // announced to the followers.
 const notifyChannel = "slapgo_log"
 
+// lockIdleTimeout is how long the session holding the leader lock may stay
+// silent before PostgreSQL ends it (the leader pings it every second).
+const lockIdleTimeout = 4 * time.Second
+
 // logKeep is how many commits the mutation log keeps for the followers; a
 // follower further behind loads the whole state again.
 const logKeep = 20000
@@ -51,11 +55,16 @@ type Postgres struct {
 	pool  *pgxpool.Pool
 	where string // URL without password
 
-	epoch    atomic.Int64 // 0 until Lead
-	lockConn *pgxpool.Conn
-	writes   int
-	stopLead chan struct{}
-	closed   sync.Once
+	epoch atomic.Int64 // 0 until Lead
+	// leadMu guards what Lead sets and Close undoes (they may run on two
+	// goroutines).
+	leadMu    sync.Mutex
+	closing   bool
+	lockConn  *pgxpool.Conn
+	writes    int
+	stopLead  context.CancelFunc // stops watchLock
+	watchDone chan struct{}      // closed when watchLock returned
+	closed    sync.Once
 }
 
 // LeaderInfo is what the leader publishes about itself.
@@ -111,7 +120,7 @@ func openPostgres(ctx context.Context, rawURL string, opts Options, upTo int) (*
 		pool.Close()
 		return nil, err
 	}
-	s := &Postgres{pool: pool, where: where, stopLead: make(chan struct{})}
+	s := &Postgres{pool: pool, where: where}
 	s.committer = newCommitter(where, opts, s.write)
 	s.start()
 	return s, nil
@@ -145,6 +154,13 @@ func (s *Postgres) Lead(ctx context.Context, holder, url string) (LeaderInfo, er
 	if err != nil {
 		return LeaderInfo{}, fmt.Errorf("store: %s: %w", s.where, err)
 	}
+	// A leader cut from the database, or paused, stops pinging its lock
+	// session (watchLock pings every second): PostgreSQL then ends the
+	// session after lockIdleTimeout, which releases the lock for another
+	// master, instead of waiting for TCP to notice (hours). PostgreSQL
+	// before 14 has no idle_session_timeout: there, set the server's
+	// tcp_keepalives_* (see the README).
+	conn.Exec(ctx, `SELECT set_config('idle_session_timeout', $1, false)`, fmt.Sprintf("%dms", lockIdleTimeout.Milliseconds()))
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(leaderLockKey)); err != nil {
 		conn.Release()
 		return LeaderInfo{}, fmt.Errorf("store: %s: waiting for the leader lock: %w", s.where, err)
@@ -156,27 +172,40 @@ func (s *Postgres) Lead(ctx context.Context, holder, url string) (LeaderInfo, er
 		conn.Release()
 		return LeaderInfo{}, fmt.Errorf("store: %s: taking the lead: %w", s.where, err)
 	}
+	s.leadMu.Lock()
+	defer s.leadMu.Unlock()
+	if s.closing {
+		conn.Conn().Close(context.Background()) // releases the lock
+		conn.Release()
+		return LeaderInfo{}, ErrClosed
+	}
 	s.lockConn = conn
 	s.epoch.Store(info.Epoch)
-	go s.watchLock(conn)
+	wctx, cancel := context.WithCancel(context.Background())
+	s.stopLead, s.watchDone = cancel, make(chan struct{})
+	go s.watchLock(wctx, conn)
 	return info, nil
 }
 
 // watchLock checks every second that the session holding the leader lock
 // is alive; when it is not, the lock is gone and the store fails (fencing
 // would refuse its next write anyway).
-func (s *Postgres) watchLock(conn *pgxpool.Conn) {
+func (s *Postgres) watchLock(wctx context.Context, conn *pgxpool.Conn) {
+	defer close(s.watchDone)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		select {
-		case <-s.stopLead:
+		case <-wctx.Done():
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(wctx, 5*time.Second)
 		err := conn.Ping(ctx)
 		cancel()
+		if wctx.Err() != nil {
+			return // closing
+		}
 		if err != nil {
 			s.fail(fmt.Errorf("%w: %w: the session holding the leader lock on %s ended: %w", ErrFailed, ErrFenced, s.where, err))
 			return
@@ -207,10 +236,19 @@ func (s *Postgres) Epoch() int64 { return s.epoch.Load() }
 func (s *Postgres) Close() error {
 	err := s.stop()
 	s.closed.Do(func() {
-		close(s.stopLead)
-		if s.lockConn != nil {
-			s.lockConn.Conn().Close(context.Background())
-			s.lockConn.Release()
+		// NB: s.leadMu is not held while the pool closes: a Lead under
+		// way must get it to give its connection back.
+		s.leadMu.Lock()
+		s.closing = true
+		stop, done, conn := s.stopLead, s.watchDone, s.lockConn
+		s.leadMu.Unlock()
+		if stop != nil {
+			stop()
+			<-done // the lock connection is no longer in use
+		}
+		if conn != nil {
+			conn.Conn().Close(context.Background())
+			conn.Release()
 		}
 		s.pool.Close()
 	})

@@ -15,6 +15,13 @@
 // agent. CutMaster kills the master with SIGKILL; RestoreMaster starts it
 // again on the same address from the same data directory.
 //
+// With Config.Postgres and Config.Masters > 1, several masters share one
+// PostgreSQL database (master-2/, … are copies of master/ for the CA): the
+// clients and the node agents are given every master's URL, each relay
+// dials the leader first (by /healthz), CutMaster kills the leader and
+// returns once another leads, and RestoreMaster brings the killed one back
+// as a follower.
+//
 // Partitions are formatted unprivileged (no users, no addresses), unless
 // Config.Privileged; each node takes its partitions' IPv4 addresses from
 // its own 127.x.y.0/24 range, which Linux routes on loopback without any

@@ -40,6 +40,12 @@ type Config struct {
 	Net int
 	// Log, when set, receives one line per process started or stopped.
 	Log func(format string, args ...any)
+	// Postgres, when set, is an empty PostgreSQL database the masters
+	// keep the grid in; Masters (default 1) masters then share it, one
+	// leading. The clients know every master; each node's relay dials the
+	// leader; CutMaster kills the leader.
+	Postgres string
+	Masters  int
 }
 
 // Live is a real master and real node agents on loopback. It implements
@@ -52,8 +58,11 @@ type Live struct {
 	masterDir  string
 	masterAddr string // host:port of the API, kept across restarts
 	master     *process
-	caFile     string
-	caPool     *x509.CertPool
+	// more masters sharing the PostgreSQL database (Config.Masters - 1)
+	standbys []*standby
+	cutIndex int // the master CutMaster killed: 0 for the first, i+1 for standbys[i]
+	caFile   string
+	caPool   *x509.CertPool
 
 	nodes    map[string]*node
 	order    []string
@@ -84,7 +93,11 @@ func New(ctx context.Context, cfg Config) (*Live, error) {
 			return nil, fmt.Errorf("livebackend: %w", err)
 		}
 	}
-	if out, err := l.run(ctx, "master", "init", "--data", l.masterDir); err != nil {
+	initArgs := []string{"master", "init", "--data", l.masterDir}
+	if cfg.Postgres != "" {
+		initArgs = append(initArgs, "--store", cfg.Postgres)
+	}
+	if out, err := l.run(ctx, initArgs...); err != nil {
 		return nil, fmt.Errorf("livebackend: slapgo master init: %w\n%s", err, out)
 	}
 	l.caFile = filepath.Join(l.masterDir, "ca.crt")
@@ -100,7 +113,17 @@ func New(ctx context.Context, cfg Config) (*Live, error) {
 		l.Close()
 		return nil, err
 	}
-	l.MasterURL, l.RootCAs = "https://"+l.masterAddr, l.caPool
+	if err := l.startStandbys(ctx); err != nil {
+		l.Close()
+		return nil, err
+	}
+	if cfg.Postgres != "" {
+		if err := l.waitLeader(ctx); err != nil {
+			l.Close()
+			return nil, err
+		}
+	}
+	l.MasterURL, l.RootCAs = l.masterURLs(), l.caPool
 	l.Admin, err = api.NewClient(l.MasterURL, filepath.Join(l.masterDir, "admin.crt"),
 		filepath.Join(l.masterDir, "admin.key"), l.caFile)
 	if err != nil {
@@ -127,18 +150,33 @@ func (l *Live) startMaster(ctx context.Context, listen string) error {
 		return fmt.Errorf("livebackend: %w", err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(l.cfg.Binary, "--log-format", "json", "master", "serve", "--data", l.masterDir,
+	p, a, err := l.serveMaster(ctx, l.masterDir, listen, logf)
+	if err != nil {
+		return err
+	}
+	l.master, l.masterAddr = p, a
+	return nil
+}
+
+// serveMaster starts `slapgo master serve` on dir and waits for its
+// address.
+func (l *Live) serveMaster(ctx context.Context, dir, listen string, logf *os.File) (*process, string, error) {
+	args := []string{"--log-format", "json", "master", "serve", "--data", dir,
 		"--listen", listen, "--retry-every", "1s",
 		// The scenarios' software is fixtures read by the nodes of this machine.
-		"--allow-local-software-urls")
+		"--allow-local-software-urls"}
+	if l.cfg.Postgres != "" {
+		args = append(args, "--store", l.cfg.Postgres)
+	}
+	cmd := exec.Command(l.cfg.Binary, args...)
 	cmd.Stderr = logf
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return fmt.Errorf("livebackend: %w", err)
+		return nil, "", fmt.Errorf("livebackend: %w", err)
 	}
 	p, err := start(cmd, "master")
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	addr := make(chan string, 1)
 	go func() {
@@ -151,18 +189,16 @@ func (l *Live) startMaster(ctx context.Context, listen string) error {
 	}()
 	select {
 	case a := <-addr:
-		l.master = p
-		l.masterAddr = a
-		l.cfg.Log("master listening on %s (pid %d)", a, p.pid())
-		return nil
+		l.cfg.Log("master %s listening on %s (pid %d)", dir, a, p.pid())
+		return p, a, nil
 	case <-p.done:
-		return fmt.Errorf("livebackend: slapgo master serve exited before listening: %v (see %s)", p.err, logf.Name())
+		return nil, "", fmt.Errorf("livebackend: slapgo master serve exited before listening: %v (see %s)", p.err, logf.Name())
 	case <-time.After(30 * time.Second):
 		p.kill()
-		return fmt.Errorf("livebackend: slapgo master serve did not say where it listens within 30s (see %s)", logf.Name())
+		return nil, "", fmt.Errorf("livebackend: slapgo master serve did not say where it listens within 30s (see %s)", logf.Name())
 	case <-ctx.Done():
 		p.kill()
-		return ctx.Err()
+		return nil, "", ctx.Err()
 	}
 }
 
@@ -184,6 +220,11 @@ func (l *Live) Close() error {
 	}
 	if l.master != nil && l.master.alive() {
 		l.master.terminate(10 * time.Second)
+	}
+	for _, sb := range l.standbys {
+		if sb.proc != nil && sb.proc.alive() {
+			sb.proc.terminate(10 * time.Second)
+		}
 	}
 	for _, c := range l.Clients() {
 		if t, ok := c.HTTP.Transport.(*http.Transport); ok {
@@ -209,7 +250,7 @@ func (l *Live) clientFromCredentials(name string, creds api.Credentials) (*api.C
 	if err := os.WriteFile(key, []byte(creds.KeyPEM), 0o600); err != nil {
 		return nil, fmt.Errorf("livebackend: %w", err)
 	}
-	c, err := api.NewClient("https://"+l.masterAddr, cert, key, l.caFile)
+	c, err := api.NewClient(l.masterURLs(), cert, key, l.caFile)
 	if err != nil {
 		return nil, fmt.Errorf("livebackend: client of %s: %w", name, err)
 	}
@@ -261,18 +302,27 @@ func (l *Live) RegisterComputer(ctx context.Context, as backend.Actor, spec back
 
 // --- faults ---
 
-// CutMaster kills the master (SIGKILL): an outage.
-func (l *Live) CutMaster(context.Context) error {
+// CutMaster kills the master (SIGKILL): an outage. With several masters
+// it kills the leader: another takes over.
+func (l *Live) CutMaster(ctx context.Context) error {
+	if len(l.standbys) > 0 {
+		return l.killLeader(ctx)
+	}
 	if l.master == nil || !l.master.alive() {
 		return backend.Errorf(backend.ErrConflict, "the master is already down")
 	}
 	l.master.kill()
+	l.cutIndex = 0
 	l.cfg.Log("master killed")
 	return nil
 }
 
-// RestoreMaster starts the master again on the same address.
+// RestoreMaster starts the master again on the same address (with several
+// masters: the one CutMaster killed, which then follows).
 func (l *Live) RestoreMaster(ctx context.Context) error {
+	if l.cutIndex > 0 {
+		return l.restartStandby(ctx, l.cutIndex-1)
+	}
 	if l.master != nil && l.master.alive() {
 		return backend.Errorf(backend.ErrConflict, "the master is already up")
 	}

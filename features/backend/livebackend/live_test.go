@@ -96,7 +96,7 @@ func TestRelayCut(t *testing.T) {
 			go func() { io.Copy(c, c); c.Close() }()
 		}
 	}()
-	r, err := newRelay(echo.Addr().String())
+	r, err := newRelay(func() []string { return []string{echo.Addr().String()} })
 	if err != nil {
 		t.Fatal(err)
 	}

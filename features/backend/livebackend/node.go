@@ -58,7 +58,7 @@ func (l *Live) newNode(id string, parts int, creds api.Credentials) (*node, erro
 			return nil, fmt.Errorf("livebackend: %w", err)
 		}
 	}
-	rl, err := newRelay(l.masterAddr)
+	rl, err := newRelay(l.relayTargets)
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +273,7 @@ func (n *node) waitingFor(ctx context.Context, quiet time.Duration) string {
 	if err != nil {
 		return err.Error()
 	}
-	if !n.l.master.alive() || n.relay.isCut() {
+	if !n.l.masterAlive() || n.relay.isCut() {
 		return stackkit.Acting(st, time.Now(), quiet) // offline: quiet is all it can be
 	}
 	view, _, _, err := n.l.Computer(n.id).ComputerView(ctx, n.id, "")
@@ -307,19 +307,21 @@ func (l *Live) Activity(ctx context.Context, id string) (backend.Activity, error
 // relay forwards TCP connections from a loopback port to the master; cut,
 // it closes what it carries and refuses new connections.
 type relay struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	cut    bool
-	conns  map[net.Conn]bool
+	ln net.Listener
+	// targets lists the masters to dial, in order (the leader first
+	// when several masters share a PostgreSQL database).
+	targets func() []string
+	mu      sync.Mutex
+	cut     bool
+	conns   map[net.Conn]bool
 }
 
-func newRelay(target string) (*relay, error) {
+func newRelay(targets func() []string) (*relay, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("livebackend: relay: %w", err)
 	}
-	r := &relay{ln: ln, target: target, conns: map[net.Conn]bool{}}
+	r := &relay{ln: ln, targets: targets, conns: map[net.Conn]bool{}}
 	go r.serve()
 	return r, nil
 }
@@ -341,7 +343,13 @@ func (r *relay) serve() {
 }
 
 func (r *relay) forward(c net.Conn) {
-	up, err := net.DialTimeout("tcp", r.target, 5*time.Second)
+	var up net.Conn
+	err := errors.New("no master")
+	for _, t := range r.targets() {
+		if up, err = net.DialTimeout("tcp", t, 5*time.Second); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		c.Close()
 		return
