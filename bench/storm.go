@@ -659,9 +659,9 @@ const liveWatchEvery = 200 * time.Millisecond
 // one interval, then after a random part of another changes every
 // instance (a new port: the URL it publishes changes) and reads the
 // instances from the master every liveWatchEvery until each one published
-// its new URL and is reported started. The daemon is stopped after,
-// leaving the partitions' programs running, and its agent stays n.agent
-// for the phases that follow.
+// its new URL and is reported started. The daemon is stopped after, with
+// the partitions' programs, and a new agent without a daemon becomes
+// n.agent for the phases that follow.
 func (n *stormNode) live(ctx context.Context, every time.Duration, r *rand.Rand) (StormLive, error) {
 	l := StormLive{PollInterval: every, Changed: len(n.titles), WatchEvery: liveWatchEvery}
 	n.agent.Close()
@@ -674,10 +674,16 @@ func (n *stormNode) live(ctx context.Context, every time.Duration, r *rand.Rand)
 	n.agent = a
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx, agent.RunOptions{KeepServices: true}) }()
+	// The daemon stops the partitions' programs when it stops: a released
+	// program would outlive the run (the agent that follows starts them
+	// again where it needs them).
+	go func() { done <- a.Run(runCtx, agent.RunOptions{}) }()
 	defer func() {
 		stop()
 		<-done
+		if next, err := agent.New(n.cfg, n.opts); err == nil {
+			n.agent = next
+		}
 	}()
 	l.Offset = time.Duration(r.Float64() * float64(every))
 	if err := sleepCtx(ctx, every+l.Offset); err != nil {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"os/user"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -126,6 +127,9 @@ func TestStormLive(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RunStorm: %v\n%s", err, progress.String())
 	}
+	if left := processesIn(cfg.Dir); len(left) > 0 {
+		t.Errorf("processes left running in %s after the run: %v", cfg.Dir, left)
+	}
 	if res.Deploy.Configured != 4 || len(res.Modes) != 2 {
 		t.Fatalf("deploy configured %d, %d modes; want 4 and 2", res.Deploy.Configured, len(res.Modes))
 	}
@@ -163,8 +167,9 @@ func TestStormLive(t *testing.T) {
 }
 
 // TestStormPrivileged runs a small storm as root with a user per
-// partition: the partitions' programs run as those users, and the users
-// are gone after the run.
+// partition, incremental only and then live (the daemon last): the
+// partitions' programs run as those users, and after the run no program
+// is left and the users and addresses are gone.
 func TestStormPrivileged(t *testing.T) {
 	testenv.Short(t, "starts a real master and node agent")
 	testenv.RequireRoot(t, "partition users need root")
@@ -177,7 +182,7 @@ func TestStormPrivileged(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	cfg := DefaultStormConfig()
-	cfg.Partitions, cfg.Bin, cfg.Dir, cfg.Full, cfg.PollInterval, cfg.Privileged = 3, bin, dir, false, 0, true
+	cfg.Partitions, cfg.Bin, cfg.Dir, cfg.Full, cfg.PollInterval, cfg.Privileged = 3, bin, dir, false, time.Second, true
 	cfg.Software = "../fixtures/software/busybox-httpd/software.cfg"
 	cfg.PhaseTimeout = 2 * time.Minute
 	var progress bytes.Buffer
@@ -186,8 +191,11 @@ func TestStormPrivileged(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RunStorm --privileged: %v\n%s", err, progress.String())
 	}
-	if !res.Privileged || len(res.Modes) != 1 || res.Modes[0].Storm.Configured != 3 {
-		t.Fatalf("privileged %v, modes %+v: want 3 partitions configured as their users", res.Privileged, res.Modes)
+	if left := processesIn(dir); len(left) > 0 {
+		t.Errorf("processes left running in %s after the run: %v", dir, left)
+	}
+	if !res.Privileged || len(res.Modes) != 1 || res.Modes[0].Storm.Configured != 3 || res.Live == nil || res.Live.PerPartition.Count != 3 {
+		t.Fatalf("privileged %v, modes %+v, live %+v: want 3 partitions configured as their users, and the live storm", res.Privileged, res.Modes, res.Live)
 	}
 	m := regexp.MustCompile(`removed 3 partition users (bs[0-9a-f]{4}u)0`).FindStringSubmatch(progress.String())
 	if m == nil {
@@ -201,4 +209,21 @@ func TestStormPrivileged(t *testing.T) {
 	if !regexp.MustCompile(`removed 3 partition addresses of 127\.\d+\.\d+\.0/24 from lo`).MatchString(progress.String()) {
 		t.Errorf("the partitions' addresses were not removed from lo:\n%s", progress.String())
 	}
+}
+
+// processesIn lists the processes whose working directory is under dir
+// (the partitions' programs a run left behind).
+func processesIn(dir string) []string {
+	var out []string
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		if _, err := strconv.Atoi(p.Name()); err != nil {
+			continue
+		}
+		cwd, err := os.Readlink(filepath.Join("/proc", p.Name(), "cwd"))
+		if err == nil && strings.HasPrefix(cwd, dir+"/") {
+			out = append(out, p.Name()+" in "+cwd)
+		}
+	}
+	return out
 }
