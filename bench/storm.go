@@ -79,6 +79,31 @@ type StormConfig struct {
 	network  netip.Prefix // the partitions' addresses on lo (privileged)
 }
 
+// processesOf lists the processes whose real user id is uid.
+func processesOf(uid int) []int {
+	var pids []int
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		status, err := os.ReadFile(filepath.Join("/proc", p.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		for line := range strings.SplitSeq(string(status), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "Uid:" {
+				if id, err := strconv.Atoi(f[1]); err == nil && id == uid {
+					pids = append(pids, pid)
+				}
+				break
+			}
+		}
+	}
+	return pids
+}
+
 // removeLoopbackAddresses deletes from lo the addresses of partitions
 // 0..n-1 of network (the first hosts after its base), those present.
 func removeLoopbackAddresses(network netip.Prefix, n int, progress func(string, ...any)) {
@@ -108,12 +133,23 @@ func removeLoopbackAddresses(network netip.Prefix, n int, progress func(string, 
 }
 
 // removePartitionUsers deletes the users and groups base0..base(n-1) a
-// privileged storm made (those that exist).
+// privileged storm made (those that exist), after killing any process
+// still running as one of them (a program a failed run left behind: the
+// users are the run's own).
 func removePartitionUsers(base string, n int, progress func(string, ...any)) {
 	removed := 0
 	for i := range n {
 		name := base + strconv.Itoa(i)
-		if _, err := user.Lookup(name); err == nil {
+		if u, err := user.Lookup(name); err == nil {
+			if uid, err := strconv.Atoi(u.Uid); err == nil && uid > 0 {
+				for _, pid := range processesOf(uid) {
+					syscall.Kill(pid, syscall.SIGKILL)
+					progress("killed process %d left running as %s", pid, name)
+				}
+				for deadline := time.Now().Add(2 * time.Second); len(processesOf(uid)) > 0 && time.Now().Before(deadline); {
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
 			if out, err := exec.Command("userdel", name).CombinedOutput(); err != nil {
 				progress("removing user %s: %v: %s", name, err, strings.TrimSpace(string(out)))
 				continue
@@ -435,6 +471,10 @@ func newStormNode(ctx context.Context, admin *api.Client, mp *MasterProcess, dir
 	c.CertFile, c.KeyFile, c.CAFile = filepath.Join(node, "computer.crt"), filepath.Join(node, "computer.key"), mp.CAFile
 	c.Format.PartitionAmount = cfg.Partitions
 	c.Format.IPv4LocalNetwork = netip.MustParsePrefix("127.77.0.0/16")
+	if cfg.Privileged {
+		c.Format.UserBaseName = cfg.userBase
+		c.Format.InterfaceName, c.Format.IPv4LocalNetwork = "lo", cfg.network
+	}
 	c.Grid.RetryBase, c.Grid.RetryMax = time.Second, 5*time.Second
 	c.Grid.PromiseTimeout = 10 * time.Second
 	c.Grid.StopGrace = 2 * time.Second
@@ -453,10 +493,6 @@ func newStormNode(ctx context.Context, admin *api.Client, mp *MasterProcess, dir
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	n.cfg = c
-	if cfg.Privileged {
-		c.Format.UserBaseName = cfg.userBase
-		c.Format.InterfaceName, c.Format.IPv4LocalNetwork = "lo", cfg.network
-	}
 	n.opts = agent.Options{Unprivileged: !cfg.Privileged, SlapgoBinary: cfg.Bin,
 		Logger: slog.New(slog.NewTextHandler(n.logFile, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if n.agent, err = agent.New(c, n.opts); err != nil {

@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -226,4 +227,13 @@ func processesIn(dir string) []string {
 		}
 	}
 	return out
+}
+
+func TestProcessesOf(t *testing.T) {
+	if pids := processesOf(os.Getuid()); !slices.Contains(pids, os.Getpid()) {
+		t.Errorf("processesOf(%d) = %v, lacks this process %d", os.Getuid(), pids, os.Getpid())
+	}
+	if pids := processesOf(1 << 30); len(pids) != 0 {
+		t.Errorf("processesOf(an unused uid) = %v", pids)
+	}
 }
