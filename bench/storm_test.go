@@ -150,7 +150,7 @@ func TestStormLive(t *testing.T) {
 	// The live storm: the master saw every instance converge, within a few
 	// poll intervals of its change.
 	if l := res.Live; l == nil || l.Changed != 4 || l.PerPartition.Count != 4 || l.Converge <= 0 || l.Converge > time.Minute ||
-		l.Offset < 0 || l.Offset >= time.Second || l.AgentCPU <= 0 || l.AgentPeakRSS <= 0 {
+		l.Offset < 0 || l.Offset >= time.Second || l.AgentCPU <= 0 || l.AgentPeakRSS <= 0 || !l.PeakSincePhase {
 		t.Errorf("live storm %+v: want 4 instances converged as the master sees them", l)
 	}
 	if res.Calibration.Configure == nil || len(res.Calibration.Set) != 2 {
