@@ -54,9 +54,12 @@ func TestCompareReportsPairsFiguresByName(t *testing.T) {
 	}
 }
 
-// TestCompareSameBinary runs a tiny allocator benchmark with the same
-// binary on both sides: every figure is compared and the ratios stay near
-// 1 (a shared machine's noise allowed).
+// TestCompareSameBinary runs a small simulation with the same binary on
+// both sides, twice each: every figure is compared, the events (fixed by
+// the seed) have a ratio of exactly 1 with no spread and no difference,
+// and each timing's ratio lies within the ratios of its pairs (as the
+// ratio of two sums lies between the ratios of their terms). No assertion
+// rests on the machine being quiet.
 func TestCompareSameBinary(t *testing.T) {
 	testenv.Short(t, "runs the slapgo binary four times")
 	bin := slapgoBinary(t)
@@ -64,17 +67,27 @@ func TestCompareSameBinary(t *testing.T) {
 	defer cancel()
 	var progress bytes.Buffer
 	res, err := RunCompare(ctx, CompareConfig{Base: bin, New: bin, Runs: 2, Progress: &progress,
-		Args: []string{"alloc", "--computers", "20", "--partitions", "10", "--fill", "50", "--policy", "first-fit", "--reps", "3", "--rep-time", "20ms", "--warmup", "5ms"}})
+		Args: []string{"sim", "--scenario", baselineScenario, "--nodes", "10:2h"}})
 	if err != nil {
 		t.Fatalf("RunCompare: %v\n%s", err, progress.String())
 	}
 	if len(res.Figures) == 0 || len(res.Missing) > 0 {
 		t.Fatalf("figures %+v, missing %v", res.Figures, res.Missing)
 	}
+	events := 0
 	for _, f := range res.Figures {
-		if len(f.Base) != 2 || len(f.New) != 2 || !(f.Ratio > 0.5 && f.Ratio < 2) || f.RatioLow > f.Ratio || f.RatioHigh < f.Ratio {
-			t.Errorf("%s: %+v: the same binary on both sides, want a ratio near 1 inside its pairs' range", f.Name, f)
+		if len(f.Base) != 2 || len(f.New) != 2 || f.RatioLow > f.Ratio*1.000001 || f.RatioHigh < f.Ratio*0.999999 {
+			t.Errorf("%s: %+v: want two runs a side and the ratio within its pairs' range", f.Name, f)
 		}
+		if strings.HasPrefix(f.Name, "sim events") {
+			events++
+			if f.Ratio != 1 || f.RatioLow != 1 || f.RatioHigh != 1 || f.BaseSpread != 0 || f.NewSpread != 0 || f.Differs || f.BaseMedian <= 0 {
+				t.Errorf("%s: %+v: the same binary simulates the same events: want a ratio of exactly 1", f.Name, f)
+			}
+		}
+	}
+	if events != 1 {
+		t.Errorf("%d event figures, want 1", events)
 	}
 	if got := strings.Count(progress.String(), "bench compare: run "); got != 4 {
 		t.Errorf("%d runs announced, want 4 (A B A B):\n%s", got, progress.String())
@@ -84,7 +97,7 @@ func TestCompareSameBinary(t *testing.T) {
 	if err := rep.WriteText(&b); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(b.String(), "beyond noise") || !strings.Contains(b.String(), "placements/s") {
+	if !strings.Contains(b.String(), "beyond noise") || !strings.Contains(b.String(), "1.000 – 1.000") {
 		t.Errorf("report:\n%s", b.String())
 	}
 }

@@ -15,15 +15,23 @@
 //     (equivalent nodes: computers × compression; only a run of real
 //     nodes, one certificate and connection each in real time, is judged
 //     against the 10,000-node target).
+//     With Storm, a reconnect storm instead: every node, with its own
+//     certificate, connection and TLS session cache, polls once within
+//     seconds of a master restart (or a network cut); time until every node
+//     has its view, master CPU and peak RSS (ReconnectStorm).
 //   - RunStorm: a real node agent (package nodeagent/agent, in this
-//     process, unprivileged) with a fixture release on every partition,
-//     all changed at once; time to converge and per-partition times, then
-//     the same with incremental reconfiguration switched off. Calibrate
+//     process, unprivileged, or as root with a user per partition) with a
+//     fixture release on every partition, all changed at once; time to
+//     converge and per-partition times, then the same with incremental
+//     reconfiguration switched off; with a PollInterval, the storm under
+//     the agent's daemon, as the master sees it (StormLive). Calibrate
 //     turns the measured times into the simulator's agent model.
 //   - RunSim: `slapgo sim run` as a child process per grid size: wall
 //     time, events/s, virtual-to-real ratio, peak RSS (rusage maxrss).
 //   - RunAll: all of them at sizes that fit in about ten minutes, written
-//     as latest.md and latest.json (WriteResults).
+//     as latest.md and latest.json, with plots (WriteResults, WritePlots).
+//   - RunCompare: one benchmark run by two slapgo binaries alternately,
+//     figure by figure: the ratio new/base and the noise around it.
 //
 // # Contract
 //

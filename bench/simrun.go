@@ -299,6 +299,11 @@ func (r SimResult) Section(command string) Section {
 			formatNumber(float64(run.Events)), formatNumber(run.EventsPerSecond), formatNumber(run.VirtualToReal) + "x",
 			formatBytes(float64(run.PeakRSS)), roundDuration(run.CPU), shortHash(run.TraceHash),
 		})
+		// The events of a run are fixed by its seed and sizes: two builds
+		// compared on the same command simulated the same thing only if
+		// their counts agree (bench compare).
+		s.Figures = append(s.Figures, NewFigure(fmt.Sprintf("sim events, %s nodes × %s", formatNumber(float64(run.Nodes)), formatInterval(run.Virtual)),
+			float64(run.Events), "", nil, "deterministic for the seed and sizes; trace hash "+shortHash(run.TraceHash)))
 		if run.Nodes == SimTargetNodes {
 			what := fmt.Sprintf("%s nodes × %d partitions/node × %s", formatNumber(float64(run.Nodes)), run.Partitions/max(run.Nodes, 1), formatInterval(run.Virtual))
 			conds := simConditions(*run)

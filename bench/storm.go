@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,6 +80,31 @@ type StormConfig struct {
 	network  netip.Prefix // the partitions' addresses on lo (privileged)
 }
 
+// processesOf lists the processes whose real user id is uid.
+func processesOf(uid int) []int {
+	var pids []int
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		status, err := os.ReadFile(filepath.Join("/proc", p.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		for line := range strings.SplitSeq(string(status), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "Uid:" {
+				if id, err := strconv.Atoi(f[1]); err == nil && id == uid {
+					pids = append(pids, pid)
+				}
+				break
+			}
+		}
+	}
+	return pids
+}
+
 // removeLoopbackAddresses deletes from lo the addresses of partitions
 // 0..n-1 of network (the first hosts after its base), those present.
 func removeLoopbackAddresses(network netip.Prefix, n int, progress func(string, ...any)) {
@@ -108,12 +134,23 @@ func removeLoopbackAddresses(network netip.Prefix, n int, progress func(string, 
 }
 
 // removePartitionUsers deletes the users and groups base0..base(n-1) a
-// privileged storm made (those that exist).
+// privileged storm made (those that exist), after killing any process
+// still running as one of them (a program a failed run left behind: the
+// users are the run's own).
 func removePartitionUsers(base string, n int, progress func(string, ...any)) {
 	removed := 0
 	for i := range n {
 		name := base + strconv.Itoa(i)
-		if _, err := user.Lookup(name); err == nil {
+		if u, err := user.Lookup(name); err == nil {
+			if uid, err := strconv.Atoi(u.Uid); err == nil && uid > 0 {
+				for _, pid := range processesOf(uid) {
+					syscall.Kill(pid, syscall.SIGKILL)
+					progress("killed process %d left running as %s", pid, name)
+				}
+				for deadline := time.Now().Add(2 * time.Second); len(processesOf(uid)) > 0 && time.Now().Before(deadline); {
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
 			if out, err := exec.Command("userdel", name).CombinedOutput(); err != nil {
 				progress("removing user %s: %v: %s", name, err, strings.TrimSpace(string(out)))
 				continue
@@ -214,9 +251,21 @@ type StormLive struct {
 	// the master seeing it converged.
 	PerPartition Latency `json:"per_partition"`
 	// AgentCPU is this process's CPU time over the phase (the agent runs
-	// in it; so do the watcher's requests), AgentPeakRSS its peak RSS.
-	AgentCPU     time.Duration `json:"agent_cpu_ns"`
-	AgentPeakRSS int64         `json:"agent_peak_rss_bytes"`
+	// in it; so do the watcher's requests), AgentPeakRSS its peak RSS:
+	// since the phase began when PeakSincePhase (the kernel's peak was
+	// reset), else over the process's life (other benchmarks included).
+	AgentCPU       time.Duration `json:"agent_cpu_ns"`
+	AgentPeakRSS   int64         `json:"agent_peak_rss_bytes"`
+	PeakSincePhase bool          `json:"peak_since_phase"`
+}
+
+// resetPeakRSS returns the memory this process no longer uses to the
+// system and resets its peak RSS (VmHWM) to its current RSS (Linux
+// clear_refs 5), so that the peak read later is the phase's. It reports
+// whether the reset worked.
+func resetPeakRSS() bool {
+	debug.FreeOSMemory()
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
 }
 
 // RunStorm starts a master, runs a real node agent (in this process,
@@ -435,6 +484,10 @@ func newStormNode(ctx context.Context, admin *api.Client, mp *MasterProcess, dir
 	c.CertFile, c.KeyFile, c.CAFile = filepath.Join(node, "computer.crt"), filepath.Join(node, "computer.key"), mp.CAFile
 	c.Format.PartitionAmount = cfg.Partitions
 	c.Format.IPv4LocalNetwork = netip.MustParsePrefix("127.77.0.0/16")
+	if cfg.Privileged {
+		c.Format.UserBaseName = cfg.userBase
+		c.Format.InterfaceName, c.Format.IPv4LocalNetwork = "lo", cfg.network
+	}
 	c.Grid.RetryBase, c.Grid.RetryMax = time.Second, 5*time.Second
 	c.Grid.PromiseTimeout = 10 * time.Second
 	c.Grid.StopGrace = 2 * time.Second
@@ -453,10 +506,6 @@ func newStormNode(ctx context.Context, admin *api.Client, mp *MasterProcess, dir
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	n.cfg = c
-	if cfg.Privileged {
-		c.Format.UserBaseName = cfg.userBase
-		c.Format.InterfaceName, c.Format.IPv4LocalNetwork = "lo", cfg.network
-	}
 	n.opts = agent.Options{Unprivileged: !cfg.Privileged, SlapgoBinary: cfg.Bin,
 		Logger: slog.New(slog.NewTextHandler(n.logFile, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if n.agent, err = agent.New(c, n.opts); err != nil {
@@ -659,9 +708,9 @@ const liveWatchEvery = 200 * time.Millisecond
 // one interval, then after a random part of another changes every
 // instance (a new port: the URL it publishes changes) and reads the
 // instances from the master every liveWatchEvery until each one published
-// its new URL and is reported started. The daemon is stopped after,
-// leaving the partitions' programs running, and its agent stays n.agent
-// for the phases that follow.
+// its new URL and is reported started. The daemon is stopped after, with
+// the partitions' programs, and a new agent without a daemon becomes
+// n.agent for the phases that follow.
 func (n *stormNode) live(ctx context.Context, every time.Duration, r *rand.Rand) (StormLive, error) {
 	l := StormLive{PollInterval: every, Changed: len(n.titles), WatchEvery: liveWatchEvery}
 	n.agent.Close()
@@ -674,10 +723,16 @@ func (n *stormNode) live(ctx context.Context, every time.Duration, r *rand.Rand)
 	n.agent = a
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx, agent.RunOptions{KeepServices: true}) }()
+	// The daemon stops the partitions' programs when it stops: a released
+	// program would outlive the run (the agent that follows starts them
+	// again where it needs them).
+	go func() { done <- a.Run(runCtx, agent.RunOptions{}) }()
 	defer func() {
 		stop()
 		<-done
+		if next, err := agent.New(n.cfg, n.opts); err == nil {
+			n.agent = next
+		}
 	}()
 	l.Offset = time.Duration(r.Float64() * float64(every))
 	if err := sleepCtx(ctx, every+l.Offset); err != nil {
@@ -690,6 +745,7 @@ func (n *stormNode) live(ctx context.Context, every time.Duration, r *rand.Rand)
 	for i := range all {
 		all[i] = i
 	}
+	l.PeakSincePhase = resetPeakRSS()
 	cpu0 := selfCPU()
 	start := time.Now()
 	if err := n.request(ctx, all); err != nil {
@@ -902,7 +958,7 @@ func (r StormResult) Section(command string) Section {
 			NewFigure("live storm: per-partition p50", l.PerPartition.P50.Seconds(), UnitSeconds, nil, "from its change accepted by the master to the master seeing it converged"),
 			NewFigure("live storm: per-partition p99", l.PerPartition.P99.Seconds(), UnitSeconds, nil, "from its change accepted by the master to the master seeing it converged"),
 			NewFigure("live storm: agent CPU", l.AgentCPU.Seconds(), UnitSeconds, nil, "the node agent's process over the phase (the bench's watcher included)"),
-			NewFigure("live storm: agent peak RSS", float64(l.AgentPeakRSS), UnitBytes, nil, "the node agent's process (the bench runs in it)"))
+			NewFigure("live storm: agent peak RSS", float64(l.AgentPeakRSS), UnitBytes, nil, peakRSSDetails(l.PeakSincePhase)))
 	}
 	for _, m := range r.Modes {
 		if m.Incremental {
@@ -961,6 +1017,13 @@ func (r StormResult) Section(command string) Section {
 		s.Notes = append(s.Notes, "live storm: the node agent's daemon (Agent.Run) polls the master every poll interval; every instance gets a new port at a random moment of an interval, and an instance counts as converged when the master holds its new URL (published by the partition) and its reported state is started")
 	}
 	return s
+}
+
+func peakRSSDetails(sincePhase bool) string {
+	if sincePhase {
+		return "the node agent's process (the bench runs in it), peak since the phase began"
+	}
+	return "the node agent's process (the bench runs in it), peak over its whole life: the kernel's peak could not be reset"
 }
 
 func quoteSets(sets []string) []string {

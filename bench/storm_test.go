@@ -6,7 +6,9 @@ import (
 	"math"
 	"os"
 	"os/user"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -126,6 +128,9 @@ func TestStormLive(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RunStorm: %v\n%s", err, progress.String())
 	}
+	if left := processesIn(cfg.Dir); len(left) > 0 {
+		t.Errorf("processes left running in %s after the run: %v", cfg.Dir, left)
+	}
 	if res.Deploy.Configured != 4 || len(res.Modes) != 2 {
 		t.Fatalf("deploy configured %d, %d modes; want 4 and 2", res.Deploy.Configured, len(res.Modes))
 	}
@@ -145,7 +150,7 @@ func TestStormLive(t *testing.T) {
 	// The live storm: the master saw every instance converge, within a few
 	// poll intervals of its change.
 	if l := res.Live; l == nil || l.Changed != 4 || l.PerPartition.Count != 4 || l.Converge <= 0 || l.Converge > time.Minute ||
-		l.Offset < 0 || l.Offset >= time.Second || l.AgentCPU <= 0 || l.AgentPeakRSS <= 0 {
+		l.Offset < 0 || l.Offset >= time.Second || l.AgentCPU <= 0 || l.AgentPeakRSS <= 0 || !l.PeakSincePhase {
 		t.Errorf("live storm %+v: want 4 instances converged as the master sees them", l)
 	}
 	if res.Calibration.Configure == nil || len(res.Calibration.Set) != 2 {
@@ -163,8 +168,9 @@ func TestStormLive(t *testing.T) {
 }
 
 // TestStormPrivileged runs a small storm as root with a user per
-// partition: the partitions' programs run as those users, and the users
-// are gone after the run.
+// partition, incremental only and then live (the daemon last): the
+// partitions' programs run as those users, and after the run no program
+// is left and the users and addresses are gone.
 func TestStormPrivileged(t *testing.T) {
 	testenv.Short(t, "starts a real master and node agent")
 	testenv.RequireRoot(t, "partition users need root")
@@ -177,7 +183,7 @@ func TestStormPrivileged(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	cfg := DefaultStormConfig()
-	cfg.Partitions, cfg.Bin, cfg.Dir, cfg.Full, cfg.PollInterval, cfg.Privileged = 3, bin, dir, false, 0, true
+	cfg.Partitions, cfg.Bin, cfg.Dir, cfg.Full, cfg.PollInterval, cfg.Privileged = 3, bin, dir, false, time.Second, true
 	cfg.Software = "../fixtures/software/busybox-httpd/software.cfg"
 	cfg.PhaseTimeout = 2 * time.Minute
 	var progress bytes.Buffer
@@ -186,8 +192,11 @@ func TestStormPrivileged(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RunStorm --privileged: %v\n%s", err, progress.String())
 	}
-	if !res.Privileged || len(res.Modes) != 1 || res.Modes[0].Storm.Configured != 3 {
-		t.Fatalf("privileged %v, modes %+v: want 3 partitions configured as their users", res.Privileged, res.Modes)
+	if left := processesIn(dir); len(left) > 0 {
+		t.Errorf("processes left running in %s after the run: %v", dir, left)
+	}
+	if !res.Privileged || len(res.Modes) != 1 || res.Modes[0].Storm.Configured != 3 || res.Live == nil || res.Live.PerPartition.Count != 3 {
+		t.Fatalf("privileged %v, modes %+v, live %+v: want 3 partitions configured as their users, and the live storm", res.Privileged, res.Modes, res.Live)
 	}
 	m := regexp.MustCompile(`removed 3 partition users (bs[0-9a-f]{4}u)0`).FindStringSubmatch(progress.String())
 	if m == nil {
@@ -200,5 +209,31 @@ func TestStormPrivileged(t *testing.T) {
 	}
 	if !regexp.MustCompile(`removed 3 partition addresses of 127\.\d+\.\d+\.0/24 from lo`).MatchString(progress.String()) {
 		t.Errorf("the partitions' addresses were not removed from lo:\n%s", progress.String())
+	}
+}
+
+// processesIn lists the processes whose working directory is under dir
+// (the partitions' programs a run left behind).
+func processesIn(dir string) []string {
+	var out []string
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		if _, err := strconv.Atoi(p.Name()); err != nil {
+			continue
+		}
+		cwd, err := os.Readlink(filepath.Join("/proc", p.Name(), "cwd"))
+		if err == nil && strings.HasPrefix(cwd, dir+"/") {
+			out = append(out, p.Name()+" in "+cwd)
+		}
+	}
+	return out
+}
+
+func TestProcessesOf(t *testing.T) {
+	if pids := processesOf(os.Getuid()); !slices.Contains(pids, os.Getpid()) {
+		t.Errorf("processesOf(%d) = %v, lacks this process %d", os.Getuid(), pids, os.Getpid())
+	}
+	if pids := processesOf(1 << 30); len(pids) != 0 {
+		t.Errorf("processesOf(an unused uid) = %v", pids)
 	}
 }

@@ -37,6 +37,10 @@
 // 413 too_large, 503 unavailable. A request that is not placed yet answers
 // 202 with the instance and its pending reason.
 //
+// A Client made by NewClient or NewClientTLS resumes its TLS sessions when
+// it reconnects (a session cache of its own: a client certificate is not
+// part of a cache's key, so a cache is never shared between identities).
+//
 // NB: this package imports only core/model (and core/master's wire-level
 // InstanceInfo shape is copied here, not imported), so clients never link
 // the server.

@@ -32,7 +32,8 @@
 //     (or is destroyed) and 202 with the pending reason otherwise.
 //   - GET /api/v1/computers/{id} authorizes, then compares If-None-Match
 //     with the view's version (one map lookup) and answers 304, or the view
-//     encoded once per version (gzip when accepted), with ETag "<version>"
+//     encoded once per version (gzip when accepted and the view is 1 KiB
+//     or more, by pooled compressors), with ETag "<version>"
 //     and SlapOS's Cache-Control. A poll by the computer itself applies
 //     core/master's Contact command when ContactDue says so (the computer
 //     was offline, or its recorded contact grew old): durable, and pending
