@@ -57,6 +57,16 @@ func TestMain(m *testing.M) {
 		}
 		flag.Set("test.run", "^TestOffline")
 	}
+	release := func() {}
+	if reason == "" {
+		// The containers' interfaces come and go on the host: tests that
+		// such a change disturbs wait (see testenv.LockHostNetwork).
+		var err error
+		if release, err = testenv.LockHostNetwork(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
 	code := m.Run()
 	if reason != "" && !testing.Short() && testenv.InCI() {
 		code = 1
@@ -69,6 +79,7 @@ func TestMain(m *testing.M) {
 		}
 		cancel()
 	}
+	release()
 	os.Exit(code)
 }
 

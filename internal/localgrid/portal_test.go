@@ -141,6 +141,9 @@ func (b *tab) shot(name string) {
 // Screenshots of every page go to reports/portal/.
 func TestPortalInABrowser(t *testing.T) {
 	testenv.Short(t, "builds slapgo, runs a master, a node agent and a C build, and drives Chromium")
+	// Chromium aborts its page loads when a host interface comes or goes:
+	// not while containers start and stop in another test package.
+	testenv.HoldHostNetwork(t)
 	if err := localgrid.CheckBuildTools(); err != nil {
 		testenv.Missing(t, err.Error())
 	}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -142,4 +143,34 @@ func packageName() string {
 			return wd
 		}
 	}
+}
+
+// LockHostNetwork serialises, across the test processes of this machine,
+// the tests that change the host's network interfaces (Docker's bridges
+// and veth pairs for containers) and the tests such a change disturbs:
+// Chromium aborts a page load under way with ERR_NETWORK_CHANGED whenever
+// an interface of its network namespace comes or goes. It blocks until the
+// lock is free and returns its release. (go test runs packages in parallel
+// processes, so a lock within one process would not do.)
+func LockHostNetwork() (release func(), err error) {
+	path := filepath.Join(os.TempDir(), "slapgo-test-host-network.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil, fmt.Errorf("host network lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("host network lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil // closing the file releases the lock
+}
+
+// HoldHostNetwork is LockHostNetwork for the duration of t.
+func HoldHostNetwork(t testing.TB) {
+	t.Helper()
+	release, err := LockHostNetwork()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
 }

@@ -3,9 +3,11 @@ package testenv
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // recorder stands for a test: it records how the helper ended it instead
@@ -127,5 +129,43 @@ func TestAppendSkipMakesTheFolder(t *testing.T) {
 	got, err := os.ReadFile(log)
 	if want := "./internal/testenv TestMain: first\n./internal/testenv TestMain: second\n"; string(got) != want {
 		t.Fatalf("skip log %q (%v), want %q", got, err, want)
+	}
+}
+
+// TestLockHostNetwork: a second holder, from another process, waits until
+// the first releases the lock.
+func TestLockHostNetwork(t *testing.T) {
+	if os.Getenv("SLAPGO_TESTENV_LOCK_CHILD") == "1" {
+		release, err := LockHostNetwork()
+		if err != nil {
+			t.Fatal(err)
+		}
+		release()
+		return
+	}
+	release, err := LockHostNetwork()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command(exe, "-test.run", "^TestLockHostNetwork$")
+	child.Env = append(os.Environ(), "SLAPGO_TESTENV_LOCK_CHILD=1")
+	done := make(chan error, 1)
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- child.Wait() }()
+	select {
+	case err := <-done:
+		release()
+		t.Fatalf("the second holder did not wait for the first: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatalf("the second holder, once the lock was free: %v", err)
 	}
 }

@@ -20,6 +20,7 @@ import (
 // node's own view, crashes, rebuilds, cuts, promises) holds on containers.
 func TestBackend(t *testing.T) {
 	testenv.Short(t, "the cluster backend runs containers")
+	testenv.HoldHostNetwork(t) // its containers' interfaces come and go on the host
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	pool, err := clusterbackend.NewPool(ctx, clusterbackend.PoolConfig{Binary: os.Getenv("SLAPGO_BIN"), Logf: t.Logf})
