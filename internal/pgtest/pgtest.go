@@ -42,10 +42,11 @@ type Server struct {
 	bin  string
 	cred *syscall.Credential
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
-	log *os.File
-	dbs atomic.Int64
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd exited
+	log  *os.File
+	dbs  atomic.Int64
 }
 
 // Bin finds the folder of PostgreSQL's server programs, the newest version
@@ -123,15 +124,31 @@ func (s *Server) command(name string, args ...string) *exec.Cmd {
 }
 
 // Restart starts the server again after Kill or Stop (Start starts it).
+// A postgres that exits before it accepts connections (the shared memory of
+// a killed one not yet released) is started again, up to ten times.
 func (s *Server) Restart() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd != nil {
 		return errors.New("pgtest: the server is running")
 	}
+	var err error
+	for range 10 {
+		var exited bool
+		if exited, err = s.startOnce(); err == nil || !exited {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return err
+}
+
+// startOnce starts postgres and waits until it accepts connections; exited
+// says it exited before.
+func (s *Server) startOnce() (exited bool, err error) {
 	logf, err := os.OpenFile(filepath.Join(s.dir, "postgres.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return err
+		return false, err
 	}
 	cmd := s.command(filepath.Join(s.bin, "postgres"), "-D", s.dataDir(), "-k", s.dir,
 		"-c", "listen_addresses=", "-c", "max_connections=200", "-c", "shared_buffers=16MB",
@@ -139,20 +156,26 @@ func (s *Server) Restart() error {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return fmt.Errorf("pgtest: starting postgres: %w", err)
+		return false, fmt.Errorf("pgtest: starting postgres: %w", err)
 	}
-	s.cmd, s.log = cmd, logf
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	s.cmd, s.log, s.done = cmd, logf, done
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for {
 		c, err := pgx.Connect(ctx, s.url("postgres"))
 		if err == nil {
 			c.Close(ctx)
-			return nil
+			return false, nil
 		}
 		select {
+		case <-done:
+			s.cmd = nil
+			logf.Close()
+			return true, fmt.Errorf("pgtest: postgres exited before accepting connections: %w\n%s", err, s.Log())
 		case <-ctx.Done():
-			return fmt.Errorf("pgtest: postgres did not accept connections within 60s: %w\n%s", err, s.Log())
+			return false, fmt.Errorf("pgtest: postgres did not accept connections within 60s: %w\n%s", err, s.Log())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -168,12 +191,15 @@ func (s *Server) Kill() {
 		return
 	}
 	// NB: each backend calls setsid(): the postmaster's process group
-	// does not hold them. They are found by parenthood.
-	pids := append(descendants(s.cmd.Process.Pid), s.cmd.Process.Pid)
+	// does not hold them. They are found by parenthood, the postmaster
+	// stopped first so that it starts no other meanwhile.
+	pm := s.cmd.Process.Pid
+	syscall.Kill(pm, syscall.SIGSTOP)
+	pids := append(descendants(pm), pm)
 	for _, pid := range pids {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
-	s.cmd.Wait()
+	<-s.done
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if !slices.ContainsFunc(pids, running) {
 			break
@@ -245,13 +271,11 @@ func (s *Server) Stop() {
 		return
 	}
 	s.cmd.Process.Signal(syscall.SIGINT)
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-s.done:
 	case <-time.After(30 * time.Second):
 		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
+		<-s.done
 	}
 	s.cmd = nil
 	s.log.Close()

@@ -233,7 +233,18 @@ func TestLeaderPausedIsFenced(t *testing.T) {
 	for _, p := range probes {
 		p.HTTP.Timeout = time.Second
 	}
-	waitFor(t, "master 0 leads", 20*time.Second, func() bool { return role(t, probes[0]) == "leader" })
+	// Both start at once: either may lead.
+	l := -1
+	waitFor(t, "a master leads", 20*time.Second, func() bool {
+		for i, p := range probes {
+			if role(t, p) == "leader" {
+				l = i
+				return true
+			}
+		}
+		return false
+	})
+	f := 1 - l
 	ctx := context.Background()
 	admin := adminClient(t, dirs[0], urls...)
 	res, err := admin.AddPerson(ctx, api.AddPersonRequest{ID: "alice"})
@@ -256,17 +267,17 @@ func TestLeaderPausedIsFenced(t *testing.T) {
 	for i := range 10 {
 		request(fmt.Sprintf("before-%d", i))
 	}
-	noErr(t, procs[0].cmd.Process.Signal(syscall.SIGSTOP))
+	noErr(t, procs[l].cmd.Process.Signal(syscall.SIGSTOP))
 	start := time.Now()
-	waitFor(t, "master 1 leads", 30*time.Second, func() bool { return role(t, probes[1]) == "leader" })
+	waitFor(t, "the other master leads", 30*time.Second, func() bool { return role(t, probes[f]) == "leader" })
 	t.Logf("take-over after the leader stopped answering: %s", time.Since(start).Round(time.Millisecond))
 	for i := range 10 {
 		request(fmt.Sprintf("during-%d", i))
 	}
-	noErr(t, procs[0].cmd.Process.Signal(syscall.SIGCONT))
+	noErr(t, procs[l].cmd.Process.Signal(syscall.SIGCONT))
 	select {
-	case err := <-procs[0].exited:
-		procs[0].exited <- err
+	case err := <-procs[l].exited:
+		procs[l].exited <- err
 		if err == nil {
 			t.Error("the deposed leader exited 0")
 		}
