@@ -132,6 +132,33 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// listCommand is a command without arguments that lists what fetch
+// answers: as a table of header and row, or structured (-o json|yaml).
+func listCommand[T any](o *clientOptions, use, short string, fetch func(*api.Client, context.Context) ([]T, error),
+	header []string, row func(T) []string) *cobra.Command {
+	return &cobra.Command{
+		Use: use, Short: short, Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			items, err := fetch(c, cmd.Context())
+			if err != nil {
+				return err
+			}
+			if done, err := o.structured(cmd.OutOrStdout(), items); done {
+				return err
+			}
+			rows := make([][]string, 0, len(items))
+			for _, it := range items {
+				rows = append(rows, row(it))
+			}
+			return table(cmd.OutOrStdout(), header, rows)
+		},
+	}
+}
+
 func table(w io.Writer, header []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
@@ -239,27 +266,8 @@ func newPersonCmd(o *clientOptions) *cobra.Command {
 	add.Flags().StringVar(&name, "name", "", "display name")
 	add.Flags().StringVar(&email, "email", "", "e-mail address")
 	add.Flags().StringVar(&out, "out", ".", "`DIR` for ID.crt, ID.key and ca.crt")
-	list := &cobra.Command{
-		Use: "list", Short: "List every person (admin)", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			ps, err := c.Persons(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if done, err := o.structured(cmd.OutOrStdout(), ps); done {
-				return err
-			}
-			var rows [][]string
-			for _, p := range ps {
-				rows = append(rows, []string{p.ID, p.Name, p.Email})
-			}
-			return table(cmd.OutOrStdout(), []string{"ID", "NAME", "EMAIL"}, rows)
-		},
-	}
+	list := listCommand(o, "list", "List every person (admin)", (*api.Client).Persons,
+		[]string{"ID", "NAME", "EMAIL"}, func(p model.Person) []string { return []string{p.ID, p.Name, p.Email} })
 	destroy := &cobra.Command{
 		Use: "destroy ID", Short: "Remove a person who holds no computer and no live instance; their certificates are refused from then on",
 		Args: cobra.ExactArgs(1),
@@ -1076,25 +1084,6 @@ func parseDay(s string) (time.Time, error) {
 }
 
 func newPendingCmd(o *clientOptions) *cobra.Command {
-	return &cobra.Command{
-		Use: "pending", Short: "List requests waiting for a home, with the reason (admin)", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			ps, err := c.Pending(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if done, err := o.structured(cmd.OutOrStdout(), ps); done {
-				return err
-			}
-			var rows [][]string
-			for _, p := range ps {
-				rows = append(rows, []string{p.GUID, p.Owner, p.Title, p.Reason})
-			}
-			return table(cmd.OutOrStdout(), []string{"GUID", "OWNER", "TITLE", "REASON"}, rows)
-		},
-	}
+	return listCommand(o, "pending", "List requests waiting for a home, with the reason (admin)", (*api.Client).Pending,
+		[]string{"GUID", "OWNER", "TITLE", "REASON"}, func(p api.Pending) []string { return []string{p.GUID, p.Owner, p.Title, p.Reason} })
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -189,22 +190,30 @@ func (s *Server) partitionCertificate(w http.ResponseWriter, r *http.Request, wh
 		writeError(w, s.log, err)
 		return
 	}
-	creds, rec, err := s.issue(model.Actor{Kind: model.KindInstance, ID: inst.GUID}, s.now())
-	if err == nil {
-		var seq uint64
-		s.mu.Lock()
-		s.noteCertificates([]store.Certificate{rec})
-		seq, err = s.store.Submit(store.Batch{Certificates: []store.Certificate{rec}})
-		s.mu.Unlock()
-		if err == nil {
-			err = s.store.Wait(r.Context(), seq)
-		}
-	}
+	creds, _, err := s.issueRecorded(r.Context(), model.Actor{Kind: model.KindInstance, ID: inst.GUID})
 	if err != nil {
 		writeError(w, s.log, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, creds)
+}
+
+// issueRecorded issues a certificate for who and returns once its record
+// is committed (the record is noted for authentication before it is
+// submitted, in apply order, like every batch).
+func (s *Server) issueRecorded(ctx context.Context, who model.Actor) (api.Credentials, store.Certificate, error) {
+	creds, rec, err := s.issue(who, s.now())
+	if err != nil {
+		return creds, rec, err
+	}
+	s.mu.Lock()
+	s.noteCertificates([]store.Certificate{rec})
+	seq, err := s.store.Submit(store.Batch{Certificates: []store.Certificate{rec}})
+	s.mu.Unlock()
+	if err == nil {
+		err = s.store.Wait(ctx, seq)
+	}
+	return creds, rec, err
 }
 
 // --- computers ---

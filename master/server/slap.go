@@ -433,17 +433,7 @@ func (s *Server) slapCertificate(w http.ResponseWriter, r *http.Request, f slapF
 	creds := cached.creds
 	if !ok {
 		var rec store.Certificate
-		creds, rec, err = s.issue(model.Actor{Kind: model.KindInstance, ID: inst.GUID}, s.now())
-		if err == nil {
-			var seq uint64
-			s.mu.Lock()
-			s.noteCertificates([]store.Certificate{rec})
-			seq, err = s.store.Submit(store.Batch{Certificates: []store.Certificate{rec}})
-			s.mu.Unlock()
-			if err == nil {
-				err = s.store.Wait(r.Context(), seq)
-			}
-		}
+		creds, rec, err = s.issueRecorded(r.Context(), model.Actor{Kind: model.KindInstance, ID: inst.GUID})
 		if err != nil {
 			writeSLAPError(w, s, err)
 			return

@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/slapgo/slapgo/core/master"
-	"github.com/slapgo/slapgo/core/model"
 )
 
 var (
@@ -404,23 +403,7 @@ func (s *Postgres) tokens(ctx context.Context, q querier) ([]Token, error) {
 		return nil, fmt.Errorf("store: loading tokens from %s: %w", s.where, err)
 	}
 	defer rows.Close()
-	var out []Token
-	for rows.Next() {
-		var t Token
-		var created, expires, used string
-		if err := rows.Scan(&t.Hash, &t.ComputerID, &created, &expires, &used); err != nil {
-			return nil, fmt.Errorf("store: loading tokens: %w", err)
-		}
-		var e1, e2, e3 error
-		t.CreatedAt, e1 = parseTime(created)
-		t.ExpiresAt, e2 = parseTime(expires)
-		t.UsedAt, e3 = parseTime(used)
-		if err := errors.Join(e1, e2, e3); err != nil {
-			return nil, fmt.Errorf("store: token of computer %s: %w", t.ComputerID, err)
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return readTokens(rows)
 }
 
 // Certificates reads the records of issued certificates, oldest first.
@@ -434,23 +417,7 @@ func (s *Postgres) certificates(ctx context.Context, q querier) ([]Certificate, 
 		return nil, fmt.Errorf("store: loading certificates from %s: %w", s.where, err)
 	}
 	defer rows.Close()
-	var out []Certificate
-	for rows.Next() {
-		var c Certificate
-		var kind, issued, notAfter string
-		if err := rows.Scan(&c.Serial, &kind, &c.Identity.ID, &issued, &notAfter); err != nil {
-			return nil, fmt.Errorf("store: loading certificates: %w", err)
-		}
-		c.Identity.Kind = model.IdentityKind(kind)
-		var e1, e2 error
-		c.IssuedAt, e1 = parseTime(issued)
-		c.NotAfter, e2 = parseTime(notAfter)
-		if err := errors.Join(e1, e2); err != nil {
-			return nil, fmt.Errorf("store: certificate %s: %w", c.Serial, err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return readCertificates(rows)
 }
 
 // ErrLogTruncated: the mutation log no longer holds the commits after the

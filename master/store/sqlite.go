@@ -12,7 +12,6 @@ import (
 	_ "github.com/mattn/go-sqlite3" // the "sqlite3" database/sql driver
 
 	"github.com/slapgo/slapgo/core/master"
-	"github.com/slapgo/slapgo/core/model"
 )
 
 // SQLite is the embedded store: one SQLite file (WAL, synchronous=FULL).
@@ -256,23 +255,7 @@ func (s *SQLite) Tokens(ctx context.Context) ([]Token, error) {
 		return nil, fmt.Errorf("store: loading tokens from %s: %w", s.path, err)
 	}
 	defer rows.Close()
-	var out []Token
-	for rows.Next() {
-		var t Token
-		var created, expires, used string
-		if err := rows.Scan(&t.Hash, &t.ComputerID, &created, &expires, &used); err != nil {
-			return nil, fmt.Errorf("store: loading tokens: %w", err)
-		}
-		var e1, e2, e3 error
-		t.CreatedAt, e1 = parseTime(created)
-		t.ExpiresAt, e2 = parseTime(expires)
-		t.UsedAt, e3 = parseTime(used)
-		if err := errors.Join(e1, e2, e3); err != nil {
-			return nil, fmt.Errorf("store: token of computer %s: %w", t.ComputerID, err)
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return readTokens(rows)
 }
 
 // Certificates reads the records of issued certificates, oldest first.
@@ -282,23 +265,7 @@ func (s *SQLite) Certificates(ctx context.Context) ([]Certificate, error) {
 		return nil, fmt.Errorf("store: loading certificates from %s: %w", s.path, err)
 	}
 	defer rows.Close()
-	var out []Certificate
-	for rows.Next() {
-		var c Certificate
-		var kind, issued, notAfter string
-		if err := rows.Scan(&c.Serial, &kind, &c.Identity.ID, &issued, &notAfter); err != nil {
-			return nil, fmt.Errorf("store: loading certificates: %w", err)
-		}
-		c.Identity.Kind = model.IdentityKind(kind)
-		var e1, e2 error
-		c.IssuedAt, e1 = parseTime(issued)
-		c.NotAfter, e2 = parseTime(notAfter)
-		if err := errors.Join(e1, e2); err != nil {
-			return nil, fmt.Errorf("store: certificate %s: %w", c.Serial, err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return readCertificates(rows)
 }
 
 // Close flushes the queued batches, stops the writer and closes the

@@ -127,3 +127,54 @@ func Open(ctx context.Context, spec string, opts Options) (Store, error) {
 	}
 	return OpenSQLite(spec, opts)
 }
+
+// rows is what the rows of database/sql and of pgx have in common.
+type rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// readTokens decodes rows of (hash, computer_id, created_at, expires_at,
+// used_at).
+func readTokens(rows rows) ([]Token, error) {
+	var out []Token
+	for rows.Next() {
+		var t Token
+		var created, expires, used string
+		if err := rows.Scan(&t.Hash, &t.ComputerID, &created, &expires, &used); err != nil {
+			return nil, fmt.Errorf("store: loading tokens: %w", err)
+		}
+		var e1, e2, e3 error
+		t.CreatedAt, e1 = parseTime(created)
+		t.ExpiresAt, e2 = parseTime(expires)
+		t.UsedAt, e3 = parseTime(used)
+		if err := errors.Join(e1, e2, e3); err != nil {
+			return nil, fmt.Errorf("store: token of computer %s: %w", t.ComputerID, err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// readCertificates decodes rows of (serial, kind, id, issued_at,
+// not_after).
+func readCertificates(rows rows) ([]Certificate, error) {
+	var out []Certificate
+	for rows.Next() {
+		var c Certificate
+		var kind, issued, notAfter string
+		if err := rows.Scan(&c.Serial, &kind, &c.Identity.ID, &issued, &notAfter); err != nil {
+			return nil, fmt.Errorf("store: loading certificates: %w", err)
+		}
+		c.Identity.Kind = model.IdentityKind(kind)
+		var e1, e2 error
+		c.IssuedAt, e1 = parseTime(issued)
+		c.NotAfter, e2 = parseTime(notAfter)
+		if err := errors.Join(e1, e2); err != nil {
+			return nil, fmt.Errorf("store: certificate %s: %w", c.Serial, err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
