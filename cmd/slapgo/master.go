@@ -340,9 +340,9 @@ keep a copy of the data directory's ca.key apart, encrypted.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data", "", "data directory of the master (its SQLite database)")
-	cmd.Flags().StringVar(&storeSpec, "store", "", "database instead: sqlite:PATH or postgres://USER@HOST/DB")
-	cmd.Flags().StringVar(&to, "to", "", "backup file to create (must not exist)")
+	cmd.Flags().StringVar(&dataDir, "data", "", "data directory `DIR` of the master (its SQLite database)")
+	cmd.Flags().StringVar(&storeSpec, "store", "", "database `URL` instead: sqlite:PATH or postgres://USER@HOST/DB")
+	cmd.Flags().StringVar(&to, "to", "", "backup `FILE` to create (must not exist)")
 	cmd.MarkFlagRequired("to")
 	return cmd
 }
@@ -373,9 +373,9 @@ running on that database can no longer write.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data", "", "data directory of the master (restores its SQLite database)")
-	cmd.Flags().StringVar(&storeSpec, "store", "", "database instead: sqlite:PATH or postgres://USER@HOST/DB (empty)")
-	cmd.Flags().StringVar(&from, "from", "", "backup file made by slapgo master backup")
+	cmd.Flags().StringVar(&dataDir, "data", "", "data directory `DIR` of the master (restores its SQLite database)")
+	cmd.Flags().StringVar(&storeSpec, "store", "", "database `URL` instead: sqlite:PATH or postgres://USER@HOST/DB (empty)")
+	cmd.Flags().StringVar(&from, "from", "", "backup `FILE` made by slapgo master backup")
 	cmd.MarkFlagRequired("from")
 	return cmd
 }
