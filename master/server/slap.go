@@ -400,7 +400,10 @@ type slapCertificate struct {
 // refused: core/master refuses the certificate (revoked, or its instance
 // destroyed or gone). Called with s.mu held.
 func (c slapCertificate) refused(st *master.State) bool {
-	return st.CertificateRefused(c.rec.Serial, c.rec.Identity, c.rec.IssuedAt) != nil
+	// NB: the CA writes a serial with its leading zero digits; core/master
+	// keys revocations by the normalized form.
+	serial, err := master.NormalizeSerial(c.rec.Serial)
+	return err != nil || st.CertificateRefused(serial, c.rec.Identity, c.rec.IssuedAt) != nil
 }
 
 func (s *Server) slapCertificate(w http.ResponseWriter, r *http.Request, f slapForm, c slapCaller) {
