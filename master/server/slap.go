@@ -415,7 +415,7 @@ func (s *Server) slapCertificate(w http.ResponseWriter, r *http.Request, f slapF
 	var inst master.InstanceInfo
 	err = s.read(r.Context(), func(st *master.State) error {
 		var err error
-		inst, err = partitionInstanceForCertificate(st, c.who, cid, pid)
+		inst, err = hostedInstance(st, c.who, cid, pid)
 		return err
 	})
 	if err != nil {
@@ -425,6 +425,18 @@ func (s *Server) slapCertificate(w http.ResponseWriter, r *http.Request, f slapF
 	s.slapCerts.mu.Lock()
 	defer s.slapCerts.mu.Unlock()
 	cached, ok := s.slapCerts.byKey[inst.GUID]
+	if inst.Status == master.StatusDestroyed {
+		// slapgrid fetches the certificate of a partition it is taking
+		// down too (node instance stops it, node report wipes it and
+		// reports it destroyed), and takes any answer but 404 and 408 as
+		// the master being unreachable: a refusal would stall the
+		// destruction and send node instance offline. The instance's
+		// certificate is refused from now on anyway, so no new one is
+		// issued: the files keep the one handed out, or (after a restart
+		// of the master) are emptied, as slapos proxy answers.
+		writeSLAPValue(w, s, xmlm.StringDict(map[string]string{"certificate": cached.creds.CertificatePEM, "key": cached.creds.KeyPEM}))
+		return
+	}
 	if ok {
 		s.mu.Lock()
 		ok = !cached.refused(s.state)
@@ -470,6 +482,16 @@ func (s *Server) slapCertificate(w http.ResponseWriter, r *http.Request, f slapF
 // /computers/{id}/partitions/{pid}/certificate: only the computer hosting
 // a live instance gets its certificate.
 func partitionInstanceForCertificate(st *master.State, who model.Actor, id, pid string) (master.InstanceInfo, error) {
+	inst, err := hostedInstance(st, who, id, pid)
+	if err == nil && inst.Status == master.StatusDestroyed {
+		return master.InstanceInfo{}, newError(http.StatusConflict, api.CodeConflict, "instance %s in %s/%s is destroyed: it gets no certificate", inst.GUID, id, pid)
+	}
+	return inst, err
+}
+
+// hostedInstance is the instance a partition holds, destroyed or not, for
+// the computer hosting that partition only.
+func hostedInstance(st *master.State, who model.Actor, id, pid string) (master.InstanceInfo, error) {
 	if err := st.CanReadComputer(who, id); err != nil {
 		return master.InstanceInfo{}, err
 	}
@@ -478,9 +500,6 @@ func partitionInstanceForCertificate(st *master.State, who model.Actor, id, pid 
 			"%s may not fetch instance certificates: only the computer hosting the partition may", who)
 	}
 	if inst, ok := st.InstanceInPartition(id, pid); ok {
-		if inst.Status == master.StatusDestroyed {
-			return master.InstanceInfo{}, newError(http.StatusConflict, api.CodeConflict, "instance %s in %s/%s is destroyed: it gets no certificate", inst.GUID, id, pid)
-		}
 		return inst, nil
 	}
 	if slices.ContainsFunc(st.Partitions(id), func(p model.Partition) bool { return p.ID == pid }) {
