@@ -626,6 +626,23 @@ func (s *State) bang(c Bang) (Result, error) {
 	return Result{Instance: &info, Changed: true}, nil
 }
 
+// bangComputer bumps every instance the computer hosts, except those
+// requested destroyed: the node processes each of its partitions again.
+func (s *State) bangComputer(c BangComputer) (Result, error) {
+	cs, err := s.requireComputerAccess(c.By, c.ComputerID, "bang the instances")
+	if err != nil {
+		return Result{}, err
+	}
+	for _, p := range cs.parts {
+		inst := s.instances[p.InstanceGUID]
+		if inst == nil || inst.Freed || inst.RequestedState == model.StateDestroyed {
+			continue
+		}
+		s.bumpInstance(inst)
+	}
+	return Result{Changed: true}, nil
+}
+
 func (s *State) partitionDestroyed(now time.Time, c PartitionDestroyed) (Result, error) {
 	cs, err := s.requireComputerAccess(c.By, c.ComputerID, "free partitions")
 	if err != nil {

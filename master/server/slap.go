@@ -83,6 +83,7 @@ func (s *Server) slapRoutes(mux *http.ServeMux, insecurePerson string) {
 	add("POST", slap.RouteInstanceError, maxSLAPForm, s.slapPartitionState(model.ReportedError))
 	add("POST", slap.RouteDestroyed, maxSLAPForm, s.slapDestroyed)
 	add("POST", slap.RouteBang, maxSLAPForm, s.slapBang)
+	add("POST", slap.RouteComputerBang, maxSLAPForm, s.slapComputerBang)
 	add("POST", slap.RouteRename, maxSLAPForm, s.slapRename)
 	add("POST", slap.RouteConnection, maxSLAPForm, s.slapConnection)
 	add("POST", slap.RouteRelatedInstances, maxSLAPForm, s.slapRelatedInstances)
@@ -709,6 +710,29 @@ func (s *Server) slapBang(w http.ResponseWriter, r *http.Request, f slapForm, c 
 	}
 	if err == nil {
 		_, err = s.exec(r.Context(), master.Bang{By: who, InstanceGUID: guid, Message: msg}, nil)
+	}
+	if err != nil {
+		writeSLAPError(w, s, err)
+		return
+	}
+	writeSLAPText(w, http.StatusOK, "OK")
+}
+
+// slapComputerBang: slapos node bang, which slapos node boot runs after a
+// reboot until it succeeds; every instance the computer hosts is processed
+// again.
+func (s *Server) slapComputerBang(w http.ResponseWriter, r *http.Request, f slapForm, c slapCaller) {
+	v, err := f.needAll("computer_id")
+	var msg string
+	if err == nil {
+		msg, err = f.get("message")
+	}
+	var who model.Actor
+	if err == nil {
+		who, err = s.slapNode(c, v[0])
+	}
+	if err == nil {
+		_, err = s.exec(r.Context(), master.BangComputer{By: who, ComputerID: v[0], Message: msg}, nil)
 	}
 	if err != nil {
 		writeSLAPError(w, s, err)

@@ -40,6 +40,7 @@ const (
 	RouteDestroyed               = "destroyedComputerPartition"
 	RouteInstanceError           = "softwareInstanceError"
 	RouteBang                    = "softwareInstanceBang"
+	RouteComputerBang            = "computerBang"
 	RouteRename                  = "softwareInstanceRename"
 	RouteConnection              = "setComputerPartitionConnectionXml"
 	RouteRelatedInstances        = "updateComputerPartitionRelatedInstanceList"
