@@ -69,6 +69,7 @@ func (s *Server) slapRoutes(mux *http.ServeMux, insecurePerson string) {
 	add("GET", slap.RouteComputerInformation, 0, s.slapComputerInformation)
 	add("GET", slap.RouteRegisterPartition, 0, s.slapRegisterPartition)
 	add("GET", slap.RouteCertificate, 0, s.slapCertificate)
+	add("GET", slap.RouteTreeAddresses, 0, s.slapTreeAddresses)
 	add("POST", slap.RouteLoadConfiguration, maxSLAPLargeForm, s.slapLoadConfiguration)
 	add("POST", slap.RouteSupply, maxSLAPForm, s.slapSupply)
 	add("POST", slap.RouteRequest, maxSLAPForm, s.slapRequest)
@@ -716,6 +717,29 @@ func (s *Server) slapBang(w http.ResponseWriter, r *http.Request, f slapForm, c 
 		return
 	}
 	writeSLAPText(w, http.StatusOK, "OK")
+}
+
+// slapTreeAddresses: getHostingSubscriptionIpList, read by slapgrid when a
+// [firewall] is configured; by the hosting computer or the instance.
+func (s *Server) slapTreeAddresses(w http.ResponseWriter, r *http.Request, f slapForm, c slapCaller) {
+	cid, pid, err := partitionFields(f, "computer_id", "computer_partition_id")
+	var who model.Actor
+	if err == nil {
+		who, err = s.slapNode(c, cid)
+	}
+	var addrs []model.Address
+	if err == nil {
+		err = s.read(r.Context(), func(st *master.State) error {
+			var err error
+			addrs, err = st.TreeAddresses(who, cid, pid)
+			return err
+		})
+	}
+	if err != nil {
+		writeSLAPError(w, s, err)
+		return
+	}
+	writeSLAPValue(w, s, slap.AddressList(addrs))
 }
 
 // slapComputerBang: slapos node bang, which slapos node boot runs after a

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -555,5 +556,66 @@ func TestSLAPCertificateOfPartitionBeingDestroyed(t *testing.T) {
 	slapOK(t, w.compA, post, "destroyedComputerPartition", "computer_id", "COMP-A", "computer_partition_id", pid)
 	if status, _ := slapCall(t, w.compA, gET, "getComputerPartitionCertificate", "computer_id", "COMP-A", "computer_partition_id", pid); status != http.StatusConflict {
 		t.Errorf("certificate of a free partition: %d, want 409", status)
+	}
+}
+
+// TestSLAPTreeAddresses: getHostingSubscriptionIpList (slapgrid's firewall)
+// lists the addresses of every partition of the partition's instance tree,
+// to the hosting computer and to the instance itself only.
+func TestSLAPTreeAddresses(t *testing.T) {
+	w := newSLAPWorld(t)
+	const gET, post = http.MethodGet, http.MethodPost
+	slapOK(t, w.compA, post, "loadComputerConfigurationFromXML", "xml", pyFormat)
+	slapOK(t, w.alice, post, "supplySupply", "url", softURL, "computer_id", "COMP-A", "state", "available")
+	si := pickle(t, slapOK(t, w.alice, post, "requestComputerPartition", "software_release", softURL, "software_type", "default",
+		"partition_reference", "root", "partition_parameter_xml", pyEmptyDict, "filter_xml", pyPinToCompA, "state", pyStarted, "shared_xml", pyFalse), "SoftwareInstance")
+	root := getStr(t, si, "slap_computer_partition_id")
+	d := pickle(t, slapOK(t, w.compA, gET, "getComputerPartitionCertificate", "computer_id", "COMP-A", "computer_partition_id", root), "")
+	inst := w.m.client(api.Credentials{CertificatePEM: getStr(t, d, "certificate"), KeyPEM: getStr(t, d, "key"), CAPEM: string(w.m.srv.Authority().CertPEM())})
+	child := pickle(t, slapOK(t, inst, post, "requestComputerPartition", "computer_id", "COMP-A", "computer_partition_id", root,
+		"software_release", softURL, "software_type", "default", "partition_reference", "db", "partition_parameter_xml", pyEmptyDict,
+		"filter_xml", pyEmptyDict, "state", pyStarted, "shared_xml", pyFalse), "SoftwareInstance")
+	childPID := getStr(t, child, "slap_computer_partition_id")
+	det, err := w.alice.ComputerDetails(w.ctx, "COMP-A")
+	noErr(t, err)
+	var want []string
+	for _, p := range det.Partitions {
+		if p.ID == root || p.ID == childPID {
+			for _, a := range p.Addresses {
+				want = append(want, a.Iface+" "+a.Addr)
+			}
+		}
+	}
+	list := func(c *api.Client, pid string) []string {
+		v := pickle(t, slapOK(t, c, gET, "getHostingSubscriptionIpList", "computer_id", "COMP-A", "computer_partition_id", pid), "")
+		var out []string
+		for _, it := range v.Items {
+			if len(it.Items) != 2 {
+				t.Fatalf("getHostingSubscriptionIpList item %+v: want (interface, address)", it)
+			}
+			out = append(out, it.Items[0].Str+" "+it.Items[1].Str)
+		}
+		return out
+	}
+	if got := list(w.compA, root); !slices.Equal(got, want) || len(want) != 4 {
+		t.Errorf("addresses of the tree, as the computer: %v, want %v", got, want)
+	}
+	if got := list(inst, root); !slices.Equal(got, want) {
+		t.Errorf("addresses of the tree, as the instance: %v, want %v", got, want)
+	}
+	for _, tc := range []struct {
+		name   string
+		as     *api.Client
+		pid    string
+		status int
+	}{
+		{"another computer", w.compB, root, http.StatusForbidden},
+		{"the owner", w.alice, root, http.StatusForbidden},
+		{"the instance, for its child's partition", inst, childPID, http.StatusForbidden},
+		{"the computer, for a partition it lacks", w.compA, "slappart9", http.StatusNotFound},
+	} {
+		if status, body := slapCall(t, tc.as, gET, "getHostingSubscriptionIpList", "computer_id", "COMP-A", "computer_partition_id", tc.pid); status != tc.status {
+			t.Errorf("getHostingSubscriptionIpList as %s: %d %s, want %d", tc.name, status, body, tc.status)
+		}
 	}
 }
