@@ -46,7 +46,8 @@
 //   - start_date and stop_date must be dates, in RFC 3339, "2006-01-02",
 //     "2006-01-02 15:04:05" or slapgrid's "2006-01-02 at 15:04:05" (the last
 //     three in UTC), with stop_date not before start_date. slapgrid leaves
-//     start_date empty; slapgo refuses that, as it prices a period.
+//     start_date empty (its journal only says when the usage was
+//     collected): a blank start_date starts the period at stop_date.
 //   - reference and resource must not be blank.
 //   - quantity and price are finite decimal numbers >= 0 ("12", "0.5",
 //     "1e3"; not INF, NaN, hexadecimal or empty).

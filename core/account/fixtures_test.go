@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const fixtures = "../../fixtures/usage"
@@ -61,11 +62,27 @@ func TestFixtureConsumption(t *testing.T) {
 	}
 }
 
+// TestFixtureSlapgridJournal: a journal as slapgrid writes it (empty
+// start_date, "at" in stop_date) is read, its period at stop_date.
+func TestFixtureSlapgridJournal(t *testing.T) {
+	j, err := DecodeJournal(readFixture(t, "slapgrid-journal.xml"))
+	if err != nil {
+		t.Fatalf("slapgrid-journal.xml: %v", err)
+	}
+	ms, err := UsageMovements(j)
+	if err != nil {
+		t.Fatalf("UsageMovements(slapgrid-journal.xml): %v", err)
+	}
+	at := time.Date(2024, 3, 1, 23, 59, 59, 0, time.UTC)
+	if len(ms) != 1 || ms[0].ComputerID != "COMP-42" || !ms[0].Start.Equal(at) || !ms[0].Stop.Equal(at) {
+		t.Errorf("movements of slapgrid-journal.xml = %+v: want one on COMP-42 from and to %v", ms, at)
+	}
+}
+
 func TestFixturesBad(t *testing.T) {
 	want := map[string]string{
 		"bad-quantity.xml":          `transaction 1 movement 3: quantity "abc" is not a number (line 37)`,
 		"bad-stop-before-start.xml": `transaction 1: stop_date "2024-03-01 00:00:00" is before start_date "2024-03-02 00:00:00" (line 6)`,
-		"bad-empty-start-date.xml":  `transaction 1: start_date "" is not a date`,
 		"bad-unknown-element.xml":   "transaction 1 movement 1: unknown element <discount> in <movement>",
 		"bad-missing-reference.xml": "transaction 2: <reference> is missing from <transaction> (line 25)",
 		"bad-negative-quantity.xml": "transaction 1 movement 1: quantity -3 is negative",

@@ -256,13 +256,13 @@ func checkTransaction(t *Transaction, at place, lines map[string]int) error {
 			return at.at(lines, s.name).errorf(ErrJournal, "%s %s", s.name, problem)
 		}
 	}
-	start, ok := parseDate(t.StartDate)
-	if !ok {
-		return at.at(lines, "start_date").errorf(ErrJournal, "start_date %q is not a date: expected %s", clip(t.StartDate), dateFormats)
-	}
 	stop, ok := parseDate(t.StopDate)
 	if !ok {
 		return at.at(lines, "stop_date").errorf(ErrJournal, "stop_date %q is not a date: expected %s", clip(t.StopDate), dateFormats)
+	}
+	start, ok := parseStartDate(t.StartDate, stop)
+	if !ok {
+		return at.at(lines, "start_date").errorf(ErrJournal, "start_date %q is not a date: expected %s, or nothing", clip(t.StartDate), dateFormats)
 	}
 	if stop.Before(start) {
 		return at.at(lines, "stop_date").errorf(ErrJournal, "stop_date %q is before start_date %q", clip(t.StopDate), clip(t.StartDate))
@@ -399,15 +399,26 @@ func parseDate(s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// Period parses the transaction's start and stop dates.
-func (t Transaction) Period() (start, stop time.Time, err error) {
-	start, ok := parseDate(t.StartDate)
-	if !ok {
-		return time.Time{}, time.Time{}, fmt.Errorf("%w: start_date %q is not a date: expected %s", ErrJournal, clip(t.StartDate), dateFormats)
+// parseStartDate reads a start_date. A blank one, as slapgrid writes it
+// (its journal only says when the usage was collected), starts the period
+// at stop.
+func parseStartDate(s string, stop time.Time) (time.Time, bool) {
+	if strings.TrimSpace(s) == "" {
+		return stop, true
 	}
-	stop, ok = parseDate(t.StopDate)
+	return parseDate(s)
+}
+
+// Period parses the transaction's start and stop dates; a blank start_date
+// (slapgrid's) gives a period that starts and stops at stop_date.
+func (t Transaction) Period() (start, stop time.Time, err error) {
+	stop, ok := parseDate(t.StopDate)
 	if !ok {
 		return time.Time{}, time.Time{}, fmt.Errorf("%w: stop_date %q is not a date: expected %s", ErrJournal, clip(t.StopDate), dateFormats)
+	}
+	start, ok = parseStartDate(t.StartDate, stop)
+	if !ok {
+		return time.Time{}, time.Time{}, fmt.Errorf("%w: start_date %q is not a date: expected %s, or nothing", ErrJournal, clip(t.StartDate), dateFormats)
 	}
 	return start, stop, nil
 }

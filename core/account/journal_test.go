@@ -116,8 +116,7 @@ func TestDecodeJournalErrors(t *testing.T) {
 		{name: "two arrows", old: "</arrow>", new: "</arrow><arrow type=\"x\"/>", want: "transaction 1: <arrow> appears twice in <transaction>"},
 		{name: "unknown element in transaction", old: "<currency>", new: "<vat_rate>20</vat_rate><currency>", want: "transaction 1: unknown element <vat_rate> in <transaction>: expected <title>, <start_date>"},
 		{name: "text in transaction", old: "<currency>", new: "oops<currency>", want: `transaction 1: unexpected text "oops" inside <transaction>`},
-		{name: "start_date not a date", old: "2024-03-01T00:00:00Z", new: "yesterday", want: `transaction 1: start_date "yesterday" is not a date: expected RFC 3339 ("2006-01-02T15:04:05Z"), "2006-01-02" or "2006-01-02 15:04:05" (UTC) (line 5)`},
-		{name: "start_date empty as slapgrid writes it", old: "2024-03-01T00:00:00Z", new: "", want: `transaction 1: start_date "" is not a date`},
+		{name: "start_date not a date", old: "2024-03-01T00:00:00Z", new: "yesterday", want: `transaction 1: start_date "yesterday" is not a date: expected RFC 3339 ("2006-01-02T15:04:05Z"), "2006-01-02" or "2006-01-02 15:04:05" (UTC), or nothing (line 5)`},
 		{name: "date without zone", old: "2024-03-01T00:00:00Z", new: "2024-03-01T00:00:00", want: `start_date "2024-03-01T00:00:00" is not a date`},
 		{name: "stop before start", old: "2024-03-02T00:00:00Z", new: "2024-02-29T23:59:59Z", want: `transaction 1: stop_date "2024-02-29T23:59:59Z" is before start_date "2024-03-01T00:00:00Z" (line 6)`},
 		{name: "blank reference", old: "<reference>COMP-1</reference>", new: "<reference>  </reference>", want: "transaction 1: reference is empty: expected the computer id (line 7)"},
@@ -196,6 +195,30 @@ func TestDecodeJournalAccepts(t *testing.T) {
 			if got := j.Transactions[0].StartDate; got != tt.start {
 				t.Errorf("StartDate = %q, want it kept as written %q", got, tt.start)
 			}
+		}
+	})
+	t.Run("slapgrid's journal: empty start_date", func(t *testing.T) {
+		// What slapos.core 1.24.0's slapgrid (Slapgrid.asXML) posted to
+		// useComputer in a run of slapos node report.
+		const doc = `<?xml version="1.0"?><journal><transaction type="Sale Packing List"><title>Resource consumptions</title><start_date></start_date><stop_date>2026-12-06 at 21:23:54</stop_date><reference>COMP-A</reference><currency></currency><payment_mode></payment_mode><category></category><arrow type="Administration"><source></source><destination></destination></arrow><movement><resource>CPU Consumption</resource><title>cpu</title><reference>slappart0</reference><quantity>12.5</quantity><price>0.0</price><VAT>None</VAT><category>None</category></movement></transaction></journal>`
+		j := mustDecode(t, doc)
+		start, stop, err := j.Transactions[0].Period()
+		if err != nil {
+			t.Fatalf("Period: %v", err)
+		}
+		at := time.Date(2026, 12, 6, 21, 23, 54, 0, time.UTC)
+		if !start.Equal(at) || !stop.Equal(at) {
+			t.Errorf("Period = %v, %v: want both at stop_date %v", start, stop, at)
+		}
+		ms, err := UsageMovements(j)
+		if err != nil {
+			t.Fatalf("UsageMovements: %v", err)
+		}
+		if len(ms) != 1 || ms[0].PartitionID != "slappart0" || ms[0].Quantity != 12.5 || !ms[0].Start.Equal(at) || !ms[0].Stop.Equal(at) {
+			t.Errorf("UsageMovements = %+v: want one movement of 12.5 in slappart0 at %v", ms, at)
+		}
+		for _, blank := range []string{"<start_date/>", "<start_date> </start_date>"} {
+			mustDecode(t, strings.Replace(doc, "<start_date></start_date>", blank, 1))
 		}
 	})
 	t.Run("any order, optional fields absent, comments, CDATA", func(t *testing.T) {

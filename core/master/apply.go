@@ -47,6 +47,8 @@ func (s *State) Apply(now time.Time, cmd Command) (Result, []Mutation, error) {
 		res, err = s.setConnection(c)
 	case Bang:
 		res, err = s.bang(c)
+	case BangComputer:
+		res, err = s.bangComputer(c)
 	case PartitionDestroyed:
 		res, err = s.partitionDestroyed(now, c)
 	case Rename:

@@ -126,6 +126,15 @@ type Bang struct {
 	Message      string
 }
 
+// BangComputer is a node asking for every instance it hosts to be processed
+// again (SlapOS's computerBang: slapos node boot sends it after a reboot,
+// and retries until it is accepted).
+type BangComputer struct {
+	By         model.Actor
+	ComputerID string
+	Message    string
+}
+
 // PartitionDestroyed is a node telling that it wiped a partition whose
 // instance was requested destroyed.
 type PartitionDestroyed struct {
@@ -185,6 +194,7 @@ func (c ReportSoftware) CommandName() string     { return "report-software" }
 func (c ReportPartition) CommandName() string    { return "report-partition" }
 func (c SetConnection) CommandName() string      { return "set-connection" }
 func (c Bang) CommandName() string               { return "bang" }
+func (c BangComputer) CommandName() string       { return "bang-computer" }
 func (c PartitionDestroyed) CommandName() string { return "partition-destroyed" }
 func (c Rename) CommandName() string             { return "rename" }
 func (c SetState) CommandName() string           { return "set-state" }
@@ -202,6 +212,7 @@ func (c ReportSoftware) actor() model.Actor     { return c.By }
 func (c ReportPartition) actor() model.Actor    { return c.By }
 func (c SetConnection) actor() model.Actor      { return c.By }
 func (c Bang) actor() model.Actor               { return c.By }
+func (c BangComputer) actor() model.Actor       { return c.By }
 func (c PartitionDestroyed) actor() model.Actor { return c.By }
 func (c Rename) actor() model.Actor             { return c.By }
 func (c SetState) actor() model.Actor           { return c.By }

@@ -571,9 +571,22 @@ func (s *State) setConnection(c SetConnection) (Result, error) {
 	if !maps.Equal(target.Connection, c.Parameters) {
 		target.Connection = maps.Clone(c.Parameters)
 		s.recordInstance(target)
+		s.bumpRequester(target)
 	}
 	info := s.info(target)
 	return Result{Instance: &info}, nil
+}
+
+// bumpRequester bumps the instance that requested inst, when an instance
+// did, so that its node processes it again and reads what inst published
+// (SlapOS's master bangs the requester when connection parameters change).
+// The publisher's own version does not change.
+func (s *State) bumpRequester(inst *model.Instance) {
+	r := s.instances[inst.RequesterGUID]
+	if r == nil || r.Freed || r.RequestedState == model.StateDestroyed || r.PartitionID == "" && !r.Shared {
+		return
+	}
+	s.bumpInstance(r)
 }
 
 func (s *State) requireComputerAccessOrInstance(a model.Actor, computerID string) (*computerState, error) {
@@ -624,6 +637,23 @@ func (s *State) bang(c Bang) (Result, error) {
 	}
 	info := s.info(inst)
 	return Result{Instance: &info, Changed: true}, nil
+}
+
+// bangComputer bumps every instance the computer hosts, except those
+// requested destroyed: the node processes each of its partitions again.
+func (s *State) bangComputer(c BangComputer) (Result, error) {
+	cs, err := s.requireComputerAccess(c.By, c.ComputerID, "bang the instances")
+	if err != nil {
+		return Result{}, err
+	}
+	for _, p := range cs.parts {
+		inst := s.instances[p.InstanceGUID]
+		if inst == nil || inst.Freed || inst.RequestedState == model.StateDestroyed {
+			continue
+		}
+		s.bumpInstance(inst)
+	}
+	return Result{Changed: true}, nil
 }
 
 func (s *State) partitionDestroyed(now time.Time, c PartitionDestroyed) (Result, error) {

@@ -368,3 +368,43 @@ func encodeAll(t *testing.T, ms []master.Mutation) []string {
 	}
 	return out
 }
+
+// TestPublicationBumpsRequester: when an instance publishes new connection
+// parameters, the instance that requested it is processed again (its
+// version changes, as SlapOS's master bangs the requester) so that it reads
+// them; the publisher's own version, and a root's requester (a person),
+// stay as they are; the same publication again changes nothing.
+func TestPublicationBumpsRequester(t *testing.T) {
+	g := newGrid(t, 1, 3)
+	root := g.request("root", nil)
+	me := model.Actor{Kind: model.KindInstance, ID: root.GUID}
+	child := g.must(master.Request{By: me, Title: "db", SoftwareRelease: sr}).Instance
+	version := func(guid string) uint64 {
+		i, err := g.s.Instance(g.alice, guid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return i.Version
+	}
+	node := computerActor("COMP-0")
+	publish := func(pid, url string) {
+		g.must(master.SetConnection{By: node, ComputerID: "COMP-0", PartitionID: pid, Parameters: map[string]string{"url": url}})
+	}
+	r0, c0 := version(root.GUID), version(child.GUID)
+	publish(child.PartitionID, "db://1")
+	r1, c1 := version(root.GUID), version(child.GUID)
+	if r1 <= r0 {
+		t.Errorf("the requester's version stayed at %d after its child published", r0)
+	}
+	if c1 != c0 {
+		t.Errorf("the publisher's version changed: %d, then %d", c0, c1)
+	}
+	publish(child.PartitionID, "db://1")
+	if r2 := version(root.GUID); r2 != r1 {
+		t.Errorf("the same publication again bumped the requester: %d, then %d", r1, r2)
+	}
+	publish(root.PartitionID, "http://root")
+	if r3 := version(root.GUID); r3 != r1 {
+		t.Errorf("a root publishing bumped itself: %d, then %d", r1, r3)
+	}
+}

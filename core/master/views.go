@@ -245,6 +245,47 @@ func (s *State) InstanceInPartition(computerID, partitionID string) (InstanceInf
 	return s.info(s.instances[p.InstanceGUID]), true
 }
 
+// TreeAddresses is the addresses of every partition that holds an instance
+// of the tree of the instance in computerID/partitionID (SlapOS's
+// getHostingSubscriptionIpList, which slapgrid's optional firewall reads
+// to let the partitions of one tree reach each other). Only the computer
+// hosting that partition, the instance in it, and the admin may ask. A
+// free partition, or an instance requested destroyed, has none.
+func (s *State) TreeAddresses(a model.Actor, computerID, partitionID string) ([]model.Address, error) {
+	cs := s.computers[computerID]
+	switch {
+	case a.Kind == model.KindAdmin:
+	case a.Kind == model.KindComputer && a.ID == computerID:
+	case a.Kind == model.KindInstance && cs != nil && cs.partIdx[partitionID] != nil && cs.partIdx[partitionID].InstanceGUID == a.ID:
+	default:
+		return nil, forbiddenf("%s may not read the addresses of the tree in %s/%s", a, computerID, partitionID)
+	}
+	if cs == nil {
+		return nil, notFoundf("computer %s is not registered", computerID)
+	}
+	p := cs.partIdx[partitionID]
+	if p == nil {
+		return nil, notFoundf("computer %s has no partition %s", computerID, partitionID)
+	}
+	inst := s.instances[p.InstanceGUID]
+	if inst == nil || inst.Freed || inst.RequestedState == model.StateDestroyed {
+		return nil, nil
+	}
+	var out []model.Address
+	for _, g := range s.treeMembers(treeOf(inst)) {
+		m := s.instances[g]
+		if m.Shared || m.Freed || m.PartitionID == "" {
+			continue
+		}
+		if mc := s.computers[m.ComputerID]; mc != nil {
+			if mp := mc.partIdx[m.PartitionID]; mp != nil && mp.InstanceGUID == m.GUID {
+				out = append(out, mp.Addresses...)
+			}
+		}
+	}
+	return out, nil
+}
+
 // Person returns a person.
 func (s *State) Person(id string) (model.Person, bool) {
 	p := s.persons[id]

@@ -69,6 +69,7 @@ func (s *Server) slapRoutes(mux *http.ServeMux, insecurePerson string) {
 	add("GET", slap.RouteComputerInformation, 0, s.slapComputerInformation)
 	add("GET", slap.RouteRegisterPartition, 0, s.slapRegisterPartition)
 	add("GET", slap.RouteCertificate, 0, s.slapCertificate)
+	add("GET", slap.RouteTreeAddresses, 0, s.slapTreeAddresses)
 	add("POST", slap.RouteLoadConfiguration, maxSLAPLargeForm, s.slapLoadConfiguration)
 	add("POST", slap.RouteSupply, maxSLAPForm, s.slapSupply)
 	add("POST", slap.RouteRequest, maxSLAPForm, s.slapRequest)
@@ -83,6 +84,7 @@ func (s *Server) slapRoutes(mux *http.ServeMux, insecurePerson string) {
 	add("POST", slap.RouteInstanceError, maxSLAPForm, s.slapPartitionState(model.ReportedError))
 	add("POST", slap.RouteDestroyed, maxSLAPForm, s.slapDestroyed)
 	add("POST", slap.RouteBang, maxSLAPForm, s.slapBang)
+	add("POST", slap.RouteComputerBang, maxSLAPForm, s.slapComputerBang)
 	add("POST", slap.RouteRename, maxSLAPForm, s.slapRename)
 	add("POST", slap.RouteConnection, maxSLAPForm, s.slapConnection)
 	add("POST", slap.RouteRelatedInstances, maxSLAPForm, s.slapRelatedInstances)
@@ -418,7 +420,7 @@ func (s *Server) slapCertificate(w http.ResponseWriter, r *http.Request, f slapF
 	var inst master.InstanceInfo
 	err = s.read(r.Context(), func(st *master.State) error {
 		var err error
-		inst, err = partitionInstanceForCertificate(st, c.who, cid, pid)
+		inst, err = hostedInstance(st, c.who, cid, pid)
 		return err
 	})
 	if err != nil {
@@ -428,6 +430,18 @@ func (s *Server) slapCertificate(w http.ResponseWriter, r *http.Request, f slapF
 	s.slapCerts.mu.Lock()
 	defer s.slapCerts.mu.Unlock()
 	cached, ok := s.slapCerts.byKey[inst.GUID]
+	if inst.Status == master.StatusDestroyed {
+		// slapgrid fetches the certificate of a partition it is taking
+		// down too (node instance stops it, node report wipes it and
+		// reports it destroyed), and takes any answer but 404 and 408 as
+		// the master being unreachable: a refusal would stall the
+		// destruction and send node instance offline. The instance's
+		// certificate is refused from now on anyway, so no new one is
+		// issued: the files keep the one handed out, or (after a restart
+		// of the master) are emptied, as slapos proxy answers.
+		writeSLAPValue(w, s, xmlm.StringDict(map[string]string{"certificate": cached.creds.CertificatePEM, "key": cached.creds.KeyPEM}))
+		return
+	}
 	if ok {
 		s.mu.Lock()
 		ok = !cached.refused(s.state)
@@ -463,6 +477,16 @@ func (s *Server) slapCertificate(w http.ResponseWriter, r *http.Request, f slapF
 // /computers/{id}/partitions/{pid}/certificate: only the computer hosting
 // a live instance gets its certificate.
 func partitionInstanceForCertificate(st *master.State, who model.Actor, id, pid string) (master.InstanceInfo, error) {
+	inst, err := hostedInstance(st, who, id, pid)
+	if err == nil && inst.Status == master.StatusDestroyed {
+		return master.InstanceInfo{}, newError(http.StatusConflict, api.CodeConflict, "instance %s in %s/%s is destroyed: it gets no certificate", inst.GUID, id, pid)
+	}
+	return inst, err
+}
+
+// hostedInstance is the instance a partition holds, destroyed or not, for
+// the computer hosting that partition only.
+func hostedInstance(st *master.State, who model.Actor, id, pid string) (master.InstanceInfo, error) {
 	if err := st.CanReadComputer(who, id); err != nil {
 		return master.InstanceInfo{}, err
 	}
@@ -471,9 +495,6 @@ func partitionInstanceForCertificate(st *master.State, who model.Actor, id, pid 
 			"%s may not fetch instance certificates: only the computer hosting the partition may", who)
 	}
 	if inst, ok := st.InstanceInPartition(id, pid); ok {
-		if inst.Status == master.StatusDestroyed {
-			return master.InstanceInfo{}, newError(http.StatusConflict, api.CodeConflict, "instance %s in %s/%s is destroyed: it gets no certificate", inst.GUID, id, pid)
-		}
 		return inst, nil
 	}
 	if slices.ContainsFunc(st.Partitions(id), func(p model.Partition) bool { return p.ID == pid }) {
@@ -683,6 +704,52 @@ func (s *Server) slapBang(w http.ResponseWriter, r *http.Request, f slapForm, c 
 	}
 	if err == nil {
 		_, err = s.exec(r.Context(), master.Bang{By: who, InstanceGUID: guid, Message: msg}, nil)
+	}
+	if err != nil {
+		writeSLAPError(w, s, err)
+		return
+	}
+	writeSLAPText(w, http.StatusOK, "OK")
+}
+
+// slapTreeAddresses: getHostingSubscriptionIpList, read by slapgrid when a
+// [firewall] is configured; by the hosting computer or the instance.
+func (s *Server) slapTreeAddresses(w http.ResponseWriter, r *http.Request, f slapForm, c slapCaller) {
+	cid, pid, err := partitionFields(f, "computer_id", "computer_partition_id")
+	var who model.Actor
+	if err == nil {
+		who, err = s.slapNode(c, cid)
+	}
+	var addrs []model.Address
+	if err == nil {
+		err = s.read(r.Context(), func(st *master.State) error {
+			var err error
+			addrs, err = st.TreeAddresses(who, cid, pid)
+			return err
+		})
+	}
+	if err != nil {
+		writeSLAPError(w, s, err)
+		return
+	}
+	writeSLAPValue(w, s, slap.AddressList(addrs))
+}
+
+// slapComputerBang: slapos node bang, which slapos node boot runs after a
+// reboot until it succeeds; every instance the computer hosts is processed
+// again.
+func (s *Server) slapComputerBang(w http.ResponseWriter, r *http.Request, f slapForm, c slapCaller) {
+	v, err := f.needAll("computer_id")
+	var msg string
+	if err == nil {
+		msg, err = f.get("message")
+	}
+	var who model.Actor
+	if err == nil {
+		who, err = s.slapNode(c, v[0])
+	}
+	if err == nil {
+		_, err = s.exec(r.Context(), master.BangComputer{By: who, ComputerID: v[0], Message: msg}, nil)
 	}
 	if err != nil {
 		writeSLAPError(w, s, err)

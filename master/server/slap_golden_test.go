@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -91,11 +92,22 @@ func writeExchanges(t *testing.T, path string, exs []slapExchange, header string
 	noErr(t, os.WriteFile(path, []byte(b.String()), 0o644))
 }
 
-// TestSLAPRecordedExchanges replays recorded calls (requests as slapos.core
-// sends them) against a fresh master and compares every answer with the
-// recorded one, byte for byte (-update rewrites the answers).
+// TestSLAPRecordedExchanges replays each recording of testdata/slap
+// (requests as slapos.core sends them) against a fresh master and compares
+// every answer with the recorded one, byte for byte (-update rewrites the
+// answers).
 func TestSLAPRecordedExchanges(t *testing.T) {
-	const path = "testdata/slap/lifecycle.txt"
+	paths, err := filepath.Glob("testdata/slap/*.txt")
+	noErr(t, err)
+	if len(paths) < 2 {
+		t.Fatalf("testdata/slap holds %d recordings", len(paths))
+	}
+	for _, path := range paths {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".txt"), func(t *testing.T) { replayExchanges(t, path) })
+	}
+}
+
+func replayExchanges(t *testing.T, path string) {
 	data, err := os.ReadFile(path)
 	noErr(t, err)
 	header, _, _ := strings.Cut(string(data), "\n===")

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -467,4 +468,154 @@ func TestSLAPNotReadyIs408(t *testing.T) {
 	slapOK(t, w.compA, http.MethodPost, "loadComputerConfigurationFromXML", "xml", pyFormat)
 	slapOK(t, w.alice, http.MethodPost, "supplySupply", "url", softURL, "computer_id", "COMP-A", "state", "available")
 	pickle(t, slapOK(t, w.alice, http.MethodPost, "requestComputerPartition", fields...), "SoftwareInstance")
+}
+
+// TestSLAPComputerBang: slapos node bang (computerBang, which slapos node
+// boot repeats until it succeeds) bumps the timestamp of every partition
+// of the calling computer whose instance is not requested destroyed, and
+// is refused to anyone but that computer, with nothing changed.
+func TestSLAPComputerBang(t *testing.T) {
+	w := newSLAPWorld(t)
+	const gET, post = http.MethodGet, http.MethodPost
+	slapOK(t, w.compA, post, "loadComputerConfigurationFromXML", "xml", pyFormat)
+	slapOK(t, w.alice, post, "supplySupply", "url", softURL, "computer_id", "COMP-A", "state", "available")
+	req := func(title, state string) string {
+		si := pickle(t, slapOK(t, w.alice, post, "requestComputerPartition", "software_release", softURL, "software_type", "default",
+			"partition_reference", title, "partition_parameter_xml", pyEmptyDict, "filter_xml", pyPinToCompA, "state", state, "shared_xml", pyFalse), "SoftwareInstance")
+		return getStr(t, si, "slap_computer_partition_id")
+	}
+	live, gone := req("live", pyStarted), req("gone", pyStarted)
+	req("gone", "<marshal><string>destroyed</string></marshal>")
+	stamps := func() map[string]string {
+		comp := pickle(t, slapOK(t, w.compA, gET, "getFullComputerInformation", "computer_id", "COMP-A"), "Computer")
+		return map[string]string{live: getStr(t, partitionOf(t, comp, live), "_parameter_dict", "timestamp"),
+			gone: getStr(t, partitionOf(t, comp, gone), "_parameter_dict", "timestamp")}
+	}
+	before := stamps()
+	for _, tc := range []struct {
+		name   string
+		as     *api.Client
+		status int
+	}{
+		{"another computer", w.compB, http.StatusForbidden},
+		{"the owner", w.alice, http.StatusForbidden},
+		{"anonymous", w.m.anonymous(), http.StatusUnauthorized},
+	} {
+		if status, body := slapCall(t, tc.as, post, "computerBang", "computer_id", "COMP-A", "message", "Reboot"); status != tc.status {
+			t.Errorf("computerBang as %s: %d %s, want %d", tc.name, status, body, tc.status)
+		}
+	}
+	if got := stamps(); got[live] != before[live] || got[gone] != before[gone] {
+		t.Fatalf("a refused computerBang changed the timestamps: %v, then %v", before, got)
+	}
+	if body := slapOK(t, w.compA, post, "computerBang", "computer_id", "COMP-A", "message", "Reboot"); string(body) != "OK" {
+		t.Errorf("computerBang answered %q, want OK", body)
+	}
+	after := stamps()
+	if after[live] == before[live] {
+		t.Errorf("computerBang left the timestamp of %s at %s", live, before[live])
+	}
+	if after[gone] != before[gone] {
+		t.Errorf("computerBang bumped %s, whose instance is requested destroyed: %s, then %s", gone, before[gone], after[gone])
+	}
+}
+
+// TestSLAPCertificateOfPartitionBeingDestroyed: slapgrid fetches the
+// certificate of a partition it takes down; the hosting computer gets the
+// one already handed out (no new one), which the master refuses from then
+// on, and /api/v1 keeps its 409.
+func TestSLAPCertificateOfPartitionBeingDestroyed(t *testing.T) {
+	w := newSLAPWorld(t)
+	const gET, post = http.MethodGet, http.MethodPost
+	slapOK(t, w.compA, post, "loadComputerConfigurationFromXML", "xml", pyFormat)
+	slapOK(t, w.alice, post, "supplySupply", "url", softURL, "computer_id", "COMP-A", "state", "available")
+	request := func(state string) string {
+		si := pickle(t, slapOK(t, w.alice, post, "requestComputerPartition", "software_release", softURL, "software_type", "default",
+			"partition_reference", "main", "partition_parameter_xml", pyEmptyDict, "filter_xml", pyPinToCompA, "state", state, "shared_xml", pyFalse), "SoftwareInstance")
+		return getStr(t, si, "slap_computer_partition_id")
+	}
+	pid := request(pyStarted)
+	cert := func() (string, string) {
+		d := pickle(t, slapOK(t, w.compA, gET, "getComputerPartitionCertificate", "computer_id", "COMP-A", "computer_partition_id", pid), "")
+		return getStr(t, d, "certificate"), getStr(t, d, "key")
+	}
+	crt, key := cert()
+	inst := w.m.client(api.Credentials{CertificatePEM: crt, KeyPEM: key, CAPEM: string(w.m.srv.Authority().CertPEM())})
+	slapOK(t, inst, gET, "registerComputerPartition", "computer_reference", "COMP-A", "computer_partition_reference", pid)
+	request("<marshal><string>destroyed</string></marshal>")
+	if c2, k2 := cert(); c2 != crt || k2 != key {
+		t.Errorf("the certificate of a partition being destroyed changed: no new one is to be issued")
+	}
+	if status, body := slapCall(t, inst, gET, "registerComputerPartition", "computer_reference", "COMP-A", "computer_partition_reference", pid); status != http.StatusUnauthorized {
+		t.Errorf("the destroyed instance's certificate still works: %d %s", status, body)
+	}
+	if _, err := w.compA.PartitionCertificate(w.ctx, "COMP-A", pid); !api.IsStatus(err, http.StatusConflict) {
+		t.Errorf("/api/v1 certificate of a destroyed instance: %v, want 409", err)
+	}
+	slapOK(t, w.compA, post, "stoppedComputerPartition", "computer_id", "COMP-A", "computer_partition_id", pid)
+	slapOK(t, w.compA, post, "destroyedComputerPartition", "computer_id", "COMP-A", "computer_partition_id", pid)
+	if status, _ := slapCall(t, w.compA, gET, "getComputerPartitionCertificate", "computer_id", "COMP-A", "computer_partition_id", pid); status != http.StatusConflict {
+		t.Errorf("certificate of a free partition: %d, want 409", status)
+	}
+}
+
+// TestSLAPTreeAddresses: getHostingSubscriptionIpList (slapgrid's firewall)
+// lists the addresses of every partition of the partition's instance tree,
+// to the hosting computer and to the instance itself only.
+func TestSLAPTreeAddresses(t *testing.T) {
+	w := newSLAPWorld(t)
+	const gET, post = http.MethodGet, http.MethodPost
+	slapOK(t, w.compA, post, "loadComputerConfigurationFromXML", "xml", pyFormat)
+	slapOK(t, w.alice, post, "supplySupply", "url", softURL, "computer_id", "COMP-A", "state", "available")
+	si := pickle(t, slapOK(t, w.alice, post, "requestComputerPartition", "software_release", softURL, "software_type", "default",
+		"partition_reference", "root", "partition_parameter_xml", pyEmptyDict, "filter_xml", pyPinToCompA, "state", pyStarted, "shared_xml", pyFalse), "SoftwareInstance")
+	root := getStr(t, si, "slap_computer_partition_id")
+	d := pickle(t, slapOK(t, w.compA, gET, "getComputerPartitionCertificate", "computer_id", "COMP-A", "computer_partition_id", root), "")
+	inst := w.m.client(api.Credentials{CertificatePEM: getStr(t, d, "certificate"), KeyPEM: getStr(t, d, "key"), CAPEM: string(w.m.srv.Authority().CertPEM())})
+	child := pickle(t, slapOK(t, inst, post, "requestComputerPartition", "computer_id", "COMP-A", "computer_partition_id", root,
+		"software_release", softURL, "software_type", "default", "partition_reference", "db", "partition_parameter_xml", pyEmptyDict,
+		"filter_xml", pyEmptyDict, "state", pyStarted, "shared_xml", pyFalse), "SoftwareInstance")
+	childPID := getStr(t, child, "slap_computer_partition_id")
+	det, err := w.alice.ComputerDetails(w.ctx, "COMP-A")
+	noErr(t, err)
+	var want []string
+	for _, p := range det.Partitions {
+		if p.ID == root || p.ID == childPID {
+			for _, a := range p.Addresses {
+				want = append(want, a.Iface+" "+a.Addr)
+			}
+		}
+	}
+	list := func(c *api.Client, pid string) []string {
+		v := pickle(t, slapOK(t, c, gET, "getHostingSubscriptionIpList", "computer_id", "COMP-A", "computer_partition_id", pid), "")
+		var out []string
+		for _, it := range v.Items {
+			if len(it.Items) != 2 {
+				t.Fatalf("getHostingSubscriptionIpList item %+v: want (interface, address)", it)
+			}
+			out = append(out, it.Items[0].Str+" "+it.Items[1].Str)
+		}
+		return out
+	}
+	if got := list(w.compA, root); !slices.Equal(got, want) || len(want) != 4 {
+		t.Errorf("addresses of the tree, as the computer: %v, want %v", got, want)
+	}
+	if got := list(inst, root); !slices.Equal(got, want) {
+		t.Errorf("addresses of the tree, as the instance: %v, want %v", got, want)
+	}
+	for _, tc := range []struct {
+		name   string
+		as     *api.Client
+		pid    string
+		status int
+	}{
+		{"another computer", w.compB, root, http.StatusForbidden},
+		{"the owner", w.alice, root, http.StatusForbidden},
+		{"the instance, for its child's partition", inst, childPID, http.StatusForbidden},
+		{"the computer, for a partition it lacks", w.compA, "slappart9", http.StatusNotFound},
+	} {
+		if status, body := slapCall(t, tc.as, gET, "getHostingSubscriptionIpList", "computer_id", "COMP-A", "computer_partition_id", tc.pid); status != tc.status {
+			t.Errorf("getHostingSubscriptionIpList as %s: %d %s, want %d", tc.name, status, body, tc.status)
+		}
+	}
 }

@@ -40,6 +40,8 @@ const (
 	RouteDestroyed               = "destroyedComputerPartition"
 	RouteInstanceError           = "softwareInstanceError"
 	RouteBang                    = "softwareInstanceBang"
+	RouteComputerBang            = "computerBang"
+	RouteTreeAddresses           = "getHostingSubscriptionIpList"
 	RouteRename                  = "softwareInstanceRename"
 	RouteConnection              = "setComputerPartitionConnectionXml"
 	RouteRelatedInstances        = "updateComputerPartitionRelatedInstanceList"
@@ -92,6 +94,10 @@ func ipList(addrs []model.Address) xmlm.Value {
 	}
 	return xmlm.List(items...)
 }
+
+// AddressList is getHostingSubscriptionIpList's answer: (interface,
+// address) tuples.
+func AddressList(addrs []model.Address) xmlm.Value { return ipList(addrs) }
 
 // Partition is the pickle of one partition of a computer's view. A free
 // partition reads "destroyed" with no software release (its parameters
