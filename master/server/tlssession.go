@@ -198,17 +198,22 @@ type handshakeListener struct {
 	timeout time.Duration
 }
 
+// Accept returns the next connection under its handshake deadline. A
+// connection whose deadline cannot be set (already gone) is closed and the
+// next one accepted: one caller's connection never stops the listener.
 func (l handshakeListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		hc := &handshakeConn{Conn: c, until: time.Now().Add(l.timeout)}
+		if err := c.SetDeadline(hc.until); err != nil {
+			c.Close()
+			continue
+		}
+		return hc, nil
 	}
-	hc := &handshakeConn{Conn: c, until: time.Now().Add(l.timeout)}
-	if err := c.SetDeadline(hc.until); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return hc, nil
 }
 
 // handshakeConn is an accepted connection under its handshake deadline:
