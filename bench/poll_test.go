@@ -155,7 +155,7 @@ func TestReconnectStormLive(t *testing.T) {
 	bin := slapgoBinary(t)
 	for _, tc := range []struct {
 		cold, cut, noResume bool
-	}{{cold: false}, {cold: true}, {cut: true}, {cut: true, noResume: true}} {
+	}{{cold: false}, {cold: true}, {noResume: true}, {cut: true}, {cut: true, noResume: true}} {
 		cold := tc.cold
 		cfg := DefaultPollConfig()
 		cfg.Nodes, cfg.Partitions, cfg.Fill, cfg.Identity = 20, 40, 0.5, IdentityComputer
@@ -174,9 +174,10 @@ func TestReconnectStormLive(t *testing.T) {
 		if st == nil || st.Restarted == tc.cut || (st.Restart <= 0) != tc.cut || st.Served != 20 || st.Failed != 0 || st.AllServed <= 0 || st.Latency.Count != 20 {
 			t.Fatalf("%+v: storm %+v: want 20 nodes served after a restart (or a cut)", tc, st)
 		}
-		// A restarted master cannot resume the sessions of the one before;
-		// after a cut every node resumes its own, unless told not to.
-		wantResumed := map[bool]int64{true: 20, false: 0}[tc.cut && !tc.noResume]
+		// The master keeps its session-ticket keys in its data directory:
+		// after a restart as after a cut every node resumes its own
+		// session, unless told not to.
+		wantResumed := map[bool]int64{true: 20, false: 0}[!tc.noResume]
 		if st.Handshakes < 20 || st.Resumed != wantResumed {
 			t.Errorf("%+v: %d handshakes, %d resumed; want 20 or more, %d resumed", tc, st.Handshakes, st.Resumed, wantResumed)
 		}
@@ -191,6 +192,25 @@ func TestReconnectStormLive(t *testing.T) {
 		if f := sec.Figures[0]; f.Name != "reconnect storm: every node has its view" || f.Status != StatusNA || !strings.Contains(f.Why, "nodes 20") ||
 			strings.Contains(f.Why, "not restarted") != tc.cut {
 			t.Errorf("first figure %+v: want n/a for 20 nodes", f)
+		}
+	}
+}
+
+// A failed poll of the storm is retried after a delay that doubles up to
+// reconnectRetryMax and is spread over ±50%, so that nodes failing at the
+// same moment do not retry at the same moment.
+func TestReconnectDelay(t *testing.T) {
+	for _, tc := range []struct {
+		failures int
+		u        float64
+		want     time.Duration
+	}{
+		{1, 0, 500 * time.Millisecond}, {1, 0.5, time.Second}, {1, 0.999, 1499 * time.Millisecond},
+		{2, 0.5, 2 * time.Second}, {3, 0.5, 4 * time.Second}, {4, 0.5, 8 * time.Second},
+		{9, 0.5, 8 * time.Second}, {9, 0, 4 * time.Second},
+	} {
+		if got := reconnectDelay(tc.failures, tc.u); got.Round(time.Millisecond) != tc.want {
+			t.Errorf("reconnectDelay(%d, %v) = %s, want %s", tc.failures, tc.u, got, tc.want)
 		}
 	}
 }

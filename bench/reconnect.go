@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/slapgo/slapgo/core/agent"
 	"github.com/slapgo/slapgo/master/api"
 )
 
@@ -24,9 +25,22 @@ const (
 	ReconnectTargetNodes = 10_000
 )
 
-// reconnectRetry is how long a node waits after a failed poll before it
-// tries again during the storm.
-const reconnectRetry = time.Second
+// A node retries a failed poll of the storm after reconnectRetry, doubling
+// at each failure up to reconnectRetryMax, each delay drawn between half
+// and one and a half of it, so that nodes that failed together (a
+// handshake deadline expiring for all the connections of one moment) do
+// not come back together.
+const (
+	reconnectRetry    = time.Second
+	reconnectRetryMax = 8 * time.Second
+)
+
+// reconnectDelay is the pause after the failures-th failed poll in a row,
+// u drawn uniformly from [0, 1).
+func reconnectDelay(failures int, u float64) time.Duration {
+	d := agent.Backoff(failures, reconnectRetry, reconnectRetryMax)
+	return time.Duration(float64(d) * (0.5 + u))
+}
 
 // ReconnectStorm is the outcome of a reconnect storm: every node polls its
 // view once, on a new connection, at a random moment of the Within seconds
@@ -51,7 +65,7 @@ type ReconnectStorm struct {
 	Restarted bool          `json:"restarted"`
 	Restart   time.Duration `json:"restart_ns"`
 	// Served nodes got their view (200 or 304) within Timeout; Failed did
-	// not. Retries counts failed polls tried again after reconnectRetry.
+	// not. Retries counts failed polls tried again (see reconnectDelay).
 	Served     int    `json:"served"`
 	Failed     int    `json:"failed"`
 	Retries    int64  `json:"retries"`
@@ -79,7 +93,7 @@ type ReconnectStorm struct {
 // runReconnectStorm primes every node (one poll each, to hold its ETag
 // and a session), restarts the master when it was started here (else
 // drops the connections), then has every node poll once at a random
-// moment of cfg.StormWithin, retrying a failed poll after reconnectRetry
+// moment of cfg.StormWithin, retrying a failed poll after reconnectDelay
 // until cfg.StormTimeout after the storm's start.
 func runReconnectStorm(ctx context.Context, cfg PollConfig, mp *MasterProcess, url string, adminTLS *tls.Config, grid pollGrid, progress func(string, ...any)) (ReconnectStorm, error) {
 	out := ReconnectStorm{Nodes: len(grid.computers), Within: cfg.StormWithin, Cold: cfg.StormCold, NoResume: cfg.StormNoResume, Timeout: cfg.StormTimeout}
@@ -189,7 +203,7 @@ func runReconnectStorm(ctx context.Context, cfg PollConfig, mp *MasterProcess, u
 			if sleepCtx(stormCtx, time.Until(due)) != nil {
 				return
 			}
-			for {
+			for failures := 1; ; failures++ {
 				_, _, notModified, err := n.client.ComputerView(stormCtx, n.id, n.etag)
 				done := time.Now()
 				if err == nil {
@@ -207,7 +221,7 @@ func runReconnectStorm(ctx context.Context, cfg PollConfig, mp *MasterProcess, u
 				retries.Add(1)
 				msg := err.Error()
 				firstErr.CompareAndSwap(nil, &msg)
-				if sleepCtx(stormCtx, reconnectRetry) != nil {
+				if sleepCtx(stormCtx, reconnectDelay(failures, rand.Float64())) != nil {
 					return
 				}
 			}
@@ -332,10 +346,10 @@ func (r PollResult) stormSection(s Section) Section {
 	s.Tables = append(s.Tables, tl)
 	s.Tables = append(s.Tables, setupTable(r))
 	if st.FirstError != "" {
-		s.Notes = append(s.Notes, "first error (then retried after "+reconnectRetry.String()+"): "+st.FirstError)
+		s.Notes = append(s.Notes, fmt.Sprintf("first error (then retried after %s, doubling up to %s, ±50%%): %s", reconnectRetry, reconnectRetryMax, st.FirstError))
 	}
 	s.Notes = append(s.Notes,
-		"each node is the node agent's own API client (master/api), with its own certificate, connection and TLS session cache; a restarted master cannot resume sessions it did not issue, so after a restart every node makes a full handshake (after a cut, --storm-cut, they resume theirs)",
+		"each node is the node agent's own API client (master/api), with its own certificate, connection and TLS session cache; the master keeps its session-ticket keys in its data directory, so nodes resume their sessions after a restart as after a cut (--storm-no-resume: full handshakes)",
 		"the load generator runs on the same machine as the master and shares its cores")
 	return s
 }

@@ -8,7 +8,18 @@
 //
 // InitDataDir creates it (master.db, ca.crt, ca.key, server.crt,
 // server.key, admin.crt, admin.key) and refuses a non-empty directory;
-// Open loads it and rebuilds the state from the database.
+// Open loads it and rebuilds the state from the database. Open also keeps
+// tls-ticket-keys there (FileTicketKeys: the keys of the TLS session
+// tickets, mode 0600, never in the database; a new one every day, each
+// kept 8 days), so that nodes resume their TLS sessions across a restart;
+// a file others may read, or not in its format, is refused naming the line.
+//
+// # Connections
+//
+// A connection to the API has HandshakeTimeout (30 s) from its acceptance
+// for its TLS handshake, then HeaderTimeout (10 s) for each request's
+// header: handshakes queued for the CPU when thousands of nodes reconnect
+// at once are not cut short and made again from the start.
 //
 // # Requests
 //

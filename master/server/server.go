@@ -89,7 +89,8 @@ type Server struct {
 	now        func() time.Time
 	ca         *ca.Authority
 	serverCert atomic.Pointer[tls.Certificate]
-	certFiles  [2]string // server certificate and key, reloaded by ReloadServerCertificate
+	certFiles  [2]string   // server certificate and key, reloaded by ReloadServerCertificate
+	tickets    *ticketKeys // TLS session-ticket keys of the data directory (nil: the process's own)
 	store      store.Store
 	metrics    *metrics
 	retryEvery time.Duration
@@ -290,6 +291,10 @@ func Open(opts Options) (*Server, error) {
 		m.leading.Set(1)
 	}
 	s.certFiles = [2]string{p(FileServerCert), p(FileServerKey)}
+	if s.tickets, err = loadTicketKeys(p(FileTicketKeys), s.now()); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -376,6 +381,7 @@ func (s *Server) TLSConfig() *tls.Config {
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.serverCert.Load(), nil },
 		ClientAuth:     tls.VerifyClientCertIfGiven,
 		ClientCAs:      s.ca.Pool(),
+		NextProtos:     []string{"h2", "http/1.1"},
 	}
 }
 
@@ -426,10 +432,16 @@ func (s *Server) Authority() *ca.Authority { return s.ca }
 // the process must restart). Close the server afterwards.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, metricsLn net.Listener) error {
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelInfo)
+	tlsConf := s.TLSConfig()
+	if s.tickets != nil {
+		// Sessions resume across restarts (see FileTicketKeys).
+		s.tickets.set(tlsConf)
+	}
 	api := &http.Server{
-		Handler:           s.handler,
-		TLSConfig:         s.TLSConfig(),
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:   s.handler,
+		TLSConfig: tlsConf,
+		// The TLS handshake has its own, longer deadline (handshakeListener).
+		ReadHeaderTimeout: HeaderTimeout,
 		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -437,7 +449,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, metricsLn net.Liste
 	}
 	api.RegisterOnShutdown(s.portal.shutdown)
 	errc := make(chan error, 3)
-	go func() { errc <- fmt.Errorf("API listener: %w", api.ServeTLS(ln, "", "")) }()
+	tlsLn := tls.NewListener(handshakeListener{Listener: ln, timeout: HandshakeTimeout}, tlsConf)
+	go func() { errc <- fmt.Errorf("API listener: %w", api.Serve(tlsLn)) }()
 	var loop *http.Server
 	if s.loopback != nil {
 		loop = &http.Server{Handler: s.loopback.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute,
@@ -481,6 +494,14 @@ loop:
 			}
 		case <-sampleTick.C:
 			s.sample()
+			if s.tickets != nil {
+				if changed, err := s.tickets.rotate(s.now()); err != nil {
+					s.log.Warn("TLS session-ticket keys not rotated (the current ones are kept)", "err", err)
+				} else if changed {
+					s.tickets.set(tlsConf)
+					s.log.Info("TLS session-ticket keys rotated")
+				}
+			}
 		}
 	}
 	s.log.Info("master shutting down: draining requests", "grace", s.grace)
