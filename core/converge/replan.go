@@ -81,7 +81,13 @@ func (r *Replanner) Reset() {
 // may have changed (see Replanner).
 func (r *Replanner) Plan(desired model.ComputerView, actual Actual, now time.Time, cfg Config) Plan {
 	parts := desired.Partitions
+	// The ids the last plan kept were in natural order: an entry with the
+	// same id at the same place as its predecessor needs no comparison.
+	same := r.ready && len(parts) == len(r.parts)
 	for i := 1; i < len(parts); i++ {
+		if same && parts[i].ID == r.parts[i].id && parts[i-1].ID == r.parts[i-1].id {
+			continue
+		}
 		if ComparePartitionIDs(parts[i-1].ID, parts[i].ID) >= 0 {
 			r.ready, r.changed = false, r.changed[:0] // planned whole: nothing kept
 			return PlanNode(desired, actual, now, cfg)
