@@ -40,18 +40,20 @@ type partPlan struct {
 	state         model.RequestedState
 	version       uint64
 
+	actions   []Action
+	notes     []string
+	extra     string // a release it needs that the view does not name
+	deadlines []time.Time
+	processed time.Time // its last success, for the periodic deadline
+	// until: it must be planned again from then on (time alone changes it).
+	until time.Time
+	// NB: the flags together, so that they share one word (a Replanner
+	// holds one partPlan per partition of its node).
 	known        bool // listed in Actual
 	changed      bool // Changed since (set while planning)
-	actions      []Action
-	notes        []string
-	extra        string // a release it needs that the view does not name
-	deadlines    []time.Time
-	processed    time.Time // its last success, for the periodic deadline
 	hasProcessed bool
 	processedNow bool // processed by the plan: at the plan's now
-	// until: it must be planned again from then on (time alone changes it).
-	until    time.Time
-	hasUntil bool
+	hasUntil     bool
 }
 
 func (r *partPlan) expires(t time.Time) {
