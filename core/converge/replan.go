@@ -83,18 +83,10 @@ func (r *Replanner) Reset() {
 // may have changed (see Replanner).
 func (r *Replanner) Plan(desired model.ComputerView, actual Actual, now time.Time, cfg Config) Plan {
 	parts := desired.Partitions
-	// The ids the last plan kept were in natural order: an entry with the
+	// The view must be in natural order, which the loop below checks as it
+	// goes: the ids the last plan kept were in order, so an entry with the
 	// same id at the same place as its predecessor needs no comparison.
-	same := r.ready && len(parts) == len(r.parts)
-	for i := 1; i < len(parts); i++ {
-		if same && parts[i].ID == r.parts[i].id && parts[i-1].ID == r.parts[i-1].id {
-			continue
-		}
-		if ComparePartitionIDs(parts[i-1].ID, parts[i].ID) >= 0 {
-			r.ready, r.changed = false, r.changed[:0] // planned whole: nothing kept
-			return PlanNode(desired, actual, now, cfg)
-		}
-	}
+	kept := r.ready && len(parts) == len(r.parts)
 	if !r.ready || cfg != r.cfg || len(parts) != len(r.parts) || !slices.Equal(desired.Software, r.soft) {
 		r.all = true
 	}
@@ -106,16 +98,26 @@ func (r *Replanner) Plan(desired model.ComputerView, actual Actual, now time.Tim
 	}
 	r.parts = r.parts[:len(parts)]
 	if !r.all {
-		// The view is in natural order: find the partitions changed.
+		// Find the partitions changed (if the view is not in order, the
+		// marks are wrong, but it is planned whole).
 		for _, id := range r.changed {
 			if i, ok := slices.BinarySearchFunc(parts, id, func(p model.PartitionView, id string) int { return ComparePartitionIDs(p.ID, id) }); ok {
 				r.parts[i].changed = true
 			}
 		}
 	}
+	planned, prevSame := r.planned, false
 	for i := range parts {
 		p, pp := &parts[i], &r.parts[i]
-		if r.all || pp.changed || !pp.matches(p) || (pp.hasUntil && !now.Before(pp.until)) {
+		same := kept && pp.id == p.ID
+		if i > 0 && !(same && prevSame) && ComparePartitionIDs(parts[i-1].ID, p.ID) >= 0 {
+			// Planned whole: nothing kept (the next plan plans every
+			// partition).
+			r.ready, r.changed, r.planned = false, r.changed[:0], planned
+			return PlanNode(desired, actual, now, cfg)
+		}
+		prevSame = same
+		if r.all || pp.changed || !same || !pp.matches(p) || (pp.hasUntil && !now.Before(pp.until)) {
 			r.replan(&pl, p, pp)
 			continue
 		}
