@@ -178,19 +178,21 @@ reproduces it, and exits with status 1.`,
 	f.BoolVar(&quiet, "quiet", false, "no progress lines on stderr")
 	f.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	f.StringVar(&memprof, "memprofile", "", "write a heap profile at the end of the run to this file (go tool pprof)")
-	f.StringVar(&memLimit, "memory-limit", "auto", "soft memory limit of the run (`SIZE`, e.g. 2GiB, or off); auto: GOMEMLIMIT when set, else 6 KiB per partition of the grid, at least 1 GiB")
+	f.StringVar(&memLimit, "memory-limit", "auto", "soft memory limit of the run (`SIZE`, e.g. 2GiB, or off); auto: GOMEMLIMIT when set, else 6.5 KiB per partition of the grid, at least 1 GiB")
 	return cmd
 }
 
 // memoryPerPartition is the soft memory limit "sim run" allots by default
-// per partition of the scenario's grid, about twice the live heap of a
-// run: 1,000 nodes of 300 partitions (each node running core/agent) hold
-// about 850 MB at the end of a day; under a 1.7 GiB limit the process
-// stays under 1.8 GB resident instead of 2.6 GB at GOGC=200 alone, for
-// about the same CPU. A limit at the live heap would have the collector run
-// almost continuously: minMemoryLimit keeps small grids clear of that.
+// per partition of the scenario's grid (6.5 KiB), about 2.3 times the live
+// heap of a run: 1,000 nodes of 300 partitions (each node running
+// core/agent) hold about 0.8 GB at the end of a day; under their 1.86 GiB
+// limit the process peaks at about 1.93 GiB resident instead of 2.5 GiB at
+// GOGC=200 alone, for a few more seconds of collection (in alternating
+// runs a 1.72 GiB limit cost about 4 s of CPU more than 1.9 GiB). A limit
+// near the live heap would have the collector run almost continuously:
+// minMemoryLimit keeps small grids clear of that.
 const (
-	memoryPerPartition = 6 << 10
+	memoryPerPartition = 6656
 	minMemoryLimit     = 1 << 30
 )
 

@@ -158,9 +158,9 @@ func TestSimMemoryLimit(t *testing.T) {
 			t.Errorf("parseMemoryLimit(%q): error %v, want one naming --memory-limit", bad, err)
 		}
 	}
-	// 1,000 nodes of 300 partitions: 6 KiB each; a tiny grid gets the floor.
+	// 1,000 nodes of 300 partitions: 6.5 KiB each; a tiny grid gets the floor.
 	big := &scenario.Scenario{Nodes: []scenario.NodeGroup{{Count: 400, Partitions: 300}, {Count: 600, Partitions: 300}}}
-	if got, want := runMemoryLimit(big), int64(300_000*6<<10); got != want {
+	if got, want := runMemoryLimit(big), int64(300_000*6656); got != want {
 		t.Errorf("runMemoryLimit(1000×300) = %d, want %d", got, want)
 	}
 	tiny := &scenario.Scenario{Nodes: []scenario.NodeGroup{{Count: 3, Partitions: 20}}}
