@@ -92,8 +92,7 @@ func (s *engine) speculate(j int32) {
 		if sw < 0 {
 			sw = int32(s.mostWanted())
 		}
-		params := map[string]string{"user": s.persons[sp.person].id, "rev": "1"}
-		ii := s.newInst(sp.person, kindSpec, sw, s.sc.Software[sw].Types[0], nil, params)
+		ii := s.newInst(sp.person, kindSpec, sw, s.sc.Software[sw].Types[0], nil, s.persons[sp.person].id)
 		s.insts[ii].spec = j
 		sp.units = append(sp.units, ii)
 		sp.onOrder++
@@ -266,7 +265,8 @@ func (s *engine) handOver(ii, di int32, atSale func()) bool {
 		return false
 	}
 	r, d := s.insts[ii], s.demands[di]
-	params := map[string]string{"user": s.persons[d.user].id, "rev": strconv.Itoa(r.rev + 1)}
+	user := s.persons[d.user].id
+	params := map[string]string{"user": user, "rev": strconv.Itoa(r.rev + 1)}
 	res, err := s.apply(s.transferCmd(ii, di, params))
 	if err != nil {
 		return false
@@ -283,7 +283,7 @@ func (s *engine) handOver(ii, di int32, atSale func()) bool {
 		s.setRunning(r, true) // the buyer's starts
 	}
 	r.rev++
-	r.params, r.sla, r.stype = params, d.sla, d.stype
+	r.user, r.sla, r.stype = user, d.sla, d.stype
 	r.serveVersion = res.Instance.Version
 	return true
 }
@@ -375,8 +375,7 @@ func (s *engine) poolRefill() {
 	target := max(cfg.Min, int(math.Ceil(cfg.Safety*exp)))
 	for s.poolFree < target {
 		sw := s.poolSW
-		params := map[string]string{"user": "POOL", "rev": "1"}
-		ii := s.newInst(s.poolP, kindPool, sw, s.sc.Software[sw].Types[0], nil, params)
+		ii := s.newInst(s.poolP, kindPool, sw, s.sc.Software[sw].Types[0], nil, "POOL")
 		s.poolFree++
 		s.stats.PoolOrders++
 		s.requestNew(ii)

@@ -42,7 +42,7 @@ type inst struct {
 	sw       int32
 	stype    string
 	sla      map[string]string
-	params   map[string]string
+	user     string // its "user" parameter; "rev" is rev (see params)
 	rev      int
 	kind     uint8
 	phase    uint8
@@ -96,10 +96,10 @@ type demand struct {
 	endedAt   int64 // when its lifetime ended or it was abandoned, -1
 }
 
-func (s *engine) newInst(owner int32, kind uint8, sw int32, stype string, sla map[string]string, params map[string]string) int32 {
+func (s *engine) newInst(owner int32, kind uint8, sw int32, stype string, sla map[string]string, user string) int32 {
 	s.nextTitle++
 	r := &inst{owner: owner, title: "inst-" + strconv.Itoa(s.nextTitle), sw: sw, stype: stype, sla: sla,
-		params: params, kind: kind, demand: -1, spec: -1, node: -1, placedAt: -1, livePos: -1, rev: 1, factor: 1}
+		user: user, kind: kind, demand: -1, spec: -1, node: -1, placedAt: -1, livePos: -1, rev: 1, factor: 1}
 	s.insts = append(s.insts, r)
 	return int32(len(s.insts) - 1)
 }
@@ -188,8 +188,7 @@ func (s *engine) newDemand(r *rand.Rand, sla map[string]string, life scenario.Di
 		}
 		s.stats.PoolMisses++
 	}
-	params := map[string]string{"user": p.id, "rev": "1"}
-	ii := s.newInst(user, kindOwn, sw, stype, sla, params)
+	ii := s.newInst(user, kindOwn, sw, stype, sla, p.id)
 	s.insts[ii].demand = di
 	s.insts[ii].factor = factor
 	d.inst = ii
@@ -256,9 +255,15 @@ func (s *engine) unhold(r *inst) {
 	}
 }
 
+// params are the instance's parameters: its user and revision. The
+// master keeps its own copy; the simulation keeps only what builds them.
+func (r *inst) params() map[string]string {
+	return map[string]string{"user": r.user, "rev": strconv.Itoa(r.rev)}
+}
+
 func (s *engine) requestCmd(r *inst, state model.RequestedState) master.Request {
 	return master.Request{By: s.persons[r.owner].actor, Title: r.title, SoftwareRelease: s.sc.Software[r.sw].URL,
-		SoftwareType: r.stype, Parameters: r.params, SLA: r.sla, State: state}
+		SoftwareType: r.stype, Parameters: r.params(), SLA: r.sla, State: state}
 }
 
 // sendNew sends the request of a new instance to the master.
@@ -589,12 +594,6 @@ func (s *engine) paramChange() {
 func (s *engine) changeParameters(ii int32, done func(version uint64)) {
 	r := s.insts[ii]
 	r.rev++
-	p := make(map[string]string, len(r.params))
-	for k, v := range r.params {
-		p[k] = v
-	}
-	p["rev"] = strconv.Itoa(r.rev)
-	r.params = p
 	s.submit(0, s.requestCmd(r, ""), func(res master.Result, err error) {
 		if err == nil && done != nil && res.Instance != nil {
 			done(res.Instance.Version)
@@ -651,12 +650,6 @@ func (s *engine) storm(i int32) {
 			continue
 		}
 		r.rev++
-		p := make(map[string]string, len(r.params)+1)
-		for k, v := range r.params {
-			p[k] = v
-		}
-		p["rev"] = strconv.Itoa(r.rev)
-		r.params = p
 		s.submit(0, s.requestCmd(r, ""), doneOne)
 	}
 }
@@ -700,7 +693,7 @@ func (s *engine) warmStart() {
 			lifetime: int64(w.Lifetime.Sample(s.rLife)), endedAt: -1}
 		s.demands = append(s.demands, d)
 		di := int32(len(s.demands) - 1)
-		ii := s.newInst(user, kindOwn, sw, stype, sla, map[string]string{"user": s.persons[user].id, "rev": "1"})
+		ii := s.newInst(user, kindOwn, sw, stype, sla, s.persons[user].id)
 		s.insts[ii].demand = di
 		d.inst = ii
 		s.binding = ii

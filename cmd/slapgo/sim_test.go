@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/slapgo/slapgo/sim/scenario"
 )
 
 const tinyScenario = `duration: 2h
@@ -132,5 +135,41 @@ func TestSimSweep(t *testing.T) {
 	if code := run("sim", "sweep", file, "--param", "master.policy=first-fit,bogus", "--out", filepath.Join(dir, "bad")); code != 1 ||
 		!strings.Contains(stderr.String(), "point 1 (master.policy=bogus)") {
 		t.Errorf("exit %d, stderr %s", code, stderr)
+	}
+}
+
+func TestSimMemoryLimit(t *testing.T) {
+	for _, tt := range []struct {
+		in    string
+		limit int64
+		auto  bool
+	}{
+		{"auto", 0, true}, {"", 0, true}, {"off", math.MaxInt64, false},
+		{"2GiB", 2 << 30, false}, {"1800MiB", 1800 << 20, false}, {"1800 mib", 1800 << 20, false},
+		{"3GB", 3e9, false}, {"4096", 4096, false}, {"512KiB", 512 << 10, false},
+	} {
+		limit, auto, err := parseMemoryLimit(tt.in)
+		if err != nil || limit != tt.limit || auto != tt.auto {
+			t.Errorf("parseMemoryLimit(%q) = %d, %v, %v; want %d, %v", tt.in, limit, auto, err, tt.limit, tt.auto)
+		}
+	}
+	for _, bad := range []string{"12XB", "-5", "0", "GiB", "1.5GiB", "99999999999TiB"} {
+		if _, _, err := parseMemoryLimit(bad); err == nil || !strings.Contains(err.Error(), "--memory-limit") {
+			t.Errorf("parseMemoryLimit(%q): error %v, want one naming --memory-limit", bad, err)
+		}
+	}
+	// 1,000 nodes of 300 partitions: 6.5 KiB each; a tiny grid gets the floor.
+	big := &scenario.Scenario{Nodes: []scenario.NodeGroup{{Count: 400, Partitions: 300}, {Count: 600, Partitions: 300}}}
+	if got, want := runMemoryLimit(big), int64(300_000*6656); got != want {
+		t.Errorf("runMemoryLimit(1000×300) = %d, want %d", got, want)
+	}
+	tiny := &scenario.Scenario{Nodes: []scenario.NodeGroup{{Count: 3, Partitions: 20}}}
+	if got := runMemoryLimit(tiny); got != 1<<30 {
+		t.Errorf("runMemoryLimit(3×20) = %d, want 1 GiB", got)
+	}
+	// A bad limit is refused before the run, naming the flag.
+	_, stderr, run := simRoot()
+	if code := run("sim", "run", "--memory-limit", "lots", "no-such.yaml"); code == 0 || !strings.Contains(stderr.String(), `--memory-limit "lots"`) {
+		t.Errorf("sim run --memory-limit lots: exit %d, stderr %q", code, stderr.String())
 	}
 }

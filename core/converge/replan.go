@@ -40,18 +40,20 @@ type partPlan struct {
 	state         model.RequestedState
 	version       uint64
 
+	actions   []Action
+	notes     []string
+	extra     string // a release it needs that the view does not name
+	deadlines []time.Time
+	processed time.Time // its last success, for the periodic deadline
+	// until: it must be planned again from then on (time alone changes it).
+	until time.Time
+	// NB: the flags together, so that they share one word (a Replanner
+	// holds one partPlan per partition of its node).
 	known        bool // listed in Actual
 	changed      bool // Changed since (set while planning)
-	actions      []Action
-	notes        []string
-	extra        string // a release it needs that the view does not name
-	deadlines    []time.Time
-	processed    time.Time // its last success, for the periodic deadline
 	hasProcessed bool
 	processedNow bool // processed by the plan: at the plan's now
-	// until: it must be planned again from then on (time alone changes it).
-	until    time.Time
-	hasUntil bool
+	hasUntil     bool
 }
 
 func (r *partPlan) expires(t time.Time) {
@@ -81,12 +83,10 @@ func (r *Replanner) Reset() {
 // may have changed (see Replanner).
 func (r *Replanner) Plan(desired model.ComputerView, actual Actual, now time.Time, cfg Config) Plan {
 	parts := desired.Partitions
-	for i := 1; i < len(parts); i++ {
-		if ComparePartitionIDs(parts[i-1].ID, parts[i].ID) >= 0 {
-			r.ready, r.changed = false, r.changed[:0] // planned whole: nothing kept
-			return PlanNode(desired, actual, now, cfg)
-		}
-	}
+	// The view must be in natural order, which the loop below checks as it
+	// goes: the ids the last plan kept were in order, so an entry with the
+	// same id at the same place as its predecessor needs no comparison.
+	kept := r.ready && len(parts) == len(r.parts)
 	if !r.ready || cfg != r.cfg || len(parts) != len(r.parts) || !slices.Equal(desired.Software, r.soft) {
 		r.all = true
 	}
@@ -98,16 +98,26 @@ func (r *Replanner) Plan(desired model.ComputerView, actual Actual, now time.Tim
 	}
 	r.parts = r.parts[:len(parts)]
 	if !r.all {
-		// The view is in natural order: find the partitions changed.
+		// Find the partitions changed (if the view is not in order, the
+		// marks are wrong, but it is planned whole).
 		for _, id := range r.changed {
 			if i, ok := slices.BinarySearchFunc(parts, id, func(p model.PartitionView, id string) int { return ComparePartitionIDs(p.ID, id) }); ok {
 				r.parts[i].changed = true
 			}
 		}
 	}
+	planned, prevSame := r.planned, false
 	for i := range parts {
 		p, pp := &parts[i], &r.parts[i]
-		if r.all || pp.changed || !pp.matches(p) || (pp.hasUntil && !now.Before(pp.until)) {
+		same := kept && pp.id == p.ID
+		if i > 0 && !(same && prevSame) && ComparePartitionIDs(parts[i-1].ID, p.ID) >= 0 {
+			// Planned whole: nothing kept (the next plan plans every
+			// partition).
+			r.ready, r.changed, r.planned = false, r.changed[:0], planned
+			return PlanNode(desired, actual, now, cfg)
+		}
+		prevSame = same
+		if r.all || pp.changed || !same || !pp.matches(p) || (pp.hasUntil && !now.Before(pp.until)) {
 			r.replan(&pl, p, pp)
 			continue
 		}

@@ -36,7 +36,7 @@ func TestReplannerIsPlanNode(t *testing.T) {
 			}
 			total += len(view.Partitions)
 			// What happens next.
-			switch r.IntN(6) {
+			switch r.IntN(7) {
 			case 0: // time passes
 				now = now.Add(time.Duration(r.Int64N(int64(30 * time.Hour))))
 			case 1: // the plan runs, some actions fail
@@ -90,6 +90,14 @@ func TestReplannerIsPlanNode(t *testing.T) {
 				actual.Software[url] = s
 				rp.Reset()
 			case 5: // nothing: planned again at the same moment
+			case 6: // the view's order changes: two entries swap, or it is sorted again
+				view = cloneView(view)
+				if n := len(view.Partitions); n > 1 && r.IntN(2) == 0 {
+					i, j := r.IntN(n), r.IntN(n)
+					view.Partitions[i], view.Partitions[j] = view.Partitions[j], view.Partitions[i]
+				} else {
+					slices.SortStableFunc(view.Partitions, func(a, b model.PartitionView) int { return ComparePartitionIDs(a.ID, b.ID) })
+				}
 			}
 		}
 		planned += rp.planned
