@@ -936,51 +936,17 @@ func newInstanceCmd(o *clientOptions) *cobra.Command {
 		},
 	}
 	var message string
-	bang := &cobra.Command{
-		Use: "bang GUID|TITLE", Short: "Ask for the instance's whole tree to be processed again", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			target, err := resolveInstance(cmd.Context(), c, args[0])
-			if err != nil {
-				return err
-			}
-			i, err := c.Bang(cmd.Context(), target.GUID, message)
-			if err != nil {
-				return err
-			}
-			if done, err := o.structured(cmd.OutOrStdout(), i); done {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s banged: its tree will be processed again\n", i.GUID)
-			return nil
+	bang := instanceAction(o, "bang GUID|TITLE", "Ask for the instance's whole tree to be processed again", 1,
+		func(ctx context.Context, c *api.Client, guid string, _ []string) (api.Instance, error) {
+			return c.Bang(ctx, guid, message)
 		},
-	}
+		func(i api.Instance) string { return fmt.Sprintf("%s banged: its tree will be processed again", i.GUID) })
 	bang.Flags().StringVar(&message, "message", "", "why")
-	rename := &cobra.Command{
-		Use: "rename GUID|TITLE NEW-TITLE", Short: "Give an instance a new title (its requester then requests it by that title)", Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			target, err := resolveInstance(cmd.Context(), c, args[0])
-			if err != nil {
-				return err
-			}
-			i, err := c.Rename(cmd.Context(), target.GUID, args[1])
-			if err != nil {
-				return err
-			}
-			if done, err := o.structured(cmd.OutOrStdout(), i); done {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s renamed %q\n", i.GUID, i.Title)
-			return nil
+	rename := instanceAction(o, "rename GUID|TITLE NEW-TITLE", "Give an instance a new title (its requester then requests it by that title)", 2,
+		func(ctx context.Context, c *api.Client, guid string, args []string) (api.Instance, error) {
+			return c.Rename(ctx, guid, args[1])
 		},
-	}
+		func(i api.Instance) string { return fmt.Sprintf("%s renamed %q", i.GUID, i.Title) })
 	cmd.AddCommand(list, show, bang, rename,
 		newInstanceStateCmd(o, "start", model.StateStarted, "Start an instance; its parameters, SLA and software type stay"),
 		newInstanceStateCmd(o, "stop", model.StateStopped, "Stop an instance; its parameters, SLA and software type stay"),
@@ -992,8 +958,24 @@ func newInstanceCmd(o *clientOptions) *cobra.Command {
 // change only the requested state, unlike `slapgo request`, which sends the
 // whole desired instance.
 func newInstanceStateCmd(o *clientOptions, verb string, state model.RequestedState, short string) *cobra.Command {
+	return instanceAction(o, verb+" GUID|TITLE", short, 1,
+		func(ctx context.Context, c *api.Client, guid string, _ []string) (api.Instance, error) {
+			return c.SetState(ctx, guid, state)
+		},
+		func(i api.Instance) string {
+			return fmt.Sprintf("%s (%s): requested %s", i.GUID, i.Title, i.RequestedState)
+		})
+}
+
+// instanceAction builds a command acting on one instance named by its
+// first argument (GUID or title) and taking nargs arguments in all: act
+// changes it, and the answer is printed structured (-o json|yaml) or as
+// the line say makes.
+func instanceAction(o *clientOptions, use, short string, nargs int,
+	act func(ctx context.Context, c *api.Client, guid string, args []string) (api.Instance, error),
+	say func(api.Instance) string) *cobra.Command {
 	return &cobra.Command{
-		Use: verb + " GUID|TITLE", Short: short, Args: cobra.ExactArgs(1),
+		Use: use, Short: short, Args: cobra.ExactArgs(nargs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
@@ -1003,14 +985,14 @@ func newInstanceStateCmd(o *clientOptions, verb string, state model.RequestedSta
 			if err != nil {
 				return err
 			}
-			i, err := c.SetState(cmd.Context(), target.GUID, state)
+			i, err := act(cmd.Context(), c, target.GUID, args)
 			if err != nil {
 				return err
 			}
 			if done, err := o.structured(cmd.OutOrStdout(), i); done {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s (%s): requested %s\n", i.GUID, i.Title, i.RequestedState)
+			fmt.Fprintln(cmd.OutOrStdout(), say(i))
 			return nil
 		},
 	}
