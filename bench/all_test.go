@@ -18,7 +18,7 @@ import (
 func TestRunAllWritesResults(t *testing.T) {
 	c := DefaultAllConfig()
 	c.Out = t.TempDir()
-	c.Skip = []string{"poll", "poll-nodes", "poll-storm", "storm", "sim"}
+	c.Skip = []string{"poll", "poll-nodes", "poll-storm", "storm", "storm-privileged", "sim"}
 	c.Alloc = AllocConfig{Computers: []int{10}, Partitions: []int{10}, Fills: []int{0}, Policies: []alloc.Policy{alloc.PolicyPack},
 		Repetitions: 2, RepTime: 2 * time.Millisecond, Warmup: time.Millisecond}
 	rep, err := RunAll(context.Background(), c)
@@ -64,10 +64,30 @@ func TestPollCommandLine(t *testing.T) {
 			t.Errorf("pollCommand = %q, lacks %q", got, want)
 		}
 	}
-	if got := pollCommand(c.PollNodes); !strings.Contains(got, "--nodes 10000") || !strings.Contains(got, "--identity computer --warmup 1m5s --duration 2m0s") {
+	if got := pollCommand(c.PollNodes); !strings.Contains(got, "--nodes 10000") || !strings.Contains(got, "--identity computer --warmup 1m5s --duration 2m0s --runs 3") {
 		t.Errorf("pollCommand = %q", got)
 	}
 	if got, want := pollCommand(c.PollStorm), "slapgo bench poll --nodes 10000 --partitions 10 --fill 0.1 --identity computer --reconnect-storm --storm-within 10s --storm-timeout 2m"; got != want {
 		t.Errorf("pollCommand = %q, want %q", got, want)
+	}
+}
+
+// TestPrivilegedStormNotRun: not as root, bench all reports the privileged
+// storm's target n/a and says why, in the summary table too.
+func TestPrivilegedStormNotRun(t *testing.T) {
+	c := DefaultAllConfig()
+	if got, want := stormCommand(c.StormPrivileged), "slapgo bench storm --partitions 300 --software fixtures/software/busybox-httpd/software.cfg --poll-interval 10s --incremental-only --privileged"; got != want {
+		t.Errorf("stormCommand = %q, want %q", got, want)
+	}
+	rep := Report{Sections: []Section{privilegedStormNotRun(stormCommand(c.StormPrivileged), 0.5)}}
+	rep.Sections[0].ApplyLoadBound(2)
+	var md strings.Builder
+	if err := rep.WriteSummaryMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| storm-privileged | storm: time to converge | n/a | <= 30.0s | n/a: not run: bench all was not run as root"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, md.String())
+		}
 	}
 }

@@ -292,6 +292,7 @@ const (
 	UnitTimes     = "x"     // a speed-up or virtual-to-real factor
 	UnitNodes     = "nodes"
 	UnitCores     = "cores"
+	UnitRuns      = "runs"
 )
 
 // formatValue prints a value in its unit for tables.

@@ -351,7 +351,7 @@ func RunStorm(ctx context.Context, cfg StormConfig) (res StormResult, err error)
 	defer n.close()
 	res.Privileged = n.agent.Privileged()
 	t0 := time.Now()
-	if err := n.build(ctx); err != nil {
+	if err := n.build(ctx, admin); err != nil {
 		return res, err
 	}
 	res.Build = time.Since(t0)
@@ -530,7 +530,7 @@ func newStormNode(ctx context.Context, admin *api.Client, mp *MasterProcess, dir
 }
 
 // build runs the software pass until the release is built.
-func (n *stormNode) build(ctx context.Context) error {
+func (n *stormNode) build(ctx context.Context, admin *api.Client) error {
 	res, err := n.agent.SoftwarePass(ctx, true)
 	if err != nil {
 		return fmt.Errorf("bench: building %s: %w (agent log: %s)", n.sw, err, tail(n.logFile.Name(), 2000))
@@ -538,7 +538,23 @@ func (n *stormNode) build(ctx context.Context) error {
 	if len(res.Started) == 0 {
 		return fmt.Errorf("bench: the software pass built nothing: %s not planned", n.sw)
 	}
-	return nil
+	// A failed build ends the pass too: what the agent reported says
+	// whether the software is there (else every instance would wait for it
+	// until the phase times out).
+	d, err := admin.ComputerDetails(ctx, n.id)
+	if err != nil {
+		return fmt.Errorf("bench: reading what %s reported of %s: %w", n.id, n.sw, err)
+	}
+	for _, si := range d.Software {
+		if si.URL != n.sw {
+			continue
+		}
+		if si.Reported != model.SoftwareReadyAvailable {
+			return fmt.Errorf("bench: building %s: reported %q: %s (agent log: %s)", n.sw, si.Reported, si.ReportedError, tail(n.logFile.Name(), 2000))
+		}
+		return nil
+	}
+	return fmt.Errorf("bench: %s reported nothing of %s after building it", n.id, n.sw)
 }
 
 // restartAgent replaces the agent by one with incremental reconfiguration

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -188,12 +189,25 @@ func TestPollSectionVerdicts(t *testing.T) {
 	compressed := PollResult{Nodes: 1000, Partitions: 30, Interval: time.Minute, Identity: IdentityAdmin, Conns: 32, FindMax: true,
 		MaxP99: PollP99Target, Warmup: 2 * time.Second,
 		Steps: []PollStep{step(240, 70*time.Millisecond, 3900, 8*time.Second), step(480, 438*time.Millisecond, 7000, 8*time.Second)}}
+	run := func(n int, p99 time.Duration, window time.Duration) PollStep {
+		st := step(1, p99, 160, window)
+		st.Run = n
+		return st
+	}
 	real := PollResult{Nodes: 10000, Partitions: 10, Interval: time.Minute, Identity: IdentityComputer, Conns: 10000,
-		MaxP99: PollP99Target, Warmup: 65 * time.Second, Steps: []PollStep{step(1, 13*time.Millisecond, 160, 2*time.Minute)}}
+		MaxP99: PollP99Target, Warmup: 65 * time.Second, Runs: 3, Cores: 2,
+		Steps: []PollStep{run(1, 13*time.Millisecond, 2*time.Minute), run(2, 14*time.Millisecond, 2*time.Minute), run(3, 12*time.Millisecond, 2*time.Minute)}}
 	short := real
-	short.Warmup, short.Steps = 3*time.Second, []PollStep{step(1, 13*time.Millisecond, 160, 20*time.Second)}
+	short.Warmup, short.Steps = 3*time.Second, []PollStep{run(1, 13*time.Millisecond, 20*time.Second), run(2, 13*time.Millisecond, 20*time.Second), run(3, 13*time.Millisecond, 2*time.Minute)}
 	slow := real
-	slow.Steps = []PollStep{step(1, 1470*time.Millisecond, 160, 2*time.Minute)}
+	slow.Steps = []PollStep{run(1, 1470*time.Millisecond, 2*time.Minute), run(2, 1400*time.Millisecond, 2*time.Minute), run(3, 1380*time.Millisecond, 2*time.Minute)}
+	once := real
+	once.Runs, once.Steps = 1, real.Steps[:1]
+	oneSlow := real
+	oneSlow.Steps = []PollStep{run(1, 90*time.Millisecond, 2*time.Minute), run(2, 101*time.Millisecond, 2*time.Minute), run(3, 95*time.Millisecond, 2*time.Minute)}
+	loaded := real
+	loaded.Steps = slices.Clone(real.Steps)
+	loaded.Steps[1].Load = 2.4
 	tests := []struct {
 		name string
 		r    PollResult
@@ -207,6 +221,11 @@ func TestPollSectionVerdicts(t *testing.T) {
 		{"window shorter than two intervals", short, map[string]string{"nodes polling every 1m held": StatusNA, "poll latency p99": StatusNA},
 			"measured window 20.0s, target is for >= 2m00s"},
 		{"real nodes too slow", slow, map[string]string{"nodes polling every 1m held": StatusMiss, "poll latency p99": StatusMiss}, ""},
+		{"one run of three too slow", oneSlow, map[string]string{"nodes polling every 1m held": StatusMiss, "runs held with p99 < 100ms": StatusMiss,
+			"poll latency p99": StatusMiss}, ""},
+		{"one run of the target's three", once, map[string]string{"nodes polling every 1m held": StatusNA, "poll latency p99": StatusNA}, "runs 1, target is for >= 3"},
+		{"a run on a loaded machine", loaded, map[string]string{"nodes polling every 1m held": StatusNoVerdict, "runs held with p99 < 100ms": StatusNoVerdict,
+			"poll latency p99": StatusNoVerdict}, "run 2: load average 2.40"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -221,7 +240,7 @@ func TestPollSectionVerdicts(t *testing.T) {
 						if f.Status != want {
 							t.Errorf("%s: status %q (%s), want %q", f.Name, f.Status, f.Why, want)
 						}
-						if want == StatusNA && tc.why != "" && !strings.Contains(f.Why, tc.why) {
+						if (want == StatusNA || want == StatusNoVerdict) && tc.why != "" && !strings.Contains(f.Why, tc.why) {
 							t.Errorf("%s: why %q lacks %q", f.Name, f.Why, tc.why)
 						}
 					}
@@ -266,5 +285,48 @@ func TestSimAndStormConditions(t *testing.T) {
 		if f := r.Section("").Figures[0]; f.Status != tc.want {
 			t.Errorf("storm of %d: %+v, want %s", tc.changed, f, tc.want)
 		}
+	}
+}
+
+// TestJudgeRuns: "p99 < 100 ms in 3 of 3 runs" passes only if every run
+// held, gets no verdict if any run began on a loaded machine or the runs'
+// p99 spread too much, and is n/a for a run that is not the target's.
+func TestJudgeRuns(t *testing.T) {
+	run := func(p99 time.Duration, load float64) PollStep {
+		st := PollStep{Offered: 167, Rate: 166, NotModified: 19800, Full: 200, Latency: Latency{P99: p99}, Load: load}
+		st.Holds, st.Why = judgeStep(st, PollP99Target)
+		return st
+	}
+	met := []Condition{{Name: "identity", Met: true}}
+	unmet := []Condition{{Name: "compression", Want: "1 (real time)", Got: "30", Met: false}}
+	ms := time.Millisecond
+	tests := []struct {
+		name      string
+		runs      []PollStep
+		conds     []Condition
+		want, why string
+	}{
+		{"every run holds", []PollStep{run(16*ms, 0.4), run(15*ms, 0.9), run(17*ms, 1.2)}, met, StatusPass, ""},
+		// The runs' p99 differ by less than the spread bound (90 to 101 ms).
+		{"one run of three fails", []PollStep{run(90*ms, 0.4), run(101*ms, 0.9), run(95*ms, 1.2)}, met, StatusMiss,
+			"2 of 3 runs held; run 2: p99 101ms >= 100ms"},
+		{"load above the bound in one run", []PollStep{run(16*ms, 0.4), run(15*ms, 2.6), run(17*ms, 1.2)}, met, StatusNoVerdict,
+			"run 2: load average 2.60 at the start > 2 (1 per core on 2 cores) (measured: PASS, 3 of 3 runs held)"},
+		{"load at the bound in every run", []PollStep{run(16*ms, 2), run(15*ms, 2), run(17*ms, 2)}, met, StatusPass, ""},
+		{"a failure on a loaded machine is no verdict", []PollStep{run(16*ms, 0.4), run(15*ms, 0.5), run(150*ms, 3.1)}, met, StatusNoVerdict,
+			"run 3: load average 3.10 at the start > 2 (1 per core on 2 cores); p99 run-to-run spread"},
+		{"runs spread too far", []PollStep{run(10*ms, 0.4), run(15*ms, 0.5), run(30*ms, 0.5)}, met, StatusNoVerdict,
+			"p99 run-to-run spread 133.3% > 25.0% (measured: PASS, 3 of 3 runs held)"},
+		{"a condition not met is n/a, whatever the noise", []PollStep{run(16*ms, 9), run(15*ms, 0.5)}, unmet, StatusNA, "compression 30, target is for 1 (real time)"},
+		{"no run", nil, met, StatusMiss, "no run measured"},
+		{"one run", []PollStep{run(16*ms, 0.4)}, met, StatusPass, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, why := judgeRuns(tc.runs, tc.conds, 2)
+			if got != tc.want || !strings.Contains(why, tc.why) || (tc.why == "") != (why == "") {
+				t.Errorf("judgeRuns = %q, %q; want %q, %q", got, why, tc.want, tc.why)
+			}
+		})
 	}
 }
