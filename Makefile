@@ -119,12 +119,13 @@ stop: ## stop the local grid
 sim: build ## run the baseline simulation scenario into out/sim/baseline
 	$(BIN) sim run fixtures/scenarios/baseline.yaml --seed 1 --out out/sim/baseline
 
-bench: build ## Go benchmarks of core/ (for benchstat), then `slapgo bench all`, into bench/results
+bench: build ## Go benchmarks of core/ (for benchstat), then `slapgo bench all`, into bench/results, and README's Performance table
 	mkdir -p bench/results
 	$(GO) test -run '^$$' -bench . -count 5 ./core/... > bench/results/go-bench.txt \
 		|| { cat bench/results/go-bench.txt; exit 1; }
 	@echo "bench/results/go-bench.txt: compare two runs with benchstat old.txt new.txt"
 	$(BIN) bench all --out bench/results
+	$(GO) test ./bench -count 1 -run TestReadmePerformanceTableIsLatest -args -update-readme
 
 lint: ## gofmt, go vet, go mod tidy, staticcheck and deadcode (with and without the tests) must be clean (tools pinned above)
 	@unformatted=$$(gofmt -l .); \

@@ -14,7 +14,12 @@
 //     the load to the highest number of equivalent nodes whose p99 holds
 //     (equivalent nodes: computers × compression; only a run of real
 //     nodes, one certificate and connection each in real time, is judged
-//     against the 10,000-node target).
+//     against the 10,000-node target, and only over Runs = 3: the target
+//     holds in 3 of 3 runs, judgeRuns). Runs repeats the window, the master
+//     restarted and new connections made between runs. Many nodes against
+//     a master on 127.0.0.1 connect from several loopback addresses (one
+//     range of ephemeral ports each), and the open files limit is raised
+//     to one file per node (the hard limit only with CAP_SYS_RESOURCE).
 //     With Storm, a reconnect storm instead: every node, with its own
 //     certificate, connection and TLS session cache, polls once within
 //     seconds of a master restart (or a network cut); time until every node
@@ -24,7 +29,8 @@
 //     fixture release on every partition, all changed at once; time to
 //     converge and per-partition times, then the same with incremental
 //     reconfiguration switched off; with a PollInterval, the storm under
-//     the agent's daemon, as the master sees it (StormLive). Calibrate
+//     the agent's daemon, as the master sees it (StormLive). `bench all`
+//     runs it privileged too when it runs as root. Calibrate
 //     turns the measured times into the simulator's agent model.
 //   - RunSim: `slapgo sim run` as a child process per grid size: wall
 //     time, events/s, virtual-to-real ratio, peak RSS (rusage maxrss).
@@ -50,7 +56,8 @@
 // Otherwise it is PASS or MISS (Judge). The find-max ramp, the verdict of
 // one poll window and the choice of the headline load are pure functions
 // (ramp, judgeStep, pollHeadline): a load holds only if every measure of
-// it held.
+// it held. So is the verdict of repeated runs (judgeRuns): PASS only if
+// every run held, no verdict if any run began above the load bound.
 // Reports print as aligned text, Markdown or JSON (the JSON carries the
 // typed results too).
 //

@@ -11,7 +11,9 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime"
 	"slices"
@@ -19,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/slapgo/slapgo/core/model"
@@ -102,6 +105,13 @@ type PollConfig struct {
 	StormNoResume bool
 	// SetupWorkers is the number of concurrent API calls during set-up.
 	SetupWorkers int
+	// SourceAddrs are the local addresses the nodes' connections come
+	// from, node i from SourceAddrs[i % len] (each address has its own
+	// range of ephemeral ports). Empty: the system's choice, except that
+	// many nodes of IdentityComputer against a master on 127.0.0.1 are
+	// spread over as many loopback addresses (127.0.1.x) as the ephemeral
+	// port range needs (sourceAddrsFor).
+	SourceAddrs []string
 	// Master: MasterURL with admin Cert, Key and CA to target a running
 	// master, any slapgo master (MasterPID to measure its CPU and memory;
 	// when 0, the local process listening on the URL's port, if any);
@@ -165,6 +175,11 @@ func (c *PollConfig) Validate() error {
 		return errors.New("bench: poll needs a slapgo binary to start a master (--bin) or a running master (--against)")
 	case c.MasterURL != "" && (c.Cert == "" || c.Key == "" || c.CA == ""):
 		return errors.New("bench: poll --against needs the admin --cert, --key and --ca of that master")
+	}
+	for _, a := range c.SourceAddrs {
+		if _, err := netip.ParseAddr(a); err != nil {
+			return fmt.Errorf("bench: poll --source-addrs: %q is not an IP address: %w", a, err)
+		}
 	}
 	if c.SetupWorkers < 1 {
 		c.SetupWorkers = 1
@@ -266,6 +281,9 @@ type PollResult struct {
 	// machine's, for the runs' load bound.
 	Runs  int `json:"runs,omitempty"`
 	Cores int `json:"cores,omitempty"`
+	// SourceAddrs the nodes' connections came from (none: the system's
+	// choice).
+	SourceAddrs []string `json:"source_addrs,omitempty"`
 }
 
 // pollSoftware is the software release supplied to every bench computer.
@@ -286,6 +304,11 @@ func RunPoll(ctx context.Context, cfg PollConfig) (res PollResult, err error) {
 		}
 	}
 	url, certFile, keyFile, caFile, pid := cfg.MasterURL, cfg.Cert, cfg.Key, cfg.CA, cfg.MasterPID
+	if cfg.Identity == IdentityComputer {
+		if err := raiseFileLimit(uint64(cfg.Nodes) + pollSpareFiles); err != nil {
+			return res, err
+		}
+	}
 	var mp *MasterProcess
 	if url == "" {
 		dir := cfg.Dir
@@ -318,6 +341,10 @@ func RunPoll(ctx context.Context, cfg PollConfig) (res PollResult, err error) {
 	}
 	res.MasterURL, res.External, res.MasterPID = url, mp == nil, pid
 	cfg.MasterPID = pid
+	if len(cfg.SourceAddrs) == 0 {
+		cfg.SourceAddrs = sourceAddrsFor(url, cfg)
+	}
+	res.SourceAddrs = cfg.SourceAddrs
 	adminTLS, err := api.TLSConfig(certFile, keyFile, caFile)
 	if err != nil {
 		return res, err
@@ -456,6 +483,73 @@ func nextRun(ctx context.Context, gen *loadGen, mp *MasterProcess, url string, a
 	}
 	next.start(ctx)
 	return next, nil
+}
+
+// sourceAddrCount is how many local addresses n connections to one
+// address and port need, each address with ports ephemeral ports, using at
+// most three quarters of them (the rest for the machine's other
+// connections and those closing): 1 when one address is enough.
+func sourceAddrCount(n, ports int) int {
+	per := ports * 3 / 4
+	if per < 1 {
+		return 1
+	}
+	return max(1, (n+per-1)/per)
+}
+
+// sourceAddrsFor is the default of PollConfig.SourceAddrs: for nodes each
+// with its own connection to a master on 127.0.0.1, as many loopback
+// addresses 127.0.1.x as sourceAddrCount says the ephemeral port range
+// needs (none when one is enough, or the master is elsewhere).
+func sourceAddrsFor(url string, cfg PollConfig) []string {
+	if cfg.Identity != IdentityComputer || !strings.HasPrefix(url, "https://127.0.0.1:") {
+		return nil
+	}
+	ports := 28232 // Linux's default range, 32768-60999
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(data)); len(f) == 2 {
+			lo, err1 := strconv.Atoi(f[0])
+			hi, err2 := strconv.Atoi(f[1])
+			if err1 == nil && err2 == nil && hi >= lo {
+				ports = hi - lo + 1
+			}
+		}
+	}
+	k := sourceAddrCount(cfg.Nodes, ports)
+	if k <= 1 {
+		return nil
+	}
+	addrs := make([]string, min(k, 254))
+	for i := range addrs {
+		addrs[i] = fmt.Sprintf("127.0.1.%d", i+1)
+	}
+	return addrs
+}
+
+// pollSpareFiles are the open files of the load generator and of the
+// master beyond the nodes' connections (set-up clients, database, logs).
+const pollSpareFiles = 512
+
+// raiseFileLimit makes sure this process (and the master it starts, which
+// inherits it) may open need files: it raises the soft limit, and the hard
+// one when allowed (root), or says what to do.
+func raiseFileLimit(need uint64) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("bench: reading the open files limit: %w", err)
+	}
+	if lim.Cur >= need {
+		return nil
+	}
+	want := lim
+	want.Cur = need
+	if want.Max < need {
+		want.Max = need
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil {
+		return fmt.Errorf("bench: poll needs about %d open files (a connection per node, in this process and in the master), the limit is %d (hard %d) and raising it failed: %w (raise the hard limit with ulimit -Hn, which needs root with CAP_SYS_RESOURCE)", need, lim.Cur, lim.Max, err)
+	}
+	return nil
 }
 
 // pollSettle is the extra warm-up of the first --find-max step.
@@ -688,7 +782,7 @@ func newLoadGen(url string, adminTLS *tls.Config, grid pollGrid, cfg PollConfig)
 	g := &loadGen{url: url, grid: grid, cfg: cfg}
 	g.cur.Store(newStepStats())
 	g.setCompress(cfg.Compress)
-	transport := func(tlsCfg *tls.Config, conns int) *http.Transport {
+	transport := func(tlsCfg *tls.Config, conns int, from netip.Addr) *http.Transport {
 		t := &http.Transport{
 			TLSClientConfig:     tlsCfg.Clone(),
 			MaxConnsPerHost:     conns,
@@ -696,6 +790,10 @@ func newLoadGen(url string, adminTLS *tls.Config, grid pollGrid, cfg PollConfig)
 			MaxIdleConnsPerHost: conns,
 			IdleConnTimeout:     5 * time.Minute,
 			ForceAttemptHTTP2:   cfg.HTTP2,
+		}
+		if from.IsValid() {
+			d := &net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(from, 0)), Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+			t.DialContext = d.DialContext
 		}
 		if !cfg.HTTP2 {
 			t.TLSClientConfig.NextProtos = []string{"http/1.1"}
@@ -706,15 +804,23 @@ func newLoadGen(url string, adminTLS *tls.Config, grid pollGrid, cfg PollConfig)
 	}
 	var shared *api.Client
 	if cfg.Identity == IdentityAdmin {
-		shared = &api.Client{BaseURL: strings.TrimRight(url, "/"), HTTP: &http.Client{Transport: transport(adminTLS, cfg.Conns), Timeout: time.Minute}}
+		shared = &api.Client{BaseURL: strings.TrimRight(url, "/"), HTTP: &http.Client{Transport: transport(adminTLS, cfg.Conns, netip.Addr{}), Timeout: time.Minute}}
 		g.conns = cfg.Conns
 	}
-	for _, c := range grid.computers {
+	sources := make([]netip.Addr, len(cfg.SourceAddrs))
+	for i, a := range cfg.SourceAddrs {
+		sources[i] = netip.MustParseAddr(a) // checked by Validate
+	}
+	for i, c := range grid.computers {
 		n := &pollNode{id: c.id, client: shared}
 		if shared == nil {
 			t := adminTLS.Clone()
 			t.Certificates = []tls.Certificate{*c.cert}
-			n.client = &api.Client{BaseURL: strings.TrimRight(url, "/"), HTTP: &http.Client{Transport: transport(t, 1), Timeout: time.Minute}}
+			var from netip.Addr
+			if len(sources) > 0 {
+				from = sources[i%len(sources)]
+			}
+			n.client = &api.Client{BaseURL: strings.TrimRight(url, "/"), HTTP: &http.Client{Transport: transport(t, 1, from), Timeout: time.Minute}}
 			g.conns++
 		}
 		g.nodes = append(g.nodes, n)
@@ -1160,6 +1266,9 @@ func (r PollResult) Section(command string) Section {
 		}
 		s.Notes = append(s.Notes, fmt.Sprintf("at %s equivalent nodes, polls of %s or more were due at (seconds into the window: polls) %s",
 			formatNumber(st.EquivalentNodes), formatDuration(maxP99), strings.Join(at, ", ")))
+	}
+	if len(r.SourceAddrs) > 0 {
+		s.Notes = append(s.Notes, fmt.Sprintf("the nodes' connections come from %d local addresses (%s … %s), each with its own range of ephemeral ports", len(r.SourceAddrs), r.SourceAddrs[0], r.SourceAddrs[len(r.SourceAddrs)-1]))
 	}
 	if r.External {
 		s.Notes = append(s.Notes, fmt.Sprintf("against a running master, %s (pid %d; 0: its CPU and memory were not measured); its data may hold more than what this run set up", r.MasterURL, r.MasterPID))

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -258,5 +259,74 @@ func TestPollAgainstLive(t *testing.T) {
 	}
 	if err := mp.Exited(); err != nil {
 		t.Errorf("the running master: %v", err)
+	}
+}
+
+// TestSourceAddrCount: connections to one address and port beyond three
+// quarters of the ephemeral range need another local address.
+func TestSourceAddrCount(t *testing.T) {
+	for _, tc := range []struct{ n, ports, want int }{
+		{10_000, 28_232, 1},
+		{21_174, 28_232, 1},
+		{21_175, 28_232, 2},
+		{100_000, 28_232, 5},
+		{100_000, 0, 1},
+		{1, 4, 1},
+		{7, 4, 3},
+	} {
+		if got := sourceAddrCount(tc.n, tc.ports); got != tc.want {
+			t.Errorf("sourceAddrCount(%d, %d) = %d, want %d", tc.n, tc.ports, got, tc.want)
+		}
+	}
+}
+
+// TestPollRunsLive: --runs 2 measures two windows, the second on a
+// restarted master with new connections; the nodes connect from the
+// source addresses given (one not on this machine makes every poll fail).
+func TestPollRunsLive(t *testing.T) {
+	testenv.Short(t, "starts a real master three times")
+	bin := slapgoBinary(t)
+	for _, tc := range []struct {
+		name    string
+		sources []string
+		runs    int
+		fails   bool
+	}{
+		{"two runs from two loopback addresses", []string{"127.0.1.1", "127.0.1.2"}, 2, false},
+		{"from an address not on this machine", []string{"192.0.2.1"}, 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultPollConfig()
+			cfg.Nodes, cfg.Partitions, cfg.Fill, cfg.Identity = 10, 4, 0.5, IdentityComputer
+			cfg.Compress, cfg.Changes, cfg.Runs, cfg.SourceAddrs = 600, 0, tc.runs, tc.sources // each node every 100 ms
+			cfg.Warmup, cfg.Duration = 300*time.Millisecond, 1500*time.Millisecond
+			cfg.Bin, cfg.Dir = bin, t.TempDir()
+			var progress bytes.Buffer
+			cfg.Progress = &progress
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			res, err := RunPoll(ctx, cfg)
+			if err != nil {
+				t.Fatalf("RunPoll: %v\nprogress:\n%s", err, progress.String())
+			}
+			if len(res.Steps) != tc.runs || res.Runs != tc.runs || !slices.Equal(res.SourceAddrs, tc.sources) {
+				t.Fatalf("%d steps, runs %d, sources %v: want %d runs from %v", len(res.Steps), res.Runs, res.SourceAddrs, tc.runs, tc.sources)
+			}
+			for i, st := range res.Steps {
+				answered := st.NotModified + st.Full
+				switch {
+				case tc.fails && (answered != 0 || st.Errors == 0 || !strings.Contains(st.FirstError, "assign requested address")):
+					t.Errorf("run %d: %d answered, %d errors (%s): want every poll refused its source address", i+1, answered, st.Errors, st.FirstError)
+				case !tc.fails && (st.Errors != 0 || answered < 50 || st.NotModified == 0):
+					t.Errorf("run %d: %d answered (304: %d), %d errors (%s): want about 150 polls, none failed", i+1, answered, st.NotModified, st.Errors, st.FirstError)
+				}
+				if tc.runs > 1 && (st.Run != i+1 || st.Load <= 0) {
+					t.Errorf("step %d: run %d, load %g: want numbered runs with the load at their start", i, st.Run, st.Load)
+				}
+			}
+			if tc.runs > 1 && !strings.Contains(progress.String(), "run 2: master restarted") {
+				t.Errorf("progress does not show the master restarted before run 2:\n%s", progress.String())
+			}
+		})
 	}
 }

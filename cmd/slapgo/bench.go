@@ -241,6 +241,7 @@ is reported with n/a.`,
 	f.BoolVar(&cfg.StormCut, "storm-cut", false, "do not restart the master: only the connections drop (a network cut; the nodes may resume their TLS sessions)")
 	f.BoolVar(&cfg.StormNoResume, "storm-no-resume", false, "the storm's nodes do not resume TLS sessions (to measure what resumption saves)")
 	f.IntVar(&cfg.SetupWorkers, "setup-workers", cfg.SetupWorkers, "concurrent API calls during set-up")
+	f.StringSliceVar(&cfg.SourceAddrs, "source-addrs", nil, "local `ADDRS` the nodes connect from, in turn (default: the system's choice, or as many 127.0.1.x as the ephemeral ports need for a master on 127.0.0.1)")
 	f.StringVar(&cfg.MasterURL, "against", "", "measure this running master instead of starting one (https://host:port)")
 	f.StringVar(&cfg.MasterURL, "master", "", "the same as --against")
 	f.MarkHidden("master")
