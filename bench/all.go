@@ -19,13 +19,16 @@ type AllConfig struct {
 	// Out receives latest.md and latest.json ("" writes nothing).
 	Out string
 	// Skip names sections not to run: alloc, poll, poll-nodes, poll-storm,
-	// storm, storm-privileged, sim.
+	// poll-moonshot, storm, storm-privileged, sim.
 	Skip []string
 	// Sizes of each section.
 	Alloc     AllocConfig
 	PollMax   PollConfig // --find-max: the most equivalent nodes held
 	PollNodes PollConfig // the literal target: many registered nodes in real time
 	PollStorm PollConfig // the reconnect storm: every node at once after a master restart
+	// PollMoonshot: as many real nodes as PollMoonshotNodes on one master,
+	// or as the open files limit lets one process connect (moonshotNodes).
+	PollMoonshot PollConfig
 	Storm     StormConfig
 	// StormPrivileged is the storm as SlapOS runs it, a user per
 	// partition: run only as root (else reported n/a, saying why).
@@ -54,6 +57,9 @@ func DefaultAllConfig() AllConfig {
 	c.PollStorm = DefaultPollConfig()
 	c.PollStorm.Nodes, c.PollStorm.Partitions, c.PollStorm.Fill = ReconnectTargetNodes, 10, 0.1
 	c.PollStorm.Identity, c.PollStorm.Storm = IdentityComputer, true
+
+	c.PollMoonshot = c.PollNodes
+	c.PollMoonshot.Nodes, c.PollMoonshot.Runs = PollMoonshotNodes, 1
 
 	// The privileged storm: incremental and live (the unprivileged storm
 	// above compares incremental with full).
@@ -171,6 +177,22 @@ func RunAll(ctx context.Context, c AllConfig) (Report, error) {
 			return sec, err
 		})
 	}
+	moon := c.PollMoonshot
+	moon.Bin, moon.Progress = c.Bin, c.Progress
+	var limit string
+	moon.Nodes, limit = moonshotNodes(moon.Nodes)
+	moonCmd := pollCommand(moon)
+	run("poll-moonshot", moonCmd, func() (Section, error) {
+		res, err := RunPoll(ctx, moon)
+		sec := res.Section(moonCmd)
+		sec.Name = "poll-moonshot"
+		sec.Title = "the moonshot: 100,000 real nodes on one master"
+		sec.Figures = append([]Figure{moonshotFigure(res, limit)}, sec.Figures...)
+		if limit != "" {
+			sec.Notes = append(sec.Notes, "fewer nodes than the moonshot's: "+limit)
+		}
+		return sec, err
+	})
 	var calibration []string
 	run("storm", stormCommand(c.Storm), func() (Section, error) {
 		cfg := c.Storm

@@ -18,7 +18,7 @@ import (
 func TestRunAllWritesResults(t *testing.T) {
 	c := DefaultAllConfig()
 	c.Out = t.TempDir()
-	c.Skip = []string{"poll", "poll-nodes", "poll-storm", "storm", "storm-privileged", "sim"}
+	c.Skip = []string{"poll", "poll-nodes", "poll-storm", "poll-moonshot", "storm", "storm-privileged", "sim"}
 	c.Alloc = AllocConfig{Computers: []int{10}, Partitions: []int{10}, Fills: []int{0}, Policies: []alloc.Policy{alloc.PolicyPack},
 		Repetitions: 2, RepTime: 2 * time.Millisecond, Warmup: time.Millisecond}
 	rep, err := RunAll(context.Background(), c)

@@ -36,6 +36,9 @@ const (
 	PollP99Target   = 100 * time.Millisecond
 	// PollNodesRuns: the 10,000-node target holds in 3 of 3 runs.
 	PollNodesRuns = 3
+	// PollMoonshotNodes: the moonshot, 100,000 real nodes steady on one
+	// master.
+	PollMoonshotNodes = 100_000
 )
 
 // Identities a virtual node polls with.
@@ -524,6 +527,51 @@ func sourceAddrsFor(url string, cfg PollConfig) []string {
 		addrs[i] = fmt.Sprintf("127.0.1.%d", i+1)
 	}
 	return addrs
+}
+
+// moonshotNodes is how many of want real nodes one process may connect
+// here: want if the open files limit can be raised to a file per node,
+// else as many as its hard limit allows, with the reason ("" when want).
+func moonshotNodes(want int) (int, string) {
+	if raiseFileLimit(uint64(want)+pollSpareFiles) == nil {
+		return want, ""
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Max <= pollSpareFiles {
+		return want, ""
+	}
+	n := min(want, int(lim.Max-pollSpareFiles))
+	return n, fmt.Sprintf("the open files limit (hard limit %d per process, which this process may not raise: that needs CAP_SYS_RESOURCE) caps the master, and the load generator, at about %d connections, one per node", lim.Max, n)
+}
+
+// moonshotFigure is the moonshot's headline: real nodes (own certificate
+// and connection, real time, a window of two intervals after a warm-up of
+// one) held with p99 under the bound on one master, against 100,000;
+// limit says what capped the number of nodes ("" when nothing did).
+func moonshotFigure(r PollResult, limit string) Figure {
+	target := AtLeast(PollMoonshotNodes, UnitNodes)
+	held := math.NaN()
+	var conds []Condition
+	details := fmt.Sprintf("%s computers × %d partitions, %s connections", formatNumber(float64(r.Nodes)), r.Partitions, formatNumber(float64(r.Conns)))
+	if h := r.headline(); h != nil {
+		if r.Held >= 0 && h.LoadHolds {
+			held = h.EquivalentNodes
+		}
+		for _, c := range pollNodesConditions(r, *h) {
+			if c.Name != "registered computers" && c.Name != "runs" { // the moonshot's own size, one run
+				conds = append(conds, c)
+			}
+		}
+		details += fmt.Sprintf(", p99 %s, master %s cores and %s, load generator %s cores and %s", formatDuration(h.Latency.P99), masterCPU(*h),
+			formatBytes(float64(r.MasterPeakRSS)), formatNumber(h.LoadgenCPU), formatBytes(float64(h.LoadgenRSS)))
+	}
+	nodes := condAtLeast("registered computers", PollMoonshotNodes, float64(r.Nodes), countText)
+	if limit != "" {
+		nodes.Got += " (" + limit + ")"
+	}
+	conds = append(conds, nodes)
+	return JudgedFigure(fmt.Sprintf("moonshot: real nodes polling every %s on one master, p99 < %s", formatInterval(r.Interval), formatDuration(PollP99Target)),
+		held, UnitNodes, &target, conds, quiet, details)
 }
 
 // pollSpareFiles are the open files of the load generator and of the
@@ -1074,7 +1122,7 @@ type SlowSecond struct {
 // that held, else the last step.
 func (r PollResult) headline() *PollStep {
 	switch {
-	case r.Held >= 0:
+	case r.Held >= 0 && r.Held < len(r.Steps):
 		return &r.Steps[r.Held]
 	case len(r.Steps) > 0:
 		return &r.Steps[len(r.Steps)-1]

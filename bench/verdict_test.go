@@ -314,9 +314,11 @@ func TestJudgeRuns(t *testing.T) {
 			"run 2: load average 2.60 at the start > 2 (1 per core on 2 cores) (measured: PASS, 3 of 3 runs held)"},
 		{"load at the bound in every run", []PollStep{run(16*ms, 2), run(15*ms, 2), run(17*ms, 2)}, met, StatusPass, ""},
 		{"a failure on a loaded machine is no verdict", []PollStep{run(16*ms, 0.4), run(15*ms, 0.5), run(150*ms, 3.1)}, met, StatusNoVerdict,
-			"run 3: load average 3.10 at the start > 2 (1 per core on 2 cores); p99 run-to-run spread"},
-		{"runs spread too far", []PollStep{run(10*ms, 0.4), run(15*ms, 0.5), run(30*ms, 0.5)}, met, StatusNoVerdict,
-			"p99 run-to-run spread 133.3% > 25.0% (measured: PASS, 3 of 3 runs held)"},
+			"run 3: load average 3.10 at the start > 2 (1 per core on 2 cores); p99 run-to-run spread 843.8% > 25.0% (measured: MISS, 2 of 3 runs held)"},
+		{"runs that all held, however spread", []PollStep{run(10*ms, 0.4), run(15*ms, 0.5), run(30*ms, 0.5)}, met, StatusPass, ""},
+		{"runs that disagree, spread too far", []PollStep{run(10*ms, 0.4), run(15*ms, 0.5), run(300*ms, 0.5)}, met, StatusNoVerdict,
+			"p99 run-to-run spread 1933.3% > 25.0% (measured: MISS, 2 of 3 runs held)"},
+		{"runs that all failed, however spread", []PollStep{run(200*ms, 0.4), run(150*ms, 0.5), run(900*ms, 0.5)}, met, StatusMiss, "0 of 3 runs held"},
 		{"a condition not met is n/a, whatever the noise", []PollStep{run(16*ms, 9), run(15*ms, 0.5)}, unmet, StatusNA, "compression 30, target is for 1 (real time)"},
 		{"no run", nil, met, StatusMiss, "no run measured"},
 		{"one run", []PollStep{run(16*ms, 0.4)}, met, StatusPass, ""},
@@ -326,6 +328,40 @@ func TestJudgeRuns(t *testing.T) {
 			got, why := judgeRuns(tc.runs, tc.conds, 2)
 			if got != tc.want || !strings.Contains(why, tc.why) || (tc.why == "") != (why == "") {
 				t.Errorf("judgeRuns = %q, %q; want %q, %q", got, why, tc.want, tc.why)
+			}
+		})
+	}
+}
+
+// TestMoonshotFigure: the moonshot is judged on real nodes against
+// 100,000; fewer nodes (the open files limit) are n/a, saying why.
+func TestMoonshotFigure(t *testing.T) {
+	mk := func(nodes int, p99 time.Duration) PollResult {
+		st := PollStep{Compress: 1, EquivalentNodes: float64(nodes), Offered: float64(nodes) / 60, Rate: float64(nodes) / 60, NotModified: int64(nodes) * 2,
+			Latency: Latency{P99: p99}, Window: 2 * time.Minute}
+		st.Holds, st.Why = judgeStep(st, PollP99Target)
+		r := PollResult{Nodes: nodes, Partitions: 10, Interval: time.Minute, Identity: IdentityComputer, Conns: nodes, Warmup: 65 * time.Second,
+			Steps: []PollStep{st}, Runs: 1}
+		markLoads(r.Steps)
+		r.Held = pollHeadline(r.Steps)
+		return r
+	}
+	limit := "the open files limit (hard limit 20000 per process"
+	for _, tc := range []struct {
+		name      string
+		r         PollResult
+		limit     string
+		want, why string
+		wantValue float64
+	}{
+		{"100,000 held", mk(100_000, 40*time.Millisecond), "", StatusPass, "", 100_000},
+		{"100,000 too slow", mk(100_000, 3*time.Second), "", StatusMiss, "", math.NaN()},
+		{"capped by the open files limit", mk(19_488, 20*time.Millisecond), limit, StatusNA, "registered computers 19,488 (" + limit, 19_488},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := moonshotFigure(tc.r, tc.limit)
+			if f.Status != tc.want || !strings.Contains(f.Why, tc.why) || (f.Value != tc.wantValue && !(math.IsNaN(f.Value) && math.IsNaN(tc.wantValue))) {
+				t.Errorf("moonshotFigure = %s %g (%s), want %s %g (%s)", f.Status, f.Value, f.Why, tc.want, tc.wantValue, tc.why)
 			}
 		})
 	}

@@ -392,7 +392,8 @@ func newBenchAllCmd() *cobra.Command {
 machine is quiet): the allocator grid; the master under polls (--find-max on
 1,000 computers, then 10,000 computers each polling every minute with its own
 certificate, in real time, three runs, then a reconnect storm of 10,000 nodes
-after a master restart); a storm of 300 partitions on a real node agent,
+after a master restart, then the moonshot: 100,000 real nodes on one master,
+or as many as the open files limit lets one process connect); a storm of 300 partitions on a real node agent,
 incremental and full, then the same with a user per partition (as root only;
 otherwise reported n/a); the simulator on the baseline at 100 and 1,000
 nodes. Writes OUT/latest.md and OUT/latest.json, and prints the report
@@ -426,12 +427,13 @@ nodes. Writes OUT/latest.md and OUT/latest.json, and prints the report
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Out, "out", cfg.Out, "`DIR` for latest.md and latest.json (empty: write nothing)")
-	f.StringSliceVar(&cfg.Skip, "skip", nil, "sections to skip: alloc, poll, poll-nodes, poll-storm, storm, storm-privileged, sim")
+	f.StringSliceVar(&cfg.Skip, "skip", nil, "sections to skip: alloc, poll, poll-nodes, poll-storm, poll-moonshot, storm, storm-privileged, sim")
 	f.Var(&simSizesFlag{&cfg.Sim.Sizes}, "sim-nodes", "simulator sizes: nodes or nodes:virtual-duration, comma-separated")
 	f.IntVar(&cfg.PollNodes.Nodes, "poll-nodes", cfg.PollNodes.Nodes, "computers polling in real time in the poll-nodes section")
 	f.DurationVar(&cfg.PollNodes.Duration, "poll-nodes-window", cfg.PollNodes.Duration, "measured window of the poll-nodes section (the target needs two poll intervals)")
 	f.IntVar(&cfg.PollNodes.Runs, "poll-nodes-runs", cfg.PollNodes.Runs, "runs of the poll-nodes section (the target needs 3 of 3)")
 	f.IntVar(&cfg.PollStorm.Nodes, "poll-storm-nodes", cfg.PollStorm.Nodes, "nodes of the reconnect storm (poll-storm section)")
+	f.IntVar(&cfg.PollMoonshot.Nodes, "poll-moonshot-nodes", cfg.PollMoonshot.Nodes, "real nodes of the moonshot on one master (poll-moonshot section; fewer if the open files limit cannot be raised)")
 	f.IntVar(&cfg.Storm.Partitions, "storm-partitions", cfg.Storm.Partitions, "partitions of the storm")
 	f.IntVar(&cfg.StormPrivileged.Partitions, "storm-privileged-partitions", cfg.StormPrivileged.Partitions, "partitions of the privileged storm (a user each; as root only)")
 	f.StringVar(&cfg.Bin, "bin", "", "slapgo binary for masters, node agent promises and simulations (default: this one)")
