@@ -91,3 +91,23 @@ func TestPrivilegedStormNotRun(t *testing.T) {
 		}
 	}
 }
+
+// TestMoonshotOthers: the moonshot section keeps its figures but those
+// judged against the 10,000-node and 304/s targets, and its p99 unjudged.
+func TestMoonshotOthers(t *testing.T) {
+	nodes, p99 := AtLeast(PollNodesTarget, UnitNodes), AtMost(0.1, UnitSeconds)
+	figs := []Figure{
+		JudgedFigure("nodes polling every 1m held with p99 < 100ms", 19000, UnitNodes, &nodes, []Condition{{Name: "runs", Met: false}}, quiet, ""),
+		NewFigure("conditional GETs answered 304/s sustained over 19,000 connections (p99 < 100ms)", 300, UnitPerSecond, &nodes, ""),
+		NewFigure("poll latency p50", 0.002, UnitSeconds, nil, ""),
+		JudgedFigure("poll latency p99", 0.02, UnitSeconds, &p99, []Condition{{Name: "runs", Met: false}}, quiet, ""),
+		NewFigure("master CPU", 0.3, UnitCores, nil, ""),
+	}
+	got := moonshotOthers(figs)
+	if len(got) != 3 || got[0].Name != "poll latency p50" || got[1].Name != "poll latency p99" || got[2].Name != "master CPU" {
+		t.Fatalf("moonshotOthers kept %+v", got)
+	}
+	if got[1].Target != nil || got[1].Status != "" || got[1].Value != 0.02 {
+		t.Errorf("p99 %+v: want the value, unjudged", got[1])
+	}
+}
