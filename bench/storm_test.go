@@ -237,3 +237,27 @@ func TestProcessesOf(t *testing.T) {
 		t.Errorf("processesOf(an unused uid) = %v", pids)
 	}
 }
+
+// TestStormFailedBuild: a software release whose build fails stops the
+// storm at once, naming the build's error, instead of waiting for
+// instances that cannot deploy until the phase times out.
+func TestStormFailedBuild(t *testing.T) {
+	testenv.Short(t, "starts a real master and node agent")
+	bin := slapgoBinary(t)
+	sw := filepath.Join(t.TempDir(), "software.cfg")
+	profile := "[buildout]\nparts = broken\n\n[broken]\nrecipe = shell\ncommand = echo \"no such tool\" >&2; exit 3\n"
+	if err := os.WriteFile(sw, []byte(profile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultStormConfig()
+	cfg.Partitions, cfg.Bin, cfg.Dir, cfg.Software = 2, bin, t.TempDir(), sw
+	cfg.PhaseTimeout, cfg.PollInterval = 5*time.Minute, 0
+	start := time.Now()
+	_, err := RunStorm(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), `reported "error"`) {
+		t.Fatalf("RunStorm = %v: want the failed build reported", err)
+	}
+	if took := time.Since(start); took > 2*time.Minute {
+		t.Errorf("the failed build was reported after %s: want at once", took)
+	}
+}
