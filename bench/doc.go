@@ -34,7 +34,7 @@
 //     turns the measured times into the simulator's agent model.
 //   - RunSim: `slapgo sim run` as a child process per grid size: wall
 //     time, events/s, virtual-to-real ratio, peak RSS (rusage maxrss).
-//   - RunAll: all of them at sizes that fit in about ten minutes, written
+//   - RunAll: all of them at sizes that fit in about half an hour, written
 //     as latest.md and latest.json, with plots (WriteResults, WritePlots).
 //   - RunCompare: one benchmark run by two slapgo binaries alternately,
 //     figure by figure: the ratio new/base and the noise around it.

@@ -387,7 +387,7 @@ func newBenchAllCmd() *cobra.Command {
 	cfg := bench.DefaultAllConfig()
 	cmd := &cobra.Command{
 		Use:   "all [--out bench/results]",
-		Short: "Every benchmark at sizes that fit in about ten minutes; writes latest.md and latest.json",
+		Short: "Every benchmark at sizes that fit in about half an hour; writes latest.md and latest.json",
 		Long: `Run every benchmark one after the other, the allocator first (while the
 machine is quiet): the allocator grid; the master under polls (--find-max on
 1,000 computers, then 10,000 computers each polling every minute with its own
