@@ -35,12 +35,17 @@ type AllConfig struct {
 	// partition: run only as root (else reported n/a, saying why).
 	StormPrivileged StormConfig
 	Sim             SimConfig
-	Progress        io.Writer
+	// Settle is the longest wait before each section for the 1-minute load
+	// average to fall under the bound of a verdict (MaxLoadPerCore per
+	// core): the sections before (a find-max ramp saturates the cores)
+	// would otherwise leave their own load in it. 0: no wait.
+	Settle   time.Duration
+	Progress io.Writer
 }
 
 // DefaultAllConfig is what `make bench` runs.
 func DefaultAllConfig() AllConfig {
-	c := AllConfig{Out: "bench/results", Alloc: DefaultAllocConfig(), Storm: DefaultStormConfig(), Sim: DefaultSimConfig()}
+	c := AllConfig{Out: "bench/results", Alloc: DefaultAllocConfig(), Storm: DefaultStormConfig(), Sim: DefaultSimConfig(), Settle: 90 * time.Second}
 
 	c.PollMax = DefaultPollConfig()
 	c.PollMax.Nodes, c.PollMax.Partitions, c.PollMax.Fill = 1000, 30, 0.1
@@ -147,6 +152,10 @@ func RunAll(ctx context.Context, c AllConfig) (Report, error) {
 		if skip[name] || ctx.Err() != nil {
 			return
 		}
+		bound := MaxLoadPerCore * float64(rep.Machine.Cores)
+		if waited, load := settle(ctx, loadAverage, bound, c.Settle, 5*time.Second, sleepCtx); waited > 0 && c.Progress != nil {
+			fmt.Fprintf(c.Progress, "bench all: waited %s for the load average to fall under %g (now %.2f)\n", roundDuration(waited), bound, load)
+		}
 		if c.Progress != nil {
 			fmt.Fprintf(c.Progress, "bench all: %s: %s\n", name, command)
 		}
@@ -231,6 +240,23 @@ func RunAll(ctx context.Context, c AllConfig) (Report, error) {
 		return rep, fmt.Errorf("bench: %s failed (see the report's notes)", strings.Join(failed, ", "))
 	}
 	return rep, nil
+}
+
+// settle waits, checking load every period, until it is at most bound or
+// longest has passed (or ctx ends); it returns how long it waited and the
+// last load read.
+func settle(ctx context.Context, load func() float64, bound float64, longest, period time.Duration, sleep func(context.Context, time.Duration) error) (time.Duration, float64) {
+	var waited time.Duration
+	l := load()
+	for l > bound && waited < longest {
+		d := min(period, longest-waited)
+		if sleep(ctx, d) != nil {
+			break
+		}
+		waited += d
+		l = load()
+	}
+	return waited, l
 }
 
 // moonshotOthers are the moonshot section's figures but its headline:

@@ -17,7 +17,7 @@ import (
 // allocator grid skipped, and reads back latest.md and latest.json.
 func TestRunAllWritesResults(t *testing.T) {
 	c := DefaultAllConfig()
-	c.Out = t.TempDir()
+	c.Out, c.Settle = t.TempDir(), 0
 	c.Skip = []string{"poll", "poll-nodes", "poll-storm", "poll-moonshot", "storm", "storm-privileged", "sim"}
 	c.Alloc = AllocConfig{Computers: []int{10}, Partitions: []int{10}, Fills: []int{0}, Policies: []alloc.Policy{alloc.PolicyPack},
 		Repetitions: 2, RepTime: 2 * time.Millisecond, Warmup: time.Millisecond}
@@ -109,5 +109,36 @@ func TestMoonshotOthers(t *testing.T) {
 	}
 	if got[1].Target != nil || got[1].Status != "" || got[1].Value != 0.02 {
 		t.Errorf("p99 %+v: want the value, unjudged", got[1])
+	}
+}
+
+// TestSettle: bench all waits for the load average to fall under the
+// bound, at most so long, checking it every period.
+func TestSettle(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		loads      []float64
+		wantWaited time.Duration
+		wantLoad   float64
+	}{
+		{"quiet already", []float64{1.2}, 0, 1.2},
+		{"falls in three periods", []float64{3.5, 2.9, 2.4, 1.9, 1.5}, 15 * time.Second, 1.9},
+		{"at the bound", []float64{2}, 0, 2},
+		{"never falls: gives up", []float64{9, 9, 9, 9, 9, 9, 9, 9}, 32 * time.Second, 9},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			i := 0
+			load := func() float64 {
+				l := tc.loads[min(i, len(tc.loads)-1)]
+				i++
+				return l
+			}
+			var slept time.Duration
+			sleep := func(_ context.Context, d time.Duration) error { slept += d; return nil }
+			waited, l := settle(context.Background(), load, 2, 32*time.Second, 5*time.Second, sleep)
+			if waited != tc.wantWaited || l != tc.wantLoad || slept != waited {
+				t.Errorf("settle = %s, %g (slept %s); want %s, %g", waited, l, slept, tc.wantWaited, tc.wantLoad)
+			}
+		})
 	}
 }

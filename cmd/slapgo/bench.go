@@ -436,6 +436,7 @@ nodes. Writes OUT/latest.md and OUT/latest.json, and prints the report
 	f.IntVar(&cfg.PollMoonshot.Nodes, "poll-moonshot-nodes", cfg.PollMoonshot.Nodes, "real nodes of the moonshot on one master (poll-moonshot section; fewer if the open files limit cannot be raised)")
 	f.IntVar(&cfg.Storm.Partitions, "storm-partitions", cfg.Storm.Partitions, "partitions of the storm")
 	f.IntVar(&cfg.StormPrivileged.Partitions, "storm-privileged-partitions", cfg.StormPrivileged.Partitions, "partitions of the privileged storm (a user each; as root only)")
+	f.DurationVar(&cfg.Settle, "settle", cfg.Settle, "longest wait before each section for the load average to fall under one per core (0: no wait)")
 	f.StringVar(&cfg.Bin, "bin", "", "slapgo binary for masters, node agent promises and simulations (default: this one)")
 	return cmd
 }
