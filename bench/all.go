@@ -199,7 +199,7 @@ func RunAll(ctx context.Context, c AllConfig) (Report, error) {
 		sec.Title = "the moonshot: 100,000 real nodes on one master"
 		sec.Figures = append([]Figure{moonshotFigure(res, limit)}, moonshotOthers(sec.Figures)...)
 		if limit != "" {
-			sec.Notes = append(sec.Notes, "fewer nodes than the moonshot's: "+limit)
+			sec.Notes = append(sec.Notes, fmt.Sprintf("%s nodes instead of the moonshot's %s: %s", formatNumber(float64(moon.Nodes)), formatNumber(PollMoonshotNodes), limit))
 		}
 		return sec, err
 	})

@@ -541,7 +541,7 @@ func moonshotNodes(want int) (int, string) {
 		return want, ""
 	}
 	n := min(want, int(lim.Max-pollSpareFiles))
-	return n, fmt.Sprintf("the open files limit (hard limit %d per process, which this process may not raise: that needs CAP_SYS_RESOURCE) caps the master, and the load generator, at about %d connections, one per node", lim.Max, n)
+	return n, fmt.Sprintf("capped by the open files limit: %s per process, a hard limit that only CAP_SYS_RESOURCE may raise, and each node holds a connection in the master as in the load generator", formatNumber(float64(lim.Max)))
 }
 
 // moonshotFigure is the moonshot's headline: real nodes (own certificate

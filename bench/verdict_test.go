@@ -346,7 +346,7 @@ func TestMoonshotFigure(t *testing.T) {
 		r.Held = pollHeadline(r.Steps)
 		return r
 	}
-	limit := "the open files limit (hard limit 20000 per process"
+	limit := "capped by the open files limit: 20,000 per process"
 	for _, tc := range []struct {
 		name      string
 		r         PollResult
