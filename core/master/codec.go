@@ -36,7 +36,9 @@ const (
 
 // binaryKind reports whether values of kind are written in the binary
 // format.
-func binaryKind(kind EntityKind) bool { return kind == KindInstance || kind == KindPartition }
+func binaryKind(kind EntityKind) bool {
+	return kind == KindInstance || kind == KindPartition || kind == KindEvents
+}
 
 type encoder struct{ b []byte }
 
@@ -122,6 +124,19 @@ func encodeInstance(i *model.Instance) []byte {
 	e.uvarint(i.Version)
 	e.time(i.CreatedAt)
 	e.time(i.StartedAt)
+	return e.b
+}
+
+func encodeEvents(h *eventHistory) []byte {
+	e := encoder{b: make([]byte, 0, 16+64*len(h.Events))}
+	e.b = append(e.b, formatBinaryV1)
+	e.str(h.GUID)
+	e.uvarint(uint64(len(h.Events)))
+	for _, ev := range h.Events {
+		e.time(ev.At)
+		e.str(string(ev.Kind))
+		e.str(ev.Message)
+	}
 	return e.b
 }
 
@@ -218,8 +233,10 @@ func (d *EntityDecoder) Decode(kind EntityKind, key string, data []byte) (Mutati
 			v, err = d.instance(data[1:])
 		case KindPartition:
 			v, err = d.partition(data[1:])
+		case KindEvents:
+			v, err = d.events(data[1:])
 		default:
-			err = fmt.Errorf("binary values are written for instances and partitions only")
+			err = fmt.Errorf("binary values are written for instances, partitions and events only")
 		}
 		if err != nil {
 			return Mutation{}, fmt.Errorf("master: stored entity %s %q: %w", kind, key, err)
@@ -459,6 +476,28 @@ func (d *EntityDecoder) instance(b []byte) (*model.Instance, error) {
 		return nil, err
 	}
 	return i, nil
+}
+
+func (d *EntityDecoder) events(b []byte) (*eventHistory, error) {
+	r := d.newReader(b)
+	h := &eventHistory{}
+	r.str("guid", &h.GUID)
+	n := r.uvarint("events")
+	if n > uint64(len(b)) { // every event takes at least three bytes
+		r.fail("events")
+	} else if n > 0 && r.err == nil {
+		h.Events = make([]Event, n)
+		for k := range h.Events {
+			ev := &h.Events[k]
+			ev.At = r.time("event time")
+			ev.Kind = EventKind(r.shared("event kind"))
+			r.str("event message", &ev.Message)
+		}
+	}
+	if err := r.end(); err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 // partitionAddresses holds a partition and its addresses (two, usually: an

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/slapgo/slapgo/core/account"
@@ -105,6 +106,7 @@ func (s *State) request(now time.Time, c Request) (Result, error) {
 	}
 	inst.Version = s.tick()
 	s.instances[inst.GUID] = inst
+	s.event(inst, EventRequested, "requested %s: %s (type %s)", inst.RequestedState, inst.SoftwareRelease, stype)
 	s.addToIndexes(inst) // also marks it pending
 	s.place(now, inst)
 	s.recordInstance(inst)
@@ -119,6 +121,9 @@ func (s *State) updateInstance(now time.Time, inst *model.Instance, c Request, s
 	if inst.Shared != c.Shared {
 		return Result{}, conflictf("instance %q (%s) is shared=%v: it cannot be requested again with shared=%v",
 			inst.Title, inst.GUID, inst.Shared, c.Shared)
+	}
+	if what := requestChanges(inst, c, stype, sla); len(what) > 0 {
+		s.event(inst, EventChanged, "changed: %s", strings.Join(what, ", "))
 	}
 	changed := false
 	if inst.SoftwareRelease != c.SoftwareRelease {
@@ -163,7 +168,11 @@ func (s *State) updateInstance(now time.Time, inst *model.Instance, c Request, s
 // the effective state to it and, for a root, to its tree.
 func (s *State) changeOwnState(now time.Time, inst *model.Instance, st model.RequestedState) {
 	inst.OwnState = st
+	before := inst.RequestedState
 	s.applyEffectiveState(now, inst)
+	if inst.RequestedState == before {
+		s.event(inst, EventState, "%s requested: it stays %s, as its root is", st, before)
+	}
 	if inst.IsRoot() {
 		for _, g := range s.treeMembers(treeOf(inst)) {
 			if g != inst.GUID {
@@ -249,6 +258,11 @@ func (s *State) applyEffectiveState(now time.Time, inst *model.Instance) {
 		return
 	}
 	inst.RequestedState = eff
+	if eff == inst.OwnState {
+		s.event(inst, EventState, "%s requested", eff)
+	} else {
+		s.event(inst, EventState, "%s, as its root is", eff)
+	}
 	if eff == model.StateDestroyed {
 		s.destroyInstance(now, inst)
 		return
@@ -266,10 +280,12 @@ func (s *State) destroyInstance(now time.Time, inst *model.Instance) {
 		// Never placed: nothing to tear down.
 		s.pending.remove(inst)
 		s.forget(inst)
+		s.event(inst, EventDestroyed, "destroyed: it was never placed")
 		inst.Version = s.tick()
 		s.recordInstance(inst)
 	case inst.Shared:
 		host := inst.HostGUID
+		s.event(inst, EventDestroyed, "destroyed: %s no longer hosts it", host)
 		if s.hosted[host] != nil {
 			delete(s.hosted[host], inst.GUID)
 		}
@@ -288,6 +304,7 @@ func (s *State) destroyInstance(now time.Time, inst *model.Instance) {
 			sh := s.instances[g]
 			sh.HostGUID, sh.ComputerID = "", ""
 			s.pending.add(sh)
+			s.recordPending(sh, "its host "+inst.GUID+" is being destroyed")
 			sh.PendingReason = "its host " + inst.GUID + " is being destroyed"
 			sh.Version = s.tick()
 			s.recordInstance(sh)
@@ -337,6 +354,7 @@ func (s *State) place(now time.Time, inst *model.Instance) bool {
 	cs.cand.Free--
 	s.candidatesChanged()
 	inst.ComputerID, inst.PartitionID, inst.PendingReason = cs.c.ID, part.ID, ""
+	s.event(inst, EventPlaced, "placed %s", placement(inst))
 	s.pending.remove(inst)
 	inst.Version = s.tick()
 	s.recordPartition(part)
@@ -348,6 +366,7 @@ func (s *State) place(now time.Time, inst *model.Instance) bool {
 func (s *State) setPending(inst *model.Instance, reason string) bool {
 	s.pending.add(inst)
 	if inst.PendingReason != reason {
+		s.recordPending(inst, reason)
 		inst.PendingReason = reason
 		s.recordInstance(inst)
 	}
@@ -413,6 +432,7 @@ func (s *State) placeShared(inst *model.Instance) bool {
 		}
 	}
 	inst.HostGUID, inst.ComputerID, inst.PendingReason = host.GUID, host.ComputerID, ""
+	s.event(inst, EventPlaced, "placed: %s", placement(inst))
 	s.pending.remove(inst)
 	if s.hosted[host.GUID] == nil {
 		s.hosted[host.GUID] = map[string]bool{}
@@ -484,6 +504,11 @@ func (s *State) reportPartition(now time.Time, c ReportPartition) (Result, error
 		return Result{}, nil
 	}
 	if inst.ReportedState != c.State || inst.ReportedError != errText {
+		if errText != "" {
+			s.event(inst, EventReported, "node reported error: %s", firstLine(errText))
+		} else {
+			s.event(inst, EventReported, "node reported %s", c.State)
+		}
 		inst.ReportedState, inst.ReportedError = c.State, errText
 		s.recordInstance(inst)
 	}
@@ -569,6 +594,7 @@ func (s *State) setConnection(c SetConnection) (Result, error) {
 		target = sh
 	}
 	if !maps.Equal(target.Connection, c.Parameters) {
+		s.event(target, EventPublished, "connection parameters published (%s)", keysChanged(target.Connection, c.Parameters))
 		target.Connection = maps.Clone(c.Parameters)
 		s.recordInstance(target)
 		s.bumpRequester(target)
@@ -628,10 +654,19 @@ func (s *State) bang(c Bang) (Result, error) {
 	if !s.canActOnInstance(c.By, inst) {
 		return Result{}, forbiddenf("%s may not bang %s: it is outside its reach", c.By, c.InstanceGUID)
 	}
+	why := ""
+	if c.Message != "" {
+		why = ": " + c.Message
+	}
 	for _, g := range s.treeMembers(treeOf(inst)) {
 		m := s.instances[g]
 		if m.RequestedState == model.StateDestroyed {
 			continue
+		}
+		if m == inst {
+			s.event(m, EventBang, "bang by %s%s", c.By, why)
+		} else {
+			s.event(m, EventBang, "bang of %s by %s%s", inst.GUID, c.By, why)
 		}
 		s.bumpInstance(m)
 	}
@@ -651,6 +686,7 @@ func (s *State) bangComputer(c BangComputer) (Result, error) {
 		if inst == nil || inst.Freed || inst.RequestedState == model.StateDestroyed {
 			continue
 		}
+		s.event(inst, EventBang, "bang of computer %s by %s", c.ComputerID, c.By)
 		s.bumpInstance(inst)
 	}
 	return Result{Changed: true}, nil
@@ -694,6 +730,7 @@ func (s *State) partitionDestroyed(now time.Time, c PartitionDestroyed) (Result,
 		}
 	}
 	if inst != nil {
+		s.event(inst, EventDestroyed, "destroyed: partition %s/%s is free", c.ComputerID, c.PartitionID)
 		s.closeHosting(inst, now)
 		s.forget(inst)
 		inst.ReportedState = ""
@@ -747,6 +784,7 @@ func (s *State) rename(c Rename) (Result, error) {
 	oldTree := treeOf(inst)
 	members := s.treeMembers(oldTree)
 	delete(s.byKey, keyOf(inst))
+	s.event(inst, EventRenamed, "renamed from %q to %q", inst.Title, c.NewTitle)
 	inst.Title = c.NewTitle
 	s.byKey[keyOf(inst)] = inst.GUID
 	s.bumpInstance(inst)

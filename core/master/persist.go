@@ -56,8 +56,8 @@ type journalRecord struct {
 	Movements int    `json:"movements"`
 }
 
-// Encode renders a mutation's value for storage: instances and partitions
-// in a binary format, the other kinds as JSON (see codec.go).
+// Encode renders a mutation's value for storage: instances, partitions
+// and event histories in a binary format, the other kinds as JSON (see codec.go).
 // DecodeEntity and EntityDecoder read it back.
 func (m Mutation) Encode() ([]byte, error) {
 	if m.Delete {
@@ -68,6 +68,8 @@ func (m Mutation) Encode() ([]byte, error) {
 		return encodeInstance(v), nil
 	case *model.Partition:
 		return encodePartition(v), nil
+	case *eventHistory:
+		return encodeEvents(v), nil
 	}
 	if binaryKind(m.Kind) {
 		return nil, fmt.Errorf("master: entity %s %q holds a %T", m.Kind, m.Key, m.Value)
@@ -100,6 +102,8 @@ func decodeJSONEntity(kind EntityKind, key string, data []byte) (Mutation, error
 		v = &Revocation{}
 	case KindCredential:
 		v = &Credential{}
+	case KindEvents:
+		v = &eventHistory{}
 	default:
 		return Mutation{}, fmt.Errorf("master: stored entity %s %q has unknown kind", kind, key)
 	}
@@ -182,7 +186,7 @@ func (s *State) Snapshot() []Mutation {
 		r := *s.revoked[k]
 		out = append(out, Mutation{Kind: KindRevocation, Key: k, Value: &r})
 	}
-	return s.snapshotCredentials(out)
+	return s.snapshotEvents(s.snapshotCredentials(out))
 }
 
 // Restore rebuilds a state from persisted entities (in any order).
@@ -225,6 +229,8 @@ func Restore(cfg Config, entities []Mutation) (*State, error) {
 			s.revoked[v.key()] = v
 		case *Credential:
 			s.creds[credKey(v.Identity)] = v
+		case *eventHistory:
+			s.restoreEvents(v)
 		default:
 			return nil, fmt.Errorf("master: restore: entity %s %q has unexpected type %T", m.Kind, m.Key, m.Value)
 		}

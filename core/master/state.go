@@ -28,11 +28,17 @@ type Config struct {
 	// AllowLocalSoftwareURLs accepts file:// software release URLs (a
 	// grid on one machine, test harnesses); otherwise only network URLs.
 	AllowLocalSoftwareURLs bool
+	// EventHistory is how many events the state keeps per instance (see
+	// Event; DefaultEventHistory via DefaultConfig; 0: none, as the
+	// simulator runs, whose hundreds of thousands of instances need not
+	// say their history).
+	EventHistory int
 }
 
 // DefaultConfig is the production configuration.
 func DefaultConfig() Config {
-	return Config{Policy: alloc.PolicyFirstFit, OnlineWithin: 0, KeepMovements: true, Limits: DefaultLimits()}
+	return Config{Policy: alloc.PolicyFirstFit, OnlineWithin: 0, KeepMovements: true, Limits: DefaultLimits(),
+		EventHistory: DefaultEventHistory}
 }
 
 // meta holds the counters that make identifiers and versions grow.
@@ -74,8 +80,10 @@ type State struct {
 	journals  map[string]bool
 	revoked   map[string]*Revocation // by Revocation.key
 	creds     map[string]*Credential // by person
+	events    map[string][]Event     // by instance guid: the last Config.EventHistory events
 
 	muts []Mutation // mutations of the command being applied
+	now  time.Time  // the time of the command being applied
 }
 
 // New returns an empty state.
@@ -95,6 +103,7 @@ func New(cfg Config) *State {
 		usage:     map[string]*Usage{},
 		journals:  map[string]bool{},
 		creds:     map[string]*Credential{},
+		events:    map[string][]Event{},
 	}
 }
 
