@@ -82,6 +82,7 @@ func (s *State) event(inst *model.Instance, kind EventKind, format string, args 
 	if len(args) > 0 {
 		msg = fmt.Sprintf(format, args...)
 	}
+	msg = model.SanitizeText(msg) // a bang's message is free text
 	if len(msg) > maxEventMessage {
 		msg = strings.ToValidUTF8(msg[:maxEventMessage], "") + "…"
 	}

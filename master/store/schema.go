@@ -61,6 +61,10 @@ var migrations = []migration{
 		`CREATE INDEX certificates_identity ON certificates (kind, id)`,
 	}},
 	{version: 4, name: "instances and partitions in core/master's binary format", run: reencodeEntities},
+	// The instances' event histories are entities of a new kind: older
+	// databases simply have none. The version tells an older slapgo,
+	// which could not read them, to refuse the database (ErrSchemaTooNew).
+	{version: 5, name: "instance event histories"},
 }
 
 // reencodeEntities rewrites the instances and partitions stored as JSON in
