@@ -371,6 +371,13 @@ func (c *Client) Instance(ctx context.Context, guid string) (Instance, error) {
 	return out, err
 }
 
+// InstanceEvents returns an instance's recent events, oldest first.
+func (c *Client) InstanceEvents(ctx context.Context, guid string) ([]Event, error) {
+	var out []Event
+	_, err := c.do(ctx, http.MethodGet, "/instances/"+esc(guid)+"/events", nil, &out)
+	return out, err
+}
+
 // Bang asks for an instance's tree to be processed again.
 func (c *Client) Bang(ctx context.Context, guid, message string) (Instance, error) {
 	var out Instance

@@ -157,6 +157,17 @@ type Instance struct {
 	ReportedAt time.Time `json:"reported_at,omitzero"`
 }
 
+// Event is one thing that happened to an instance (GET
+// /instances/{guid}/events, oldest first): when, what kind (requested,
+// changed, pending, placed, state, reported, published, bang, renamed,
+// transferred, destroyed) and a short message. The master keeps the last
+// few of each instance.
+type Event struct {
+	At      time.Time `json:"at"`
+	Kind    string    `json:"kind"`
+	Message string    `json:"message"`
+}
+
 // BangRequest asks for a tree to be processed again.
 type BangRequest struct {
 	Message string `json:"message,omitempty"`

@@ -40,6 +40,7 @@ func (s *Server) routes() (apiMux, metricsMux http.Handler) {
 	authed("POST "+p+"/instances", s.request)
 	authed("GET "+p+"/instances", s.listInstances)
 	authed("GET "+p+"/instances/{guid}", s.getInstance)
+	authed("GET "+p+"/instances/{guid}/events", s.instanceEvents)
 	authed("POST "+p+"/instances/{guid}/bang", s.bang)
 	authed("POST "+p+"/instances/{guid}/rename", s.rename)
 	authed("POST "+p+"/instances/{guid}/state", s.setState)
