@@ -173,7 +173,7 @@ func TestInstanceShowEvents(t *testing.T) {
 
 	show := mustOut(t, p, "instance", "show", "a")
 	wantLines(t, "instance show", show, `(?m)^Events:\n  AGE\s+KIND\s+MESSAGE\n`+
-		`  \d+s\s+requested\s+requested started: `+regexp.QuoteMeta(waitURL)+` \(type default\)\n`+
+		`  \d+s\s+requested\s+requested started \(type default\)\n`+
 		`  \d+s\s+placed\s+placed on COMP-W/slappart0\n`+
 		`  \d+s\s+reported\s+node reported started\n`+
 		`  \d+s\s+state\s+stopped requested\n`+

@@ -128,14 +128,14 @@ func encodeInstance(i *model.Instance) []byte {
 }
 
 func encodeEvents(h *eventHistory) []byte {
-	e := encoder{b: make([]byte, 0, 16+64*len(h.Events))}
+	e := encoder{b: make([]byte, 0, 16+48*len(h.recs))}
 	e.b = append(e.b, formatBinaryV1)
-	e.str(h.GUID)
-	e.uvarint(uint64(len(h.Events)))
-	for _, ev := range h.Events {
-		e.time(ev.At)
-		e.str(string(ev.Kind))
-		e.str(ev.Message)
+	e.str(h.guid)
+	e.uvarint(uint64(len(h.recs)))
+	for _, r := range h.recs {
+		e.varint(r.at)
+		e.str(r.kind.String())
+		e.str(r.msg)
 	}
 	return e.b
 }
@@ -481,17 +481,21 @@ func (d *EntityDecoder) instance(b []byte) (*model.Instance, error) {
 func (d *EntityDecoder) events(b []byte) (*eventHistory, error) {
 	r := d.newReader(b)
 	h := &eventHistory{}
-	r.str("guid", &h.GUID)
+	r.str("guid", &h.guid)
 	n := r.uvarint("events")
 	if n > uint64(len(b)) { // every event takes at least three bytes
 		r.fail("events")
 	} else if n > 0 && r.err == nil {
-		h.Events = make([]Event, n)
-		for k := range h.Events {
-			ev := &h.Events[k]
-			ev.At = r.time("event time")
-			ev.Kind = EventKind(r.shared("event kind"))
-			r.str("event message", &ev.Message)
+		h.recs = make([]eventRecord, n)
+		for k := range h.recs {
+			rec := &h.recs[k]
+			rec.at = r.varint("event time")
+			kind, err := parseEventKind(r.shared("event kind"))
+			if err != nil && r.err == nil {
+				r.err = fmt.Errorf("event %d: %w", k+1, err)
+			}
+			rec.kind = kind
+			r.str("event message", &rec.msg)
 		}
 	}
 	if err := r.end(); err != nil {

@@ -106,7 +106,9 @@ func (s *State) request(now time.Time, c Request) (Result, error) {
 	}
 	inst.Version = s.tick()
 	s.instances[inst.GUID] = inst
-	s.event(inst, EventRequested, "requested %s: %s (type %s)", inst.RequestedState, inst.SoftwareRelease, stype)
+	if s.history() {
+		s.event(inst, EventRequested, "requested %s (type %s)", inst.RequestedState, stype)
+	}
 	s.addToIndexes(inst) // also marks it pending
 	s.place(now, inst)
 	s.recordInstance(inst)
@@ -122,7 +124,7 @@ func (s *State) updateInstance(now time.Time, inst *model.Instance, c Request, s
 		return Result{}, conflictf("instance %q (%s) is shared=%v: it cannot be requested again with shared=%v",
 			inst.Title, inst.GUID, inst.Shared, c.Shared)
 	}
-	if what := requestChanges(inst, c, stype, sla); len(what) > 0 {
+	if what := s.requestChanges(inst, c, stype, sla); len(what) > 0 {
 		s.event(inst, EventChanged, "changed: %s", strings.Join(what, ", "))
 	}
 	changed := false
@@ -171,7 +173,9 @@ func (s *State) changeOwnState(now time.Time, inst *model.Instance, st model.Req
 	before := inst.RequestedState
 	s.applyEffectiveState(now, inst)
 	if inst.RequestedState == before {
-		s.event(inst, EventState, "%s requested: it stays %s, as its root is", st, before)
+		if s.history() {
+			s.event(inst, EventState, "%s requested: it stays %s, as its root is", st, before)
+		}
 	}
 	if inst.IsRoot() {
 		for _, g := range s.treeMembers(treeOf(inst)) {
@@ -258,9 +262,11 @@ func (s *State) applyEffectiveState(now time.Time, inst *model.Instance) {
 		return
 	}
 	inst.RequestedState = eff
-	if eff == inst.OwnState {
+	switch {
+	case !s.history():
+	case eff == inst.OwnState:
 		s.event(inst, EventState, "%s requested", eff)
-	} else {
+	default:
 		s.event(inst, EventState, "%s, as its root is", eff)
 	}
 	if eff == model.StateDestroyed {
@@ -280,12 +286,16 @@ func (s *State) destroyInstance(now time.Time, inst *model.Instance) {
 		// Never placed: nothing to tear down.
 		s.pending.remove(inst)
 		s.forget(inst)
-		s.event(inst, EventDestroyed, "destroyed: it was never placed")
+		if s.history() {
+			s.event(inst, EventDestroyed, "destroyed: it was never placed")
+		}
 		inst.Version = s.tick()
 		s.recordInstance(inst)
 	case inst.Shared:
 		host := inst.HostGUID
-		s.event(inst, EventDestroyed, "destroyed: %s no longer hosts it", host)
+		if s.history() {
+			s.event(inst, EventDestroyed, "destroyed: %s no longer hosts it", host)
+		}
 		if s.hosted[host] != nil {
 			delete(s.hosted[host], inst.GUID)
 		}
@@ -354,7 +364,9 @@ func (s *State) place(now time.Time, inst *model.Instance) bool {
 	cs.cand.Free--
 	s.candidatesChanged()
 	inst.ComputerID, inst.PartitionID, inst.PendingReason = cs.c.ID, part.ID, ""
-	s.event(inst, EventPlaced, "placed %s", placement(inst))
+	if s.history() {
+		s.event(inst, EventPlaced, "placed %s", placement(inst))
+	}
 	s.pending.remove(inst)
 	inst.Version = s.tick()
 	s.recordPartition(part)
@@ -432,7 +444,9 @@ func (s *State) placeShared(inst *model.Instance) bool {
 		}
 	}
 	inst.HostGUID, inst.ComputerID, inst.PendingReason = host.GUID, host.ComputerID, ""
-	s.event(inst, EventPlaced, "placed: %s", placement(inst))
+	if s.history() {
+		s.event(inst, EventPlaced, "placed: %s", placement(inst))
+	}
 	s.pending.remove(inst)
 	if s.hosted[host.GUID] == nil {
 		s.hosted[host.GUID] = map[string]bool{}
@@ -505,9 +519,13 @@ func (s *State) reportPartition(now time.Time, c ReportPartition) (Result, error
 	}
 	if inst.ReportedState != c.State || inst.ReportedError != errText {
 		if errText != "" {
-			s.event(inst, EventReported, "node reported error: %s", firstLine(errText))
+			if s.history() {
+				s.event(inst, EventReported, "node reported error: %s", firstLine(errText))
+			}
 		} else {
-			s.event(inst, EventReported, "node reported %s", c.State)
+			if s.history() {
+				s.event(inst, EventReported, "node reported %s", c.State)
+			}
 		}
 		inst.ReportedState, inst.ReportedError = c.State, errText
 		s.recordInstance(inst)
@@ -594,7 +612,9 @@ func (s *State) setConnection(c SetConnection) (Result, error) {
 		target = sh
 	}
 	if !maps.Equal(target.Connection, c.Parameters) {
-		s.event(target, EventPublished, "connection parameters published (%s)", keysChanged(target.Connection, c.Parameters))
+		if s.history() {
+			s.event(target, EventPublished, "connection parameters published (%s)", keysChanged(target.Connection, c.Parameters))
+		}
 		target.Connection = maps.Clone(c.Parameters)
 		s.recordInstance(target)
 		s.bumpRequester(target)
@@ -663,9 +683,11 @@ func (s *State) bang(c Bang) (Result, error) {
 		if m.RequestedState == model.StateDestroyed {
 			continue
 		}
-		if m == inst {
+		switch {
+		case !s.history():
+		case m == inst:
 			s.event(m, EventBang, "bang by %s%s", c.By, why)
-		} else {
+		default:
 			s.event(m, EventBang, "bang of %s by %s%s", inst.GUID, c.By, why)
 		}
 		s.bumpInstance(m)
@@ -686,7 +708,9 @@ func (s *State) bangComputer(c BangComputer) (Result, error) {
 		if inst == nil || inst.Freed || inst.RequestedState == model.StateDestroyed {
 			continue
 		}
-		s.event(inst, EventBang, "bang of computer %s by %s", c.ComputerID, c.By)
+		if s.history() {
+			s.event(inst, EventBang, "bang of computer %s by %s", c.ComputerID, c.By)
+		}
 		s.bumpInstance(inst)
 	}
 	return Result{Changed: true}, nil
@@ -730,7 +754,9 @@ func (s *State) partitionDestroyed(now time.Time, c PartitionDestroyed) (Result,
 		}
 	}
 	if inst != nil {
-		s.event(inst, EventDestroyed, "destroyed: partition %s/%s is free", c.ComputerID, c.PartitionID)
+		if s.history() {
+			s.event(inst, EventDestroyed, "destroyed: partition %s/%s is free", c.ComputerID, c.PartitionID)
+		}
 		s.closeHosting(inst, now)
 		s.forget(inst)
 		inst.ReportedState = ""
@@ -784,7 +810,9 @@ func (s *State) rename(c Rename) (Result, error) {
 	oldTree := treeOf(inst)
 	members := s.treeMembers(oldTree)
 	delete(s.byKey, keyOf(inst))
-	s.event(inst, EventRenamed, "renamed from %q to %q", inst.Title, c.NewTitle)
+	if s.history() {
+		s.event(inst, EventRenamed, "renamed from %q to %q", inst.Title, c.NewTitle)
+	}
 	inst.Title = c.NewTitle
 	s.byKey[keyOf(inst)] = inst.GUID
 	s.bumpInstance(inst)

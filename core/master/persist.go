@@ -102,8 +102,6 @@ func decodeJSONEntity(kind EntityKind, key string, data []byte) (Mutation, error
 		v = &Revocation{}
 	case KindCredential:
 		v = &Credential{}
-	case KindEvents:
-		v = &eventHistory{}
 	default:
 		return Mutation{}, fmt.Errorf("master: stored entity %s %q has unknown kind", kind, key)
 	}

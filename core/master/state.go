@@ -78,9 +78,9 @@ type State struct {
 	usage     map[string]*Usage          // by person: derived from live instances, never persisted
 	movements []account.Movement
 	journals  map[string]bool
-	revoked   map[string]*Revocation // by Revocation.key
-	creds     map[string]*Credential // by person
-	events    map[string][]Event     // by instance guid: the last Config.EventHistory events
+	revoked   map[string]*Revocation   // by Revocation.key
+	creds     map[string]*Credential   // by person
+	events    map[string][]eventRecord // by instance guid: the last Config.EventHistory events
 
 	muts []Mutation // mutations of the command being applied
 	now  time.Time  // the time of the command being applied
@@ -103,7 +103,7 @@ func New(cfg Config) *State {
 		usage:     map[string]*Usage{},
 		journals:  map[string]bool{},
 		creds:     map[string]*Credential{},
-		events:    map[string][]Event{},
+		events:    map[string][]eventRecord{},
 	}
 }
 

@@ -454,7 +454,7 @@ func (s *Server) instanceEvents(w http.ResponseWriter, r *http.Request, who mode
 	err := s.read(r.Context(), func(st *master.State) error {
 		ev, err := st.InstanceEvents(who, r.PathValue("guid"))
 		for _, e := range ev {
-			out = append(out, api.Event{At: e.At, Kind: string(e.Kind), Message: e.Message})
+			out = append(out, api.Event{At: e.At, Kind: e.Kind.String(), Message: e.Message})
 		}
 		return err
 	})
