@@ -203,7 +203,9 @@ func TestUpgradeRewritesJSONEntities(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := master.New(master.DefaultConfig())
+	cfg := master.DefaultConfig()
+	cfg.EventHistory = 0 // versions before 5 kept no event histories
+	st := master.New(cfg)
 	for i, c := range sampleCommands(3) {
 		if _, _, err := st.Apply(t0.Add(time.Duration(i)*time.Second), c); err != nil {
 			t.Fatal(err)
