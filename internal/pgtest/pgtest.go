@@ -87,6 +87,20 @@ type Options struct {
 	TrustNet string
 }
 
+// Missing says what this machine lacks to run PostgreSQL for a test, or ""
+// when nothing is missing.
+func Missing() string {
+	if Bin() == "" {
+		return "PostgreSQL not found (no initdb and postgres under /usr/lib/postgresql/*/bin): install Debian's postgresql (make test-deps)"
+	}
+	if os.Geteuid() == 0 {
+		if _, err := user.Lookup("postgres"); err != nil {
+			return "running as root and no postgres system user to run PostgreSQL as: install Debian's postgresql (make test-deps)"
+		}
+	}
+	return ""
+}
+
 // Start initializes and starts a cluster for t, listening on its unix
 // socket only; it is stopped and removed when t ends.
 func Start(t testing.TB) *Server {
@@ -109,11 +123,11 @@ func StartWith(t testing.TB, opts Options) *Server {
 			t.Fatalf("pgtest: TrustNet %s does not hold ListenTCP %s", opts.TrustNet, opts.ListenTCP)
 		}
 	}
-	bin := Bin()
-	if bin == "" {
-		testenv.Missing(t, "PostgreSQL not found (no initdb and postgres under /usr/lib/postgresql/*/bin): install Debian's postgresql (make test-deps)")
+	if why := Missing(); why != "" {
+		testenv.Missing(t, why)
 		return nil
 	}
+	bin := Bin()
 	s := &Server{bin: bin, tcp: opts}
 	dir, err := os.MkdirTemp("", "slapgo-pg-")
 	if err != nil {
@@ -125,8 +139,7 @@ func StartWith(t testing.TB, opts Options) *Server {
 		// initdb and postgres refuse to run as root.
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			testenv.Missing(t, "running as root and no postgres system user to run PostgreSQL as: install Debian's postgresql (make test-deps)")
-			return nil
+			t.Fatalf("pgtest: %v", err)
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
@@ -384,16 +397,26 @@ func (s *Server) TCPURL(t testing.TB, dbURL string) string {
 // NewDatabase creates an empty database and returns its URL.
 func (s *Server) NewDatabase(t testing.TB) string {
 	t.Helper()
+	url, err := s.CreateDatabase(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url
+}
+
+// CreateDatabase is NewDatabase for a caller that cannot stop its test
+// (another goroutine than the test's).
+func (s *Server) CreateDatabase(ctx context.Context) (string, error) {
 	name := fmt.Sprintf("t%d", s.dbs.Add(1))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	c, err := pgx.Connect(ctx, s.url("postgres"))
 	if err != nil {
-		t.Fatalf("pgtest: %v", err)
+		return "", fmt.Errorf("pgtest: %w", err)
 	}
 	defer c.Close(ctx)
 	if _, err := c.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("pgtest: creating database %s: %v", name, err)
+		return "", fmt.Errorf("pgtest: creating database %s: %w", name, err)
 	}
-	return s.url(name)
+	return s.url(name), nil
 }
