@@ -33,14 +33,13 @@ const cutNetPrefix = "slapgo-cut-"
 // the API, which stays up so that the test sees what the cut master
 // answers.
 type leaderNet struct {
-	ns                     string
-	dbHost, dbNS           string // the database link's two ends
-	apiHost, apiNS         string // the API link's two ends
-	dbHostIP, dbNSIP       string // addresses on the database link (/30)
-	apiHostIP, apiNSIP     string // addresses on the API link (/30)
-	dbNet                  string // the database link's network (CIDR)
-	removeOnce             sync.Once
-	removed, hostLinksGone bool
+	ns                 string
+	dbHost, dbNS       string // the database link's two ends
+	apiHost, apiNS     string // the API link's two ends
+	dbHostIP, dbNSIP   string // addresses on the database link (/30)
+	apiHostIP, apiNSIP string // addresses on the API link (/30)
+	dbNet              string // the database link's network (CIDR)
+	removeOnce         sync.Once
 }
 
 // ipCommand runs ip (iproute2) with args.
