@@ -100,6 +100,8 @@ func decodeJSONEntity(kind EntityKind, key string, data []byte) (Mutation, error
 		v = &Revocation{}
 	case KindCredential:
 		v = &Credential{}
+	case KindIdempotency:
+		v = &IdempotencyRecord{}
 	default:
 		return Mutation{}, fmt.Errorf("master: stored entity %s %q has unknown kind", kind, key)
 	}
@@ -182,7 +184,12 @@ func (s *State) Snapshot() []Mutation {
 		r := *s.revoked[k]
 		out = append(out, Mutation{Kind: KindRevocation, Key: k, Value: &r})
 	}
-	return s.snapshotCredentials(out)
+	out = s.snapshotCredentials(out)
+	for _, r := range s.idemOrder {
+		c := *r
+		out = append(out, Mutation{Kind: KindIdempotency, Key: idempotencyID(r.Actor, r.Key), Value: &c})
+	}
+	return out
 }
 
 // Restore rebuilds a state from persisted entities (in any order).
@@ -225,6 +232,8 @@ func Restore(cfg Config, entities []Mutation) (*State, error) {
 			s.revoked[v.key()] = v
 		case *Credential:
 			s.creds[credKey(v.Identity)] = v
+		case *IdempotencyRecord:
+			s.addIdempotency(v)
 		default:
 			return nil, fmt.Errorf("master: restore: entity %s %q has unexpected type %T", m.Kind, m.Key, m.Value)
 		}

@@ -72,8 +72,10 @@ type State struct {
 	usage     map[string]*Usage          // by person: derived from live instances, never persisted
 	movements []account.Movement
 	journals  map[string]bool
-	revoked   map[string]*Revocation // by Revocation.key
-	creds     map[string]*Credential // by person
+	revoked   map[string]*Revocation        // by Revocation.key
+	creds     map[string]*Credential        // by person
+	idem      map[string]*IdempotencyRecord // by idempotencyID
+	idemOrder []*IdempotencyRecord          // oldest first
 
 	muts []Mutation // mutations of the command being applied
 }

@@ -551,13 +551,27 @@ func (s *Server) Close() error { return s.store.Close() }
 //
 // An error of Apply waits for the batches already queued too: the answer
 // may reflect what they changed.
+//
+// A request carrying an idempotency key (api.HeaderIdempotencyKey) is
+// applied with core/master.ApplyOnce: sent again after a lost answer, to
+// this master or another one of the grid, it gets the first result back
+// and changes nothing. attach runs for the replay too: credentials are
+// drawn anew (a private key is never stored to be replayed), for the same
+// identity.
 func (s *Server) exec(ctx context.Context, cmd master.Command, attach func(master.Result) (store.Batch, error)) (master.Result, error) {
 	if !s.Leading() {
 		return master.Result{}, newError(http.StatusServiceUnavailable, api.CodeUnavailable, "this master follows: send writes to the leader")
 	}
 	s.mu.Lock()
 	now := s.now() // under the lock: commands see time in apply order
-	res, muts, err := s.state.Apply(now, cmd)
+	var res master.Result
+	var muts []master.Mutation
+	var err error
+	if key, ok := ctx.Value(idempotencyKeyCtx{}).(string); ok {
+		res, muts, err = s.state.ApplyOnce(now, key, cmd)
+	} else {
+		res, muts, err = s.state.Apply(now, cmd)
+	}
 	if err == nil {
 		if verr := s.discardUnstorable(ctx, cmd.CommandName(), muts); verr != nil {
 			s.mu.Unlock()
