@@ -302,6 +302,14 @@ func (s *State) followOther(m Mutation) error {
 			}
 			s.addIdempotency(v)
 		}
+	case KindUpgrade:
+		if m.Delete {
+			s.destroyTimes = nil
+		} else if v, ok := m.Value.(*DestructionTimes); ok {
+			s.destroyTimes = v
+		} else {
+			return followErr(m)
+		}
 	default:
 		return fmt.Errorf("master: following the log: entity %s %q has unknown kind", m.Kind, m.Key)
 	}

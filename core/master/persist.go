@@ -102,6 +102,11 @@ func decodeJSONEntity(kind EntityKind, key string, data []byte) (Mutation, error
 		v = &Credential{}
 	case KindIdempotency:
 		v = &IdempotencyRecord{}
+	case KindUpgrade:
+		if key != UpgradeDestructionTimes {
+			return Mutation{}, fmt.Errorf("master: stored entity %s %q: unknown upgrade record", kind, key)
+		}
+		v = &DestructionTimes{}
 	default:
 		return Mutation{}, fmt.Errorf("master: stored entity %s %q has unknown kind", kind, key)
 	}
@@ -185,6 +190,10 @@ func (s *State) Snapshot() []Mutation {
 		out = append(out, Mutation{Kind: KindRevocation, Key: k, Value: &r})
 	}
 	out = s.snapshotCredentials(out)
+	if s.destroyTimes != nil {
+		c := *s.destroyTimes
+		out = append(out, Mutation{Kind: KindUpgrade, Key: UpgradeDestructionTimes, Value: &c})
+	}
 	for _, r := range s.idemOrder {
 		c := *r
 		out = append(out, Mutation{Kind: KindIdempotency, Key: idempotencyID(r.Actor, r.Key), Value: &c})
@@ -234,6 +243,8 @@ func Restore(cfg Config, entities []Mutation) (*State, error) {
 			s.creds[credKey(v.Identity)] = v
 		case *IdempotencyRecord:
 			s.addIdempotency(v)
+		case *DestructionTimes:
+			s.destroyTimes = v
 		default:
 			return nil, fmt.Errorf("master: restore: entity %s %q has unexpected type %T", m.Kind, m.Key, m.Value)
 		}

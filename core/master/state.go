@@ -77,6 +77,8 @@ type State struct {
 	idem      map[string]*IdempotencyRecord // by idempotencyID
 	idemOrder []*IdempotencyRecord          // oldest first
 
+	destroyTimes *DestructionTimes // nil on a database never upgraded to record them
+
 	muts []Mutation // mutations of the command being applied
 }
 
