@@ -136,7 +136,7 @@ func NewClientTLS(baseURL string, cfg *tls.Config) (*Client, error) {
 		// part of the cache's key: a cache shared with a client presenting
 		// another certificate would resume the first one's identity.
 		cfg = cfg.Clone()
-		cfg.ClientSessionCache = tls.NewLRUClientSessionCache(sessionCacheSize)
+		cfg.ClientSessionCache = gridSessionCache{tls.NewLRUClientSessionCache(sessionCacheSize)}
 	}
 	tr := &http.Transport{
 		TLSClientConfig:     cfg,
@@ -146,6 +146,27 @@ func NewClientTLS(baseURL string, cfg *tls.Config) (*Client, error) {
 		ForceAttemptHTTP2:   true,
 	}
 	return &Client{BaseURL: urls[0], Others: urls[1:], HTTP: &http.Client{Transport: tr, Timeout: 60 * time.Second}}, nil
+}
+
+// gridSessionCache keeps one TLS session for every master of the client's
+// grid: the masters of one grid derive the same session-ticket keys (from
+// their shared CA key), so a session begun with one resumes with another
+// after a take-over, whatever name the client reaches it by. It is safe:
+// crypto/tls resumes a session only if the server certificate it began
+// with is valid for the name now asked (a grid's server certificate names
+// every master), and the client certificate is the client's own (one
+// cache per client).
+type gridSessionCache struct{ tls.ClientSessionCache }
+
+// gridSessionKey is the one key under which a client's session is kept.
+const gridSessionKey = "slapgo-grid"
+
+func (c gridSessionCache) Get(string) (*tls.ClientSessionState, bool) {
+	return c.ClientSessionCache.Get(gridSessionKey)
+}
+
+func (c gridSessionCache) Put(_ string, cs *tls.ClientSessionState) {
+	c.ClientSessionCache.Put(gridSessionKey, cs)
 }
 
 // masters lists the masters in the order to ask them.

@@ -90,7 +90,7 @@ type Server struct {
 	ca         *ca.Authority
 	serverCert atomic.Pointer[tls.Certificate]
 	certFiles  [2]string   // server certificate and key, reloaded by ReloadServerCertificate
-	tickets    *ticketKeys // TLS session-ticket keys of the data directory (nil: the process's own)
+	tickets    *ticketKeys // TLS session-ticket keys derived from the CA key (nil: the process's own)
 	store      store.Store
 	metrics    *metrics
 	retryEvery time.Duration
@@ -291,9 +291,13 @@ func Open(opts Options) (*Server, error) {
 		m.leading.Set(1)
 	}
 	s.certFiles = [2]string{p(FileServerCert), p(FileServerKey)}
-	if s.tickets, err = loadTicketKeys(p(FileTicketKeys), s.now()); err != nil {
+	if s.tickets, err = newTicketKeys(authority); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if _, err := os.Stat(p(FileTicketKeys)); err == nil {
+		s.log.Info("the TLS session-ticket keys are now derived from the CA key: this file is no longer read and may be removed",
+			"file", p(FileTicketKeys))
 	}
 	return s, nil
 }
@@ -434,8 +438,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, metricsLn net.Liste
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelInfo)
 	tlsConf := s.TLSConfig()
 	if s.tickets != nil {
-		// Sessions resume across restarts (see FileTicketKeys).
-		s.tickets.set(tlsConf)
+		// Sessions resume across restarts and take-overs (see
+		// FileTicketKeys).
+		s.tickets.set(tlsConf, s.now())
 	}
 	api := &http.Server{
 		Handler:   s.handler,
@@ -494,13 +499,8 @@ loop:
 			}
 		case <-sampleTick.C:
 			s.sample()
-			if s.tickets != nil {
-				if changed, err := s.tickets.rotate(s.now()); err != nil {
-					s.log.Warn("TLS session-ticket keys not rotated (the current ones are kept)", "err", err)
-				} else if changed {
-					s.tickets.set(tlsConf)
-					s.log.Info("TLS session-ticket keys rotated")
-				}
+			if s.tickets != nil && s.tickets.set(tlsConf, s.now()) {
+				s.log.Info("TLS session-ticket keys rotated")
 			}
 		}
 	}
