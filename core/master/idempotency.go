@@ -167,12 +167,3 @@ func (s *State) pruneIdempotency(now time.Time) []Mutation {
 	}
 	return out
 }
-
-// IdempotencyRecords lists the keys remembered, oldest first.
-func (s *State) IdempotencyRecords() []IdempotencyRecord {
-	out := make([]IdempotencyRecord, 0, len(s.idemOrder))
-	for _, r := range s.idemOrder {
-		out = append(out, *r)
-	}
-	return out
-}
