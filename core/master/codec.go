@@ -124,6 +124,10 @@ func encodeInstance(i *model.Instance) []byte {
 	e.uvarint(i.Version)
 	e.time(i.CreatedAt)
 	e.time(i.StartedAt)
+	if !i.DestroyedAt.IsZero() {
+		// Optional: absent from values written before it was recorded.
+		e.time(i.DestroyedAt)
+	}
 	return e.b
 }
 
@@ -470,6 +474,9 @@ func (d *EntityDecoder) instance(b []byte) (*model.Instance, error) {
 	i.Version = r.uvarint("version")
 	i.CreatedAt = r.time("created_at")
 	i.StartedAt = r.time("started_at")
+	if r.err == nil && r.off < len(r.b) {
+		i.DestroyedAt = r.time("destroyed_at")
+	}
 	if err := r.end(); err != nil {
 		*i = model.Instance{}
 		d.spare = i // a corrupt value takes no slot of a block

@@ -268,4 +268,7 @@ type Result struct {
 	Placed    int  // RetryPending, Contact and capacity commands: pending requests placed
 	CameBack  bool // Contact: the computer counted as offline before
 	Changed   bool // whether the command changed anything
+	// Replayed: ApplyOnce answered a key already used with the result
+	// recorded then; nothing was applied.
+	Replayed bool `json:"replayed,omitempty"`
 }

@@ -33,6 +33,11 @@
 // entity kind (KindEvents), so Restore brings it back. InstanceEvents
 // reads it under the same rule as Instance.
 //
+// ApplyOnce is Apply under a client's idempotency key (idempotency.go): a
+// command sent again after a lost answer, under the same key, gets its
+// first result back and is not applied twice; the record is an entity, so
+// it holds across a restart and a take-over.
+//
 // Time is an input: now is passed to Apply and to queries, never read.
 // Identifiers (PERSON-n, SOFTINST-n) and versions come from counters held in
 // the state, so the same commands give the same state, byte for byte.

@@ -278,6 +278,7 @@ func (s *State) applyEffectiveState(now time.Time, inst *model.Instance) {
 
 // destroyInstance handles an instance newly requested destroyed.
 func (s *State) destroyInstance(now time.Time, inst *model.Instance) {
+	inst.DestroyedAt = now
 	delete(s.byKey, keyOf(inst))
 	s.charge(inst, -1)
 	s.removeFromHostIndex(inst)

@@ -102,6 +102,13 @@ func decodeJSONEntity(kind EntityKind, key string, data []byte) (Mutation, error
 		v = &Revocation{}
 	case KindCredential:
 		v = &Credential{}
+	case KindIdempotency:
+		v = &IdempotencyRecord{}
+	case KindUpgrade:
+		if key != UpgradeDestructionTimes {
+			return Mutation{}, fmt.Errorf("master: stored entity %s %q: unknown upgrade record", kind, key)
+		}
+		v = &DestructionTimes{}
 	default:
 		return Mutation{}, fmt.Errorf("master: stored entity %s %q has unknown kind", kind, key)
 	}
@@ -184,7 +191,16 @@ func (s *State) Snapshot() []Mutation {
 		r := *s.revoked[k]
 		out = append(out, Mutation{Kind: KindRevocation, Key: k, Value: &r})
 	}
-	return s.snapshotEvents(s.snapshotCredentials(out))
+	out = s.snapshotEvents(s.snapshotCredentials(out))
+	if s.destroyTimes != nil {
+		c := *s.destroyTimes
+		out = append(out, Mutation{Kind: KindUpgrade, Key: UpgradeDestructionTimes, Value: &c})
+	}
+	for _, r := range s.idemOrder {
+		c := *r
+		out = append(out, Mutation{Kind: KindIdempotency, Key: idempotencyID(r.Actor, r.Key), Value: &c})
+	}
+	return out
 }
 
 // Restore rebuilds a state from persisted entities (in any order).
@@ -229,6 +245,10 @@ func Restore(cfg Config, entities []Mutation) (*State, error) {
 			s.creds[credKey(v.Identity)] = v
 		case *eventHistory:
 			s.restoreEvents(v)
+		case *IdempotencyRecord:
+			s.addIdempotency(v)
+		case *DestructionTimes:
+			s.destroyTimes = v
 		default:
 			return nil, fmt.Errorf("master: restore: entity %s %q has unexpected type %T", m.Kind, m.Key, m.Value)
 		}

@@ -78,9 +78,13 @@ type State struct {
 	usage     map[string]*Usage          // by person: derived from live instances, never persisted
 	movements []account.Movement
 	journals  map[string]bool
-	revoked   map[string]*Revocation   // by Revocation.key
-	creds     map[string]*Credential   // by person
-	events    map[string][]eventRecord // by instance guid: the last Config.EventHistory events
+	revoked   map[string]*Revocation        // by Revocation.key
+	creds     map[string]*Credential        // by person
+	events    map[string][]eventRecord      // by instance guid: the last Config.EventHistory events
+	idem      map[string]*IdempotencyRecord // by idempotencyID
+	idemOrder []*IdempotencyRecord          // oldest first
+
+	destroyTimes *DestructionTimes // nil on a database never upgraded to record them
 
 	muts []Mutation // mutations of the command being applied
 	now  time.Time  // the time of the command being applied

@@ -125,6 +125,10 @@ type Instance struct {
 	StartedAt time.Time `json:"started_at,omitzero"`
 	// Freed is set once a destroyed instance released its partition.
 	Freed bool `json:"freed,omitempty"`
+	// DestroyedAt is when the instance was requested destroyed (zero
+	// while it is not, and for instances destroyed before the master
+	// recorded it: see core/master.State.DestroyedAt).
+	DestroyedAt time.Time `json:"destroyed_at,omitzero"`
 }
 
 // IsRoot reports whether the instance was requested by a person.

@@ -9,6 +9,14 @@ import (
 // Version prefix of every route.
 const Prefix = "/api/v1"
 
+// HeaderIdempotencyKey carries a key the client draws once per logical
+// call of a command that is not idempotent by itself, and sends with every
+// attempt, to whichever master of the grid it reaches: the master applies
+// the command once and answers a repeated key with the first result
+// (Stripe's and Kubernetes' idempotency keys; core/master.ApplyOnce).
+// Keys are remembered for 24 hours, per identity.
+const HeaderIdempotencyKey = "Idempotency-Key"
+
 // Error codes carried in Error.Code.
 const (
 	CodeInvalid         = "invalid"

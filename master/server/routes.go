@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/x509"
 	"log/slog"
 	"net/http"
@@ -127,6 +128,10 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// idempotencyKeyCtx carries the request's idempotency key (the header
+// api.HeaderIdempotencyKey) to exec, which applies the command under it.
+type idempotencyKeyCtx struct{}
+
 // instrument wraps a route: authentication (unless public), metrics by
 // route pattern and status, and a debug-level access log.
 func (s *Server) instrument(pattern string, public bool, h handlerFunc) http.Handler {
@@ -147,6 +152,9 @@ func (s *Server) instrument(pattern string, public bool, h handlerFunc) http.Han
 		case authErr != nil:
 			writeError(sw, s.log, authErr)
 		default:
+			if key := r.Header.Get(api.HeaderIdempotencyKey); key != "" {
+				r = r.WithContext(context.WithValue(r.Context(), idempotencyKeyCtx{}, key))
+			}
 			h(sw, r, who)
 		}
 		if sw.status == 0 {
