@@ -25,6 +25,14 @@ type Config struct {
 	Limits Limits
 	// Quotas bound what each person holds (zero: no quota).
 	Quotas Quotas
+	// ViewReplacesPrevious: a computer's view replaces the previous one,
+	// whose partitions the next ComputerView of that computer may update
+	// in place (no copy of the partition list per change). For a caller
+	// that keeps only the latest view of each computer and reads it from
+	// one goroutine with the state, like the simulator's agents. Off (the
+	// server, which renders views after the fact): a view stays as it was
+	// returned.
+	ViewReplacesPrevious bool
 	// AllowLocalSoftwareURLs accepts file:// software release URLs (a
 	// grid on one machine, test harnesses); otherwise only network URLs.
 	AllowLocalSoftwareURLs bool
