@@ -24,6 +24,9 @@ const (
 	flagShared byte = 1 << iota
 	flagFreed
 	flagUniqueByNetwork
+	// flagPriced: the price factor follows the start time (instances
+	// placed under a price policy; values without it are at list price).
+	flagPriced
 )
 
 // Time encodings of the binary format: a zero time, a UTC time, a time with
@@ -89,6 +92,9 @@ func encodeInstance(i *model.Instance) []byte {
 	if i.SLA.UniqueByNetwork {
 		flags |= flagUniqueByNetwork
 	}
+	if i.PriceFactor != 0 {
+		flags |= flagPriced
+	}
 	e.b = append(e.b, flags)
 	e.str(i.GUID)
 	e.str(i.Title)
@@ -122,6 +128,9 @@ func encodeInstance(i *model.Instance) []byte {
 	e.uvarint(i.Version)
 	e.time(i.CreatedAt)
 	e.time(i.StartedAt)
+	if i.PriceFactor != 0 {
+		e.float(i.PriceFactor)
+	}
 	return e.b
 }
 
@@ -415,7 +424,7 @@ func (d *EntityDecoder) instance(b []byte) (*model.Instance, error) {
 	r := d.newReader(b)
 	i := d.newInstance()
 	flags := r.byte1("flags")
-	if flags&^(flagShared|flagFreed|flagUniqueByNetwork) != 0 {
+	if flags&^(flagShared|flagFreed|flagUniqueByNetwork|flagPriced) != 0 {
 		r.fail("flags")
 	}
 	i.Shared = flags&flagShared != 0
@@ -453,6 +462,9 @@ func (d *EntityDecoder) instance(b []byte) (*model.Instance, error) {
 	i.Version = r.uvarint("version")
 	i.CreatedAt = r.time("created_at")
 	i.StartedAt = r.time("started_at")
+	if flags&flagPriced != 0 {
+		i.PriceFactor = r.float("price_factor")
+	}
 	if err := r.end(); err != nil {
 		*i = model.Instance{}
 		d.spare = i // a corrupt value takes no slot of a block

@@ -7,6 +7,7 @@ import (
 
 	"github.com/slapgo/slapgo/core/account"
 	"github.com/slapgo/slapgo/core/alloc"
+	"github.com/slapgo/slapgo/core/market"
 	"github.com/slapgo/slapgo/core/model"
 )
 
@@ -28,6 +29,14 @@ type Config struct {
 	// AllowLocalSoftwareURLs accepts file:// software release URLs (a
 	// grid on one machine, test harnesses); otherwise only network URLs.
 	AllowLocalSoftwareURLs bool
+	// Pricing is the grid's price policy (a curve of core/market whose
+	// values are factors of the list price): each instance placed is
+	// charged its computer's list price times the factor quoted then
+	// (model.Instance.PriceFactor). nil: the list price.
+	Pricing *market.Curve
+	// DemandWindow is how far back Pricing counts requests as recent
+	// demand (0: DefaultDemandWindow).
+	DemandWindow time.Duration
 }
 
 // DefaultConfig is the production configuration.
@@ -74,6 +83,7 @@ type State struct {
 	journals  map[string]bool
 	revoked   map[string]*Revocation // by Revocation.key
 	creds     map[string]*Credential // by person
+	arrivals  []time.Time            // requests within the demand window, with Config.Pricing
 
 	muts []Mutation // mutations of the command being applied
 }
