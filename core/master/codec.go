@@ -24,6 +24,9 @@ const (
 	flagShared byte = 1 << iota
 	flagFreed
 	flagUniqueByNetwork
+	// flagPriced: the price factor follows the start time (instances
+	// placed under a price policy; values without it are at list price).
+	flagPriced
 )
 
 // Time encodings of the binary format: a zero time, a UTC time, a time with
@@ -91,6 +94,9 @@ func encodeInstance(i *model.Instance) []byte {
 	if i.SLA.UniqueByNetwork {
 		flags |= flagUniqueByNetwork
 	}
+	if i.PriceFactor != 0 {
+		flags |= flagPriced
+	}
 	e.b = append(e.b, flags)
 	e.str(i.GUID)
 	e.str(i.Title)
@@ -124,8 +130,11 @@ func encodeInstance(i *model.Instance) []byte {
 	e.uvarint(i.Version)
 	e.time(i.CreatedAt)
 	e.time(i.StartedAt)
+	if i.PriceFactor != 0 {
+		e.float(i.PriceFactor)
+	}
 	if !i.DestroyedAt.IsZero() {
-		// Optional: absent from values written before it was recorded.
+		// Optional, last: absent from values written before it was recorded.
 		e.time(i.DestroyedAt)
 	}
 	return e.b
@@ -436,7 +445,7 @@ func (d *EntityDecoder) instance(b []byte) (*model.Instance, error) {
 	r := d.newReader(b)
 	i := d.newInstance()
 	flags := r.byte1("flags")
-	if flags&^(flagShared|flagFreed|flagUniqueByNetwork) != 0 {
+	if flags&^(flagShared|flagFreed|flagUniqueByNetwork|flagPriced) != 0 {
 		r.fail("flags")
 	}
 	i.Shared = flags&flagShared != 0
@@ -474,6 +483,9 @@ func (d *EntityDecoder) instance(b []byte) (*model.Instance, error) {
 	i.Version = r.uvarint("version")
 	i.CreatedAt = r.time("created_at")
 	i.StartedAt = r.time("started_at")
+	if flags&flagPriced != 0 {
+		i.PriceFactor = r.float("price_factor")
+	}
 	if r.err == nil && r.off < len(r.b) {
 		i.DestroyedAt = r.time("destroyed_at")
 	}

@@ -197,6 +197,10 @@ func (s *State) followInstances(ms []Mutation) error {
 			continue
 		}
 		i := m.Value.(*model.Instance)
+		if s.instances[i.GUID] == nil && !i.Shared {
+			// A new request: recent demand, as restoreArrivals counts it.
+			s.followArrival(i.CreatedAt)
+		}
 		s.instances[i.GUID] = i
 	}
 	for _, m := range ms {

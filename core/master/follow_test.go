@@ -5,7 +5,9 @@ import (
 	"maps"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/slapgo/slapgo/core/market"
 	"github.com/slapgo/slapgo/core/master"
 	"github.com/slapgo/slapgo/core/model"
 )
@@ -41,7 +43,11 @@ func asStored(t *testing.T, muts []master.Mutation) []master.Mutation {
 func TestApplyPersistedEqualsRestore(t *testing.T) {
 	for seed := range uint64(20) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			leader := master.New(master.Config{Policy: "random", KeepMovements: true, EventHistory: 4})
+			// With a price policy: the recent demand it reads is kept
+			// by the follower too (a promoted follower quotes alike).
+			pricing := market.Curve{Kind: market.Auction, Base: 1, Gain: 2, Max: 4, Horizon: time.Hour}
+			leader := master.New(master.Config{Policy: "random", KeepMovements: true, EventHistory: 4,
+				Pricing: &pricing, DemandWindow: 10 * time.Minute})
 			g := newCommandGen(t, leader, seed)
 			db := map[string]master.Mutation{} // the database: the last write of each entity
 			for _, m := range asStored(t, leader.Snapshot()) {
@@ -51,8 +57,10 @@ func TestApplyPersistedEqualsRestore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			var last time.Time
 			for step := range 400 {
 				now, cmd := g.next(step)
+				last = now
 				// Commands the generator does not draw: destructions,
 				// revocations, keyed commands.
 				switch g.r.IntN(12) {
@@ -92,10 +100,10 @@ func TestApplyPersistedEqualsRestore(t *testing.T) {
 					t.Fatalf("step %d: %s: %v", step, cmd.CommandName(), err)
 				}
 				if step%40 == 39 {
-					compareStates(t, step, follower, db)
+					compareStates(t, step, last, follower, db)
 				}
 			}
-			compareStates(t, -1, follower, db)
+			compareStates(t, -1, last, follower, db)
 			// The follower keeps deciding as the leader does.
 			if got, want := mustJSON(t, follower.Snapshot()), mustJSON(t, leader.Snapshot()); got != want {
 				t.Fatal("the follower's entities differ from the leader's")
@@ -105,7 +113,7 @@ func TestApplyPersistedEqualsRestore(t *testing.T) {
 }
 
 // compareStates compares a follower with a fresh load of db.
-func compareStates(t *testing.T, step int, follower *master.State, db map[string]master.Mutation) {
+func compareStates(t *testing.T, step int, now time.Time, follower *master.State, db map[string]master.Mutation) {
 	t.Helper()
 	fresh, err := master.Restore(follower.Config(), slices.Collect(maps.Values(db)))
 	if err != nil {
@@ -120,10 +128,12 @@ func compareStates(t *testing.T, step int, follower *master.State, db map[string
 		Free      int
 		Busy      int
 		Keys      []master.IdempotencyRecord
+		Market    market.State
 	}
 	read := func(s *master.State) string {
 		a := answers{Snapshot: s.Snapshot(), Pending: s.Pending(), Views: map[string]model.ComputerView{},
-			Usage: map[string]master.Usage{}, Instances: s.Instances(model.Admin, true), Keys: s.IdempotencyRecords()}
+			Usage: map[string]master.Usage{}, Instances: s.Instances(model.Admin, true), Keys: s.IdempotencyRecords(),
+			Market: s.MarketState(now, "")}
 		for _, id := range s.ComputerIDs() {
 			v, err := s.ComputerView(id)
 			if err != nil {

@@ -109,6 +109,9 @@ func (s *State) request(now time.Time, c Request) (Result, error) {
 	if s.history() {
 		s.event(inst, EventRequested, "requested %s (type %s)", inst.RequestedState, stype)
 	}
+	if !inst.Shared {
+		s.noteArrival(now)
+	}
 	s.addToIndexes(inst) // also marks it pending
 	s.place(now, inst)
 	s.recordInstance(inst)
@@ -359,6 +362,7 @@ func (s *State) place(now time.Time, inst *model.Instance) bool {
 		s.syncCandidate(cs)
 		return s.setPending(inst, "computer "+cs.c.ID+" has no free partition")
 	}
+	inst.PriceFactor = s.quote(now, inst) // the state before it takes its partition
 	part.Status = model.PartitionBusy
 	part.InstanceGUID = inst.GUID
 	part.ReportedState, part.ReportedError = "", ""
@@ -548,19 +552,24 @@ func (s *State) closeHosting(inst *model.Instance, now time.Time) {
 		return
 	}
 	if s.cfg.KeepMovements && now.After(inst.StartedAt) {
-		m := account.HostingMovement(inst, inst.StartedAt, now)
-		s.addMovement(m, inst.ComputerID)
+		s.addPricedMovement(s.priceHosting(account.HostingMovement(inst, inst.StartedAt, now), inst))
 	}
 	inst.StartedAt = time.Time{}
 	s.recordInstance(inst)
 }
 
+// addMovement prices m at its computer's list price and records it.
 func (s *State) addMovement(m account.Movement, computerID string) {
-	s.meta.Movements++
-	m.ID = fmt.Sprintf("MVT-%d", s.meta.Movements)
 	if cs := s.computers[computerID]; cs != nil {
 		m = account.Price(m, cs.c.Prices, cs.c.Currency)
 	}
+	s.addPricedMovement(m)
+}
+
+// addPricedMovement records m, priced already.
+func (s *State) addPricedMovement(m account.Movement) {
+	s.meta.Movements++
+	m.ID = fmt.Sprintf("MVT-%d", s.meta.Movements)
 	s.movements = append(s.movements, m)
 	s.tick()
 	cp := m

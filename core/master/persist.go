@@ -299,6 +299,7 @@ func Restore(cfg Config, entities []Mutation) (*State, error) {
 		s.pending.add(i)
 	}
 	slices.SortFunc(s.movements, func(a, b account.Movement) int { return compareGUID(a.ID, b.ID) })
+	s.restoreArrivals(insts)
 	s.muts = nil
 	return s, nil
 }

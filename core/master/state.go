@@ -7,6 +7,7 @@ import (
 
 	"github.com/slapgo/slapgo/core/account"
 	"github.com/slapgo/slapgo/core/alloc"
+	"github.com/slapgo/slapgo/core/market"
 	"github.com/slapgo/slapgo/core/model"
 )
 
@@ -41,6 +42,14 @@ type Config struct {
 	// simulator runs, whose hundreds of thousands of instances need not
 	// say their history).
 	EventHistory int
+	// Pricing is the grid's price policy (a curve of core/market whose
+	// values are factors of the list price): each instance placed is
+	// charged its computer's list price times the factor quoted then
+	// (model.Instance.PriceFactor). nil: the list price.
+	Pricing *market.Curve
+	// DemandWindow is how far back Pricing counts requests as recent
+	// demand (0: DefaultDemandWindow).
+	DemandWindow time.Duration
 }
 
 // DefaultConfig is the production configuration.
@@ -93,6 +102,7 @@ type State struct {
 	idemOrder []*IdempotencyRecord          // oldest first
 
 	destroyTimes *DestructionTimes // nil on a database never upgraded to record them
+	arrivals     []time.Time       // requests within the demand window, with Config.Pricing
 
 	muts []Mutation // mutations of the command being applied
 	now  time.Time  // the time of the command being applied

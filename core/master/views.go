@@ -19,6 +19,7 @@ func (s *State) info(i *model.Instance) InstanceInfo {
 		PendingReason: i.PendingReason, ComputerID: i.ComputerID, PartitionID: i.PartitionID,
 		HostGUID: i.HostGUID, Connection: i.Connection, ReportedState: i.ReportedState,
 		ReportedError: i.ReportedError, Version: i.Version, CreatedAt: i.CreatedAt, StartedAt: i.StartedAt,
+		PriceFactor: i.PriceFactor,
 	}
 	if !i.SLA.IsZero() {
 		if info.SLA = i.SLA.Raw(); len(info.SLA) == 0 {
@@ -353,11 +354,7 @@ func (s *State) Invoices(a model.Actor, person string, start, end, now time.Time
 	slices.SortFunc(running, func(a, b runningInstance) int { return model.CompareNaturalKeys(a.key, b.key) })
 	for _, r := range running {
 		i := r.inst
-		m := account.HostingMovement(i, i.StartedAt, now)
-		if cs := s.computers[i.ComputerID]; cs != nil {
-			m = account.Price(m, cs.c.Prices, cs.c.Currency)
-		}
-		ms = append(ms, m)
+		ms = append(ms, s.priceHosting(account.HostingMovement(i, i.StartedAt, now), i))
 	}
 	return account.BuildInvoices(ms, start, end), nil
 }

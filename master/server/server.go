@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/slapgo/slapgo/core/alloc"
+	"github.com/slapgo/slapgo/core/market"
 	"github.com/slapgo/slapgo/core/master"
 	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/master/api"
@@ -54,6 +55,9 @@ type Options struct {
 	// OnlineWithin: computers not seen for longer get no new instance
 	// (0: no such condition).
 	OnlineWithin time.Duration
+	// Pricing is the grid's price policy (master.Config.Pricing): nil
+	// invoices hosting at the computers' list prices.
+	Pricing *market.Curve
 	// RetryEvery: how often pending requests are retried on a timer
 	// (default DefaultRetryEvery).
 	RetryEvery time.Duration
@@ -307,7 +311,7 @@ func Open(opts Options) (*Server, error) {
 func newServer(opts Options, policy alloc.Policy, authority *ca.Authority, serverCert tls.Certificate, st store.Store, m *metrics, snap *store.Snapshot) (*Server, error) {
 	ctx := context.Background()
 	cfg := master.DefaultConfig()
-	cfg.Policy, cfg.OnlineWithin = policy, opts.OnlineWithin
+	cfg.Policy, cfg.OnlineWithin, cfg.Pricing = policy, opts.OnlineWithin, opts.Pricing
 	if opts.Limits != nil {
 		cfg.Limits = *opts.Limits
 	}
