@@ -148,15 +148,15 @@ func pollNodesConditions(r PollResult, st PollStep) []Condition {
 	}
 }
 
-// simConditions: the simulator's targets are for 1,000 nodes of 300
-// partitions over 24 virtual hours.
-func simConditions(run SimRun) []Condition {
+// simConditions: each of the simulator's targets is for a number of nodes
+// (1,000 or 10,000) of 300 partitions over 24 virtual hours.
+func simConditions(run SimRun, nodes int) []Condition {
 	perNode := 0
 	if run.Nodes > 0 {
 		perNode = run.Partitions / run.Nodes
 	}
 	return []Condition{
-		{Name: "nodes", Want: formatNumber(SimTargetNodes), Got: formatNumber(float64(run.Nodes)), Met: run.Nodes == SimTargetNodes},
+		{Name: "nodes", Want: formatNumber(float64(nodes)), Got: formatNumber(float64(run.Nodes)), Met: run.Nodes == nodes},
 		{Name: "partitions per node", Want: "300", Got: fmt.Sprint(perNode), Met: perNode == 300},
 		condEqual("virtual duration", "24h", formatInterval(run.Virtual)),
 	}

@@ -265,17 +265,37 @@ func TestPollSectionVerdicts(t *testing.T) {
 func TestSimAndStormConditions(t *testing.T) {
 	for _, tc := range []struct {
 		run  SimRun
+		fig  string
 		want string
 	}{
-		{SimRun{Nodes: 1000, Partitions: 300000, Virtual: 24 * time.Hour, CPU: 35 * time.Second, Wall: 124 * time.Second, PeakRSS: 2 << 30}, StatusPass},
-		{SimRun{Nodes: 1000, Partitions: 300000, Virtual: 24 * time.Hour, CPU: 61 * time.Second, PeakRSS: 2 << 30}, StatusMiss},
-		{SimRun{Nodes: 1000, Partitions: 300000, Virtual: time.Hour, CPU: time.Second, PeakRSS: 1 << 30}, StatusNA},
-		{SimRun{Nodes: 1000, Partitions: 10000, Virtual: 24 * time.Hour, CPU: time.Second, PeakRSS: 1 << 30}, StatusNA},
+		{SimRun{Nodes: 1000, Partitions: 300000, Virtual: 24 * time.Hour, CPU: 14 * time.Second, Wall: 124 * time.Second, PeakRSS: 1 << 30}, "sim CPU time (user + system)", StatusPass},
+		{SimRun{Nodes: 1000, Partitions: 300000, Virtual: 24 * time.Hour, CPU: 16 * time.Second, PeakRSS: 1 << 30}, "sim CPU time (user + system)", StatusMiss},
+		{SimRun{Nodes: 1000, Partitions: 300000, Virtual: time.Hour, CPU: time.Second, PeakRSS: 1 << 30}, "sim CPU time (user + system)", StatusNA},
+		{SimRun{Nodes: 1000, Partitions: 10000, Virtual: 24 * time.Hour, CPU: time.Second, PeakRSS: 1 << 30}, "sim CPU time (user + system)", StatusNA},
+		{SimRun{Nodes: 10000, Partitions: 3000000, Virtual: 24 * time.Hour, CPU: 9 * time.Minute, PeakRSS: 15 << 30}, "sim CPU time (user + system), 10,000 nodes", StatusPass},
+		{SimRun{Nodes: 10000, Partitions: 3000000, Virtual: 24 * time.Hour, CPU: 11 * time.Minute, PeakRSS: 15 << 30}, "sim CPU time (user + system), 10,000 nodes", StatusMiss},
+		{SimRun{Nodes: 10000, Partitions: 3000000, Virtual: time.Hour, CPU: time.Minute, PeakRSS: 1 << 30}, "sim CPU time (user + system), 10,000 nodes", StatusNA},
+		{SimRun{Nodes: 10000, Partitions: 1000000, Virtual: 24 * time.Hour, CPU: time.Minute, PeakRSS: 1 << 30}, "sim CPU time (user + system), 10,000 nodes", StatusNA},
 	} {
 		s := SimResult{Runs: []SimRun{tc.run}}.Section("")
-		if s.Figures[1].Name != "sim CPU time (user + system)" || s.Figures[1].Status != tc.want {
-			t.Errorf("%+v: second figure %+v, want CPU time %s", tc.run, s.Figures[1], tc.want)
+		if s.Figures[1].Name != tc.fig || s.Figures[1].Status != tc.want {
+			t.Errorf("%+v: second figure %+v, want %s %s", tc.run, s.Figures[1], tc.fig, tc.want)
 		}
+	}
+	// The 10,000-node target's RSS bound is its own: 15 GiB passes there,
+	// 17 GiB does not.
+	for _, tc := range []struct {
+		rss  int64
+		want string
+	}{{15 << 30, StatusPass}, {17 << 30, StatusMiss}} {
+		s := SimResult{Runs: []SimRun{{Nodes: 10000, Partitions: 3000000, Virtual: 24 * time.Hour, CPU: time.Minute, PeakRSS: tc.rss}}}.Section("")
+		if s.Figures[2].Name != "sim peak RSS, 10,000 nodes" || s.Figures[2].Status != tc.want {
+			t.Errorf("10,000 nodes at %d bytes: third figure %+v, want peak RSS %s", tc.rss, s.Figures[2], tc.want)
+		}
+	}
+	// Another size has no judged figure.
+	if s := (SimResult{Runs: []SimRun{{Nodes: 5000, Partitions: 1500000, Virtual: 24 * time.Hour, CPU: time.Minute}}}).Section(""); len(s.Figures) != 1 {
+		t.Errorf("5,000 nodes: figures %+v, want only the events", s.Figures)
 	}
 	for _, tc := range []struct {
 		changed int

@@ -45,7 +45,11 @@
 // tagged @real-stack-only check a layer the simulator does not model (the
 // TLS handshake): the sim backend skips them, with the reason of their
 // reason tag (see RealStackReasons), and refuses, as unsupported, an
-// impostor's call rather than pretend to check a certificate.
+// impostor's call rather than pretend to check a certificate. Scenarios
+// tagged @live-only need what only the live backend runs (@postgres: two
+// masters on a PostgreSQL database); the other backends skip them with the
+// reason of their reason tag (see LiveOnlyReasons). A scenario whose tag
+// is in Options.Lacks is skipped for want of a prerequisite.
 //
 // # Caller's duties
 //

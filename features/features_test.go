@@ -82,11 +82,12 @@ func featurePaths(t *testing.T) []string {
 func TestFeatures(t *testing.T) {
 	kind := backendKind()
 	var factory features.Factory
+	var lacks map[string]string
 	switch kind {
 	case "sim":
 		factory = simFactory
 	case "live":
-		factory = liveFactory(t)
+		factory, lacks = liveFactory(t)
 	case "cluster":
 		factory = clusterFactory(t)
 	default:
@@ -109,7 +110,7 @@ func TestFeatures(t *testing.T) {
 	suite := godog.TestSuite{
 		Name: "slapgo-" + kind,
 		ScenarioInitializer: func(sc *godog.ScenarioContext) {
-			features.Register(sc, features.Options{Backend: kind, Factory: factory,
+			features.Register(sc, features.Options{Backend: kind, Factory: factory, Lacks: lacks,
 				Skipped: func(name, why string) { skipped[name] = why }})
 		},
 		Options: &godog.Options{
@@ -263,6 +264,11 @@ func TestSkipReason(t *testing.T) {
 		{"live", []string{"@sim-only", "@tls"}, "without a reason tag"},
 		{"live", []string{"@sim-only", "@scale", "@real-stack-only", "@tls"}, "no backend runs it"},
 		{"sim", []string{"@sim-only", "@scale", "@real-stack-only", "@tls"}, "no backend runs it"},
+		{"live", []string{"@live-only", "@postgres"}, ""},
+		{"sim", []string{"@live-only", "@postgres"}, "two masters on a PostgreSQL database"},
+		{"cluster", []string{"@live-only", "@postgres"}, "only the live backend"},
+		{"cluster", []string{"@live-only"}, "without a reason tag"},
+		{"live", []string{"@sim-only", "@virtual-time", "@live-only", "@postgres"}, "no backend runs it"},
 	}
 	for _, tt := range tests {
 		got := features.SkipReason(tt.kind, tt.tags)

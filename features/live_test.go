@@ -2,9 +2,11 @@ package features_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/slapgo/slapgo/features"
 	"github.com/slapgo/slapgo/features/backend"
 	"github.com/slapgo/slapgo/features/backend/livebackend"
+	"github.com/slapgo/slapgo/internal/pgtest"
 	"github.com/slapgo/slapgo/internal/testenv"
 )
 
@@ -28,23 +31,50 @@ const (
 )
 
 // liveFactory builds (or takes) the slapgo binary once and returns a
-// factory starting a fresh master and nodes per scenario.
-func liveFactory(t *testing.T) features.Factory {
+// factory starting a fresh master and nodes per scenario, with the tags of
+// the scenarios this machine lacks a prerequisite for (see
+// features.Options.Lacks): without PostgreSQL, @postgres (under CI=true
+// that fails t instead).
+//
+// A scenario tagged @postgres runs two masters on a new database of one
+// PostgreSQL server started for the suite.
+func liveFactory(t *testing.T) (features.Factory, map[string]string) {
 	t.Helper()
 	bin, root, keep, privileged := liveSetup(t)
+	lacks := map[string]string{}
+	var pg *pgtest.Server
+	if why := pgtest.Missing(); why != "" {
+		if testenv.InCI() {
+			testenv.Missing(t, "the @postgres scenarios: "+why)
+		}
+		lacks["@postgres"] = why
+	} else {
+		pg = pgtest.Start(t)
+	}
 	var seq atomic.Int64
 	return func(ctx context.Context, info features.ScenarioInfo) (backend.Backend, error) {
 		dir := filepath.Join(root, "scenario-"+strconv.FormatInt(seq.Add(1), 10))
 		if keep {
 			t.Logf("live backend: %q runs in %s", info.Name, dir)
 		}
-		return livebackend.New(ctx, livebackend.Config{Binary: bin, Dir: dir, Keep: keep, Privileged: privileged,
+		cfg := livebackend.Config{Binary: bin, Dir: dir, Keep: keep, Privileged: privileged,
 			Net: 64 + os.Getpid()%128, Log: func(format string, args ...any) {
 				if keep {
 					t.Logf("live: "+format, args...)
 				}
-			}})
-	}
+			}}
+		if slices.Contains(info.Tags, "@postgres") {
+			if pg == nil {
+				return nil, fmt.Errorf("live backend: %q needs PostgreSQL: %s", info.Name, lacks["@postgres"])
+			}
+			db, err := pg.CreateDatabase(ctx)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Postgres, cfg.Masters = db, 2
+		}
+		return livebackend.New(ctx, cfg)
+	}, lacks
 }
 
 // liveSetup checks the live backend's prerequisites and builds (or takes)

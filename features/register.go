@@ -26,6 +26,9 @@ const (
 	// RealStackOnlyTag: the scenario checks a layer the simulator does not
 	// model; only the live and cluster backends run it.
 	RealStackOnlyTag = "@real-stack-only"
+	// LiveOnlyTag: the scenario needs what only the live backend runs
+	// (real binaries on this machine); the reason tag says what.
+	LiveOnlyTag = "@live-only"
 )
 
 // SkipReasons says, for each reason tag that accompanies @sim-only or
@@ -42,6 +45,12 @@ var RealStackReasons = map[string]string{
 	"@tls": "checks the master's TLS handshake (a certificate another authority issued): the simulator models no TLS layer",
 }
 
+// LiveOnlyReasons says, for each reason tag that accompanies @live-only,
+// what the other backends lack.
+var LiveOnlyReasons = map[string]string{
+	"@postgres": "runs two masters on a PostgreSQL database: only the live backend does (the simulator models one master and no database, the cluster backend runs one master on SQLite)",
+}
+
 // SkipReason is why a scenario with these tags does not run on a backend
 // of this kind, or "" when it runs. A scenario that no backend would run
 // (tagged for the simulator only and for real stacks only) is skipped
@@ -49,11 +58,13 @@ var RealStackReasons = map[string]string{
 func SkipReason(kind string, tags []string) string {
 	has := func(t string) bool { return slices.Contains(tags, t) }
 	simOnly := has(SimOnlyTag) || has(NotYetLiveTag)
-	realOnly := has(RealStackOnlyTag)
+	realOnly := has(RealStackOnlyTag) || has(LiveOnlyTag)
 	switch {
 	case simOnly && realOnly:
 		return "tagged both for the simulator only (" + SimOnlyTag + " or " + NotYetLiveTag + ") and for real stacks only (" +
-			RealStackOnlyTag + "): no backend runs it"
+			RealStackOnlyTag + " or " + LiveOnlyTag + "): no backend runs it"
+	case kind != "live" && has(LiveOnlyTag):
+		return reasons(tags, LiveOnlyTag, LiveOnlyReasons)
 	case kind == "sim" && realOnly:
 		return reasons(tags, RealStackOnlyTag, RealStackReasons)
 	case kind != "sim" && simOnly:
@@ -85,14 +96,20 @@ func Register(sc *godog.ScenarioContext, opts Options) {
 		for i, t := range p.Tags {
 			tags[i] = t.Name
 		}
-		if why := SkipReason(opts.Backend, tags); why != "" {
+		why := SkipReason(opts.Backend, tags)
+		for _, t := range tags {
+			if lack, ok := opts.Lacks[t]; ok && why == "" {
+				why = lack
+			}
+		}
+		if why != "" {
 			godog.Logf(ctx, "skipped on the %s backend: %s", opts.Backend, why)
 			if opts.Skipped != nil {
 				opts.Skipped(p.Name, why)
 			}
 			return ctx, godog.ErrSkip
 		}
-		s := &Scenario{Name: p.Name, Seed: SeedOf(p.Name), software: map[string]string{},
+		s := &Scenario{Name: p.Name, Seed: SeedOf(p.Name), software: map[string]string{}, killedMaster: -1,
 			instances: map[string]*instanceRecord{}, computers: map[string]backend.ComputerSpec{}}
 		be, err := opts.Factory(ctx, ScenarioInfo{Name: p.Name, Seed: s.Seed, Tags: tags})
 		if err != nil {
@@ -151,6 +168,7 @@ func Register(sc *godog.ScenarioContext, opts Options) {
 	registerInstanceSteps(sc)
 	registerNodeSteps(sc)
 	registerAccountingSteps(sc)
+	registerMasterSteps(sc)
 }
 
 // runPattern is the -run pattern of a scenario's subtest: go test turns

@@ -41,6 +41,11 @@ type Options struct {
 	// Skipped, when set, is told each scenario this backend skips and why
 	// (see SkipReason), for the reports (see MarkSkipped).
 	Skipped func(name, why string)
+	// Lacks maps a tag to a prerequisite this machine lacks for the
+	// scenarios so tagged ("@postgres": PostgreSQL is not installed):
+	// they are skipped with that reason (a factory fails instead under
+	// CI=true, see internal/testenv).
+	Lacks map[string]string
 }
 
 // SeedOf is a scenario's seed: the FNV-64a hash of its name.
@@ -72,6 +77,11 @@ type Scenario struct {
 	// last), what they do while later steps run is not (on live and
 	// cluster the nodes go on). Both zero before the first time step.
 	markFrom, markTo time.Time
+
+	// The master "the leader master is killed" killed, and when (-1:
+	// none yet).
+	killedMaster int
+	killedAt     time.Time
 }
 
 // instanceRecord remembers how an instance was requested, to request it

@@ -16,9 +16,10 @@ import (
 // requesters' value and waiting).
 //
 // NB the price a policy quotes is the factor of the computer's list price
-// an instance is charged while it runs (inst.factor); the master's own
-// invoices stay at the list price, so with a price policy the objectives'
-// revenue, not economics.invoiced_total, is what providers earned.
+// an instance is charged while it runs (inst.factor); the simulated
+// master runs without core/master's Config.Pricing, so its invoices stay
+// at the list price, and with a price policy the objectives' revenue, not
+// economics.invoiced_total, is what providers earned.
 type marketState struct {
 	delay *market.Curve // nil: the constant master.provisioning_delay
 	price *market.Curve // nil: the list price

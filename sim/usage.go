@@ -20,9 +20,34 @@ type nodeUsage struct {
 	// or before the simulation a moment drawn within the last period.
 	period time.Time
 	last   time.Time // last sample
-	// Per partition, this period: CPU seconds and MiB·hours.
-	cpu, mem map[string]float64
-	pending  []pendingJournal
+	// Per partition, this period: CPU seconds and MiB·hours. The meters
+	// stay assigned to their partitions from one period to the next, in
+	// the order first sampled (the view's), so that a sample finds its
+	// meter by the partition's place in the view; byID finds it otherwise.
+	meters  []usageMeter
+	byID    map[string]int32
+	pending []pendingJournal
+}
+
+// usageMeter is one partition's usage this period.
+type usageMeter struct {
+	id       string
+	cpu, mem float64
+	used     bool // sampled this period
+}
+
+// meter returns the meter of partition id, the i-th of the view.
+func (u *nodeUsage) meter(i int, id string) *usageMeter {
+	if i < len(u.meters) && u.meters[i].id == id {
+		return &u.meters[i]
+	}
+	k, ok := u.byID[id]
+	if !ok {
+		k = int32(len(u.meters))
+		u.meters = append(u.meters, usageMeter{id: id})
+		u.byID[id] = k
+	}
+	return &u.meters[k]
 }
 
 // pendingJournal is a journal kept until the master accepts it.
@@ -37,7 +62,7 @@ func (s *engine) newUsage(now time.Time) *nodeUsage {
 	if s.sc.Agent.UsageReportEvery.D() <= 0 {
 		return nil
 	}
-	return &nodeUsage{start: now, period: now, last: now, cpu: map[string]float64{}, mem: map[string]float64{}}
+	return &nodeUsage{start: now, period: now, last: now, byID: map[string]int32{}}
 }
 
 // startDuties starts the schedule of the node's periodic duties as its
@@ -137,10 +162,17 @@ func (s *engine) sampleUsage(n *node, now time.Time) {
 		return
 	}
 	actual := n.ag.Actual()
-	for _, p := range n.viewPartitions() {
-		if a := actual.Partitions[p.ID]; a.Running && p.InstanceGUID != "" {
-			u.cpu[p.ID] += dt.Seconds() * (0.02 + 0.1*n.rng.Float64())
-			u.mem[p.ID] += dt.Hours() * float64(64+n.rng.IntN(448))
+	ps := n.viewPartitions()
+	for i := range ps {
+		p := &ps[i]
+		if p.InstanceGUID == "" {
+			continue
+		}
+		if a := actual.Partitions[p.ID]; a.Running {
+			m := u.meter(i, p.ID)
+			m.cpu += dt.Seconds() * (0.02 + 0.1*n.rng.Float64())
+			m.mem += dt.Hours() * float64(64+n.rng.IntN(448))
+			m.used = true
 		}
 	}
 }
@@ -151,11 +183,16 @@ func (s *engine) sampleUsage(n *node, now time.Time) {
 func (s *engine) closeJournal(n *node, now time.Time) {
 	u := n.usage
 	per := map[string][]account.JournalMovement{}
-	for id, cpu := range u.cpu { // order-free: BuildJournal sorts
-		per[id] = []account.JournalMovement{
-			{Resource: account.ResourceCPUTime, Title: "CPU time", Quantity: round3(cpu), VAT: "0"},
-			{Resource: account.ResourceMemoryUsed, Title: "Memory", Quantity: round3(u.mem[id]), VAT: "0"},
+	for i := range u.meters { // order-free: BuildJournal sorts
+		m := &u.meters[i]
+		if !m.used {
+			continue
 		}
+		per[m.id] = []account.JournalMovement{
+			{Resource: account.ResourceCPUTime, Title: "CPU time", Quantity: round3(m.cpu), VAT: "0"},
+			{Resource: account.ResourceMemoryUsed, Title: "Memory", Quantity: round3(m.mem), VAT: "0"},
+		}
+		m.cpu, m.mem, m.used = 0, 0, false
 	}
 	if len(per) > 0 {
 		j := account.BuildJournal(n.id, u.start, now, per, n.group.Currency)
@@ -164,8 +201,6 @@ func (s *engine) closeJournal(n *node, now time.Time) {
 		s.stats.UsageJournals++
 	}
 	u.start, u.period = now, now
-	clear(u.cpu)
-	clear(u.mem)
 }
 
 // deliverUsage posts the journals kept, oldest first, when the master can

@@ -333,7 +333,10 @@ With --scale-workload (default) the request rate, the initial instances,
 the requesters and the bursts scale with the number of nodes.
 --calibration FILE applies the configuration-time model measured by
 "slapgo bench storm --json > FILE".
-Target: 1,000 nodes × 300 partitions × 24 h in <= 60 s and <= 4 GiB.`,
+Targets (CPU time, user + system): 1,000 nodes × 300 partitions × 24 h in
+<= 15 s and <= 2 GiB; 10,000 nodes × 300 partitions × 24 h (--nodes 10000)
+in <= 10 min and <= 16 GiB. A run of either size over another number of
+partitions or another duration is n/a.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			started := time.Now()

@@ -718,7 +718,13 @@ printing a line on stderr at each change, and exits with:
 			if done, err := o.structured(cmd.OutOrStdout(), inst); done {
 				return errors.Join(waitErr, err)
 			}
-			if err := describeInstance(cmd.OutOrStdout(), inst); err != nil {
+			var events []api.Event
+			if inst.GUID != "" {
+				if events, err = c.InstanceEvents(cmd.Context(), inst.GUID); err != nil {
+					return errors.Join(waitErr, err)
+				}
+			}
+			if err := describeInstance(cmd.OutOrStdout(), inst, events); err != nil {
 				return err
 			}
 			return waitErr
@@ -919,7 +925,7 @@ func newInstanceCmd(o *clientOptions) *cobra.Command {
 	lf.StringVar(&filter.computer, "computer", "", "only instances on computer `ID`")
 	lf.StringVar(&filter.software, "software", "", "only instances of software releases whose URL contains `text`")
 	show := &cobra.Command{
-		Use: "show GUID|TITLE", Short: "Describe an instance: software, type, parameters, SLA, placement, errors, connection parameters, recent changes", Args: cobra.ExactArgs(1),
+		Use: "show GUID|TITLE", Short: "Describe an instance: software, type, parameters, SLA, placement, errors, connection parameters, recent events", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
@@ -929,10 +935,14 @@ func newInstanceCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if done, err := o.structured(cmd.OutOrStdout(), i); done {
+			events, err := c.InstanceEvents(cmd.Context(), i.GUID)
+			if err != nil {
 				return err
 			}
-			return describeInstance(cmd.OutOrStdout(), i)
+			if done, err := o.structured(cmd.OutOrStdout(), describedInstance{Instance: i, Events: events}); done {
+				return err
+			}
+			return describeInstance(cmd.OutOrStdout(), i, events)
 		},
 	}
 	var message string

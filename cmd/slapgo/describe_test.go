@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/master/api"
@@ -123,7 +126,7 @@ func TestListsAndDescriptions(t *testing.T) {
 	desc := mustOut(t, p, "instance", "show", a.GUID)
 	wantLines(t, "instance show", desc, `(?m)^Error:\s+promise port 8080 failed$`, `(?m)^Readiness:\s+error: promise port 8080 failed$`,
 		`(?m)^Software:\s+`+regexp.QuoteMeta(waitURL)+`$`, `(?m)^Parameters:\n  name = A$`, `(?m)^SLA: none$`, `(?m)^Connection: none$`,
-		`(?m)^  \d{4}-\S+  node reported error: promise port 8080 failed$`)
+		`(?m)^  \d+s\s+reported\s+node reported error: promise port 8080 failed$`)
 	if code, _, stderr := run(p, "instance", "show", "nope"); code != 1 || !strings.Contains(stderr, `no instance titled "nope": give the GUID`) {
 		t.Errorf("instance show nope: exit %d, stderr %q", code, stderr)
 	}
@@ -141,5 +144,72 @@ func TestPersonList(t *testing.T) {
 	}
 	if code, _, stderr := run(person, "person", "list"); code != 1 || !strings.Contains(stderr, "may not list persons: admin only") {
 		t.Errorf("person list by a person: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestInstanceShowEvents: `instance show` lists what happened to an
+// instance, oldest first, from the history the master keeps: a stopped
+// then started instance shows both changes and its node's reports, in
+// order; -o json carries them.
+func TestInstanceShowEvents(t *testing.T) {
+	g := newWaitGrid(t)
+	ctx := context.Background()
+	p := g.person
+	var a api.Instance
+	if code, stderr := runClient(t, p, &a, "request", "a", waitURL); code != 0 {
+		t.Fatalf("request: exit %d: %s", code, stderr)
+	}
+	report := func(st model.ReportedState) {
+		t.Helper()
+		if err := g.node.ReportPartition(ctx, "COMP-W", a.PartitionID, api.PartitionStateRequest{State: st}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	report(model.ReportedStarted)
+	mustOut(t, p, "instance", "stop", "a")
+	report(model.ReportedStopped)
+	mustOut(t, p, "instance", "start", a.GUID)
+	report(model.ReportedStarted)
+
+	show := mustOut(t, p, "instance", "show", "a")
+	wantLines(t, "instance show", show, `(?m)^Events:\n  AGE\s+KIND\s+MESSAGE\n`+
+		`  \d+s\s+requested\s+requested started \(type default\)\n`+
+		`  \d+s\s+placed\s+placed on COMP-W/slappart0\n`+
+		`  \d+s\s+reported\s+node reported started\n`+
+		`  \d+s\s+state\s+stopped requested\n`+
+		`  \d+s\s+reported\s+node reported stopped\n`+
+		`  \d+s\s+state\s+started requested\n`+
+		`  \d+s\s+reported\s+node reported started\n\z`)
+
+	var described struct {
+		GUID   string      `json:"guid"`
+		Events []api.Event `json:"events"`
+	}
+	if err := json.Unmarshal([]byte(mustOut(t, p, "instance", "show", "a", "-o", "json")), &described); err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, e := range described.Events {
+		kinds = append(kinds, e.Kind)
+	}
+	if want := []string{"requested", "placed", "reported", "state", "reported", "state", "reported"}; described.GUID != a.GUID || !slices.Equal(kinds, want) {
+		t.Errorf("show -o json: guid %s, event kinds %v, want %v", described.GUID, kinds, want)
+	}
+	wantLines(t, "show -o yaml", mustOut(t, p, "instance", "show", "a", "-o", "yaml"),
+		`(?m)^events:\n  - at: `, `(?m)^    kind: requested$`, `(?m)^    message: started requested$`)
+}
+
+// TestAge: how long ago an event happened, in the units a reader expects.
+func TestAge(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{-time.Second, "0s"}, {0, "0s"}, {45 * time.Second, "45s"}, {119 * time.Second, "119s"},
+		{2 * time.Minute, "2m"}, {119 * time.Minute, "119m"}, {2 * time.Hour, "2h"}, {47 * time.Hour, "47h"}, {72 * time.Hour, "3d"},
+	} {
+		if got := age(tc.d); got != tc.want {
+			t.Errorf("age(%s) = %s, want %s", tc.d, got, tc.want)
+		}
 	}
 }

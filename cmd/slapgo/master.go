@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/slapgo/slapgo/core/alloc"
+	"github.com/slapgo/slapgo/core/market"
 	"github.com/slapgo/slapgo/core/master"
 	"github.com/slapgo/slapgo/master/server"
 	"github.com/slapgo/slapgo/master/store"
@@ -79,7 +80,7 @@ It refuses a directory that exists and is not empty.`,
 }
 
 func newMasterServeCmd() *cobra.Command {
-	var dataDir, storeSpec, listen, metricsListen, policy, advertise, loopbackPerson, loopbackListen string
+	var dataDir, storeSpec, listen, metricsListen, policy, pricePolicy, advertise, loopbackPerson, loopbackListen string
 	var onlineWithin, retryEvery, grace time.Duration
 	var sessionIdle, sessionMax time.Duration
 	var allowLocal, profiling bool
@@ -134,6 +135,14 @@ anything else is refused), every call acting for that person.`,
 			if onlineWithin < 0 {
 				return fmt.Errorf("--online-within %s: expected a duration >= 0", onlineWithin)
 			}
+			var pricing *market.Curve
+			if pricePolicy != "list" {
+				c, err := market.ParseCurve(pricePolicy)
+				if err != nil {
+					return fmt.Errorf("--price-policy: %w (or \"list\": the list price)", err)
+				}
+				pricing = &c
+			}
 			for _, f := range []struct {
 				name string
 				v    int64
@@ -151,7 +160,7 @@ anything else is refused), every call acting for that person.`,
 			if sessionIdle <= 0 || sessionMax <= 0 {
 				return fmt.Errorf("--session-idle %s, --session-max %s: expected durations > 0", sessionIdle, sessionMax)
 			}
-			srv, err := server.Open(server.Options{DataDir: dataDir, Store: storeSpec, Policy: pol, OnlineWithin: onlineWithin,
+			srv, err := server.Open(server.Options{DataDir: dataDir, Store: storeSpec, Policy: pol, OnlineWithin: onlineWithin, Pricing: pricing,
 				SessionIdle: sessionIdle, SessionMax: sessionMax,
 				RetryEvery: retryEvery, ShutdownGrace: grace, Logger: slog.Default(),
 				Limits: &limits, Quotas: quotas, AllowLocalSoftwareURLs: allowLocal, Profiling: profiling})
@@ -201,7 +210,7 @@ anything else is refused), every call acting for that person.`,
 				}
 			}
 			fmt.Fprintf(out, "portal on https://%s%s\n", ln.Addr(), server.PortalPath)
-			slog.Info("master serving", "api", "https://"+ln.Addr().String(), "data", dataDir, "policy", pol, "online_within", onlineWithin,
+			slog.Info("master serving", "api", "https://"+ln.Addr().String(), "data", dataDir, "policy", pol, "price_policy", pricePolicy, "online_within", onlineWithin,
 				"quota_instances", quotas.MaxInstances, "quota_parameter_bytes", quotas.MaxParameterBytes, "allow_local_software_urls", allowLocal)
 			// SIGHUP: the server certificate files are read again (a
 			// rotation without downtime).
@@ -236,6 +245,7 @@ anything else is refused), every call acting for that person.`,
 	f.BoolVar(&profiling, "pprof", false, "also serve Go's profiles (/debug/pprof/) on --metrics-listen (never on the API)")
 	f.StringVar(&policy, "policy", string(alloc.PolicyFirstFit), "allocation `POLICY`: first-fit, cheapest, pack, spread or random")
 	f.DurationVar(&onlineWithin, "online-within", 0, "allocate only on computers seen within this duration (0: no condition)")
+	f.StringVar(&pricePolicy, "price-policy", "list", "price `POLICY` quoted when an instance is placed and invoiced for its hosting, as a factor of the computer's list price: list, or a core/market curve such as auction,base=1,gain=2,max=4,horizon=1h (see README)")
 	f.DurationVar(&retryEvery, "retry-every", server.DefaultRetryEvery, "how often pending requests are retried")
 	f.DurationVar(&sessionIdle, "session-idle", server.DefaultSessionIdle, "a portal session unused this long ends")
 	f.DurationVar(&sessionMax, "session-max", server.DefaultSessionMax, "a portal session ends this long after sign-in, used or not")

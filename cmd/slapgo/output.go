@@ -107,9 +107,9 @@ func yamlNumbers(v any) any {
 }
 
 // describeInstance prints an instance the way `kubectl describe` does: one
-// field a line, then its parameters, SLA, connection parameters and the
-// recent changes of its state.
-func describeInstance(w io.Writer, i api.Instance) error {
+// field a line, then its parameters, SLA, connection parameters and its
+// recent events (oldest first, the newest last).
+func describeInstance(w io.Writer, i api.Instance, events []api.Event) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	field := func(name, value string) {
 		if value != "" {
@@ -164,42 +164,46 @@ func describeInstance(w io.Writer, i api.Instance) error {
 	section("Parameters", i.Parameters)
 	section("SLA", i.SLA)
 	section("Connection", i.Connection)
+	return describeEvents(w, events, time.Now())
+}
+
+// describedInstance is what `instance show -o json|yaml` prints: the
+// instance and its recent events.
+type describedInstance struct {
+	api.Instance
+	Events []api.Event `json:"events"`
+}
+
+// describeEvents prints an instance's recent events as kubectl describe
+// does, oldest first: how long ago, the kind, the message.
+func describeEvents(w io.Writer, events []api.Event, now time.Time) error {
+	if len(events) == 0 {
+		_, err := fmt.Fprintln(w, "Events: none")
+		return err
+	}
 	fmt.Fprintln(w, "Events:")
-	for _, e := range instanceEvents(i) {
-		fmt.Fprintf(w, "  %s  %s\n", e.at.UTC().Format(time.RFC3339), e.what)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  AGE\tKIND\tMESSAGE")
+	for _, e := range events {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", age(now.Sub(e.At)), e.Kind, e.Message)
 	}
-	return nil
+	return tw.Flush()
 }
 
-type instanceEvent struct {
-	at   time.Time
-	what string
-}
-
-// instanceEvents are the recent changes of an instance's state the master
-// keeps, oldest first: its creation, the start of its hosting, its node's
-// last report.
-func instanceEvents(i api.Instance) []instanceEvent {
-	var ev []instanceEvent
-	if !i.CreatedAt.IsZero() {
-		ev = append(ev, instanceEvent{i.CreatedAt, "requested"})
+// age says how long ago something happened, in the largest unit that
+// keeps two digits: 45s, 12m, 5h, 3d.
+func age(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "0s"
+	case d < 2*time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < 2*time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d/time.Hour))
 	}
-	if !i.StartedAt.IsZero() {
-		where := i.ComputerID + "/" + i.PartitionID
-		if i.Shared {
-			where = "shared host " + i.HostGUID
-		}
-		ev = append(ev, instanceEvent{i.StartedAt, "hosting began on " + where})
-	}
-	if !i.ReportedAt.IsZero() && i.ReportedState != "" {
-		what := "node reported " + string(i.ReportedState)
-		if i.ReportedState == model.ReportedError {
-			what += ": " + firstLine(i.ReportedError)
-		}
-		ev = append(ev, instanceEvent{i.ReportedAt, what})
-	}
-	slices.SortStableFunc(ev, func(a, b instanceEvent) int { return a.at.Compare(b.at) })
-	return ev
+	return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
 }
 
 // firstLine is the first non-empty line of a text.

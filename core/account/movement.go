@@ -198,7 +198,17 @@ func unitFactor(from, to string) float64 {
 // NB: prices are taken as they are; a negative or non-finite entry gives a
 // negative or non-finite amount. Validate price lists where they are set.
 func Price(m Movement, prices model.PriceList, currency string) Movement {
+	return PriceAt(m, prices, currency, 1)
+}
+
+// PriceAt prices m as Price does at factor times the list's price (the
+// price a market policy quoted, as a factor of the list price): UnitPrice
+// is the list's entry × factor. PriceAt(m, p, c, 1) is Price(m, p, c).
+func PriceAt(m Movement, prices model.PriceList, currency string, factor float64) Movement {
 	m.UnitPrice = prices[m.Resource]
+	if factor != 1 {
+		m.UnitPrice *= factor
+	}
 	m.Currency = currency
 	m.Amount = roundAmount(m.Quantity * unitFactor(m.Unit, PriceUnit(m.Resource)) * m.UnitPrice)
 	return m

@@ -17,6 +17,7 @@ import (
 // duties with the mutations.
 func (s *State) Apply(now time.Time, cmd Command) (Result, []Mutation, error) {
 	s.muts = s.muts[:0]
+	s.now = now
 	if cmd == nil {
 		return Result{}, nil, fmt.Errorf("%w: no command", ErrInvalid)
 	}

@@ -24,6 +24,9 @@ const (
 	flagShared byte = 1 << iota
 	flagFreed
 	flagUniqueByNetwork
+	// flagPriced: the price factor follows the start time (instances
+	// placed under a price policy; values without it are at list price).
+	flagPriced
 )
 
 // Time encodings of the binary format: a zero time, a UTC time, a time with
@@ -36,7 +39,9 @@ const (
 
 // binaryKind reports whether values of kind are written in the binary
 // format.
-func binaryKind(kind EntityKind) bool { return kind == KindInstance || kind == KindPartition }
+func binaryKind(kind EntityKind) bool {
+	return kind == KindInstance || kind == KindPartition || kind == KindEvents
+}
 
 type encoder struct{ b []byte }
 
@@ -89,6 +94,9 @@ func encodeInstance(i *model.Instance) []byte {
 	if i.SLA.UniqueByNetwork {
 		flags |= flagUniqueByNetwork
 	}
+	if i.PriceFactor != 0 {
+		flags |= flagPriced
+	}
 	e.b = append(e.b, flags)
 	e.str(i.GUID)
 	e.str(i.Title)
@@ -122,6 +130,26 @@ func encodeInstance(i *model.Instance) []byte {
 	e.uvarint(i.Version)
 	e.time(i.CreatedAt)
 	e.time(i.StartedAt)
+	if i.PriceFactor != 0 {
+		e.float(i.PriceFactor)
+	}
+	if !i.DestroyedAt.IsZero() {
+		// Optional, last: absent from values written before it was recorded.
+		e.time(i.DestroyedAt)
+	}
+	return e.b
+}
+
+func encodeEvents(h *eventHistory) []byte {
+	e := encoder{b: make([]byte, 0, 16+48*len(h.recs))}
+	e.b = append(e.b, formatBinaryV1)
+	e.str(h.guid)
+	e.uvarint(uint64(len(h.recs)))
+	for _, r := range h.recs {
+		e.varint(r.at)
+		e.str(r.kind.String())
+		e.str(r.msg)
+	}
 	return e.b
 }
 
@@ -218,8 +246,10 @@ func (d *EntityDecoder) Decode(kind EntityKind, key string, data []byte) (Mutati
 			v, err = d.instance(data[1:])
 		case KindPartition:
 			v, err = d.partition(data[1:])
+		case KindEvents:
+			v, err = d.events(data[1:])
 		default:
-			err = fmt.Errorf("binary values are written for instances and partitions only")
+			err = fmt.Errorf("binary values are written for instances, partitions and events only")
 		}
 		if err != nil {
 			return Mutation{}, fmt.Errorf("master: stored entity %s %q: %w", kind, key, err)
@@ -415,7 +445,7 @@ func (d *EntityDecoder) instance(b []byte) (*model.Instance, error) {
 	r := d.newReader(b)
 	i := d.newInstance()
 	flags := r.byte1("flags")
-	if flags&^(flagShared|flagFreed|flagUniqueByNetwork) != 0 {
+	if flags&^(flagShared|flagFreed|flagUniqueByNetwork|flagPriced) != 0 {
 		r.fail("flags")
 	}
 	i.Shared = flags&flagShared != 0
@@ -453,12 +483,44 @@ func (d *EntityDecoder) instance(b []byte) (*model.Instance, error) {
 	i.Version = r.uvarint("version")
 	i.CreatedAt = r.time("created_at")
 	i.StartedAt = r.time("started_at")
+	if flags&flagPriced != 0 {
+		i.PriceFactor = r.float("price_factor")
+	}
+	if r.err == nil && r.off < len(r.b) {
+		i.DestroyedAt = r.time("destroyed_at")
+	}
 	if err := r.end(); err != nil {
 		*i = model.Instance{}
 		d.spare = i // a corrupt value takes no slot of a block
 		return nil, err
 	}
 	return i, nil
+}
+
+func (d *EntityDecoder) events(b []byte) (*eventHistory, error) {
+	r := d.newReader(b)
+	h := &eventHistory{}
+	r.str("guid", &h.guid)
+	n := r.uvarint("events")
+	if n > uint64(len(b)) { // every event takes at least three bytes
+		r.fail("events")
+	} else if n > 0 && r.err == nil {
+		h.recs = make([]eventRecord, n)
+		for k := range h.recs {
+			rec := &h.recs[k]
+			rec.at = r.varint("event time")
+			kind, err := parseEventKind(r.shared("event kind"))
+			if err != nil && r.err == nil {
+				r.err = fmt.Errorf("event %d: %w", k+1, err)
+			}
+			rec.kind = kind
+			r.str("event message", &rec.msg)
+		}
+	}
+	if err := r.end(); err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 // partitionAddresses holds a partition and its addresses (two, usually: an

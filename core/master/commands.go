@@ -255,6 +255,10 @@ type InstanceInfo struct {
 	StartedAt time.Time `json:"started_at,omitzero"`
 	// ReportedAt is when its node last reported a change of its state.
 	ReportedAt time.Time `json:"reported_at,omitzero"`
+	// PriceFactor is the factor of its computer's list price its hosting
+	// is charged at, quoted by the grid's price policy when it was placed
+	// (absent: the list price).
+	PriceFactor float64 `json:"price_factor,omitempty"`
 }
 
 // Result is what a command returns; the field matching the command is set.
@@ -268,4 +272,7 @@ type Result struct {
 	Placed    int  // RetryPending, Contact and capacity commands: pending requests placed
 	CameBack  bool // Contact: the computer counted as offline before
 	Changed   bool // whether the command changed anything
+	// Replayed: ApplyOnce answered a key already used with the result
+	// recorded then; nothing was applied.
+	Replayed bool `json:"replayed,omitempty"`
 }

@@ -25,6 +25,19 @@
 // Restore; it is never persisted. File:// software URLs are refused unless
 // Config.AllowLocalSoftwareURLs.
 //
+// Each instance has a bounded history of events (events.go): what was
+// requested, changed, placed or left pending (once per reason), reported,
+// published, banged, renamed, transferred, destroyed, each at the now of
+// its command. Config.EventHistory bounds it (0: none, as in the
+// simulator); it lives outside model.Instance and is persisted as its own
+// entity kind (KindEvents), so Restore brings it back. InstanceEvents
+// reads it under the same rule as Instance.
+//
+// ApplyOnce is Apply under a client's idempotency key (idempotency.go): a
+// command sent again after a lost answer, under the same key, gets its
+// first result back and is not applied twice; the record is an entity, so
+// it holds across a restart and a take-over.
+//
 // Time is an input: now is passed to Apply and to queries, never read.
 // Identifiers (PERSON-n, SOFTINST-n) and versions come from counters held in
 // the state, so the same commands give the same state, byte for byte.

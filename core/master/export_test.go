@@ -68,3 +68,12 @@ func (s *State) FreshComputerView(computerID string) (model.ComputerView, error)
 	}
 	return v, nil
 }
+
+// IdempotencyRecords lists the keys remembered, oldest first.
+func (s *State) IdempotencyRecords() []IdempotencyRecord {
+	out := make([]IdempotencyRecord, 0, len(s.idemOrder))
+	for _, r := range s.idemOrder {
+		out = append(out, *r)
+	}
+	return out
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/slapgo/slapgo/core/account"
@@ -105,6 +106,12 @@ func (s *State) request(now time.Time, c Request) (Result, error) {
 	}
 	inst.Version = s.tick()
 	s.instances[inst.GUID] = inst
+	if s.history() {
+		s.event(inst, EventRequested, "requested %s (type %s)", inst.RequestedState, stype)
+	}
+	if !inst.Shared {
+		s.noteArrival(now)
+	}
 	s.addToIndexes(inst) // also marks it pending
 	s.place(now, inst)
 	s.recordInstance(inst)
@@ -119,6 +126,9 @@ func (s *State) updateInstance(now time.Time, inst *model.Instance, c Request, s
 	if inst.Shared != c.Shared {
 		return Result{}, conflictf("instance %q (%s) is shared=%v: it cannot be requested again with shared=%v",
 			inst.Title, inst.GUID, inst.Shared, c.Shared)
+	}
+	if what := s.requestChanges(inst, c, stype, sla); len(what) > 0 {
+		s.event(inst, EventChanged, "changed: %s", strings.Join(what, ", "))
 	}
 	changed := false
 	if inst.SoftwareRelease != c.SoftwareRelease {
@@ -163,7 +173,13 @@ func (s *State) updateInstance(now time.Time, inst *model.Instance, c Request, s
 // the effective state to it and, for a root, to its tree.
 func (s *State) changeOwnState(now time.Time, inst *model.Instance, st model.RequestedState) {
 	inst.OwnState = st
+	before := inst.RequestedState
 	s.applyEffectiveState(now, inst)
+	if inst.RequestedState == before {
+		if s.history() {
+			s.event(inst, EventState, "%s requested: it stays %s, as its root is", st, before)
+		}
+	}
 	if inst.IsRoot() {
 		for _, g := range s.treeMembers(treeOf(inst)) {
 			if g != inst.GUID {
@@ -249,6 +265,13 @@ func (s *State) applyEffectiveState(now time.Time, inst *model.Instance) {
 		return
 	}
 	inst.RequestedState = eff
+	switch {
+	case !s.history():
+	case eff == inst.OwnState:
+		s.event(inst, EventState, "%s requested", eff)
+	default:
+		s.event(inst, EventState, "%s, as its root is", eff)
+	}
 	if eff == model.StateDestroyed {
 		s.destroyInstance(now, inst)
 		return
@@ -258,6 +281,7 @@ func (s *State) applyEffectiveState(now time.Time, inst *model.Instance) {
 
 // destroyInstance handles an instance newly requested destroyed.
 func (s *State) destroyInstance(now time.Time, inst *model.Instance) {
+	inst.DestroyedAt = now
 	delete(s.byKey, keyOf(inst))
 	s.charge(inst, -1)
 	s.removeFromHostIndex(inst)
@@ -266,10 +290,16 @@ func (s *State) destroyInstance(now time.Time, inst *model.Instance) {
 		// Never placed: nothing to tear down.
 		s.pending.remove(inst)
 		s.forget(inst)
+		if s.history() {
+			s.event(inst, EventDestroyed, "destroyed: it was never placed")
+		}
 		inst.Version = s.tick()
 		s.recordInstance(inst)
 	case inst.Shared:
 		host := inst.HostGUID
+		if s.history() {
+			s.event(inst, EventDestroyed, "destroyed: %s no longer hosts it", host)
+		}
 		if s.hosted[host] != nil {
 			delete(s.hosted[host], inst.GUID)
 		}
@@ -288,6 +318,7 @@ func (s *State) destroyInstance(now time.Time, inst *model.Instance) {
 			sh := s.instances[g]
 			sh.HostGUID, sh.ComputerID = "", ""
 			s.pending.add(sh)
+			s.recordPending(sh, "its host "+inst.GUID+" is being destroyed")
 			sh.PendingReason = "its host " + inst.GUID + " is being destroyed"
 			sh.Version = s.tick()
 			s.recordInstance(sh)
@@ -331,12 +362,16 @@ func (s *State) place(now time.Time, inst *model.Instance) bool {
 		s.syncCandidate(cs)
 		return s.setPending(inst, "computer "+cs.c.ID+" has no free partition")
 	}
+	inst.PriceFactor = s.quote(now, inst) // the state before it takes its partition
 	part.Status = model.PartitionBusy
 	part.InstanceGUID = inst.GUID
 	part.ReportedState, part.ReportedError = "", ""
 	cs.cand.Free--
 	s.candidatesChanged()
 	inst.ComputerID, inst.PartitionID, inst.PendingReason = cs.c.ID, part.ID, ""
+	if s.history() {
+		s.event(inst, EventPlaced, "placed %s", placement(inst))
+	}
 	s.pending.remove(inst)
 	inst.Version = s.tick()
 	s.recordPartition(part)
@@ -348,6 +383,7 @@ func (s *State) place(now time.Time, inst *model.Instance) bool {
 func (s *State) setPending(inst *model.Instance, reason string) bool {
 	s.pending.add(inst)
 	if inst.PendingReason != reason {
+		s.recordPending(inst, reason)
 		inst.PendingReason = reason
 		s.recordInstance(inst)
 	}
@@ -413,6 +449,9 @@ func (s *State) placeShared(inst *model.Instance) bool {
 		}
 	}
 	inst.HostGUID, inst.ComputerID, inst.PendingReason = host.GUID, host.ComputerID, ""
+	if s.history() {
+		s.event(inst, EventPlaced, "placed: %s", placement(inst))
+	}
 	s.pending.remove(inst)
 	if s.hosted[host.GUID] == nil {
 		s.hosted[host.GUID] = map[string]bool{}
@@ -484,6 +523,15 @@ func (s *State) reportPartition(now time.Time, c ReportPartition) (Result, error
 		return Result{}, nil
 	}
 	if inst.ReportedState != c.State || inst.ReportedError != errText {
+		if errText != "" {
+			if s.history() {
+				s.event(inst, EventReported, "node reported error: %s", firstLine(errText))
+			}
+		} else {
+			if s.history() {
+				s.event(inst, EventReported, "node reported %s", c.State)
+			}
+		}
 		inst.ReportedState, inst.ReportedError = c.State, errText
 		s.recordInstance(inst)
 	}
@@ -504,19 +552,24 @@ func (s *State) closeHosting(inst *model.Instance, now time.Time) {
 		return
 	}
 	if s.cfg.KeepMovements && now.After(inst.StartedAt) {
-		m := account.HostingMovement(inst, inst.StartedAt, now)
-		s.addMovement(m, inst.ComputerID)
+		s.addPricedMovement(s.priceHosting(account.HostingMovement(inst, inst.StartedAt, now), inst))
 	}
 	inst.StartedAt = time.Time{}
 	s.recordInstance(inst)
 }
 
+// addMovement prices m at its computer's list price and records it.
 func (s *State) addMovement(m account.Movement, computerID string) {
-	s.meta.Movements++
-	m.ID = fmt.Sprintf("MVT-%d", s.meta.Movements)
 	if cs := s.computers[computerID]; cs != nil {
 		m = account.Price(m, cs.c.Prices, cs.c.Currency)
 	}
+	s.addPricedMovement(m)
+}
+
+// addPricedMovement records m, priced already.
+func (s *State) addPricedMovement(m account.Movement) {
+	s.meta.Movements++
+	m.ID = fmt.Sprintf("MVT-%d", s.meta.Movements)
 	s.movements = append(s.movements, m)
 	s.tick()
 	cp := m
@@ -569,6 +622,9 @@ func (s *State) setConnection(c SetConnection) (Result, error) {
 		target = sh
 	}
 	if !maps.Equal(target.Connection, c.Parameters) {
+		if s.history() {
+			s.event(target, EventPublished, "connection parameters published (%s)", keysChanged(target.Connection, c.Parameters))
+		}
 		target.Connection = maps.Clone(c.Parameters)
 		s.recordInstance(target)
 		s.bumpRequester(target)
@@ -628,10 +684,21 @@ func (s *State) bang(c Bang) (Result, error) {
 	if !s.canActOnInstance(c.By, inst) {
 		return Result{}, forbiddenf("%s may not bang %s: it is outside its reach", c.By, c.InstanceGUID)
 	}
+	why := ""
+	if c.Message != "" {
+		why = ": " + c.Message
+	}
 	for _, g := range s.treeMembers(treeOf(inst)) {
 		m := s.instances[g]
 		if m.RequestedState == model.StateDestroyed {
 			continue
+		}
+		switch {
+		case !s.history():
+		case m == inst:
+			s.event(m, EventBang, "bang by %s%s", c.By, why)
+		default:
+			s.event(m, EventBang, "bang of %s by %s%s", inst.GUID, c.By, why)
 		}
 		s.bumpInstance(m)
 	}
@@ -650,6 +717,9 @@ func (s *State) bangComputer(c BangComputer) (Result, error) {
 		inst := s.instances[p.InstanceGUID]
 		if inst == nil || inst.Freed || inst.RequestedState == model.StateDestroyed {
 			continue
+		}
+		if s.history() {
+			s.event(inst, EventBang, "bang of computer %s by %s", c.ComputerID, c.By)
 		}
 		s.bumpInstance(inst)
 	}
@@ -694,6 +764,9 @@ func (s *State) partitionDestroyed(now time.Time, c PartitionDestroyed) (Result,
 		}
 	}
 	if inst != nil {
+		if s.history() {
+			s.event(inst, EventDestroyed, "destroyed: partition %s/%s is free", c.ComputerID, c.PartitionID)
+		}
 		s.closeHosting(inst, now)
 		s.forget(inst)
 		inst.ReportedState = ""
@@ -747,6 +820,9 @@ func (s *State) rename(c Rename) (Result, error) {
 	oldTree := treeOf(inst)
 	members := s.treeMembers(oldTree)
 	delete(s.byKey, keyOf(inst))
+	if s.history() {
+		s.event(inst, EventRenamed, "renamed from %q to %q", inst.Title, c.NewTitle)
+	}
 	inst.Title = c.NewTitle
 	s.byKey[keyOf(inst)] = inst.GUID
 	s.bumpInstance(inst)

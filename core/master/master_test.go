@@ -28,7 +28,12 @@ type grid struct {
 
 func newGrid(t *testing.T, computers, parts int) *grid {
 	t.Helper()
-	g := &grid{t: t, s: master.New(master.DefaultConfig()), now: t0}
+	return newGridConfig(t, master.DefaultConfig(), computers, parts)
+}
+
+func newGridConfig(t *testing.T, cfg master.Config, computers, parts int) *grid {
+	t.Helper()
+	g := &grid{t: t, s: master.New(cfg), now: t0}
 	g.must(master.AddPerson{By: model.Admin, ID: "alice"})
 	g.alice = model.Actor{Kind: model.KindPerson, ID: "alice"}
 	for c := range computers {

@@ -56,8 +56,8 @@ type journalRecord struct {
 	Movements int    `json:"movements"`
 }
 
-// Encode renders a mutation's value for storage: instances and partitions
-// in a binary format, the other kinds as JSON (see codec.go).
+// Encode renders a mutation's value for storage: instances, partitions
+// and event histories in a binary format, the other kinds as JSON (see codec.go).
 // DecodeEntity and EntityDecoder read it back.
 func (m Mutation) Encode() ([]byte, error) {
 	if m.Delete {
@@ -68,6 +68,8 @@ func (m Mutation) Encode() ([]byte, error) {
 		return encodeInstance(v), nil
 	case *model.Partition:
 		return encodePartition(v), nil
+	case *eventHistory:
+		return encodeEvents(v), nil
 	}
 	if binaryKind(m.Kind) {
 		return nil, fmt.Errorf("master: entity %s %q holds a %T", m.Kind, m.Key, m.Value)
@@ -100,6 +102,13 @@ func decodeJSONEntity(kind EntityKind, key string, data []byte) (Mutation, error
 		v = &Revocation{}
 	case KindCredential:
 		v = &Credential{}
+	case KindIdempotency:
+		v = &IdempotencyRecord{}
+	case KindUpgrade:
+		if key != UpgradeDestructionTimes {
+			return Mutation{}, fmt.Errorf("master: stored entity %s %q: unknown upgrade record", kind, key)
+		}
+		v = &DestructionTimes{}
 	default:
 		return Mutation{}, fmt.Errorf("master: stored entity %s %q has unknown kind", kind, key)
 	}
@@ -182,7 +191,16 @@ func (s *State) Snapshot() []Mutation {
 		r := *s.revoked[k]
 		out = append(out, Mutation{Kind: KindRevocation, Key: k, Value: &r})
 	}
-	return s.snapshotCredentials(out)
+	out = s.snapshotEvents(s.snapshotCredentials(out))
+	if s.destroyTimes != nil {
+		c := *s.destroyTimes
+		out = append(out, Mutation{Kind: KindUpgrade, Key: UpgradeDestructionTimes, Value: &c})
+	}
+	for _, r := range s.idemOrder {
+		c := *r
+		out = append(out, Mutation{Kind: KindIdempotency, Key: idempotencyID(r.Actor, r.Key), Value: &c})
+	}
+	return out
 }
 
 // Restore rebuilds a state from persisted entities (in any order).
@@ -225,6 +243,12 @@ func Restore(cfg Config, entities []Mutation) (*State, error) {
 			s.revoked[v.key()] = v
 		case *Credential:
 			s.creds[credKey(v.Identity)] = v
+		case *eventHistory:
+			s.restoreEvents(v)
+		case *IdempotencyRecord:
+			s.addIdempotency(v)
+		case *DestructionTimes:
+			s.destroyTimes = v
 		default:
 			return nil, fmt.Errorf("master: restore: entity %s %q has unexpected type %T", m.Kind, m.Key, m.Value)
 		}
@@ -275,6 +299,7 @@ func Restore(cfg Config, entities []Mutation) (*State, error) {
 		s.pending.add(i)
 	}
 	slices.SortFunc(s.movements, func(a, b account.Movement) int { return compareGUID(a.ID, b.ID) })
+	s.restoreArrivals(insts)
 	s.muts = nil
 	return s, nil
 }

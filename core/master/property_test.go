@@ -250,51 +250,57 @@ func (g *commandGen) next(step int) (time.Time, master.Command) {
 // random moments (so that changes pile up between two reads), compares
 // every computer's view with one rendered from scratch: the view cache
 // must never serve a partition a change touched. Views read earlier must
-// stay as they were returned.
+// stay as they were returned, unless Config.ViewReplacesPrevious lets the
+// cache update them in place.
 func TestViewCacheMatchesFreshViews(t *testing.T) {
-	for seed := range uint64(40) {
-		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			s := master.New(master.Config{Policy: "random", KeepMovements: true})
-			g := newCommandGen(t, s, seed+1000)
-			type kept struct {
-				view model.ComputerView
-				json string
-			}
-			var earlier []kept
-			for step := range 400 {
-				now, cmd := g.next(step)
-				if cmd == nil {
-					continue
+	for _, inPlace := range []bool{false, true} {
+		for seed := range uint64(40) {
+			t.Run(fmt.Sprintf("in-place=%t/seed=%d", inPlace, seed), func(t *testing.T) {
+				s := master.New(master.Config{Policy: "random", KeepMovements: true, ViewReplacesPrevious: inPlace})
+				g := newCommandGen(t, s, seed+1000)
+				type kept struct {
+					view model.ComputerView
+					json string
 				}
-				res, _, err := s.Apply(now, cmd)
-				if err != nil {
-					continue
-				}
-				g.applied(res)
-				if g.r.IntN(3) > 0 {
-					continue
-				}
-				for _, id := range s.ComputerIDs() {
-					got, err := s.ComputerView(id)
+				var earlier []kept
+				for step := range 400 {
+					now, cmd := g.next(step)
+					if cmd == nil {
+						continue
+					}
+					res, _, err := s.Apply(now, cmd)
 					if err != nil {
-						t.Fatal(err)
+						continue
 					}
-					want, err := s.FreshComputerView(id)
-					if err != nil {
-						t.Fatal(err)
+					g.applied(res)
+					if g.r.IntN(3) > 0 {
+						continue
 					}
-					if g, w := mustJSON(t, got), mustJSON(t, want); g != w {
-						t.Fatalf("step %d: after %s, computer %s:\ncached %s\nfresh  %s", step, cmd.CommandName(), id, g, w)
+					for _, id := range s.ComputerIDs() {
+						got, err := s.ComputerView(id)
+						if err != nil {
+							t.Fatal(err)
+						}
+						want, err := s.FreshComputerView(id)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if g, w := mustJSON(t, got), mustJSON(t, want); g != w {
+							t.Fatalf("step %d: after %s, computer %s:\ncached %s\nfresh  %s", step, cmd.CommandName(), id, g, w)
+						}
+						earlier = append(earlier, kept{got, mustJSON(t, got)})
 					}
-					earlier = append(earlier, kept{got, mustJSON(t, got)})
 				}
-			}
-			for n, k := range earlier {
-				if mustJSON(t, k.view) != k.json {
-					t.Fatalf("view #%d of %s changed after it was returned", n, k.view.ComputerID)
+				if inPlace {
+					return
 				}
-			}
-		})
+				for n, k := range earlier {
+					if mustJSON(t, k.view) != k.json {
+						t.Fatalf("view #%d of %s changed after it was returned", n, k.view.ComputerID)
+					}
+				}
+			})
+		}
 	}
 }
 

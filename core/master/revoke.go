@@ -247,3 +247,44 @@ func (s *State) Revocations() []Revocation {
 	}
 	return out
 }
+
+// KindUpgrade holds what an upgrade of the database recorded for the
+// state: today one record (key UpgradeDestructionTimes), written by the
+// store's migration that began recording destruction times.
+const KindUpgrade EntityKind = "upgrade"
+
+// UpgradeDestructionTimes is the key of the DestructionTimes record.
+const UpgradeDestructionTimes = "instance-destruction-times"
+
+// DestructionTimes says from when instances carry the time they were
+// destroyed (model.Instance.DestroyedAt): the time the database was
+// upgraded to record it. An instance destroyed before has no time of its
+// own; DestroyedAt answers UnknownBefore for it, a time at or after its
+// destruction that stays the same across calls and restarts.
+type DestructionTimes struct {
+	UnknownBefore time.Time `json:"unknown_before"`
+}
+
+// DestroyedAt returns when an identity was destroyed: a person's or a
+// computer's destruction (its revocation record), an instance's request to
+// be destroyed (DestructionTimes.UnknownBefore for one destroyed before
+// those times were recorded). ok is false for an identity not destroyed,
+// or unknown.
+func (s *State) DestroyedAt(who model.Actor) (at time.Time, ok bool) {
+	switch who.Kind {
+	case model.KindPerson, model.KindComputer:
+		if r := s.revoked["identity:"+string(who.Kind)+":"+who.ID]; r != nil {
+			return r.At, true
+		}
+	case model.KindInstance:
+		i := s.instances[who.ID]
+		switch {
+		case i == nil || (!i.Freed && i.RequestedState != model.StateDestroyed):
+		case !i.DestroyedAt.IsZero():
+			return i.DestroyedAt, true
+		case s.destroyTimes != nil:
+			return s.destroyTimes.UnknownBefore, true
+		}
+	}
+	return time.Time{}, false
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/slapgo/slapgo/core/account"
 	"github.com/slapgo/slapgo/core/alloc"
+	"github.com/slapgo/slapgo/core/market"
 	"github.com/slapgo/slapgo/core/model"
 )
 
@@ -25,14 +26,36 @@ type Config struct {
 	Limits Limits
 	// Quotas bound what each person holds (zero: no quota).
 	Quotas Quotas
+	// ViewReplacesPrevious: a computer's view replaces the previous one,
+	// whose partitions the next ComputerView of that computer may update
+	// in place (no copy of the partition list per change). For a caller
+	// that keeps only the latest view of each computer and reads it from
+	// one goroutine with the state, like the simulator's agents. Off (the
+	// server, which renders views after the fact): a view stays as it was
+	// returned.
+	ViewReplacesPrevious bool
 	// AllowLocalSoftwareURLs accepts file:// software release URLs (a
 	// grid on one machine, test harnesses); otherwise only network URLs.
 	AllowLocalSoftwareURLs bool
+	// EventHistory is how many events the state keeps per instance (see
+	// Event; DefaultEventHistory via DefaultConfig; 0: none, as the
+	// simulator runs, whose hundreds of thousands of instances need not
+	// say their history).
+	EventHistory int
+	// Pricing is the grid's price policy (a curve of core/market whose
+	// values are factors of the list price): each instance placed is
+	// charged its computer's list price times the factor quoted then
+	// (model.Instance.PriceFactor). nil: the list price.
+	Pricing *market.Curve
+	// DemandWindow is how far back Pricing counts requests as recent
+	// demand (0: DefaultDemandWindow).
+	DemandWindow time.Duration
 }
 
 // DefaultConfig is the production configuration.
 func DefaultConfig() Config {
-	return Config{Policy: alloc.PolicyFirstFit, OnlineWithin: 0, KeepMovements: true, Limits: DefaultLimits()}
+	return Config{Policy: alloc.PolicyFirstFit, OnlineWithin: 0, KeepMovements: true, Limits: DefaultLimits(),
+		EventHistory: DefaultEventHistory}
 }
 
 // meta holds the counters that make identifiers and versions grow.
@@ -72,10 +95,17 @@ type State struct {
 	usage     map[string]*Usage          // by person: derived from live instances, never persisted
 	movements []account.Movement
 	journals  map[string]bool
-	revoked   map[string]*Revocation // by Revocation.key
-	creds     map[string]*Credential // by person
+	revoked   map[string]*Revocation        // by Revocation.key
+	creds     map[string]*Credential        // by person
+	events    map[string][]eventRecord      // by instance guid: the last Config.EventHistory events
+	idem      map[string]*IdempotencyRecord // by idempotencyID
+	idemOrder []*IdempotencyRecord          // oldest first
+
+	destroyTimes *DestructionTimes // nil on a database never upgraded to record them
+	arrivals     []time.Time       // requests within the demand window, with Config.Pricing
 
 	muts []Mutation // mutations of the command being applied
+	now  time.Time  // the time of the command being applied
 }
 
 // New returns an empty state.
@@ -95,6 +125,7 @@ func New(cfg Config) *State {
 		usage:     map[string]*Usage{},
 		journals:  map[string]bool{},
 		creds:     map[string]*Credential{},
+		events:    map[string][]eventRecord{},
 	}
 }
 

@@ -150,6 +150,9 @@ func (s *State) transferInstance(now time.Time, c TransferInstance) (Result, err
 	delete(s.byKey, keyOf(inst))
 	old := treeOf(inst)
 	s.removeFromTree(old, inst.GUID)
+	if s.history() {
+		s.event(inst, EventTransferred, "transferred from %s to %s", inst.Owner, c.To)
+	}
 	inst.Owner, inst.Title = c.To, p.title
 	inst.SLA, inst.SoftwareType = p.sla, p.stype
 	if c.Parameters != nil {

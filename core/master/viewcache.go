@@ -17,7 +17,8 @@ import (
 // a change to the list of partitions drops parts.
 //
 // NB: parts is shared with the views already returned; it is never modified
-// in place: a view with stale entries gets a new slice.
+// in place (a view with stale entries gets a new slice) unless
+// Config.ViewReplacesPrevious says the previous view is no longer read.
 type viewCache struct {
 	parts []model.PartitionView
 	stale []string // partition ids, possibly repeated
@@ -70,7 +71,10 @@ func (s *State) renderedPartitions(cs *computerState) []model.PartitionView {
 	if len(vc.stale) == 0 {
 		return vc.parts
 	}
-	parts := slices.Clone(vc.parts)
+	parts := vc.parts
+	if !s.cfg.ViewReplacesPrevious {
+		parts = slices.Clone(parts)
+	}
 	for _, id := range vc.stale {
 		n, found := slices.BinarySearchFunc(cs.parts, id, func(p *model.Partition, id string) int {
 			return model.ComparePartitionIDs(p.ID, id)

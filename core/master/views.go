@@ -19,6 +19,7 @@ func (s *State) info(i *model.Instance) InstanceInfo {
 		PendingReason: i.PendingReason, ComputerID: i.ComputerID, PartitionID: i.PartitionID,
 		HostGUID: i.HostGUID, Connection: i.Connection, ReportedState: i.ReportedState,
 		ReportedError: i.ReportedError, Version: i.Version, CreatedAt: i.CreatedAt, StartedAt: i.StartedAt,
+		PriceFactor: i.PriceFactor,
 	}
 	if !i.SLA.IsZero() {
 		if info.SLA = i.SLA.Raw(); len(info.SLA) == 0 {
@@ -339,19 +340,21 @@ func (s *State) Invoices(a model.Actor, person string, start, end, now time.Time
 			ms = append(ms, m)
 		}
 	}
-	var running []*model.Instance
+	// Sorted by guid, each split once (a grid runs hundreds of thousands).
+	type runningInstance struct {
+		key  model.NaturalKey
+		inst *model.Instance
+	}
+	var running []runningInstance
 	for _, i := range s.instances {
 		if !i.StartedAt.IsZero() && (person == "" || i.Owner == person) && now.After(i.StartedAt) {
-			running = append(running, i)
+			running = append(running, runningInstance{model.NaturalKeyOf(i.GUID), i})
 		}
 	}
-	slices.SortFunc(running, func(a, b *model.Instance) int { return compareGUID(a.GUID, b.GUID) })
-	for _, i := range running {
-		m := account.HostingMovement(i, i.StartedAt, now)
-		if cs := s.computers[i.ComputerID]; cs != nil {
-			m = account.Price(m, cs.c.Prices, cs.c.Currency)
-		}
-		ms = append(ms, m)
+	slices.SortFunc(running, func(a, b runningInstance) int { return model.CompareNaturalKeys(a.key, b.key) })
+	for _, r := range running {
+		i := r.inst
+		ms = append(ms, s.priceHosting(account.HostingMovement(i, i.StartedAt, now), i))
 	}
 	return account.BuildInvoices(ms, start, end), nil
 }

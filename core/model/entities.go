@@ -123,8 +123,16 @@ type Instance struct {
 	CreatedAt time.Time `json:"created_at"`
 	// StartedAt is when the current hosting period began (zero when none).
 	StartedAt time.Time `json:"started_at,omitzero"`
+	// PriceFactor is the factor of its computer's list price its hosting
+	// is charged at: the grid's price policy quoted it when the instance
+	// was placed. 0 means the list price (no policy).
+	PriceFactor float64 `json:"price_factor,omitempty"`
 	// Freed is set once a destroyed instance released its partition.
 	Freed bool `json:"freed,omitempty"`
+	// DestroyedAt is when the instance was requested destroyed (zero
+	// while it is not, and for instances destroyed before the master
+	// recorded it: see core/master.State.DestroyedAt).
+	DestroyedAt time.Time `json:"destroyed_at,omitzero"`
 }
 
 // IsRoot reports whether the instance was requested by a person.

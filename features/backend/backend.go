@@ -310,3 +310,18 @@ type Tracer interface {
 func Errorf(class error, format string, args ...any) error {
 	return fmt.Errorf("%w: %w", class, fmt.Errorf(format, args...))
 }
+
+// Masters is a backend whose grid runs several masters on one PostgreSQL
+// database, one of them leading (the live backend with
+// livebackend.Config.Postgres and Masters > 1).
+type Masters interface {
+	// MastersOnPostgres is how many masters share the grid's PostgreSQL
+	// database (0: the grid is not on PostgreSQL).
+	MastersOnPostgres() int
+	// KillLeader SIGKILLs the master that leads and returns at once,
+	// with the killed master's index; RestoreMaster starts it again.
+	KillLeader(ctx context.Context) (int, error)
+	// MasterRoles asks each master its role: "leader", "follower", or ""
+	// when it does not answer.
+	MasterRoles(ctx context.Context) []string
+}

@@ -20,7 +20,10 @@
 //
 // A backend that cannot do something at all (virtual-time knobs on a real
 // grid) returns an error wrapping ErrUnsupported; scenarios that need it
-// are tagged for the backends that can.
+// are tagged for the backends that can. A backend running several masters
+// on one PostgreSQL database also implements Masters (kill the leader,
+// read each master's role); scenarios needing it are tagged @live-only
+// @postgres.
 //
 // # Caller's duties
 //

@@ -4,8 +4,9 @@
 // temporary folder, the server listening on a unix socket in that folder
 // only, run as an unprivileged user (as root: the postgres system user the
 // package creates), stopped and removed when the test ends, even when it
-// fails. Without PostgreSQL the test stops through internal/testenv (a
-// failure under CI=true).
+// fails. StartWith also listens on TCP on a given address, for tests that
+// put the network between a client and the database. Without PostgreSQL
+// the test stops through internal/testenv (a failure under CI=true).
 //
 // pgtest is for tests only; it imports "testing".
 package pgtest
@@ -15,6 +16,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -41,6 +44,8 @@ type Server struct {
 	dir  string // the cluster's folder: data/ and the socket
 	bin  string
 	cred *syscall.Credential
+	tcp  Options
+	port int // 0: PostgreSQL's default (socket only)
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -71,16 +76,59 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
-// Start initializes and starts a cluster for t; it is stopped and removed
-// when t ends.
+// Options are what StartWith adds to a cluster listening on its socket.
+type Options struct {
+	// ListenTCP, when set, is an IP address of this machine on which the
+	// server also listens on TCP (on a free port), trusting the clients
+	// of TrustNet.
+	ListenTCP string
+	// TrustNet is the network (CIDR) whose clients may connect over TCP
+	// without a password; it must hold ListenTCP.
+	TrustNet string
+}
+
+// Missing says what this machine lacks to run PostgreSQL for a test, or ""
+// when nothing is missing.
+func Missing() string {
+	if Bin() == "" {
+		return "PostgreSQL not found (no initdb and postgres under /usr/lib/postgresql/*/bin): install Debian's postgresql (make test-deps)"
+	}
+	if os.Geteuid() == 0 {
+		if _, err := user.Lookup("postgres"); err != nil {
+			return "running as root and no postgres system user to run PostgreSQL as: install Debian's postgresql (make test-deps)"
+		}
+	}
+	return ""
+}
+
+// Start initializes and starts a cluster for t, listening on its unix
+// socket only; it is stopped and removed when t ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin := Bin()
-	if bin == "" {
-		testenv.Missing(t, "PostgreSQL not found (no initdb and postgres under /usr/lib/postgresql/*/bin): install Debian's postgresql (make test-deps)")
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with opts.
+func StartWith(t testing.TB, opts Options) *Server {
+	t.Helper()
+	if opts.ListenTCP != "" {
+		ip := net.ParseIP(opts.ListenTCP)
+		_, trusted, err := net.ParseCIDR(opts.TrustNet)
+		switch {
+		case ip == nil:
+			t.Fatalf("pgtest: ListenTCP %q: expected an IP address", opts.ListenTCP)
+		case err != nil:
+			t.Fatalf("pgtest: TrustNet %q: %v", opts.TrustNet, err)
+		case !trusted.Contains(ip):
+			t.Fatalf("pgtest: TrustNet %s does not hold ListenTCP %s", opts.TrustNet, opts.ListenTCP)
+		}
+	}
+	if why := Missing(); why != "" {
+		testenv.Missing(t, why)
 		return nil
 	}
-	s := &Server{bin: bin}
+	bin := Bin()
+	s := &Server{bin: bin, tcp: opts}
 	dir, err := os.MkdirTemp("", "slapgo-pg-")
 	if err != nil {
 		t.Fatal(err)
@@ -91,8 +139,7 @@ func Start(t testing.TB) *Server {
 		// initdb and postgres refuse to run as root.
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			testenv.Missing(t, "running as root and no postgres system user to run PostgreSQL as: install Debian's postgresql (make test-deps)")
-			return nil
+			t.Fatalf("pgtest: %v", err)
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
@@ -106,6 +153,11 @@ func Start(t testing.TB) *Server {
 	if out, err := init.CombinedOutput(); err != nil {
 		t.Fatalf("pgtest: initdb: %v\n%s", err, out)
 	}
+	if opts.ListenTCP != "" {
+		if err := s.listenTCP(); err != nil {
+			t.Fatalf("pgtest: %v", err)
+		}
+	}
 	t.Cleanup(s.stop)
 	if err := s.Restart(); err != nil {
 		t.Fatal(err)
@@ -114,6 +166,37 @@ func Start(t testing.TB) *Server {
 }
 
 func (s *Server) dataDir() string { return filepath.Join(s.dir, "data") }
+
+// listenTCP picks a free port on s.tcp.ListenTCP and lets the clients of
+// s.tcp.TrustNet in without a password (pg_hba.conf).
+func (s *Server) listenTCP() error {
+	ln, err := net.Listen("tcp", net.JoinHostPort(s.tcp.ListenTCP, "0"))
+	if err != nil {
+		return fmt.Errorf("no free TCP port on %s: %w", s.tcp.ListenTCP, err)
+	}
+	s.port = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	hba, err := os.OpenFile(filepath.Join(s.dataDir(), "pg_hba.conf"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(hba, "host all all %s trust\n", s.tcp.TrustNet)
+	if cerr := hba.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// args are postgres's arguments: the data folder, the socket, and the TCP
+// address when there is one.
+func (s *Server) args() []string {
+	args := []string{"-D", s.dataDir(), "-k", s.dir, "-c", "listen_addresses=" + s.tcp.ListenTCP}
+	if s.port != 0 {
+		args = append(args, "-p", strconv.Itoa(s.port))
+	}
+	return append(args, "-c", "max_connections=200", "-c", "shared_buffers=16MB",
+		"-c", "fsync=on", "-c", "synchronous_commit=on")
+}
 
 func (s *Server) command(name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(name, args...)
@@ -150,9 +233,7 @@ func (s *Server) startOnce() (exited bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	cmd := s.command(filepath.Join(s.bin, "postgres"), "-D", s.dataDir(), "-k", s.dir,
-		"-c", "listen_addresses=", "-c", "max_connections=200", "-c", "shared_buffers=16MB",
-		"-c", "fsync=on", "-c", "synchronous_commit=on")
+	cmd := s.command(filepath.Join(s.bin, "postgres"), s.args()...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -292,22 +373,50 @@ func (s *Server) Log() string {
 }
 
 func (s *Server) url(db string) string {
-	return fmt.Sprintf("postgres://%s@/%s?host=%s&sslmode=disable", Superuser, db, s.dir)
+	u := fmt.Sprintf("postgres://%s@/%s?host=%s&sslmode=disable", Superuser, db, s.dir)
+	if s.port != 0 {
+		u += "&port=" + strconv.Itoa(s.port)
+	}
+	return u
+}
+
+// TCPURL is the URL of the database dbURL (from NewDatabase) over TCP, on
+// the address StartWith was given.
+func (s *Server) TCPURL(t testing.TB, dbURL string) string {
+	t.Helper()
+	if s.port == 0 {
+		t.Fatal("pgtest: TCPURL of a server listening on its socket only (start it with StartWith and ListenTCP)")
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil || u.Path == "" {
+		t.Fatalf("pgtest: TCPURL(%q): expected a database URL from NewDatabase (%v)", dbURL, err)
+	}
+	return fmt.Sprintf("postgres://%s@%s%s?sslmode=disable", Superuser, net.JoinHostPort(s.tcp.ListenTCP, strconv.Itoa(s.port)), u.Path)
 }
 
 // NewDatabase creates an empty database and returns its URL.
 func (s *Server) NewDatabase(t testing.TB) string {
 	t.Helper()
+	url, err := s.CreateDatabase(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url
+}
+
+// CreateDatabase is NewDatabase for a caller that cannot stop its test
+// (another goroutine than the test's).
+func (s *Server) CreateDatabase(ctx context.Context) (string, error) {
 	name := fmt.Sprintf("t%d", s.dbs.Add(1))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	c, err := pgx.Connect(ctx, s.url("postgres"))
 	if err != nil {
-		t.Fatalf("pgtest: %v", err)
+		return "", fmt.Errorf("pgtest: %w", err)
 	}
 	defer c.Close(ctx)
 	if _, err := c.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("pgtest: creating database %s: %v", name, err)
+		return "", fmt.Errorf("pgtest: creating database %s: %w", name, err)
 	}
-	return s.url(name)
+	return s.url(name), nil
 }

@@ -3,8 +3,10 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -134,7 +136,7 @@ func NewClientTLS(baseURL string, cfg *tls.Config) (*Client, error) {
 		// part of the cache's key: a cache shared with a client presenting
 		// another certificate would resume the first one's identity.
 		cfg = cfg.Clone()
-		cfg.ClientSessionCache = tls.NewLRUClientSessionCache(sessionCacheSize)
+		cfg.ClientSessionCache = gridSessionCache{tls.NewLRUClientSessionCache(sessionCacheSize)}
 	}
 	tr := &http.Transport{
 		TLSClientConfig:     cfg,
@@ -144,6 +146,27 @@ func NewClientTLS(baseURL string, cfg *tls.Config) (*Client, error) {
 		ForceAttemptHTTP2:   true,
 	}
 	return &Client{BaseURL: urls[0], Others: urls[1:], HTTP: &http.Client{Transport: tr, Timeout: 60 * time.Second}}, nil
+}
+
+// gridSessionCache keeps one TLS session for every master of the client's
+// grid: the masters of one grid derive the same session-ticket keys (from
+// their shared CA key), so a session begun with one resumes with another
+// after a take-over, whatever name the client reaches it by. It is safe:
+// crypto/tls resumes a session only if the server certificate it began
+// with is valid for the name now asked (a grid's server certificate names
+// every master), and the client certificate is the client's own (one
+// cache per client).
+type gridSessionCache struct{ tls.ClientSessionCache }
+
+// gridSessionKey is the one key under which a client's session is kept.
+const gridSessionKey = "slapgo-grid"
+
+func (c gridSessionCache) Get(string) (*tls.ClientSessionState, bool) {
+	return c.ClientSessionCache.Get(gridSessionKey)
+}
+
+func (c gridSessionCache) Put(_ string, cs *tls.ClientSessionState) {
+	c.ClientSessionCache.Put(gridSessionKey, cs)
 }
 
 // masters lists the masters in the order to ask them.
@@ -198,8 +221,37 @@ func (c *Client) failover(ctx context.Context, build func(base string) (*http.Re
 }
 
 // do sends a JSON request and decodes a JSON answer into out (if non-nil).
-// It returns the status code.
+// It returns the status code. Every master tried gets the same request:
+// use doOnce for a command that is not idempotent by itself.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) (int, error) {
+	return c.send1(ctx, method, path, "", in, out)
+}
+
+// doOnce is do for a command that must not be applied twice (it creates
+// something, or its effect adds up): it draws one idempotency key for this
+// call and sends it with every attempt, so that a master that applied the
+// command but whose answer was lost answers the re-sent request with the
+// first result (see HeaderIdempotencyKey).
+func (c *Client) doOnce(ctx context.Context, method, path string, in, out any) (int, error) {
+	key, err := newIdempotencyKey()
+	if err != nil {
+		return 0, err
+	}
+	return c.send1(ctx, method, path, key, in, out)
+}
+
+// newIdempotencyKey draws 128 random bits.
+func newIdempotencyKey() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("drawing an idempotency key: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// send1 sends one logical call (see do), with its idempotency key when
+// key is not empty.
+func (c *Client) send1(ctx context.Context, method, path, key string, in, out any) (int, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -220,6 +272,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (int,
 			req.Header.Set("Content-Type", "application/json")
 		}
 		req.Header.Set("Accept", "application/json")
+		if key != "" {
+			req.Header.Set(HeaderIdempotencyKey, key)
+		}
 		return req, nil
 	}, out)
 }
@@ -266,7 +321,7 @@ func (c *Client) WhoAmI(ctx context.Context) (WhoAmI, error) {
 // AddPerson creates a person (admin only) and returns its credentials.
 func (c *Client) AddPerson(ctx context.Context, r AddPersonRequest) (AddPersonResponse, error) {
 	var out AddPersonResponse
-	_, err := c.do(ctx, http.MethodPost, "/persons", r, &out)
+	_, err := c.doOnce(ctx, http.MethodPost, "/persons", r, &out)
 	return out, err
 }
 
@@ -280,14 +335,14 @@ func (c *Client) Persons(ctx context.Context) ([]model.Person, error) {
 // DestroyPerson removes a person holding nothing (admin only); their
 // certificates are refused from then on.
 func (c *Client) DestroyPerson(ctx context.Context, id string) error {
-	_, err := c.do(ctx, http.MethodDelete, "/persons/"+esc(id), nil, nil)
+	_, err := c.doOnce(ctx, http.MethodDelete, "/persons/"+esc(id), nil, nil)
 	return err
 }
 
 // DestroyComputer removes a computer hosting nothing; its certificates are
 // refused from then on.
 func (c *Client) DestroyComputer(ctx context.Context, id string) error {
-	_, err := c.do(ctx, http.MethodDelete, "/computers/"+esc(id), nil, nil)
+	_, err := c.doOnce(ctx, http.MethodDelete, "/computers/"+esc(id), nil, nil)
 	return err
 }
 
@@ -295,14 +350,14 @@ func (c *Client) DestroyComputer(ctx context.Context, id string) error {
 // from now on.
 func (c *Client) RevokeCertificate(ctx context.Context, serial, reason string) (RevokeResponse, error) {
 	var out RevokeResponse
-	_, err := c.do(ctx, http.MethodPost, "/certificates/"+esc(serial)+"/revoke", RevokeRequest{Reason: reason}, &out)
+	_, err := c.doOnce(ctx, http.MethodPost, "/certificates/"+esc(serial)+"/revoke", RevokeRequest{Reason: reason}, &out)
 	return out, err
 }
 
 // RegisterComputer registers a computer.
 func (c *Client) RegisterComputer(ctx context.Context, r RegisterComputerRequest) (ComputerRegistration, error) {
 	var out ComputerRegistration
-	_, err := c.do(ctx, http.MethodPost, "/computers", r, &out)
+	_, err := c.doOnce(ctx, http.MethodPost, "/computers", r, &out)
 	return out, err
 }
 
@@ -371,17 +426,24 @@ func (c *Client) Instance(ctx context.Context, guid string) (Instance, error) {
 	return out, err
 }
 
+// InstanceEvents returns an instance's recent events, oldest first.
+func (c *Client) InstanceEvents(ctx context.Context, guid string) ([]Event, error) {
+	var out []Event
+	_, err := c.do(ctx, http.MethodGet, "/instances/"+esc(guid)+"/events", nil, &out)
+	return out, err
+}
+
 // Bang asks for an instance's tree to be processed again.
 func (c *Client) Bang(ctx context.Context, guid, message string) (Instance, error) {
 	var out Instance
-	_, err := c.do(ctx, http.MethodPost, "/instances/"+esc(guid)+"/bang", BangRequest{Message: message}, &out)
+	_, err := c.doOnce(ctx, http.MethodPost, "/instances/"+esc(guid)+"/bang", BangRequest{Message: message}, &out)
 	return out, err
 }
 
 // Rename changes an instance's title.
 func (c *Client) Rename(ctx context.Context, guid, title string) (Instance, error) {
 	var out Instance
-	_, err := c.do(ctx, http.MethodPost, "/instances/"+esc(guid)+"/rename", RenameRequest{Title: title}, &out)
+	_, err := c.doOnce(ctx, http.MethodPost, "/instances/"+esc(guid)+"/rename", RenameRequest{Title: title}, &out)
 	return out, err
 }
 

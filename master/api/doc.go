@@ -16,6 +16,7 @@
 //	  POST   /api/v1/instances                            request an instance (person: a root; instance: a child)
 //	  GET    /api/v1/instances?all=true                   instances the caller may see (all: with the destroyed ones)
 //	  GET    /api/v1/instances/{guid}                     one instance
+//	  GET    /api/v1/instances/{guid}/events              its recent events, oldest first (who may read it)
 //	  POST   /api/v1/instances/{guid}/bang                process the instance's tree again
 //	  POST   /api/v1/instances/{guid}/rename              change its title
 //	  POST   /api/v1/instances/{guid}/state               change only its requested state (start, stop, destroy)

@@ -9,6 +9,14 @@ import (
 // Version prefix of every route.
 const Prefix = "/api/v1"
 
+// HeaderIdempotencyKey carries a key the client draws once per logical
+// call of a command that is not idempotent by itself, and sends with every
+// attempt, to whichever master of the grid it reaches: the master applies
+// the command once and answers a repeated key with the first result
+// (Stripe's and Kubernetes' idempotency keys; core/master.ApplyOnce).
+// Keys are remembered for 24 hours, per identity.
+const HeaderIdempotencyKey = "Idempotency-Key"
+
 // Error codes carried in Error.Code.
 const (
 	CodeInvalid         = "invalid"
@@ -155,6 +163,21 @@ type Instance struct {
 	StartedAt time.Time `json:"started_at,omitzero"`
 	// ReportedAt is when its node last reported a change of its state.
 	ReportedAt time.Time `json:"reported_at,omitzero"`
+	// PriceFactor is the factor of its computer's list price its hosting
+	// is charged at, quoted by the grid's price policy when it was placed
+	// (absent: the list price).
+	PriceFactor float64 `json:"price_factor,omitempty"`
+}
+
+// Event is one thing that happened to an instance (GET
+// /instances/{guid}/events, oldest first): when, what kind (requested,
+// changed, pending, placed, state, reported, published, bang, renamed,
+// transferred, destroyed) and a short message. The master keeps the last
+// few of each instance.
+type Event struct {
+	At      time.Time `json:"at"`
+	Kind    string    `json:"kind"`
+	Message string    `json:"message"`
 }
 
 // BangRequest asks for a tree to be processed again.

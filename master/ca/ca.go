@@ -3,7 +3,9 @@ package ca
 import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -383,3 +385,23 @@ func (a *Authority) CRL(entries []Revoked, now time.Time) ([]byte, error) {
 // IssuedAt is when a certificate this authority signed was issued (its
 // NotBefore is set back by the allowed clock skew).
 func IssuedAt(cert *x509.Certificate) time.Time { return cert.NotBefore.Add(clockSkew) }
+
+// DeriveKey returns a 32-byte key derived from the CA's private key for
+// one purpose, named by label (HKDF-SHA-256 of the key's PKCS #8 form):
+// every master holding the same CA key derives the same key, the CA key
+// itself is not revealed by it, and another label gives an unrelated key.
+// The master derives its TLS session-ticket keys so (see
+// master/server.ticketKeys).
+func (a *Authority) DeriveKey(label string) ([32]byte, error) {
+	var out [32]byte
+	der, err := x509.MarshalPKCS8PrivateKey(a.key)
+	if err != nil {
+		return out, fmt.Errorf("ca: deriving a key: %w", err)
+	}
+	k, err := hkdf.Key(sha256.New, der, []byte("slapgo CA-derived key"), label, len(out))
+	if err != nil {
+		return out, fmt.Errorf("ca: deriving a key: %w", err)
+	}
+	copy(out[:], k)
+	return out, nil
+}

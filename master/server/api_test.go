@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -463,6 +464,16 @@ func TestRestartKeepsState(t *testing.T) {
 	noErr(t, err)
 	if got.Parameters["k"] != "v" || got.ReportedState != model.ReportedStarted {
 		t.Errorf("instance after restart = %+v", got)
+	}
+	// Its history too, served to its owner.
+	ev, err := alice.InstanceEvents(ctx, a.GUID)
+	noErr(t, err)
+	var kinds []string
+	for _, e := range ev {
+		kinds = append(kinds, e.Kind)
+	}
+	if want := []string{"requested", "placed", "reported"}; !slices.Equal(kinds, want) || ev[2].Message != "node reported started" {
+		t.Errorf("events after restart = %+v, want kinds %v", ev, want)
 	}
 }
 

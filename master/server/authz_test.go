@@ -129,6 +129,7 @@ func TestComputerCannotTouchAnotherComputer(t *testing.T) {
 		{"post usage for another computer", w.compB, "POST", a + "/usage", w.journalA, 403},
 		{"post usage naming another computer on its own route", w.compB, "POST", "/computers/COMP-B/usage", w.journalAonB, 403},
 		{"read an instance of another computer", w.compB, "GET", "/instances/" + w.aRoot.GUID, nil, 403},
+		{"read the events of an instance of another computer", w.compB, "GET", "/instances/" + w.aRoot.GUID + "/events", nil, 403},
 		{"bang an instance of another computer", w.compB, "POST", "/instances/" + w.aRoot.GUID + "/bang", api.BangRequest{}, 403},
 	})
 	// Its instance list holds only what it hosts.
@@ -147,6 +148,7 @@ func TestInstanceCannotActOutsideItsTree(t *testing.T) {
 	checkRefused(t, w.m, []forbiddenCase{
 		{"read another person's instance", w.instARoot, "GET", "/instances/" + w.bRoot.GUID, nil, 403},
 		{"read another tree of the same person", w.instARoot, "GET", "/instances/" + w.aOther.GUID, nil, 403},
+		{"read the events of another tree", w.instARoot, "GET", "/instances/" + w.aOther.GUID + "/events", nil, 403},
 		{"bang another tree", w.instARoot, "POST", "/instances/" + w.aOther.GUID + "/bang", api.BangRequest{}, 403},
 		{"bang another person's tree", w.instARoot, "POST", "/instances/" + w.bRoot.GUID + "/bang", api.BangRequest{}, 403},
 		{"rename another tree's root", w.instARoot, "POST", "/instances/" + w.aOther.GUID + "/rename", api.RenameRequest{Title: "x"}, 403},
@@ -200,6 +202,7 @@ func TestPersonCannotSeeAnotherPersonsInstances(t *testing.T) {
 	checkRefused(t, w.m, []forbiddenCase{
 		{"read another person's instance", w.bob, "GET", "/instances/" + w.aRoot.GUID, nil, 404},
 		{"read another person's child instance", w.bob, "GET", "/instances/" + w.aChild.GUID, nil, 404},
+		{"read another person's instance events", w.bob, "GET", "/instances/" + w.aRoot.GUID + "/events", nil, 404},
 		{"bang another person's instance", w.bob, "POST", "/instances/" + w.aRoot.GUID + "/bang", api.BangRequest{}, 403},
 		{"rename another person's instance", w.bob, "POST", "/instances/" + w.aRoot.GUID + "/rename", api.RenameRequest{Title: "mine"}, 403},
 		{"destroy another person's instance", w.bob, "POST", "/instances/" + w.aRoot.GUID + "/state", api.StateRequest{State: model.StateDestroyed}, 404},

@@ -44,7 +44,13 @@ type masterProcess struct {
 
 func startProcess(t testing.TB, bin, dir string, args ...string) *masterProcess {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"master", "serve", "--data", dir, "--listen", "127.0.0.1:0"}, args...)...)
+	return startCommand(t, exec.Command(bin, append([]string{"master", "serve", "--data", dir, "--listen", "127.0.0.1:0"}, args...)...))
+}
+
+// startCommand starts cmd, a `slapgo master serve` (or a command running
+// one, as `ip netns exec`), and waits until it listens.
+func startCommand(t testing.TB, cmd *exec.Cmd) *masterProcess {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	noErr(t, err)
 	p := &masterProcess{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan error, 1)}

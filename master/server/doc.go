@@ -8,11 +8,11 @@
 //
 // InitDataDir creates it (master.db, ca.crt, ca.key, server.crt,
 // server.key, admin.crt, admin.key) and refuses a non-empty directory;
-// Open loads it and rebuilds the state from the database. Open also keeps
-// tls-ticket-keys there (FileTicketKeys: the keys of the TLS session
-// tickets, mode 0600, never in the database; a new one every day, each
-// kept 8 days), so that nodes resume their TLS sessions across a restart;
-// a file others may read, or not in its format, is refused naming the line.
+// Open loads it and rebuilds the state from the database. The keys of
+// the TLS session tickets are derived from the CA key (ticketKeys: a new
+// one every day, each kept 8 days; in memory only), so that nodes resume
+// their TLS sessions across a restart, and on another master of the grid
+// after a take-over (its masters share the CA key).
 //
 // # Connections
 //

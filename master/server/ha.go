@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/slapgo/slapgo/core/master"
@@ -20,8 +18,8 @@ import (
 // A master opened on PostgreSQL starts as a follower: it loads a snapshot
 // of the database, then follows the mutation log (LISTEN/NOTIFY, and a
 // catch-up read every second in case a notification was missed), applying
-// each commit to a copy of the entities and rebuilding its state from it:
-// a warm state that answers reads. It redirects writes to the leader (307,
+// each commit's entities to its state in place (see catchUp): a warm state
+// that answers reads. It redirects writes to the leader (307,
 // or 503 naming the leader while none is known). Meanwhile it waits for the
 // leader lock (store.Postgres.Lead); once it holds it, the epoch moved, so
 // no other master can commit again: it reads the log to its end, and leads.
@@ -36,24 +34,12 @@ const followInterval = time.Second
 // changesPerRead bounds the commits read from the log at once.
 const changesPerRead = 1000
 
-// follower is a follower's copy of the database.
+// follower is where a follower stands in the mutation log.
 type follower struct {
-	ents map[entKey]master.Mutation
-	seq  int64 // the last commit of the log applied
+	seq int64 // the last commit of the log applied
 }
 
-type entKey struct {
-	kind master.EntityKind
-	key  string
-}
-
-func newFollower(snap store.Snapshot) *follower {
-	f := &follower{ents: make(map[entKey]master.Mutation, len(snap.Entities)), seq: snap.Seq}
-	for _, m := range snap.Entities {
-		f.ents[entKey{m.Kind, m.Key}] = m
-	}
-	return f
-}
+func newFollower(snap store.Snapshot) *follower { return &follower{seq: snap.Seq} }
 
 // Leading reports whether this master applies commands: always on SQLite;
 // on PostgreSQL once it holds the leader lock.
@@ -158,28 +144,32 @@ func (s *Server) refreshLeader(ctx context.Context) {
 	s.leaderURL.Store(li.URL)
 }
 
-// catchUp applies the commits of the log after the follower's position,
-// then rebuilds the state. Only runHA's goroutine calls it, so s.fol is
-// read and changed without s.mu; the state, tokens and certificates the
-// handlers read are swapped under s.mu. It is quiet about errors (a
-// database restart): the next round retries.
+// catchUp applies the commits of the log after the follower's position
+// to the warm state, in place (core/master.ApplyPersisted): a round costs
+// what its commits changed, not the size of the grid. The whole state is
+// loaded again (store.Postgres.Snapshot, then core/master.Restore) only
+// when the log no longer reaches back to the follower's position
+// (ErrLogTruncated: the follower was away for more than the commits the
+// log keeps), or when a commit cannot be applied in place (the log and the
+// state disagree: a defect, logged as an error). A new epoch (another
+// leader) needs no reload: its commits continue the same log.
+//
+// Only runHA's goroutine calls it, so s.fol is read and changed without
+// s.mu; the state, tokens and certificates the handlers read are changed
+// under s.mu. It is quiet about errors (a database restart): the next round
+// retries.
 func (s *Server) catchUp(ctx context.Context) error {
 	if s.fol == nil {
 		return nil
 	}
 	applied := 0
-	var toks []store.Token
-	var certs []store.Certificate
-	var reload *store.Snapshot
 	for {
 		changes, err := s.pg.ChangesAfter(ctx, s.fol.seq, changesPerRead)
 		if errors.Is(err, store.ErrLogTruncated) {
 			s.log.Warn("the follower fell behind the log: loading the whole state", "error", err)
-			snap, serr := s.pg.Snapshot(ctx)
-			if serr != nil {
-				return serr
+			if err := s.reloadFollower(ctx); err != nil {
+				return err
 			}
-			s.fol, reload, toks, certs = newFollower(snap), &snap, nil, nil
 			applied++
 			continue
 		}
@@ -187,54 +177,71 @@ func (s *Server) catchUp(ctx context.Context) error {
 			s.log.Warn("following the log", "error", err)
 			return err
 		}
+		s.mu.Lock()
+		var failed error
 		for _, c := range changes {
-			for _, m := range c.Entities {
-				k := entKey{m.Kind, m.Key}
-				if m.Delete {
-					delete(s.fol.ents, k)
-				} else {
-					s.fol.ents[k] = m
-				}
+			if err := s.state.ApplyPersisted(c.Entities); err != nil {
+				failed = fmt.Errorf("server: applying commit %d of the log: %w", c.Seq, err)
+				break
 			}
-			toks = append(toks, c.Tokens...)
-			certs = append(certs, c.Certificates...)
+			for _, t := range c.Tokens {
+				s.tokens[t.Hash] = t
+			}
+			s.noteCertificates(c.Certificates)
 			s.fol.seq = c.Seq
+			applied++
 		}
-		applied += len(changes)
+		if applied > 0 {
+			for _, m := range s.views {
+				clear(m)
+			}
+		}
+		s.mu.Unlock()
+		if failed != nil {
+			s.log.Error("the log does not apply to the warm state: loading the whole state", "error", failed)
+			if err := s.reloadFollower(ctx); err != nil {
+				return err
+			}
+			continue
+		}
 		if len(changes) < changesPerRead {
 			break
 		}
 	}
-	if applied == 0 {
-		return nil
+	if applied > 0 {
+		s.metrics.followed.Set(float64(s.fol.seq))
+	}
+	return nil
+}
+
+// reloadFollower loads the whole state from a snapshot of the database.
+func (s *Server) reloadFollower(ctx context.Context) error {
+	snap, err := s.pg.Snapshot(ctx)
+	if err != nil {
+		return err
 	}
 	s.mu.Lock()
 	cfg := s.state.Config()
 	s.mu.Unlock()
-	st, err := master.Restore(cfg, slices.Collect(maps.Values(s.fol.ents)))
+	st, err := master.Restore(cfg, snap.Entities)
 	if err != nil {
 		// The leader wrote what it could restore: this is a defect.
-		s.fatalf(fmt.Errorf("server: rebuilding the follower's state at commit %d: %w", s.fol.seq, err))
+		s.fatalf(fmt.Errorf("server: loading the follower's state at commit %d: %w", snap.Seq, err))
 		return err
 	}
 	s.mu.Lock()
-	if reload != nil {
-		s.tokens = map[string]store.Token{}
-		s.certs = map[string]store.Certificate{}
-		for _, t := range reload.Tokens {
-			s.tokens[t.Hash] = t
-		}
-		s.noteCertificates(reload.Certificates)
-	}
-	for _, t := range toks {
+	s.state = st
+	s.tokens = map[string]store.Token{}
+	s.certs = map[string]store.Certificate{}
+	for _, t := range snap.Tokens {
 		s.tokens[t.Hash] = t
 	}
-	s.noteCertificates(certs)
-	s.state = st
+	s.noteCertificates(snap.Certificates)
 	for _, m := range s.views {
 		clear(m)
 	}
 	s.mu.Unlock()
+	s.fol = newFollower(snap)
 	s.metrics.followed.Set(float64(s.fol.seq))
 	return nil
 }

@@ -21,12 +21,13 @@ import (
 
 // initPostgresGrid makes a master's data directory on a new PostgreSQL
 // database, and n-1 copies of it (the CA and certificates every master of
-// the grid shares). It returns the directories and the database URL.
-func initPostgresGrid(t testing.TB, srv *pgtest.Server, n int) ([]string, string) {
+// the grid shares). It returns the directories and the database URL. The
+// server certificate holds hosts besides the loopback names.
+func initPostgresGrid(t testing.TB, srv *pgtest.Server, n int, hosts ...string) ([]string, string) {
 	t.Helper()
 	url := srv.NewDatabase(t)
 	dirs := []string{t.TempDir()}
-	if _, err := InitDataDir(dirs[0], url, nil, time.Now().UTC()); err != nil {
+	if _, err := InitDataDir(dirs[0], url, hosts, time.Now().UTC()); err != nil {
 		t.Fatal(err)
 	}
 	for range n - 1 {

@@ -447,6 +447,24 @@ func (s *Server) getInstance(w http.ResponseWriter, r *http.Request, who model.A
 	writeJSON(w, http.StatusOK, wireInstance(info))
 }
 
+// instanceEvents answers an instance's recent events to whoever may read
+// the instance.
+func (s *Server) instanceEvents(w http.ResponseWriter, r *http.Request, who model.Actor) {
+	out := []api.Event{}
+	err := s.read(r.Context(), func(st *master.State) error {
+		ev, err := st.InstanceEvents(who, r.PathValue("guid"))
+		for _, e := range ev {
+			out = append(out, api.Event{At: e.At, Kind: e.Kind.String(), Message: e.Message})
+		}
+		return err
+	})
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 func (s *Server) bang(w http.ResponseWriter, r *http.Request, who model.Actor) {
 	req, err := decodeBody[api.BangRequest](w, r, true)
 	if err != nil {

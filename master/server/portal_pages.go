@@ -172,6 +172,8 @@ type instanceData struct {
 	Connection []kv
 	Actions    []string
 	Done       string
+	// Events are the instance's recent events, newest first.
+	Events []master.Event
 }
 
 // ConnectionJSON is the connection parameters as the live updates send
@@ -228,7 +230,10 @@ func (p *portal) instanceData(r *http.Request, v *viewer, guid string) (instance
 			return err
 		}
 		d.Tree = append([]master.InstanceInfo{tree.Root}, tree.Children...)
-		return nil
+		ev, err := st.InstanceEvents(v.who, guid)
+		d.Events = slices.Clone(ev)
+		slices.Reverse(d.Events)
+		return err
 	})
 	d.Parameters, d.SLA, d.Connection = sortedKV(d.I.Parameters), sortedKV(d.I.SLA), sortedKV(d.I.Connection)
 	d.Actions = actionsFor(v, d.I)

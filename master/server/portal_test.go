@@ -300,6 +300,11 @@ func TestPortalStopsAnInstanceThroughAConfirmedForm(t *testing.T) {
 	if !strings.Contains(body, "confirm/start") {
 		t.Errorf("a stopped instance offers no start")
 	}
+	// Its events, newest first: the stop, then its placement.
+	stop, placed := strings.Index(body, "<td>state</td><td>stopped requested</td>"), strings.Index(body, "<td>placed</td><td>placed on COMP-")
+	if !strings.Contains(body, `<h2 id="events-h">Events</h2>`) || stop < 0 || placed < stop {
+		t.Errorf("the instance page shows no events, newest first (stop at %d, placement at %d):\n%s", stop, placed, body)
+	}
 }
 
 func TestPortalRefusesFormsWithoutTheirToken(t *testing.T) {

@@ -4,11 +4,13 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/slapgo/slapgo/core/master"
 	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/master/api"
 	"github.com/slapgo/slapgo/master/ca"
+	"github.com/slapgo/slapgo/master/store"
 )
 
 func (s *Server) destroyPerson(w http.ResponseWriter, r *http.Request, who model.Actor) {
@@ -59,7 +61,8 @@ func (s *Server) revokeCertificate(w http.ResponseWriter, r *http.Request, who m
 
 // crl answers the certificate revocation list (DER, signed by the CA) for
 // other verifiers: every unexpired certificate the master recorded that
-// core/master refuses now.
+// core/master refuses now. Each entry's revocation time is recorded state,
+// the same at every call and after a restart (see revokedAt).
 func (s *Server) crl(w http.ResponseWriter, r *http.Request, _ model.Actor) {
 	now := s.now()
 	var entries []ca.Revoked
@@ -79,7 +82,7 @@ func (s *Server) crl(w http.ResponseWriter, r *http.Request, _ model.Actor) {
 		}
 		e, ok := at[serial]
 		if !ok {
-			e = ca.Revoked{Serial: serial, At: now}
+			e = ca.Revoked{Serial: serial, At: revokedAt(s.state, rec)}
 		}
 		entries = append(entries, e)
 	}
@@ -93,4 +96,16 @@ func (s *Server) crl(w http.ResponseWriter, r *http.Request, _ model.Actor) {
 	w.Header().Set("Content-Type", "application/pkix-crl")
 	w.Header().Set("Cache-Control", "max-age=60")
 	w.Write(der)
+}
+
+// revokedAt is the revocation time of a refused certificate that was not
+// revoked by its serial: when its identity was destroyed
+// (core/master.State.DestroyedAt; for an instance destroyed before the
+// database recorded destruction times, the time of that upgrade), or else
+// (an identity the master never knew) the certificate's issue time.
+func revokedAt(st *master.State, rec store.Certificate) time.Time {
+	if at, ok := st.DestroyedAt(rec.Identity); ok {
+		return at
+	}
+	return rec.IssuedAt
 }

@@ -12,7 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/master/api"
 	"github.com/slapgo/slapgo/master/ca"
 )
@@ -215,4 +217,70 @@ func TestCAKeyStaysInTheDataDirectory(t *testing.T) {
 		t.Errorf("ca.key mode = %v, %v; want 0600", fi.Mode().Perm(), err)
 	}
 
+}
+
+// crlTimes fetches /crl and returns each serial's revocation time.
+func crlTimes(t *testing.T, m *testMaster) map[string]time.Time {
+	t.Helper()
+	status, body, _ := call(t, m.anonymous(), http.MethodGet, "/crl", nil)
+	if status != http.StatusOK {
+		t.Fatalf("GET /crl = %d: %s", status, body)
+	}
+	crl, err := x509.ParseRevocationList(body)
+	noErr(t, err)
+	out := map[string]time.Time{}
+	for _, e := range crl.RevokedCertificateEntries {
+		out[e.SerialNumber.Text(16)] = e.RevocationTime
+	}
+	return out
+}
+
+// TestCRLTimesAreDestructionTimes: the CRL gives a certificate of a
+// destroyed person, computer or instance the time of that destruction, the
+// same at every call and after a restart (not the time of the call).
+func TestCRLTimesAreDestructionTimes(t *testing.T) {
+	m := startMaster(t, nil)
+	ctx := context.Background()
+	alice, _ := m.person("alice")
+	comp := m.computer(alice, "COMP-1", 1, "eu")
+	inst, err := alice.Request(ctx, api.InstanceRequest{Title: "db", SoftwareRelease: softURL})
+	noErr(t, err)
+	instCreds, err := comp.PartitionCertificate(ctx, "COMP-1", inst.PartitionID)
+	noErr(t, err)
+	carol, err := m.admin.AddPerson(ctx, api.AddPersonRequest{ID: "carol"})
+	noErr(t, err)
+	other, err := alice.RegisterComputer(ctx, api.RegisterComputerRequest{ID: "COMP-2"})
+	noErr(t, err)
+
+	want := map[string]time.Time{}
+	m.clock.Advance(time.Hour)
+	want[serialOf(t, instCreds.CertificatePEM)] = m.clock.Now()
+	_, err = alice.SetState(ctx, inst.GUID, model.StateDestroyed)
+	noErr(t, err)
+	m.clock.Advance(time.Hour)
+	want[serialOf(t, carol.Credentials.CertificatePEM)] = m.clock.Now()
+	noErr(t, m.admin.DestroyPerson(ctx, "carol"))
+	m.clock.Advance(time.Hour)
+	want[serialOf(t, other.Credentials.CertificatePEM)] = m.clock.Now()
+	noErr(t, alice.DestroyComputer(ctx, "COMP-2"))
+
+	check := func(when string) {
+		t.Helper()
+		got := crlTimes(t, m)
+		for serial, at := range want {
+			g, ok := got[serial]
+			// The CRL holds whole seconds; the clock moved an hour between
+			// destructions.
+			if !ok || g.Sub(at).Abs() > time.Second {
+				t.Errorf("%s: CRL time of %s = %v (listed %v), want its destruction at %v", when, serial, g, ok, at)
+			}
+		}
+	}
+	check("first call")
+	m.clock.Advance(3 * time.Hour)
+	check("later call")
+	m.stop()
+	m.start(nil)
+	m.clock.Advance(time.Hour)
+	check("after a restart")
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/x509"
 	"log/slog"
 	"net/http"
@@ -40,6 +41,7 @@ func (s *Server) routes() (apiMux, metricsMux http.Handler) {
 	authed("POST "+p+"/instances", s.request)
 	authed("GET "+p+"/instances", s.listInstances)
 	authed("GET "+p+"/instances/{guid}", s.getInstance)
+	authed("GET "+p+"/instances/{guid}/events", s.instanceEvents)
 	authed("POST "+p+"/instances/{guid}/bang", s.bang)
 	authed("POST "+p+"/instances/{guid}/rename", s.rename)
 	authed("POST "+p+"/instances/{guid}/state", s.setState)
@@ -126,6 +128,10 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// idempotencyKeyCtx carries the request's idempotency key (the header
+// api.HeaderIdempotencyKey) to exec, which applies the command under it.
+type idempotencyKeyCtx struct{}
+
 // instrument wraps a route: authentication (unless public), metrics by
 // route pattern and status, and a debug-level access log.
 func (s *Server) instrument(pattern string, public bool, h handlerFunc) http.Handler {
@@ -146,6 +152,9 @@ func (s *Server) instrument(pattern string, public bool, h handlerFunc) http.Han
 		case authErr != nil:
 			writeError(sw, s.log, authErr)
 		default:
+			if key := r.Header.Get(api.HeaderIdempotencyKey); key != "" {
+				r = r.WithContext(context.WithValue(r.Context(), idempotencyKeyCtx{}, key))
+			}
 			h(sw, r, who)
 		}
 		if sw.status == 0 {

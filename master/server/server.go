@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/slapgo/slapgo/core/alloc"
+	"github.com/slapgo/slapgo/core/market"
 	"github.com/slapgo/slapgo/core/master"
 	"github.com/slapgo/slapgo/core/model"
 	"github.com/slapgo/slapgo/master/api"
@@ -54,6 +55,9 @@ type Options struct {
 	// OnlineWithin: computers not seen for longer get no new instance
 	// (0: no such condition).
 	OnlineWithin time.Duration
+	// Pricing is the grid's price policy (master.Config.Pricing): nil
+	// invoices hosting at the computers' list prices.
+	Pricing *market.Curve
 	// RetryEvery: how often pending requests are retried on a timer
 	// (default DefaultRetryEvery).
 	RetryEvery time.Duration
@@ -90,7 +94,7 @@ type Server struct {
 	ca         *ca.Authority
 	serverCert atomic.Pointer[tls.Certificate]
 	certFiles  [2]string   // server certificate and key, reloaded by ReloadServerCertificate
-	tickets    *ticketKeys // TLS session-ticket keys of the data directory (nil: the process's own)
+	tickets    *ticketKeys // TLS session-ticket keys derived from the CA key (nil: the process's own)
 	store      store.Store
 	metrics    *metrics
 	retryEvery time.Duration
@@ -291,9 +295,13 @@ func Open(opts Options) (*Server, error) {
 		m.leading.Set(1)
 	}
 	s.certFiles = [2]string{p(FileServerCert), p(FileServerKey)}
-	if s.tickets, err = loadTicketKeys(p(FileTicketKeys), s.now()); err != nil {
+	if s.tickets, err = newTicketKeys(authority); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if _, err := os.Stat(p(FileTicketKeys)); err == nil {
+		s.log.Info("the TLS session-ticket keys are now derived from the CA key: this file is no longer read and may be removed",
+			"file", p(FileTicketKeys))
 	}
 	return s, nil
 }
@@ -303,7 +311,7 @@ func Open(opts Options) (*Server, error) {
 func newServer(opts Options, policy alloc.Policy, authority *ca.Authority, serverCert tls.Certificate, st store.Store, m *metrics, snap *store.Snapshot) (*Server, error) {
 	ctx := context.Background()
 	cfg := master.DefaultConfig()
-	cfg.Policy, cfg.OnlineWithin = policy, opts.OnlineWithin
+	cfg.Policy, cfg.OnlineWithin, cfg.Pricing = policy, opts.OnlineWithin, opts.Pricing
 	if opts.Limits != nil {
 		cfg.Limits = *opts.Limits
 	}
@@ -434,8 +442,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, metricsLn net.Liste
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelInfo)
 	tlsConf := s.TLSConfig()
 	if s.tickets != nil {
-		// Sessions resume across restarts (see FileTicketKeys).
-		s.tickets.set(tlsConf)
+		// Sessions resume across restarts and take-overs (see
+		// FileTicketKeys).
+		s.tickets.set(tlsConf, s.now())
 	}
 	api := &http.Server{
 		Handler:   s.handler,
@@ -494,13 +503,8 @@ loop:
 			}
 		case <-sampleTick.C:
 			s.sample()
-			if s.tickets != nil {
-				if changed, err := s.tickets.rotate(s.now()); err != nil {
-					s.log.Warn("TLS session-ticket keys not rotated (the current ones are kept)", "err", err)
-				} else if changed {
-					s.tickets.set(tlsConf)
-					s.log.Info("TLS session-ticket keys rotated")
-				}
+			if s.tickets != nil && s.tickets.set(tlsConf, s.now()) {
+				s.log.Info("TLS session-ticket keys rotated")
 			}
 		}
 	}
@@ -551,13 +555,27 @@ func (s *Server) Close() error { return s.store.Close() }
 //
 // An error of Apply waits for the batches already queued too: the answer
 // may reflect what they changed.
+//
+// A request carrying an idempotency key (api.HeaderIdempotencyKey) is
+// applied with core/master.ApplyOnce: sent again after a lost answer, to
+// this master or another one of the grid, it gets the first result back
+// and changes nothing. attach runs for the replay too: credentials are
+// drawn anew (a private key is never stored to be replayed), for the same
+// identity.
 func (s *Server) exec(ctx context.Context, cmd master.Command, attach func(master.Result) (store.Batch, error)) (master.Result, error) {
 	if !s.Leading() {
 		return master.Result{}, newError(http.StatusServiceUnavailable, api.CodeUnavailable, "this master follows: send writes to the leader")
 	}
 	s.mu.Lock()
 	now := s.now() // under the lock: commands see time in apply order
-	res, muts, err := s.state.Apply(now, cmd)
+	var res master.Result
+	var muts []master.Mutation
+	var err error
+	if key, ok := ctx.Value(idempotencyKeyCtx{}).(string); ok {
+		res, muts, err = s.state.ApplyOnce(now, key, cmd)
+	} else {
+		res, muts, err = s.state.Apply(now, cmd)
+	}
 	if err == nil {
 		if verr := s.discardUnstorable(ctx, cmd.CommandName(), muts); verr != nil {
 			s.mu.Unlock()

@@ -1,38 +1,47 @@
 package server
 
 import (
-	"bufio"
-	"bytes"
-	"crypto/rand"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
-	"errors"
+	"encoding/binary"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/slapgo/slapgo/master/ca"
 )
 
-// FileTicketKeys holds the keys that encrypt the TLS session tickets the
-// master issues (mode 0600, never in the database): a node that reconnects
-// after a master restart resumes its session (no signature, no certificate
-// chain to verify) instead of a full handshake. A resumed session carries
-// the certificate it began with, and every request is still authenticated
-// from it (revoked certificates and gone identities are refused).
+// TLS session tickets: a node that reconnects resumes its session (no
+// signature, no certificate chain to verify) instead of a full handshake,
+// after a master restart and on another master of the same grid after a
+// take-over. The keys that encrypt the tickets are derived from the CA's
+// private key (ca.Authority.DeriveKey), one per period of
+// TicketKeyRotation: every master holding the grid's CA key (which the
+// operator copies to each, see README) derives the same keys at the same
+// time, with nothing to share, store or rotate by hand; they live in
+// memory only, and the CA key never leaves the data directory. A resumed
+// session carries the certificate it began with, and every request is
+// still authenticated from it (revoked certificates and gone identities
+// are refused).
+//
+// FileTicketKeys names the file where earlier versions kept random ticket
+// keys; it is no longer read (the master says so once if it finds one).
 const FileTicketKeys = "tls-ticket-keys"
 
-// Session-ticket key rotation: a new key every TicketKeyRotation; a key
-// still decrypts tickets for TicketKeyLifetime (a TLS 1.3 ticket lives at
-// most 7 days), then it is dropped.
+// Session-ticket key rotation: a new key every TicketKeyRotation (periods
+// counted from the Unix epoch, the same for every master); a key still
+// decrypts tickets for TicketKeyLifetime (a TLS 1.3 ticket lives at most 7
+// days), then it is dropped.
 const (
 	TicketKeyRotation = 24 * time.Hour
 	TicketKeyLifetime = 8 * 24 * time.Hour
 )
+
+// ticketKeyLabel names the purpose of the keys derived from the CA key.
+const ticketKeyLabel = "TLS session-ticket keys v1"
 
 // Deadlines of a connection to the API: its TLS handshake must end within
 // HandshakeTimeout of the connection's acceptance, then each request's
@@ -44,151 +53,62 @@ const (
 	HeaderTimeout    = 10 * time.Second
 )
 
-// ticketKey is one session-ticket key and when it was made.
-type ticketKey struct {
-	made time.Time
-	key  [32]byte
-}
-
-// ticketKeys keeps the session-ticket keys of a data directory's file, the
-// newest first, and sets them on the API's TLS configuration.
+// ticketKeys derives the session-ticket keys of each period from a secret
+// derived from the CA key, and sets them on the API's TLS configuration.
 type ticketKeys struct {
-	mu   sync.Mutex
-	path string
-	keys []ticketKey
+	mu     sync.Mutex
+	secret [32]byte
+	period int64 // the period of the keys set last
 }
 
-// loadTicketKeys reads path (a missing file: no keys yet), then rotates
-// (see rotate). A file readable by others than its owner, or not in the
-// expected format, is refused with the line at fault.
-func loadTicketKeys(path string, now time.Time) (*ticketKeys, error) {
-	tk := &ticketKeys{path: path}
-	data, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		return nil, fmt.Errorf("TLS session-ticket keys: %w", err)
-	default:
-		st, err := os.Stat(path)
-		if err != nil {
-			return nil, fmt.Errorf("TLS session-ticket keys: %w", err)
-		}
-		if st.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("TLS session-ticket keys %s: mode %04o lets others than its owner read it: expected 0600 (chmod 600 %s, or remove it: the nodes then make full handshakes once)", path, st.Mode().Perm(), path)
-		}
-		if tk.keys, err = parseTicketKeys(data); err != nil {
-			return nil, fmt.Errorf("TLS session-ticket keys %s: %w", path, err)
-		}
-	}
-	if _, err := tk.rotate(now); err != nil {
-		return nil, err
-	}
-	return tk, nil
-}
-
-// parseTicketKeys reads lines "UNIX-SECONDS HEX-KEY" (32-byte keys).
-func parseTicketKeys(data []byte) ([]ticketKey, error) {
-	var keys []ticketKey
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
-			continue
-		}
-		f := strings.Fields(line)
-		if len(f) != 2 {
-			return nil, fmt.Errorf("line %d: expected \"UNIX-SECONDS HEX-KEY\", got %d fields", n, len(f))
-		}
-		secs, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: time %q: expected seconds since 1970", n, f[0])
-		}
-		raw, err := hex.DecodeString(f[1])
-		if err != nil || len(raw) != 32 {
-			return nil, fmt.Errorf("line %d: key: expected 64 hexadecimal digits", n)
-		}
-		k := ticketKey{made: time.Unix(secs, 0).UTC()}
-		copy(k.key[:], raw)
-		keys = append(keys, k)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	// Newest first: the first key encrypts new tickets.
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j].made.After(keys[j-1].made); j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys, nil
-}
-
-// rotate adds a new key when the newest is TicketKeyRotation old (or there
-// is none, or it is from the future), drops keys older than
-// TicketKeyLifetime, and writes the file when anything changed (mode 0600,
-// replaced atomically). It reports whether the keys changed.
-func (tk *ticketKeys) rotate(now time.Time) (bool, error) {
-	tk.mu.Lock()
-	defer tk.mu.Unlock()
-	changed := false
-	if len(tk.keys) == 0 || now.Sub(tk.keys[0].made) >= TicketKeyRotation || tk.keys[0].made.After(now.Add(time.Hour)) {
-		k := ticketKey{made: now.UTC().Truncate(time.Second)}
-		if _, err := rand.Read(k.key[:]); err != nil {
-			return false, fmt.Errorf("TLS session-ticket keys: %w", err)
-		}
-		tk.keys = append([]ticketKey{k}, tk.keys...)
-		changed = true
-	}
-	kept := tk.keys[:1]
-	for _, k := range tk.keys[1:] {
-		if now.Sub(k.made) < TicketKeyLifetime && !k.made.After(now.Add(time.Hour)) {
-			kept = append(kept, k)
-		}
-	}
-	changed = changed || len(kept) != len(tk.keys)
-	tk.keys = kept
-	if !changed {
-		return false, nil
-	}
-	var b strings.Builder
-	for _, k := range tk.keys {
-		fmt.Fprintf(&b, "%d %s\n", k.made.Unix(), hex.EncodeToString(k.key[:]))
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(tk.path), "."+filepath.Base(tk.path)+"-*")
+// newTicketKeys derives the grid's ticket secret from the CA.
+func newTicketKeys(authority *ca.Authority) (*ticketKeys, error) {
+	secret, err := authority.DeriveKey(ticketKeyLabel)
 	if err != nil {
-		return false, fmt.Errorf("TLS session-ticket keys: %w", err)
+		return nil, fmt.Errorf("TLS session-ticket keys: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return false, fmt.Errorf("TLS session-ticket keys: %w", err)
-	}
-	if _, err := tmp.WriteString(b.String()); err != nil {
-		tmp.Close()
-		return false, fmt.Errorf("TLS session-ticket keys: writing %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return false, fmt.Errorf("TLS session-ticket keys: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return false, fmt.Errorf("TLS session-ticket keys: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), tk.path); err != nil {
-		return false, fmt.Errorf("TLS session-ticket keys: %w", err)
-	}
-	return true, nil
+	return &ticketKeys{secret: secret, period: -1}, nil
 }
 
-// set gives the keys to cfg (the newest encrypts new tickets).
-func (tk *ticketKeys) set(cfg *tls.Config) {
+func ticketPeriod(now time.Time) int64 { return now.Unix() / int64(TicketKeyRotation/time.Second) }
+
+// keyOf derives the key of one period: HMAC-SHA-256 of the period's number
+// under the secret.
+func (tk *ticketKeys) keyOf(period int64) [32]byte {
+	mac := hmac.New(sha256.New, tk.secret[:])
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(period))
+	mac.Write(b[:])
+	var k [32]byte
+	copy(k[:], mac.Sum(nil))
+	return k
+}
+
+// keysAt lists the keys in use at now: the period's own first (it
+// encrypts new tickets), then the next period's (a master whose clock runs
+// ahead may already issue tickets under it), then those of the previous
+// periods that a ticket may still be presented under.
+func (tk *ticketKeys) keysAt(now time.Time) [][32]byte {
+	p := ticketPeriod(now)
+	keys := [][32]byte{tk.keyOf(p), tk.keyOf(p + 1)}
+	for back := int64(1); back < int64(TicketKeyLifetime/TicketKeyRotation); back++ {
+		keys = append(keys, tk.keyOf(p-back))
+	}
+	return keys
+}
+
+// set gives cfg the keys in use at now when the period changed since the
+// last call, and reports whether it did.
+func (tk *ticketKeys) set(cfg *tls.Config, now time.Time) bool {
 	tk.mu.Lock()
 	defer tk.mu.Unlock()
-	keys := make([][32]byte, len(tk.keys))
-	for i, k := range tk.keys {
-		keys[i] = k.key
+	p := ticketPeriod(now)
+	if p == tk.period {
+		return false
 	}
-	cfg.SetSessionTicketKeys(keys)
+	tk.period = p
+	cfg.SetSessionTicketKeys(tk.keysAt(now))
+	return true
 }
 
 // handshakeListener gives each accepted connection HandshakeTimeout for

@@ -6,18 +6,20 @@ import (
 	"crypto/x509"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/slapgo/slapgo/internal/pgtest"
 	"github.com/slapgo/slapgo/master/api"
+	"github.com/slapgo/slapgo/master/ca"
 )
 
 // A node's TLS session resumes across a master restart (the ticket keys
-// are the data directory's), still as the identity it began with; a
+// are derived from the CA key), still as the identity it began with; a
 // revoked certificate's resumed session is refused.
 func TestSessionResumesAfterRestart(t *testing.T) {
 	m := startMaster(t, nil)
@@ -51,12 +53,6 @@ func TestSessionResumesAfterRestart(t *testing.T) {
 	if w.Identity.ID != "alice" || resumed.Load() != 0 {
 		t.Fatalf("first handshake: identity %s, %d resumed; want alice, none", w.Identity, resumed.Load())
 	}
-	st, err := os.Stat(filepath.Join(m.dir, FileTicketKeys))
-	noErr(t, err)
-	if st.Mode().Perm() != 0o600 {
-		t.Errorf("%s has mode %04o, want 0600", FileTicketKeys, st.Mode().Perm())
-	}
-
 	m.stop()
 	m.start(nil)
 	w, err = whoami()
@@ -78,64 +74,110 @@ func TestSessionResumesAfterRestart(t *testing.T) {
 		t.Fatalf("the revoked certificate's session did not resume (%d of %d handshakes resumed): the test proves nothing", resumed.Load(), handshakes.Load())
 	}
 
-	// Keys gone (a new data directory's): no resumption, a full handshake.
-	m.stop()
-	noErr(t, os.Remove(filepath.Join(m.dir, FileTicketKeys)))
-	m.start(nil)
-	_, err = whoami()
-	wantStatus(t, err, http.StatusUnauthorized, "revoked")
-	if resumed.Load() != 2 || handshakes.Load() != 4 {
-		t.Errorf("with new ticket keys: %d of %d handshakes resumed, want 2 of 4", resumed.Load(), handshakes.Load())
+}
+
+// TestTicketKeysDerivedFromTheCA: the keys are the same for every master
+// holding the same CA key, differ for another CA, change every
+// TicketKeyRotation and keep decrypting for TicketKeyLifetime.
+func TestTicketKeysDerivedFromTheCA(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	a, err := ca.New("grid A", t0)
+	noErr(t, err)
+	dir := t.TempDir()
+	noErr(t, a.Save(filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key")))
+	aCopy, err := ca.LoadFiles(filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key"))
+	noErr(t, err)
+	b, err := ca.New("grid B", t0)
+	noErr(t, err)
+	keysOf := func(auth *ca.Authority, now time.Time) [][32]byte {
+		tk, err := newTicketKeys(auth)
+		noErr(t, err)
+		return tk.keysAt(now)
+	}
+	onA, onCopy, onB := keysOf(a, t0), keysOf(aCopy, t0), keysOf(b, t0)
+	if !slices.Equal(onA, onCopy) {
+		t.Error("two masters with the same CA key derive different ticket keys")
+	}
+	for _, k := range onB {
+		if slices.Contains(onA, k) {
+			t.Fatal("another CA derives a key of this one")
+		}
+	}
+	if n := len(onA); n != 9 {
+		t.Errorf("%d keys in use, want 9 (this period's, the next one's, 7 past ones)", n)
+	}
+	if later := keysOf(a, t0.Add(TicketKeyRotation-time.Minute-12*time.Hour)); later[0] != onA[0] {
+		t.Error("the encrypting key changed within its period")
+	}
+	next := keysOf(a, t0.Add(TicketKeyRotation))
+	if next[0] == onA[0] || next[0] != onA[1] {
+		t.Error("after a period the encrypting key is not the next period's key announced before")
+	}
+	if !slices.Contains(next, onA[0]) {
+		t.Error("the previous period's key no longer decrypts")
+	}
+	if week := keysOf(a, t0.Add(TicketKeyLifetime)); slices.Contains(week, onA[0]) {
+		t.Error("a key older than a ticket's lifetime still decrypts")
+	}
+	tk, err := newTicketKeys(a)
+	noErr(t, err)
+	cfg := &tls.Config{}
+	if !tk.set(cfg, t0) || tk.set(cfg, t0.Add(time.Hour)) || !tk.set(cfg, t0.Add(TicketKeyRotation)) {
+		t.Error("set does not report exactly the changes of period")
+	}
+	for _, k := range onA {
+		if k == ([32]byte{}) {
+			t.Fatal("a zero key")
+		}
 	}
 }
 
-func TestTicketKeysRotateAndRefuseBadFiles(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, FileTicketKeys)
-	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	tk, err := loadTicketKeys(path, t0)
+// TestSessionResumesOnAnotherMaster: a node's TLS session begun with the
+// leader resumes on the follower that takes over (the masters of a grid
+// derive the same ticket keys from their CA key), though the node reaches
+// the two by different names.
+func TestSessionResumesOnAnotherMaster(t *testing.T) {
+	pg := pgtest.Start(t)
+	dirs, url := initPostgresGrid(t, pg, 2)
+	a := startHA(t, dirs[0], url, "127.0.0.1:0")
+	waitFor(t, "a leads", 10*time.Second, a.srv.Leading)
+	b := startHA(t, dirs[1], url, "127.0.0.1:0")
+	ctx := context.Background()
+	res, err := adminClient(t, dirs[0], a.url).AddPerson(ctx, api.AddPersonRequest{ID: "alice"})
 	noErr(t, err)
-	if len(tk.keys) != 1 {
-		t.Fatalf("a new file holds %d keys, want 1", len(tk.keys))
-	}
-	first := tk.keys[0].key
-	if changed, err := tk.rotate(t0.Add(TicketKeyRotation - time.Minute)); err != nil || changed {
-		t.Fatalf("rotate before the rotation period: changed %v, %v", changed, err)
-	}
-	for day := 1; day <= 10; day++ {
-		if changed, err := tk.rotate(t0.Add(time.Duration(day) * TicketKeyRotation)); err != nil || !changed {
-			t.Fatalf("day %d: changed %v, %v", day, changed, err)
-		}
-	}
-	again, err := loadTicketKeys(path, t0.Add(10*TicketKeyRotation))
+	cert, err := tls.X509KeyPair([]byte(res.Credentials.CertificatePEM), []byte(res.Credentials.KeyPEM))
 	noErr(t, err)
-	if len(again.keys) != 8 {
-		t.Errorf("after 10 days: %d keys kept, want 8 (the lifetime of a ticket and the new one)", len(again.keys))
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM([]byte(res.Credentials.CAPEM))
+	var handshakes, resumed atomic.Int64
+	cfg := &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert},
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			handshakes.Add(1)
+			if cs.DidResume {
+				resumed.Add(1)
+			}
+			return nil
+		}}
+	// A by its address, B by name: two server names, one session.
+	bByName := strings.Replace(b.url, "127.0.0.1", "localhost", 1)
+	c, err := api.NewClientTLS(a.url+","+bByName, cfg)
+	noErr(t, err)
+	if w, err := c.WhoAmI(ctx); err != nil || w.Identity.ID != "alice" {
+		t.Fatalf("whoami on a: %+v, %v", w, err)
 	}
-	for i, k := range again.keys {
-		if k.key == first {
-			t.Errorf("key %d is the first one, older than its lifetime", i)
-		}
-		if i > 0 && !k.made.Before(again.keys[i-1].made) {
-			t.Errorf("keys not newest first: %s after %s", k.made, again.keys[i-1].made)
-		}
+	c.HTTP.CloseIdleConnections()
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
 	}
-	if again.keys[0] != tk.keys[0] {
-		t.Error("the newest key read back differs from the one written")
+	waitFor(t, "b takes over", 15*time.Second, b.srv.Leading)
+	w, err := c.WhoAmI(ctx)
+	noErr(t, err)
+	c.HTTP.CloseIdleConnections()
+	if w.Identity.ID != "alice" {
+		t.Errorf("the resumed session on b acts as %s, want alice", w.Identity)
 	}
-
-	noErr(t, os.Chmod(path, 0o644))
-	if _, err := loadTicketKeys(path, t0); err == nil || !strings.Contains(err.Error(), "0600") {
-		t.Errorf("a key file readable by others: %v, want a refusal naming 0600", err)
-	}
-	noErr(t, os.Remove(path))
-	noErr(t, os.WriteFile(path, []byte("1772366400 00ff\n"), 0o600))
-	if _, err := loadTicketKeys(path, t0); err == nil || !strings.Contains(err.Error(), "line 1: key") {
-		t.Errorf("a short key: %v, want a refusal naming line 1", err)
-	}
-	noErr(t, os.WriteFile(path, []byte("\nsoon "+strings.Repeat("ab", 32)+"\n"), 0o600))
-	if _, err := loadTicketKeys(path, t0); err == nil || !strings.Contains(err.Error(), "line 2: time") {
-		t.Errorf("a bad time: %v, want a refusal naming line 2", err)
+	if resumed.Load() != 1 || handshakes.Load() != 2 {
+		t.Fatalf("after the take-over: %d of %d handshakes resumed, want 1 of 2", resumed.Load(), handshakes.Load())
 	}
 }
 

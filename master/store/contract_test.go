@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -109,6 +111,7 @@ func runContract(t *testing.T, b backend) {
 	t.Run("WriteFailureStopsTheStore", func(t *testing.T) { contractWriteFailure(t, b) })
 	t.Run("AcknowledgedIsVisibleToAnotherConnection", func(t *testing.T) { contractVisible(t, b) })
 	t.Run("UpgradeKeepsData", func(t *testing.T) { contractUpgrade(t, b) })
+	t.Run("EventHistorySurvivesRestart", func(t *testing.T) { contractEvents(t, b) })
 	t.Run("BackupUnderLoadHoldsEveryAcknowledgedWrite", func(t *testing.T) { contractBackup(t, b) })
 }
 
@@ -346,13 +349,83 @@ func contractUpgrade(t *testing.T, b backend) {
 	if err != nil || v <= 1 {
 		t.Fatalf("after the upgrade: version %d, %v", v, err)
 	}
-	if got, want := loadSnapshot(t, s), encodeSnapshot(t, st); !bytes.Equal(got, want) {
+	if got, want := withoutUpgradeRecord(t, loadSnapshot(t, s)), encodeSnapshot(t, st); !bytes.Equal(got, want) {
 		t.Errorf("the upgrade changed the stored state:\n got %s\nwant %s", got, want)
 	}
 	// And the upgraded database takes writes.
 	applyAll(t, st, s, master.AddPerson{By: admin, ID: "PERSON-2", Name: "Bob"})
-	if got, want := loadSnapshot(t, s), encodeSnapshot(t, st); !bytes.Equal(got, want) {
+	if got, want := withoutUpgradeRecord(t, loadSnapshot(t, s)), encodeSnapshot(t, st); !bytes.Equal(got, want) {
 		t.Errorf("after a write on the upgraded database:\n got %s\nwant %s", got, want)
+	}
+}
+
+// contractEvents: an instance's event history survives a restart, and a
+// database from before histories upgrades to one that starts keeping them.
+func contractEvents(t *testing.T, b backend) {
+	ctx := context.Background()
+	st := master.New(master.DefaultConfig())
+	var ents []master.Mutation
+	for i, c := range sampleCommands(2) {
+		_, muts, err := st.Apply(t0.Add(time.Duration(i)*time.Second), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ents = append(ents, muts...)
+	}
+	// An old database has no history.
+	spec := b.seedOld(t, slices.DeleteFunc(master.Compact(ents), func(m master.Mutation) bool { return m.Kind == master.KindEvents }))
+	s := openSpec(t, spec, Options{})
+	wantVersion := SchemaVersion()
+	if _, ok := s.(*Postgres); ok {
+		wantVersion = pgSchemaVersion()
+	}
+	if v, err := s.Version(ctx); err != nil || v != wantVersion {
+		t.Fatalf("after the upgrade: version %d, %v; want %d", v, err, wantVersion)
+	}
+	loaded, err := s.LoadState(ctx, master.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := loaded.InstanceByTitle(person, "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := loaded.InstanceEvents(person, db.GUID); err != nil || len(ev) != 0 {
+		t.Fatalf("an old database's instance has %d events, %v; want none", len(ev), err)
+	}
+	// The instance stops, is reported stopped, starts again.
+	for i, c := range []master.Command{
+		master.SetState{By: person, InstanceGUID: db.GUID, State: model.StateStopped},
+		master.ReportPartition{By: comp, ComputerID: comp.ID, PartitionID: db.PartitionID, State: model.ReportedStopped},
+		master.SetState{By: person, InstanceGUID: db.GUID, State: model.StateStarted},
+	} {
+		_, muts, err := loaded.Apply(t0.Add(time.Minute+time.Duration(i)*time.Second), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(ctx, Batch{Mutations: muts}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := loaded.InstanceEvents(person, db.GUID)
+	if err != nil || len(want) != 3 {
+		t.Fatalf("%d events before the restart, %v; want 3", len(want), err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := openSpec(t, spec, Options{}).LoadState(ctx, master.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := again.InstanceEvents(person, db.GUID)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("after the restart: %v, %+v; want %+v", err, got, want)
+	}
+	for k, kind := range []master.EventKind{master.EventState, master.EventReported, master.EventState} {
+		if got[k].Kind != kind || !got[k].At.Equal(t0.Add(time.Minute+time.Duration(k)*time.Second)) {
+			t.Fatalf("event %d: %+v, want %s at %s", k+1, got[k], kind, t0.Add(time.Minute+time.Duration(k)*time.Second))
+		}
 	}
 }
 

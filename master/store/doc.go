@@ -22,7 +22,11 @@
 //
 //	entities(kind, key, data)  PRIMARY KEY (kind, key): core/master.Mutation values, as
 //	                           Mutation.Encode writes them (instances and partitions in
-//	                           a binary format since schema version 4, the rest JSON)
+//	                           a binary format since schema version 4, the rest JSON;
+//	                           the instances' event histories, kind "events", since
+//	                           version 5, PostgreSQL version 3, in the binary format;
+//	                           from version 6, PostgreSQL 4, a record of when
+//	                           instances' destruction times began to be kept)
 //	tokens(hash, computer_id, created_at, expires_at, used_at): SHA-256 of each token
 //	certificates(serial, kind, id, issued_at, not_after)
 //

@@ -38,6 +38,13 @@ const notifyChannel = "slapgo_log"
 // silent before PostgreSQL ends it (the leader pings it every second).
 const lockIdleTimeout = 4 * time.Second
 
+// writeIdleTimeout is how long a write transaction may wait for the next
+// statement of its master before PostgreSQL ends it, releasing the epoch
+// row for a new leader. A master takes microseconds between the statements
+// of a transaction; waiting this long means it is cut off or stalled, and
+// its commit fails (the store then stops).
+const writeIdleTimeout = lockIdleTimeout
+
 // logKeep is how many commits the mutation log keeps for the followers; a
 // follower further behind loads the whole state again.
 const logKeep = 20000
@@ -64,6 +71,13 @@ type Postgres struct {
 	stopLead  context.CancelFunc // stops watchLock
 	watchDone chan struct{}      // closed when watchLock returned
 	closed    sync.Once
+
+	// writeCtx is the context of the write transactions: cancelled when
+	// the store fails (a leader cut from the database would otherwise
+	// wait on its last transaction for as long as TCP takes to give up,
+	// and never stop) and when it closes.
+	writeCtx    context.Context
+	abortWrites context.CancelFunc
 }
 
 // LeaderInfo is what the leader publishes about itself.
@@ -121,6 +135,14 @@ func openPostgres(ctx context.Context, rawURL string, opts Options, upTo int) (*
 	}
 	s := &Postgres{pool: pool, where: where}
 	s.committer = newCommitter(where, opts, s.write)
+	s.writeCtx, s.abortWrites = context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-s.Failed():
+			s.abortWrites()
+		case <-s.writeCtx.Done():
+		}
+	}()
 	s.start()
 	return s, nil
 }
@@ -234,6 +256,7 @@ func (s *Postgres) Epoch() int64 { return s.epoch.Load() }
 // connections.
 func (s *Postgres) Close() error {
 	err := s.stop()
+	s.abortWrites()
 	s.closed.Do(func() {
 		// NB: s.leadMu is not held while the pool closes: a Lead under
 		// way must get it to give its connection back.
@@ -276,14 +299,20 @@ func (s *Postgres) write(group []entry) error {
 		return ErrNotLeader
 	}
 	muts, tokens, certs := flatten(group)
-	ctx := context.Background()
+	ctx := s.writeCtx
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{})
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback(ctx)
+	defer tx.Rollback(ctx) // quick once ctx is cancelled (the store failed)
+	// The transaction holds the epoch's row FOR SHARE, which the next
+	// leader's epoch increment waits for: should this master be cut from
+	// the database mid-transaction, PostgreSQL ends the transaction after
+	// writeIdleTimeout without a word from it (set in the same query:
+	// no round trip more).
 	var current int64
-	if err := tx.QueryRow(ctx, `SELECT epoch FROM slapgo_leader WHERE id = 1 FOR SHARE`).Scan(&current); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT epoch, set_config('idle_in_transaction_session_timeout', $1, true)
+		FROM slapgo_leader WHERE id = 1 FOR SHARE`, fmt.Sprintf("%dms", writeIdleTimeout.Milliseconds())).Scan(&current, nil); err != nil {
 		return fmt.Errorf("reading the epoch: %w", err)
 	}
 	if current != epoch {

@@ -61,7 +61,22 @@ var migrations = []migration{
 		`CREATE INDEX certificates_identity ON certificates (kind, id)`,
 	}},
 	{version: 4, name: "instances and partitions in core/master's binary format", run: reencodeEntities},
+	// The instances' event histories are entities of a new kind: older
+	// databases simply have none. The version tells an older slapgo,
+	// which could not read them, to refuse the database (ErrSchemaTooNew).
+	{version: 5, name: "instance event histories"},
+	{version: 6, name: "instance destruction times", stmts: []string{sqliteDestructionTimes}},
 }
+
+// sqliteDestructionTimes records when the database began recording the
+// time each instance is destroyed (core/master.DestructionTimes): an
+// instance destroyed before has no time of its own, and the CRL gives it
+// this one (the time of the migration, in UTC). Only a database that holds
+// instances gets the record: a new one needs none.
+var sqliteDestructionTimes = fmt.Sprintf(`INSERT OR IGNORE INTO entities (kind, key, data)
+	SELECT '%s', '%s', CAST('{"unknown_before":"' || strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', 'now') || '"}' AS BLOB)
+	FROM (SELECT 1) WHERE EXISTS (SELECT 1 FROM entities WHERE kind = '%s')`,
+	master.KindUpgrade, master.UpgradeDestructionTimes, master.KindInstance)
 
 // reencodeEntities rewrites the instances and partitions stored as JSON in
 // the encoding of this version (core/master.Mutation.Encode), which loads

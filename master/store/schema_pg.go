@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/slapgo/slapgo/core/master"
 )
 
 // migrationLockKey is the advisory lock under which a master migrates a
@@ -60,7 +62,18 @@ var pgMigrations = []struct {
 			data  BYTEA NOT NULL
 		)`,
 	}},
+	// The instances' event histories are entities of a new kind (see the
+	// SQLite migration 5): the version makes an older slapgo refuse them.
+	{3, "instance event histories", nil},
+	{4, "instance destruction times", []string{pgDestructionTimes}},
 }
+
+// pgDestructionTimes is sqliteDestructionTimes for PostgreSQL.
+var pgDestructionTimes = fmt.Sprintf(`INSERT INTO entities (kind, key, data)
+	SELECT '%s', '%s', convert_to('{"unknown_before":"' || to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || '"}', 'UTF8')
+	WHERE EXISTS (SELECT 1 FROM entities WHERE kind = '%s')
+	ON CONFLICT DO NOTHING`,
+	master.KindUpgrade, master.UpgradeDestructionTimes, master.KindInstance)
 
 func pgSchemaVersion() int { return pgMigrations[len(pgMigrations)-1].version }
 

@@ -246,7 +246,7 @@ func entityKind(b []byte) master.EntityKind {
 }
 
 var knownKinds = []master.EntityKind{master.KindInstance, master.KindPartition, master.KindComputer,
-	master.KindSoftware, master.KindPerson, master.KindMovement, master.KindJournal, master.KindMeta, master.KindRevocation, master.KindCredential}
+	master.KindSoftware, master.KindPerson, master.KindMovement, master.KindJournal, master.KindMeta, master.KindRevocation, master.KindCredential, master.KindEvents, master.KindIdempotency, master.KindUpgrade}
 
 // Tokens reads every registration token (used ones included).
 func (s *SQLite) Tokens(ctx context.Context) ([]Token, error) {

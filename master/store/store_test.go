@@ -64,6 +64,35 @@ func encodeSnapshot(t *testing.T, st *master.State) []byte {
 	return b.Bytes()
 }
 
+// withoutUpgradeRecord checks that an upgraded database's snapshot holds
+// the record of when destruction times began to be recorded (schema
+// version 6 of SQLite, 4 of PostgreSQL, on a database holding instances),
+// made by the migration just now, and returns the snapshot without it.
+func withoutUpgradeRecord(t *testing.T, snap []byte) []byte {
+	t.Helper()
+	prefix := []byte(string(master.KindUpgrade) + " " + master.UpgradeDestructionTimes + " ")
+	var out [][]byte
+	found := false
+	for _, line := range bytes.SplitAfter(snap, []byte("\n")) {
+		if !bytes.HasPrefix(line, prefix) {
+			out = append(out, line)
+			continue
+		}
+		found = true
+		var rec master.DestructionTimes
+		if err := json.Unmarshal(bytes.TrimSpace(line[len(prefix):]), &rec); err != nil {
+			t.Fatalf("upgrade record %q: %v", line, err)
+		}
+		if d := time.Since(rec.UnknownBefore); d < -time.Minute || d > 10*time.Minute {
+			t.Errorf("upgrade record says destruction times are unknown before %v: not the time of the migration", rec.UnknownBefore)
+		}
+	}
+	if !found {
+		t.Error("the upgrade of a database holding instances recorded no time for destructions before it")
+	}
+	return bytes.Join(out, nil)
+}
+
 func sampleCommands(parts int) []master.Command {
 	var specs []master.PartitionSpec
 	for i := range parts {
@@ -153,7 +182,7 @@ func TestUpgradeOlderDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := encodeSnapshot(t, st2); !bytes.Equal(got, want) {
+	if got := withoutUpgradeRecord(t, encodeSnapshot(t, st2)); !bytes.Equal(got, want) {
 		t.Error("the upgrade changed the stored state")
 	}
 	if err := s.Commit(context.Background(), Batch{Tokens: []Token{{Hash: "h", ComputerID: "COMP-1", CreatedAt: t0, ExpiresAt: t0}}}); err != nil {
@@ -203,7 +232,9 @@ func TestUpgradeRewritesJSONEntities(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := master.New(master.DefaultConfig())
+	cfg := master.DefaultConfig()
+	cfg.EventHistory = 0 // versions before 5 kept no event histories
+	st := master.New(cfg)
 	for i, c := range sampleCommands(3) {
 		if _, _, err := st.Apply(t0.Add(time.Duration(i)*time.Second), c); err != nil {
 			t.Fatal(err)
@@ -256,7 +287,78 @@ func TestUpgradeRewritesJSONEntities(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := encodeSnapshot(t, st2); !bytes.Equal(got, want) {
+	if got := withoutUpgradeRecord(t, encodeSnapshot(t, st2)); !bytes.Equal(got, want) {
 		t.Errorf("the upgrade changed the stored state:\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestDestructionTimeBeforeTheUpgrade: an instance destroyed in a database
+// of schema version 4, which did not record destruction times, is given
+// the time of the upgrade, the same after every restart; an instance
+// destroyed after the upgrade keeps its own time.
+func TestDestructionTimeBeforeTheUpgrade(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "master.db")
+	old, err := openSQLite(path, Options{}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := master.DefaultConfig()
+	cfg.EventHistory = 0 // version 4 kept no event histories
+	st := master.New(cfg)
+	applyAll(t, st, old, sampleCommands(2)...)
+	applyAll(t, st, old, master.SetState{By: person, InstanceGUID: "SOFTINST-1", State: model.StateDestroyed})
+	// As version 4 wrote it: no destruction time.
+	for _, m := range st.Snapshot() {
+		if i, ok := m.Value.(*model.Instance); ok && !i.DestroyedAt.IsZero() {
+			c := *i
+			c.DestroyedAt = time.Time{}
+			m.Value = &c
+			data, err := m.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := old.db.Exec(`UPDATE entities SET data = ? WHERE kind = ? AND key = ?`, data, string(m.Kind), m.Key); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	noErr(t, old.Close())
+
+	inst1 := model.Actor{Kind: model.KindInstance, ID: "SOFTINST-1"}
+	inst2 := model.Actor{Kind: model.KindInstance, ID: "SOFTINST-2"}
+	var first time.Time
+	for restart := range 3 {
+		s, err := OpenSQLite(path, Options{})
+		noErr(t, err)
+		loaded, err := s.LoadState(context.Background(), master.DefaultConfig())
+		noErr(t, err)
+		at, ok := loaded.DestroyedAt(inst1)
+		if !ok || at.IsZero() {
+			t.Fatalf("restart %d: no destruction time for an instance destroyed before the upgrade", restart)
+		}
+		if restart == 0 {
+			first = at
+			if d := time.Since(at); d < -time.Minute || d > 10*time.Minute {
+				t.Errorf("destruction time before the upgrade = %v, want the time of the upgrade", at)
+			}
+			// Destroyed after the upgrade: its own time.
+			destroyedAt := t0.Add(time.Hour)
+			_, muts, err := loaded.Apply(destroyedAt, master.SetState{By: person, InstanceGUID: "SOFTINST-2", State: model.StateDestroyed})
+			noErr(t, err)
+			noErr(t, s.Commit(context.Background(), Batch{Mutations: muts}))
+		} else if !at.Equal(first) {
+			t.Errorf("restart %d: destruction time %v, was %v", restart, at, first)
+		}
+		if at2, ok := loaded.DestroyedAt(inst2); restart > 0 && (!ok || !at2.Equal(t0.Add(time.Hour))) {
+			t.Errorf("restart %d: instance destroyed after the upgrade: %v %v, want %v", restart, at2, ok, t0.Add(time.Hour))
+		}
+		noErr(t, s.Close())
+	}
+}
+
+func noErr(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -19,7 +19,8 @@
 // PostgreSQL database (master-2/, … are copies of master/ for the CA): the
 // clients and the node agents are given every master's URL, each relay
 // dials the leader first (by /healthz), CutMaster kills the leader and
-// returns once another leads, and RestoreMaster brings the killed one back
+// returns once another leads (KillLeader returns at once, for a scenario
+// that times the take-over), and RestoreMaster brings the killed one back
 // as a follower.
 //
 // Partitions are formatted unprivileged (no users, no addresses), unless

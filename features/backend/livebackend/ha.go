@@ -137,8 +137,30 @@ func (l *Live) relayTargets() []string {
 	return append(leader, others...)
 }
 
-// killLeader SIGKILLs the master that leads.
-func (l *Live) killLeader(ctx context.Context) error {
+var _ backend.Masters = (*Live)(nil)
+
+// MastersOnPostgres is how many masters share the PostgreSQL database (0
+// on SQLite).
+func (l *Live) MastersOnPostgres() int {
+	if l.cfg.Postgres == "" {
+		return 0
+	}
+	return 1 + len(l.standbys)
+}
+
+// MasterRoles asks each master's /healthz its role, the first master
+// first ("" when it does not answer).
+func (l *Live) MasterRoles(ctx context.Context) []string {
+	var roles []string
+	for _, a := range l.addrs() {
+		roles = append(roles, l.role(a))
+	}
+	return roles
+}
+
+// KillLeader SIGKILLs the master that leads, without waiting for another
+// to take over; RestoreMaster starts it again.
+func (l *Live) KillLeader(ctx context.Context) (int, error) {
 	for i, a := range l.addrs() {
 		if l.role(a) != "leader" {
 			continue
@@ -150,10 +172,19 @@ func (l *Live) killLeader(ctx context.Context) error {
 		}
 		l.cutIndex = i
 		l.cfg.Log("leader %s killed", a)
-		// Another master takes over: the outage is that short.
-		return l.waitLeader(ctx)
+		return i, nil
 	}
-	return backend.Errorf(backend.ErrConflict, "no master leads")
+	return -1, backend.Errorf(backend.ErrConflict, "no master leads")
+}
+
+// killLeader SIGKILLs the master that leads and waits until another
+// leads.
+func (l *Live) killLeader(ctx context.Context) error {
+	if _, err := l.KillLeader(ctx); err != nil {
+		return err
+	}
+	// Another master takes over: the outage is that short.
+	return l.waitLeader(ctx)
 }
 
 // waitLeader waits until a master answers as the leader.
