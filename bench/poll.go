@@ -78,6 +78,11 @@ type PollConfig struct {
 	// TLS handshakes and phases), then warms up and measures again. A
 	// target judged on runs holds only if it holds in every run.
 	Runs int
+	// Settle is, with Runs > 1, the longest wait before each run (its
+	// load generator already polling) for the 1-minute load average to
+	// fall under the bound of a verdict: the set-up, or the warm-up of the
+	// run before, would otherwise leave their own load in it. 0: no wait.
+	Settle time.Duration
 	// Identity is IdentityAdmin or IdentityComputer; Conns bounds the
 	// admin pool's connections. HTTP2 negotiates HTTP/2 instead of
 	// HTTP/1.1 keep-alive.
@@ -137,7 +142,7 @@ func DefaultPollConfig() PollConfig {
 	return PollConfig{
 		Nodes: 1000, Partitions: 10, Fill: 0.1,
 		Interval: time.Minute, Compress: 60, Changes: 0.01,
-		Warmup: 3 * time.Second, Duration: 20 * time.Second, Runs: 1,
+		Warmup: 3 * time.Second, Duration: 20 * time.Second, Runs: 1, Settle: 90 * time.Second,
 		Identity: IdentityAdmin, Conns: 32,
 		MaxP99: PollP99Target, StepTime: 8 * time.Second, MaxSteps: 10,
 		StormWithin: 10 * time.Second, StormTimeout: 2 * time.Minute,
@@ -421,6 +426,12 @@ func RunPoll(ctx context.Context, cfg PollConfig) (res PollResult, err error) {
 				}
 				if mp != nil {
 					pid = mp.PID // measure the new process
+				}
+			}
+			if cfg.Runs > 1 && cfg.Settle > 0 {
+				bound := MaxLoadPerCore * float64(res.Cores)
+				if waited, l := settle(ctx, loadAverage, bound, cfg.Settle, 5*time.Second, sleepCtx); waited > 0 {
+					progress("run %d: waited %s for the load average to fall under %g (now %.2f)", run, roundDuration(waited), bound, l)
 				}
 			}
 			load := loadAverage()

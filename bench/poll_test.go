@@ -298,7 +298,7 @@ func TestPollRunsLive(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultPollConfig()
 			cfg.Nodes, cfg.Partitions, cfg.Fill, cfg.Identity = 10, 4, 0.5, IdentityComputer
-			cfg.Compress, cfg.Changes, cfg.Runs, cfg.SourceAddrs = 600, 0, tc.runs, tc.sources // each node every 100 ms
+			cfg.Compress, cfg.Changes, cfg.Runs, cfg.SourceAddrs, cfg.Settle = 600, 0, tc.runs, tc.sources, 0 // each node every 100 ms
 			cfg.Warmup, cfg.Duration = 300*time.Millisecond, 1500*time.Millisecond
 			cfg.Bin, cfg.Dir = bin, t.TempDir()
 			var progress bytes.Buffer

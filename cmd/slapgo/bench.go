@@ -227,6 +227,7 @@ is reported with n/a.`,
 	f.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured window (without --find-max)")
 	f.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "load before each measured window")
 	f.IntVar(&cfg.Runs, "runs", cfg.Runs, "repeat the warm-up and window this many times, each run after the first on a restarted master with new connections (the target must hold in every run)")
+	f.DurationVar(&cfg.Settle, "settle", cfg.Settle, "with --runs, longest wait before each run for the load average to fall under one per core (0: no wait)")
 	f.StringVar(&cfg.Identity, "identity", cfg.Identity, "certificate the virtual nodes poll with: admin (shared connection pool) or computer (one certificate and connection each)")
 	f.IntVar(&cfg.Conns, "conns", cfg.Conns, "connections of the shared pool (identity admin)")
 	f.BoolVar(&cfg.HTTP2, "http2", cfg.HTTP2, "negotiate HTTP/2 instead of HTTP/1.1 keep-alive")
