@@ -145,32 +145,9 @@ func killLoop(t testing.TB, kills int) []time.Duration {
 	// was answered; instance numbers have no gap and no double.
 	insts, err := alice.Instances(ctx)
 	noErr(t, err)
-	byTitle := map[string]string{}
-	var nums []int
-	for _, in := range insts {
-		if g, dup := byTitle[in.Title]; dup {
-			t.Errorf("title %s has two instances: %s and %s", in.Title, g, in.GUID)
-		}
-		byTitle[in.Title] = in.GUID
-		n, err := strconv.Atoi(strings.TrimPrefix(in.GUID, "SOFTINST-"))
-		if err != nil {
-			t.Fatalf("instance %s: %v", in.GUID, err)
-		}
-		nums = append(nums, n)
-	}
 	mu.Lock()
 	defer mu.Unlock()
-	for title, guid := range acked {
-		if got, ok := byTitle[title]; !ok || got != guid {
-			t.Errorf("acknowledged request %s (%s) is %q after %d kills", title, guid, got, kills)
-		}
-	}
-	slices.Sort(nums)
-	for i, n := range nums {
-		if n != i+1 {
-			t.Fatalf("instance numbers are not 1..%d: position %d holds %d (an instance applied twice or lost)", len(nums), i, n)
-		}
-	}
+	checkAcknowledged(t, insts, acked, fmt.Sprintf("after %d kills", kills))
 	t.Logf("%d kills, %d requests acknowledged, %d instances, %d retries of a request left unanswered", kills, len(acked), len(insts), retries)
 	return takeovers
 }
@@ -303,5 +280,38 @@ func TestLeaderPausedIsFenced(t *testing.T) {
 	}
 	if len(insts) != len(acked) {
 		t.Errorf("%d instances for %d requests acknowledged", len(insts), len(acked))
+	}
+}
+
+// checkAcknowledged checks what a fault test's clients were told against
+// what the master holds: every acknowledged request (title: the instance
+// it was answered) is there, once, with that instance, and the instance
+// numbers run 1..n with no gap and no double (none applied twice or lost).
+// when says at which point of the test (for the errors).
+func checkAcknowledged(t testing.TB, insts []api.Instance, acked map[string]string, when string) {
+	t.Helper()
+	byTitle := map[string]string{}
+	var nums []int
+	for _, in := range insts {
+		if g, dup := byTitle[in.Title]; dup {
+			t.Errorf("title %s has two instances: %s and %s", in.Title, g, in.GUID)
+		}
+		byTitle[in.Title] = in.GUID
+		n, err := strconv.Atoi(strings.TrimPrefix(in.GUID, "SOFTINST-"))
+		if err != nil {
+			t.Fatalf("instance %s: %v", in.GUID, err)
+		}
+		nums = append(nums, n)
+	}
+	for title, guid := range acked {
+		if got, ok := byTitle[title]; !ok || got != guid {
+			t.Errorf("acknowledged request %s (%s) is %q %s", title, guid, got, when)
+		}
+	}
+	slices.Sort(nums)
+	for i, n := range nums {
+		if n != i+1 {
+			t.Fatalf("instance numbers are not 1..%d: position %d holds %d (an instance applied twice or lost) %s", len(nums), i, n, when)
+		}
 	}
 }
