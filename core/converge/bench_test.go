@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/slapgo/slapgo/core/model"
 )
@@ -109,6 +110,51 @@ func BenchmarkReplan(b *testing.B) {
 		for b.Loop() {
 			rp.Changed("slappart150")
 			rp.Plan(view, actual, t0, slaposConfig)
+		}
+	})
+}
+
+// BenchmarkReplanPeriodic measures the plans of the simulator's most
+// common pass: a converged 300-partition node whose partitions come due
+// for periodic reprocessing one at a time (their last successes spread
+// over the period). One iteration is one partition's turn: the plan that
+// reconfigures and restarts it, its actions recorded, and the plan after
+// them, which plans nothing.
+func BenchmarkReplanPeriodic(b *testing.B) {
+	const n = 300
+	cfg := slaposConfig
+	b.Run(fmt.Sprintf("partitions=%d/due=one", n), func(b *testing.B) {
+		view, actual := benchNode(n)
+		step := cfg.MaximumPeriodicity / n
+		for i := range view.Partitions {
+			p := actual.Partitions[view.Partitions[i].ID]
+			p.LastSuccess = t0.Add(-cfg.MaximumPeriodicity + time.Duration(i+1)*step)
+			actual.Partitions[view.Partitions[i].ID] = p
+		}
+		var rp Replanner
+		now := t0
+		if got := rp.Plan(view, actual, now, cfg); len(got.Actions) != 0 || got.RequeueAfter != step {
+			b.Fatalf("first plan: %v, requeue %v (want none, %v)", got.Actions, got.RequeueAfter, step)
+		}
+		turn := func() {
+			now = now.Add(step)
+			plan := rp.Plan(view, actual, now, cfg)
+			if len(plan.Actions) != 2 || plan.Actions[0].Reason != ReasonPeriodic {
+				b.Fatalf("at %v: plan %v, want a periodic configuration and a start", now.Sub(t0), plan.Actions)
+			}
+			for _, a := range plan.Actions {
+				actual.ApplySuccess(a, now)
+				rp.Changed(a.PartitionID)
+			}
+			if plan = rp.Plan(view, actual, now, cfg); len(plan.Actions) != 0 || plan.RequeueAfter != step {
+				b.Fatalf("at %v: plan after the actions %v, requeue %v", now.Sub(t0), plan.Actions, plan.RequeueAfter)
+			}
+		}
+		turn()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for b.Loop() {
+			turn()
 		}
 	})
 }

@@ -12,14 +12,21 @@ import (
 // last plan (its actions, notes and deadlines) and plans again only the
 // partitions whose view entry changed, that the caller says changed in
 // Actual, or whose own next deadline came (a retry, a periodic
-// reprocessing); software, order and deadlines are worked out anew from
-// those shares at every plan.
+// reprocessing). It keeps the shares' sums too (the partitions with work
+// or notes, the soonest deadline, the soonest moment a share expires), so
+// that a plan in which one partition of 300 comes due costs the work of
+// that partition, of the plan's output and of the software, not of the
+// 300 partitions.
 //
 // Caller's duties: call Changed for every partition whose Actual entry
 // changed since the last plan (ApplySuccess, ApplyFailure), and Reset
 // when anything else of Actual changed (software, several partitions at
-// once, a record read again), or when in doubt. A view whose partitions
-// are not in natural order, or are listed twice, is planned whole.
+// once, a record read again), or when in doubt. A view given to Plan is
+// not modified afterwards: a view with the same Version and the same
+// Partitions slice (array and length) as the last plan's is taken for the
+// same view, without comparing its entries; after changing a view's
+// entries in place, call Reset. A view whose partitions are not in
+// natural order, or are listed twice, is planned whole.
 //
 // The zero Replanner is ready: its first plan plans every partition.
 type Replanner struct {
@@ -30,6 +37,22 @@ type Replanner struct {
 	all     bool     // plan every partition at the next plan
 	ready   bool     // parts match a plan (after the first)
 	planned int      // partitions planned anew, since the start
+
+	// The view of the last plan: its version and partitions' array.
+	viewVersion uint64
+	viewFirst   *model.PartitionView
+
+	// Sums of the shares, kept up to date as partitions are planned.
+	active []int32 // partitions with actions, notes or an extra release, in view order
+	known  int     // partitions listed in Actual
+	nowN   int     // shares processed by their plan (processedNow)
+	// until: when each share expires; wake: each share's soonest
+	// deadline, its periodic one (processed + MaximumPeriodicity)
+	// included unless processedNow.
+	until, wake soonest
+
+	todo []int32 // scratch: the partitions to plan anew
+	pl   planner // scratch, its buffers reused
 }
 
 // partPlan is one partition's share of a plan: what PlanNode's visit of
@@ -50,7 +73,7 @@ type partPlan struct {
 	// NB: the flags together, so that they share one word (a Replanner
 	// holds one partPlan per partition of its node).
 	known        bool // listed in Actual
-	changed      bool // Changed since (set while planning)
+	changed      bool // marked to be planned anew (while planning)
 	hasProcessed bool
 	processedNow bool // processed by the plan: at the plan's now
 	hasUntil     bool
@@ -64,6 +87,31 @@ func (r *partPlan) expires(t time.Time) {
 
 func (r *partPlan) matches(p *model.PartitionView) bool {
 	return r.id == p.ID && r.guid == p.InstanceGUID && r.url == p.SoftwareRelease && r.state == p.RequestedState && r.version == p.Version
+}
+
+// hasOutput says whether the share adds to the plan's actions, notes or
+// installs.
+func (r *partPlan) hasOutput() bool {
+	return len(r.actions) > 0 || len(r.notes) > 0 || r.extra != ""
+}
+
+// wakeAt is the soonest deadline of the share, its periodic one included
+// unless it is processed by the plan (then at the plan's now, which the
+// Replanner counts apart).
+func (r *partPlan) wakeAt(periodicity time.Duration) (time.Time, bool) {
+	var t time.Time
+	ok := false
+	for _, d := range r.deadlines {
+		if !ok || d.Before(t) {
+			t, ok = d, true
+		}
+	}
+	if r.hasProcessed && !r.processedNow {
+		if d := r.processed.Add(periodicity); !ok || d.Before(t) {
+			t, ok = d, true
+		}
+	}
+	return t, ok
 }
 
 // Changed says partition id's entry of Actual changed since the last plan.
@@ -80,95 +128,310 @@ func (r *Replanner) Reset() {
 }
 
 // Plan is PlanNode(desired, actual, now, cfg), planning again only what
-// may have changed (see Replanner).
+// may have changed (see Replanner). The plan is the caller's: the
+// Replanner keeps none of its slices.
 func (r *Replanner) Plan(desired model.ComputerView, actual Actual, now time.Time, cfg Config) Plan {
 	parts := desired.Partitions
-	// The view must be in natural order, which the loop below checks as it
-	// goes: the ids the last plan kept were in order, so an entry with the
-	// same id at the same place as its predecessor needs no comparison.
-	kept := r.ready && len(parts) == len(r.parts)
 	if !r.ready || cfg != r.cfg || len(parts) != len(r.parts) || !slices.Equal(desired.Software, r.soft) {
 		r.all = true
 	}
+	var first *model.PartitionView
+	if len(parts) > 0 {
+		first = &parts[0]
+	}
+	sameView := !r.all && first == r.viewFirst && desired.Version == r.viewVersion
 	r.cfg, r.soft = cfg, append(r.soft[:0], desired.Software...)
-	pl := planner{desired: desired, actual: actual, now: now, cfg: cfg.withDefaults()}
-	pl.periodicCutoff = now.Add(-pl.cfg.MaximumPeriodicity)
+	r.viewVersion, r.viewFirst = desired.Version, first
 	if cap(r.parts) < len(parts) {
 		r.parts = make([]partPlan, len(parts))
 	}
 	r.parts = r.parts[:len(parts)]
-	if !r.all {
-		// Find the partitions changed (if the view is not in order, the
-		// marks are wrong, but it is planned whole).
-		for _, id := range r.changed {
-			if i, ok := slices.BinarySearchFunc(parts, id, func(p model.PartitionView, id string) int { return ComparePartitionIDs(p.ID, id) }); ok {
-				r.parts[i].changed = true
+	if !sameView && !r.inOrder(parts) {
+		// Planned whole: nothing kept (the next plan plans every
+		// partition).
+		r.ready = false
+		r.changed = r.changed[:0]
+		return PlanNode(desired, actual, now, cfg)
+	}
+
+	pl := &r.pl
+	*pl = planner{desired: desired, actual: actual, now: now, cfg: cfg.withDefaults(),
+		byKind: pl.byKind, waiting: pl.waiting[:0], extraInstall: pl.extraInstall[:0]}
+	for k := range pl.byKind {
+		pl.byKind[k] = pl.byKind[k][:0]
+	}
+	pl.periodicCutoff = now.Add(-pl.cfg.MaximumPeriodicity)
+
+	if r.all {
+		r.known, r.nowN, r.active = 0, 0, r.active[:0]
+		r.until.reset(len(parts))
+		r.wake.reset(len(parts))
+		for i := range parts {
+			pp := &r.parts[i]
+			*pp = partPlan{actions: pp.actions[:0], deadlines: pp.deadlines[:0]}
+			r.replan(pl, int32(i), &parts[i])
+		}
+	} else {
+		r.markChanged(parts, sameView)
+		slices.Sort(r.todo)
+		for _, i := range r.todo {
+			r.replan(pl, i, &parts[i])
+		}
+	}
+	r.todo = r.todo[:0]
+	r.all, r.ready = false, true
+	r.changed = r.changed[:0]
+	return r.result(pl)
+}
+
+// inOrder reports whether the view's partitions are in natural order,
+// each once. The ids the last plan kept were in order, so an entry with
+// the same id at the same place as its predecessor needs no comparison.
+func (r *Replanner) inOrder(parts []model.PartitionView) bool {
+	kept := !r.all
+	prevSame := false
+	for i := range parts {
+		same := kept && r.parts[i].id == parts[i].ID
+		if i > 0 && !(same && prevSame) && ComparePartitionIDs(parts[i-1].ID, parts[i].ID) >= 0 {
+			return false
+		}
+		prevSame = same
+	}
+	return true
+}
+
+// markChanged lists in todo, once each, the partitions to plan anew: those
+// whose view entry changed (when the view is another one), those Changed,
+// and those whose share expired.
+func (r *Replanner) markChanged(parts []model.PartitionView, sameView bool) {
+	mark := func(i int) {
+		if pp := &r.parts[i]; !pp.changed {
+			pp.changed = true
+			r.todo = append(r.todo, int32(i))
+		}
+	}
+	if !sameView {
+		for i := range parts {
+			if !r.parts[i].matches(&parts[i]) {
+				mark(i)
 			}
 		}
 	}
-	planned, prevSame := r.planned, false
-	for i := range parts {
-		p, pp := &parts[i], &r.parts[i]
-		same := kept && pp.id == p.ID
-		if i > 0 && !(same && prevSame) && ComparePartitionIDs(parts[i-1].ID, p.ID) >= 0 {
-			// Planned whole: nothing kept (the next plan plans every
-			// partition).
-			r.ready, r.changed, r.planned = false, r.changed[:0], planned
-			return PlanNode(desired, actual, now, cfg)
-		}
-		prevSame = same
-		if r.all || pp.changed || !same || !pp.matches(p) || (pp.hasUntil && !now.Before(pp.until)) {
-			r.replan(&pl, p, pp)
-			continue
-		}
-		// As planned last time.
-		if pp.known {
-			pl.seen++
-		}
-		for _, a := range pp.actions {
-			pl.add(a)
-		}
-		pl.waiting = append(pl.waiting, pp.notes...)
-		if pp.extra != "" && !slices.Contains(pl.extraInstall, pp.extra) {
-			pl.extraInstall = append(pl.extraInstall, pp.extra)
-		}
-		for _, t := range pp.deadlines {
-			pl.deadline(t)
-		}
-		switch {
-		case pp.processedNow:
-			pl.processedAt(now)
-		case pp.hasProcessed:
-			pl.processedAt(pp.processed)
+	for _, id := range r.changed {
+		if i, ok := r.index(id); ok {
+			mark(i)
 		}
 	}
-	r.all, r.ready = false, true
-	r.changed = r.changed[:0]
-	if pl.seen < len(actual.Partitions) {
-		pl.unlisted()
+	now := r.pl.now
+	for {
+		i, t, ok := r.until.min()
+		if !ok || now.Before(t) {
+			break
+		}
+		r.until.clear(i)
+		mark(int(i))
 	}
-	pl.software()
-	return pl.result()
 }
 
-// replan plans partition p anew into pl and keeps its share in pp.
-func (r *Replanner) replan(pl *planner, p *model.PartitionView, pp *partPlan) {
+// index finds partition id in the last plan's shares (in natural order):
+// where its number says first (slappartN is often the view's N-th entry),
+// else by binary search.
+func (r *Replanner) index(id string) (int, bool) {
+	j := len(id)
+	for j > 0 && isDigit(id[j-1]) && len(id)-j < 9 {
+		j--
+	}
+	k := 0
+	for _, c := range []byte(id[j:]) {
+		k = k*10 + int(c-'0')
+	}
+	if j < len(id) && k < len(r.parts) && r.parts[k].id == id {
+		return k, true
+	}
+	return slices.BinarySearchFunc(r.parts, id, func(p partPlan, id string) int { return ComparePartitionIDs(p.id, id) })
+}
+
+// replan plans partition i (view entry p) anew and keeps its share, and
+// the sums, up to date.
+func (r *Replanner) replan(pl *planner, i int32, p *model.PartitionView) {
+	pp := &r.parts[i]
+	wasActive := pp.hasOutput()
+	if pp.known {
+		r.known--
+	}
+	if pp.processedNow {
+		r.nowN--
+	}
 	*pp = partPlan{id: p.ID, guid: p.InstanceGUID, url: p.SoftwareRelease, state: p.RequestedState, version: p.Version,
 		actions: pp.actions[:0], deadlines: pp.deadlines[:0]}
-	var before [len(pl.byKind)]int
-	for k := range pl.byKind {
-		before[k] = len(pl.byKind[k])
-	}
-	seen, notes := pl.seen, len(pl.waiting)
 	r.planned++
+	seen := pl.seen
 	pl.rec = pp
 	pl.partition(p)
 	pl.rec = nil
 	pp.known = pl.seen > seen
 	for k := range pl.byKind {
-		pp.actions = append(pp.actions, pl.byKind[k][before[k]:]...)
+		pp.actions = append(pp.actions, pl.byKind[k]...)
+		pl.byKind[k] = pl.byKind[k][:0]
 	}
-	if len(pl.waiting) > notes {
-		pp.notes = slices.Clone(pl.waiting[notes:])
+	if len(pl.waiting) > 0 {
+		pp.notes = slices.Clone(pl.waiting)
+		pl.waiting = pl.waiting[:0]
 	}
+	pl.extraInstall = pl.extraInstall[:0]
+	pl.hasNext, pl.hasOldest = false, false
+
+	if pp.known {
+		r.known++
+	}
+	if pp.processedNow {
+		r.nowN++
+	}
+	if pp.hasUntil {
+		r.until.set(i, pp.until)
+	} else {
+		r.until.clear(i)
+	}
+	if t, ok := pp.wakeAt(pl.cfg.MaximumPeriodicity); ok {
+		r.wake.set(i, t)
+	} else {
+		r.wake.clear(i)
+	}
+	if active := pp.hasOutput(); active != wasActive {
+		j, _ := slices.BinarySearch(r.active, i)
+		if active {
+			r.active = slices.Insert(r.active, j, i)
+		} else {
+			r.active = slices.Delete(r.active, j, j+1)
+		}
+	}
+}
+
+// result puts the shares together with the software's part, as PlanNode's
+// planner would have.
+func (r *Replanner) result(pl *planner) Plan {
+	for _, i := range r.active {
+		pp := &r.parts[i]
+		pl.waiting = append(pl.waiting, pp.notes...)
+		if pp.extra != "" && !slices.Contains(pl.extraInstall, pp.extra) {
+			pl.extraInstall = append(pl.extraInstall, pp.extra)
+		}
+	}
+	pl.seen = r.known
+	if pl.seen < len(pl.actual.Partitions) {
+		pl.unlisted()
+	}
+	if _, t, ok := r.wake.min(); ok {
+		pl.deadline(t)
+	}
+	if r.nowN > 0 {
+		pl.processedAt(pl.now)
+	}
+	pl.software()
+
+	var plan Plan
+	n := len(pl.byKind[kindRank(InstallSoftware)]) + len(pl.byKind[kindRank(RemoveSoftware)])
+	for _, i := range r.active {
+		n += len(r.parts[i].actions)
+	}
+	if n > 0 {
+		plan.Actions = make([]Action, 0, n)
+		for k := range pl.byKind {
+			if k == kindRank(InstallSoftware) || k == kindRank(RemoveSoftware) {
+				plan.Actions = append(plan.Actions, pl.byKind[k]...)
+				continue
+			}
+			for _, i := range r.active {
+				for _, a := range r.parts[i].actions {
+					if kindRank(a.Kind) == k {
+						plan.Actions = append(plan.Actions, a)
+					}
+				}
+			}
+		}
+	}
+	if pl.hasOldest {
+		pl.deadline(pl.oldest.Add(pl.cfg.MaximumPeriodicity))
+	}
+	if pl.hasNext {
+		plan.RequeueAfter = pl.next.Sub(pl.now)
+	}
+	if len(pl.waiting) > 0 {
+		plan.Waiting = slices.Clone(pl.waiting)
+	}
+	// software's slices are the plan's: not reused.
+	pl.byKind[kindRank(InstallSoftware)], pl.byKind[kindRank(RemoveSoftware)] = nil, nil
+	return plan
+}
+
+// soonest is a tournament tree over the partitions of a node: each may
+// hold a moment; the soonest is known at once and a change costs
+// O(log n).
+type soonest struct {
+	at   []time.Time
+	on   []bool
+	tree []int32 // tree[1]: the index of the soonest; leaves from len(tree)/2; -1: none
+}
+
+func (s *soonest) reset(n int) {
+	size := 1
+	for size < n {
+		size *= 2
+	}
+	s.at = slices.Grow(s.at[:0], n)[:n]
+	s.on = slices.Grow(s.on[:0], n)[:n]
+	clear(s.on)
+	s.tree = slices.Grow(s.tree[:0], 2*size)[:2*size]
+	for i := range s.tree {
+		s.tree[i] = -1
+	}
+}
+
+// earlier picks the sooner of two entries (the lower index on a tie).
+func (s *soonest) earlier(a, b int32) int32 {
+	switch {
+	case a < 0:
+		return b
+	case b < 0:
+		return a
+	case s.at[b].Before(s.at[a]):
+		return b
+	}
+	return a
+}
+
+func (s *soonest) update(i int32) {
+	j := len(s.tree)/2 + int(i)
+	if s.on[i] {
+		s.tree[j] = i
+	} else {
+		s.tree[j] = -1
+	}
+	for j > 1 {
+		j /= 2
+		s.tree[j] = s.earlier(s.tree[2*j], s.tree[2*j+1])
+	}
+}
+
+// set gives partition i the moment t.
+func (s *soonest) set(i int32, t time.Time) {
+	s.at[i], s.on[i] = t, true
+	s.update(i)
+}
+
+// clear takes partition i's moment away.
+func (s *soonest) clear(i int32) {
+	if s.on[i] {
+		s.on[i] = false
+		s.update(i)
+	}
+}
+
+// min returns the partition with the soonest moment, and the moment.
+func (s *soonest) min() (int32, time.Time, bool) {
+	if len(s.tree) < 2 || s.tree[1] < 0 {
+		return -1, time.Time{}, false
+	}
+	i := s.tree[1]
+	return i, s.at[i], true
 }

@@ -36,9 +36,19 @@ func TestReplannerIsPlanNode(t *testing.T) {
 			}
 			total += len(view.Partitions)
 			// What happens next.
-			switch r.IntN(7) {
+			switch r.IntN(9) {
 			case 0: // time passes
 				now = now.Add(time.Duration(r.Int64N(int64(30 * time.Hour))))
+			case 7: // a little time passes: a retry may come due alone
+				now = now.Add(time.Duration(r.Int64N(int64(20 * time.Minute))))
+			case 8: // the view is fetched again (a new version), or changed in place and the Replanner reset
+				if r.IntN(2) == 0 {
+					view = cloneView(view)
+					view.Version++
+				} else if len(view.Partitions) > 0 {
+					view.Partitions[r.IntN(len(view.Partitions))].Version++
+					rp.Reset()
+				}
 			case 1: // the plan runs, some actions fail
 				now = now.Add(time.Duration(r.Int64N(int64(10 * time.Minute))))
 				for _, a := range got.Actions {
