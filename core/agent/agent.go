@@ -130,6 +130,10 @@ type Agent struct {
 	// changed or came due: told of every change of actual (Changed after
 	// an action, Reset otherwise).
 	replan     converge.Replanner
+	// lacks: a partition with an instance to run lacks its release
+	// (waitsForSoftware), valid when lackKnown; the view and the software
+	// of Actual decide it.
+	lacks, lackKnown bool
 	planDue    time.Time // converge's RequeueAfter, as a moment
 	hasPlanDue bool
 	retryDue   time.Time // the soonest retry of work that failed
@@ -250,7 +254,7 @@ func (a *Agent) View() *model.ComputerView { return a.view }
 func (a *Agent) SetView(v *model.ComputerView) {
 	a.setView(v)
 	a.dirty = true
-	a.replan.Reset() // the executor's records may come with it
+	a.resetPlan() // the executor's records may come with it
 }
 
 // Plan is the last plan of a pass (its Actions include those already run).
@@ -260,7 +264,14 @@ func (a *Agent) Plan() converge.Plan { return a.plan }
 // did not change.
 func (a *Agent) Invalidate() {
 	a.dirty = true
+	a.resetPlan()
+}
+
+// resetPlan makes the next plan plan every partition, and look again at
+// which partitions lack their software.
+func (a *Agent) resetPlan() {
 	a.replan.Reset()
+	a.lackKnown = false
 }
 
 // Wake makes the next pass start at once.
@@ -279,7 +290,7 @@ func (a *Agent) BuildDone(now time.Time, url string, err error) {
 		a.actual.ApplySuccess(act, now)
 	}
 	a.dirty, a.woken = true, true
-	a.replan.Reset() // the partitions that wait for it
+	a.resetPlan() // the partitions that wait for it
 }
 
 // Keep puts r in the outbox: it is sent at the next pass that reaches the
@@ -435,7 +446,7 @@ func (a *Agent) Crash(now time.Time) {
 	a.inflight, a.checkReport = false, false
 	a.stage, a.actStep = stageIdle, stepRun
 	a.dirty, a.woken = true, false
-	a.replan.Reset()
+	a.resetPlan()
 	a.due = now
 }
 
@@ -542,6 +553,7 @@ func (a *Agent) noteRetry(t time.Time) {
 // setView installs a new view and its indexes.
 func (a *Agent) setView(v *model.ComputerView) {
 	a.view = v
+	a.lackKnown = false
 	clear(a.index)
 	a.destroyIdx, a.startedIdx = a.destroyIdx[:0], a.startedIdx[:0]
 	if v == nil {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slapgo/slapgo/core/converge"
 	"github.com/slapgo/slapgo/core/model"
 )
 
@@ -57,5 +58,64 @@ func BenchmarkQuietPass(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkPeriodicPass is the simulator's most common pass that plans: a
+// converged node of 300 partitions whose partitions come due for periodic
+// reprocessing one at a time (their last successes spread over the
+// period). One iteration is one pass: fetch (not modified), plan, the
+// partition's configuration and start, their reports, sleep.
+func BenchmarkPeriodicPass(b *testing.B) {
+	const parts = 300
+	const period = 24 * time.Hour
+	step := period / parts
+	var ps []model.PartitionView
+	actual := installed(swA)
+	for i := range parts {
+		p := started(fmt.Sprintf("slappart%d", i), fmt.Sprintf("S-%d", i), 1)
+		ps = append(ps, p)
+		actual.Partitions[p.ID] = converge.PartitionActual{AppliedVersion: 1, InstanceGUID: p.InstanceGUID,
+			LastSuccess: t0.Add(-period + time.Duration(i+1)*step), Running: true}
+	}
+	cfg := Config{PollInterval: time.Hour, PromiseInterval: -1, Converge: converge.Config{MaximumPeriodicity: period}}
+	a := New(cfg, actual)
+	v := view(1, ps...)
+	now := t0
+	drive := func() int {
+		n := 0
+		for {
+			e := a.Next(now)
+			if e.Kind == Sleep {
+				now = e.Until
+				return n
+			}
+			if e.Kind == RunAction {
+				n++
+			}
+			o := OK()
+			switch {
+			case e.Kind == FetchView && a.View() == nil:
+				o = ViewFetched(v)
+			case e.Kind == FetchView:
+				o = NotModified()
+			case e.Action.Kind == converge.ConfigurePartition:
+				o = Configured(map[string]string{"url": "http://x/"}, nil)
+			}
+			if err := a.Done(now, o); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if n := drive(); n != 0 {
+		b.Fatalf("the first pass ran %d actions, want none", n)
+	}
+	if n := drive(); n != 2 || now.Sub(t0) != 2*step {
+		b.Fatalf("a periodic pass ran %d actions (want 2), next pass in %v (want %v)", n, now.Sub(t0), 2*step)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		drive()
 	}
 }

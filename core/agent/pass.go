@@ -93,7 +93,10 @@ func (a *Agent) beginPlan(now time.Time) {
 	}
 	clear(a.failed)
 	a.destroyKO = false
-	a.unsettled = a.waitsForSoftware()
+	if !a.lackKnown {
+		a.lacks, a.lackKnown = a.waitsForSoftware(), true
+	}
+	a.unsettled = a.lacks
 	for _, act := range a.plan.Actions {
 		switch {
 		case act.Kind == converge.InstallSoftware:
@@ -124,10 +127,25 @@ func (a *Agent) beginPlan(now time.Time) {
 			a.checked[act.PartitionID] = now
 		}
 	}
-	// lastOf[i]: queue[i] is the last action of its partition.
-	a.lastOf = slices.Grow(a.lastOf[:0], len(a.queue))[:len(a.queue)]
+	a.markLast()
+	a.stage = stageBuilds
+}
+
+// markLast sets lastOf[i]: queue[i] is the last action of its partition.
+// A short queue (the common plan: a partition or two) is scanned; a long
+// one goes through a map.
+func (a *Agent) markLast() {
+	q := a.queue
+	a.lastOf = slices.Grow(a.lastOf[:0], len(q))[:len(q)]
+	if len(q) <= 32 {
+		for i := range q {
+			id := q[i].PartitionID
+			a.lastOf[i] = id != "" && !slices.ContainsFunc(q[i+1:], func(b converge.Action) bool { return b.PartitionID == id })
+		}
+		return
+	}
 	clear(a.lastOfIdx)
-	for i, act := range a.queue {
+	for i, act := range q {
 		a.lastOf[i] = false
 		if act.PartitionID != "" {
 			a.lastOfIdx[act.PartitionID] = i
@@ -136,7 +154,6 @@ func (a *Agent) beginPlan(now time.Time) {
 	for _, i := range a.lastOfIdx {
 		a.lastOf[i] = true
 	}
-	a.stage = stageBuilds
 }
 
 // waitsForSoftware reports whether a partition with an instance to run
@@ -252,7 +269,7 @@ func (a *Agent) endAction(now time.Time, err error) {
 		a.actual.ApplySuccess(act, now)
 	}
 	if act.PartitionID == "" {
-		a.replan.Reset() // a release: the partitions that run it
+		a.resetPlan() // a release: the partitions that run it
 	} else {
 		a.replan.Changed(act.PartitionID)
 	}

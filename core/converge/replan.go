@@ -154,13 +154,7 @@ func (r *Replanner) Plan(desired model.ComputerView, actual Actual, now time.Tim
 		return PlanNode(desired, actual, now, cfg)
 	}
 
-	pl := &r.pl
-	*pl = planner{desired: desired, actual: actual, now: now, cfg: cfg.withDefaults(),
-		byKind: pl.byKind, waiting: pl.waiting[:0], extraInstall: pl.extraInstall[:0]}
-	for k := range pl.byKind {
-		pl.byKind[k] = pl.byKind[k][:0]
-	}
-	pl.periodicCutoff = now.Add(-pl.cfg.MaximumPeriodicity)
+	pl := r.planner(desired, actual, now, cfg)
 
 	if r.all {
 		r.known, r.nowN, r.active = 0, 0, r.active[:0]
@@ -182,6 +176,21 @@ func (r *Replanner) Plan(desired model.ComputerView, actual Actual, now time.Tim
 	r.all, r.ready = false, true
 	r.changed = r.changed[:0]
 	return r.result(pl)
+}
+
+// planner readies the scratch planner for a plan, its buffers emptied
+// (field by field: the struct is large, and a copy of it costs more than
+// the plan of a partition).
+func (r *Replanner) planner(desired model.ComputerView, actual Actual, now time.Time, cfg Config) *planner {
+	pl := &r.pl
+	pl.desired, pl.actual, pl.now, pl.cfg = desired, actual, now, cfg.withDefaults()
+	for k := range pl.byKind {
+		pl.byKind[k] = pl.byKind[k][:0]
+	}
+	pl.waiting, pl.extraInstall = pl.waiting[:0], pl.extraInstall[:0]
+	pl.hasNext, pl.hasOldest, pl.cacheLen, pl.cacheNext, pl.seen, pl.rec = false, false, 0, 0, 0, nil
+	pl.periodicCutoff = now.Add(-pl.cfg.MaximumPeriodicity)
+	return pl
 }
 
 // inOrder reports whether the view's partitions are in natural order,
