@@ -121,7 +121,9 @@ func (a *Agent) beginPlan(now time.Time) {
 		}
 		a.queue = append(a.queue, act)
 		if act.PartitionID != "" {
-			a.planned[act.PartitionID] = a.passSeq
+			if a.cfg.PromiseInterval >= 0 { // read by collectChecks only
+				a.planned[act.PartitionID] = a.passSeq
+			}
 			// Its start checks the promises: no anomaly check for a poll
 			// interval.
 			a.checked[act.PartitionID] = now

@@ -184,6 +184,44 @@ type Schedule struct {
 	duties   []dutyState // by Duty, then captures by interface
 	capacity bool        // a capacity run succeeded
 	lastDisk time.Time
+	// next: the duty Take hands out next and whose due Until says, the
+	// earliest due of those on and not running (the first in duties on a
+	// tie), -1 for none; valid when nextOK. Kept up to date as duties
+	// change (changed), so that Take and Until do not scan the duties.
+	next   int
+	nextOK bool
+}
+
+// findNext scans the duties for next.
+func (s *Schedule) findNext() int {
+	if s.nextOK {
+		return s.next
+	}
+	best := -1
+	for i := range s.duties {
+		d := &s.duties[i]
+		if d.on && !d.running && (best < 0 || d.due.Before(s.duties[best].due)) {
+			best = i
+		}
+	}
+	s.next, s.nextOK = best, true
+	return best
+}
+
+// changed keeps next up to date after duty i changed: a change of next
+// itself calls for a scan; another duty replaces it if it now comes first.
+func (s *Schedule) changed(i int) {
+	switch {
+	case !s.nextOK:
+	case i == s.next:
+		s.nextOK = false
+	default:
+		d := &s.duties[i]
+		if d.on && !d.running && (s.next < 0 || d.due.Before(s.duties[s.next].due) ||
+			(i < s.next && !s.duties[s.next].due.Before(d.due))) {
+			s.next = i
+		}
+	}
 }
 
 // NewSchedule returns the schedule of a node agent started at now.
@@ -233,6 +271,7 @@ func (s *Schedule) after(now time.Time, d time.Duration) time.Time {
 // after it, at once if that has passed.
 func (s *Schedule) SetUsagePeriod(start time.Time) {
 	s.duties[DutyJournal].due = start.Add(s.cfg.UsageInterval)
+	s.changed(int(DutyJournal))
 }
 
 // SetPending says how many journals a previous run kept: their delivery
@@ -243,6 +282,7 @@ func (s *Schedule) SetPending(now time.Time, n int) {
 	if d.on && !d.running {
 		d.due = now
 	}
+	s.changed(int(DutyDeliver))
 }
 
 // Wake makes d due at once (an instance pass after a build ended), or as
@@ -258,26 +298,19 @@ func (s *Schedule) Wake(now time.Time, d Duty) {
 	case x.on && now.Before(x.due):
 		x.due = now
 	}
+	s.changed(int(d))
 }
 
 // Take returns a task due at now and marks it running until Done: the
 // earliest due first, then in Duty order. False when none is due.
 func (s *Schedule) Take(now time.Time) (Task, bool) {
-	best := -1
-	for i := range s.duties {
-		d := &s.duties[i]
-		if !d.on || d.running || d.due.After(now) {
-			continue
-		}
-		if best < 0 || d.due.Before(s.duties[best].due) {
-			best = i
-		}
-	}
-	if best < 0 {
+	best := s.findNext()
+	if best < 0 || s.duties[best].due.After(now) {
 		return Task{}, false
 	}
 	d := &s.duties[best]
 	d.running, d.began = true, now
+	s.nextOK = false
 	t := d.task
 	if t.Duty == DutySample && !now.Before(s.lastDisk.Add(s.cfg.DiskInterval)) {
 		t.Disk = true
@@ -288,26 +321,30 @@ func (s *Schedule) Take(now time.Time) (Task, bool) {
 // Until is the moment the next task is due (zero when none will be until
 // a Done, SetPending or Wake).
 func (s *Schedule) Until() time.Time {
-	var until time.Time
-	for i := range s.duties {
-		d := &s.duties[i]
-		if d.on && !d.running && (until.IsZero() || d.due.Before(until)) {
-			until = d.due
-		}
+	if best := s.findNext(); best >= 0 {
+		return s.duties[best].due
 	}
-	return until
+	return time.Time{}
 }
 
 func (s *Schedule) find(t Task) *dutyState {
+	if i := s.index(t); i >= 0 {
+		return &s.duties[i]
+	}
+	return nil
+}
+
+// index is t's place in duties, -1 if none.
+func (s *Schedule) index(t Task) int {
 	if t.Duty < DutyCapture {
-		return &s.duties[t.Duty]
+		return int(t.Duty)
 	}
 	for i := int(dutyCount); i < len(s.duties); i++ {
 		if s.duties[i].task.Interface == t.Interface {
-			return &s.duties[i]
+			return i
 		}
 	}
-	return nil
+	return -1
 }
 
 // Failures is the number of failed runs in a row of t.
@@ -330,10 +367,12 @@ func (s *Schedule) Due(t Task) (time.Time, bool) {
 // Done records that a run of t ended at now with o. A run the schedule
 // did not hand out (the executor's format at boot) is recorded the same.
 func (s *Schedule) Done(now time.Time, t Task, o DutyOutcome) error {
-	d := s.find(t)
-	if d == nil {
+	i := s.index(t)
+	if i < 0 {
 		return fmt.Errorf("agent: schedule: no duty %s", t)
 	}
+	d := &s.duties[i]
+	defer s.changed(i)
 	began := d.began
 	if !d.running {
 		began = now
@@ -360,6 +399,7 @@ func (s *Schedule) Done(now time.Time, t Task, o DutyOutcome) error {
 			s.capacity = true
 			for i := int(dutyCount); i < len(s.duties); i++ {
 				s.duties[i].on, s.duties[i].due = true, now
+				s.changed(i)
 			}
 		}
 	case DutyInstance:

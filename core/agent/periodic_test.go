@@ -444,6 +444,15 @@ func TestScheduleProperty(t *testing.T) {
 		now := t0
 		var running []Task
 		for range 2000 {
+			if got, want := s.findNext(), scanNext(s); got != want {
+				t.Fatalf("seed %d at %v: the schedule's next duty is %d, a scan finds %d", seed, now.Sub(t0), got, want)
+			}
+			switch r.IntN(20) {
+			case 0:
+				s.Wake(now, Duty(r.IntN(int(dutyCount))))
+			case 1:
+				s.SetPending(now, r.IntN(2))
+			}
 			if task, ok := s.Take(now); ok {
 				if slices.ContainsFunc(running, func(x Task) bool { x.Disk = task.Disk; return x == task }) {
 					t.Fatalf("seed %d: %s handed out while running", seed, task)
@@ -485,4 +494,16 @@ func TestScheduleProperty(t *testing.T) {
 			}
 		}
 	}
+}
+
+// scanNext is the duty a Schedule hands out next, by a scan of them all:
+// the earliest due of those on and not running, the first on a tie.
+func scanNext(s *Schedule) int {
+	best := -1
+	for i, d := range s.duties {
+		if d.on && !d.running && (best < 0 || d.due.Before(s.duties[best].due)) {
+			best = i
+		}
+	}
+	return best
 }
