@@ -91,6 +91,9 @@ type node struct {
 	// crashed: its supervisor starts them again at boot, master or not.
 	resume []string
 
+	// memos: what the node worked out about the instance in each of its
+	// partitions (by partition number; nil until needed).
+	memos []instMemo
 	// promiseFailing is the outside world: partitions whose promise fails.
 	promiseFailing map[string]bool
 	// actions is every partition action run, when Options.RecordActivity,
@@ -351,7 +354,7 @@ func (s *engine) report(n *node, r agent.Report) agent.Outcome {
 			s.stats.DestroyedRefused++
 		}
 		if err == nil && r.Kind == agent.ReportState && r.State == model.ReportedStarted {
-			s.onStarted(r.InstanceGUID, r.Version)
+			s.reportedStarted(n, r)
 		}
 	})
 	return agent.OK()
@@ -379,6 +382,79 @@ func (s *engine) publish(n *node, e agent.Effect) agent.Outcome {
 	return agent.OK()
 }
 
+// instMemo is what a node worked out about the instance in one of its
+// partitions (by partition number), kept while the same instance is
+// there: whether the outside world breaks it, its index in the workload,
+// and the connection parameters it publishes for itself (kept while the
+// address and port stay; never modified: the master and the agent's
+// outbox share them).
+type instMemo struct {
+	guid   string
+	broken int8  // 0: not drawn yet, 1: sound, 2: broken
+	inst   int32 // index in engine.insts, -1 when not looked up yet
+	addr   string
+	port   string
+	own    map[string]string
+}
+
+// memo returns the memo of partition id for instance guid (reset when
+// another instance took the partition), or nil for a partition that is
+// not one of the node's slappartN.
+func (n *node) memo(id, guid string) *instMemo {
+	k, ok := partitionIndex(id)
+	if !ok || k >= n.parts {
+		return nil
+	}
+	if n.memos == nil {
+		n.memos = make([]instMemo, n.parts)
+		for i := range n.memos {
+			n.memos[i].inst = -1
+		}
+	}
+	m := &n.memos[k]
+	if m.guid != guid {
+		m.guid, m.broken, m.inst = guid, 0, -1
+	}
+	return m
+}
+
+// broken draws whether the outside world breaks instance guid (the
+// scenario's broken fraction), once per instance a partition holds.
+func (s *engine) broken(n *node, partitionID, guid string) bool {
+	f := s.sc.Failures.BrokenInstances.Fraction
+	if f <= 0 {
+		return false
+	}
+	m := n.memo(partitionID, guid)
+	if m == nil {
+		return hashFraction(s.opts.Seed, "broken/"+guid) < f
+	}
+	if m.broken == 0 {
+		m.broken = 1
+		if hashFraction(s.opts.Seed, "broken/"+guid) < f {
+			m.broken = 2
+		}
+	}
+	return m.broken == 2
+}
+
+// reportedStarted: the master took a report that an instance started.
+func (s *engine) reportedStarted(n *node, r agent.Report) {
+	m := n.memo(r.PartitionID, r.InstanceGUID)
+	if m == nil {
+		s.onStarted(r.InstanceGUID, r.Version)
+		return
+	}
+	if m.inst < 0 {
+		ii, ok := s.byGUID[r.InstanceGUID]
+		if !ok {
+			return
+		}
+		m.inst = ii
+	}
+	s.startedAt(m.inst, r.Version)
+}
+
 // connections are the connection parameters the modelled releases
 // publish after a configuration: the instance's URL on its partition's
 // first address (port from its parameter "port", 8080 by default), and
@@ -396,6 +472,10 @@ func (n *node) connections(a converge.Action) (map[string]string, map[string]map
 	if port == "" {
 		port = "8080"
 	}
+	m := n.memo(a.PartitionID, a.InstanceGUID)
+	if m != nil && m.own != nil && m.addr == addr && m.port == port && len(pv.SharedInstances) == 0 {
+		return m.own, nil
+	}
 	base := "http://[" + addr + "]:" + port
 	var shared map[string]map[string]string
 	for _, sh := range pv.SharedInstances {
@@ -407,7 +487,11 @@ func (n *node) connections(a converge.Action) (map[string]string, map[string]map
 		}
 		shared[sh.GUID] = map[string]string{"url": base + "/" + sh.GUID + "/"}
 	}
-	return map[string]string{"url": base + "/"}, shared
+	own := map[string]string{"url": base + "/"}
+	if m != nil {
+		m.addr, m.port, m.own = addr, port, own
+	}
+	return own, shared
 }
 
 func promiseError(partitionID string) string {
@@ -470,7 +554,7 @@ func (s *engine) actionDone(n *node) {
 	now := s.time()
 	msg := ""
 	if a.Kind == converge.ConfigurePartition || a.Kind == converge.StartPartition {
-		if f := s.sc.Failures.BrokenInstances.Fraction; f > 0 && hashFraction(s.opts.Seed, "broken/"+a.InstanceGUID) < f {
+		if s.broken(n, a.PartitionID, a.InstanceGUID) {
 			msg = "instance profile failed: the instance is broken"
 		}
 	}

@@ -440,10 +440,13 @@ func (s *engine) placed(ii int32, i *model.Instance) {
 
 // onStarted: a node reported an instance started at a version.
 func (s *engine) onStarted(guid string, version uint64) {
-	ii, ok := s.byGUID[guid]
-	if !ok {
-		return
+	if ii, ok := s.byGUID[guid]; ok {
+		s.startedAt(ii, version)
 	}
+}
+
+// startedAt is onStarted of the instance of index ii.
+func (s *engine) startedAt(ii int32, version uint64) {
 	r := s.insts[ii]
 	if r.demand >= 0 && version >= r.serveVersion {
 		d := s.demands[r.demand]
