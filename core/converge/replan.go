@@ -231,15 +231,7 @@ func (r *Replanner) markChanged(parts []model.PartitionView, sameView bool) {
 			mark(i)
 		}
 	}
-	now := r.pl.now
-	for {
-		i, t, ok := r.until.min()
-		if !ok || now.Before(t) {
-			break
-		}
-		r.until.clear(i)
-		mark(int(i))
-	}
+	r.until.due(r.pl.now, 1, func(i int32) { mark(int(i)) })
 }
 
 // index finds partition id in the last plan's shares (in natural order):
@@ -424,8 +416,29 @@ func (s *soonest) update(i int32) {
 
 // set gives partition i the moment t.
 func (s *soonest) set(i int32, t time.Time) {
+	same := s.on[i] && s.at[i].Equal(t)
 	s.at[i], s.on[i] = t, true
-	s.update(i)
+	if !same {
+		s.update(i)
+	}
+}
+
+// due calls f for each partition whose moment is not after now, visiting
+// the subtree of node j: only the subtrees whose soonest moment is due.
+func (s *soonest) due(now time.Time, j int, f func(int32)) {
+	if j >= len(s.tree) {
+		return
+	}
+	i := s.tree[j]
+	if i < 0 || now.Before(s.at[i]) {
+		return
+	}
+	if j >= len(s.tree)/2 {
+		f(i)
+		return
+	}
+	s.due(now, 2*j, f)
+	s.due(now, 2*j+1, f)
 }
 
 // clear takes partition i's moment away.
