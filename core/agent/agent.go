@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/slapgo/slapgo/core/converge"
@@ -118,6 +119,7 @@ type Agent struct {
 
 	view  *model.ComputerView
 	index map[string]int32 // partition id -> index in view.Partitions
+	ids   []string         // the ids the index was built from, in order
 	// Indexes of the view's partitions, rebuilt when the view changes.
 	destroyIdx []int32 // instance placed, requested destroyed
 	startedIdx []int32 // instance placed, requested started
@@ -554,16 +556,27 @@ func (a *Agent) noteRetry(t time.Time) {
 func (a *Agent) setView(v *model.ComputerView) {
 	a.view = v
 	a.lackKnown = false
-	clear(a.index)
 	a.destroyIdx, a.startedIdx = a.destroyIdx[:0], a.startedIdx[:0]
 	if v == nil {
+		clear(a.index)
+		a.ids = a.ids[:0]
 		return
+	}
+	// The index stands while the view lists the same partitions in the
+	// same order (the common new view: some partitions changed).
+	if !slices.EqualFunc(a.ids, v.Partitions, func(id string, p model.PartitionView) bool { return id == p.ID }) {
+		clear(a.index)
+		a.ids = a.ids[:0]
+		for i := range v.Partitions {
+			p := &v.Partitions[i]
+			a.ids = append(a.ids, p.ID)
+			if _, dup := a.index[p.ID]; !dup {
+				a.index[p.ID] = int32(i)
+			}
+		}
 	}
 	for i := range v.Partitions {
 		p := &v.Partitions[i]
-		if _, dup := a.index[p.ID]; !dup {
-			a.index[p.ID] = int32(i)
-		}
 		if p.InstanceGUID == "" {
 			continue
 		}
