@@ -367,11 +367,16 @@ func (r *Replanner) result(pl *planner) Plan {
 
 // soonest is a tournament tree over the partitions of a node: each may
 // hold a moment; the soonest is known at once and a change costs
-// O(log n).
+// O(log n). Each node holds the soonest moment of its subtree and whose
+// it is, so that a change reads one pair of siblings per level.
 type soonest struct {
-	at   []time.Time
-	on   []bool
-	tree []int32 // tree[1]: the index of the soonest; leaves from len(tree)/2; -1: none
+	tree []moment // tree[1]: the soonest; the leaves from len(tree)/2
+}
+
+// moment is a partition's moment, or none (i < 0).
+type moment struct {
+	at time.Time
+	i  int32
 }
 
 func (s *soonest) reset(n int) {
@@ -379,48 +384,61 @@ func (s *soonest) reset(n int) {
 	for size < n {
 		size *= 2
 	}
-	s.at = slices.Grow(s.at[:0], n)[:n]
-	s.on = slices.Grow(s.on[:0], n)[:n]
-	clear(s.on)
 	s.tree = slices.Grow(s.tree[:0], 2*size)[:2*size]
-	for i := range s.tree {
-		s.tree[i] = -1
+	for j := range s.tree {
+		s.tree[j] = moment{i: -1}
 	}
 }
 
-// earlier picks the sooner of two entries (the lower index on a tie).
-func (s *soonest) earlier(a, b int32) int32 {
+// earlier picks the sooner of two siblings (the left one, of lower
+// indexes, on a tie).
+func earlier(a, b moment) moment {
 	switch {
-	case a < 0:
+	case a.i < 0:
 		return b
-	case b < 0:
+	case b.i < 0:
 		return a
-	case s.at[b].Before(s.at[a]):
+	case b.at.Before(a.at):
 		return b
 	}
 	return a
 }
 
-func (s *soonest) update(i int32) {
-	j := len(s.tree)/2 + int(i)
-	if s.on[i] {
-		s.tree[j] = i
-	} else {
-		s.tree[j] = -1
-	}
+// put sets leaf j and the nodes above it, as far as they change.
+func (s *soonest) put(j int, m moment) {
+	s.tree[j] = m
 	for j > 1 {
 		j /= 2
-		s.tree[j] = s.earlier(s.tree[2*j], s.tree[2*j+1])
+		up := earlier(s.tree[2*j], s.tree[2*j+1])
+		if up == s.tree[j] {
+			return
+		}
+		s.tree[j] = up
 	}
 }
 
 // set gives partition i the moment t.
 func (s *soonest) set(i int32, t time.Time) {
-	same := s.on[i] && s.at[i].Equal(t)
-	s.at[i], s.on[i] = t, true
-	if !same {
-		s.update(i)
+	j := len(s.tree)/2 + int(i)
+	if m := s.tree[j]; m.i >= 0 && m.at.Equal(t) {
+		return
 	}
+	s.put(j, moment{at: t, i: i})
+}
+
+// clear takes partition i's moment away.
+func (s *soonest) clear(i int32) {
+	if j := len(s.tree)/2 + int(i); s.tree[j].i >= 0 {
+		s.put(j, moment{i: -1})
+	}
+}
+
+// min returns the partition with the soonest moment, and the moment.
+func (s *soonest) min() (int32, time.Time, bool) {
+	if len(s.tree) < 2 || s.tree[1].i < 0 {
+		return -1, time.Time{}, false
+	}
+	return s.tree[1].i, s.tree[1].at, true
 }
 
 // due calls f for each partition whose moment is not after now, visiting
@@ -429,31 +447,14 @@ func (s *soonest) due(now time.Time, j int, f func(int32)) {
 	if j >= len(s.tree) {
 		return
 	}
-	i := s.tree[j]
-	if i < 0 || now.Before(s.at[i]) {
+	m := s.tree[j]
+	if m.i < 0 || now.Before(m.at) {
 		return
 	}
 	if j >= len(s.tree)/2 {
-		f(i)
+		f(m.i)
 		return
 	}
 	s.due(now, 2*j, f)
 	s.due(now, 2*j+1, f)
-}
-
-// clear takes partition i's moment away.
-func (s *soonest) clear(i int32) {
-	if s.on[i] {
-		s.on[i] = false
-		s.update(i)
-	}
-}
-
-// min returns the partition with the soonest moment, and the moment.
-func (s *soonest) min() (int32, time.Time, bool) {
-	if len(s.tree) < 2 || s.tree[1] < 0 {
-		return -1, time.Time{}, false
-	}
-	i := s.tree[1]
-	return i, s.at[i], true
 }
