@@ -252,7 +252,8 @@ func (a *Agent) Actual() *converge.Actual { return &a.actual }
 func (a *Agent) View() *model.ComputerView { return a.view }
 
 // SetView gives the agent a view it did not fetch (one cached on disk by a
-// previous run): the next FetchView is conditional on it.
+// previous run): the next FetchView is conditional on it. The agent keeps
+// v: the caller must not modify it afterwards.
 func (a *Agent) SetView(v *model.ComputerView) {
 	a.setView(v)
 	a.dirty = true

@@ -42,10 +42,15 @@
 // Plan.RequeueAfter says when the soonest of those moments comes.
 //
 // A Replanner gives PlanNode's plans to a caller that plans one node again
-// and again (core/agent): it keeps each partition's share of its last plan
-// and plans again only the partitions whose view entry changed, that the
-// caller says changed (Changed, Reset), or whose own deadline came. When
-// one partition of 300 comes due, one is planned, not 300.
+// and again (core/agent): it keeps each partition's share of its last plan,
+// and the sums of the shares (the partitions with work or notes, the
+// soonest deadline, the soonest moment a share expires), and plans again
+// only the partitions whose view entry changed, that the caller says
+// changed (Changed, Reset), or whose own deadline came. When one partition
+// of 300 comes due, one is planned, and the plan costs the work of that
+// partition and of the plan's output, not a walk of the 300. It takes a
+// view with the Version and Partitions slice of the last plan's for the
+// same view: a view is not modified once given (or Reset follows).
 //
 // # Caller's duties
 //
