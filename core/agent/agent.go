@@ -131,17 +131,17 @@ type Agent struct {
 	// replan plans as converge.PlanNode, again only the partitions that
 	// changed or came due: told of every change of actual (Changed after
 	// an action, Reset otherwise).
-	replan     converge.Replanner
+	replan converge.Replanner
 	// lacks: a partition with an instance to run lacks its release
 	// (waitsForSoftware), valid when lackKnown; the view and the software
 	// of Actual decide it.
 	lacks, lackKnown bool
-	planDue    time.Time // converge's RequeueAfter, as a moment
-	hasPlanDue bool
-	retryDue   time.Time // the soonest retry of work that failed
-	hasRetry   bool
-	offline    int  // consecutive passes that could not fetch the view
-	unsettled  bool // the last plan left failures, waiting work or builds
+	planDue          time.Time // converge's RequeueAfter, as a moment
+	hasPlanDue       bool
+	retryDue         time.Time // the soonest retry of work that failed
+	hasRetry         bool
+	offline          int  // consecutive passes that could not fetch the view
+	unsettled        bool // the last plan left failures, waiting work or builds
 
 	// The pass in progress.
 	stage     stage

@@ -41,6 +41,7 @@ type Replanner struct {
 	// The view of the last plan: its version and partitions' array.
 	viewVersion uint64
 	viewFirst   *model.PartitionView
+	softFirst   *model.SoftwareView
 
 	// Sums of the shares, kept up to date as partitions are planned.
 	active []int32 // partitions with actions, notes or an extra release, in view order
@@ -131,17 +132,26 @@ func (r *Replanner) Reset() {
 // may have changed (see Replanner). The plan is the caller's: the
 // Replanner keeps none of its slices.
 func (r *Replanner) Plan(desired model.ComputerView, actual Actual, now time.Time, cfg Config) Plan {
-	parts := desired.Partitions
-	if !r.ready || cfg != r.cfg || len(parts) != len(r.parts) || !slices.Equal(desired.Software, r.soft) {
-		r.all = true
-	}
+	parts, soft := desired.Partitions, desired.Software
 	var first *model.PartitionView
 	if len(parts) > 0 {
 		first = &parts[0]
 	}
-	sameView := !r.all && first == r.viewFirst && desired.Version == r.viewVersion
-	r.cfg, r.soft = cfg, append(r.soft[:0], desired.Software...)
-	r.viewVersion, r.viewFirst = desired.Version, first
+	var softFirst *model.SoftwareView
+	if len(soft) > 0 {
+		softFirst = &soft[0]
+	}
+	// The same view as the last plan's (it is not modified once given).
+	same := r.ready && desired.Version == r.viewVersion && first == r.viewFirst && len(parts) == len(r.parts) &&
+		softFirst == r.softFirst && len(soft) == len(r.soft)
+	if !r.ready || cfg != r.cfg || len(parts) != len(r.parts) || !same && !slices.Equal(soft, r.soft) {
+		r.all = true
+	}
+	sameView := !r.all && same
+	if !same {
+		r.soft = append(r.soft[:0], soft...)
+	}
+	r.cfg, r.viewVersion, r.viewFirst, r.softFirst = cfg, desired.Version, first, softFirst
 	if cap(r.parts) < len(parts) {
 		r.parts = make([]partPlan, len(parts))
 	}
