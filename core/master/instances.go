@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -506,7 +507,7 @@ func (s *State) reportPartition(now time.Time, c ReportPartition) (Result, error
 	if _, err := model.ParseReportedState(string(c.State)); err != nil {
 		return Result{}, err
 	}
-	p := cs.partIdx[c.PartitionID]
+	p := cs.partIdx.get(c.PartitionID)
 	if p == nil {
 		return Result{}, notFoundf("computer %s has no partition %s", c.ComputerID, c.PartitionID)
 	}
@@ -569,11 +570,11 @@ func (s *State) addMovement(m account.Movement, computerID string) {
 // addPricedMovement records m, priced already.
 func (s *State) addPricedMovement(m account.Movement) {
 	s.meta.Movements++
-	m.ID = fmt.Sprintf("MVT-%d", s.meta.Movements)
-	s.movements = append(s.movements, m)
+	m.ID = "MVT-" + strconv.FormatUint(s.meta.Movements, 10)
+	p := &m
+	s.movements = append(s.movements, p)
 	s.tick()
-	cp := m
-	s.muts = append(s.muts, Mutation{Kind: KindMovement, Key: m.ID, Value: &cp})
+	s.muts = append(s.muts, Mutation{Kind: KindMovement, Key: m.ID, Value: p})
 }
 
 func (s *State) setConnection(c SetConnection) (Result, error) {
@@ -599,7 +600,7 @@ func (s *State) setConnection(c SetConnection) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	p := cs.partIdx[partitionID]
+	p := cs.partIdx.get(partitionID)
 	if p == nil {
 		return Result{}, notFoundf("computer %s has no partition %s", computerID, partitionID)
 	}
@@ -731,7 +732,7 @@ func (s *State) partitionDestroyed(now time.Time, c PartitionDestroyed) (Result,
 	if err != nil {
 		return Result{}, err
 	}
-	p := cs.partIdx[c.PartitionID]
+	p := cs.partIdx.get(c.PartitionID)
 	if p == nil {
 		return Result{}, notFoundf("computer %s has no partition %s", c.ComputerID, c.PartitionID)
 	}
@@ -864,7 +865,7 @@ func (s *State) postUsage(c PostUsage) (Result, error) {
 				i+1, t.Reference, c.ComputerID)
 		}
 		for j, m := range t.Movements {
-			if cs.partIdx[m.Reference] == nil {
+			if cs.partIdx.get(m.Reference) == nil {
 				return Result{}, invalidf("usage journal transaction %d movement %d: computer %s has no partition %q",
 					i+1, j+1, c.ComputerID, m.Reference)
 			}
@@ -881,7 +882,7 @@ func (s *State) postUsage(c PostUsage) (Result, error) {
 			continue
 		}
 		fresh++
-		p := cs.partIdx[m.PartitionID]
+		p := cs.partIdx.get(m.PartitionID)
 		if inst := s.instances[p.InstanceGUID]; inst != nil {
 			m.InstanceGUID, m.Owner = inst.GUID, inst.Owner
 		}

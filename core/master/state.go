@@ -69,7 +69,7 @@ type meta struct {
 type computerState struct {
 	c           *model.Computer
 	parts       []*model.Partition // natural order
-	partIdx     map[string]*model.Partition
+	partIdx     partIndex
 	software    map[string]*model.SoftwareInstallation
 	cand        *alloc.Candidate
 	viewVersion uint64
@@ -93,7 +93,7 @@ type State struct {
 	pending   pendingQueue               // instances waiting for a home
 	rejects   map[rejectKey]rejectEntry  // see rejection
 	usage     map[string]*Usage          // by person: derived from live instances, never persisted
-	movements []account.Movement
+	movements []*account.Movement        // sorted by ID; each shared with the mutation that recorded it
 	journals  map[string]bool
 	revoked   map[string]*Revocation        // by Revocation.key
 	creds     map[string]*Credential        // by person
@@ -104,8 +104,9 @@ type State struct {
 	destroyTimes *DestructionTimes // nil on a database never upgraded to record them
 	arrivals     []time.Time       // requests within the demand window, with Config.Pricing
 
-	muts []Mutation // mutations of the command being applied
-	now  time.Time  // the time of the command being applied
+	muts        []Mutation             // mutations of the command being applied
+	wantScratch idIndex[PartitionSpec] // setCapacity's partitions by id, empty between commands
+	now         time.Time              // the time of the command being applied
 }
 
 // New returns an empty state.
@@ -134,7 +135,7 @@ func (s *State) Config() Config { return s.cfg }
 
 func (s *State) tick() uint64 {
 	s.meta.Clock++
-	s.muts = append(s.muts, Mutation{Kind: KindMeta, Key: "meta", Value: s.meta})
+	s.muts = append(s.muts, Mutation{Kind: KindMeta, Key: "meta", Value: liveMeta{}})
 	return s.meta.Clock
 }
 
@@ -210,31 +211,55 @@ func (s *State) root(i *model.Instance) *model.Instance {
 	return nil
 }
 
-// Recording mutations: each takes a copy of the entity so the caller may
-// persist it later. The copy shares the entity's maps and slices
+// Recording mutations: while a command runs, each records the live entity
+// (the computer's state for a computer, liveMeta for the counters);
+// copyRecorded then takes one copy of each entity the command kept, as the
+// command left it, so the caller may persist it later. A command records
+// the same instance or computer many times: a copy per record was most of
+// the master's allocations. The copy shares the entity's maps and slices
 // (parameters, connection, SLA, addresses, attributes, prices): the state
 // never modifies those in place, it replaces them (see Mutation).
 
+// liveMeta stands for the state's counters in a mutation being recorded.
+type liveMeta struct{}
+
 func (s *State) recordInstance(i *model.Instance) {
 	s.staleInstance(i)
-	c := *i
-	s.muts = append(s.muts, Mutation{Kind: KindInstance, Key: i.GUID, Value: &c})
+	s.muts = append(s.muts, Mutation{Kind: KindInstance, Key: i.GUID, Value: i})
 }
 
 func (s *State) recordPartition(p *model.Partition) {
 	s.stalePartition(p.ComputerID, p.ID)
-	c := *p
-	s.muts = append(s.muts, Mutation{Kind: KindPartition, Key: p.Key(), Value: &c})
+	s.muts = append(s.muts, Mutation{Kind: KindPartition, Key: p.Key(), Value: p})
 }
 
 func (s *State) recordComputer(cs *computerState) {
-	c := *cs.c
-	s.muts = append(s.muts, Mutation{Kind: KindComputer, Key: c.ID, Value: &computerRecord{Computer: c, ViewVersion: cs.viewVersion}})
+	s.muts = append(s.muts, Mutation{Kind: KindComputer, Key: cs.c.ID, Value: cs})
 }
 
 func (s *State) recordSoftware(sw *model.SoftwareInstallation) {
-	c := *sw
-	s.muts = append(s.muts, Mutation{Kind: KindSoftware, Key: sw.Key(), Value: &c})
+	s.muts = append(s.muts, Mutation{Kind: KindSoftware, Key: sw.Key(), Value: sw})
+}
+
+// copyRecorded replaces, in place, each live entity ms holds by a copy.
+func (s *State) copyRecorded(ms []Mutation) {
+	for k := range ms {
+		switch v := ms[k].Value.(type) {
+		case liveMeta:
+			ms[k].Value = s.meta
+		case *model.Instance:
+			c := *v
+			ms[k].Value = &c
+		case *model.Partition:
+			c := *v
+			ms[k].Value = &c
+		case *computerState:
+			ms[k].Value = &computerRecord{Computer: *v.c, ViewVersion: v.viewVersion}
+		case *model.SoftwareInstallation:
+			c := *v
+			ms[k].Value = &c
+		}
+	}
 }
 
 // syncCandidate refreshes the allocator's view of a computer.

@@ -29,7 +29,7 @@ func (s *State) info(i *model.Instance) InstanceInfo {
 	info.Status = status(i)
 	if i.PartitionID != "" {
 		if cs := s.computers[i.ComputerID]; cs != nil {
-			if p := cs.partIdx[i.PartitionID]; p != nil {
+			if p := cs.partIdx.get(i.PartitionID); p != nil {
 				info.Addresses = p.Addresses
 				if p.InstanceGUID == i.GUID {
 					info.ReportedAt = p.ReportedAt
@@ -239,7 +239,7 @@ func (s *State) InstanceInPartition(computerID, partitionID string) (InstanceInf
 	if cs == nil {
 		return InstanceInfo{}, false
 	}
-	p := cs.partIdx[partitionID]
+	p := cs.partIdx.get(partitionID)
 	if p == nil || p.InstanceGUID == "" {
 		return InstanceInfo{}, false
 	}
@@ -257,14 +257,14 @@ func (s *State) TreeAddresses(a model.Actor, computerID, partitionID string) ([]
 	switch {
 	case a.Kind == model.KindAdmin:
 	case a.Kind == model.KindComputer && a.ID == computerID:
-	case a.Kind == model.KindInstance && cs != nil && cs.partIdx[partitionID] != nil && cs.partIdx[partitionID].InstanceGUID == a.ID:
+	case a.Kind == model.KindInstance && cs != nil && cs.partIdx.get(partitionID) != nil && cs.partIdx.get(partitionID).InstanceGUID == a.ID:
 	default:
 		return nil, forbiddenf("%s may not read the addresses of the tree in %s/%s", a, computerID, partitionID)
 	}
 	if cs == nil {
 		return nil, notFoundf("computer %s is not registered", computerID)
 	}
-	p := cs.partIdx[partitionID]
+	p := cs.partIdx.get(partitionID)
 	if p == nil {
 		return nil, notFoundf("computer %s has no partition %s", computerID, partitionID)
 	}
@@ -279,7 +279,7 @@ func (s *State) TreeAddresses(a model.Actor, computerID, partitionID string) ([]
 			continue
 		}
 		if mc := s.computers[m.ComputerID]; mc != nil {
-			if mp := mc.partIdx[m.PartitionID]; mp != nil && mp.InstanceGUID == m.GUID {
+			if mp := mc.partIdx.get(m.PartitionID); mp != nil && mp.InstanceGUID == m.GUID {
 				out = append(out, mp.Addresses...)
 			}
 		}
@@ -314,8 +314,9 @@ func (s *State) Capacity() (free, busy int) {
 	return free, busy
 }
 
-// Movements returns the recorded movements (shared slice: do not modify).
-func (s *State) Movements() []account.Movement { return s.movements }
+// Movements returns the recorded movements (shared slice and movements: do
+// not modify).
+func (s *State) Movements() []*account.Movement { return s.movements }
 
 // Invoices builds the invoices of a period. A person sees its own; the
 // admin everyone's (person "" = all). Hosting still running is counted up
@@ -337,7 +338,7 @@ func (s *State) Invoices(a model.Actor, person string, start, end, now time.Time
 	}
 	for _, m := range s.movements {
 		if person == "" || m.Owner == person {
-			ms = append(ms, m)
+			ms = append(ms, *m)
 		}
 	}
 	// Sorted by guid, each split once (a grid runs hundreds of thousands).
