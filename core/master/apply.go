@@ -89,7 +89,7 @@ func (s *State) Apply(now time.Time, cmd Command) (Result, []Mutation, error) {
 		return Result{}, nil, err
 	}
 	muts := Compact(s.muts)
-	s.copyRecorded(muts)
+	s.copyRecorded(muts, s.cfg.MutationsShareEntities)
 	clear(s.muts) // no live entity stays referenced
 	s.muts = s.muts[:0]
 	res.Changed = res.Changed || len(muts) > 0

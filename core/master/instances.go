@@ -148,7 +148,7 @@ func (s *State) updateInstance(now time.Time, inst *model.Instance, c Request, s
 	}
 	// The SLA is part of what the node sees (SlapOS's _filter_dict): a
 	// change is a change of the instance.
-	slaChanged := !slaEqual(inst.SLA, sla)
+	slaChanged := !inst.SLA.Equal(sla)
 	if slaChanged {
 		inst.SLA = sla
 		changed = true
@@ -227,10 +227,6 @@ func (s *State) setState(now time.Time, c SetState) (Result, error) {
 	s.recordInstance(inst)
 	info := s.info(inst)
 	return Result{Instance: &info, Changed: true}, nil
-}
-
-func slaEqual(a, b model.SLA) bool {
-	return maps.Equal(a.Raw(), b.Raw())
 }
 
 // bumpInstance gives an instance a new version and marks the views that

@@ -178,7 +178,7 @@ func (s *State) Snapshot() []Mutation {
 	for _, g := range slices.SortedFunc(maps.Keys(s.instances), compareGUID) {
 		s.recordInstance(s.instances[g])
 	}
-	s.copyRecorded(s.muts)
+	s.copyRecorded(s.muts, false)
 	out = append(out, s.muts...)
 	s.muts = saved
 	for _, m := range s.movements {

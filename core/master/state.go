@@ -34,6 +34,14 @@ type Config struct {
 	// server, which renders views after the fact): a view stays as it was
 	// returned.
 	ViewReplacesPrevious bool
+	// MutationsShareEntities: the instances, partitions and software
+	// installations of the mutations Apply returns are the state's own
+	// entities, not copies. For a caller that reads each mutation before
+	// its next call into the state and keeps none, like the simulator,
+	// which persists nothing but a Snapshot (always copies): a copy of each
+	// entity a command changes is most of what it allocates. Off (a shell
+	// that persists the mutations after the fact): each is a copy.
+	MutationsShareEntities bool
 	// AllowLocalSoftwareURLs accepts file:// software release URLs (a
 	// grid on one machine, test harnesses); otherwise only network URLs.
 	AllowLocalSoftwareURLs bool
@@ -241,20 +249,28 @@ func (s *State) recordSoftware(sw *model.SoftwareInstallation) {
 	s.muts = append(s.muts, Mutation{Kind: KindSoftware, Key: sw.Key(), Value: sw})
 }
 
-// copyRecorded replaces, in place, each live entity ms holds by a copy.
-func (s *State) copyRecorded(ms []Mutation) {
+// copyRecorded replaces, in place, each live entity ms holds by a copy;
+// with share, only the counters and computers, leaving the instances,
+// partitions and software installations shared (see
+// Config.MutationsShareEntities).
+func (s *State) copyRecorded(ms []Mutation, share bool) {
 	for k := range ms {
 		switch v := ms[k].Value.(type) {
 		case liveMeta:
 			ms[k].Value = s.meta
+		case *computerState:
+			ms[k].Value = &computerRecord{Computer: *v.c, ViewVersion: v.viewVersion}
+		}
+		if share {
+			continue
+		}
+		switch v := ms[k].Value.(type) {
 		case *model.Instance:
 			c := *v
 			ms[k].Value = &c
 		case *model.Partition:
 			c := *v
 			ms[k].Value = &c
-		case *computerState:
-			ms[k].Value = &computerRecord{Computer: *v.c, ViewVersion: v.viewVersion}
 		case *model.SoftwareInstallation:
 			c := *v
 			ms[k].Value = &c
