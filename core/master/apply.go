@@ -331,7 +331,7 @@ func (s *State) contactEvery() time.Duration {
 // offline reports whether a computer counts as offline at now (never when
 // Config.OnlineWithin is 0).
 func (s *State) offline(cs *computerState, now time.Time) bool {
-	return s.cfg.OnlineWithin > 0 && now.Sub(cs.c.LastContact) > s.cfg.OnlineWithin
+	return s.cfg.OnlineWithin > 0 && now.Sub(cs.lastContact) > s.cfg.OnlineWithin
 }
 
 // ContactDue is the rule that tells a shell, on each poll of a computer,
@@ -344,7 +344,7 @@ func (s *State) ContactDue(computerID string, now time.Time) bool {
 	if cs == nil {
 		return false
 	}
-	return s.offline(cs, now) || now.Sub(cs.c.LastContact) >= s.contactEvery()
+	return s.offline(cs, now) || now.Sub(cs.lastContact) >= s.contactEvery()
 }
 
 // contact records a computer's contact; one that was offline is back, and
@@ -359,7 +359,7 @@ func (s *State) contact(now time.Time, c Contact) (Result, error) {
 		return Result{Computer: &cp}, nil
 	}
 	cameBack := s.offline(cs, now)
-	cs.c.LastContact = now
+	cs.c.LastContact, cs.lastContact = now, now
 	cs.cand.LastContact = now
 	s.recordComputer(cs)
 	placed := 0
@@ -492,7 +492,7 @@ func (s *State) supply(now time.Time, c Supply) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if err := model.ValidateSoftwareURL(c.URL); err != nil {
+	if err := s.validateSoftwareURL(c.URL); err != nil {
 		return Result{}, err
 	}
 	if _, err := model.ParseSoftwareRequest(string(c.State)); err != nil {

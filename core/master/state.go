@@ -75,12 +75,16 @@ type meta struct {
 }
 
 type computerState struct {
+	// lastContact is c.LastContact (syncCandidate and contact keep it), and
+	// comes first with viewVersion: a poll reads these two, and a grid's
+	// computers are too many for their records to stay in a cache.
+	lastContact time.Time
+	viewVersion uint64
 	c           *model.Computer
 	parts       []*model.Partition // natural order
 	partIdx     partIndex
 	software    map[string]*model.SoftwareInstallation
 	cand        *alloc.Candidate
-	viewVersion uint64
 	view        viewCache
 }
 
@@ -111,6 +115,8 @@ type State struct {
 
 	destroyTimes *DestructionTimes // nil on a database never upgraded to record them
 	arrivals     []time.Time       // requests within the demand window, with Config.Pricing
+
+	softwareURLs map[string]bool // valid software release URLs seen last: whether each is local (validateSoftwareURL)
 
 	muts        []Mutation             // mutations of the command being applied
 	wantScratch idIndex[PartitionSpec] // setCapacity's partitions by id, empty between commands
@@ -289,6 +295,7 @@ func (s *State) syncCandidate(cs *computerState) {
 	cd.Price = c.HourlyPrice()
 	cd.Scope = c.Scope
 	cd.LastContact = c.LastContact
+	cs.lastContact = c.LastContact
 	if cd.Software == nil {
 		cd.Software = map[string]bool{}
 	}
