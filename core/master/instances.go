@@ -539,7 +539,7 @@ func (s *State) reportPartition(now time.Time, c ReportPartition) (Result, error
 	case c.State != model.ReportedStarted && !inst.StartedAt.IsZero():
 		s.closeHosting(inst, now)
 	}
-	info := s.info(inst)
+	info := s.infoAt(inst, p)
 	return Result{Instance: &info}, nil
 }
 
@@ -626,7 +626,7 @@ func (s *State) setConnection(c SetConnection) (Result, error) {
 		s.recordInstance(target)
 		s.bumpRequester(target)
 	}
-	info := s.info(target)
+	info := s.infoAt(target, p)
 	return Result{Instance: &info}, nil
 }
 

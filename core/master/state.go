@@ -36,7 +36,8 @@ type Config struct {
 	ViewReplacesPrevious bool
 	// MutationsShareEntities: the instances, partitions and software
 	// installations of the mutations Apply returns are the state's own
-	// entities, not copies. For a caller that reads each mutation before
+	// entities, not copies, and a computer's record is rewritten by the
+	// next command that changes it. For a caller that reads each mutation before
 	// its next call into the state and keeps none, like the simulator,
 	// which persists nothing but a Snapshot (always copies): a copy of each
 	// entity a command changes is most of what it allocates. Off (a shell
@@ -86,6 +87,7 @@ type computerState struct {
 	software    map[string]*model.SoftwareInstallation
 	cand        *alloc.Candidate
 	view        viewCache
+	record      computerRecord // the computer's mutation with Config.MutationsShareEntities
 }
 
 type instKey struct{ owner, root, title string }
@@ -256,16 +258,21 @@ func (s *State) recordSoftware(sw *model.SoftwareInstallation) {
 }
 
 // copyRecorded replaces, in place, each live entity ms holds by a copy;
-// with share, only the counters and computers, leaving the instances,
-// partitions and software installations shared (see
-// Config.MutationsShareEntities).
+// with share, only the counters and computers (each into the one record
+// its state keeps), leaving the instances, partitions and software
+// installations shared (see Config.MutationsShareEntities).
 func (s *State) copyRecorded(ms []Mutation, share bool) {
 	for k := range ms {
 		switch v := ms[k].Value.(type) {
 		case liveMeta:
 			ms[k].Value = s.meta
 		case *computerState:
-			ms[k].Value = &computerRecord{Computer: *v.c, ViewVersion: v.viewVersion}
+			r := &computerRecord{}
+			if share {
+				r = &v.record // one record per computer, rewritten
+			}
+			*r = computerRecord{Computer: *v.c, ViewVersion: v.viewVersion}
+			ms[k].Value = r
 		}
 		if share {
 			continue

@@ -12,6 +12,27 @@ import (
 // info describes an instance. NB: it shares the instance's maps and its
 // partition's addresses (read only, as a Mutation's Value).
 func (s *State) info(i *model.Instance) InstanceInfo {
+	var p *model.Partition
+	if i.PartitionID != "" {
+		if cs := s.computers[i.ComputerID]; cs != nil {
+			p = cs.partIdx.get(i.PartitionID)
+		}
+	}
+	return infoIn(i, p)
+}
+
+// infoAt is info for an instance the caller found in partition p: no
+// lookup of its partition when p is it.
+func (s *State) infoAt(i *model.Instance, p *model.Partition) InstanceInfo {
+	if i.PartitionID == "" || p.ID != i.PartitionID || p.ComputerID != i.ComputerID {
+		return s.info(i)
+	}
+	return infoIn(i, p)
+}
+
+// infoIn is info for an instance whose partition p (nil: none) the
+// caller found already.
+func infoIn(i *model.Instance, p *model.Partition) InstanceInfo {
 	info := InstanceInfo{
 		GUID: i.GUID, Title: i.Title, Owner: i.Owner, RootTitle: i.RootTitle,
 		SoftwareRelease: i.SoftwareRelease, SoftwareType: i.SoftwareType, Shared: i.Shared,
@@ -27,14 +48,10 @@ func (s *State) info(i *model.Instance) InstanceInfo {
 		}
 	}
 	info.Status = status(i)
-	if i.PartitionID != "" {
-		if cs := s.computers[i.ComputerID]; cs != nil {
-			if p := cs.partIdx.get(i.PartitionID); p != nil {
-				info.Addresses = p.Addresses
-				if p.InstanceGUID == i.GUID {
-					info.ReportedAt = p.ReportedAt
-				}
-			}
+	if p != nil {
+		info.Addresses = p.Addresses
+		if p.InstanceGUID == i.GUID {
+			info.ReportedAt = p.ReportedAt
 		}
 	}
 	return info
