@@ -251,8 +251,9 @@ func newEngine(sc *scenario.Scenario, opts Options) (*engine, error) {
 		sc: sc, opts: opts, t0: t0.UTC(), end: int64(sc.Duration),
 		m: master.New(master.Config{Policy: policy, OnlineWithin: sc.Master.OnlineWithin.D(),
 			KeepMovements: *sc.Master.KeepMovements,
-			// Each node's agent holds only the latest view of its computer.
-			ViewReplacesPrevious: true}),
+			// Each node's agent holds only the latest view of its computer;
+			// observe reads each command's mutations and keeps none.
+			ViewReplacesPrevious: true, MutationsShareEntities: true}),
 		convCfg: converge.Config{MaximumPeriodicity: sc.Agent.MaximumPeriodicity.D(),
 			RetryBase: sc.Agent.RetryBase.D(), RetryMax: sc.Agent.RetryMax.D()},
 		trace:    newTracer(opts.Trace),

@@ -435,8 +435,10 @@ func validateJournal(j Journal) error {
 			return err
 		}
 		for k := range t.Movements {
-			if err := checkMovement(&t.Movements[k], place{path: fmt.Sprintf("%s movement %d", at.path, k+1)}, ErrJournal, nil); err != nil {
-				return err
+			// The place is named only for an error: a journal holds
+			// hundreds of movements.
+			if checkMovement(&t.Movements[k], place{}, ErrJournal, nil) != nil {
+				return checkMovement(&t.Movements[k], place{path: fmt.Sprintf("%s movement %d", at.path, k+1)}, ErrJournal, nil)
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package account
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -112,17 +113,25 @@ func UsageMovements(j Journal) ([]Movement, error) {
 	if err := validateJournal(j); err != nil {
 		return nil, err
 	}
+	n := 0
+	for _, t := range j.Transactions {
+		n += len(t.Movements)
+	}
 	var out []Movement
+	if n > 0 {
+		out = make([]Movement, 0, n)
+	}
 	for i, t := range j.Transactions {
 		start, stop, err := t.Period()
 		if err != nil {
 			return nil, fmt.Errorf("transaction %d: %w", i+1, err)
 		}
 		ref := JournalRef(t.Reference, start, stop)
+		prefix := ref + "#" + strconv.Itoa(i+1) + "."
 		for k, jm := range t.Movements {
 			resource := ResourceName(jm.Resource)
 			out = append(out, Movement{
-				ID:          fmt.Sprintf("%s#%d.%d", ref, i+1, k+1),
+				ID:          prefix + strconv.Itoa(k+1),
 				Kind:        KindUsage,
 				Resource:    resource,
 				Quantity:    jm.Quantity,

@@ -89,6 +89,8 @@ func (s *State) Apply(now time.Time, cmd Command) (Result, []Mutation, error) {
 		return Result{}, nil, err
 	}
 	muts := Compact(s.muts)
+	s.copyRecorded(muts, s.cfg.MutationsShareEntities)
+	clear(s.muts) // no live entity stays referenced
 	s.muts = s.muts[:0]
 	res.Changed = res.Changed || len(muts) > 0
 	return res, muts, nil
@@ -250,8 +252,7 @@ func (s *State) registerComputer(now time.Time, c RegisterComputer) (Result, err
 	comp := &model.Computer{ID: c.ID, Title: title, Owner: owner, Region: c.Region, Network: c.Network,
 		Hardware: c.Hardware, Attributes: maps.Clone(c.Attributes), Prices: maps.Clone(c.Prices),
 		Currency: c.Currency, Scope: scope, CreatedAt: now}
-	cs := &computerState{c: comp, partIdx: map[string]*model.Partition{},
-		software: map[string]*model.SoftwareInstallation{}, cand: &alloc.Candidate{}}
+	cs := &computerState{c: comp, software: map[string]*model.SoftwareInstallation{}, cand: &alloc.Candidate{}}
 	s.computers[c.ID] = cs
 	s.syncCandidate(cs)
 	s.cands = append(s.cands, cs.cand)
@@ -330,7 +331,7 @@ func (s *State) contactEvery() time.Duration {
 // offline reports whether a computer counts as offline at now (never when
 // Config.OnlineWithin is 0).
 func (s *State) offline(cs *computerState, now time.Time) bool {
-	return s.cfg.OnlineWithin > 0 && now.Sub(cs.c.LastContact) > s.cfg.OnlineWithin
+	return s.cfg.OnlineWithin > 0 && now.Sub(cs.lastContact) > s.cfg.OnlineWithin
 }
 
 // ContactDue is the rule that tells a shell, on each poll of a computer,
@@ -343,7 +344,7 @@ func (s *State) ContactDue(computerID string, now time.Time) bool {
 	if cs == nil {
 		return false
 	}
-	return s.offline(cs, now) || now.Sub(cs.c.LastContact) >= s.contactEvery()
+	return s.offline(cs, now) || now.Sub(cs.lastContact) >= s.contactEvery()
 }
 
 // contact records a computer's contact; one that was offline is back, and
@@ -358,7 +359,7 @@ func (s *State) contact(now time.Time, c Contact) (Result, error) {
 		return Result{Computer: &cp}, nil
 	}
 	cameBack := s.offline(cs, now)
-	cs.c.LastContact = now
+	cs.c.LastContact, cs.lastContact = now, now
 	cs.cand.LastContact = now
 	s.recordComputer(cs)
 	placed := 0
@@ -378,30 +379,21 @@ func (s *State) setCapacity(now time.Time, c SetCapacity) (Result, error) {
 	if err := s.cfg.Limits.checkCapacity(c); err != nil {
 		return Result{}, fmt.Errorf("computer %s: %w", c.ComputerID, err)
 	}
-	want := map[string]PartitionSpec{}
-	for i, p := range c.Partitions {
-		if err := model.ValidateID(fmt.Sprintf("partition #%d id", i+1), p.ID); err != nil {
+	want := &s.wantScratch // the listed partitions, by id
+	defer want.clear()
+	for i := range c.Partitions {
+		p := &c.Partitions[i]
+		if err := validatePartitionSpec(i, p); err != nil {
 			return Result{}, err
 		}
-		if _, dup := want[p.ID]; dup {
+		if want.get(p.ID) != nil {
 			return Result{}, invalidf("partition %s is listed twice", p.ID)
 		}
-		for j, a := range p.Addresses {
-			if a.Addr == "" {
-				return Result{}, invalidf("partition %s address #%d is empty", p.ID, j+1)
-			}
-			if err := model.ValidateText(fmt.Sprintf("partition %s address #%d", p.ID, j+1), a.Addr); err != nil {
-				return Result{}, err
-			}
-			if err := model.ValidateText(fmt.Sprintf("partition %s address #%d interface", p.ID, j+1), a.Iface); err != nil {
-				return Result{}, err
-			}
-		}
-		want[p.ID] = p
+		want.set(p.ID, p)
 	}
 	var busyGone []string
 	for _, p := range cs.parts {
-		if _, keep := want[p.ID]; !keep && p.Status == model.PartitionBusy {
+		if want.get(p.ID) == nil && p.Status == model.PartitionBusy {
 			busyGone = append(busyGone, p.ID+" ("+p.InstanceGUID+")")
 		}
 	}
@@ -417,23 +409,31 @@ func (s *State) setCapacity(now time.Time, c SetCapacity) (Result, error) {
 	// Remove free partitions that are gone.
 	kept := cs.parts[:0]
 	for _, p := range cs.parts {
-		if _, keep := want[p.ID]; keep {
+		if want.get(p.ID) != nil {
 			kept = append(kept, p)
 			continue
 		}
-		delete(cs.partIdx, p.ID)
+		cs.partIdx.del(p.ID)
 		resetView(cs)
 		s.muts = append(s.muts, Mutation{Kind: KindPartition, Key: p.Key(), Delete: true})
 		changed = true
 	}
 	cs.parts = kept
-	for _, id := range slices.SortedFunc(maps.Keys(want), model.ComparePartitionIDs) {
-		spec := want[id]
-		p := cs.partIdx[id]
+	specs := c.Partitions // in the order of their ids, as a node lists them
+	byID := func(a, b PartitionSpec) int { return model.ComparePartitionIDs(a.ID, b.ID) }
+	if !slices.IsSortedFunc(specs, byID) {
+		specs = slices.Clone(specs)
+		slices.SortFunc(specs, byID)
+	}
+	added := false
+	for _, spec := range specs {
+		id := spec.ID
+		p := cs.partIdx.get(id)
 		if p == nil {
 			p = &model.Partition{ComputerID: c.ComputerID, ID: id, Status: model.PartitionFree, Addresses: slices.Clone(spec.Addresses)}
 			cs.parts = append(cs.parts, p)
-			cs.partIdx[id] = p
+			cs.partIdx.set(p.ID, p)
+			added = true
 			resetView(cs)
 			s.recordPartition(p)
 			changed = true
@@ -449,7 +449,9 @@ func (s *State) setCapacity(now time.Time, c SetCapacity) (Result, error) {
 			changed = true
 		}
 	}
-	slices.SortFunc(cs.parts, func(a, b *model.Partition) int { return model.ComparePartitionIDs(a.ID, b.ID) })
+	if added {
+		sortPartitions(cs.parts)
+	}
 	if c.Hardware != nil && *c.Hardware != cs.c.Hardware {
 		cs.c.Hardware = *c.Hardware
 		s.recordComputer(cs)
@@ -464,12 +466,33 @@ func (s *State) setCapacity(now time.Time, c SetCapacity) (Result, error) {
 	return Result{Computer: &cp, Placed: placed, Changed: changed}, nil
 }
 
+// validatePartitionSpec checks the id and addresses of the partition listed
+// at index i of a SetCapacity. The names an error gives are built only for
+// the error: a node lists hundreds of partitions.
+func validatePartitionSpec(i int, p *PartitionSpec) error {
+	if model.ValidateID("partition id", p.ID) != nil {
+		return model.ValidateID(fmt.Sprintf("partition #%d id", i+1), p.ID)
+	}
+	for j, a := range p.Addresses {
+		if a.Addr == "" {
+			return invalidf("partition %s address #%d is empty", p.ID, j+1)
+		}
+		if model.ValidateText("partition address", a.Addr) != nil {
+			return model.ValidateText(fmt.Sprintf("partition %s address #%d", p.ID, j+1), a.Addr)
+		}
+		if model.ValidateText("partition address interface", a.Iface) != nil {
+			return model.ValidateText(fmt.Sprintf("partition %s address #%d interface", p.ID, j+1), a.Iface)
+		}
+	}
+	return nil
+}
+
 func (s *State) supply(now time.Time, c Supply) (Result, error) {
 	cs, err := s.requireOwner(c.By, c.ComputerID, "supply software")
 	if err != nil {
 		return Result{}, err
 	}
-	if err := model.ValidateSoftwareURL(c.URL); err != nil {
+	if err := s.validateSoftwareURL(c.URL); err != nil {
 		return Result{}, err
 	}
 	if _, err := model.ParseSoftwareRequest(string(c.State)); err != nil {

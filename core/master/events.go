@@ -226,7 +226,7 @@ func (s *State) requestChanges(inst *model.Instance, c Request, stype string, sl
 	if !maps.Equal(inst.Parameters, c.Parameters) && !(len(inst.Parameters) == 0 && len(c.Parameters) == 0) {
 		what = append(what, "parameters ("+keysChanged(inst.Parameters, c.Parameters)+")")
 	}
-	if !slaEqual(inst.SLA, sla) {
+	if !inst.SLA.Equal(sla) {
 		what = append(what, "SLA")
 	}
 	return what

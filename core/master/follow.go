@@ -97,8 +97,7 @@ func (s *State) followComputer(m Mutation) error {
 	c := v.Computer
 	cs := s.computers[c.ID]
 	if cs == nil {
-		cs = &computerState{partIdx: map[string]*model.Partition{},
-			software: map[string]*model.SoftwareInstallation{}, cand: &alloc.Candidate{}}
+		cs = &computerState{software: map[string]*model.SoftwareInstallation{}, cand: &alloc.Candidate{}}
 		s.computers[c.ID] = cs
 		s.cands = append(s.cands, cs.cand)
 		defer s.sortCands()
@@ -133,20 +132,20 @@ func (s *State) followPartition(m Mutation) (*computerState, error) {
 		}
 		return nil, fmt.Errorf("master: following the log: partition %s belongs to unknown computer", m.Key)
 	}
-	old := cs.partIdx[id]
+	old := cs.partIdx.get(id)
 	switch {
 	case m.Delete:
-		delete(cs.partIdx, id)
+		cs.partIdx.del(id)
 		cs.parts = slices.DeleteFunc(cs.parts, func(q *model.Partition) bool { return q == old })
 		resetView(cs)
 	case old != nil:
 		cs.parts[slices.Index(cs.parts, old)] = p
-		cs.partIdx[id] = p
+		cs.partIdx.set(id, p)
 		s.stalePartition(computerID, id)
 	default:
 		cs.parts = append(cs.parts, p)
 		sortPartitions(cs.parts)
-		cs.partIdx[id] = p
+		cs.partIdx.set(id, p)
 		resetView(cs)
 	}
 	return cs, nil
@@ -257,7 +256,7 @@ func (s *State) followOther(m Mutation) error {
 			return followErr(m)
 		}
 	case KindMovement:
-		at, found := slices.BinarySearchFunc(s.movements, m.Key, func(mv account.Movement, id string) int { return compareGUID(mv.ID, id) })
+		at, found := slices.BinarySearchFunc(s.movements, m.Key, func(mv *account.Movement, id string) int { return compareGUID(mv.ID, id) })
 		switch v, ok := m.Value.(*account.Movement); {
 		case m.Delete:
 			if found {
@@ -266,9 +265,9 @@ func (s *State) followOther(m Mutation) error {
 		case !ok:
 			return followErr(m)
 		case found:
-			s.movements[at] = *v
+			s.movements[at] = v
 		default:
-			s.movements = slices.Insert(s.movements, at, *v)
+			s.movements = slices.Insert(s.movements, at, v)
 		}
 	case KindJournal:
 		if m.Delete {

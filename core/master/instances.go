@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,7 +61,7 @@ func (s *State) request(now time.Time, c Request) (Result, error) {
 	if err := model.ValidateTitle(c.Title); err != nil {
 		return Result{}, fieldErr(FieldTitle, err)
 	}
-	if err := model.ValidateSoftwareURL(c.SoftwareRelease); err != nil {
+	if err := s.validateSoftwareURL(c.SoftwareRelease); err != nil {
 		return Result{}, fieldErr(FieldSoftwareRelease, err)
 	}
 	stype := c.SoftwareType
@@ -147,7 +148,7 @@ func (s *State) updateInstance(now time.Time, inst *model.Instance, c Request, s
 	}
 	// The SLA is part of what the node sees (SlapOS's _filter_dict): a
 	// change is a change of the instance.
-	slaChanged := !slaEqual(inst.SLA, sla)
+	slaChanged := !inst.SLA.Equal(sla)
 	if slaChanged {
 		inst.SLA = sla
 		changed = true
@@ -226,10 +227,6 @@ func (s *State) setState(now time.Time, c SetState) (Result, error) {
 	s.recordInstance(inst)
 	info := s.info(inst)
 	return Result{Instance: &info, Changed: true}, nil
-}
-
-func slaEqual(a, b model.SLA) bool {
-	return maps.Equal(a.Raw(), b.Raw())
 }
 
 // bumpInstance gives an instance a new version and marks the views that
@@ -506,7 +503,7 @@ func (s *State) reportPartition(now time.Time, c ReportPartition) (Result, error
 	if _, err := model.ParseReportedState(string(c.State)); err != nil {
 		return Result{}, err
 	}
-	p := cs.partIdx[c.PartitionID]
+	p := cs.partIdx.get(c.PartitionID)
 	if p == nil {
 		return Result{}, notFoundf("computer %s has no partition %s", c.ComputerID, c.PartitionID)
 	}
@@ -542,7 +539,7 @@ func (s *State) reportPartition(now time.Time, c ReportPartition) (Result, error
 	case c.State != model.ReportedStarted && !inst.StartedAt.IsZero():
 		s.closeHosting(inst, now)
 	}
-	info := s.info(inst)
+	info := s.infoAt(inst, p)
 	return Result{Instance: &info}, nil
 }
 
@@ -569,11 +566,11 @@ func (s *State) addMovement(m account.Movement, computerID string) {
 // addPricedMovement records m, priced already.
 func (s *State) addPricedMovement(m account.Movement) {
 	s.meta.Movements++
-	m.ID = fmt.Sprintf("MVT-%d", s.meta.Movements)
-	s.movements = append(s.movements, m)
+	m.ID = "MVT-" + strconv.FormatUint(s.meta.Movements, 10)
+	p := &m
+	s.movements = append(s.movements, p)
 	s.tick()
-	cp := m
-	s.muts = append(s.muts, Mutation{Kind: KindMovement, Key: m.ID, Value: &cp})
+	s.muts = append(s.muts, Mutation{Kind: KindMovement, Key: m.ID, Value: p})
 }
 
 func (s *State) setConnection(c SetConnection) (Result, error) {
@@ -599,7 +596,7 @@ func (s *State) setConnection(c SetConnection) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	p := cs.partIdx[partitionID]
+	p := cs.partIdx.get(partitionID)
 	if p == nil {
 		return Result{}, notFoundf("computer %s has no partition %s", computerID, partitionID)
 	}
@@ -629,7 +626,7 @@ func (s *State) setConnection(c SetConnection) (Result, error) {
 		s.recordInstance(target)
 		s.bumpRequester(target)
 	}
-	info := s.info(target)
+	info := s.infoAt(target, p)
 	return Result{Instance: &info}, nil
 }
 
@@ -731,7 +728,7 @@ func (s *State) partitionDestroyed(now time.Time, c PartitionDestroyed) (Result,
 	if err != nil {
 		return Result{}, err
 	}
-	p := cs.partIdx[c.PartitionID]
+	p := cs.partIdx.get(c.PartitionID)
 	if p == nil {
 		return Result{}, notFoundf("computer %s has no partition %s", c.ComputerID, c.PartitionID)
 	}
@@ -864,7 +861,7 @@ func (s *State) postUsage(c PostUsage) (Result, error) {
 				i+1, t.Reference, c.ComputerID)
 		}
 		for j, m := range t.Movements {
-			if cs.partIdx[m.Reference] == nil {
+			if cs.partIdx.get(m.Reference) == nil {
 				return Result{}, invalidf("usage journal transaction %d movement %d: computer %s has no partition %q",
 					i+1, j+1, c.ComputerID, m.Reference)
 			}
@@ -881,7 +878,7 @@ func (s *State) postUsage(c PostUsage) (Result, error) {
 			continue
 		}
 		fresh++
-		p := cs.partIdx[m.PartitionID]
+		p := cs.partIdx.get(m.PartitionID)
 		if inst := s.instances[p.InstanceGUID]; inst != nil {
 			m.InstanceGUID, m.Owner = inst.GUID, inst.Owner
 		}

@@ -151,10 +151,38 @@ func (l Limits) checkParameterMap(what string, p map[string]string) error {
 // the operator allows them: a node elsewhere cannot fetch it, and it
 // would make every node read a path of the requester's choosing.
 func (s *State) checkSoftwareURL(u string) error {
-	if s.cfg.AllowLocalSoftwareURLs || !model.IsLocalSoftwareURL(u) {
+	if s.cfg.AllowLocalSoftwareURLs {
+		return nil
+	}
+	local, known := s.softwareURLs[u]
+	if !known {
+		local = model.IsLocalSoftwareURL(u)
+	}
+	if !local {
 		return nil
 	}
 	return invalidf("software release URL %q is local to one machine: this master accepts only http:// and https:// URLs any node can fetch (local URLs are for a master started with --allow-local-software-urls)", u)
+}
+
+// maxSoftwareURLs bounds State.softwareURLs.
+const maxSoftwareURLs = 64
+
+// validateSoftwareURL is model.ValidateSoftwareURL. It remembers the valid
+// URLs it saw last, whether each is local, in State.softwareURLs: a grid
+// requests a handful of software releases all day, and parsing a URL
+// allocates.
+func (s *State) validateSoftwareURL(u string) error {
+	if _, known := s.softwareURLs[u]; known {
+		return nil
+	}
+	if err := model.ValidateSoftwareURL(u); err != nil {
+		return err
+	}
+	if len(s.softwareURLs) >= maxSoftwareURLs || s.softwareURLs == nil {
+		s.softwareURLs = make(map[string]bool, maxSoftwareURLs)
+	}
+	s.softwareURLs[u] = model.IsLocalSoftwareURL(u)
+	return nil
 }
 
 // admitRequest checks a valid request for the instance key names against

@@ -178,11 +178,11 @@ func (s *State) Snapshot() []Mutation {
 	for _, g := range slices.SortedFunc(maps.Keys(s.instances), compareGUID) {
 		s.recordInstance(s.instances[g])
 	}
+	s.copyRecorded(s.muts, false)
 	out = append(out, s.muts...)
 	s.muts = saved
-	for i := range s.movements {
-		m := s.movements[i]
-		out = append(out, Mutation{Kind: KindMovement, Key: m.ID, Value: &m})
+	for _, m := range s.movements {
+		out = append(out, Mutation{Kind: KindMovement, Key: m.ID, Value: m})
 	}
 	for _, r := range slices.Sorted(maps.Keys(s.journals)) {
 		out = append(out, Mutation{Kind: KindJournal, Key: r, Value: &journalRecord{Ref: r}})
@@ -222,8 +222,7 @@ func Restore(cfg Config, entities []Mutation) (*State, error) {
 			s.persons[v.ID] = v
 		case *computerRecord:
 			c := v.Computer
-			cs := &computerState{c: &c, partIdx: map[string]*model.Partition{},
-				software: map[string]*model.SoftwareInstallation{}, cand: &alloc.Candidate{}, viewVersion: v.ViewVersion}
+			cs := &computerState{c: &c, software: map[string]*model.SoftwareInstallation{}, cand: &alloc.Candidate{}, viewVersion: v.ViewVersion}
 			s.computers[c.ID] = cs
 			s.cands = append(s.cands, cs.cand)
 		case *model.Partition:
@@ -233,7 +232,7 @@ func Restore(cfg Config, entities []Mutation) (*State, error) {
 		case *model.Instance:
 			insts = append(insts, v)
 		case *account.Movement:
-			s.movements = append(s.movements, *v)
+			s.movements = append(s.movements, v)
 		case *journalRecord:
 			s.journals[v.Ref] = true
 		case *Revocation:
@@ -269,10 +268,7 @@ func Restore(cfg Config, entities []Mutation) (*State, error) {
 	}
 	for _, cs := range s.computers {
 		sortPartitions(cs.parts)
-		cs.partIdx = make(map[string]*model.Partition, len(cs.parts))
-		for _, p := range cs.parts {
-			cs.partIdx[p.ID] = p
-		}
+		cs.partIdx = indexPartitions(cs.parts)
 		s.syncCandidate(cs)
 	}
 	s.sortCands()
@@ -298,7 +294,7 @@ func Restore(cfg Config, entities []Mutation) (*State, error) {
 	for _, i := range waiting {
 		s.pending.add(i)
 	}
-	slices.SortFunc(s.movements, func(a, b account.Movement) int { return compareGUID(a.ID, b.ID) })
+	slices.SortFunc(s.movements, func(a, b *account.Movement) int { return compareGUID(a.ID, b.ID) })
 	s.restoreArrivals(insts)
 	s.muts = nil
 	return s, nil

@@ -106,7 +106,7 @@ func (s *State) ComputerUsage(a model.Actor, computerID string, start, end, now 
 		out[int(m.Start.Sub(start)/step)].Quantities[m.Resource] += m.Quantity
 	}
 	for _, m := range s.movements {
-		add(m)
+		add(*m)
 	}
 	for _, p := range cs.parts {
 		if p.InstanceGUID == "" {

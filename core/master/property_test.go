@@ -346,3 +346,56 @@ func TestMutationsStayAsReturned(t *testing.T) {
 		})
 	}
 }
+
+// TestMutationsShareEntities: a master that shares its entities with the
+// mutations it returns returns, read at once, what a copying master returns,
+// and the entities shared are its own (a later command shows in them).
+func TestMutationsShareEntities(t *testing.T) {
+	for seed := range uint64(10) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			copying := master.New(master.Config{Policy: "random", KeepMovements: true})
+			sharing := master.New(master.Config{Policy: "random", KeepMovements: true, MutationsShareEntities: true})
+			g := newCommandGen(t, copying, seed+3000)
+			newCommandGen(t, sharing, seed+3000) // its persons
+			var shared []*model.Instance
+			for step := range 400 {
+				now, cmd := g.next(step)
+				if cmd == nil {
+					continue
+				}
+				res, muts, err := copying.Apply(now, cmd)
+				sres, smuts, serr := sharing.Apply(now, cmd)
+				if (err == nil) != (serr == nil) {
+					t.Fatalf("step %d %s: copying master says %v, sharing master %v", step, cmd.CommandName(), err, serr)
+				}
+				if err != nil {
+					continue
+				}
+				g.applied(res)
+				if want, got := mustJSON(t, []any{muts, res}), mustJSON(t, []any{smuts, sres}); got != want {
+					t.Fatalf("step %d %s: sharing master returned\n%s\nwant\n%s", step, cmd.CommandName(), got, want)
+				}
+				for _, m := range smuts {
+					if i, ok := m.Value.(*model.Instance); ok {
+						shared = append(shared, i)
+					}
+				}
+			}
+			if len(shared) == 0 {
+				t.Fatal("no instance mutation: the sequence tests nothing")
+			}
+			for _, i := range shared {
+				info, err := sharing.Instance(model.Admin, i.GUID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if info.Version != i.Version || info.Status == master.StatusDestroyed != (i.Freed || i.RequestedState == model.StateDestroyed) {
+					t.Fatalf("instance %s: the mutation shows version %d, the master %d: not its own entity", i.GUID, i.Version, info.Version)
+				}
+			}
+			if want, got := mustJSON(t, copying.Snapshot()), mustJSON(t, sharing.Snapshot()); got != want {
+				t.Fatal("the two masters end in different states")
+			}
+		})
+	}
+}

@@ -34,6 +34,15 @@ type Config struct {
 	// server, which renders views after the fact): a view stays as it was
 	// returned.
 	ViewReplacesPrevious bool
+	// MutationsShareEntities: the instances, partitions and software
+	// installations of the mutations Apply returns are the state's own
+	// entities, not copies, and a computer's record is rewritten by the
+	// next command that changes it. For a caller that reads each mutation before
+	// its next call into the state and keeps none, like the simulator,
+	// which persists nothing but a Snapshot (always copies): a copy of each
+	// entity a command changes is most of what it allocates. Off (a shell
+	// that persists the mutations after the fact): each is a copy.
+	MutationsShareEntities bool
 	// AllowLocalSoftwareURLs accepts file:// software release URLs (a
 	// grid on one machine, test harnesses); otherwise only network URLs.
 	AllowLocalSoftwareURLs bool
@@ -67,13 +76,18 @@ type meta struct {
 }
 
 type computerState struct {
+	// lastContact is c.LastContact (syncCandidate and contact keep it), and
+	// comes first with viewVersion: a poll reads these two, and a grid's
+	// computers are too many for their records to stay in a cache.
+	lastContact time.Time
+	viewVersion uint64
 	c           *model.Computer
 	parts       []*model.Partition // natural order
-	partIdx     map[string]*model.Partition
+	partIdx     partIndex
 	software    map[string]*model.SoftwareInstallation
 	cand        *alloc.Candidate
-	viewVersion uint64
 	view        viewCache
+	record      computerRecord // the computer's mutation with Config.MutationsShareEntities
 }
 
 type instKey struct{ owner, root, title string }
@@ -93,7 +107,7 @@ type State struct {
 	pending   pendingQueue               // instances waiting for a home
 	rejects   map[rejectKey]rejectEntry  // see rejection
 	usage     map[string]*Usage          // by person: derived from live instances, never persisted
-	movements []account.Movement
+	movements []*account.Movement        // sorted by ID; each shared with the mutation that recorded it
 	journals  map[string]bool
 	revoked   map[string]*Revocation        // by Revocation.key
 	creds     map[string]*Credential        // by person
@@ -104,8 +118,11 @@ type State struct {
 	destroyTimes *DestructionTimes // nil on a database never upgraded to record them
 	arrivals     []time.Time       // requests within the demand window, with Config.Pricing
 
-	muts []Mutation // mutations of the command being applied
-	now  time.Time  // the time of the command being applied
+	softwareURLs map[string]bool // valid software release URLs seen last: whether each is local (validateSoftwareURL)
+
+	muts        []Mutation             // mutations of the command being applied
+	wantScratch idIndex[PartitionSpec] // setCapacity's partitions by id, empty between commands
+	now         time.Time              // the time of the command being applied
 }
 
 // New returns an empty state.
@@ -134,7 +151,7 @@ func (s *State) Config() Config { return s.cfg }
 
 func (s *State) tick() uint64 {
 	s.meta.Clock++
-	s.muts = append(s.muts, Mutation{Kind: KindMeta, Key: "meta", Value: s.meta})
+	s.muts = append(s.muts, Mutation{Kind: KindMeta, Key: "meta", Value: liveMeta{}})
 	return s.meta.Clock
 }
 
@@ -210,31 +227,68 @@ func (s *State) root(i *model.Instance) *model.Instance {
 	return nil
 }
 
-// Recording mutations: each takes a copy of the entity so the caller may
-// persist it later. The copy shares the entity's maps and slices
+// Recording mutations: while a command runs, each records the live entity
+// (the computer's state for a computer, liveMeta for the counters);
+// copyRecorded then takes one copy of each entity the command kept, as the
+// command left it, so the caller may persist it later. A command records
+// the same instance or computer many times: a copy per record was most of
+// the master's allocations. The copy shares the entity's maps and slices
 // (parameters, connection, SLA, addresses, attributes, prices): the state
 // never modifies those in place, it replaces them (see Mutation).
 
+// liveMeta stands for the state's counters in a mutation being recorded.
+type liveMeta struct{}
+
 func (s *State) recordInstance(i *model.Instance) {
 	s.staleInstance(i)
-	c := *i
-	s.muts = append(s.muts, Mutation{Kind: KindInstance, Key: i.GUID, Value: &c})
+	s.muts = append(s.muts, Mutation{Kind: KindInstance, Key: i.GUID, Value: i})
 }
 
 func (s *State) recordPartition(p *model.Partition) {
 	s.stalePartition(p.ComputerID, p.ID)
-	c := *p
-	s.muts = append(s.muts, Mutation{Kind: KindPartition, Key: p.Key(), Value: &c})
+	s.muts = append(s.muts, Mutation{Kind: KindPartition, Key: p.Key(), Value: p})
 }
 
 func (s *State) recordComputer(cs *computerState) {
-	c := *cs.c
-	s.muts = append(s.muts, Mutation{Kind: KindComputer, Key: c.ID, Value: &computerRecord{Computer: c, ViewVersion: cs.viewVersion}})
+	s.muts = append(s.muts, Mutation{Kind: KindComputer, Key: cs.c.ID, Value: cs})
 }
 
 func (s *State) recordSoftware(sw *model.SoftwareInstallation) {
-	c := *sw
-	s.muts = append(s.muts, Mutation{Kind: KindSoftware, Key: sw.Key(), Value: &c})
+	s.muts = append(s.muts, Mutation{Kind: KindSoftware, Key: sw.Key(), Value: sw})
+}
+
+// copyRecorded replaces, in place, each live entity ms holds by a copy;
+// with share, only the counters and computers (each into the one record
+// its state keeps), leaving the instances, partitions and software
+// installations shared (see Config.MutationsShareEntities).
+func (s *State) copyRecorded(ms []Mutation, share bool) {
+	for k := range ms {
+		switch v := ms[k].Value.(type) {
+		case liveMeta:
+			ms[k].Value = s.meta
+		case *computerState:
+			r := &computerRecord{}
+			if share {
+				r = &v.record // one record per computer, rewritten
+			}
+			*r = computerRecord{Computer: *v.c, ViewVersion: v.viewVersion}
+			ms[k].Value = r
+		}
+		if share {
+			continue
+		}
+		switch v := ms[k].Value.(type) {
+		case *model.Instance:
+			c := *v
+			ms[k].Value = &c
+		case *model.Partition:
+			c := *v
+			ms[k].Value = &c
+		case *model.SoftwareInstallation:
+			c := *v
+			ms[k].Value = &c
+		}
+	}
 }
 
 // syncCandidate refreshes the allocator's view of a computer.
@@ -248,6 +302,7 @@ func (s *State) syncCandidate(cs *computerState) {
 	cd.Price = c.HourlyPrice()
 	cd.Scope = c.Scope
 	cd.LastContact = c.LastContact
+	cs.lastContact = c.LastContact
 	if cd.Software == nil {
 		cd.Software = map[string]bool{}
 	}

@@ -12,6 +12,27 @@ import (
 // info describes an instance. NB: it shares the instance's maps and its
 // partition's addresses (read only, as a Mutation's Value).
 func (s *State) info(i *model.Instance) InstanceInfo {
+	var p *model.Partition
+	if i.PartitionID != "" {
+		if cs := s.computers[i.ComputerID]; cs != nil {
+			p = cs.partIdx.get(i.PartitionID)
+		}
+	}
+	return infoIn(i, p)
+}
+
+// infoAt is info for an instance the caller found in partition p: no
+// lookup of its partition when p is it.
+func (s *State) infoAt(i *model.Instance, p *model.Partition) InstanceInfo {
+	if i.PartitionID == "" || p.ID != i.PartitionID || p.ComputerID != i.ComputerID {
+		return s.info(i)
+	}
+	return infoIn(i, p)
+}
+
+// infoIn is info for an instance whose partition p (nil: none) the
+// caller found already.
+func infoIn(i *model.Instance, p *model.Partition) InstanceInfo {
 	info := InstanceInfo{
 		GUID: i.GUID, Title: i.Title, Owner: i.Owner, RootTitle: i.RootTitle,
 		SoftwareRelease: i.SoftwareRelease, SoftwareType: i.SoftwareType, Shared: i.Shared,
@@ -27,14 +48,10 @@ func (s *State) info(i *model.Instance) InstanceInfo {
 		}
 	}
 	info.Status = status(i)
-	if i.PartitionID != "" {
-		if cs := s.computers[i.ComputerID]; cs != nil {
-			if p := cs.partIdx[i.PartitionID]; p != nil {
-				info.Addresses = p.Addresses
-				if p.InstanceGUID == i.GUID {
-					info.ReportedAt = p.ReportedAt
-				}
-			}
+	if p != nil {
+		info.Addresses = p.Addresses
+		if p.InstanceGUID == i.GUID {
+			info.ReportedAt = p.ReportedAt
 		}
 	}
 	return info
@@ -239,7 +256,7 @@ func (s *State) InstanceInPartition(computerID, partitionID string) (InstanceInf
 	if cs == nil {
 		return InstanceInfo{}, false
 	}
-	p := cs.partIdx[partitionID]
+	p := cs.partIdx.get(partitionID)
 	if p == nil || p.InstanceGUID == "" {
 		return InstanceInfo{}, false
 	}
@@ -257,14 +274,14 @@ func (s *State) TreeAddresses(a model.Actor, computerID, partitionID string) ([]
 	switch {
 	case a.Kind == model.KindAdmin:
 	case a.Kind == model.KindComputer && a.ID == computerID:
-	case a.Kind == model.KindInstance && cs != nil && cs.partIdx[partitionID] != nil && cs.partIdx[partitionID].InstanceGUID == a.ID:
+	case a.Kind == model.KindInstance && cs != nil && cs.partIdx.get(partitionID) != nil && cs.partIdx.get(partitionID).InstanceGUID == a.ID:
 	default:
 		return nil, forbiddenf("%s may not read the addresses of the tree in %s/%s", a, computerID, partitionID)
 	}
 	if cs == nil {
 		return nil, notFoundf("computer %s is not registered", computerID)
 	}
-	p := cs.partIdx[partitionID]
+	p := cs.partIdx.get(partitionID)
 	if p == nil {
 		return nil, notFoundf("computer %s has no partition %s", computerID, partitionID)
 	}
@@ -279,7 +296,7 @@ func (s *State) TreeAddresses(a model.Actor, computerID, partitionID string) ([]
 			continue
 		}
 		if mc := s.computers[m.ComputerID]; mc != nil {
-			if mp := mc.partIdx[m.PartitionID]; mp != nil && mp.InstanceGUID == m.GUID {
+			if mp := mc.partIdx.get(m.PartitionID); mp != nil && mp.InstanceGUID == m.GUID {
 				out = append(out, mp.Addresses...)
 			}
 		}
@@ -314,8 +331,9 @@ func (s *State) Capacity() (free, busy int) {
 	return free, busy
 }
 
-// Movements returns the recorded movements (shared slice: do not modify).
-func (s *State) Movements() []account.Movement { return s.movements }
+// Movements returns the recorded movements (shared slice and movements: do
+// not modify).
+func (s *State) Movements() []*account.Movement { return s.movements }
 
 // Invoices builds the invoices of a period. A person sees its own; the
 // admin everyone's (person "" = all). Hosting still running is counted up
@@ -337,7 +355,7 @@ func (s *State) Invoices(a model.Actor, person string, start, end, now time.Time
 	}
 	for _, m := range s.movements {
 		if person == "" || m.Owner == person {
-			ms = append(ms, m)
+			ms = append(ms, *m)
 		}
 	}
 	// Sorted by guid, each split once (a grid runs hundreds of thousands).

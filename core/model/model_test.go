@@ -255,3 +255,38 @@ func TestSanitizeText(t *testing.T) {
 		}
 	}
 }
+
+// TestSLAEqual: Equal is equality of the Raw forms.
+func TestSLAEqual(t *testing.T) {
+	slas := []model.SLA{
+		{},
+		{MinRAM: -1},
+		{MinRAM: 1},
+		{MinRAM: 2},
+		{MinCPU: 4},
+		{MinDisk: 4},
+		{RetentionDelay: 60},
+		{RetentionDelay: -60},
+		{MaxPrice: 0.5},
+		{MaxPrice: -0.5},
+		{MaxPrice: math.NaN()},
+		{ComputerGUID: "COMP-1"},
+		{InstanceGUID: "SOFTINST-1"},
+		{Region: "eu"},
+		{Network: "n1"},
+		{Arch: "x86_64"},
+		{UniqueByNetwork: true},
+		{Attributes: map[string]string{}},
+		{Attributes: map[string]string{"gpu": "yes"}},
+		{Attributes: map[string]string{"gpu": ""}},
+		{Attributes: map[string]string{"gpu": "no"}},
+		{Region: "eu", Attributes: map[string]string{"gpu": "yes"}},
+	}
+	for i, a := range slas {
+		for j, b := range slas {
+			if got, want := a.Equal(b), maps.Equal(a.Raw(), b.Raw()); got != want {
+				t.Errorf("#%d %+v Equal #%d %+v = %v, want %v (their Raw forms: %v, %v)", i, a, j, b, got, want, a.Raw(), b.Raw())
+			}
+		}
+	}
+}

@@ -112,6 +112,23 @@ func (s SLA) IsZero() bool {
 		!s.UniqueByNetwork && s.RetentionDelay == 0 && len(s.Attributes) == 0
 }
 
+// Equal reports whether s and o render the same Raw form, without
+// rendering either.
+func (s SLA) Equal(o SLA) bool {
+	positive := func(v int64) int64 { return max(v, 0) }
+	price := func(v float64) float64 {
+		if v > 0 {
+			return v
+		}
+		return 0
+	}
+	return s.ComputerGUID == o.ComputerGUID && s.InstanceGUID == o.InstanceGUID && s.Region == o.Region &&
+		s.Network == o.Network && s.Arch == o.Arch && positive(s.MinRAM) == positive(o.MinRAM) &&
+		positive(s.MinCPU) == positive(o.MinCPU) && positive(s.MinDisk) == positive(o.MinDisk) &&
+		price(s.MaxPrice) == price(o.MaxPrice) && s.UniqueByNetwork == o.UniqueByNetwork &&
+		positive(s.RetentionDelay) == positive(o.RetentionDelay) && maps.Equal(s.Attributes, o.Attributes)
+}
+
 // Raw renders the SLA back to key=value form (the inverse of ParseSLA).
 func (s SLA) Raw() map[string]string {
 	m := map[string]string{}
