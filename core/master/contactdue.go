@@ -14,5 +14,5 @@ func (s *State) ContactDueFrom(computerID string) (time.Time, bool) {
 	}
 	// NB: offline implies the other condition of ContactDue: contactEvery
 	// is at most OnlineWithin.
-	return cs.c.LastContact.Add(s.contactEvery()), true
+	return cs.lastContact.Add(s.contactEvery()), true
 }
