@@ -109,22 +109,25 @@ func (s *engine) addNode(gi int, id string) *node {
 	n.hourly = n.prices["hosting"]
 
 	owner := s.persons[s.provider[g.Name]]
-	s.applyNow(master.RegisterComputer{By: model.Admin, ID: id, Owner: owner.id, Region: g.Region,
-		Network: g.Network, Hardware: model.Hardware{Arch: g.Hardware.Arch, CPU: g.Hardware.CPU,
-			RAM: g.Hardware.RAM, Disk: g.Hardware.Disk},
-		Prices: n.prices, Currency: g.Currency, Scope: joinScope(g)})
-	s.applyNow(master.SetCapacity{By: n.actor, ComputerID: id, Partitions: partitionSpecs(n.idx, g.Partitions)})
+	cmds := []master.Command{
+		master.RegisterComputer{By: model.Admin, ID: id, Owner: owner.id, Region: g.Region,
+			Network: g.Network, Hardware: model.Hardware{Arch: g.Hardware.Arch, CPU: g.Hardware.CPU,
+				RAM: g.Hardware.RAM, Disk: g.Hardware.Disk},
+			Prices: n.prices, Currency: g.Currency, Scope: joinScope(g)},
+		master.SetCapacity{By: n.actor, ComputerID: id, Partitions: partitionSpecs(n.idx, g.Partitions)},
+	}
 	for _, u := range g.Software {
 		i := slices.IndexFunc(s.sc.Software, func(sw scenario.Software) bool { return sw.URL == u })
 		if s.sc.Software[i].SupplyAt != 0 {
 			continue
 		}
-		s.applyNow(master.Supply{By: owner.actor, ComputerID: id, URL: u, State: model.SoftwareAvailable})
+		cmds = append(cmds, master.Supply{By: owner.actor, ComputerID: id, URL: u, State: model.SoftwareAvailable})
 		if !g.Cold {
 			n.ag.Actual().ApplySuccess(converge.Action{Kind: converge.InstallSoftware, URL: u}, s.time())
-			s.applyNow(master.ReportSoftware{By: n.actor, ComputerID: id, URL: u, State: model.SoftwareReadyAvailable})
+			cmds = append(cmds, master.ReportSoftware{By: n.actor, ComputerID: id, URL: u, State: model.SoftwareReadyAvailable})
 		}
 	}
+	s.seed(cmds, nil)
 	return n
 }
 

@@ -105,6 +105,10 @@ type State struct {
 	arrivals     []time.Time       // requests within the demand window, with Config.Pricing
 
 	muts []Mutation // mutations of the command being applied
+	// seeding: Seed applies a batch, whose records copy nothing: an
+	// instance's or a partition's Value is the live entity, a meta's,
+	// computer's or software's is nil.
+	seeding bool
 	now  time.Time  // the time of the command being applied
 }
 
@@ -134,6 +138,10 @@ func (s *State) Config() Config { return s.cfg }
 
 func (s *State) tick() uint64 {
 	s.meta.Clock++
+	if s.seeding {
+		s.muts = append(s.muts, Mutation{Kind: KindMeta, Key: "meta"})
+		return s.meta.Clock
+	}
 	s.muts = append(s.muts, Mutation{Kind: KindMeta, Key: "meta", Value: s.meta})
 	return s.meta.Clock
 }
@@ -217,22 +225,38 @@ func (s *State) root(i *model.Instance) *model.Instance {
 
 func (s *State) recordInstance(i *model.Instance) {
 	s.staleInstance(i)
+	if s.seeding {
+		s.muts = append(s.muts, Mutation{Kind: KindInstance, Key: i.GUID, Value: i})
+		return
+	}
 	c := *i
 	s.muts = append(s.muts, Mutation{Kind: KindInstance, Key: i.GUID, Value: &c})
 }
 
 func (s *State) recordPartition(p *model.Partition) {
 	s.stalePartition(p.ComputerID, p.ID)
+	if s.seeding {
+		s.muts = append(s.muts, Mutation{Kind: KindPartition, Key: p.Key(), Value: p})
+		return
+	}
 	c := *p
 	s.muts = append(s.muts, Mutation{Kind: KindPartition, Key: p.Key(), Value: &c})
 }
 
 func (s *State) recordComputer(cs *computerState) {
+	if s.seeding {
+		s.muts = append(s.muts, Mutation{Kind: KindComputer, Key: cs.c.ID})
+		return
+	}
 	c := *cs.c
 	s.muts = append(s.muts, Mutation{Kind: KindComputer, Key: c.ID, Value: &computerRecord{Computer: c, ViewVersion: cs.viewVersion}})
 }
 
 func (s *State) recordSoftware(sw *model.SoftwareInstallation) {
+	if s.seeding {
+		s.muts = append(s.muts, Mutation{Kind: KindSoftware, Key: sw.Key()})
+		return
+	}
 	c := *sw
 	s.muts = append(s.muts, Mutation{Kind: KindSoftware, Key: sw.Key(), Value: &c})
 }
