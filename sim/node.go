@@ -148,13 +148,14 @@ func (s *engine) newNode(g *scenario.NodeGroup, id string, parts int) *node {
 // and one local IPv4 address each.
 func partitionSpecs(nodeIdx int32, count int) []master.PartitionSpec {
 	out := make([]master.PartitionSpec, count)
-	hi, lo := (nodeIdx>>8)&0xff, nodeIdx&0xff
+	addrs := make([]model.Address, 2*count)
+	v6 := "2001:db8:" + strconv.FormatInt(int64(nodeIdx), 16) + "::"
+	v4 := "10." + strconv.Itoa(int((nodeIdx>>8)&0xff)) + "." + strconv.Itoa(int(nodeIdx&0xff)) + "."
 	for i := range out {
-		n := strconv.Itoa(i)
-		out[i] = master.PartitionSpec{ID: "slappart" + n, Addresses: []model.Address{
-			{Iface: "slapgo0", Addr: fmt.Sprintf("2001:db8:%x::%x", nodeIdx, i+2)},
-			{Iface: "slapgo0", Addr: fmt.Sprintf("10.%d.%d.%d", hi, lo, i%250+2)},
-		}}
+		a := addrs[2*i : 2*i+2 : 2*i+2]
+		a[0] = model.Address{Iface: "slapgo0", Addr: v6 + strconv.FormatInt(int64(i+2), 16)}
+		a[1] = model.Address{Iface: "slapgo0", Addr: v4 + strconv.Itoa(i%250+2)}
+		out[i] = master.PartitionSpec{ID: "slappart" + strconv.Itoa(i), Addresses: a}
 	}
 	return out
 }

@@ -676,6 +676,13 @@ func (s *engine) supplySoftware(i int32) {
 	s.supplied[i] = true
 }
 
+// grown returns m with room for n more entries.
+func grown[K comparable, V any](m map[K]V, n int) map[K]V {
+	g := make(map[K]V, len(m)+n)
+	maps.Copy(g, m)
+	return g
+}
+
 // warmStart places the initial instances and has the nodes deploy them
 // before t0, their last configuration spread over the past periodicity.
 func (s *engine) warmStart() {
@@ -702,9 +709,8 @@ func (s *engine) warmStart() {
 		d.inst = ii
 		cmds = append(cmds, s.requestCmd(s.insts[ii], model.StateStarted))
 	}
-	byGUID := make(map[string]int32, len(s.byGUID)+len(cmds))
-	maps.Copy(byGUID, s.byGUID)
-	s.byGUID = byGUID
+	s.byGUID = grown(s.byGUID, len(cmds))
+	s.holder = grown(s.holder, len(cmds))
 	s.binding = first
 	s.seed(cmds, func(k int, res master.Result, err error) {
 		s.newRequestDone(first+int32(k), res, err)
