@@ -105,11 +105,12 @@ type State struct {
 	arrivals     []time.Time       // requests within the demand window, with Config.Pricing
 
 	muts []Mutation // mutations of the command being applied
+	now  time.Time  // the time of the command being applied
+
 	// seeding: Seed applies a batch, whose records copy nothing: an
 	// instance's or a partition's Value is the live entity, a meta's,
 	// computer's or software's is nil.
 	seeding bool
-	now  time.Time  // the time of the command being applied
 }
 
 // New returns an empty state.
