@@ -16,6 +16,8 @@ import (
 // entities, not copies: each may read them during its call only, and
 // must not modify them; the other mutations are left out.
 //
+// Seed owns the maps of cmds: the caller must not change them afterwards.
+//
 // It saves what only a command to persist needs: the copy of every
 // entity recorded, the records of the version clock, and the growth of
 // the indexes, sized once for the instances the batch's requests may
@@ -42,6 +44,15 @@ func (s *State) Seed(now time.Time, cmds []Command, each func(k int, res Result,
 		s.muts = s.muts[:0]
 		each(k, res, changed, err)
 	}
+}
+
+// keep is the map a command hands to the state: a copy, as the caller
+// may change its own, but in a Seed, which owns its commands' maps.
+func (s *State) keep(m map[string]string) map[string]string {
+	if s.seeding {
+		return m
+	}
+	return maps.Clone(m)
 }
 
 // reserve sizes the instance indexes for the instances the requests among
