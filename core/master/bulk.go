@@ -3,6 +3,8 @@ package master
 import (
 	"maps"
 	"time"
+
+	"github.com/slapgo/slapgo/core/model"
 )
 
 // Seed applies cmds in order at now, as Apply would one after the other,
@@ -21,11 +23,11 @@ import (
 // It saves what only a command to persist needs: the copy of every
 // entity recorded, the records of the version clock, and the growth of
 // the indexes, sized once for the instances the batch's requests may
-// create.
+// create; and it validates each software release URL once.
 func (s *State) Seed(now time.Time, cmds []Command, each func(k int, res Result, changed []Mutation, err error)) {
 	s.reserve(cmds)
-	s.seeding = true
-	defer func() { s.seeding = false }()
+	s.seeding, s.seedURLs = true, map[string]bool{}
+	defer func() { s.seeding, s.seedURLs = false, nil }()
 	var changed []Mutation
 	for k, cmd := range cmds {
 		res, err := s.applyOne(now, cmd)
@@ -53,6 +55,28 @@ func (s *State) keep(m map[string]string) map[string]string {
 		return m
 	}
 	return maps.Clone(m)
+}
+
+// validSoftwareURL is model.ValidateSoftwareURL, once per URL in a Seed.
+func (s *State) validSoftwareURL(u string) error {
+	if _, ok := s.seedURLs[u]; ok {
+		return nil
+	}
+	if err := model.ValidateSoftwareURL(u); err != nil {
+		return err
+	}
+	if s.seedURLs != nil {
+		s.seedURLs[u] = model.IsLocalSoftwareURL(u)
+	}
+	return nil
+}
+
+// localSoftwareURL is model.IsLocalSoftwareURL, once per URL in a Seed.
+func (s *State) localSoftwareURL(u string) bool {
+	if local, ok := s.seedURLs[u]; ok {
+		return local
+	}
+	return model.IsLocalSoftwareURL(u)
 }
 
 // reserve sizes the instance indexes for the instances the requests among

@@ -60,7 +60,7 @@ func (s *State) request(now time.Time, c Request) (Result, error) {
 	if err := model.ValidateTitle(c.Title); err != nil {
 		return Result{}, fieldErr(FieldTitle, err)
 	}
-	if err := model.ValidateSoftwareURL(c.SoftwareRelease); err != nil {
+	if err := s.validSoftwareURL(c.SoftwareRelease); err != nil {
 		return Result{}, fieldErr(FieldSoftwareRelease, err)
 	}
 	stype := c.SoftwareType

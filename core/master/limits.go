@@ -151,7 +151,7 @@ func (l Limits) checkParameterMap(what string, p map[string]string) error {
 // the operator allows them: a node elsewhere cannot fetch it, and it
 // would make every node read a path of the requester's choosing.
 func (s *State) checkSoftwareURL(u string) error {
-	if s.cfg.AllowLocalSoftwareURLs || !model.IsLocalSoftwareURL(u) {
+	if s.cfg.AllowLocalSoftwareURLs || !s.localSoftwareURL(u) {
 		return nil
 	}
 	return invalidf("software release URL %q is local to one machine: this master accepts only http:// and https:// URLs any node can fetch (local URLs are for a master started with --allow-local-software-urls)", u)

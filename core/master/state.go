@@ -111,6 +111,9 @@ type State struct {
 	// instance's or a partition's Value is the live entity, a meta's,
 	// computer's or software's is nil.
 	seeding bool
+	// seedURLs: in a Seed, the software release URLs found valid, and
+	// whether each is local (nil out of a Seed).
+	seedURLs map[string]bool
 }
 
 // New returns an empty state.
