@@ -72,3 +72,30 @@ func BenchmarkStorm(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWarmStart builds the baseline's simulation at its start
+// (NewEngine: persons, computers, partitions, software and the warm-start
+// instances placed, configured and started) at 100 and 1,000 computers of
+// 300 partitions, 60% busy.
+func BenchmarkWarmStart(b *testing.B) {
+	for _, nodes := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("nodes=%d/parts=300", nodes), func(b *testing.B) {
+			sc := load(b, "baseline.yaml", baselineAt(nodes))
+			e, err := NewEngine(sc, Options{Seed: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if free, busy := e.Master().Capacity(); busy != sc.Workload.Initial || free+busy != nodes*300 {
+				b.Fatalf("check: %d busy, %d free partitions, want %d busy of %d", busy, free, sc.Workload.Initial, nodes*300)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := NewEngine(sc, Options{Seed: 1}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed())/float64(b.N)/float64(sc.Workload.Initial), "ns/instance")
+		})
+	}
+}

@@ -173,14 +173,33 @@ func (s *engine) applyNow(cmd master.Command) (master.Result, error) {
 // checks the invariants on the mutations it made.
 func (s *engine) apply(cmd master.Command) (master.Result, error) {
 	res, muts, err := s.m.Apply(s.time(), cmd)
+	s.applied(cmd, res, muts, err)
+	return res, err
+}
+
+// applied follows one command core/master applied: counted, traced, its
+// mutations observed.
+func (s *engine) applied(cmd master.Command, res master.Result, muts []master.Mutation, err error) {
 	s.stats.Commands++
 	s.traceCommand(cmd, res, err)
 	if err != nil {
 		s.stats.CommandErrors++
-		return res, err
+		return
 	}
 	s.observe(muts)
-	return res, nil
+}
+
+// seed applies commands at once, as applyNow one after the other, in one
+// batch of core/master (State.Seed: setup only, the store is a snapshot):
+// after command k it calls after (may be nil) as applyNow's caller would
+// have with its answer.
+func (s *engine) seed(cmds []master.Command, after func(k int, res master.Result, err error)) {
+	s.m.Seed(s.time(), cmds, func(k int, res master.Result, changed []master.Mutation, err error) {
+		s.applied(cmds[k], res, changed, err)
+		if after != nil {
+			after(k, res, err)
+		}
+	})
 }
 
 func (s *engine) traceCommand(cmd master.Command, res master.Result, err error) {

@@ -118,22 +118,25 @@ func (s *engine) addNode(gi int, id string) *node {
 	n.hourly = n.prices["hosting"]
 
 	owner := s.persons[s.provider[g.Name]]
-	s.applyNow(master.RegisterComputer{By: model.Admin, ID: id, Owner: owner.id, Region: g.Region,
-		Network: g.Network, Hardware: model.Hardware{Arch: g.Hardware.Arch, CPU: g.Hardware.CPU,
-			RAM: g.Hardware.RAM, Disk: g.Hardware.Disk},
-		Prices: n.prices, Currency: g.Currency, Scope: joinScope(g)})
-	s.applyNow(master.SetCapacity{By: n.actor, ComputerID: id, Partitions: partitionSpecs(n.idx, g.Partitions)})
+	cmds := []master.Command{
+		master.RegisterComputer{By: model.Admin, ID: id, Owner: owner.id, Region: g.Region,
+			Network: g.Network, Hardware: model.Hardware{Arch: g.Hardware.Arch, CPU: g.Hardware.CPU,
+				RAM: g.Hardware.RAM, Disk: g.Hardware.Disk},
+			Prices: n.prices, Currency: g.Currency, Scope: joinScope(g)},
+		master.SetCapacity{By: n.actor, ComputerID: id, Partitions: partitionSpecs(n.idx, g.Partitions)},
+	}
 	for _, u := range g.Software {
 		i := slices.IndexFunc(s.sc.Software, func(sw scenario.Software) bool { return sw.URL == u })
 		if s.sc.Software[i].SupplyAt != 0 {
 			continue
 		}
-		s.applyNow(master.Supply{By: owner.actor, ComputerID: id, URL: u, State: model.SoftwareAvailable})
+		cmds = append(cmds, master.Supply{By: owner.actor, ComputerID: id, URL: u, State: model.SoftwareAvailable})
 		if !g.Cold {
 			n.ag.Actual().ApplySuccess(converge.Action{Kind: converge.InstallSoftware, URL: u}, s.time())
-			s.applyNow(master.ReportSoftware{By: n.actor, ComputerID: id, URL: u, State: model.SoftwareReadyAvailable})
+			cmds = append(cmds, master.ReportSoftware{By: n.actor, ComputerID: id, URL: u, State: model.SoftwareReadyAvailable})
 		}
 	}
+	s.seed(cmds, nil)
 	return n
 }
 
@@ -160,13 +163,14 @@ func (s *engine) newNode(g *scenario.NodeGroup, id string, parts int) *node {
 // and one local IPv4 address each.
 func partitionSpecs(nodeIdx int32, count int) []master.PartitionSpec {
 	out := make([]master.PartitionSpec, count)
-	hi, lo := (nodeIdx>>8)&0xff, nodeIdx&0xff
+	addrs := make([]model.Address, 2*count)
+	v6 := "2001:db8:" + strconv.FormatInt(int64(nodeIdx), 16) + "::"
+	v4 := "10." + strconv.Itoa(int((nodeIdx>>8)&0xff)) + "." + strconv.Itoa(int(nodeIdx&0xff)) + "."
 	for i := range out {
-		n := strconv.Itoa(i)
-		out[i] = master.PartitionSpec{ID: "slappart" + n, Addresses: []model.Address{
-			{Iface: "slapgo0", Addr: fmt.Sprintf("2001:db8:%x::%x", nodeIdx, i+2)},
-			{Iface: "slapgo0", Addr: fmt.Sprintf("10.%d.%d.%d", hi, lo, i%250+2)},
-		}}
+		a := addrs[2*i : 2*i+2 : 2*i+2]
+		a[0] = model.Address{Iface: "slapgo0", Addr: v6 + strconv.FormatInt(int64(i+2), 16)}
+		a[1] = model.Address{Iface: "slapgo0", Addr: v4 + strconv.Itoa(i%250+2)}
+		out[i] = master.PartitionSpec{ID: "slappart" + strconv.Itoa(i), Addresses: a}
 	}
 	return out
 }

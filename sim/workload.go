@@ -679,6 +679,13 @@ func (s *engine) supplySoftware(i int32) {
 	s.supplied[i] = true
 }
 
+// grown returns m with room for n more entries.
+func grown[K comparable, V any](m map[K]V, n int) map[K]V {
+	g := make(map[K]V, len(m)+n)
+	maps.Copy(g, m)
+	return g
+}
+
 // warmStart places the initial instances and has the nodes deploy them
 // before t0, their last configuration spread over the past periodicity.
 func (s *engine) warmStart() {
@@ -686,6 +693,10 @@ func (s *engine) warmStart() {
 	if w.Initial == 0 {
 		return
 	}
+	// The requests, drawn first (nothing the master answers changes the
+	// draws), then applied in one batch.
+	first := int32(len(s.insts))
+	cmds := make([]master.Command, 0, w.Initial)
 	for range w.Initial {
 		user := s.users[s.rWork.IntN(len(s.users))]
 		sw := int32(s.pickSupplied(s.rWork))
@@ -699,12 +710,18 @@ func (s *engine) warmStart() {
 		ii := s.newInst(user, kindOwn, sw, stype, sla, s.persons[user].id)
 		s.insts[ii].demand = di
 		d.inst = ii
-		s.binding = ii
-		res, err := s.applyNow(s.requestCmd(s.insts[ii], model.StateStarted))
-		s.binding = -1
-		s.newRequestDone(ii, res, err)
+		cmds = append(cmds, s.requestCmd(s.insts[ii], model.StateStarted))
 	}
+	s.byGUID = grown(s.byGUID, len(cmds))
+	s.holder = grown(s.holder, len(cmds))
+	s.binding = first
+	s.seed(cmds, func(k int, res master.Result, err error) {
+		s.newRequestDone(first+int32(k), res, err)
+		s.binding = first + int32(k) + 1
+	})
+	s.binding = -1
 	period := s.sc.Agent.MaximumPeriodicity.D()
+	var started []converge.Action // the instance started by each command, when it reports one
 	for _, n := range s.nodes {
 		if n.group.Cold {
 			continue
@@ -717,6 +734,7 @@ func (s *engine) warmStart() {
 		n.maxVer = v.Version
 		actual := n.ag.Actual()
 		p := converge.PlanNode(v, *actual, s.time(), s.convCfg)
+		cmds, started = cmds[:0], started[:0]
 		for _, a := range p.Actions {
 			at := s.time()
 			if a.Kind == converge.ConfigurePartition && period > 0 {
@@ -725,16 +743,23 @@ func (s *engine) warmStart() {
 			actual.ApplySuccess(a, at)
 			if a.Kind == converge.ConfigurePartition {
 				own, shared := n.connections(a)
-				s.applyNow(master.SetConnection{By: n.actor, ComputerID: n.id, PartitionID: a.PartitionID, Parameters: own})
+				cmds = append(cmds, master.SetConnection{By: n.actor, ComputerID: n.id, PartitionID: a.PartitionID, Parameters: own})
+				started = append(started, converge.Action{})
 				for _, g := range slices.Sorted(maps.Keys(shared)) {
-					s.applyNow(master.SetConnection{By: n.actor, ComputerID: n.id, PartitionID: a.PartitionID, SharedGUID: g, Parameters: shared[g]})
+					cmds = append(cmds, master.SetConnection{By: n.actor, ComputerID: n.id, PartitionID: a.PartitionID, SharedGUID: g, Parameters: shared[g]})
+					started = append(started, converge.Action{})
 				}
 			}
 			if a.Kind == converge.StartPartition {
-				s.applyNow(master.ReportPartition{By: n.actor, ComputerID: n.id, PartitionID: a.PartitionID, State: model.ReportedStarted})
-				s.onStarted(a.InstanceGUID, a.Version)
+				cmds = append(cmds, master.ReportPartition{By: n.actor, ComputerID: n.id, PartitionID: a.PartitionID, State: model.ReportedStarted})
+				started = append(started, a)
 			}
 		}
+		s.seed(cmds, func(k int, _ master.Result, _ error) {
+			if a := started[k]; a.Kind == converge.StartPartition {
+				s.onStarted(a.InstanceGUID, a.Version)
+			}
+		})
 	}
 	// The warm-start demands count as arrived and served at t0, not as
 	// measured waits.

@@ -16,13 +16,28 @@ import (
 // changed and no mutation is returned. See the package doc for the caller's
 // duties with the mutations.
 func (s *State) Apply(now time.Time, cmd Command) (Result, []Mutation, error) {
+	res, err := s.applyOne(now, cmd)
+	if err != nil {
+		return Result{}, nil, err
+	}
+	muts := Compact(s.muts)
+	s.copyRecorded(muts, s.cfg.MutationsShareEntities)
+	clear(s.muts) // no live entity stays referenced
+	s.muts = s.muts[:0]
+	res.Changed = res.Changed || len(muts) > 0
+	return res, muts, nil
+}
+
+// applyOne authorizes, validates and applies one command, its mutations
+// left in s.muts (none on error).
+func (s *State) applyOne(now time.Time, cmd Command) (Result, error) {
 	s.muts = s.muts[:0]
 	s.now = now
 	if cmd == nil {
-		return Result{}, nil, fmt.Errorf("%w: no command", ErrInvalid)
+		return Result{}, fmt.Errorf("%w: no command", ErrInvalid)
 	}
 	if by := cmd.actor(); by.Kind == "" || by.ID == "" {
-		return Result{}, nil, forbiddenf("%s command names no actor (kind %q, id %q): every command must say who asks it",
+		return Result{}, forbiddenf("%s command names no actor (kind %q, id %q): every command must say who asks it",
 			cmd.CommandName(), by.Kind, by.ID)
 	}
 	var res Result
@@ -86,14 +101,9 @@ func (s *State) Apply(now time.Time, cmd Command) (Result, []Mutation, error) {
 	if err != nil {
 		// NB: handlers validate before they mutate; this is a second guard.
 		s.muts = s.muts[:0]
-		return Result{}, nil, err
+		return Result{}, err
 	}
-	muts := Compact(s.muts)
-	s.copyRecorded(muts, s.cfg.MutationsShareEntities)
-	clear(s.muts) // no live entity stays referenced
-	s.muts = s.muts[:0]
-	res.Changed = res.Changed || len(muts) > 0
-	return res, muts, nil
+	return res, nil
 }
 
 // --- authorization helpers ---

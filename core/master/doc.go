@@ -38,6 +38,11 @@
 // first result back and is not applied twice; the record is an entity, so
 // it holds across a restart and a take-over.
 //
+// Seed (bulk.go) is Apply for many commands at once, for a caller that
+// persists nothing (a simulator's warm start, a test grid): the same
+// decisions, results and state, without the copies a caller persists; it
+// tells each command's changed instances and partitions as live entities.
+//
 // Time is an input: now is passed to Apply and to queries, never read.
 // Identifiers (PERSON-n, SOFTINST-n) and versions come from counters held in
 // the state, so the same commands give the same state, byte for byte.

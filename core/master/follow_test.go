@@ -119,6 +119,17 @@ func compareStates(t *testing.T, step int, now time.Time, follower *master.State
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got, want := stateAnswers(t, now, follower), stateAnswers(t, now, fresh); got != want {
+		t.Fatalf("step %d: the follower differs from a fresh load:\nfollower: %.2000s\nfresh:    %.2000s", step, got, want)
+	}
+}
+
+// stateAnswers is a state as its readers see it at now, in JSON: its
+// entities, pending queue, views, usage, capacity, remembered keys, market
+// and the answers to the queries the API serves. Equal states give equal
+// answers.
+func stateAnswers(t *testing.T, now time.Time, s *master.State) string {
+	t.Helper()
 	type answers struct {
 		Snapshot  []master.Mutation
 		Pending   []master.PendingInfo
@@ -130,24 +141,19 @@ func compareStates(t *testing.T, step int, now time.Time, follower *master.State
 		Keys      []master.IdempotencyRecord
 		Market    market.State
 	}
-	read := func(s *master.State) string {
-		a := answers{Snapshot: s.Snapshot(), Pending: s.Pending(), Views: map[string]model.ComputerView{},
-			Usage: map[string]master.Usage{}, Instances: s.Instances(model.Admin, true), Keys: s.IdempotencyRecords(),
-			Market: s.MarketState(now, "")}
-		for _, id := range s.ComputerIDs() {
-			v, err := s.ComputerView(id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			a.Views[id] = v
+	a := answers{Snapshot: s.Snapshot(), Pending: s.Pending(), Views: map[string]model.ComputerView{},
+		Usage: map[string]master.Usage{}, Instances: s.Instances(model.Admin, true), Keys: s.IdempotencyRecords(),
+		Market: s.MarketState(now, "")}
+	for _, id := range s.ComputerIDs() {
+		v, err := s.ComputerView(id)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, p := range s.Persons() {
-			a.Usage[p.ID] = s.Usage(p.ID)
-		}
-		a.Free, a.Busy = s.Capacity()
-		return mustJSON(t, a)
+		a.Views[id] = v
 	}
-	if got, want := read(follower), read(fresh); got != want {
-		t.Fatalf("step %d: the follower differs from a fresh load:\nfollower: %.2000s\nfresh:    %.2000s", step, got, want)
+	for _, p := range s.Persons() {
+		a.Usage[p.ID] = s.Usage(p.ID)
 	}
+	a.Free, a.Busy = s.Capacity()
+	return mustJSON(t, a)
 }

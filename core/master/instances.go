@@ -102,7 +102,7 @@ func (s *State) request(now time.Time, c Request) (Result, error) {
 	inst := &model.Instance{
 		GUID: fmt.Sprintf("SOFTINST-%d", s.meta.Instances), Title: c.Title, Owner: owner,
 		RootTitle: rootTitle, RequesterGUID: requester, SoftwareRelease: c.SoftwareRelease,
-		SoftwareType: stype, Parameters: maps.Clone(c.Parameters), SLA: sla, Shared: c.Shared,
+		SoftwareType: stype, Parameters: s.keep(c.Parameters), SLA: sla, Shared: c.Shared,
 		OwnState: own, RequestedState: effectiveState(own, root), CreatedAt: now,
 	}
 	inst.Version = s.tick()
@@ -622,7 +622,7 @@ func (s *State) setConnection(c SetConnection) (Result, error) {
 		if s.history() {
 			s.event(target, EventPublished, "connection parameters published (%s)", keysChanged(target.Connection, c.Parameters))
 		}
-		target.Connection = maps.Clone(c.Parameters)
+		target.Connection = s.keep(c.Parameters)
 		s.recordInstance(target)
 		s.bumpRequester(target)
 	}

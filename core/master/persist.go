@@ -126,10 +126,12 @@ const compactScanMax = 16
 
 // Compact keeps only the last mutation of each (Kind, Key), in the order of
 // those last mutations: what a shell must write for one command.
-func Compact(ms []Mutation) []Mutation {
+func Compact(ms []Mutation) []Mutation { return compactTo(make([]Mutation, 0, len(ms)), ms) }
+
+// compactTo appends Compact(ms) to out.
+func compactTo(out, ms []Mutation) []Mutation {
 	if len(ms) <= compactScanMax {
 		// Most commands make a few mutations: a scan costs less than a map.
-		out := make([]Mutation, 0, len(ms))
 		for i, m := range ms {
 			if !slices.ContainsFunc(ms[i+1:], func(n Mutation) bool { return n.Kind == m.Kind && n.Key == m.Key }) {
 				out = append(out, m)
@@ -145,7 +147,6 @@ func Compact(ms []Mutation) []Mutation {
 	for i, m := range ms {
 		last[k{m.Kind, m.Key}] = i
 	}
-	out := make([]Mutation, 0, len(last))
 	for i, m := range ms {
 		if last[k{m.Kind, m.Key}] == i {
 			out = append(out, m)

@@ -123,6 +123,9 @@ type State struct {
 	muts        []Mutation             // mutations of the command being applied
 	wantScratch idIndex[PartitionSpec] // setCapacity's partitions by id, empty between commands
 	now         time.Time              // the time of the command being applied
+
+	// seeding: Seed applies a batch, which owns its commands' maps (keep).
+	seeding bool
 }
 
 // New returns an empty state.
