@@ -64,9 +64,9 @@ type StormConfig struct {
 	PhaseTimeout time.Duration
 	// PollInterval, when not zero, adds the storm as a node lives it: the
 	// node agent's daemon (Agent.Run) polls the master every PollInterval;
-	// LiveRuns times, every instance is changed at a phase of the interval
-	// after one of the daemon's polls (one phase per band of the interval,
-	// drawn from Seed), and the bench watches the master until each
+	// LiveRuns times, every instance is changed at a phase of the daemon's
+	// cycle, from one of its polls to the next (one phase per LiveRuns-th
+	// of the cycle, drawn from Seed), and the bench watches the master until each
 	// instance published its new configuration (see StormLive).
 	PollInterval time.Duration
 	LiveRuns     int
@@ -900,7 +900,7 @@ func (r StormResult) Section(command string) Section {
 		"storm: the node agent's own driver (agent.RunStorm) sends the changes one after the other, then one instance pass applies them; converge = sending + pass",
 		"other phases: from the first change sent to the master to the end of the instance pass that configured the last changed partition; passes run back to back (no poll interval)")
 	if r.Live != nil {
-		s.Notes = append(s.Notes, "live storm: the node agent's daemon (Agent.Run) polls the master every poll interval (counted from the end of its last pass, plus up to a tenth of jitter); in each run every instance gets a new port at a drawn phase after one of the daemon's polls (seen in its log, one phase per band of the interval), and an instance counts as converged when the master holds its new URL (published by the partition) and its reported state is started; converge = the wait for the daemon's next poll + the work after it (the pass, its reports and publications, the master read every 200 ms); the targets hold only if every run holds")
+		s.Notes = append(s.Notes, "live storm: the node agent's daemon (Agent.Run) polls the master every poll interval (counted from the end of its last pass, plus up to a tenth of jitter); in each run every instance gets a new port at a drawn phase of the daemon's cycle, from one of its polls (seen in its log) to the next (its pass, whose promise checks take up to half the interval, then the interval plus jitter; one phase per fifth of the cycle), and an instance counts as converged when the master holds its new URL (published by the partition) and its reported state is started; converge = the wait for the daemon's next poll + the work after it (the pass, its reports and publications, the master read every 200 ms); the targets hold only if every run holds")
 	}
 	return s
 }

@@ -17,7 +17,7 @@ import (
 )
 
 // StormLiveRuns is how many live storms the targets are judged on: one per
-// band of the poll interval, so that the change lands early, in the
+// fifth of the daemon's cycle, so that the change lands early, in the
 // middle and late after a poll.
 const StormLiveRuns = 5
 
@@ -28,7 +28,8 @@ const liveWatchEvery = 200 * time.Millisecond
 // StormLive is the storm as a node lives it: the node agent's daemon runs
 // with its poll interval and, in each of several runs, every instance is
 // changed (a new port, which its published URL carries) at a phase of the
-// interval after one of the daemon's polls, seen in its log
+// daemon's cycle (from one of its polls to the next: its pass, then the
+// poll interval plus jitter), its polls seen in its log
 // (agent.LogInstancePass); the master's view tells when each instance
 // converged: its published URL carries the new port and it is reported
 // started.
@@ -51,10 +52,9 @@ type StormLive struct {
 
 // LiveRun is one live storm.
 type LiveRun struct {
-	// Phase is the drawn place of the change, as a fraction of the poll
-	// interval after a poll of the daemon. SincePoll is what it was: from
-	// the daemon's last poll to the first change sent (longer than drawn
-	// when that poll's pass ran longer: the change waits for its end).
+	// Phase is the drawn place of the change in the daemon's cycle (0 at
+	// a poll, 1 at the next; changeAt). SincePoll is where it landed:
+	// from the daemon's last poll to the first change sent.
 	Phase     float64       `json:"phase"`
 	SincePoll time.Duration `json:"since_poll_ns"`
 	// PollWait runs from the first change sent to the first poll of the
@@ -79,7 +79,7 @@ type LiveRun struct {
 func (r LiveRun) Work() time.Duration { return r.Converge - r.PollWait }
 
 // livePhases draws the phases of n live storms: one in each n-th of the
-// interval, [k/n, (k+1)/n), in order, so that n runs cover it.
+// cycle, [k/n, (k+1)/n), in order, so that n runs cover it.
 func livePhases(n int, r *rand.Rand) []float64 {
 	ps := make([]float64, n)
 	for k := range ps {
@@ -108,7 +108,7 @@ func attributePolls(polls []time.Time, start, lastAccepted time.Time) (before, p
 
 // liveStormConditions: the storm's target is for 300 partitions changed at
 // once, and the live storm's verdicts for StormLiveRuns runs at least (the
-// change at every band of the poll interval).
+// change at every fifth of the daemon's cycle).
 func liveStormConditions(changed, runs int) []Condition {
 	return append(stormConditions(changed), condAtLeast("runs", StormLiveRuns, float64(runs), countText))
 }
@@ -145,8 +145,14 @@ func spreadOf(runs []LiveRun, f func(LiveRun) time.Duration) (lo, median, hi tim
 type pollWatch struct {
 	log   slog.Handler
 	mu    sync.Mutex
-	polls []time.Time
+	polls []daemonPass
 	seen  chan struct{} // a poll was recorded
+}
+
+// daemonPass is one instance pass of the daemon: when it polled the
+// master, and when it ended (its record's time).
+type daemonPass struct {
+	polled, ended time.Time
 }
 
 func newPollWatch(log slog.Handler) *pollWatch {
@@ -162,7 +168,7 @@ func (w *pollWatch) Handle(ctx context.Context, r slog.Record) error {
 		r.Attrs(func(a slog.Attr) bool {
 			if t, ok := a.Value.Any().(time.Time); a.Key == "polled" && ok && !t.IsZero() {
 				w.mu.Lock()
-				w.polls = append(w.polls, t)
+				w.polls = append(w.polls, daemonPass{polled: t, ended: r.Time})
 				w.mu.Unlock()
 				select {
 				case w.seen <- struct{}{}:
@@ -183,34 +189,56 @@ func (w *pollWatch) Handle(ctx context.Context, r slog.Record) error {
 func (w *pollWatch) WithAttrs(as []slog.Attr) slog.Handler { return w.log.WithAttrs(as) }
 func (w *pollWatch) WithGroup(g string) slog.Handler       { return w.log.WithGroup(g) }
 
-// times returns the polls recorded so far, in order.
+// times returns the times of the polls recorded so far, in order.
 func (w *pollWatch) times() []time.Time {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return slices.Clone(w.polls)
+	ts := make([]time.Time, len(w.polls))
+	for i, p := range w.polls {
+		ts[i] = p.polled
+	}
+	return ts
 }
 
-// after waits for the first poll that began at or after t (its pass
-// ended: the record comes at the end of the pass).
-func (w *pollWatch) after(ctx context.Context, t time.Time) (time.Time, error) {
+// after waits for the first pass that polled at or after t to end (the
+// record comes at the end of the pass).
+func (w *pollWatch) after(ctx context.Context, t time.Time) (daemonPass, error) {
 	for {
-		for _, p := range w.times() {
-			if !p.Before(t) {
-				return p, nil
-			}
+		w.mu.Lock()
+		i := slices.IndexFunc(w.polls, func(p daemonPass) bool { return !p.polled.Before(t) })
+		var p daemonPass
+		if i >= 0 {
+			p = w.polls[i]
+		}
+		w.mu.Unlock()
+		if i >= 0 {
+			return p, nil
 		}
 		select {
 		case <-ctx.Done():
-			return time.Time{}, fmt.Errorf("waiting for a poll of the daemon after %s: %w", t.Format(time.TimeOnly), ctx.Err())
+			return daemonPass{}, fmt.Errorf("waiting for a poll of the daemon after %s: %w", t.Format(time.TimeOnly), ctx.Err())
 		case <-w.seen:
 		}
 	}
 }
 
+// changeAt is when a live storm's change lands: at phase (0 to 1) of the
+// daemon's next cycle, from its next poll to the one after. The daemon
+// polls again every to every × 1.1 after its pass ended (the schedule
+// counts the interval from there, plus jitter); a cycle lasts its pass
+// (taken as long as the last one, p: its promise checks are bounded by a
+// budget) plus that. A phase near 1 lands during the next pass, after its
+// poll: that change waits for a whole cycle.
+func changeAt(p daemonPass, every time.Duration, phase float64) time.Time {
+	sleep := every + every/20 // the mean jitter
+	cycle := p.ended.Sub(p.polled) + sleep
+	return p.ended.Add(sleep + time.Duration(phase*float64(cycle)))
+}
+
 // live runs the node agent's daemon with poll interval every, then one
-// storm per phase: it waits for a poll of the daemon, changes every
-// instance (a new port: the URL it publishes changes) phase × every after
-// it, and reads the instances from the master every liveWatchEvery until
+// storm per phase: it waits for a pass of the daemon, changes every
+// instance (a new port: the URL it publishes changes) at that phase of the
+// daemon's next cycle (changeAt), and reads the instances from the master every liveWatchEvery until
 // each one published its new URL and is reported started; the next run
 // waits for a poll after that. The daemon is stopped after, with the
 // partitions' programs, and a new agent without a daemon becomes n.agent
@@ -245,11 +273,11 @@ func (n *stormNode) live(ctx context.Context, every time.Duration, phases []floa
 	var all Histogram
 	l.PeakSincePhase = resetPeakRSS()
 	for k, phase := range phases {
-		poll, err := watch.after(ctx, from)
+		p, err := watch.after(ctx, from)
 		if err != nil {
 			return l, fmt.Errorf("run %d: %w (agent log: %s)", k+1, err, tail(n.logFile.Name(), 2000))
 		}
-		if err := sleepCtx(ctx, time.Until(poll.Add(time.Duration(phase*float64(every))))); err != nil {
+		if err := sleepCtx(ctx, time.Until(changeAt(p, every, phase))); err != nil {
 			return l, err
 		}
 		r, err := n.liveRun(ctx, watch, &all)
@@ -259,7 +287,7 @@ func (n *stormNode) live(ctx context.Context, every time.Duration, phases []floa
 		r.Phase = phase
 		l.Runs = append(l.Runs, r)
 		from = time.Now()
-		progress("live storm %d/%d under a %s poll interval: the change %s after a poll (drawn %.0f%% of the interval), %s to the next; %d changed, converged as the master sees it in %s (work after the poll %s), per partition p50 %s p99 %s, agent %s CPU",
+		progress("live storm %d/%d under a %s poll interval: the change %s after a poll (drawn at %.0f%% of a cycle), %s to the next; %d changed, converged as the master sees it in %s (work after the poll %s), per partition p50 %s p99 %s, agent %s CPU",
 			k+1, len(phases), formatInterval(every), roundDuration(r.SincePoll), 100*phase, roundDuration(r.PollWait), l.Changed,
 			roundDuration(r.Converge), roundDuration(r.Work()), formatDuration(r.PerPartition.P50), formatDuration(r.PerPartition.P99), roundDuration(r.AgentCPU))
 	}
@@ -350,8 +378,8 @@ func (l *StormLive) figures() []Figure {
 	cLo, cMed, cHi := spreadOf(l.Runs, func(r LiveRun) time.Duration { return r.Converge })
 	wLo, wMed, wHi := spreadOf(l.Runs, func(r LiveRun) time.Duration { return r.PollWait })
 	kLo, kMed, kHi := spreadOf(l.Runs, LiveRun.Work)
-	what := fmt.Sprintf("slowest of %d runs (min %s, median %s); %d partitions, daemon polling every %s, the change at a drawn phase after one of its polls (one per band of the interval); master read every %s",
-		len(l.Runs), roundDuration(cLo), roundDuration(cMed), l.Changed, formatInterval(l.PollInterval), formatDuration(l.WatchEvery))
+	what := fmt.Sprintf("slowest of %d runs (min %s, median %s); %d partitions, daemon polling every %s, the change at a drawn phase of its cycle (poll to poll: its pass, then the interval plus jitter; one phase per %s of it); master read every %s",
+		len(l.Runs), roundDuration(cLo), roundDuration(cMed), l.Changed, formatInterval(l.PollInterval), fraction(len(l.Runs)), formatDuration(l.WatchEvery))
 	judged := func(name string, target time.Duration) Figure {
 		t := AtMost(target.Seconds(), UnitSeconds)
 		status, why := judgeLiveStorm(l.Runs, target, conds, l.Cores)
@@ -382,13 +410,22 @@ func (l *StormLive) figures() []Figure {
 func (l *StormLive) table() Table {
 	t := Table{
 		Title: fmt.Sprintf("live storms under a %s poll interval: converge = wait for the daemon's next poll + work after it", formatInterval(l.PollInterval)),
-		Columns: []string{"run", "phase drawn", "change after a poll", "wait for the next poll", "changes sent in", "converge", "work after the poll",
+		Columns: []string{"run", "phase drawn", "change after a poll", "wait for the next poll", "poll to poll", "changes sent in", "converge", "work after the poll",
 			"per-partition p50", "p99", "agent CPU", "load"},
 	}
 	for i, r := range l.Runs {
 		t.Rows = append(t.Rows, []string{fmt.Sprint(i + 1), fmt.Sprintf("%.0f%%", 100*r.Phase), roundDuration(r.SincePoll), roundDuration(r.PollWait),
+			roundDuration(r.SincePoll + r.PollWait),
 			roundDuration(r.Inject), roundDuration(r.Converge), roundDuration(r.Work()), formatDuration(r.PerPartition.P50),
 			formatDuration(r.PerPartition.P99), roundDuration(r.AgentCPU), fmt.Sprintf("%.2f", r.Load)})
 	}
 	return t
+}
+
+// fraction names 1/n of a whole: "fifth", "third", "1/7".
+func fraction(n int) string {
+	if names := []string{"", "whole", "half", "third", "quarter", "fifth", "sixth"}; n >= 1 && n < len(names) {
+		return names[n]
+	}
+	return fmt.Sprintf("1/%d", n)
 }

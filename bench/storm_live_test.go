@@ -137,7 +137,32 @@ func TestLiveStormFigures(t *testing.T) {
 	for name := range want {
 		t.Errorf("no figure %q", name)
 	}
-	if tb := l.table(); len(tb.Rows) != 5 || tb.Rows[0][1] != "0%" || tb.Rows[4][6] != "4s" {
+	if tb := l.table(); len(tb.Rows) != 5 || tb.Rows[0][1] != "0%" || tb.Rows[4][7] != "4s" {
 		t.Errorf("table rows %v: want 5, phase 0%% first, work 4s", tb.Rows)
+	}
+}
+
+// TestChangeAt: the change lands at its phase of the daemon's next cycle,
+// which begins a poll interval (and the mean jitter) after the pass ended
+// and lasts as long as that pass plus the same again.
+func TestChangeAt(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	for _, tc := range []struct {
+		name          string
+		polled, ended float64
+		phase         float64
+		want          float64
+	}{
+		{"at the next poll, after an idle pass", 0, 0.002, 0, 10.502},
+		{"half a cycle after it", 0, 0.002, 0.5, 10.502 + 5.251},
+		{"after a pass of 5 s of promise checks, late in the cycle", 0, 5, 0.9, 15.5 + 0.9*15.5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := changeAt(daemonPass{polled: at(tc.polled), ended: at(tc.ended)}, 10*time.Second, tc.phase)
+			if d := got.Sub(at(tc.want)); d < -time.Millisecond || d > time.Millisecond {
+				t.Errorf("changeAt = %s after the poll, want %gs", got.Sub(t0), tc.want)
+			}
+		})
 	}
 }

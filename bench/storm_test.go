@@ -190,6 +190,7 @@ func TestStormPrivileged(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	cfg := DefaultStormConfig()
 	cfg.Partitions, cfg.Bin, cfg.Dir, cfg.Full, cfg.PollInterval, cfg.Privileged = 3, bin, dir, false, time.Second, true
+	cfg.LiveRuns = 1
 	cfg.Software = "../fixtures/software/busybox-httpd/software.cfg"
 	cfg.PhaseTimeout = 2 * time.Minute
 	var progress bytes.Buffer

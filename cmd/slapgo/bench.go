@@ -276,9 +276,9 @@ off (every partition reconfigured on every pass), side by side.
 Then, with --poll-interval, the storm as a node lives it: the node agent's
 daemon (as "slapgo node run") polls the master every --poll-interval
 (counted from the end of its last pass, plus jitter). --live-runs times, the
-bench waits for one of the daemon's polls (seen in its log), gives every
-instance a new port at a drawn phase of the interval after it (one phase per
-band of the interval, from --seed), and reads the master until each instance
+bench waits for a pass of the daemon (seen in its log), gives every
+instance a new port at a drawn phase of its next cycle, from a poll to the
+next (one phase per --live-runs-th of the cycle, from --seed), and reads the master until each instance
 published its new URL and is reported started: the time from the master's
 change to the last partition converged as the master sees it, split into the
 wait for the daemon's next poll and the work after it, per run and as
@@ -319,7 +319,7 @@ applies them.`,
 	f.BoolVar(&incrementalOnly, "incremental-only", false, "skip the storm with incremental reconfiguration switched off")
 	f.DurationVar(&cfg.PhaseTimeout, "phase-timeout", cfg.PhaseTimeout, "longest a phase may take")
 	f.DurationVar(&cfg.PollInterval, "poll-interval", cfg.PollInterval, "poll interval of the node agent's daemon in the live storm (0: no live storm)")
-	f.IntVar(&cfg.LiveRuns, "live-runs", cfg.LiveRuns, fmt.Sprintf("live storms, each at its own phase of the poll interval (the targets are judged on %d or more)", bench.StormLiveRuns))
+	f.IntVar(&cfg.LiveRuns, "live-runs", cfg.LiveRuns, fmt.Sprintf("live storms, each at its own phase of the daemon's cycle (the targets are judged on %d or more)", bench.StormLiveRuns))
 	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the phases at which the live storms' changes land")
 	f.BoolVar(&cfg.Privileged, "privileged", false, "run the partitions as their own users, made for the run and removed after (root only)")
 	f.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the bench's process (the node agent runs in it; the master and the partitions' programs are other processes) to this `FILE` (go tool pprof)")
