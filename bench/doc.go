@@ -29,7 +29,8 @@
 //     fixture release on every partition, all changed at once; time to
 //     converge and per-partition times, then the same with incremental
 //     reconfiguration switched off; with a PollInterval, the storm under
-//     the agent's daemon, as the master sees it (StormLive): LiveRuns
+//     the agent's daemon, until the master holds every new URL and each
+//     serves its new page (StormLive): LiveRuns
 //     storms, each changing every instance at a drawn phase of the
 //     daemon's cycle from one poll to the next (its polls seen in its log,
 //     agent.LogInstancePass; one phase per LiveRuns-th of the cycle,

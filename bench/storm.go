@@ -666,7 +666,7 @@ func (n *stormNode) storm(ctx context.Context) (StormPhase, error) {
 	}
 	cpu0 := selfCPU()
 	r, err := agent.RunStorm(ctx, n.agent, n.person, reqs, func(i int, req *api.InstanceRequest) {
-		req.Parameters = map[string]string{"name": fmt.Sprintf("storm-%d-rev-%d", i, n.rev), "port": n.port}
+		req.Parameters = map[string]string{"name": n.pageName(i), "port": n.port}
 	})
 	if err != nil {
 		return StormPhase{}, fmt.Errorf("%w (agent log: %s)", err, tail(n.logFile.Name(), 2000))
@@ -689,6 +689,10 @@ func (n *stormNode) storm(ctx context.Context) (StormPhase, error) {
 	return p, nil
 }
 
+// pageName is the name parameter of instance i at the current revision:
+// its page says "hello <name> from ...".
+func (n *stormNode) pageName(i int) string { return fmt.Sprintf("storm-%d-rev-%d", i, n.rev) }
+
 // request (re-)requests the instances at indexes idx with parameter
 // rev=<n.rev>, eight at a time, and records their partitions.
 func (n *stormNode) request(ctx context.Context, idx []int) error {
@@ -706,7 +710,7 @@ func (n *stormNode) request(ctx context.Context, idx []int) error {
 				}
 				i := idx[k]
 				inst, err := n.person.Request(ctx, api.InstanceRequest{Title: n.titles[i], SoftwareRelease: n.sw,
-					Parameters: map[string]string{"name": fmt.Sprintf("storm-%d-rev-%d", i, n.rev), "port": n.port},
+					Parameters: map[string]string{"name": n.pageName(i), "port": n.port},
 					SLA:        map[string]string{"computer_guid": n.id}})
 				switch {
 				case err != nil:
@@ -900,7 +904,7 @@ func (r StormResult) Section(command string) Section {
 		"storm: the node agent's own driver (agent.RunStorm) sends the changes one after the other, then one instance pass applies them; converge = sending + pass",
 		"other phases: from the first change sent to the master to the end of the instance pass that configured the last changed partition; passes run back to back (no poll interval)")
 	if r.Live != nil {
-		s.Notes = append(s.Notes, "live storm: the node agent's daemon (Agent.Run) polls the master every poll interval (counted from the end of its last pass, plus up to a tenth of jitter); in each run every instance gets a new port at a drawn phase of the daemon's cycle, from one of its polls (seen in its log) to the next (its pass, whose promise checks take up to half the interval, then the interval plus jitter; one phase per fifth of the cycle), and an instance counts as converged when the master holds its new URL (published by the partition) and its reported state is started; converge = the wait for the daemon's next poll + the work after it (the pass, its reports and publications, the master read every 200 ms); the targets hold only if every run holds")
+		s.Notes = append(s.Notes, "live storm: the node agent's daemon (Agent.Run) polls the master every poll interval (counted from the end of its last pass, plus up to a tenth of jitter); in each run every instance gets a new port at a drawn phase of the daemon's cycle, from one of its polls (seen in its log) to the next (its pass, whose promise checks take up to half the interval, then the interval plus jitter; one phase per fifth of the cycle), and an instance counts as converged when the master holds its new URL (published by the partition), its reported state is started and the URL serves the page of its new configuration (the partition publishes before its service restarts, so the master alone would count it early); converge = the wait for the daemon's next poll + the work after it (the pass, its reports and publications, the master read every 200 ms); the targets hold only if every run holds")
 	}
 	return s
 }

@@ -119,10 +119,10 @@ func TestLiveStormFigures(t *testing.T) {
 		status string
 		detail string
 	}{
-		"live storm: change to last partition converged, as the master sees it": {13, StatusPass, "slowest of 5 runs (min 5s, median 9s)"},
-		"live storm: the same, moonshot":                                        {13, StatusMiss, "slowest of 5 runs"},
-		"live storm: wait for the daemon's next poll, median":                   {5, "", "min 1s, max 9s"},
-		"live storm: work after the poll, median":                               {4, "", "min 4s, max 4s"},
+		"live storm: change to last partition converged, its new page served": {13, StatusPass, "slowest of 5 runs (min 5s, median 9s)"},
+		"live storm: the same, moonshot":                                      {13, StatusMiss, "slowest of 5 runs"},
+		"live storm: wait for the daemon's next poll, median":                 {5, "", "min 1s, max 9s"},
+		"live storm: work after the poll, median":                             {4, "", "min 4s, max 4s"},
 	}
 	for _, f := range figs {
 		w, ok := want[f.Name]

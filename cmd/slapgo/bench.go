@@ -280,7 +280,8 @@ bench waits for a pass of the daemon (seen in its log), gives every
 instance a new port at a drawn phase of its next cycle, from a poll to the
 next (one phase per --live-runs-th of the cycle, from --seed), and reads the master until each instance
 published its new URL and is reported started: the time from the master's
-change to the last partition converged as the master sees it, split into the
+change to the last partition converged (its new URL at the master, reported
+started, and serving the page of its new configuration), split into the
 wait for the daemon's next poll and the work after it, per run and as
 min/median/max; per-partition p50/p99, the agent's CPU and peak RSS.
 Target: a storm of 300 partitions converges in <= 30 s (moonshot for the
