@@ -115,7 +115,7 @@ func allocCommand(c AllocConfig) string {
 }
 
 func stormCommand(c StormConfig) string {
-	cmd := fmt.Sprintf("slapgo bench storm --partitions %d --software %s --poll-interval %s", c.Partitions, c.Software, formatInterval(c.PollInterval))
+	cmd := fmt.Sprintf("slapgo bench storm --partitions %d --software %s --poll-interval %s --live-runs %d", c.Partitions, c.Software, formatInterval(c.PollInterval), c.LiveRuns)
 	if !c.Full {
 		cmd += " --incremental-only"
 	}

@@ -76,7 +76,7 @@ func TestPollCommandLine(t *testing.T) {
 // storm's target n/a and says why, in the summary table too.
 func TestPrivilegedStormNotRun(t *testing.T) {
 	c := DefaultAllConfig()
-	if got, want := stormCommand(c.StormPrivileged), "slapgo bench storm --partitions 300 --software fixtures/software/busybox-httpd/software.cfg --poll-interval 10s --incremental-only --privileged"; got != want {
+	if got, want := stormCommand(c.StormPrivileged), "slapgo bench storm --partitions 300 --software fixtures/software/busybox-httpd/software.cfg --poll-interval 10s --live-runs 5 --incremental-only --privileged"; got != want {
 		t.Errorf("stormCommand = %q, want %q", got, want)
 	}
 	rep := Report{Sections: []Section{privilegedStormNotRun(stormCommand(c.StormPrivileged), 0.5)}}

@@ -29,9 +29,16 @@
 //     fixture release on every partition, all changed at once; time to
 //     converge and per-partition times, then the same with incremental
 //     reconfiguration switched off; with a PollInterval, the storm under
-//     the agent's daemon, as the master sees it (StormLive). `bench all`
-//     runs it privileged too when it runs as root. Calibrate
-//     turns the measured times into the simulator's agent model.
+//     the agent's daemon, until the master holds every new URL and each
+//     serves its new page (StormLive): LiveRuns
+//     storms, each changing every instance at a drawn phase of the
+//     daemon's cycle from one poll to the next (its polls seen in its log,
+//     agent.LogInstancePass; one phase per LiveRuns-th of the cycle,
+//     livePhases, changeAt), each run's time to
+//     converge split into the wait for the next poll and the work after
+//     it (attributePolls). `bench all` runs it privileged too when it
+//     runs as root. Calibrate turns the measured times into the
+//     simulator's agent model.
 //   - RunSim: `slapgo sim run` as a child process per grid size: wall
 //     time, events/s, virtual-to-real ratio, peak RSS (rusage maxrss).
 //   - RunAll: all of them at sizes that fit in about half an hour, written
@@ -56,8 +63,12 @@
 // Otherwise it is PASS or MISS (Judge). The find-max ramp, the verdict of
 // one poll window and the choice of the headline load are pure functions
 // (ramp, judgeStep, pollHeadline): a load holds only if every measure of
-// it held. So is the verdict of repeated runs (judgeRuns): PASS only if
-// every run held, no verdict if any run began above the load bound.
+// it held. So is the verdict of repeated runs (judgeRepeated, for the
+// poll runs judgeRuns and the live storms judgeLiveStorm): PASS only if
+// every run held, no verdict if any run began above the load bound or if
+// the runs disagree and their noise spreads (for the live storms, the
+// work after the poll: the wait for it is what the runs vary), n/a with
+// fewer runs than the target is defined for.
 // Reports print as aligned text, Markdown or JSON (the JSON carries the
 // typed results too).
 //

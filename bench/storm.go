@@ -63,11 +63,13 @@ type StormConfig struct {
 	// PhaseTimeout bounds each phase (default 15m).
 	PhaseTimeout time.Duration
 	// PollInterval, when not zero, adds the storm as a node lives it: the
-	// node agent's daemon (Agent.Run) polls the master every PollInterval,
-	// every instance is changed at a random moment of an interval, and the
-	// bench watches the master until each instance published its new
-	// configuration (see StormLive).
+	// node agent's daemon (Agent.Run) polls the master every PollInterval;
+	// LiveRuns times, every instance is changed at a phase of the daemon's
+	// cycle, from one of its polls to the next (one phase per LiveRuns-th
+	// of the cycle, drawn from Seed), and the bench watches the master until each
+	// instance published its new configuration (see StormLive).
 	PollInterval time.Duration
+	LiveRuns     int
 	Seed         uint64
 	// Privileged runs the partitions as their own users, as SlapOS does
 	// (root only): users and groups named for this run, and the
@@ -169,7 +171,7 @@ func removePartitionUsers(base string, n int, progress func(string, ...any)) {
 // DefaultStormConfig is the issue's storm: 300 partitions, both modes.
 func DefaultStormConfig() StormConfig {
 	return StormConfig{Partitions: 300, Software: "fixtures/software/busybox-httpd/software.cfg", Full: true, PhaseTimeout: 15 * time.Minute,
-		PollInterval: 10 * time.Second, Seed: 1}
+		PollInterval: 10 * time.Second, LiveRuns: StormLiveRuns, Seed: 1}
 }
 
 // StormPhase is one measured phase: a change made at the master, then
@@ -230,35 +232,6 @@ type StormResult struct {
 	Calibration SimCalibration `json:"calibration"`
 }
 
-// StormLive is a storm as a node lives it: the node agent's daemon runs
-// with its poll interval, every instance is changed (a new port, which
-// its published URL carries) at a random moment of an interval, and the
-// master's view tells when each instance converged: its published URL
-// carries the new port and it is reported started.
-type StormLive struct {
-	PollInterval time.Duration `json:"poll_interval_ns"`
-	// Offset is when the change began within the daemon's interval (from
-	// the end of its last instance pass seen).
-	Offset  time.Duration `json:"offset_ns"`
-	Changed int           `json:"changed"`
-	// Inject is how long the changes took to send; Converge runs from the
-	// first change sent to the last instance converged as the master sees
-	// it (watched every WatchEvery).
-	Inject     time.Duration `json:"inject_ns"`
-	Converge   time.Duration `json:"converge_ns"`
-	WatchEvery time.Duration `json:"watch_every_ns"`
-	// PerPartition: from each instance's change accepted by the master to
-	// the master seeing it converged.
-	PerPartition Latency `json:"per_partition"`
-	// AgentCPU is this process's CPU time over the phase (the agent runs
-	// in it; so do the watcher's requests), AgentPeakRSS its peak RSS:
-	// since the phase began when PeakSincePhase (the kernel's peak was
-	// reset), else over the process's life (other benchmarks included).
-	AgentCPU       time.Duration `json:"agent_cpu_ns"`
-	AgentPeakRSS   int64         `json:"agent_peak_rss_bytes"`
-	PeakSincePhase bool          `json:"peak_since_phase"`
-}
-
 // resetPeakRSS returns the memory this process no longer uses to the
 // system and resets its peak RSS (VmHWM) to its current RSS (Linux
 // clear_refs 5), so that the peak read later is the phase's. It reports
@@ -284,6 +257,9 @@ func RunStorm(ctx context.Context, cfg StormConfig) (res StormResult, err error)
 	}
 	if cfg.PhaseTimeout <= 0 {
 		cfg.PhaseTimeout = 15 * time.Minute
+	}
+	if cfg.PollInterval > 0 && cfg.LiveRuns < 1 {
+		return res, fmt.Errorf("bench: storm --live-runs %d: expected at least 1 with a --poll-interval", cfg.LiveRuns)
 	}
 	sw, err := softwareURL(cfg.Software)
 	if err != nil {
@@ -409,15 +385,12 @@ func RunStorm(ctx context.Context, cfg StormConfig) (res StormResult, err error)
 		res.Modes = append(res.Modes, m)
 		if incremental && cfg.PollInterval > 0 {
 			lctx, cancel := context.WithTimeout(ctx, cfg.PhaseTimeout)
-			live, err := n.live(lctx, cfg.PollInterval, rand.New(rand.NewPCG(cfg.Seed, 0x6c697665)))
+			live, err := n.live(lctx, cfg.PollInterval, livePhases(cfg.LiveRuns, rand.New(rand.NewPCG(cfg.Seed, 0x6c697665))), progress)
 			cancel()
 			if err != nil {
 				return res, fmt.Errorf("bench: storm under the poll interval: %w", err)
 			}
 			res.Live = &live
-			progress("storm under a %s poll interval (the change %s into an interval): %d changed, converged as the master sees it in %s, per partition p50 %s p99 %s, agent %s CPU",
-				formatInterval(live.PollInterval), roundDuration(live.Offset), live.Changed, roundDuration(live.Converge),
-				formatDuration(live.PerPartition.P50), formatDuration(live.PerPartition.P99), roundDuration(live.AgentCPU))
 		}
 	}
 	res.Calibration = Calibrate(res)
@@ -693,7 +666,7 @@ func (n *stormNode) storm(ctx context.Context) (StormPhase, error) {
 	}
 	cpu0 := selfCPU()
 	r, err := agent.RunStorm(ctx, n.agent, n.person, reqs, func(i int, req *api.InstanceRequest) {
-		req.Parameters = map[string]string{"name": fmt.Sprintf("storm-%d-rev-%d", i, n.rev), "port": n.port}
+		req.Parameters = map[string]string{"name": n.pageName(i), "port": n.port}
 	})
 	if err != nil {
 		return StormPhase{}, fmt.Errorf("%w (agent log: %s)", err, tail(n.logFile.Name(), 2000))
@@ -716,101 +689,9 @@ func (n *stormNode) storm(ctx context.Context) (StormPhase, error) {
 	return p, nil
 }
 
-// liveWatchEvery is how often the live storm reads the instances from the
-// master.
-const liveWatchEvery = 200 * time.Millisecond
-
-// live runs the node agent's daemon with poll interval every, lets it run
-// one interval, then after a random part of another changes every
-// instance (a new port: the URL it publishes changes) and reads the
-// instances from the master every liveWatchEvery until each one published
-// its new URL and is reported started. The daemon is stopped after, with
-// the partitions' programs, and a new agent without a daemon becomes
-// n.agent for the phases that follow.
-func (n *stormNode) live(ctx context.Context, every time.Duration, r *rand.Rand) (StormLive, error) {
-	l := StormLive{PollInterval: every, Changed: len(n.titles), WatchEvery: liveWatchEvery}
-	n.agent.Close()
-	c := n.cfg
-	c.Grid.PollInterval = every
-	a, err := agent.New(c, n.opts)
-	if err != nil {
-		return l, err
-	}
-	n.agent = a
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	// The daemon stops the partitions' programs when it stops: a released
-	// program would outlive the run (the agent that follows starts them
-	// again where it needs them).
-	go func() { done <- a.Run(runCtx, agent.RunOptions{}) }()
-	defer func() {
-		stop()
-		<-done
-		if next, err := agent.New(n.cfg, n.opts); err == nil {
-			n.agent = next
-		}
-	}()
-	l.Offset = time.Duration(r.Float64() * float64(every))
-	if err := sleepCtx(ctx, every+l.Offset); err != nil {
-		return l, err
-	}
-	n.rev++
-	n.port = map[string]string{"8080": "8081", "8081": "8080"}[n.port]
-	newURL := ":" + n.port + "/"
-	all := make([]int, len(n.titles))
-	for i := range all {
-		all[i] = i
-	}
-	l.PeakSincePhase = resetPeakRSS()
-	cpu0 := selfCPU()
-	start := time.Now()
-	if err := n.request(ctx, all); err != nil {
-		return l, err
-	}
-	l.Inject = time.Since(start)
-	index := make(map[string]int, len(n.titles))
-	for i, t := range n.titles {
-		index[t] = i
-	}
-	seen := make([]time.Time, len(n.titles))
-	left := len(n.titles)
-	var hist Histogram
-	var last time.Time
-	for left > 0 {
-		insts, err := n.person.Instances(ctx)
-		if err != nil {
-			return l, fmt.Errorf("reading the instances from the master: %w", err)
-		}
-		now := time.Now()
-		for _, in := range insts {
-			i, ok := index[in.Title]
-			if !ok || !seen[i].IsZero() {
-				continue
-			}
-			if in.ReportedState == model.ReportedError {
-				return l, fmt.Errorf("instance %s reported in error: %s (agent log: %s)", in.Title, in.ReportedError, tail(n.logFile.Name(), 2000))
-			}
-			if strings.Contains(in.Connection["url"], newURL) && in.ReportedState == model.ReportedStarted {
-				seen[i], last = now, now
-				hist.Record(now.Sub(n.accepted[i]))
-				left--
-			}
-		}
-		if left == 0 {
-			break
-		}
-		if err := sleepCtx(ctx, liveWatchEvery); err != nil {
-			return l, fmt.Errorf("%d instances not converged as the master sees them: %w (agent log: %s)", left, err, tail(n.logFile.Name(), 2000))
-		}
-	}
-	l.Converge = last.Sub(start)
-	l.PerPartition = hist.Summary()
-	l.AgentCPU = selfCPU() - cpu0
-	if ps, err := SampleProc(os.Getpid()); err == nil {
-		l.AgentPeakRSS = ps.PeakRSS
-	}
-	return l, nil
-}
+// pageName is the name parameter of instance i at the current revision:
+// its page says "hello <name> from ...".
+func (n *stormNode) pageName(i int) string { return fmt.Sprintf("storm-%d-rev-%d", i, n.rev) }
 
 // request (re-)requests the instances at indexes idx with parameter
 // rev=<n.rev>, eight at a time, and records their partitions.
@@ -829,7 +710,7 @@ func (n *stormNode) request(ctx context.Context, idx []int) error {
 				}
 				i := idx[k]
 				inst, err := n.person.Request(ctx, api.InstanceRequest{Title: n.titles[i], SoftwareRelease: n.sw,
-					Parameters: map[string]string{"name": fmt.Sprintf("storm-%d-rev-%d", i, n.rev), "port": n.port},
+					Parameters: map[string]string{"name": n.pageName(i), "port": n.port},
 					SLA:        map[string]string{"computer_guid": n.id}})
 				switch {
 				case err != nil:
@@ -964,17 +845,7 @@ func (r StormResult) Section(command string) Section {
 			NewFigure("one change: time to converge", m.OneChange.Converge.Seconds(), UnitSeconds, nil, "incremental"))
 	}
 	if l := r.Live; l != nil {
-		what := fmt.Sprintf("%d partitions, daemon polling every %s, the change %s into an interval; master read every %s",
-			l.Changed, formatInterval(l.PollInterval), roundDuration(l.Offset), formatDuration(l.WatchEvery))
-		moon := AtMost(StormMoonshot.Seconds(), UnitSeconds)
-		conds := stormConditions(l.Changed)
-		s.Figures = append(s.Figures,
-			JudgedFigure("live storm: change to last partition converged, as the master sees it", l.Converge.Seconds(), UnitSeconds, &stormT, conds, quiet, what),
-			JudgedFigure("live storm: the same, moonshot", l.Converge.Seconds(), UnitSeconds, &moon, conds, quiet, what),
-			NewFigure("live storm: per-partition p50", l.PerPartition.P50.Seconds(), UnitSeconds, nil, "from its change accepted by the master to the master seeing it converged"),
-			NewFigure("live storm: per-partition p99", l.PerPartition.P99.Seconds(), UnitSeconds, nil, "from its change accepted by the master to the master seeing it converged"),
-			NewFigure("live storm: agent CPU", l.AgentCPU.Seconds(), UnitSeconds, nil, "the node agent's process over the phase (the bench's watcher included)"),
-			NewFigure("live storm: agent peak RSS", float64(l.AgentPeakRSS), UnitBytes, nil, peakRSSDetails(l.PeakSincePhase)))
+		s.Figures = append(s.Figures, l.figures()...)
 	}
 	for _, m := range r.Modes {
 		if m.Incremental {
@@ -1004,6 +875,9 @@ func (r StormResult) Section(command string) Section {
 		row(m.Mode, m.OneChange)
 	}
 	s.Tables = append(s.Tables, t)
+	if r.Live != nil {
+		s.Tables = append(s.Tables, r.Live.table())
+	}
 	if r.Calibration.Configure != nil || r.Calibration.Deploy != nil {
 		ct := Table{Title: "simulator calibration (sim/scenario agent model: lognormal with the measured mean per partition, sigma = ln(p99/p50)/2.326)",
 			Columns: []string{"scenario field", "dist", "mean", "sigma", "max", "measured p50", "p99", "partitions"}}
@@ -1030,7 +904,7 @@ func (r StormResult) Section(command string) Section {
 		"storm: the node agent's own driver (agent.RunStorm) sends the changes one after the other, then one instance pass applies them; converge = sending + pass",
 		"other phases: from the first change sent to the master to the end of the instance pass that configured the last changed partition; passes run back to back (no poll interval)")
 	if r.Live != nil {
-		s.Notes = append(s.Notes, "live storm: the node agent's daemon (Agent.Run) polls the master every poll interval; every instance gets a new port at a random moment of an interval, and an instance counts as converged when the master holds its new URL (published by the partition) and its reported state is started")
+		s.Notes = append(s.Notes, "live storm: the node agent's daemon (Agent.Run) polls the master every poll interval (counted from the end of its last pass, plus up to a tenth of jitter); in each run every instance gets a new port at a drawn phase of the daemon's cycle, from one of its polls (seen in its log) to the next (its pass, whose promise checks take up to half the interval, then the interval plus jitter; one phase per fifth of the cycle), and an instance counts as converged when the master holds its new URL (published by the partition), its reported state is started and the URL serves the page of its new configuration (the partition publishes before its service restarts, so the master alone would count it early); converge = the wait for the daemon's next poll + the work after it (the pass, its reports and publications, the master read every 200 ms); the targets hold only if every run holds")
 	}
 	return s
 }

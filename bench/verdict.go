@@ -270,15 +270,37 @@ func pollHeadline(steps []PollStep) int {
 // judgeRuns gives the verdict of a target that must hold in every one of
 // several runs of the same load ("p99 < 100 ms in 3 of 3 runs"), each
 // judged on its own (judgeStep: Holds), with the load average at its start
-// (Load). n/a when a condition does not hold; no verdict when the load
-// average at the start of any run was above MaxLoadPerCore × cores, or
-// when the runs disagree (some held, some did not) and their p99 spread by
-// more than MaxSpread: a run that failed far from the others is the
-// machine's noise as much as the master's (the reason then says what was
-// measured). Runs that all held, or all failed, answer whatever their
-// spread: each run is judged on its own, not their median. Otherwise PASS
-// only if every run held, else MISS. No run at all is a MISS.
+// (Load): judgeRepeated, the runs' p99 telling their noise.
 func judgeRuns(runs []PollStep, conds []Condition, cores int) (status, why string) {
+	rs := make([]repeatedRun, len(runs))
+	for i, r := range runs {
+		rs[i] = repeatedRun{Holds: r.Holds, Why: r.Why, Load: r.Load, Noise: r.Latency.P99.Seconds()}
+	}
+	return judgeRepeated(rs, "p99", conds, cores)
+}
+
+// repeatedRun is one run of a repeated measure as judgeRepeated reads it:
+// whether it held (Why: if not, why), the load average at its start, and
+// the measure whose spread across runs is the machine's noise (not a
+// quantity the runs vary on purpose).
+type repeatedRun struct {
+	Holds bool
+	Why   string
+	Load  float64
+	Noise float64
+}
+
+// judgeRepeated gives the verdict of a target that must hold in every one
+// of several runs. n/a when a condition does not hold; no verdict when the
+// load average at the start of any run was above MaxLoadPerCore × cores,
+// or when the runs disagree (some held, some did not) and their Noise
+// (named noiseName) spread by more than MaxSpread: a run that failed far
+// from the others is the machine's noise as much as what is measured (the
+// reason then says what was measured). Runs that all held, or all failed,
+// answer whatever their spread: each run is judged on its own, not their
+// median. Otherwise PASS only if every run held, else MISS. No run at all
+// is a MISS.
+func judgeRepeated(runs []repeatedRun, noiseName string, conds []Condition, cores int) (status, why string) {
 	var unmet []string
 	for _, c := range conds {
 		if !c.Met {
@@ -293,12 +315,12 @@ func judgeRuns(runs []PollStep, conds []Condition, cores int) (status, why strin
 	}
 	held := 0
 	var noisy []string
-	p99s := make([]float64, len(runs))
+	noise := make([]float64, len(runs))
 	for i, r := range runs {
 		if r.Holds {
 			held++
 		}
-		p99s[i] = r.Latency.P99.Seconds()
+		noise[i] = r.Noise
 		if reason := (Noise{Load: r.Load, Cores: cores, Spread: math.NaN()}).excess(); reason != "" {
 			noisy = append(noisy, fmt.Sprintf("run %d: %s", i+1, reason))
 		}
@@ -308,8 +330,8 @@ func judgeRuns(runs []PollStep, conds []Condition, cores int) (status, why strin
 		measured = StatusPass
 	}
 	if held > 0 && held < len(runs) {
-		if _, _, _, spread := summarise(p99s); spread > MaxSpread {
-			noisy = append(noisy, fmt.Sprintf("p99 %s", Noise{Spread: spread}.excess()))
+		if _, _, _, spread := summarise(noise); spread > MaxSpread {
+			noisy = append(noisy, fmt.Sprintf("%s %s", noiseName, Noise{Spread: spread}.excess()))
 		}
 	}
 	if len(noisy) > 0 {

@@ -75,6 +75,8 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"bench", "compare", "--base", "slapgo", "--new", "slapgo"},
 		{"bench", "compare", "--base", "slapgo", "--new", "slapgo", "all"},
 		{"bench", "poll", "--reconnect-storm", "--identity", "admin"},
+		{"bench", "storm", "--live-runs", "0"},
+		{"bench", "storm", "--cpuprofile", "/nonexistent/storm.prof"},
 	} {
 		root := newRootCmd()
 		root.AddCommand(newBenchCmd())

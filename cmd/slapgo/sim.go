@@ -126,17 +126,11 @@ reproduces it, and exits with status 1.`,
 				defer f.Close()
 				opts.Trace = f
 			}
-			if profile != "" {
-				f, err := os.Create(profile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
+			stop, err := startCPUProfile(profile)
+			if err != nil {
+				return err
 			}
+			defer stop()
 			if memprof != "" {
 				// The heap at the end of the run, while the state is still live.
 				opts.AtEnd = func() {
@@ -429,4 +423,21 @@ func writeCSV(path string, write func(io.Writer) error) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return f.Close()
+}
+
+// startCPUProfile writes a CPU profile of this process to path until stop
+// is called (nothing when path is empty).
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -834,7 +834,8 @@ func TestRunInProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := agent.New(cfg, agent.Options{Unprivileged: true, SlapgoBinary: g.bin, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	passes := &passRecords{}
+	a, err := agent.New(cfg, agent.Options{Unprivileged: true, SlapgoBinary: g.bin, Logger: slog.New(passes)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -909,12 +910,57 @@ func TestRunInProcess(t *testing.T) {
 	if runErr != nil {
 		t.Fatalf("Run: %v", runErr)
 	}
+	// Every pass logged when it polled; the instances came from passes
+	// that ran actions.
+	passes.mu.Lock()
+	if passes.records == 0 || passes.unpolled > 0 || passes.withWork == 0 {
+		t.Errorf("%q records: %d, %d without their poll, %d that ran actions", agent.LogInstancePass,
+			passes.records, passes.unpolled, passes.withWork)
+	}
+	passes.mu.Unlock()
 	for _, guid := range guids {
 		inst, _ := g.person.Instance(context.Background(), guid)
 		if _, err := g.get(inst.Connection["url"]); err == nil {
 			t.Errorf("%s still answers after Run returned", guid)
 		}
 	}
+}
+
+// passRecords counts the daemon's LogInstancePass records: all of them,
+// those without the time of their poll, those that ran partition actions.
+type passRecords struct {
+	mu                          sync.Mutex
+	records, unpolled, withWork int
+}
+
+func (p *passRecords) Enabled(context.Context, slog.Level) bool { return true }
+func (p *passRecords) WithAttrs([]slog.Attr) slog.Handler       { return p }
+func (p *passRecords) WithGroup(string) slog.Handler            { return p }
+func (p *passRecords) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != agent.LogInstancePass {
+		return nil
+	}
+	var polled time.Time
+	actions := int64(0)
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "polled":
+			polled, _ = a.Value.Any().(time.Time)
+		case "actions":
+			actions = a.Value.Int64()
+		}
+		return true
+	})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.records++
+	if polled.IsZero() {
+		p.unpolled++
+	}
+	if actions > 0 {
+		p.withWork++
+	}
+	return nil
 }
 
 // nodeStatus runs `slapgo node status --json`.

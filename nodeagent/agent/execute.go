@@ -236,6 +236,7 @@ func isRefusal(err error) bool {
 // (converge.Actual) for the plan.
 func (x *passExec) fetch(ctx context.Context) agentcore.Outcome {
 	a := x.a
+	x.res.Polled = a.now()
 	view, changed, err := a.fetchView(ctx)
 	if err != nil {
 		x.fetchErr = err

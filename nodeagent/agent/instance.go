@@ -78,6 +78,9 @@ type ActionResult struct {
 
 // InstanceResult is what an instance pass did.
 type InstanceResult struct {
+	// Polled is when the pass asked the master for the view (zero: it
+	// did not reach that step).
+	Polled      time.Time
 	ViewChanged bool
 	Plan        converge.Plan
 	Results     []ActionResult

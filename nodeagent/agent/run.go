@@ -13,6 +13,15 @@ import (
 	"github.com/slapgo/slapgo/nodeagent/usage"
 )
 
+// LogInstancePass is the message of the debug record the daemon logs
+// after each instance pass: when it polled the master ("polled", a
+// time.Time, zero when it did not), how many partition actions it ran
+// ("actions"), when
+// core/agent wants the next pass ("next", before the schedule's jitter)
+// and its error ("err"). An operator reads from it when changes are
+// picked up; a handler may match the message to follow the polls.
+const LogInstancePass = "instance pass"
+
 // RunOptions tunes the daemon.
 type RunOptions struct {
 	// KeepServices leaves the partitions' programs running when the
@@ -150,6 +159,7 @@ func (a *Agent) runDuty(ctx context.Context, t agentcore.Task) agentcore.DutyOut
 		}
 	case agentcore.DutyInstance:
 		res, err := a.InstancePass(ctx)
+		a.log.Debug(LogInstancePass, "polled", res.Polled, "actions", len(res.Results), "next", res.Next, "err", err)
 		if err == nil && res.Failed() > 0 {
 			a.log.Warn("instance pass: some partitions failed", "failed", res.Failed(), "actions", len(res.Results))
 		}
