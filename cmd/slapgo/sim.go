@@ -178,7 +178,7 @@ reproduces it, and exits with status 1.`,
 	f.BoolVar(&quiet, "quiet", false, "no progress lines on stderr")
 	f.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	f.StringVar(&memprof, "memprofile", "", "write a heap profile at the end of the run to this file (go tool pprof)")
-	f.StringVar(&memLimit, "memory-limit", "auto", "soft memory limit of the run (`SIZE`, e.g. 2GiB, or off); auto: GOMEMLIMIT when set, else 6.5 KiB per partition of the grid, at least 1 GiB")
+	f.StringVar(&memLimit, "memory-limit", "auto", "soft memory limit of the run (`SIZE`, e.g. 2GiB, or off); auto: GOMEMLIMIT when set, else 6.5 KiB per partition of the grid, at least 1 GiB and at most 14 GiB")
 	return cmd
 }
 
@@ -190,10 +190,14 @@ reproduces it, and exits with status 1.`,
 // GOGC=200 alone, for a few more seconds of collection (in alternating
 // runs a 1.72 GiB limit cost about 4 s of CPU more than 1.9 GiB). A limit
 // near the live heap would have the collector run almost continuously:
-// minMemoryLimit keeps small grids clear of that.
+// minMemoryLimit keeps small grids clear of that. maxMemoryLimit keeps the
+// largest grids under the 16 GiB the 10,000-node target allows (3 million
+// partitions would get 18.6 GiB): the process peaks a few percent above
+// its soft limit.
 const (
 	memoryPerPartition = 6656
 	minMemoryLimit     = 1 << 30
+	maxMemoryLimit     = 14 << 30
 )
 
 // runMemoryLimit is the default soft memory limit of a run of sc.
@@ -202,7 +206,7 @@ func runMemoryLimit(sc *scenario.Scenario) int64 {
 	for _, g := range sc.Nodes {
 		parts += int64(g.Count) * int64(g.Partitions)
 	}
-	return max(minMemoryLimit, parts*memoryPerPartition)
+	return min(maxMemoryLimit, max(minMemoryLimit, parts*memoryPerPartition))
 }
 
 // parseMemoryLimit reads --memory-limit: "auto", "off", or a size in bytes
