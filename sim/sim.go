@@ -163,7 +163,7 @@ type engine struct {
 	// Invariants.
 	ids       partIDs
 	holder    [][]int32 // computer -> partition -> instance record holding it, -1 (by partKey)
-	pendingN  int               // records pending at the master
+	pendingN  int       // records pending at the master
 	claimBuf  []claim
 	partBuf   []*model.Partition
 	checks    uint64
