@@ -31,6 +31,13 @@ const (
 	SimLargeCPUTarget   = 10 * time.Minute
 	SimLargeRSSTarget   = 16 << 30
 	SimLargeTargetNodes = 10000
+
+	// SimSpreadNodes: from this many nodes on, the bench runs the scenario
+	// with master.policy=spread, as the baseline's grid-5000 and
+	// grid-10000 variants do: with first-fit the 5,000-node baseline stops
+	// on a liveness violation (README, "Finding: first-fit at 5,000
+	// nodes"). An explicit --set master.policy=… still wins.
+	SimSpreadNodes = 5000
 )
 
 // simTarget is one size the simulator has targets for, with the names of
@@ -39,6 +46,7 @@ type simTarget struct {
 	nodes          int
 	cpu            time.Duration
 	rss            int64
+	policy         string // the master policy the target is for, "" any
 	cpuFig, rssFig string
 }
 
@@ -48,7 +56,7 @@ type simTarget struct {
 var simTargets = []simTarget{
 	{nodes: SimTargetNodes, cpu: SimCPUTarget, rss: SimRSSTarget,
 		cpuFig: "sim CPU time (user + system)", rssFig: "sim peak RSS"},
-	{nodes: SimLargeTargetNodes, cpu: SimLargeCPUTarget, rss: SimLargeRSSTarget,
+	{nodes: SimLargeTargetNodes, cpu: SimLargeCPUTarget, rss: SimLargeRSSTarget, policy: "spread",
 		cpuFig: "sim CPU time (user + system), 10,000 nodes", rssFig: "sim peak RSS, 10,000 nodes"},
 }
 
@@ -117,6 +125,7 @@ type SimRun struct {
 	Nodes      int           `json:"nodes"`
 	Partitions int           `json:"partitions"`
 	Virtual    time.Duration `json:"virtual_ns"`
+	Policy     string        `json:"policy"` // the master's placement policy, after the overrides
 	// Wall is the child process's wall time, from start to exit (what a
 	// user waits); SimWall the simulator's own (event loop and books).
 	Wall            time.Duration `json:"wall_ns"`
@@ -167,18 +176,19 @@ func RunSim(ctx context.Context, cfg SimConfig) (SimResult, error) {
 	}
 	for _, size := range cfg.Sizes {
 		n := size.Nodes
-		sets, err := ScaleScenario(base, n, cfg.ScaleWorkload)
+		sets, err := simOverrides(base, size, cfg)
 		if err != nil {
 			return res, err
 		}
-		if size.Virtual > 0 {
-			sets = append(sets, "duration="+formatInterval(size.Virtual))
+		sc, err := scenario.Load(cfg.Scenario, sets)
+		if err != nil {
+			return res, fmt.Errorf("bench: sim scenario at %d nodes: %w", n, err)
 		}
-		sets = append(sets, cfg.Set...)
 		run, err := runSimChild(ctx, cfg, filepath.Join(out, "nodes-"+strconv.Itoa(n)), sets)
 		if err != nil {
 			return res, err
 		}
+		run.Policy = sc.Master.Policy
 		if run.Nodes != n {
 			return res, fmt.Errorf("bench: sim run for %d nodes simulated %d nodes: the size overrides did not apply", n, run.Nodes)
 		}
@@ -189,6 +199,22 @@ func RunSim(ctx context.Context, cfg SimConfig) (SimResult, error) {
 		res.Runs = append(res.Runs, run)
 	}
 	return res, nil
+}
+
+// simOverrides are the overrides of one size's run: the scaling, the
+// duration, spread from SimSpreadNodes nodes on, then cfg.Set.
+func simOverrides(base *scenario.Scenario, size SimSize, cfg SimConfig) ([]string, error) {
+	sets, err := ScaleScenario(base, size.Nodes, cfg.ScaleWorkload)
+	if err != nil {
+		return nil, err
+	}
+	if size.Virtual > 0 {
+		sets = append(sets, "duration="+formatInterval(size.Virtual))
+	}
+	if size.Nodes >= SimSpreadNodes {
+		sets = append(sets, "master.policy=spread")
+	}
+	return append(sets, cfg.Set...), nil
 }
 
 // ScaleScenario returns the overrides that resize sc to n nodes: each node
@@ -331,7 +357,7 @@ func (r SimResult) Section(command string) Section {
 				continue
 			}
 			what := fmt.Sprintf("%s nodes × %d partitions/node × %s", formatNumber(float64(run.Nodes)), run.Partitions/max(run.Nodes, 1), formatInterval(run.Virtual))
-			conds := simConditions(*run, target.nodes)
+			conds := simConditions(*run, target.nodes, target.policy)
 			cpuT := AtMost(target.cpu.Seconds(), UnitSeconds)
 			rssT := AtMost(float64(target.rss), UnitBytes)
 			cpu := JudgedFigure(target.cpuFig, run.CPU.Seconds(), UnitSeconds, &cpuT, conds, quiet, what)

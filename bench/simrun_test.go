@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slapgo/slapgo/internal/testenv"
+	"github.com/slapgo/slapgo/sim/scenario"
 )
 
 func TestParseSimSize(t *testing.T) {
@@ -63,11 +64,48 @@ func TestRunSimLive(t *testing.T) {
 	if run.Nodes != 6 || run.Virtual != time.Hour || run.Events == 0 || run.EventsPerSecond <= 0 || run.PeakRSS <= 0 || run.TraceHash == "" {
 		t.Fatalf("run %+v: want 6 nodes for 1h, events, a rate, a peak RSS and a trace hash", run)
 	}
+	if run.Policy != "first-fit" {
+		t.Errorf("run at 6 nodes used policy %q, want the scenario's first-fit", run.Policy)
+	}
 	if !strings.Contains(run.Command, "duration=1h") || strings.Contains(run.Command, "--out") {
 		t.Errorf("reproduce command %q: want the duration override and no temporary --out", run.Command)
 	}
 	sec := res.Section("slapgo bench sim --nodes 6:1h")
 	if len(sec.Tables) != 1 || len(sec.Tables[0].Rows) != 1 {
 		t.Fatalf("section tables %+v", sec.Tables)
+	}
+}
+
+// From SimSpreadNodes nodes on the run spreads requests, unless the
+// caller's own overrides say otherwise.
+func TestSimOverridesPolicy(t *testing.T) {
+	base, err := scenario.Load(baselineScenario, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		nodes int
+		set   []string
+		want  string
+	}{
+		{1000, nil, "first-fit"},
+		{SimSpreadNodes - 1, nil, "first-fit"},
+		{SimSpreadNodes, nil, "spread"},
+		{SimLargeTargetNodes, nil, "spread"},
+		{SimLargeTargetNodes, []string{"master.policy=first-fit"}, "first-fit"},
+	} {
+		cfg := DefaultSimConfig()
+		cfg.Set = tc.set
+		sets, err := simOverrides(base, SimSize{Nodes: tc.nodes, Virtual: time.Hour}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, err := scenario.Load(baselineScenario, sets)
+		if err != nil {
+			t.Fatalf("%d nodes: %v", tc.nodes, err)
+		}
+		if sc.Master.Policy != tc.want || sc.Duration.D() != time.Hour {
+			t.Errorf("%d nodes, set %v: policy %q for %s, want %q for 1h", tc.nodes, tc.set, sc.Master.Policy, sc.Duration.D(), tc.want)
+		}
 	}
 }

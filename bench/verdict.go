@@ -149,17 +149,23 @@ func pollNodesConditions(r PollResult, st PollStep) []Condition {
 }
 
 // simConditions: each of the simulator's targets is for a number of nodes
-// (1,000 or 10,000) of 300 partitions over 24 virtual hours.
-func simConditions(run SimRun, nodes int) []Condition {
+// (1,000 or 10,000) of 300 partitions over 24 virtual hours, and, when
+// policy is set, for that master policy (10,000 nodes: spread, the
+// configuration that completes the day; SimSpreadNodes).
+func simConditions(run SimRun, nodes int, policy string) []Condition {
 	perNode := 0
 	if run.Nodes > 0 {
 		perNode = run.Partitions / run.Nodes
 	}
-	return []Condition{
+	conds := []Condition{
 		{Name: "nodes", Want: formatNumber(float64(nodes)), Got: formatNumber(float64(run.Nodes)), Met: run.Nodes == nodes},
 		{Name: "partitions per node", Want: "300", Got: fmt.Sprint(perNode), Met: perNode == 300},
 		condEqual("virtual duration", "24h", formatInterval(run.Virtual)),
 	}
+	if policy != "" {
+		conds = append(conds, condEqual("master policy", policy, run.Policy))
+	}
+	return conds
 }
 
 // stormConditions: the storm's target is for 300 partitions changed at

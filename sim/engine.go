@@ -315,7 +315,7 @@ func (e *Engine) SetPromise(id, partitionID string, failing bool) error {
 	}
 	t := e.s.trace
 	t.begin(e.s.now, "promise")
-	t.str("part", id+"/"+partitionID)
+	t.pair("part", id, partitionID)
 	if failing {
 		t.str("result", "fail")
 	}

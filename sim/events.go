@@ -46,14 +46,15 @@ type event struct {
 	ref   int32  // index into a table, by kind
 }
 
-// eventHeap is a binary min-heap by (at, seq).
+// eventHeap is a 4-ary min-heap by (at, seq): half the depth of a binary
+// heap, and the four children of a node share a cache line or two. (at,
+// seq) is a total order (seq is unique), so events come out in the same
+// order whatever the heap's shape.
 type eventHeap []event
 
-func (h eventHeap) less(i, j int) bool {
-	if h[i].at != h[j].at {
-		return h[i].at < h[j].at
-	}
-	return h[i].seq < h[j].seq
+// before orders events by time, then by scheduling order.
+func (a *event) before(b *event) bool {
+	return a.at < b.at || a.at == b.at && a.seq < b.seq
 }
 
 func (h *eventHeap) push(e event) {
@@ -61,37 +62,44 @@ func (h *eventHeap) push(e event) {
 	s := *h
 	i := len(s) - 1
 	for i > 0 {
-		p := (i - 1) / 2
-		if !s.less(i, p) {
+		p := (i - 1) / 4
+		if !e.before(&s[p]) {
 			break
 		}
-		s[i], s[p] = s[p], s[i]
+		s[i] = s[p]
 		i = p
 	}
+	s[i] = e
 }
 
 func (h *eventHeap) pop() event {
 	s := *h
 	top := s[0]
 	n := len(s) - 1
-	s[0] = s[n]
+	last := s[n]
 	s = s[:n]
+	*h = s
+	if n == 0 {
+		return top
+	}
 	i := 0
 	for {
-		l := 2*i + 1
-		if l >= n {
+		c := 4*i + 1
+		if c >= n {
 			break
 		}
-		m := l
-		if r := l + 1; r < n && s.less(r, l) {
-			m = r
+		m := c
+		for j := c + 1; j < c+4 && j < n; j++ {
+			if s[j].before(&s[m]) {
+				m = j
+			}
 		}
-		if !s.less(m, i) {
+		if !s[m].before(&last) {
 			break
 		}
-		s[i], s[m] = s[m], s[i]
+		s[i] = s[m]
 		i = m
 	}
-	*h = s
+	s[i] = last
 	return top
 }

@@ -44,10 +44,60 @@ func (s *engine) violate(invariant, detail string) {
 	t.end()
 }
 
-// partKey names a partition: computer id and partition id.
-type partKey struct{ comp, part string }
+// partKey names a partition by the numbers the engine gave its computer's
+// id and its own id (partIDs): two int32, so that the records and the
+// holder table hold no pointers for the collector to scan.
+type partKey struct{ comp, part int32 }
 
-func (k partKey) String() string { return k.comp + "/" + k.part }
+// partIDs numbers the computer and partition ids the master's mutations
+// name, in the order first seen: a partition id (slappartN) repeats on
+// every computer, so both tables stay small.
+type partIDs struct {
+	comps, parts   []string
+	compIx, partIx map[string]int32
+}
+
+func intern(ix map[string]int32, names *[]string, id string) int32 {
+	k, ok := ix[id]
+	if !ok {
+		k = int32(len(*names))
+		*names = append(*names, id)
+		ix[id] = k
+	}
+	return k
+}
+
+// key is the partKey of computer comp's partition part.
+func (s *engine) key(comp, part string) partKey {
+	t := &s.ids
+	return partKey{intern(t.compIx, &t.comps, comp), intern(t.partIx, &t.parts, part)}
+}
+
+// name is "computer/partition", for reports.
+func (s *engine) name(k partKey) string { return s.ids.comps[k.comp] + "/" + s.ids.parts[k.part] }
+
+// holderOf is the instance record holding partition k, if any.
+func (s *engine) holderOf(k partKey) (int32, bool) {
+	if int(k.comp) < len(s.holder) {
+		if h := s.holder[k.comp]; int(k.part) < len(h) && h[k.part] >= 0 {
+			return h[k.part], true
+		}
+	}
+	return -1, false
+}
+
+// setHolder records ii (or -1: none) as the holder of partition k.
+func (s *engine) setHolder(k partKey, ii int32) {
+	for int(k.comp) >= len(s.holder) {
+		s.holder = append(s.holder, nil)
+	}
+	h := s.holder[k.comp]
+	for int(k.part) >= len(h) {
+		h = append(h, -1)
+	}
+	h[k.part] = ii
+	s.holder[k.comp] = h
+}
 
 // observe follows the mutations of one command: it keeps the simulation's
 // records up to date and checks, on what changed, that
@@ -94,8 +144,8 @@ func (s *engine) observe(muts []master.Mutation) {
 			}
 			if i.Freed {
 				if r.held {
-					if s.holder[r.pk] == ii {
-						delete(s.holder, r.pk)
+					if h, _ := s.holderOf(r.pk); h == ii {
+						s.setHolder(r.pk, -1)
 					}
 					r.held = false
 				}
@@ -103,7 +153,7 @@ func (s *engine) observe(muts []master.Mutation) {
 					s.violate(InvNoneLost, fmt.Sprintf("instance %s (%s) was freed but nobody asked it destroyed", i.GUID, i.Title))
 				}
 			} else if !i.Shared && i.PartitionID != "" {
-				claims = append(claims, claim{ii, partKey{i.ComputerID, i.PartitionID}})
+				claims = append(claims, claim{ii, s.key(i.ComputerID, i.PartitionID)})
 			}
 			s.instanceChanged(ii, i)
 		case master.KindPartition:
@@ -114,23 +164,23 @@ func (s *engine) observe(muts []master.Mutation) {
 	}
 	for _, c := range claims {
 		r := s.insts[c.inst]
-		if h, ok := s.holder[c.pk]; ok && h != c.inst {
-			s.violate(InvPartitionOnce, fmt.Sprintf("partition %s holds %s and is given to %s", c.pk, s.insts[h].guid, r.guid))
+		if h, ok := s.holderOf(c.pk); ok && h != c.inst {
+			s.violate(InvPartitionOnce, fmt.Sprintf("partition %s holds %s and is given to %s", s.name(c.pk), s.insts[h].guid, r.guid))
 		}
 		if r.held && r.pk != c.pk {
-			s.violate(InvPartitionOnce, fmt.Sprintf("instance %s moved from partition %s to %s", r.guid, r.pk, c.pk))
+			s.violate(InvPartitionOnce, fmt.Sprintf("instance %s moved from partition %s to %s", r.guid, s.name(r.pk), s.name(c.pk)))
 		}
-		s.holder[c.pk] = c.inst
+		s.setHolder(c.pk, c.inst)
 		r.pk, r.held = c.pk, true
 	}
 	for _, p := range parts {
-		k := partKey{p.ComputerID, p.ID}
-		h, held := s.holder[k]
+		k := s.key(p.ComputerID, p.ID)
+		h, held := s.holderOf(k)
 		switch {
 		case p.Status == model.PartitionBusy && (!held || s.insts[h].guid != p.InstanceGUID):
-			s.violate(InvPartitionOnce, fmt.Sprintf("partition %s says it holds %q, the instances say %q", k, p.InstanceGUID, s.guidOf(h, held)))
+			s.violate(InvPartitionOnce, fmt.Sprintf("partition %s says it holds %q, the instances say %q", s.name(k), p.InstanceGUID, s.guidOf(h, held)))
 		case p.Status == model.PartitionFree && held:
-			s.violate(InvPartitionOnce, fmt.Sprintf("partition %s is free but instance %s still holds it", k, s.insts[h].guid))
+			s.violate(InvPartitionOnce, fmt.Sprintf("partition %s is free but instance %s still holds it", s.name(k), s.insts[h].guid))
 		}
 	}
 	if got := s.m.PendingCount(); got != s.pendingN {
@@ -169,25 +219,25 @@ func (s *engine) checkEvent(ev event) {
 // allocated, pending or destroyed as its record says.
 func (s *engine) fullCheck() {
 	s.stats.FullChecks++
-	seen := map[string]string{}
+	seen := make(map[string]partKey, len(s.byGUID))
 	for _, n := range s.nodes {
 		for _, p := range s.m.Partitions(n.id) {
-			k := partKey{p.ComputerID, p.ID}
-			h, held := s.holder[k]
+			k := s.key(p.ComputerID, p.ID)
+			h, held := s.holderOf(k)
 			if p.Status != model.PartitionBusy {
 				if held {
-					s.violate(InvPartitionOnce, fmt.Sprintf("partition %s is free but instance %s holds it", k, s.insts[h].guid))
+					s.violate(InvPartitionOnce, fmt.Sprintf("partition %s is free but instance %s holds it", s.name(k), s.insts[h].guid))
 					return
 				}
 				continue
 			}
 			if other, dup := seen[p.InstanceGUID]; dup {
-				s.violate(InvPartitionOnce, fmt.Sprintf("instance %s holds partitions %s and %s", p.InstanceGUID, other, k))
+				s.violate(InvPartitionOnce, fmt.Sprintf("instance %s holds partitions %s and %s", p.InstanceGUID, s.name(other), s.name(k)))
 				return
 			}
-			seen[p.InstanceGUID] = k.String()
+			seen[p.InstanceGUID] = k
 			if g := s.guidOf(h, held); g != p.InstanceGUID {
-				s.violate(InvPartitionOnce, fmt.Sprintf("partition %s holds %s, the records say %q", k, p.InstanceGUID, g))
+				s.violate(InvPartitionOnce, fmt.Sprintf("partition %s holds %s, the records say %q", s.name(k), p.InstanceGUID, g))
 				return
 			}
 		}
@@ -214,9 +264,9 @@ func (s *engine) fullCheck() {
 		}
 		switch info.Status {
 		case master.StatusAllocated:
-			k := partKey{info.ComputerID, info.PartitionID}
-			if h, ok := s.holder[k]; !ok || s.insts[h] != r {
-				s.violate(InvNoneLost, fmt.Sprintf("instance %s says it is in %s, which holds %q", r.guid, k, s.guidOf(h, ok)))
+			k := s.key(info.ComputerID, info.PartitionID)
+			if h, ok := s.holderOf(k); !ok || s.insts[h] != r {
+				s.violate(InvNoneLost, fmt.Sprintf("instance %s says it is in %s, which holds %q", r.guid, s.name(k), s.guidOf(h, ok)))
 				return
 			}
 		case master.StatusPending:

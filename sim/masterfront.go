@@ -212,10 +212,10 @@ func (s *engine) traceCommand(cmd master.Command, res master.Result, err error) 
 		t.str("state", string(c.State))
 		t.str("rev", c.Parameters["rev"])
 	case master.ReportPartition:
-		t.str("part", c.ComputerID+"/"+c.PartitionID)
+		t.pair("part", c.ComputerID, c.PartitionID)
 		t.str("state", string(c.State))
 	case master.PartitionDestroyed:
-		t.str("part", c.ComputerID+"/"+c.PartitionID)
+		t.pair("part", c.ComputerID, c.PartitionID)
 	case master.ReportSoftware:
 		t.str("computer", c.ComputerID)
 		t.str("url", c.URL)
@@ -228,7 +228,7 @@ func (s *engine) traceCommand(cmd master.Command, res master.Result, err error) 
 	case master.Bang:
 		t.str("guid", c.InstanceGUID)
 	case master.SetConnection:
-		t.str("part", c.ComputerID+"/"+c.PartitionID)
+		t.pair("part", c.ComputerID, c.PartitionID)
 		if c.SharedGUID != "" {
 			t.str("shared", c.SharedGUID)
 		}
@@ -245,7 +245,7 @@ func (s *engine) traceCommand(cmd master.Command, res master.Result, err error) 
 		if i := res.Instance; i != nil {
 			t.str("guid", i.GUID)
 			t.str("status", i.Status)
-			t.str("at", i.ComputerID+"/"+i.PartitionID)
+			t.pair("at", i.ComputerID, i.PartitionID)
 			t.num("v", i.Version)
 		}
 		if res.Placed > 0 {

@@ -161,8 +161,9 @@ type engine struct {
 	poolIdl integrator // level: pool units ready and not handed over
 
 	// Invariants.
-	holder    map[partKey]int32 // partition -> instance record holding it
-	pendingN  int               // records pending at the master
+	ids       partIDs
+	holder    [][]int32 // computer -> partition -> instance record holding it, -1 (by partKey)
+	pendingN  int       // records pending at the master
 	claimBuf  []claim
 	partBuf   []*model.Partition
 	checks    uint64
@@ -275,7 +276,7 @@ func newEngine(sc *scenario.Scenario, opts Options) (*engine, error) {
 		masterUp: true,
 		byGUID:   map[string]int32{},
 		binding:  -1,
-		holder:   map[partKey]int32{},
+		ids:      partIDs{compIx: map[string]int32{}, partIx: map[string]int32{}},
 		software: map[string]SoftwareModel{},
 	}
 	if opts.Bare {

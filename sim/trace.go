@@ -38,6 +38,13 @@ func (t *tracer) str(k, v string) {
 	t.buf = append(t.buf, v...)
 }
 
+// pair writes k=a/b (a partition: computer/partition).
+func (t *tracer) pair(k, a, b string) {
+	t.str(k, a)
+	t.buf = append(t.buf, '/')
+	t.buf = append(t.buf, b...)
+}
+
 func (t *tracer) num(k string, v uint64) {
 	t.buf = append(t.buf, ' ')
 	t.buf = append(t.buf, k...)

@@ -21,33 +21,43 @@ type nodeUsage struct {
 	period time.Time
 	last   time.Time // last sample
 	// Per partition, this period: CPU seconds and MiB·hours. The meters
-	// stay assigned to their partitions from one period to the next, in
-	// the order first sampled (the view's), so that a sample finds its
-	// meter by the partition's place in the view; byID finds it otherwise.
+	// stay assigned to their partitions from one period to the next: the
+	// meter of slappartN is the N-th (meter), with no table of ids to keep.
 	meters  []usageMeter
-	byID    map[string]int32
 	pending []pendingJournal
 }
 
 // usageMeter is one partition's usage this period.
 type usageMeter struct {
-	id       string
+	id       string // "" while unassigned
 	cpu, mem float64
 	used     bool // sampled this period
 }
 
-// meter returns the meter of partition id, the i-th of the view.
-func (u *nodeUsage) meter(i int, id string) *usageMeter {
-	if i < len(u.meters) && u.meters[i].id == id {
-		return &u.meters[i]
+// maxMeterSlot bounds the partition numbers that index the meters
+// directly; other ids are looked up.
+const maxMeterSlot = 1 << 12
+
+// meter returns the meter of partition id: slappartN's is the N-th; an id
+// of another form, or whose slot another id holds, is found by a scan (or
+// gets a new meter at the end).
+func (u *nodeUsage) meter(id string) *usageMeter {
+	if k, ok := partitionIndex(id); ok && k < maxMeterSlot {
+		if k >= len(u.meters) {
+			u.meters = append(u.meters, make([]usageMeter, k+1-len(u.meters))...)
+		}
+		if m := &u.meters[k]; m.id == id || m.id == "" {
+			m.id = id
+			return m
+		}
 	}
-	k, ok := u.byID[id]
-	if !ok {
-		k = int32(len(u.meters))
-		u.meters = append(u.meters, usageMeter{id: id})
-		u.byID[id] = k
+	for i := range u.meters {
+		if u.meters[i].id == id {
+			return &u.meters[i]
+		}
 	}
-	return &u.meters[k]
+	u.meters = append(u.meters, usageMeter{id: id})
+	return &u.meters[len(u.meters)-1]
 }
 
 // pendingJournal is a journal kept until the master accepts it.
@@ -62,7 +72,7 @@ func (s *engine) newUsage(now time.Time) *nodeUsage {
 	if s.sc.Agent.UsageReportEvery.D() <= 0 {
 		return nil
 	}
-	return &nodeUsage{start: now, period: now, last: now, byID: map[string]int32{}}
+	return &nodeUsage{start: now, period: now, last: now}
 }
 
 // startDuties starts the schedule of the node's periodic duties as its
@@ -169,7 +179,7 @@ func (s *engine) sampleUsage(n *node, now time.Time) {
 			continue
 		}
 		if a := actual.Partitions[p.ID]; a.Running {
-			m := u.meter(i, p.ID)
+			m := u.meter(p.ID)
 			m.cpu += dt.Seconds() * (0.02 + 0.1*n.rng.Float64())
 			m.mem += dt.Hours() * float64(64+n.rng.IntN(448))
 			m.used = true

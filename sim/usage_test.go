@@ -36,3 +36,39 @@ func TestUsageSurvivesMasterOutage(t *testing.T) {
 		t.Errorf("usage off: %d journals, %d delivered", off.UsageJournals, off.UsageDelivered)
 	}
 }
+
+// A partition's meter is found again whatever its place in the view,
+// slappartN at the N-th slot and other ids after them, each id once.
+func TestUsageMeter(t *testing.T) {
+	u := &nodeUsage{}
+	ids := []string{"slappart3", "slappart0", "other", "slappart03", "slappart3", "slappart9999", "other", "slappart1"}
+	for i, id := range ids {
+		m := u.meter(id)
+		if m.id != id {
+			t.Fatalf("meter(%q) is %q's", id, m.id)
+		}
+		m.cpu += float64(i + 1)
+	}
+	want := map[string]float64{"slappart3": 1 + 5, "slappart0": 2, "other": 3 + 7, "slappart03": 4, "slappart9999": 6, "slappart1": 8}
+	got := map[string]float64{}
+	for _, m := range u.meters {
+		if m.id == "" {
+			continue
+		}
+		if _, dup := got[m.id]; dup {
+			t.Errorf("two meters for %q", m.id)
+		}
+		got[m.id] = m.cpu
+	}
+	if len(got) != len(want) {
+		t.Errorf("meters %v, want %v", got, want)
+	}
+	for id, v := range want {
+		if got[id] != v {
+			t.Errorf("meter %q = %g, want %g", id, got[id], v)
+		}
+	}
+	if u.meters[3].id != "slappart3" || u.meters[0].id != "slappart0" {
+		t.Errorf("slappart3 and slappart0 not at their slots: %q, %q", u.meters[3].id, u.meters[0].id)
+	}
+}

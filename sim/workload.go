@@ -34,41 +34,44 @@ const (
 	phRetry             // refused by a master outage, to be sent again
 )
 
-// inst is the simulation's record of one instance it requested.
+// inst is the simulation's record of one instance it requested. Its
+// fields are ordered by size (no padding); it holds no partition names
+// (partKey) to keep the records small for the collector.
 type inst struct {
-	owner    int32
-	title    string
-	guid     string
-	sw       int32
-	stype    string
-	sla      map[string]string
-	user     string // its "user" parameter; "rev" is rev (see params)
-	rev      int
-	kind     uint8
-	phase    uint8
-	demand   int32 // demand it serves, -1
-	spec     int32 // speculator owning it, -1
-	node     int32 // node hosting it, -1
-	placedAt int64 // -1 until placed
-	soldAt   int64
-	income   float64 // resale income of a speculator's unit
-	retries  uint8
-	// destroyAsked: destroy once the pending request comes back.
-	destroyAsked bool
-	running      bool    // hosting counted (the master's StartedAt is set)
+	title string
+	guid  string
+	stype string
+	user  string // its "user" parameter; "rev" is rev (see params)
+	sla   map[string]string
+	rev   int
+	// placedAt is -1 until placed.
+	placedAt     int64
+	soldAt       int64
+	income       float64 // resale income of a speculator's unit
 	hostStart    int64   // when the current hosting period began
 	hostHours    float64 // closed hosting periods, hours
-	ready        bool    // started once (pool and speculator units)
 	serveVersion uint64  // a start at this version or later serves the demand
-	livePos      int32
 	// factor is the price factor quoted when it was requested: it is
 	// charged factor times its computer's list price while it runs.
 	factor float64
 	// Invariant tracking, from the master's mutations.
 	version uint64  // last version seen
 	pk      partKey // partition held, when held
-	held    bool
-	pend    bool // pending at the master
+	owner   int32
+	sw      int32
+	demand  int32 // demand it serves, -1
+	spec    int32 // speculator owning it, -1
+	node    int32 // node hosting it, -1
+	livePos int32
+	kind    uint8
+	phase   uint8
+	retries uint8
+	// destroyAsked: destroy once the pending request comes back.
+	destroyAsked bool
+	running      bool // hosting counted (the master's StartedAt is set)
+	ready        bool // started once (pool and speculator units)
+	held         bool
+	pend         bool // pending at the master
 }
 
 // Demand routes.

@@ -167,6 +167,12 @@ func TestSimMemoryLimit(t *testing.T) {
 	if got := runMemoryLimit(tiny); got != 1<<30 {
 		t.Errorf("runMemoryLimit(3×20) = %d, want 1 GiB", got)
 	}
+	// 10,000 nodes of 300 partitions would get 18.6 GiB: the ceiling keeps
+	// the run under the 16 GiB of its target.
+	huge := &scenario.Scenario{Nodes: []scenario.NodeGroup{{Count: 10000, Partitions: 300}}}
+	if got := runMemoryLimit(huge); got != 14<<30 {
+		t.Errorf("runMemoryLimit(10000×300) = %d, want 14 GiB", got)
+	}
 	// A bad limit is refused before the run, naming the flag.
 	_, stderr, run := simRoot()
 	if code := run("sim", "run", "--memory-limit", "lots", "no-such.yaml"); code == 0 || !strings.Contains(stderr.String(), `--memory-limit "lots"`) {

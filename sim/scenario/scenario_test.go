@@ -246,36 +246,40 @@ func TestVariantsAndMarket(t *testing.T) {
 	}
 }
 
-// TestBaselineGrid5000Variant: the fixture's large-grid variant is the
-// baseline scaled five times (as `slapgo bench sim --nodes 5000` scales
-// it) with requests spread, and a later --set overrides its policy.
-func TestBaselineGrid5000Variant(t *testing.T) {
+// TestBaselineGridVariants: the fixture's large-grid variants are the
+// baseline scaled five and ten times (as `slapgo bench sim --nodes 5000`
+// and `--nodes 10000` scale it) with requests spread, and a later --set
+// overrides their policy.
+func TestBaselineGridVariants(t *testing.T) {
 	base, err := Load("../../fixtures/scenarios/baseline.yaml", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
 		sets   []string
+		factor int
 		policy string
 	}{
-		{[]string{"variant=grid-5000"}, "spread"},
-		{[]string{"variant=grid-5000", "master.policy=first-fit"}, "first-fit"},
+		{[]string{"variant=grid-5000"}, 5, "spread"},
+		{[]string{"variant=grid-5000", "master.policy=first-fit"}, 5, "first-fit"},
+		{[]string{"variant=grid-10000"}, 10, "spread"},
 	} {
 		sc, err := Load("../../fixtures/scenarios/baseline.yaml", c.sets)
 		if err != nil {
 			t.Fatal(err)
 		}
+		f := c.factor
 		nodes := 0
 		for i, g := range sc.Nodes {
 			nodes += g.Count
-			if g.Count != 5*base.Nodes[i].Count || g.Partitions != base.Nodes[i].Partitions {
-				t.Errorf("%v: nodes[%d] %d × %d, want %d × %d", c.sets, i, g.Count, g.Partitions, 5*base.Nodes[i].Count, base.Nodes[i].Partitions)
+			if g.Count != f*base.Nodes[i].Count || g.Partitions != base.Nodes[i].Partitions {
+				t.Errorf("%v: nodes[%d] %d × %d, want %d × %d", c.sets, i, g.Count, g.Partitions, f*base.Nodes[i].Count, base.Nodes[i].Partitions)
 			}
 		}
 		w, bw := sc.Workload, base.Workload
-		if nodes != 5000 || w.Initial != 5*bw.Initial || w.RatePerHour != 5*bw.RatePerHour ||
-			w.ParameterChangesPerHour != 5*bw.ParameterChangesPerHour || w.Requesters != 5*bw.Requesters {
-			t.Errorf("%v: %d nodes, workload %+v: want five times the baseline's", c.sets, nodes, w)
+		if nodes != f*1000 || w.Initial != f*bw.Initial || w.RatePerHour != float64(f)*bw.RatePerHour ||
+			w.ParameterChangesPerHour != float64(f)*bw.ParameterChangesPerHour || w.Requesters != f*bw.Requesters {
+			t.Errorf("%v: %d nodes, workload %+v: want %d times the baseline's", c.sets, nodes, w, f)
 		}
 		if string(sc.Master.Policy) != c.policy || sc.Liveness.ConvergeWithin != base.Liveness.ConvergeWithin {
 			t.Errorf("%v: policy %q, liveness %v: want %q and the baseline's bound", c.sets, sc.Master.Policy, sc.Liveness.ConvergeWithin, c.policy)
