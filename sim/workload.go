@@ -716,7 +716,6 @@ func (s *engine) warmStart() {
 		cmds = append(cmds, s.requestCmd(s.insts[ii], model.StateStarted))
 	}
 	s.byGUID = grown(s.byGUID, len(cmds))
-	s.holder = grown(s.holder, len(cmds))
 	s.binding = first
 	s.seed(cmds, func(k int, res master.Result, err error) {
 		s.newRequestDone(first+int32(k), res, err)
