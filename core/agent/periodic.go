@@ -142,13 +142,13 @@ func (c ScheduleConfig) withDefaults() ScheduleConfig {
 
 // duty is the schedule of one duty (or one interface's capture).
 type dutyState struct {
-	task     Task
 	on       bool
 	running  bool
+	woken    bool // Wake during a run: due at once after it
 	due      time.Time
+	task     Task
 	began    time.Time // of the run in progress
 	failures int       // in a row
-	woken    bool      // Wake during a run: due at once after it
 }
 
 // Schedule decides when a node agent's periodic duties run, and how they
@@ -180,16 +180,19 @@ type dutyState struct {
 //   - every delay gets jitter (Rand), but usage's: a period lasts
 //     UsageInterval.
 type Schedule struct {
-	cfg      ScheduleConfig
-	duties   []dutyState // by Duty, then captures by interface
-	capacity bool        // a capacity run succeeded
-	lastDisk time.Time
 	// next: the duty Take hands out next and whose due Until says, the
 	// earliest due of those on and not running (the first in duties on a
 	// tie), -1 for none; valid when nextOK. Kept up to date as duties
 	// change (changed), so that Take and Until do not scan the duties.
-	next   int
-	nextOK bool
+	next     int
+	nextOK   bool
+	capacity bool // a capacity run succeeded
+	// duties: by Duty, then captures by interface; in own while there are
+	// no captures, so that a Take reads memory next to the Schedule's.
+	duties   []dutyState
+	lastDisk time.Time
+	cfg      ScheduleConfig
+	own      [dutyCount]dutyState
 }
 
 // findNext scans the duties for next.
@@ -227,7 +230,8 @@ func (s *Schedule) changed(i int) {
 // NewSchedule returns the schedule of a node agent started at now.
 func NewSchedule(cfg ScheduleConfig, now time.Time) *Schedule {
 	cfg = cfg.withDefaults()
-	s := &Schedule{cfg: cfg, duties: make([]dutyState, dutyCount)}
+	s := &Schedule{cfg: cfg}
+	s.duties = s.own[:]
 	for d := range dutyCount {
 		s.duties[d].task = Task{Duty: d}
 	}
