@@ -142,13 +142,13 @@ func (c ScheduleConfig) withDefaults() ScheduleConfig {
 
 // duty is the schedule of one duty (or one interface's capture).
 type dutyState struct {
-	task     Task
 	on       bool
 	running  bool
+	woken    bool // Wake during a run: due at once after it
 	due      time.Time
+	task     Task
 	began    time.Time // of the run in progress
 	failures int       // in a row
-	woken    bool      // Wake during a run: due at once after it
 }
 
 // Schedule decides when a node agent's periodic duties run, and how they
@@ -180,54 +180,91 @@ type dutyState struct {
 //   - every delay gets jitter (Rand), but usage's: a period lasts
 //     UsageInterval.
 type Schedule struct {
-	cfg      ScheduleConfig
-	duties   []dutyState // by Duty, then captures by interface
-	capacity bool        // a capacity run succeeded
-	lastDisk time.Time
 	// next: the duty Take hands out next and whose due Until says, the
 	// earliest due of those on and not running (the first in duties on a
 	// tie), -1 for none; valid when nextOK. Kept up to date as duties
 	// change (changed), so that Take and Until do not scan the duties.
 	next   int
 	nextOK bool
+	// second: the duty that is next once next is taken, the earliest due
+	// of those on and not running but next, -1 for none; valid when
+	// secondOK (and nextOK), so that the Take after a Take needs no scan.
+	second   int
+	secondOK bool
+	capacity bool // a capacity run succeeded
+	// duties: by Duty, then captures by interface; in own while there are
+	// no captures, so that a Take reads memory next to the Schedule's.
+	duties   []dutyState
+	lastDisk time.Time
+	cfg      ScheduleConfig
+	own      [dutyCount]dutyState
 }
 
-// findNext scans the duties for next.
+// findNext scans the duties for next, and second.
 func (s *Schedule) findNext() int {
 	if s.nextOK {
 		return s.next
 	}
-	best := -1
+	best, second := -1, -1
 	for i := range s.duties {
 		d := &s.duties[i]
-		if d.on && !d.running && (best < 0 || d.due.Before(s.duties[best].due)) {
-			best = i
+		switch {
+		case !d.on || d.running:
+		case best < 0 || d.due.Before(s.duties[best].due):
+			best, second = i, best
+		case second < 0 || d.due.Before(s.duties[second].due):
+			second = i
 		}
 	}
 	s.next, s.nextOK = best, true
+	s.second, s.secondOK = second, true
 	return best
 }
 
-// changed keeps next up to date after duty i changed: a change of next
-// itself calls for a scan; another duty replaces it if it now comes first.
+// precedes says whether duty i, on and not running, comes before duty j
+// (-1: none) in Take's order.
+func (s *Schedule) precedes(i, j int) bool {
+	if j < 0 {
+		return true
+	}
+	a, b := s.duties[i].due, s.duties[j].due
+	return a.Before(b) || i < j && !b.Before(a)
+}
+
+// changed keeps next and second up to date after duty i changed: a
+// change of next itself calls for a scan; another duty replaces next if
+// it now comes first (and the old next is then second), else second if it
+// comes before it; a change of second, another comes after, calls for a
+// scan at the next Take.
 func (s *Schedule) changed(i int) {
+	if !s.nextOK {
+		return
+	}
+	if i == s.next {
+		s.nextOK, s.secondOK = false, false
+		return
+	}
+	d := &s.duties[i]
 	switch {
-	case !s.nextOK:
-	case i == s.next:
-		s.nextOK = false
-	default:
-		d := &s.duties[i]
-		if d.on && !d.running && (s.next < 0 || d.due.Before(s.duties[s.next].due) ||
-			(i < s.next && !s.duties[s.next].due.Before(d.due))) {
-			s.next = i
+	case !d.on || d.running:
+		if i == s.second {
+			s.secondOK = false
 		}
+	case s.precedes(i, s.next):
+		s.next, s.second, s.secondOK = i, s.next, true
+	case !s.secondOK:
+	case i == s.second:
+		s.secondOK = false
+	case s.precedes(i, s.second):
+		s.second = i
 	}
 }
 
 // NewSchedule returns the schedule of a node agent started at now.
 func NewSchedule(cfg ScheduleConfig, now time.Time) *Schedule {
 	cfg = cfg.withDefaults()
-	s := &Schedule{cfg: cfg, duties: make([]dutyState, dutyCount)}
+	s := &Schedule{cfg: cfg}
+	s.duties = s.own[:]
 	for d := range dutyCount {
 		s.duties[d].task = Task{Duty: d}
 	}
@@ -310,7 +347,8 @@ func (s *Schedule) Take(now time.Time) (Task, bool) {
 	}
 	d := &s.duties[best]
 	d.running, d.began = true, now
-	s.nextOK = false
+	s.next, s.nextOK = s.second, s.secondOK
+	s.secondOK = false
 	t := d.task
 	if t.Duty == DutySample && !now.Before(s.lastDisk.Add(s.cfg.DiskInterval)) {
 		t.Disk = true

@@ -444,6 +444,11 @@ func TestScheduleProperty(t *testing.T) {
 		now := t0
 		var running []Task
 		for range 2000 {
+			if s.nextOK && s.secondOK {
+				if got, want := s.second, scanSecond(s, s.next); got != want {
+					t.Fatalf("seed %d at %v: the schedule's second duty is %d, a scan finds %d", seed, now.Sub(t0), got, want)
+				}
+			}
 			if got, want := s.findNext(), scanNext(s); got != want {
 				t.Fatalf("seed %d at %v: the schedule's next duty is %d, a scan finds %d", seed, now.Sub(t0), got, want)
 			}
@@ -498,10 +503,13 @@ func TestScheduleProperty(t *testing.T) {
 
 // scanNext is the duty a Schedule hands out next, by a scan of them all:
 // the earliest due of those on and not running, the first on a tie.
-func scanNext(s *Schedule) int {
+func scanNext(s *Schedule) int { return scanSecond(s, -1) }
+
+// scanSecond is scanNext with duty but left out.
+func scanSecond(s *Schedule, but int) int {
 	best := -1
 	for i, d := range s.duties {
-		if d.on && !d.running && (best < 0 || d.due.Before(s.duties[best].due)) {
+		if i != but && d.on && !d.running && (best < 0 || d.due.Before(s.duties[best].due)) {
 			best = i
 		}
 	}

@@ -241,7 +241,7 @@ func (r *Replanner) markChanged(parts []model.PartitionView, sameView bool) {
 			mark(i)
 		}
 	}
-	r.until.due(r.pl.now, 1, func(i int32) { mark(int(i)) })
+	r.until.due(momentOf(r.pl.now, 0), 1, func(i int32) { mark(int(i)) })
 }
 
 // index finds partition id in the last plan's shares (in natural order):
@@ -332,7 +332,8 @@ func (r *Replanner) result(pl *planner) Plan {
 	if pl.seen < len(pl.actual.Partitions) {
 		pl.unlisted()
 	}
-	if _, t, ok := r.wake.min(); ok {
+	if i, ok := r.wake.min(); ok {
+		t, _ := r.parts[i].wakeAt(pl.cfg.MaximumPeriodicity)
 		pl.deadline(t)
 	}
 	if r.nowN > 0 {
@@ -383,10 +384,24 @@ type soonest struct {
 	tree []moment // tree[1]: the soonest; the leaves from len(tree)/2
 }
 
-// moment is a partition's moment, or none (i < 0).
+// moment is a partition's moment, or none (i < 0): seconds and
+// nanoseconds since 1970, in time.Time's order but without its location
+// pointer, so that a tree is half as large and the garbage collector does
+// not scan it.
 type moment struct {
-	at time.Time
-	i  int32
+	sec  int64
+	nsec int32
+	i    int32
+}
+
+// momentOf is partition i's moment t.
+func momentOf(t time.Time, i int32) moment {
+	return moment{sec: t.Unix(), nsec: int32(t.Nanosecond()), i: i}
+}
+
+// before: m comes before n (both hold a moment).
+func (m moment) before(n moment) bool {
+	return m.sec < n.sec || m.sec == n.sec && m.nsec < n.nsec
 }
 
 func (s *soonest) reset(n int) {
@@ -408,7 +423,7 @@ func earlier(a, b moment) moment {
 		return b
 	case b.i < 0:
 		return a
-	case b.at.Before(a.at):
+	case b.before(a):
 		return b
 	}
 	return a
@@ -430,10 +445,11 @@ func (s *soonest) put(j int, m moment) {
 // set gives partition i the moment t.
 func (s *soonest) set(i int32, t time.Time) {
 	j := len(s.tree)/2 + int(i)
-	if m := s.tree[j]; m.i >= 0 && m.at.Equal(t) {
+	m := momentOf(t, i)
+	if s.tree[j] == m {
 		return
 	}
-	s.put(j, moment{at: t, i: i})
+	s.put(j, m)
 }
 
 // clear takes partition i's moment away.
@@ -443,22 +459,22 @@ func (s *soonest) clear(i int32) {
 	}
 }
 
-// min returns the partition with the soonest moment, and the moment.
-func (s *soonest) min() (int32, time.Time, bool) {
+// min returns the partition with the soonest moment.
+func (s *soonest) min() (int32, bool) {
 	if len(s.tree) < 2 || s.tree[1].i < 0 {
-		return -1, time.Time{}, false
+		return -1, false
 	}
-	return s.tree[1].i, s.tree[1].at, true
+	return s.tree[1].i, true
 }
 
 // due calls f for each partition whose moment is not after now, visiting
 // the subtree of node j: only the subtrees whose soonest moment is due.
-func (s *soonest) due(now time.Time, j int, f func(int32)) {
+func (s *soonest) due(now moment, j int, f func(int32)) {
 	if j >= len(s.tree) {
 		return
 	}
 	m := s.tree[j]
-	if m.i < 0 || now.Before(m.at) {
+	if m.i < 0 || now.before(m) {
 		return
 	}
 	if j >= len(s.tree)/2 {

@@ -118,3 +118,45 @@ func TestReplannerIsPlanNode(t *testing.T) {
 	}
 	t.Logf("%d partitions planned anew out of %d planned", planned, total)
 }
+
+// TestSoonest: a tree orders moments as time.Time does, to the
+// nanosecond and across the second, the lower partition first on a tie,
+// and finds those due.
+func TestSoonest(t *testing.T) {
+	t0 := time.Date(2025, 1, 6, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name    string
+		set     []time.Time // by partition; zero: cleared
+		now     time.Time
+		wantMin int32
+		wantDue []int32
+	}{
+		{"nanoseconds apart", []time.Time{t0.Add(3), t0.Add(2), t0.Add(4)}, t0.Add(2), 1, []int32{1}},
+		{"across the second", []time.Time{t0.Add(time.Second), t0.Add(time.Second - 1), {}}, t0.Add(time.Second), 1, []int32{0, 1}},
+		{"tie: the lower partition", []time.Time{{}, t0.Add(5), t0.Add(5)}, t0.Add(5), 1, []int32{1, 2}},
+		{"before 1970", []time.Time{t0, time.Date(1969, 12, 31, 23, 59, 59, 999, time.UTC)}, t0.Add(-1), 1, []int32{1}},
+		{"none due", []time.Time{t0.Add(2), t0.Add(1)}, t0, 1, nil},
+		{"none", []time.Time{{}, {}}, t0, -1, nil},
+	}
+	for _, tt := range tests {
+		var s soonest
+		s.reset(len(tt.set))
+		for i, at := range tt.set {
+			s.set(int32(i), t0.Add(time.Hour)) // changed below: set and clear both move it
+			if at.IsZero() {
+				s.clear(int32(i))
+			} else {
+				s.set(int32(i), at)
+			}
+		}
+		i, ok := s.min()
+		if !ok {
+			i = -1
+		}
+		var due []int32
+		s.due(momentOf(tt.now, 0), 1, func(i int32) { due = append(due, i) })
+		if i != tt.wantMin || !slices.Equal(due, tt.wantDue) {
+			t.Errorf("%s: min %d, due %v; want %d, %v", tt.name, i, due, tt.wantMin, tt.wantDue)
+		}
+	}
+}
