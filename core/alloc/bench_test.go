@@ -91,13 +91,30 @@ func BenchmarkAllocate(b *testing.B) {
 		for _, fill := range []int{0, 50, 95} {
 			for _, policy := range Policies() {
 				name := fmt.Sprintf("computers=%d/partitions=300/fill=%d/policy=%s", n, fill, policy)
-				b.Run(name, func(b *testing.B) { benchAllocate(b, n, 300, fill, policy) })
+				b.Run(name, func(b *testing.B) { benchAllocate(b, n, 300, fill, policy, false) })
 			}
 		}
 	}
 }
 
-func benchAllocate(b *testing.B, n, partitions, fill int, policy Policy) {
+// BenchmarkIndex compares, on large markets, a placement by Choose's scan
+// of every candidate (how=scan) with one by an Index kept up to date as
+// partitions are taken (how=index), for the policies the Index ranks.
+func BenchmarkIndex(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		for _, fill := range []int{0, 95} {
+			for _, policy := range []Policy{PolicyFirstFit, PolicyPack, PolicySpread} {
+				for _, how := range []string{"scan", "index"} {
+					name := fmt.Sprintf("computers=%d/partitions=300/fill=%d/policy=%s/how=%s", n, fill, policy, how)
+					b.Run(name, func(b *testing.B) { benchAllocate(b, n, 300, fill, policy, how == "index") })
+				}
+			}
+		}
+	}
+}
+
+// benchAllocate places with Place, or with an Index's Choose when indexed.
+func benchAllocate(b *testing.B, n, partitions, fill int, policy Policy, indexed bool) {
 	cands := genBenchGrid(n, partitions, fill)
 	reqs := benchRequests()
 	opts := Options{Policy: policy, Now: benchNow, OnlineWithin: time.Hour}
@@ -117,20 +134,32 @@ func benchAllocate(b *testing.B, n, partitions, fill int, policy Policy) {
 		initial[i] = c.Free
 	}
 	resets := 0
+	x := NewIndex(cands)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		req := reqs[i%len(reqs)]
 		req.Key = keys[i%len(keys)]
-		d, rej := Place(cands, req, opts)
+		var d Decision
+		var rej *Rejection
+		if indexed {
+			var ok bool
+			if d, ok = x.Choose(req, opts); !ok {
+				rej = &Rejection{}
+			}
+		} else {
+			d, rej = Place(cands, req, opts)
+		}
 		if rej != nil {
 			for j, c := range cands {
 				c.Free = initial[j]
+				x.Update(c)
 			}
 			resets++
 			continue
 		}
 		cands[d.Index].Free--
+		x.Update(cands[d.Index])
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "placements/s")
 	b.ReportMetric(float64(resets), "resets")

@@ -95,4 +95,16 @@
 // with one free partition, and random usually after a few probes; cheapest,
 // pack and spread compare the rank key before running the filters, so only
 // candidates that would rank better pay for them.
+//
+// # Index
+//
+// Choose still examines every candidate for spread and pack (to know that
+// none ranks better) and every full one before first-fit's choice. A
+// caller that places often on many computers keeps an Index of its slice
+// instead: the candidates grouped by free partitions, updated (Update) when
+// one's Free changes and built again when the slice changes. Index.Choose
+// walks the groups in rank order and stops at the first feasible
+// candidate, so it examines only candidates that rank at least as well as
+// the choice; its decision is Choose's, tie-breaks included. Explain is
+// unchanged: an explanation counts every candidate anyway.
 package alloc

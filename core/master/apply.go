@@ -265,7 +265,7 @@ func (s *State) registerComputer(now time.Time, c RegisterComputer) (Result, err
 	cs := &computerState{c: comp, software: map[string]*model.SoftwareInstallation{}, cand: &alloc.Candidate{}}
 	s.computers[c.ID] = cs
 	s.syncCandidate(cs)
-	s.cands = append(s.cands, cs.cand)
+	s.addCandidate(cs)
 	s.sortCands()
 	s.markView(c.ID)
 	cp := *comp

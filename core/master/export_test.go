@@ -51,6 +51,28 @@ func (s *State) CheckPending(now time.Time) error {
 	return nil
 }
 
+// CheckCandidateIndex verifies that the index kept by candIndex chooses,
+// for every live non-shared instance's request and every policy, the
+// computer alloc.Choose finds by scanning cands.
+func (s *State) CheckCandidateIndex(now time.Time) error {
+	for _, g := range slices.SortedFunc(maps.Keys(s.instances), compareGUID) {
+		i := s.instances[g]
+		if i.Shared || i.Freed {
+			continue
+		}
+		req := s.allocRequest(i)
+		for _, p := range alloc.Policies() {
+			opts := s.allocOptions(now)
+			opts.Policy = p
+			want, wantOK := alloc.Choose(s.cands, req, opts)
+			if got, ok := s.candIndex().Choose(req, opts); got != want || ok != wantOK {
+				return fmt.Errorf("%s, policy %s: the index chose %+v, %v; the scan %+v, %v", g, p, got, ok, want, wantOK)
+			}
+		}
+	}
+	return nil
+}
+
 // FreshComputerView builds a computer's view without the view cache: every
 // partition rendered anew.
 func (s *State) FreshComputerView(computerID string) (model.ComputerView, error) {

@@ -77,8 +77,7 @@ func (s *State) ApplyPersisted(entities []Mutation) error {
 	for _, m := range gone {
 		if cs := s.computers[m.Key]; cs != nil {
 			delete(s.computers, m.Key)
-			s.cands = slices.DeleteFunc(s.cands, func(c *alloc.Candidate) bool { return c == cs.cand })
-			s.candidatesChanged()
+			s.dropCandidate(cs)
 		}
 	}
 	s.muts = s.muts[:0]
@@ -99,7 +98,7 @@ func (s *State) followComputer(m Mutation) error {
 	if cs == nil {
 		cs = &computerState{software: map[string]*model.SoftwareInstallation{}, cand: &alloc.Candidate{}}
 		s.computers[c.ID] = cs
-		s.cands = append(s.cands, cs.cand)
+		s.addCandidate(cs)
 		defer s.sortCands()
 	}
 	cs.c, cs.viewVersion = &c, v.ViewVersion

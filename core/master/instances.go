@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/slapgo/slapgo/core/account"
-	"github.com/slapgo/slapgo/core/alloc"
 	"github.com/slapgo/slapgo/core/model"
 )
 
@@ -343,7 +342,7 @@ func (s *State) place(now time.Time, inst *model.Instance) bool {
 		return s.setPending(inst, fmt.Sprintf("computer_guid=%s: no such computer", g))
 	}
 	req, opts := s.allocRequest(inst), s.allocOptions(now)
-	d, ok := alloc.Choose(s.cands, req, opts)
+	d, ok := s.candIndex().Choose(req, opts)
 	if !ok {
 		return s.setPending(inst, s.rejection(now, req, opts))
 	}
@@ -364,7 +363,7 @@ func (s *State) place(now time.Time, inst *model.Instance) bool {
 	part.InstanceGUID = inst.GUID
 	part.ReportedState, part.ReportedError = "", ""
 	cs.cand.Free--
-	s.candidatesChanged()
+	s.freeChanged(cs)
 	inst.ComputerID, inst.PartitionID, inst.PendingReason = cs.c.ID, part.ID, ""
 	if s.history() {
 		s.event(inst, EventPlaced, "placed %s", placement(inst))
@@ -772,7 +771,7 @@ func (s *State) partitionDestroyed(now time.Time, c PartitionDestroyed) (Result,
 	p.Status, p.InstanceGUID, p.ReportedState, p.ReportedError = model.PartitionFree, "", "", ""
 	s.recordPartition(p)
 	cs.cand.Free++
-	s.candidatesChanged()
+	s.freeChanged(cs)
 	s.markView(c.ComputerID)
 	placed := s.retryOn(now, c.ComputerID)
 	if inst != nil {

@@ -225,7 +225,7 @@ func Restore(cfg Config, entities []Mutation) (*State, error) {
 			c := v.Computer
 			cs := &computerState{c: &c, software: map[string]*model.SoftwareInstallation{}, cand: &alloc.Candidate{}, viewVersion: v.ViewVersion}
 			s.computers[c.ID] = cs
-			s.cands = append(s.cands, cs.cand)
+			s.addCandidate(cs)
 		case *model.Partition:
 			parts = append(parts, v)
 		case *model.SoftwareInstallation:

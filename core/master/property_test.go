@@ -15,7 +15,8 @@ import (
 // checks after each one: no partition holds two instances, every live
 // instance is allocated or pending, a computer's view version changes
 // exactly when its view does, instance versions never go down, the
-// pending queue is ordered and no pending request fits a computer, and a
+// pending queue is ordered and no pending request fits a computer, the
+// allocator's index of the computers chooses as a scan of them does, and a
 // refused command leaves the state untouched. At the end, Restore of the
 // snapshot gives an equal state.
 func TestRandomCommandsKeepInvariants(t *testing.T) {
@@ -41,6 +42,9 @@ func TestRandomCommandsKeepInvariants(t *testing.T) {
 				g.applied(res)
 				checkInvariants(t, s, step, lastView, lastVersion)
 				if err := s.CheckPending(now); err != nil {
+					t.Fatalf("step %d: after %s: %v", step, cmd.CommandName(), err)
+				}
+				if err := s.CheckCandidateIndex(now); err != nil {
 					t.Fatalf("step %d: after %s: %v", step, cmd.CommandName(), err)
 				}
 			}

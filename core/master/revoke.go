@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slapgo/slapgo/core/alloc"
 	"github.com/slapgo/slapgo/core/model"
 )
 
@@ -187,8 +186,7 @@ func (s *State) destroyComputer(now time.Time, c DestroyComputer) (Result, error
 	}
 	s.muts = append(s.muts, Mutation{Kind: KindComputer, Key: c.ID, Delete: true})
 	delete(s.computers, c.ID)
-	s.cands = slices.DeleteFunc(s.cands, func(cand *alloc.Candidate) bool { return cand == cs.cand })
-	s.candidatesChanged()
+	s.dropCandidate(cs)
 	who := model.Actor{Kind: model.KindComputer, ID: c.ID}
 	s.addRevocation(&Revocation{Identity: who, At: now, Reason: "computer destroyed"})
 	return Result{Changed: true}, nil

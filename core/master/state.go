@@ -100,6 +100,7 @@ type State struct {
 	persons   map[string]*model.Person
 	computers map[string]*computerState
 	cands     []*alloc.Candidate // sorted by computer id
+	candIdx   *alloc.Index       // cands by free partitions; nil when cands changed (candIndex)
 	instances map[string]*model.Instance
 	byKey     map[instKey]string         // live (not destroyed) instances
 	trees     map[instKey]members        // (owner, root title, "") -> member guids
@@ -203,6 +204,38 @@ func compareGUID(a, b string) int { return model.ComparePartitionIDs(a, b) }
 
 func (s *State) sortCands() {
 	slices.SortFunc(s.cands, func(a, b *alloc.Candidate) int { return cmp.Compare(a.ID, b.ID) })
+	s.candIdx = nil
+	s.candidatesChanged()
+}
+
+// addCandidate adds a computer's candidate to cands (call sortCands next).
+func (s *State) addCandidate(cs *computerState) {
+	s.cands = append(s.cands, cs.cand)
+	s.candIdx = nil
+}
+
+// dropCandidate removes a computer's candidate from cands.
+func (s *State) dropCandidate(cs *computerState) {
+	s.cands = slices.DeleteFunc(s.cands, func(c *alloc.Candidate) bool { return c == cs.cand })
+	s.candIdx = nil
+	s.candidatesChanged()
+}
+
+// candIndex returns the index of cands by free partitions, built again
+// after cands changed; freeChanged keeps it up to date in between.
+func (s *State) candIndex() *alloc.Index {
+	if s.candIdx == nil {
+		s.candIdx = alloc.NewIndex(s.cands)
+	}
+	return s.candIdx
+}
+
+// freeChanged tells the allocator that the free partitions of a computer
+// changed: call it after every change of cs.cand.Free.
+func (s *State) freeChanged(cs *computerState) {
+	if s.candIdx != nil {
+		s.candIdx.Update(cs.cand)
+	}
 	s.candidatesChanged()
 }
 
@@ -322,5 +355,5 @@ func (s *State) syncCandidate(cs *computerState) {
 		}
 	}
 	cd.Free, cd.Total = free, len(cs.parts)
-	s.candidatesChanged()
+	s.freeChanged(cs)
 }
