@@ -31,14 +31,7 @@ func TestFullCheckReports(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := newEngine(load(t, "baseline.yaml", smallBaseline), Options{Seed: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.setup()
-			if s.violation != nil {
-				t.Fatalf("setup: %v", s.violation)
-			}
+			s := setUpSmallBaseline(t)
 			tt.corrupt(t, s)
 			s.fullCheck()
 			switch {
@@ -50,4 +43,19 @@ func TestFullCheckReports(t *testing.T) {
 			}
 		})
 	}
+}
+
+// setUpSmallBaseline is an engine of the small baseline at t0, grid built
+// and warm-start instances placed.
+func setUpSmallBaseline(t *testing.T) *engine {
+	t.Helper()
+	s, err := newEngine(load(t, "baseline.yaml", smallBaseline), Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.setup()
+	if s.violation != nil {
+		t.Fatalf("setup: %v", s.violation)
+	}
+	return s
 }
