@@ -221,8 +221,8 @@ func (s *engine) fullCheck() {
 	s.stats.FullChecks++
 	seen := make(map[string]partKey, len(s.byGUID))
 	for _, n := range s.nodes {
-		for _, p := range s.m.Partitions(n.id) {
-			k := s.key(p.ComputerID, p.ID)
+		for p := range s.m.Holdings(n.id) {
+			k := s.key(n.id, p.ID)
 			h, held := s.holderOf(k)
 			if p.Status != model.PartitionBusy {
 				if held {
@@ -253,12 +253,24 @@ func (s *engine) fullCheck() {
 			return
 		}
 	}
-	for _, r := range s.insts {
+	// One walk of the master's instances, then the records in their order.
+	if cap(s.places) < len(s.insts) {
+		s.places = make([]master.Placement, len(s.insts))
+	}
+	places := s.places[:len(s.insts)]
+	clear(places)
+	for g, p := range s.m.Placements() {
+		if ii, ok := s.byGUID[g]; ok && s.insts[ii].guid == g {
+			places[ii] = p
+		}
+	}
+	for ii, r := range s.insts {
 		if r.guid == "" {
 			continue
 		}
-		info, err := s.m.Instance(model.Admin, r.guid)
-		if err != nil {
+		info := places[ii]
+		if info.Status == "" {
+			_, err := s.m.Instance(model.Admin, r.guid)
 			s.violate(InvNoneLost, fmt.Sprintf("instance %s (%s) is unknown to the master: %v", r.guid, r.title, err))
 			return
 		}

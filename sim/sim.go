@@ -133,7 +133,8 @@ type engine struct {
 	// Workload.
 	insts      []*inst
 	byGUID     map[string]int32
-	binding    int32 // instance record whose request is being applied
+	places     []master.Placement // fullCheck's reading of the master, by record
+	binding    int32              // instance record whose request is being applied
 	demands    []*demand
 	live       []int32 // placed, not being destroyed: targets of parameter changes and storms
 	pendQ      []int32 // demands pending at the master, oldest first (lazily cleaned)

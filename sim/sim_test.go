@@ -189,14 +189,7 @@ func TestObserveCatchesBrokenInvariants(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := newEngine(load(t, "baseline.yaml", smallBaseline), Options{Seed: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.setup()
-			if s.violation != nil {
-				t.Fatalf("setup: %v", s.violation)
-			}
+			s := setUpSmallBaseline(t)
 			var got []*model.Instance
 			for _, r := range s.insts[:2] {
 				info, err := s.m.Instance(model.Admin, r.guid)

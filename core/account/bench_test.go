@@ -46,7 +46,7 @@ func BenchmarkDecodeJournal(b *testing.B) {
 func BenchmarkBuildInvoices(b *testing.B) {
 	for _, n := range []int{1000, 100000} {
 		b.Run(fmt.Sprintf("movements=%d", n), func(b *testing.B) {
-			ms := randomMovements(rand.New(rand.NewPCG(7, 8)), n, 30*24*time.Hour)
+			ms := pointers(randomMovements(rand.New(rand.NewPCG(7, 8)), n, 30*24*time.Hour))
 			start, end := day0.Add(10*24*time.Hour), day0.Add(20*24*time.Hour)
 			if inv := BuildInvoices(ms, start, end); len(inv) == 0 {
 				b.Fatal("no invoice")

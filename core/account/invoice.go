@@ -38,9 +38,10 @@ type Invoice struct {
 //
 // Movements without an Owner are kept on an invoice with an empty Person,
 // so that nothing disappears silently: the caller decides what to do with
-// it. The result does not depend on the order of ms. An empty period (end
-// not after start) has no invoice.
-func BuildInvoices(ms []Movement, start, end time.Time) []Invoice {
+// it. The result does not depend on the order of ms, which it does not
+// change: a caller holding movements by pointer need not copy them. An
+// empty period (end not after start) has no invoice.
+func BuildInvoices(ms []*Movement, start, end time.Time) []Invoice {
 	if !end.After(start) {
 		return nil
 	}
@@ -52,8 +53,7 @@ func BuildInvoices(ms []Movement, start, end time.Time) []Invoice {
 	}
 	lines := map[invoiceKey]map[lineKey][]share{}
 	counts := map[invoiceKey]int{}
-	for i := range ms {
-		m := &ms[i]
+	for _, m := range ms {
 		frac, ok := invoicedFraction(m, start, end)
 		if !ok {
 			continue
@@ -78,8 +78,11 @@ func BuildInvoices(ms []Movement, start, end time.Time) []Invoice {
 		for lk, shares := range byLine {
 			// Sum in a fixed order: float addition is not associative.
 			slices.SortFunc(shares, func(a, b share) int {
+				// Ids are nearly always distinct: compare the rest only on a tie.
+				if c := strings.Compare(a.m.ID, b.m.ID); c != 0 {
+					return c
+				}
 				return cmp.Or(
-					strings.Compare(a.m.ID, b.m.ID),
 					a.m.Start.Compare(b.m.Start),
 					a.m.Stop.Compare(b.m.Stop),
 					cmp.Compare(a.quantity, b.quantity),

@@ -24,7 +24,7 @@ func TestBuildInvoicesAggregation(t *testing.T) {
 		{ID: "u6", Kind: KindUsage, Resource: "memory_used", Unit: "MiB·h", Quantity: 70, Amount: 3.5, Start: day0, Stop: day0.Add(-time.Second), Owner: "PERSON-B", Currency: "EUR"},
 		{ID: "u7", Kind: KindUsage, Resource: "requests_served", Unit: "unit", Quantity: 7, Amount: 14, Start: day0, Stop: day0.Add(hours(1)), Currency: "EUR"},
 	}
-	got := BuildInvoices(ms, day0, day1)
+	got := BuildInvoices(pointers(ms), day0, day1)
 	want := []Invoice{
 		{Person: "", PeriodStart: day0, PeriodEnd: day1, Currency: "EUR", Movements: 1, Total: 14,
 			Lines: []InvoiceLine{{Resource: "requests_served", Unit: "unit", Quantity: 7, Amount: 14}}},
@@ -42,7 +42,7 @@ func TestBuildInvoicesAggregation(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("BuildInvoices:\n got %+v\nwant %+v", got, want)
 	}
-	if got := BuildInvoices(ms, day1, day1); got != nil {
+	if got := BuildInvoices(pointers(ms), day1, day1); got != nil {
 		t.Errorf("BuildInvoices of an empty period = %+v, want nil", got)
 	}
 	if got := BuildInvoices(nil, day0, day1); got != nil {
@@ -75,7 +75,7 @@ func TestBuildInvoicesProRata(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			inv := BuildInvoices(tt.ms, day0.Add(hours(tt.from)), day0.Add(hours(tt.to)))
+			inv := BuildInvoices(pointers(tt.ms), day0.Add(hours(tt.from)), day0.Add(hours(tt.to)))
 			if tt.wantMovements == 0 {
 				if inv != nil {
 					t.Errorf("BuildInvoices = %+v, want no invoice", inv)
@@ -130,7 +130,7 @@ func TestBuildInvoicesAddUp(t *testing.T) {
 	for round := range 20 {
 		ms := randomMovements(r, 200, 10*24*time.Hour)
 		begin, end := day0.Add(-hours(48)), day0.Add(hours(14*24))
-		whole := totals(BuildInvoices(ms, begin, end))
+		whole := totals(BuildInvoices(pointers(ms), begin, end))
 		cuts := []time.Time{begin}
 		for t := begin; ; {
 			t = t.Add(time.Duration(1 + r.Int64N(int64(72*time.Hour))))
@@ -142,7 +142,7 @@ func TestBuildInvoicesAddUp(t *testing.T) {
 		cuts = append(cuts, end)
 		parts := map[string]float64{}
 		for i := 1; i < len(cuts); i++ {
-			for k, v := range totals(BuildInvoices(ms, cuts[i-1], cuts[i])) {
+			for k, v := range totals(BuildInvoices(pointers(ms), cuts[i-1], cuts[i])) {
 				parts[k] += v
 			}
 		}
@@ -176,15 +176,24 @@ func totals(invs []Invoice) map[string]float64 {
 func TestBuildInvoicesIgnoresOrder(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	ms := randomMovements(r, 500, 3*24*time.Hour)
-	want := BuildInvoices(ms, day0.Add(hours(12)), day0.Add(hours(60)))
+	want := BuildInvoices(pointers(ms), day0.Add(hours(12)), day0.Add(hours(60)))
 	if len(want) == 0 {
 		t.Fatal("no invoice: the test data is broken")
 	}
 	for range 5 {
 		shuffled := append([]Movement(nil), ms...)
 		r.Shuffle(len(shuffled), func(i, k int) { shuffled[i], shuffled[k] = shuffled[k], shuffled[i] })
-		if got := BuildInvoices(shuffled, day0.Add(hours(12)), day0.Add(hours(60))); !reflect.DeepEqual(got, want) {
+		if got := BuildInvoices(pointers(shuffled), day0.Add(hours(12)), day0.Add(hours(60))); !reflect.DeepEqual(got, want) {
 			t.Fatalf("BuildInvoices depends on the order of its movements")
 		}
 	}
+}
+
+// pointers points at each of ms, as BuildInvoices takes them.
+func pointers(ms []Movement) []*Movement {
+	ps := make([]*Movement, len(ms))
+	for i := range ms {
+		ps[i] = &ms[i]
+	}
+	return ps
 }

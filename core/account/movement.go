@@ -82,7 +82,7 @@ func HostingMovement(inst *model.Instance, start, stop time.Time) Movement {
 		stop = start
 	}
 	return Movement{
-		ID:           "hosting:" + inst.GUID + "@" + start.UTC().Format(time.RFC3339Nano) + "/" + stop.UTC().Format(time.RFC3339Nano),
+		ID:           hostingID(inst.GUID, start, stop),
 		Kind:         KindHosting,
 		Resource:     ResourceHosting,
 		Quantity:     stop.Sub(start).Hours(),
@@ -94,6 +94,19 @@ func HostingMovement(inst *model.Instance, start, stop time.Time) Movement {
 		InstanceGUID: inst.GUID,
 		Owner:        inst.Owner,
 	}
+}
+
+// hostingID is "hosting:<guid>@<start>/<stop>", dates in RFC 3339 UTC,
+// built in one allocation (an invoice builds one per running instance).
+func hostingID(guid string, start, stop time.Time) string {
+	var buf [96]byte
+	b := append(buf[:0], "hosting:"...)
+	b = append(b, guid...)
+	b = append(b, '@')
+	b = start.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '/')
+	b = stop.UTC().AppendFormat(b, time.RFC3339Nano)
+	return string(b)
 }
 
 // UsageMovements turns a journal into movements, one per journal movement,

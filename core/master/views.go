@@ -349,30 +349,27 @@ func (s *State) Invoices(a model.Actor, person string, start, end, now time.Time
 	default:
 		return nil, forbiddenf("%s may not read invoices", a)
 	}
-	var ms []account.Movement
-	if person == "" {
-		ms = make([]account.Movement, 0, len(s.movements)+len(s.instances))
-	}
-	for _, m := range s.movements {
-		if person == "" || m.Owner == person {
-			ms = append(ms, *m)
+	ms := s.movements
+	if person != "" {
+		ms = nil
+		for _, m := range s.movements {
+			if m.Owner == person {
+				ms = append(ms, m)
+			}
 		}
 	}
-	// Sorted by guid, each split once (a grid runs hundreds of thousands).
-	type runningInstance struct {
-		key  model.NaturalKey
-		inst *model.Instance
-	}
-	var running []runningInstance
+	// In map order: BuildInvoices does not depend on the order of ms.
+	running := make([]*model.Instance, 0, len(s.instances))
 	for _, i := range s.instances {
 		if !i.StartedAt.IsZero() && (person == "" || i.Owner == person) && now.After(i.StartedAt) {
-			running = append(running, runningInstance{model.NaturalKeyOf(i.GUID), i})
+			running = append(running, i)
 		}
 	}
-	slices.SortFunc(running, func(a, b runningInstance) int { return model.CompareNaturalKeys(a.key, b.key) })
-	for _, r := range running {
-		i := r.inst
-		ms = append(ms, s.priceHosting(account.HostingMovement(i, i.StartedAt, now), i))
+	hosting := make([]account.Movement, len(running))
+	ms = slices.Grow(slices.Clip(ms), len(running)) // never into s.movements
+	for k, i := range running {
+		hosting[k] = s.priceHosting(account.HostingMovement(i, i.StartedAt, now), i)
+		ms = append(ms, &hosting[k])
 	}
 	return account.BuildInvoices(ms, start, end), nil
 }

@@ -70,42 +70,6 @@ func ComparePartitionIDs(a, b string) int {
 	return 0
 }
 
-// NaturalKey is an id split once for ComparePartitionIDs, for sorting
-// many ids: CompareNaturalKeys(NaturalKeyOf(a), NaturalKeyOf(b)) ==
-// ComparePartitionIDs(a, b).
-type NaturalKey struct {
-	ID     string
-	prefix string
-	n      uint64
-	ok     bool
-}
-
-// NaturalKeyOf splits an id for CompareNaturalKeys.
-func NaturalKeyOf(id string) NaturalKey {
-	p, n, ok := splitNumericTail(id)
-	return NaturalKey{ID: id, prefix: p, n: n, ok: ok}
-}
-
-// CompareNaturalKeys orders ids as ComparePartitionIDs does.
-func CompareNaturalKeys(a, b NaturalKey) int {
-	if a.ok && b.ok && a.prefix == b.prefix {
-		switch {
-		case a.n < b.n:
-			return -1
-		case a.n > b.n:
-			return 1
-		}
-		return 0
-	}
-	switch {
-	case a.ID < b.ID:
-		return -1
-	case a.ID > b.ID:
-		return 1
-	}
-	return 0
-}
-
 func splitNumericTail(s string) (prefix string, n uint64, ok bool) {
 	i := len(s)
 	for i > 0 && s[i-1] >= '0' && s[i-1] <= '9' {
