@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -79,7 +80,41 @@ type StormConfig struct {
 	Progress   io.Writer
 
 	userBase string       // the partition users' base name (privileged)
-	network  netip.Prefix // the partitions' addresses on lo (privileged)
+	network  netip.Prefix // the partitions' addresses (stormNetwork), on lo when privileged
+}
+
+// stormPorts are the ports the instances' services listen on: the live
+// storm moves them from one to the other.
+var stormPorts = [2]string{"8080", "8081"}
+
+// stormNetwork draws the network of a run's partition addresses
+// (127.100-199.x.0/24, or a /16 above 250 partitions) among those whose
+// first partition address has both stormPorts free: two storms at once
+// (a test and a bench) never serve on the same address and port, which
+// would kill the services of one.
+func stormNetwork(partitions int) (netip.Prefix, error) {
+	for range 20 {
+		network := netip.MustParsePrefix(fmt.Sprintf("127.%d.0.0/16", 100+rand.IntN(100)))
+		if partitions <= 250 {
+			network = netip.MustParsePrefix(fmt.Sprintf("127.%d.%d.0/24", 100+rand.IntN(100), rand.IntN(250)))
+		}
+		if portsFree(network.Addr().Next()) {
+			return network, nil
+		}
+	}
+	return netip.Prefix{}, fmt.Errorf("bench: storm: no 127.x network with ports %s free on its first address after 20 draws", strings.Join(stormPorts[:], " and "))
+}
+
+// portsFree says whether stormPorts can be listened on at addr.
+func portsFree(addr netip.Addr) bool {
+	for _, port := range stormPorts {
+		l, err := net.Listen("tcp", net.JoinHostPort(addr.String(), port))
+		if err != nil {
+			return false
+		}
+		l.Close()
+	}
+	return true
 }
 
 // processesOf lists the processes whose real user id is uid.
@@ -297,13 +332,11 @@ func RunStorm(ctx context.Context, cfg StormConfig) (res StormResult, err error)
 		}
 		cfg.userBase = fmt.Sprintf("bs%04x", rand.Uint32()&0xffff) + "u"
 		defer removePartitionUsers(cfg.userBase, cfg.Partitions, progress)
-		// The partitions' addresses go on the loopback, in a network of
-		// this run's own (127.100-199.x.0/24, or a /16 above 250).
-		if cfg.Partitions <= 250 {
-			cfg.network = netip.MustParsePrefix(fmt.Sprintf("127.%d.%d.0/24", 100+rand.IntN(100), rand.IntN(250)))
-		} else {
-			cfg.network = netip.MustParsePrefix(fmt.Sprintf("127.%d.0.0/16", 100+rand.IntN(100)))
-		}
+	}
+	if cfg.network, err = stormNetwork(cfg.Partitions); err != nil {
+		return res, err
+	}
+	if cfg.Privileged {
 		defer removeLoopbackAddresses(cfg.network, cfg.Partitions, progress)
 	}
 	mp, err := StartMaster(ctx, cfg.Bin, dir)
@@ -429,7 +462,7 @@ type stormNode struct {
 }
 
 func newStormNode(ctx context.Context, admin *api.Client, mp *MasterProcess, dir string, cfg StormConfig, sw string) (*stormNode, error) {
-	n := &stormNode{id: "STORM-NODE", sw: sw, port: "8080"}
+	n := &stormNode{id: "STORM-NODE", sw: sw, port: stormPorts[0]}
 	person, err := admin.AddPerson(ctx, api.AddPersonRequest{ID: "STORM-PERSON", Name: "bench storm"})
 	if err != nil {
 		return nil, fmt.Errorf("bench: adding the storm person: %w", err)
@@ -456,10 +489,10 @@ func newStormNode(ctx context.Context, admin *api.Client, mp *MasterProcess, dir
 	c.SoftwareRoot, c.InstanceRoot = filepath.Join(node, "soft"), filepath.Join(node, "srv")
 	c.CertFile, c.KeyFile, c.CAFile = filepath.Join(node, "computer.crt"), filepath.Join(node, "computer.key"), mp.CAFile
 	c.Format.PartitionAmount = cfg.Partitions
-	c.Format.IPv4LocalNetwork = netip.MustParsePrefix("127.77.0.0/16")
+	c.Format.IPv4LocalNetwork = cfg.network
 	if cfg.Privileged {
 		c.Format.UserBaseName = cfg.userBase
-		c.Format.InterfaceName, c.Format.IPv4LocalNetwork = "lo", cfg.network
+		c.Format.InterfaceName = "lo"
 	}
 	c.Grid.RetryBase, c.Grid.RetryMax = time.Second, 5*time.Second
 	c.Grid.PromiseTimeout = 10 * time.Second
@@ -894,7 +927,7 @@ func (r StormResult) Section(command string) Section {
 		s.Notes = append(s.Notes, "calibrate a simulation with this storm: slapgo bench sim --calibration storm.json, or slapgo sim run FILE "+
 			strings.Join(quoteSets(r.Calibration.Set), " "))
 	}
-	priv := "unprivileged: partitions run as the agent's user, on 127.77.0.0/16 addresses"
+	priv := "unprivileged: partitions run as the agent's user, on 127.x addresses drawn for the run"
 	if r.Privileged {
 		priv = "privileged: partitions run as their own users, with their addresses on lo (both made for the run, removed after)"
 	}

@@ -309,7 +309,7 @@ func (n *stormNode) live(ctx context.Context, every time.Duration, phases []floa
 func (n *stormNode) liveRun(ctx context.Context, watch *pollWatch, all *Histogram) (LiveRun, error) {
 	r := LiveRun{Load: loadAverage()}
 	n.rev++
-	n.port = map[string]string{"8080": "8081", "8081": "8080"}[n.port]
+	n.port = map[string]string{stormPorts[0]: stormPorts[1], stormPorts[1]: stormPorts[0]}[n.port]
 	newURL := ":" + n.port + "/"
 	idx := make([]int, len(n.titles))
 	for i := range idx {

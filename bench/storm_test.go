@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"math"
+	"net"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -124,6 +125,13 @@ func TestStormLive(t *testing.T) {
 	cfg.PollInterval, cfg.LiveRuns = time.Second, 2 // the live storm: the daemon polls every second
 	var progress bytes.Buffer
 	cfg.Progress = &progress
+	defer func() {
+		// What the agent warned of (a service that died and banged its
+		// instance, say) tells why a pass configured more than asked.
+		if t.Failed() {
+			t.Logf("agent log: %s\nprogress:\n%s", tail(filepath.Join(cfg.Dir, "agent.log"), 4000), progress.String())
+		}
+	}()
 	res, err := RunStorm(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("RunStorm: %v\n%s", err, progress.String())
@@ -266,5 +274,36 @@ func TestStormFailedBuild(t *testing.T) {
 	}
 	if took := time.Since(start); took > 2*time.Minute {
 		t.Errorf("the failed build was reported after %s: want at once", took)
+	}
+}
+
+// TestStormNetwork: a storm's partitions get a 127.x network of their own
+// (a /24, or a /16 above 250 partitions) whose first address has the
+// services' ports free; an address where one is taken is refused.
+func TestStormNetwork(t *testing.T) {
+	for _, tc := range []struct{ partitions, bits int }{{4, 24}, {250, 24}, {251, 16}} {
+		network, err := stormNetwork(tc.partitions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := network.Addr().As4(); b[0] != 127 || b[1] < 100 || b[1] > 199 || network.Bits() != tc.bits {
+			t.Errorf("%d partitions: network %s, want a /%d in 127.100-199", tc.partitions, network, tc.bits)
+		}
+	}
+	network, err := stormNetwork(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := network.Addr().Next()
+	if !portsFree(first) {
+		t.Fatalf("the ports of %s, drawn free, are taken", first)
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(first.String(), stormPorts[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if portsFree(first) {
+		t.Errorf("portsFree(%s) with port %s listened on: want false", first, stormPorts[1])
 	}
 }

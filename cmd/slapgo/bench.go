@@ -264,7 +264,8 @@ func newBenchStormCmd(jsonOut *bool) *cobra.Command {
 		Use:   "storm [--partitions 300]",
 		Short: "A reconfiguration storm on a real node agent: time to converge, per-partition times, incremental vs full",
 		Long: `Start a master on loopback and a real node agent (in this process; unprivileged,
-partitions run as the current user on 127.77.0.0/16 addresses; with
+partitions run as the current user on a 127.x network drawn for the run, so
+that storms can run side by side; with
 --privileged, as root, each partition runs as its own user, made for the run
 and removed after) with
 --partitions partitions; build --software and deploy an instance on every
