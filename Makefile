@@ -124,7 +124,7 @@ bench: build ## Go benchmarks of core/ (for benchstat), then `slapgo bench all`,
 	$(GO) test -run '^$$' -bench . -count 5 ./core/... > bench/results/go-bench.txt \
 		|| { cat bench/results/go-bench.txt; exit 1; }
 	@echo "bench/results/go-bench.txt: compare two runs with benchstat old.txt new.txt"
-	$(BIN) bench all --out bench/results
+	$(BIN) bench all --out bench/results --sim-nodes 100,1000,10000
 	$(GO) test ./bench -count 1 -run TestReadmePerformanceTableIsLatest -args -update-readme
 
 lint: ## gofmt, go vet, go mod tidy, staticcheck and deadcode (with and without the tests) must be clean (tools pinned above)
