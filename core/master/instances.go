@@ -81,11 +81,12 @@ func (s *State) request(now time.Time, c Request) (Result, error) {
 		return Result{}, fieldErr(FieldState, err)
 	}
 	key := instKey{owner, rootTitle, c.Title}
-	if err := s.admitRequest(c, key); err != nil {
+	existing, found, err := s.admitRequest(c, key)
+	if err != nil {
 		return Result{}, err
 	}
-	if g, ok := s.byKey[key]; ok {
-		return s.updateInstance(now, s.instances[g], c, stype, sla)
+	if found {
+		return s.updateInstance(now, existing, c, stype, sla)
 	}
 	if c.State == model.StateDestroyed {
 		// Destroying what does not exist changes nothing.
@@ -99,7 +100,7 @@ func (s *State) request(now time.Time, c Request) (Result, error) {
 	}
 	s.meta.Instances++
 	inst := &model.Instance{
-		GUID: fmt.Sprintf("SOFTINST-%d", s.meta.Instances), Title: c.Title, Owner: owner,
+		GUID: "SOFTINST-" + strconv.FormatUint(s.meta.Instances, 10), Title: c.Title, Owner: owner,
 		RootTitle: rootTitle, RequesterGUID: requester, SoftwareRelease: c.SoftwareRelease,
 		SoftwareType: stype, Parameters: s.keep(c.Parameters), SLA: sla, Shared: c.Shared,
 		OwnState: own, RequestedState: effectiveState(own, root), CreatedAt: now,
@@ -554,19 +555,19 @@ func (s *State) closeHosting(inst *model.Instance, now time.Time) {
 	s.recordInstance(inst)
 }
 
-// addMovement prices m at its computer's list price and records it.
-func (s *State) addMovement(m account.Movement, computerID string) {
-	if cs := s.computers[computerID]; cs != nil {
-		m = account.Price(m, cs.c.Prices, cs.c.Currency)
-	}
-	s.addPricedMovement(m)
-}
+// movementSlab is how many movements addPricedMovement allocates at once.
+const movementSlab = 128
 
 // addPricedMovement records m, priced already.
 func (s *State) addPricedMovement(m account.Movement) {
 	s.meta.Movements++
 	m.ID = "MVT-" + strconv.FormatUint(s.meta.Movements, 10)
-	p := &m
+	if len(s.movSlab) == cap(s.movSlab) {
+		// One allocation for many movements: they are kept for good.
+		s.movSlab = make([]account.Movement, 0, movementSlab)
+	}
+	s.movSlab = append(s.movSlab, m)
+	p := &s.movSlab[len(s.movSlab)-1]
 	s.movements = append(s.movements, p)
 	s.tick()
 	s.muts = append(s.muts, Mutation{Kind: KindMovement, Key: m.ID, Value: p})
@@ -872,21 +873,36 @@ func (s *State) postUsage(c PostUsage) (Result, error) {
 	}
 	res := Result{}
 	fresh := 0
-	for _, m := range ms {
-		if s.journals[m.JournalRef] {
+	// NB: the movements of one transaction follow one another and share
+	// its reference, those of one partition mostly too: each is looked up
+	// once per run.
+	var ref, part string
+	var seen bool
+	var inst *model.Instance
+	for k, m := range ms {
+		if k == 0 || m.JournalRef != ref {
+			ref, seen = m.JournalRef, s.journals[m.JournalRef]
+		}
+		if seen {
 			continue
 		}
 		fresh++
-		p := cs.partIdx.get(m.PartitionID)
-		if inst := s.instances[p.InstanceGUID]; inst != nil {
+		if inst == nil || m.PartitionID != part {
+			part, inst = m.PartitionID, s.instances[cs.partIdx.get(m.PartitionID).InstanceGUID]
+		}
+		if inst != nil {
 			m.InstanceGUID, m.Owner = inst.GUID, inst.Owner
 		}
 		if s.cfg.KeepMovements {
-			s.addMovement(m, c.ComputerID)
+			// Priced at its computer's list price.
+			s.addPricedMovement(account.Price(m, cs.c.Prices, cs.c.Currency))
 		}
 		res.Movements++
 	}
-	for _, m := range ms {
+	for k, m := range ms {
+		if k > 0 && m.JournalRef == ms[k-1].JournalRef {
+			continue // recorded with the movement before
+		}
 		if !s.journals[m.JournalRef] {
 			s.journals[m.JournalRef] = true
 			s.muts = append(s.muts, Mutation{Kind: KindJournal, Key: m.JournalRef, Value: &journalRecord{Ref: m.JournalRef}})

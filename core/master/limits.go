@@ -187,40 +187,45 @@ func (s *State) validateSoftwareURL(u string) error {
 
 // admitRequest checks a valid request for the instance key names against
 // the limits, the quotas and the software URL policy, before anything
-// changes.
-func (s *State) admitRequest(c Request, key instKey) error {
+// changes. It returns the instance key names already, found true when
+// there is one, which the caller looks up no more.
+func (s *State) admitRequest(c Request, key instKey) (existing *model.Instance, found bool, err error) {
 	l := s.cfg.Limits
 	owner := key.owner
-	var existing *model.Instance
-	if g, ok := s.byKey[key]; ok {
+	g, found := s.byKey[key]
+	if found {
 		existing = s.instances[g]
 	}
 	if l.MaxSLAEntries > 0 && len(c.SLA) > l.MaxSLAEntries {
-		return fieldErr(FieldSLA, invalidf("sla: %d conditions, more than the limit max-sla-entries=%d", len(c.SLA), l.MaxSLAEntries))
+		return nil, false, fieldErr(FieldSLA, invalidf("sla: %d conditions, more than the limit max-sla-entries=%d", len(c.SLA), l.MaxSLAEntries))
 	}
 	if err := l.checkParameterMap("parameters", c.Parameters); err != nil {
-		return fieldErr(FieldParameters, err)
+		return nil, false, fieldErr(FieldParameters, err)
 	}
 	// A local URL already held may be requested again (to stop or
 	// destroy it): only a new one is refused.
 	if c.State != model.StateDestroyed && (existing == nil || existing.SoftwareRelease != c.SoftwareRelease) {
 		if err := s.checkSoftwareURL(c.SoftwareRelease); err != nil {
-			return fieldErr(FieldSoftwareRelease, err)
+			return nil, false, fieldErr(FieldSoftwareRelease, err)
 		}
 	}
 	if c.State == model.StateDestroyed {
-		return nil // creates nothing, frees what it names
+		return existing, found, nil // creates nothing, frees what it names
 	}
 	// A new child joins its root's tree; a new root starts its own.
-	if tree := s.trees[instKey{owner, key.root, ""}]; existing == nil && key.root != "" &&
-		l.MaxTreeInstances > 0 && tree.len() >= l.MaxTreeInstances {
-		return quotaf("instance tree %q of person %s holds %d instances: the limit max-tree-instances=%d allows no more",
-			key.root, owner, tree.len(), l.MaxTreeInstances)
+	if existing == nil && key.root != "" && l.MaxTreeInstances > 0 {
+		if tree := s.trees[instKey{owner, key.root, ""}]; tree.len() >= l.MaxTreeInstances {
+			return nil, false, quotaf("instance tree %q of person %s holds %d instances: the limit max-tree-instances=%d allows no more",
+				key.root, owner, tree.len(), l.MaxTreeInstances)
+		}
 	}
 	q := s.cfg.Quotas
+	if q.MaxInstances <= 0 && q.MaxParameterBytes <= 0 {
+		return existing, found, nil
+	}
 	u := s.Usage(owner)
 	if existing == nil && q.MaxInstances > 0 && u.Instances+1 > q.MaxInstances {
-		return quotaf("instances of person %s: %d used of %d (quota max-instances): destroy one first or ask the operator to raise the quota",
+		return nil, false, quotaf("instances of person %s: %d used of %d (quota max-instances): destroy one first or ask the operator to raise the quota",
 			owner, u.Instances, q.MaxInstances)
 	}
 	if q.MaxParameterBytes > 0 {
@@ -231,11 +236,11 @@ func (s *State) admitRequest(c Request, key instKey) error {
 		after := parameterBytes(c.Parameters)
 		// Shrinking is always allowed, even over a quota lowered since.
 		if after > before && u.ParameterBytes-before+after > q.MaxParameterBytes {
-			return quotaf("parameter bytes of person %s: %d used, %d more asked, quota max-parameter-bytes=%d",
+			return nil, false, quotaf("parameter bytes of person %s: %d used, %d more asked, quota max-parameter-bytes=%d",
 				owner, u.ParameterBytes, after-before, q.MaxParameterBytes)
 		}
 	}
-	return nil
+	return existing, found, nil
 }
 
 // admitTransfer applies the buyer's quotas to an instance that changes
