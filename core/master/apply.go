@@ -20,7 +20,18 @@ func (s *State) Apply(now time.Time, cmd Command) (Result, []Mutation, error) {
 	if err != nil {
 		return Result{}, nil, err
 	}
-	muts := Compact(s.muts)
+	var muts []Mutation
+	if s.cfg.MutationsShareEntities {
+		// Its caller keeps no mutation: the slice is reused.
+		if s.shared == nil {
+			s.shared = make([]Mutation, 0, compactScanMax)
+		}
+		clear(s.shared) // what the last command left
+		muts = compactTo(s.shared[:0], s.muts)
+		s.shared = muts
+	} else {
+		muts = Compact(s.muts)
+	}
 	s.copyRecorded(muts, s.cfg.MutationsShareEntities)
 	clear(s.muts) // no live entity stays referenced
 	s.muts = s.muts[:0]

@@ -7,18 +7,31 @@ import (
 	"time"
 
 	"github.com/slapgo/slapgo/core/account"
+	"github.com/slapgo/slapgo/core/alloc"
 	"github.com/slapgo/slapgo/core/master"
 	"github.com/slapgo/slapgo/core/model"
 )
 
 // BenchmarkNodeCommands measures the commands a node sends all day, on a
 // full computer of a grid of 10: what the simulator and a production master
-// apply most.
+// apply most. config=default is a production master's; config=sim the
+// simulator's (mutations share the entities, no event history, no limits).
 func BenchmarkNodeCommands(b *testing.B) {
+	sim := master.Config{Policy: alloc.PolicyFirstFit, KeepMovements: true, // as sim.New
+		ViewReplacesPrevious: true, MutationsShareEntities: true}
+	for _, cfg := range []struct {
+		name string
+		cfg  master.Config
+	}{{"default", master.DefaultConfig()}, {"sim", sim}} {
+		b.Run("config="+cfg.name, func(b *testing.B) { benchNodeCommands(b, cfg.cfg) })
+	}
+}
+
+func benchNodeCommands(b *testing.B, cfg master.Config) {
 	const parts = 300
 	comp := "COMP-0003"
 	by := computerActor(comp)
-	s := fill(b, 10, parts, 1)
+	s := fillConfig(b, cfg, 10, parts, 1)
 	now := t0.Add(time.Hour)
 	apply := func(b *testing.B, c master.Command) {
 		now = now.Add(time.Second)

@@ -40,7 +40,8 @@ type Config struct {
 	// next command that changes it. For a caller that reads each mutation before
 	// its next call into the state and keeps none, like the simulator,
 	// which persists nothing but a Snapshot (always copies): a copy of each
-	// entity a command changes is most of what it allocates. Off (a shell
+	// entity a command changes is most of what it allocates. The slice of
+	// mutations Apply returns is reused by its next call too. Off (a shell
 	// that persists the mutations after the fact): each is a copy.
 	MutationsShareEntities bool
 	// AllowLocalSoftwareURLs accepts file:// software release URLs (a
@@ -123,6 +124,7 @@ type State struct {
 	softwareURLs map[string]bool // valid software release URLs seen last: whether each is local (validateSoftwareURL)
 
 	muts        []Mutation             // mutations of the command being applied
+	shared      []Mutation             // what Apply returned last, with Config.MutationsShareEntities
 	wantScratch idIndex[PartitionSpec] // setCapacity's partitions by id, empty between commands
 	now         time.Time              // the time of the command being applied
 
