@@ -388,8 +388,12 @@ func (s *State) contact(now time.Time, c Contact) (Result, error) {
 		s.candidatesChanged()
 		placed = s.retryOn(now, c.ComputerID)
 	}
-	cp := *cs.c
-	return Result{Computer: &cp, Placed: placed, CameBack: cameBack, Changed: true}, nil
+	cp := &s.computerOut
+	if !s.reusesResults() {
+		cp = new(model.Computer)
+	}
+	*cp = *cs.c
+	return Result{Computer: cp, Placed: placed, CameBack: cameBack, Changed: true}, nil
 }
 
 func (s *State) setCapacity(now time.Time, c SetCapacity) (Result, error) {

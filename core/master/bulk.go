@@ -14,8 +14,10 @@ import (
 // Apply's) and what it changed of instances and partitions, compacted as
 // Compact does. NB: unlike Apply's mutations, those Values are the live
 // entities, not copies: each may read them during its call only, and
-// must not modify them; the other mutations are left out. each must not
-// apply commands to the state itself.
+// must not modify them; the other mutations are left out. The same goes
+// for the Result's Instance and Computer (see
+// Config.MutationsShareEntities). each must not apply commands to the
+// state itself.
 //
 // Seed owns the maps of cmds: the caller must not change them afterwards.
 //

@@ -119,8 +119,8 @@ func (s *State) request(now time.Time, c Request) (Result, error) {
 	if inst.Allocated() && !inst.Shared {
 		s.retryPendingShared(now)
 	}
-	info := s.info(inst)
-	return Result{Instance: &info}, nil
+	info := s.instanceResult(s.info(inst))
+	return Result{Instance: info}, nil
 }
 
 func (s *State) updateInstance(now time.Time, inst *model.Instance, c Request, stype string, sla model.SLA) (Result, error) {
@@ -166,8 +166,8 @@ func (s *State) updateInstance(now time.Time, inst *model.Instance, c Request, s
 	if changed || slaChanged {
 		s.recordInstance(inst)
 	}
-	info := s.info(inst)
-	return Result{Instance: &info, Changed: changed || slaChanged}, nil
+	info := s.instanceResult(s.info(inst))
+	return Result{Instance: info, Changed: changed || slaChanged}, nil
 }
 
 // changeOwnState sets what the requester asks of an instance and applies
@@ -539,8 +539,8 @@ func (s *State) reportPartition(now time.Time, c ReportPartition) (Result, error
 	case c.State != model.ReportedStarted && !inst.StartedAt.IsZero():
 		s.closeHosting(inst, now)
 	}
-	info := s.infoAt(inst, p)
-	return Result{Instance: &info}, nil
+	info := s.instanceResult(s.infoAt(inst, p))
+	return Result{Instance: info}, nil
 }
 
 // closeHosting records the hosting movement of a period that ends now.
@@ -626,8 +626,8 @@ func (s *State) setConnection(c SetConnection) (Result, error) {
 		s.recordInstance(target)
 		s.bumpRequester(target)
 	}
-	info := s.infoAt(target, p)
-	return Result{Instance: &info}, nil
+	info := s.instanceResult(s.infoAt(target, p))
+	return Result{Instance: info}, nil
 }
 
 // bumpRequester bumps the instance that requested inst, when an instance

@@ -41,8 +41,11 @@ type Config struct {
 	// its next call into the state and keeps none, like the simulator,
 	// which persists nothing but a Snapshot (always copies): a copy of each
 	// entity a command changes is most of what it allocates. The slice of
-	// mutations Apply returns is reused by its next call too. Off (a shell
-	// that persists the mutations after the fact): each is a copy.
+	// mutations Apply returns is reused by its next call too, and so are
+	// the Result.Instance of the commands a node or a requester sends all
+	// day (Request, SetConnection, ReportPartition) and the
+	// Result.Computer of Contact: read them before the next call. Off (a
+	// shell that persists the mutations after the fact): each is a copy.
 	MutationsShareEntities bool
 	// AllowLocalSoftwareURLs accepts file:// software release URLs (a
 	// grid on one machine, test harnesses); otherwise only network URLs.
@@ -125,6 +128,8 @@ type State struct {
 
 	muts        []Mutation             // mutations of the command being applied
 	shared      []Mutation             // what Apply returned last, with Config.MutationsShareEntities
+	infoOut     InstanceInfo           // the Result.Instance of the last command, with reusesResults
+	computerOut model.Computer         // the Result.Computer of the last contact, with reusesResults
 	wantScratch idIndex[PartitionSpec] // setCapacity's partitions by id, empty between commands
 	now         time.Time              // the time of the command being applied
 
@@ -359,4 +364,20 @@ func (s *State) syncCandidate(cs *computerState) {
 	}
 	cd.Free, cd.Total = free, len(cs.parts)
 	s.freeChanged(cs)
+}
+
+// reusesResults reports whether the caller reads each result before its
+// next call into the state (Seed, Config.MutationsShareEntities): the
+// results of the most frequent commands are then the state's own.
+func (s *State) reusesResults() bool { return s.seeding || s.cfg.MutationsShareEntities }
+
+// instanceResult returns info as a Result.Instance: a new InstanceInfo, or
+// the state's own when it reusesResults.
+func (s *State) instanceResult(info InstanceInfo) *InstanceInfo {
+	p := &s.infoOut
+	if !s.reusesResults() {
+		p = new(InstanceInfo)
+	}
+	*p = info
+	return p
 }
