@@ -311,9 +311,9 @@ func (s *State) copyRecorded(ms []Mutation, share bool) {
 		case liveMeta:
 			ms[k].Value = s.meta
 		case *computerState:
-			r := &computerRecord{}
-			if share {
-				r = &v.record // one record per computer, rewritten
+			r := &v.record // one record per computer, rewritten
+			if !share {
+				r = new(computerRecord)
 			}
 			*r = computerRecord{Computer: *v.c, ViewVersion: v.viewVersion}
 			ms[k].Value = r
