@@ -113,7 +113,9 @@ func (s *State) request(now time.Time, c Request) (Result, error) {
 	if !inst.Shared {
 		s.noteArrival(now)
 	}
-	s.addToIndexes(inst) // also marks it pending
+	// Not addToIndexes: place marks it pending when it finds no home (an
+	// instance placed at once never enters the queue).
+	s.indexInstance(inst)
 	s.place(now, inst)
 	s.recordInstance(inst)
 	if inst.Allocated() && !inst.Shared {
@@ -182,6 +184,9 @@ func (s *State) changeOwnState(now time.Time, inst *model.Instance, st model.Req
 		}
 	}
 	if inst.IsRoot() {
+		if t := s.trees[treeOf(inst)]; t.many == nil && (t.one == "" || t.one == inst.GUID) {
+			return // a root alone, as most are
+		}
 		for _, g := range s.treeMembers(treeOf(inst)) {
 			if g != inst.GUID {
 				s.applyEffectiveState(now, s.instances[g])
