@@ -560,19 +560,11 @@ func (s *State) closeHosting(inst *model.Instance, now time.Time) {
 	s.recordInstance(inst)
 }
 
-// movementSlab is how many movements addPricedMovement allocates at once.
-const movementSlab = 128
-
 // addPricedMovement records m, priced already.
 func (s *State) addPricedMovement(m account.Movement) {
 	s.meta.Movements++
 	m.ID = "MVT-" + strconv.FormatUint(s.meta.Movements, 10)
-	if len(s.movSlab) == cap(s.movSlab) {
-		// One allocation for many movements: they are kept for good.
-		s.movSlab = make([]account.Movement, 0, movementSlab)
-	}
-	s.movSlab = append(s.movSlab, m)
-	p := &s.movSlab[len(s.movSlab)-1]
+	p := &m
 	s.movements = append(s.movements, p)
 	s.tick()
 	s.muts = append(s.muts, Mutation{Kind: KindMovement, Key: m.ID, Value: p})

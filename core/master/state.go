@@ -113,7 +113,6 @@ type State struct {
 	rejects   map[rejectKey]rejectEntry  // see rejection
 	usage     map[string]*Usage          // by person: derived from live instances, never persisted
 	movements []*account.Movement        // sorted by ID; each shared with the mutation that recorded it
-	movSlab   []account.Movement         // where addPricedMovement takes the next movement from
 	journals  map[string]bool
 	revoked   map[string]*Revocation        // by Revocation.key
 	creds     map[string]*Credential        // by person
