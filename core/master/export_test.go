@@ -73,6 +73,24 @@ func (s *State) CheckCandidateIndex(now time.Time) error {
 	return nil
 }
 
+// CheckInstanceIn verifies that instanceIn, which remembers its answers,
+// finds for every partition the instance the map of instances holds.
+func (s *State) CheckInstanceIn() error {
+	for _, id := range slices.Sorted(maps.Keys(s.computers)) {
+		cs := s.computers[id]
+		for _, p := range cs.parts {
+			var want *model.Instance
+			if p.InstanceGUID != "" {
+				want = s.instances[p.InstanceGUID]
+			}
+			if got := s.instanceIn(cs, p); got != want {
+				return fmt.Errorf("partition %s/%s holds %q: instanceIn finds %p, the map %p", id, p.ID, p.InstanceGUID, got, want)
+			}
+		}
+	}
+	return nil
+}
+
 // FreshComputerView builds a computer's view without the view cache: every
 // partition rendered anew.
 func (s *State) FreshComputerView(computerID string) (model.ComputerView, error) {

@@ -189,6 +189,7 @@ func (s *State) followInstances(ms []Mutation) error {
 			s.staleInstance(old)
 		}
 	}
+	s.instGen++ // instanceIn forgets what it remembers
 	for _, m := range ms {
 		if m.Delete {
 			delete(s.instances, m.Key)

@@ -99,6 +99,10 @@ func TestApplyPersistedEqualsRestore(t *testing.T) {
 				if err := follower.ApplyPersisted(commit); err != nil {
 					t.Fatalf("step %d: %s: %v", step, cmd.CommandName(), err)
 				}
+				// The follower's instances are replaced by those it reads.
+				if err := follower.CheckInstanceIn(); err != nil {
+					t.Fatalf("step %d: after %s: %v", step, cmd.CommandName(), err)
+				}
 				if step%40 == 39 {
 					compareStates(t, step, last, follower, db)
 				}

@@ -520,7 +520,7 @@ func (s *State) reportPartition(now time.Time, c ReportPartition) (Result, error
 		p.ReportedState, p.ReportedError, p.ReportedAt = c.State, errText, now
 		s.recordPartition(p)
 	}
-	inst := s.instances[p.InstanceGUID]
+	inst := s.instanceIn(cs, p)
 	if inst == nil {
 		return Result{}, nil
 	}
@@ -597,7 +597,7 @@ func (s *State) setConnection(c SetConnection) (Result, error) {
 	if p == nil {
 		return Result{}, notFoundf("computer %s has no partition %s", computerID, partitionID)
 	}
-	inst := s.instances[p.InstanceGUID]
+	inst := s.instanceIn(cs, p)
 	if inst == nil {
 		return Result{}, conflictf("partition %s/%s is free: no instance to publish for", computerID, partitionID)
 	}
@@ -885,7 +885,7 @@ func (s *State) postUsage(c PostUsage) (Result, error) {
 		}
 		fresh++
 		if inst == nil || m.PartitionID != part {
-			part, inst = m.PartitionID, s.instances[cs.partIdx.get(m.PartitionID).InstanceGUID]
+			part, inst = m.PartitionID, s.instanceIn(cs, cs.partIdx.get(m.PartitionID))
 		}
 		if inst != nil {
 			m.InstanceGUID, m.Owner = inst.GUID, inst.Owner

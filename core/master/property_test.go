@@ -47,6 +47,9 @@ func TestRandomCommandsKeepInvariants(t *testing.T) {
 				if err := s.CheckCandidateIndex(now); err != nil {
 					t.Fatalf("step %d: after %s: %v", step, cmd.CommandName(), err)
 				}
+				if err := s.CheckInstanceIn(); err != nil {
+					t.Fatalf("step %d: after %s: %v", step, cmd.CommandName(), err)
+				}
 			}
 			restored, err := master.Restore(s.Config(), s.Snapshot())
 			if err != nil {

@@ -92,6 +92,10 @@ type computerState struct {
 	cand        *alloc.Candidate
 	view        viewCache
 	record      computerRecord // the computer's mutation with Config.MutationsShareEntities
+	// held is instanceIn's memory: the instance each partition held when
+	// last asked, valid while heldGen is State.instGen.
+	held    idIndex[model.Instance]
+	heldGen uint64
 }
 
 type instKey struct{ owner, root, title string }
@@ -134,6 +138,9 @@ type State struct {
 
 	// seeding: Seed applies a batch, which owns its commands' maps (keep).
 	seeding bool
+	// instGen counts the times instances were replaced or deleted (a
+	// follower's): what instanceIn remembers before is stale.
+	instGen uint64
 }
 
 // New returns an empty state.
@@ -379,4 +386,30 @@ func (s *State) instanceResult(info InstanceInfo) *InstanceInfo {
 	}
 	*p = info
 	return p
+}
+
+// instanceIn returns the instance partition p of cs holds,
+// s.instances[p.InstanceGUID] (nil: none).
+//
+// NB: the node commands name a partition, and a lookup in a map of every
+// instance misses the caches: the answer is remembered per partition, and
+// still valid while the partition names the same guid, as instances are
+// never replaced by others of the same guid but by a follower (instGen).
+func (s *State) instanceIn(cs *computerState, p *model.Partition) *model.Instance {
+	g := p.InstanceGUID
+	if g == "" {
+		return nil
+	}
+	if cs.heldGen != s.instGen {
+		cs.held.clear()
+		cs.heldGen = s.instGen
+	}
+	if i := cs.held.get(p.ID); i != nil && i.GUID == g {
+		return i
+	}
+	i := s.instances[g]
+	if i != nil {
+		cs.held.set(p.ID, i)
+	}
+	return i
 }
