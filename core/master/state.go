@@ -88,6 +88,7 @@ type computerState struct {
 	cand        *alloc.Candidate
 	view        viewCache
 	record      computerRecord // the computer's mutation with Config.MutationsShareEntities
+	dropped     bool           // removed from State.computers (a Poll of it is stale)
 }
 
 type instKey struct{ owner, root, title string }
@@ -212,6 +213,13 @@ func (s *State) sortCands() {
 func (s *State) addCandidate(cs *computerState) {
 	s.cands = append(s.cands, cs.cand)
 	s.candIdx = nil
+}
+
+// dropComputer removes a registered computer and its candidate.
+func (s *State) dropComputer(cs *computerState) {
+	delete(s.computers, cs.c.ID)
+	cs.dropped = true
+	s.dropCandidate(cs)
 }
 
 // dropCandidate removes a computer's candidate from cands.
