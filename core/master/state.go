@@ -116,6 +116,7 @@ type State struct {
 	events    map[string][]eventRecord      // by instance guid: the last Config.EventHistory events
 	idem      map[string]*IdempotencyRecord // by idempotencyID
 	idemOrder []*IdempotencyRecord          // oldest first
+	slaRaws   slaRaws                       // rendered SLAs, shared by views and infos
 
 	destroyTimes *DestructionTimes // nil on a database never upgraded to record them
 	arrivals     []time.Time       // requests within the demand window, with Config.Pricing
