@@ -99,6 +99,9 @@ func partitionAt(parts []*model.Partition, id string) (int, bool) {
 // renderPartition writes what a partition must be.
 func (s *State) renderPartition(pv *model.PartitionView, p *model.Partition) {
 	*pv = model.PartitionView{ID: p.ID, Addresses: p.Addresses, RequestedState: model.StateDestroyed}
+	if p.InstanceGUID == "" {
+		return // free: no instance has the guid "" (no lookup)
+	}
 	inst := s.instances[p.InstanceGUID]
 	if inst == nil {
 		return

@@ -3,6 +3,7 @@ package master
 import (
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/slapgo/slapgo/core/account"
@@ -100,9 +101,10 @@ func (s *State) ComputerView(computerID string) (model.ComputerView, error) {
 	}
 	v := model.ComputerView{ComputerID: computerID, Version: cs.viewVersion,
 		Software: make([]model.SoftwareView, 0, len(cs.software))}
-	for _, u := range slices.Sorted(maps.Keys(cs.software)) {
-		v.Software = append(v.Software, model.SoftwareView{URL: u, Requested: cs.software[u].Requested})
+	for u, sw := range cs.software {
+		v.Software = append(v.Software, model.SoftwareView{URL: u, Requested: sw.Requested})
 	}
+	slices.SortFunc(v.Software, func(a, b model.SoftwareView) int { return strings.Compare(a.URL, b.URL) })
 	v.Partitions = s.renderedPartitions(cs)
 	return v, nil
 }
