@@ -54,12 +54,9 @@ type node struct {
 	dutyLive bool   // that event is scheduled and not run yet
 	inDuties bool   // runDuties is running: it schedules the next event
 	maxVer   uint64 // highest view version ever seen
-	// contactFrom: the master contactOf asks no contact of the node's
-	// polls before then (master.ContactDueFrom; its next contact only
-	// moves it later). contacted keeps it after a contact.
-	contactFrom time.Time
-	contactOf   *master.State
-	contacted   func(master.Result, error)
+	// poll reads the node's record at the master for its polls, without
+	// a lookup (master.Poll): got again once it is not of the master.
+	poll master.Poll
 	// Statistics of agents a wipe replaced.
 	oldCounts agent.Counters
 	// oldOutbox: the publication outbox counters of the agents a wipe
@@ -147,12 +144,6 @@ func (s *engine) newNode(g *scenario.NodeGroup, id string, parts int) *node {
 		actor: model.Actor{Kind: model.KindComputer, ID: id}, rng: Stream(s.opts.Seed, "node/"+id),
 		up: true, swWant: map[string]bool{}, ag: agent.New(s.agentCfg, converge.Actual{}),
 		usage: s.newUsage(s.time())}
-	n.contacted = func(_ master.Result, err error) {
-		if err == nil {
-			n.contactFrom, _ = s.m.ContactDueFrom(n.id)
-			n.contactOf = s.m
-		}
-	}
 	s.nodes = append(s.nodes, n)
 	s.nodeByID[id] = n
 	s.regions[g.Region] = append(s.regions[g.Region], n.idx)
@@ -301,18 +292,19 @@ func (s *engine) fetch(n *node) agent.Outcome {
 	if !s.reachable(n) {
 		return agent.Unreachable(errMasterDown)
 	}
-	if now := s.time(); n.contactOf != s.m || !now.Before(n.contactFrom) {
-		if s.m.ContactDue(n.id, now) {
+	if !n.poll.Of(s.m) {
+		n.poll, _ = s.m.Poll(n.id)
+	}
+	var vv uint64 // 0 for a computer not registered, as master.ViewVersion
+	if p := n.poll; p.Of(s.m) {
+		if p.ContactDue(s.time()) {
 			// The poll carries the contact: a command like any other
 			// (queued at the master, traced), as the production handler
 			// submits it.
-			s.submit(0, master.Contact{By: n.actor, ComputerID: n.id}, n.contacted)
-		} else {
-			n.contactFrom, _ = s.m.ContactDueFrom(n.id)
-			n.contactOf = s.m
+			s.submit(0, master.Contact{By: n.actor, ComputerID: n.id}, nil)
 		}
+		vv = p.ViewVersion()
 	}
-	vv, _ := s.m.ViewVersion(n.id)
 	if vv < n.maxVer {
 		s.violate(InvVersionsGrow, fmt.Sprintf("computer %s: view version %d after %d", n.id, vv, n.maxVer))
 		return agent.Failed(errors.New("view version went back"))

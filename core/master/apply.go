@@ -362,9 +362,11 @@ func (s *State) offline(cs *computerState, now time.Time) bool {
 // polls change nothing. It costs one map lookup.
 func (s *State) ContactDue(computerID string, now time.Time) bool {
 	cs := s.computers[computerID]
-	if cs == nil {
-		return false
-	}
+	return cs != nil && s.contactDue(cs, now)
+}
+
+// contactDue is ContactDue of a registered computer.
+func (s *State) contactDue(cs *computerState, now time.Time) bool {
 	return s.offline(cs, now) || now.Sub(cs.lastContact) >= s.contactEvery()
 }
 

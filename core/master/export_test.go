@@ -92,7 +92,7 @@ func (s *State) CheckInstanceIn() error {
 }
 
 // FreshComputerView builds a computer's view without the view cache: every
-// partition rendered anew.
+// partition rendered anew, every SLA too.
 func (s *State) FreshComputerView(computerID string) (model.ComputerView, error) {
 	cs := s.computers[computerID]
 	if cs == nil {
@@ -104,7 +104,11 @@ func (s *State) FreshComputerView(computerID string) (model.ComputerView, error)
 		v.Software = append(v.Software, model.SoftwareView{URL: u, Requested: cs.software[u].Requested})
 	}
 	for n, p := range cs.parts {
-		s.renderPartition(&v.Partitions[n], p)
+		pv := &v.Partitions[n]
+		s.renderPartition(pv, p)
+		if pv.SLA != nil {
+			pv.SLA = s.instances[p.InstanceGUID].SLA.Raw() // not the one slaRaws shares
+		}
 	}
 	return v, nil
 }

@@ -76,8 +76,7 @@ func (s *State) ApplyPersisted(entities []Mutation) error {
 	}
 	for _, m := range gone {
 		if cs := s.computers[m.Key]; cs != nil {
-			delete(s.computers, m.Key)
-			s.dropCandidate(cs)
+			s.dropComputer(cs)
 		}
 	}
 	s.muts = s.muts[:0]

@@ -185,8 +185,7 @@ func (s *State) destroyComputer(now time.Time, c DestroyComputer) (Result, error
 		s.muts = append(s.muts, Mutation{Kind: KindSoftware, Key: cs.software[u].Key(), Delete: true})
 	}
 	s.muts = append(s.muts, Mutation{Kind: KindComputer, Key: c.ID, Delete: true})
-	delete(s.computers, c.ID)
-	s.dropCandidate(cs)
+	s.dropComputer(cs)
 	who := model.Actor{Kind: model.KindComputer, ID: c.ID}
 	s.addRevocation(&Revocation{Identity: who, At: now, Reason: "computer destroyed"})
 	return Result{Changed: true}, nil

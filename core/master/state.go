@@ -96,6 +96,7 @@ type computerState struct {
 	// last asked, valid while heldGen is State.instGen.
 	held    idIndex[model.Instance]
 	heldGen uint64
+	dropped bool // removed from State.computers (a Poll of it is stale)
 }
 
 type instKey struct{ owner, root, title string }
@@ -123,6 +124,7 @@ type State struct {
 	events    map[string][]eventRecord      // by instance guid: the last Config.EventHistory events
 	idem      map[string]*IdempotencyRecord // by idempotencyID
 	idemOrder []*IdempotencyRecord          // oldest first
+	slaRaws   slaRaws                       // rendered SLAs, shared by views and infos
 
 	destroyTimes *DestructionTimes // nil on a database never upgraded to record them
 	arrivals     []time.Time       // requests within the demand window, with Config.Pricing
@@ -226,6 +228,13 @@ func (s *State) sortCands() {
 func (s *State) addCandidate(cs *computerState) {
 	s.cands = append(s.cands, cs.cand)
 	s.candIdx = nil
+}
+
+// dropComputer removes a registered computer and its candidate.
+func (s *State) dropComputer(cs *computerState) {
+	delete(s.computers, cs.c.ID)
+	cs.dropped = true
+	s.dropCandidate(cs)
 }
 
 // dropCandidate removes a computer's candidate from cands.

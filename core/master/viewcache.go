@@ -76,10 +76,7 @@ func (s *State) renderedPartitions(cs *computerState) []model.PartitionView {
 		parts = slices.Clone(parts)
 	}
 	for _, id := range vc.stale {
-		n, found := slices.BinarySearchFunc(cs.parts, id, func(p *model.Partition, id string) int {
-			return model.ComparePartitionIDs(p.ID, id)
-		})
-		if found {
+		if n, found := partitionAt(cs.parts, id); found {
 			s.renderPartition(&parts[n], cs.parts[n])
 		}
 	}
@@ -87,9 +84,24 @@ func (s *State) renderedPartitions(cs *computerState) []model.PartitionView {
 	return parts
 }
 
+// partitionAt finds a partition in parts (natural order): slappartN is
+// at N when the partitions are numbered from 0 without a gap, as a node
+// formats them.
+func partitionAt(parts []*model.Partition, id string) (int, bool) {
+	if n, ok := partitionNumber(id); ok && n < len(parts) && parts[n].ID == id {
+		return n, true
+	}
+	return slices.BinarySearchFunc(parts, id, func(p *model.Partition, id string) int {
+		return model.ComparePartitionIDs(p.ID, id)
+	})
+}
+
 // renderPartition writes what a partition must be.
 func (s *State) renderPartition(pv *model.PartitionView, p *model.Partition) {
 	*pv = model.PartitionView{ID: p.ID, Addresses: p.Addresses, RequestedState: model.StateDestroyed}
+	if p.InstanceGUID == "" {
+		return // free: no instance has the guid "" (no lookup)
+	}
 	inst := s.instances[p.InstanceGUID]
 	if inst == nil {
 		return
@@ -102,7 +114,7 @@ func (s *State) renderPartition(pv *model.PartitionView, p *model.Partition) {
 	pv.SoftwareType = inst.SoftwareType
 	pv.Parameters = inst.Parameters
 	if !inst.SLA.IsZero() {
-		pv.SLA = inst.SLA.Raw()
+		pv.SLA = s.slaRaws.raw(inst.SLA)
 	}
 	pv.Version = inst.Version
 	if h := s.hosted[inst.GUID]; len(h) > 0 {

@@ -3,14 +3,16 @@ package master
 import (
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/slapgo/slapgo/core/account"
 	"github.com/slapgo/slapgo/core/model"
 )
 
-// info describes an instance. NB: it shares the instance's maps and its
-// partition's addresses (read only, as a Mutation's Value).
+// info describes an instance. NB: it shares the instance's maps, its
+// partition's addresses and its rendered SLA (read only, as a Mutation's
+// Value).
 func (s *State) info(i *model.Instance) InstanceInfo {
 	var p *model.Partition
 	if i.PartitionID != "" {
@@ -18,7 +20,7 @@ func (s *State) info(i *model.Instance) InstanceInfo {
 			p = cs.partIdx.get(i.PartitionID)
 		}
 	}
-	return infoIn(i, p)
+	return s.infoIn(i, p)
 }
 
 // infoAt is info for an instance the caller found in partition p: no
@@ -27,12 +29,12 @@ func (s *State) infoAt(i *model.Instance, p *model.Partition) InstanceInfo {
 	if i.PartitionID == "" || p.ID != i.PartitionID || p.ComputerID != i.ComputerID {
 		return s.info(i)
 	}
-	return infoIn(i, p)
+	return s.infoIn(i, p)
 }
 
 // infoIn is info for an instance whose partition p (nil: none) the
 // caller found already.
-func infoIn(i *model.Instance, p *model.Partition) InstanceInfo {
+func (s *State) infoIn(i *model.Instance, p *model.Partition) InstanceInfo {
 	info := InstanceInfo{
 		GUID: i.GUID, Title: i.Title, Owner: i.Owner, RootTitle: i.RootTitle,
 		SoftwareRelease: i.SoftwareRelease, SoftwareType: i.SoftwareType, Shared: i.Shared,
@@ -43,7 +45,7 @@ func infoIn(i *model.Instance, p *model.Partition) InstanceInfo {
 		PriceFactor: i.PriceFactor,
 	}
 	if !i.SLA.IsZero() {
-		if info.SLA = i.SLA.Raw(); len(info.SLA) == 0 {
+		if info.SLA = s.slaRaws.raw(i.SLA); len(info.SLA) == 0 {
 			info.SLA = nil
 		}
 	}
@@ -99,9 +101,10 @@ func (s *State) ComputerView(computerID string) (model.ComputerView, error) {
 	}
 	v := model.ComputerView{ComputerID: computerID, Version: cs.viewVersion,
 		Software: make([]model.SoftwareView, 0, len(cs.software))}
-	for _, u := range slices.Sorted(maps.Keys(cs.software)) {
-		v.Software = append(v.Software, model.SoftwareView{URL: u, Requested: cs.software[u].Requested})
+	for u, sw := range cs.software {
+		v.Software = append(v.Software, model.SoftwareView{URL: u, Requested: sw.Requested})
 	}
+	slices.SortFunc(v.Software, func(a, b model.SoftwareView) int { return strings.Compare(a.URL, b.URL) })
 	v.Partitions = s.renderedPartitions(cs)
 	return v, nil
 }
