@@ -126,6 +126,11 @@ type engine struct {
 	// store is the master's durable state while it is down (nil while up).
 	store []master.Mutation
 
+	// specBuf and addrBuf: addNode's partition specs, reused from one
+	// node to the next (core/master copies what it keeps of a SetCapacity).
+	specBuf []master.PartitionSpec
+	addrBuf []model.Address
+
 	// Nodes' outside world.
 	software map[string]SoftwareModel // URL -> how it builds, when declared
 	passes   uint64                   // quiet passes of every node so far
