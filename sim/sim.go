@@ -92,7 +92,7 @@ type engine struct {
 	now   int64 // ns since t0
 	end   int64
 	seq   uint64
-	heap  eventHeap
+	queue eventQueue
 	nEvts uint64
 
 	m        *master.State
@@ -307,7 +307,7 @@ func (s *engine) schedule(kind evKind, at int64, nodeIdx int32, ref int32) {
 	if nodeIdx >= 0 {
 		e.epoch = s.nodes[nodeIdx].epoch
 	}
-	s.heap.push(e)
+	s.queue.push(e)
 }
 
 // runUntil runs the events due before until, then sets the clock to until.
@@ -317,14 +317,14 @@ func (s *engine) runUntil(until int64, stop func() bool) bool {
 	if s.violation != nil {
 		return false
 	}
-	for len(s.heap) > 0 {
+	for s.queue.len() > 0 {
 		if stop != nil && stop() {
 			return true
 		}
-		if s.heap[0].at >= until {
+		if s.queue.first().at >= until {
 			break
 		}
-		ev := s.heap.pop()
+		ev := s.queue.pop()
 		s.now = ev.at
 		s.nEvts++
 		s.dispatch(ev)
