@@ -84,7 +84,7 @@ type person struct {
 }
 
 // engine is one run: the master's state, the nodes, the workload, the faults
-// and the bookkeeping, driven by one event heap on one goroutine.
+// and the bookkeeping, driven by one event queue on one goroutine.
 type engine struct {
 	sc    *scenario.Scenario
 	opts  Options
