@@ -8,8 +8,9 @@
 //
 // # Engine
 //
-// One goroutine pops events from a heap ordered by (virtual time, sequence
-// of scheduling) and advances a virtual clock. One root seed is split into
+// One goroutine pops events from a queue ordered by (virtual time, sequence
+// of scheduling: two heaps, the next hour's and the later events) and
+// advances a virtual clock. One root seed is split into
 // named streams (workload, workload/lifetimes, network, master, failures/…,
 // speculators, grid, node/<id>, see SubSeed), so that adding a
 // component leaves the others' draws unchanged. Map iteration never decides

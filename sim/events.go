@@ -1,5 +1,10 @@
 package sim
 
+import (
+	"math"
+	"time"
+)
+
 // evKind is the kind of a scheduled event.
 type evKind uint8
 
@@ -102,4 +107,61 @@ func (h *eventHeap) pop() event {
 	}
 	s[i] = last
 	return top
+}
+
+// eventQueue is the engine's schedule: the events due before horizon in a
+// small heap (near), the later ones in another (far). The grid's requests
+// hold their lifetime ends, days ahead (the baseline's 190,000 events);
+// the next hour's events, a few thousand, are popped and pushed without
+// wading through them. Every near event is due before horizon, every far
+// one at or after it, so the near heap's first is the queue's first, in
+// the same (at, seq) order as one heap. When the near heap is empty, the
+// horizon moves to nearWindow after the first far event.
+type eventQueue struct {
+	near, far eventHeap
+	horizon   int64
+}
+
+// nearWindow is how far ahead of its first event the near heap reaches
+// when it is filled from the far one.
+const nearWindow = int64(time.Hour)
+
+// len is the number of events scheduled.
+func (q *eventQueue) len() int { return len(q.near) + len(q.far) }
+
+func (q *eventQueue) push(e event) {
+	if e.at < q.horizon {
+		q.near.push(e)
+		return
+	}
+	q.far.push(e)
+}
+
+// first is the next event; the queue must not be empty.
+func (q *eventQueue) first() *event {
+	if len(q.near) == 0 {
+		q.refill()
+	}
+	return &q.near[0]
+}
+
+// pop removes and returns the next event; the queue must not be empty.
+func (q *eventQueue) pop() event {
+	if len(q.near) == 0 {
+		q.refill()
+	}
+	return q.near.pop()
+}
+
+// refill moves the far events of the next window into the empty near heap.
+func (q *eventQueue) refill() {
+	at := q.far[0].at
+	q.horizon = math.MaxInt64
+	if at < math.MaxInt64-nearWindow {
+		q.horizon = at + nearWindow
+	}
+	q.near.push(q.far.pop()) // due at or after a saturated horizon too
+	for len(q.far) > 0 && q.far[0].at < q.horizon {
+		q.near.push(q.far.pop())
+	}
 }

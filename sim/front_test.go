@@ -11,8 +11,8 @@ import (
 
 // drain runs every scheduled event.
 func drain(s *engine) {
-	for len(s.heap) > 0 {
-		ev := s.heap.pop()
+	for s.queue.len() > 0 {
+		ev := s.queue.pop()
 		s.now = ev.at
 		s.dispatch(ev)
 	}

@@ -121,7 +121,13 @@ func (s *engine) observe(muts []master.Mutation) {
 				continue
 			}
 			s.checks++
-			ii := s.bind(i)
+			// The partition the instance says it lives on: its holder is
+			// the instance's record when the instance is known there.
+			pk, at := partKey{}, !i.Freed && !i.Shared && i.PartitionID != ""
+			if at {
+				pk = s.key(i.ComputerID, i.PartitionID)
+			}
+			ii := s.bind(i, pk, at)
 			if ii >= 0 && s.insts[ii].kind == kindExternal && i.RequestedState == model.StateDestroyed {
 				s.insts[ii].destroyAsked = true
 			}
@@ -152,8 +158,8 @@ func (s *engine) observe(muts []master.Mutation) {
 				if !r.destroyAsked {
 					s.violate(InvNoneLost, fmt.Sprintf("instance %s (%s) was freed but nobody asked it destroyed", i.GUID, i.Title))
 				}
-			} else if !i.Shared && i.PartitionID != "" {
-				claims = append(claims, claim{ii, s.key(i.ComputerID, i.PartitionID)})
+			} else if at {
+				claims = append(claims, claim{ii, pk})
 			}
 			s.instanceChanged(ii, i)
 		case master.KindPartition:

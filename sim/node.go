@@ -120,7 +120,7 @@ func (s *engine) addNode(gi int, id string) *node {
 			Network: g.Network, Hardware: model.Hardware{Arch: g.Hardware.Arch, CPU: g.Hardware.CPU,
 				RAM: g.Hardware.RAM, Disk: g.Hardware.Disk},
 			Prices: n.prices, Currency: g.Currency, Scope: joinScope(g)},
-		master.SetCapacity{By: n.actor, ComputerID: id, Partitions: partitionSpecs(n.idx, g.Partitions)},
+		master.SetCapacity{By: n.actor, ComputerID: id, Partitions: s.scratchSpecs(n.idx, g.Partitions)},
 	}
 	for _, u := range g.Software {
 		i := slices.IndexFunc(s.sc.Software, func(sw scenario.Software) bool { return sw.URL == u })
@@ -153,17 +153,47 @@ func (s *engine) newNode(g *scenario.NodeGroup, id string, parts int) *node {
 // partitionSpecs is what format announces: slappartN with one global IPv6
 // and one local IPv4 address each.
 func partitionSpecs(nodeIdx int32, count int) []master.PartitionSpec {
-	out := make([]master.PartitionSpec, count)
-	addrs := make([]model.Address, 2*count)
+	return fillSpecs(make([]master.PartitionSpec, count), make([]model.Address, 2*count), nodeIdx)
+}
+
+// scratchSpecs is partitionSpecs in the engine's scratch slices: valid
+// until its next call, for a command applied at once.
+func (s *engine) scratchSpecs(nodeIdx int32, count int) []master.PartitionSpec {
+	if cap(s.specBuf) < count {
+		s.specBuf, s.addrBuf = make([]master.PartitionSpec, count), make([]model.Address, 2*count)
+	}
+	return fillSpecs(s.specBuf[:count], s.addrBuf[:2*count], nodeIdx)
+}
+
+// fillSpecs fills out, with addrs (twice as long) for their addresses.
+func fillSpecs(out []master.PartitionSpec, addrs []model.Address, nodeIdx int32) []master.PartitionSpec {
 	v6 := "2001:db8:" + strconv.FormatInt(int64(nodeIdx), 16) + "::"
 	v4 := "10." + strconv.Itoa(int((nodeIdx>>8)&0xff)) + "." + strconv.Itoa(int(nodeIdx&0xff)) + "."
 	for i := range out {
 		a := addrs[2*i : 2*i+2 : 2*i+2]
 		a[0] = model.Address{Iface: "slapgo0", Addr: v6 + strconv.FormatInt(int64(i+2), 16)}
 		a[1] = model.Address{Iface: "slapgo0", Addr: v4 + strconv.Itoa(i%250+2)}
-		out[i] = master.PartitionSpec{ID: "slappart" + strconv.Itoa(i), Addresses: a}
+		out[i] = master.PartitionSpec{ID: partitionID(i), Addresses: a}
 	}
 	return out
+}
+
+// partitionIDs are the ids slappart0 to slappart1023, shared by every
+// node that formats them (a grid holds each one once, not once per node).
+var partitionIDs = func() []string {
+	ids := make([]string, 1024)
+	for i := range ids {
+		ids[i] = "slappart" + strconv.Itoa(i)
+	}
+	return ids
+}()
+
+// partitionID is slappartN.
+func partitionID(n int) string {
+	if n < len(partitionIDs) {
+		return partitionIDs[n]
+	}
+	return "slappart" + strconv.Itoa(n)
 }
 
 // reachable draws whether one exchange with the master gets through.

@@ -84,7 +84,7 @@ type person struct {
 }
 
 // engine is one run: the master's state, the nodes, the workload, the faults
-// and the bookkeeping, driven by one event heap on one goroutine.
+// and the bookkeeping, driven by one event queue on one goroutine.
 type engine struct {
 	sc    *scenario.Scenario
 	opts  Options
@@ -92,7 +92,7 @@ type engine struct {
 	now   int64 // ns since t0
 	end   int64
 	seq   uint64
-	heap  eventHeap
+	queue eventQueue
 	nEvts uint64
 
 	m        *master.State
@@ -125,6 +125,11 @@ type engine struct {
 	peakMQueue  int
 	// store is the master's durable state while it is down (nil while up).
 	store []master.Mutation
+
+	// specBuf and addrBuf: addNode's partition specs, reused from one
+	// node to the next (core/master copies what it keeps of a SetCapacity).
+	specBuf []master.PartitionSpec
+	addrBuf []model.Address
 
 	// Nodes' outside world.
 	software map[string]SoftwareModel // URL -> how it builds, when declared
@@ -302,7 +307,7 @@ func (s *engine) schedule(kind evKind, at int64, nodeIdx int32, ref int32) {
 	if nodeIdx >= 0 {
 		e.epoch = s.nodes[nodeIdx].epoch
 	}
-	s.heap.push(e)
+	s.queue.push(e)
 }
 
 // runUntil runs the events due before until, then sets the clock to until.
@@ -312,14 +317,14 @@ func (s *engine) runUntil(until int64, stop func() bool) bool {
 	if s.violation != nil {
 		return false
 	}
-	for len(s.heap) > 0 {
+	for s.queue.len() > 0 {
 		if stop != nil && stop() {
 			return true
 		}
-		if s.heap[0].at >= until {
+		if s.queue.first().at >= until {
 			break
 		}
-		ev := s.heap.pop()
+		ev := s.queue.pop()
 		s.now = ev.at
 		s.nEvts++
 		s.dispatch(ev)

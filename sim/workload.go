@@ -326,9 +326,17 @@ func (s *engine) retryRequest(ii int32) {
 	}
 }
 
-// bind links a new instance of core/master to the record whose request is
-// being applied.
-func (s *engine) bind(i *model.Instance) int32 {
+// bind returns the record of an instance of core/master, linking a new
+// one to the record whose request is being applied. When at, the instance
+// says it lives on partition pk: the record holding pk, when it is the
+// instance's, is the one byGUID names (a record's guid is set with its
+// byGUID entry), found without a lookup in that large table.
+func (s *engine) bind(i *model.Instance, pk partKey, at bool) int32 {
+	if at {
+		if h, ok := s.holderOf(pk); ok && s.insts[h].guid == i.GUID {
+			return h
+		}
+	}
 	if ii, ok := s.byGUID[i.GUID]; ok {
 		return ii
 	}
