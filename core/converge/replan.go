@@ -38,9 +38,9 @@ type Replanner struct {
 	// changedSoft: releases whose entry of Actual (SoftwareChanged) or
 	// whose request in the view changed since the last plan.
 	changedSoft []string
-	all     bool     // plan every partition at the next plan
-	ready   bool     // parts match a plan (after the first)
-	planned int      // partitions planned anew, since the start
+	all         bool // plan every partition at the next plan
+	ready       bool // parts match a plan (after the first)
+	planned     int  // partitions planned anew, since the start
 
 	// The view of the last plan: its version and partitions' array.
 	viewVersion uint64
@@ -172,7 +172,10 @@ func (r *Replanner) Plan(desired model.ComputerView, actual Actual, now time.Tim
 		r.parts = make([]partPlan, len(parts))
 	}
 	r.parts = r.parts[:len(parts)]
-	if !sameView && !r.inOrder(parts) {
+	// A view in natural order is planned partition by partition; its
+	// entries that changed are marked (a new view) on the way.
+	ordered := sameView || r.all && r.inOrder(parts) || !r.all && r.viewChanged(parts)
+	if !ordered {
 		// Planned whole: nothing kept (the next plan plans every
 		// partition).
 		r.ready = false
@@ -192,7 +195,7 @@ func (r *Replanner) Plan(desired model.ComputerView, actual Actual, now time.Tim
 			r.replan(pl, int32(i), &parts[i])
 		}
 	} else {
-		r.markChanged(parts, sameView)
+		r.markChanged(parts)
 		slices.Sort(r.todo)
 		for _, i := range r.todo {
 			r.replan(pl, i, &parts[i])
@@ -255,51 +258,65 @@ func (r *Replanner) planner(desired model.ComputerView, actual Actual, now time.
 }
 
 // inOrder reports whether the view's partitions are in natural order,
-// each once. The ids the last plan kept were in order, so an entry with
-// the same id at the same place as its predecessor needs no comparison.
+// each once.
 func (r *Replanner) inOrder(parts []model.PartitionView) bool {
-	kept := !r.all
-	prevSame := false
-	for i := range parts {
-		same := kept && r.parts[i].id == parts[i].ID
-		if i > 0 && !(same && prevSame) && ComparePartitionIDs(parts[i-1].ID, parts[i].ID) >= 0 {
+	for i := 1; i < len(parts); i++ {
+		if ComparePartitionIDs(parts[i-1].ID, parts[i].ID) >= 0 {
 			return false
 		}
-		prevSame = same
 	}
 	return true
 }
 
-// markChanged lists in todo, once each, the partitions to plan anew: those
-// whose view entry changed (when the view is another one), those Changed,
+// viewChanged marks the partitions whose entry of a new view differs from
+// the one of their share, and reports whether the view's partitions are in
+// natural order, each once. In one pass over both lists: a new view is
+// read once. NB: when it is not in order, the marks made so far are
+// left: the view is planned whole, and the next plan plans every
+// partition, which drops them. The ids the last plan kept were in
+// order, so an entry with the same id at the same place as its
+// predecessor needs no comparison.
+func (r *Replanner) viewChanged(parts []model.PartitionView) bool {
+	prevSame := false
+	for i := range parts {
+		pp, p := &r.parts[i], &parts[i]
+		same := pp.id == p.ID
+		if i > 0 && !(same && prevSame) && ComparePartitionIDs(parts[i-1].ID, p.ID) >= 0 {
+			return false
+		}
+		prevSame = same
+		if !same || !pp.matches(p) {
+			r.mark(i)
+		}
+	}
+	return true
+}
+
+// mark lists partition i in todo, once.
+func (r *Replanner) mark(i int) {
+	if pp := &r.parts[i]; !pp.changed {
+		pp.changed = true
+		r.todo = append(r.todo, int32(i))
+	}
+}
+
+// markChanged lists in todo, once each, the partitions to plan anew
+// besides those whose view entry changed (viewChanged): those Changed,
 // those running a release in changedSoft, and those whose share expired.
-func (r *Replanner) markChanged(parts []model.PartitionView, sameView bool) {
-	mark := func(i int) {
-		if pp := &r.parts[i]; !pp.changed {
-			pp.changed = true
-			r.todo = append(r.todo, int32(i))
-		}
-	}
-	if !sameView {
-		for i := range parts {
-			if !r.parts[i].matches(&parts[i]) {
-				mark(i)
-			}
-		}
-	}
+func (r *Replanner) markChanged(parts []model.PartitionView) {
 	for _, id := range r.changed {
 		if i, ok := r.index(id); ok {
-			mark(i)
+			r.mark(i)
 		}
 	}
 	if len(r.changedSoft) > 0 {
 		for i := range parts {
 			if url := parts[i].SoftwareRelease; url != "" && slices.Contains(r.changedSoft, url) {
-				mark(i)
+				r.mark(i)
 			}
 		}
 	}
-	r.until.due(momentOf(r.pl.now, 0), 1, func(i int32) { mark(int(i)) })
+	r.until.due(momentOf(r.pl.now, 0), 1, func(i int32) { r.mark(int(i)) })
 }
 
 // index finds partition id in the last plan's shares (in natural order):
