@@ -112,6 +112,49 @@ func BenchmarkReplan(b *testing.B) {
 			rp.Plan(view, actual, t0, slaposConfig)
 		}
 	})
+	// A release's record changed (a build done): the partitions that run
+	// it (one in three) are planned anew.
+	b.Run("partitions=300/changed=software", func(b *testing.B) {
+		view, actual := benchNode(300)
+		var rp Replanner
+		want := PlanNode(view, actual, t0, slaposConfig)
+		if got := rp.Plan(view, actual, t0, slaposConfig); !reflect.DeepEqual(got, want) || len(got.Actions) != 0 {
+			b.Fatalf("Replanner: %+v, PlanNode: %+v", got, want)
+		}
+		planned := rp.planned
+		rp.SoftwareChanged(swB)
+		rp.Plan(view, actual, t0, slaposConfig)
+		if n := rp.planned - planned; n != 100 {
+			b.Fatalf("%d partitions planned anew, want the 100 that run %s", n, swB)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			rp.SoftwareChanged(swB)
+			rp.Plan(view, actual, t0, slaposConfig)
+		}
+	})
+	// A new view in which one partition changed: each entry is compared
+	// with its share's.
+	b.Run("partitions=300/changed=view", func(b *testing.B) {
+		view, actual := benchNode(300)
+		var rp Replanner
+		rp.Plan(view, actual, t0, slaposConfig)
+		views := [2]model.ComputerView{cloneView(view), cloneView(view)}
+		views[1].Version++
+		views[1].Partitions[150].Version++
+		for k, v := range views {
+			want := PlanNode(v, actual, t0, slaposConfig)
+			if got := rp.Plan(v, actual, t0, slaposConfig); !reflect.DeepEqual(got, want) || len(got.Actions) != 2*k {
+				b.Fatalf("view %d: Replanner: %+v, PlanNode: %+v", k, got, want)
+			}
+		}
+		b.ReportAllocs()
+		k := 0
+		for b.Loop() {
+			rp.Plan(views[k], actual, t0, slaposConfig)
+			k ^= 1
+		}
+	})
 }
 
 // BenchmarkReplanPeriodic measures the plans of the simulator's most
