@@ -127,12 +127,19 @@ func TestReplannerIsPlanNode(t *testing.T) {
 					view.Software = slices.Delete(view.Software, i, i+1)
 				}
 			case 5: // nothing: planned again at the same moment
-			case 6: // the view's order changes: two entries swap, or it is sorted again
+			case 6: // the view's order changes: two entries swap, the last one is another partition, or it is sorted again
 				view = cloneView(view)
-				if n := len(view.Partitions); n > 1 && r.IntN(2) == 0 {
+				n := len(view.Partitions)
+				switch k := r.IntN(3); {
+				case n > 1 && k == 0:
 					i, j := r.IntN(n), r.IntN(n)
 					view.Partitions[i], view.Partitions[j] = view.Partitions[j], view.Partitions[i]
-				} else {
+				case n > 0 && k == 1: // in order still if it was: actual may know the new one
+					last := &view.Partitions[n-1]
+					var num int
+					fmt.Sscanf(last.ID, "slappart%d", &num)
+					last.ID = fmt.Sprintf("slappart%d", num+1+r.IntN(2))
+				default:
 					slices.SortStableFunc(view.Partitions, func(a, b model.PartitionView) int { return ComparePartitionIDs(a.ID, b.ID) })
 				}
 			}
