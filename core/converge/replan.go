@@ -21,15 +21,14 @@ import (
 // Caller's duties: call Changed for every partition whose Actual entry
 // changed since the last plan (ApplySuccess, ApplyFailure; NB: a share
 // keeps the entry it was planned from, and a partition planned anew for
-// another reason reads it there), SoftwareChanged
-// for every release whose Actual entry changed, and Reset when anything
-// else of Actual changed (several partitions at once, a record read
-// again), or when in doubt. A view given to Plan is
-// not modified afterwards: a view with the same Version and the same
-// Partitions slice (array and length) as the last plan's is taken for the
-// same view, without comparing its entries; after changing a view's
-// entries in place, call Reset. A view whose partitions are not in
-// natural order, or are listed twice, is planned whole.
+// another reason reads it there), SoftwareChanged for every release whose
+// Actual entry changed, and Reset when anything else of Actual changed
+// (several partitions at once, a record read again), or when in doubt.
+// A view given to Plan is not modified afterwards: a view with the same
+// Version and the same Partitions slice (array and length) as the last
+// plan's is taken for the same view, without comparing its entries; after
+// changing a view's entries in place, call Reset. A view whose partitions
+// are not in natural order, or are listed twice, is planned whole.
 //
 // The zero Replanner is ready: its first plan plans every partition.
 type Replanner struct {
