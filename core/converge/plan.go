@@ -230,12 +230,6 @@ func (pl *planner) unlisted() {
 // partition plans one partition of the view.
 func (pl *planner) partition(p *model.PartitionView) {
 	a, known := pl.actual.Partitions[p.ID]
-	pl.plan(p, a, known)
-}
-
-// plan plans partition p of the view, whose entry of Actual is a (known:
-// listed).
-func (pl *planner) plan(p *model.PartitionView, a PartitionActual, known bool) {
 	if known {
 		pl.seen++
 	}

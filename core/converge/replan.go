@@ -19,16 +19,15 @@ import (
 // 300 partitions.
 //
 // Caller's duties: call Changed for every partition whose Actual entry
-// changed since the last plan (ApplySuccess, ApplyFailure; NB: a share
-// keeps the entry it was planned from, and a partition planned anew for
-// another reason reads it there), SoftwareChanged for every release whose
-// Actual entry changed, and Reset when anything else of Actual changed
-// (several partitions at once, a record read again), or when in doubt.
-// A view given to Plan is not modified afterwards: a view with the same
-// Version and the same Partitions slice (array and length) as the last
-// plan's is taken for the same view, without comparing its entries; after
-// changing a view's entries in place, call Reset. A view whose partitions
-// are not in natural order, or are listed twice, is planned whole.
+// changed since the last plan (ApplySuccess, ApplyFailure),
+// SoftwareChanged for every release whose Actual entry changed, and Reset
+// when anything else of Actual changed (several partitions at once, a
+// record read again), or when in doubt. A view given to Plan is not
+// modified afterwards: a view with the same Version and the same
+// Partitions slice (array and length) as the last plan's is taken for the
+// same view, without comparing its entries; after changing a view's
+// entries in place, call Reset. A view whose partitions are not in
+// natural order, or are listed twice, is planned whole.
 //
 // The zero Replanner is ready: its first plan plans every partition.
 type Replanner struct {
@@ -76,13 +75,8 @@ type partPlan struct {
 	processed time.Time // its last success, for the periodic deadline
 	// until: it must be planned again from then on (time alone changes it).
 	until time.Time
-	// actual: the partition's entry of Actual it was planned from (valid
-	// when cached): planned anew for time or for the view, it is read
-	// here, not in Actual's map, unless Changed.
-	actual PartitionActual
 	// NB: the flags together, so that they share one word (a Replanner
 	// holds one partPlan per partition of its node).
-	cached       bool // actual holds id's entry of Actual, as it is
 	known        bool // listed in Actual
 	changed      bool // marked to be planned anew (while planning)
 	hasProcessed bool
@@ -312,7 +306,6 @@ func (r *Replanner) mark(i int) {
 func (r *Replanner) markChanged(parts []model.PartitionView) {
 	for _, id := range r.changed {
 		if i, ok := r.index(id); ok {
-			r.parts[i].cached = false
 			r.mark(i)
 		}
 	}
@@ -355,16 +348,14 @@ func (r *Replanner) replan(pl *planner, i int32, p *model.PartitionView) {
 	if pp.processedNow {
 		r.nowN--
 	}
-	a, known := pp.actual, pp.known
-	if !pp.cached || pp.id != p.ID {
-		a, known = pl.actual.Partitions[p.ID]
-	}
 	*pp = partPlan{id: p.ID, guid: p.InstanceGUID, url: p.SoftwareRelease, state: p.RequestedState, version: p.Version,
-		actions: pp.actions[:0], deadlines: pp.deadlines[:0], actual: a, cached: true, known: known}
+		actions: pp.actions[:0], deadlines: pp.deadlines[:0]}
 	r.planned++
+	seen := pl.seen
 	pl.rec = pp
-	pl.plan(p, a, known)
+	pl.partition(p)
 	pl.rec = nil
+	pp.known = pl.seen > seen
 	for k := range pl.byKind {
 		pp.actions = append(pp.actions, pl.byKind[k]...)
 		pl.byKind[k] = pl.byKind[k][:0]
