@@ -200,4 +200,49 @@ func BenchmarkReplanPeriodic(b *testing.B) {
 			turn()
 		}
 	})
+	// The same on many nodes planned in turn, as a simulator plans its
+	// nodes: each plan finds its node's data out of the processor's
+	// caches. One iteration is one node's turn.
+	b.Run(fmt.Sprintf("nodes=1000/partitions=%d/due=one", n), func(b *testing.B) {
+		type node struct {
+			view   model.ComputerView
+			actual Actual
+			rp     Replanner
+		}
+		nodes := make([]node, 1000)
+		step := cfg.MaximumPeriodicity / n
+		for k := range nodes {
+			nd := &nodes[k]
+			nd.view, nd.actual = benchNode(n)
+			for i := range nd.view.Partitions {
+				p := nd.actual.Partitions[nd.view.Partitions[i].ID]
+				p.LastSuccess = t0.Add(-cfg.MaximumPeriodicity + time.Duration(i+1)*step)
+				nd.actual.Partitions[nd.view.Partitions[i].ID] = p
+			}
+			if got := nd.rp.Plan(nd.view, nd.actual, t0, cfg); len(got.Actions) != 0 || got.RequeueAfter != step {
+				b.Fatalf("first plan: %v, requeue %v (want none, %v)", got.Actions, got.RequeueAfter, step)
+			}
+		}
+		now, k := t0.Add(step), 0
+		turn := func() {
+			nd := &nodes[k]
+			plan := nd.rp.Plan(nd.view, nd.actual, now, cfg)
+			if len(plan.Actions) != 2 || plan.Actions[0].Reason != ReasonPeriodic {
+				b.Fatalf("node %d at %v: plan %v, want a periodic configuration and a start", k, now.Sub(t0), plan.Actions)
+			}
+			for _, a := range plan.Actions {
+				nd.actual.ApplySuccess(a, now)
+				nd.rp.Changed(a.PartitionID)
+			}
+			if k++; k == len(nodes) {
+				k, now = 0, now.Add(step)
+			}
+		}
+		turn()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for b.Loop() {
+			turn()
+		}
+	})
 }
