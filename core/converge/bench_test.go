@@ -155,6 +155,40 @@ func BenchmarkReplan(b *testing.B) {
 			k ^= 1
 		}
 	})
+	// The same on 1,000 nodes planned in turn, each plan's data out of the
+	// processor's caches. One iteration is one node's plan.
+	b.Run("nodes=1000/partitions=300/changed=view", func(b *testing.B) {
+		type node struct {
+			views  [2]model.ComputerView
+			actual Actual
+			rp     Replanner
+			k      int
+		}
+		nodes := make([]node, 1000)
+		for i := range nodes {
+			nd := &nodes[i]
+			view, actual := benchNode(300)
+			nd.actual = actual
+			nd.views = [2]model.ComputerView{cloneView(view), cloneView(view)}
+			nd.views[1].Version++
+			nd.views[1].Partitions[150].Version++
+			for k, v := range nd.views {
+				if got := nd.rp.Plan(v, actual, t0, slaposConfig); len(got.Actions) != 2*k {
+					b.Fatalf("node %d view %d: %d actions, want %d", i, k, len(got.Actions), 2*k)
+				}
+			}
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			nd := &nodes[i]
+			nd.rp.Plan(nd.views[nd.k], nd.actual, t0, slaposConfig)
+			nd.k ^= 1
+			if i++; i == len(nodes) {
+				i = 0
+			}
+		}
+	})
 }
 
 // BenchmarkReplanPeriodic measures the plans of the simulator's most
