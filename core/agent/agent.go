@@ -130,7 +130,8 @@ type Agent struct {
 	dirty bool      // plan at the next pass even if the view is unchanged
 	// replan plans as converge.PlanNode, again only the partitions that
 	// changed or came due: told of every change of actual (Changed after
-	// an action, Reset otherwise).
+	// a partition's action, SoftwareChanged after a release's, Reset
+	// otherwise).
 	replan converge.Replanner
 	// lacks: a partition with an instance to run lacks its release
 	// (waitsForSoftware), valid when lackKnown; the view and the software
@@ -277,6 +278,14 @@ func (a *Agent) resetPlan() {
 	a.lackKnown = false
 }
 
+// softwareChanged makes the next plan plan anew the partitions that run
+// release url, whose record changed, and look again at which partitions
+// lack their software.
+func (a *Agent) softwareChanged(url string) {
+	a.replan.SoftwareChanged(url)
+	a.lackKnown = false
+}
+
 // Wake makes the next pass start at once.
 func (a *Agent) Wake() { a.woken = true }
 
@@ -293,7 +302,7 @@ func (a *Agent) BuildDone(now time.Time, url string, err error) {
 		a.actual.ApplySuccess(act, now)
 	}
 	a.dirty, a.woken = true, true
-	a.resetPlan() // the partitions that wait for it
+	a.softwareChanged(url) // the partitions that wait for it
 }
 
 // Keep puts r in the outbox: it is sent at the next pass that reaches the

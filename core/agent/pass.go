@@ -271,7 +271,7 @@ func (a *Agent) endAction(now time.Time, err error) {
 		a.actual.ApplySuccess(act, now)
 	}
 	if act.PartitionID == "" {
-		a.resetPlan() // a release: the partitions that run it
+		a.softwareChanged(act.URL) // a release: the partitions that run it
 	} else {
 		a.replan.Changed(act.PartitionID)
 	}

@@ -112,6 +112,83 @@ func BenchmarkReplan(b *testing.B) {
 			rp.Plan(view, actual, t0, slaposConfig)
 		}
 	})
+	// A release's record changed (a build done): the partitions that run
+	// it (one in three) are planned anew.
+	b.Run("partitions=300/changed=software", func(b *testing.B) {
+		view, actual := benchNode(300)
+		var rp Replanner
+		want := PlanNode(view, actual, t0, slaposConfig)
+		if got := rp.Plan(view, actual, t0, slaposConfig); !reflect.DeepEqual(got, want) || len(got.Actions) != 0 {
+			b.Fatalf("Replanner: %+v, PlanNode: %+v", got, want)
+		}
+		planned := rp.planned
+		rp.SoftwareChanged(swB)
+		rp.Plan(view, actual, t0, slaposConfig)
+		if n := rp.planned - planned; n != 100 {
+			b.Fatalf("%d partitions planned anew, want the 100 that run %s", n, swB)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			rp.SoftwareChanged(swB)
+			rp.Plan(view, actual, t0, slaposConfig)
+		}
+	})
+	// A new view in which one partition changed: each entry is compared
+	// with its share's.
+	b.Run("partitions=300/changed=view", func(b *testing.B) {
+		view, actual := benchNode(300)
+		var rp Replanner
+		rp.Plan(view, actual, t0, slaposConfig)
+		views := [2]model.ComputerView{cloneView(view), cloneView(view)}
+		views[1].Version++
+		views[1].Partitions[150].Version++
+		for k, v := range views {
+			want := PlanNode(v, actual, t0, slaposConfig)
+			if got := rp.Plan(v, actual, t0, slaposConfig); !reflect.DeepEqual(got, want) || len(got.Actions) != 2*k {
+				b.Fatalf("view %d: Replanner: %+v, PlanNode: %+v", k, got, want)
+			}
+		}
+		b.ReportAllocs()
+		k := 0
+		for b.Loop() {
+			rp.Plan(views[k], actual, t0, slaposConfig)
+			k ^= 1
+		}
+	})
+	// The same on 1,000 nodes planned in turn, each plan's data out of the
+	// processor's caches. One iteration is one node's plan.
+	b.Run("nodes=1000/partitions=300/changed=view", func(b *testing.B) {
+		type node struct {
+			views  [2]model.ComputerView
+			actual Actual
+			rp     Replanner
+			k      int
+		}
+		nodes := make([]node, 1000)
+		for i := range nodes {
+			nd := &nodes[i]
+			view, actual := benchNode(300)
+			nd.actual = actual
+			nd.views = [2]model.ComputerView{cloneView(view), cloneView(view)}
+			nd.views[1].Version++
+			nd.views[1].Partitions[150].Version++
+			for k, v := range nd.views {
+				if got := nd.rp.Plan(v, actual, t0, slaposConfig); len(got.Actions) != 2*k {
+					b.Fatalf("node %d view %d: %d actions, want %d", i, k, len(got.Actions), 2*k)
+				}
+			}
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			nd := &nodes[i]
+			nd.rp.Plan(nd.views[nd.k], nd.actual, t0, slaposConfig)
+			nd.k ^= 1
+			if i++; i == len(nodes) {
+				i = 0
+			}
+		}
+	})
 }
 
 // BenchmarkReplanPeriodic measures the plans of the simulator's most
@@ -148,6 +225,51 @@ func BenchmarkReplanPeriodic(b *testing.B) {
 			}
 			if plan = rp.Plan(view, actual, now, cfg); len(plan.Actions) != 0 || plan.RequeueAfter != step {
 				b.Fatalf("at %v: plan after the actions %v, requeue %v", now.Sub(t0), plan.Actions, plan.RequeueAfter)
+			}
+		}
+		turn()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for b.Loop() {
+			turn()
+		}
+	})
+	// The same on many nodes planned in turn, as a simulator plans its
+	// nodes: each plan finds its node's data out of the processor's
+	// caches. One iteration is one node's turn.
+	b.Run(fmt.Sprintf("nodes=1000/partitions=%d/due=one", n), func(b *testing.B) {
+		type node struct {
+			view   model.ComputerView
+			actual Actual
+			rp     Replanner
+		}
+		nodes := make([]node, 1000)
+		step := cfg.MaximumPeriodicity / n
+		for k := range nodes {
+			nd := &nodes[k]
+			nd.view, nd.actual = benchNode(n)
+			for i := range nd.view.Partitions {
+				p := nd.actual.Partitions[nd.view.Partitions[i].ID]
+				p.LastSuccess = t0.Add(-cfg.MaximumPeriodicity + time.Duration(i+1)*step)
+				nd.actual.Partitions[nd.view.Partitions[i].ID] = p
+			}
+			if got := nd.rp.Plan(nd.view, nd.actual, t0, cfg); len(got.Actions) != 0 || got.RequeueAfter != step {
+				b.Fatalf("first plan: %v, requeue %v (want none, %v)", got.Actions, got.RequeueAfter, step)
+			}
+		}
+		now, k := t0.Add(step), 0
+		turn := func() {
+			nd := &nodes[k]
+			plan := nd.rp.Plan(nd.view, nd.actual, now, cfg)
+			if len(plan.Actions) != 2 || plan.Actions[0].Reason != ReasonPeriodic {
+				b.Fatalf("node %d at %v: plan %v, want a periodic configuration and a start", k, now.Sub(t0), plan.Actions)
+			}
+			for _, a := range plan.Actions {
+				nd.actual.ApplySuccess(a, now)
+				nd.rp.Changed(a.PartitionID)
+			}
+			if k++; k == len(nodes) {
+				k, now = 0, now.Add(step)
 			}
 		}
 		turn()

@@ -46,7 +46,9 @@
 // and the sums of the shares (the partitions with work or notes, the
 // soonest deadline, the soonest moment a share expires), and plans again
 // only the partitions whose view entry changed, that the caller says
-// changed (Changed, Reset), or whose own deadline came. When one partition
+// changed (Changed, Reset), whose release's record or request changed
+// (SoftwareChanged, the view's software list), or whose own deadline
+// came. When one partition
 // of 300 comes due, one is planned, and the plan costs the work of that
 // partition and of the plan's output, not a walk of the 300. It takes a
 // view with the Version and Partitions slice of the last plan's for the

@@ -157,12 +157,7 @@ func (pl *planner) installed(url string) bool {
 // viewRequest finds a release in the view's software list (first entry
 // wins when the list names it twice).
 func (pl *planner) viewRequest(url string) (model.SoftwareRequest, bool) {
-	for i := range pl.desired.Software {
-		if pl.desired.Software[i].URL == url {
-			return pl.desired.Software[i].Requested, true
-		}
-	}
-	return "", false
+	return request(pl.desired.Software, url)
 }
 
 // backoff reports whether work that failed is still waiting for its retry,

@@ -19,10 +19,11 @@ import (
 // 300 partitions.
 //
 // Caller's duties: call Changed for every partition whose Actual entry
-// changed since the last plan (ApplySuccess, ApplyFailure), and Reset
-// when anything else of Actual changed (software, several partitions at
-// once, a record read again), or when in doubt. A view given to Plan is
-// not modified afterwards: a view with the same Version and the same
+// changed since the last plan (ApplySuccess, ApplyFailure),
+// SoftwareChanged for every release whose Actual entry changed, and Reset
+// when anything else of Actual changed (several partitions at once, a
+// record read again), or when in doubt. A view given to Plan is not
+// modified afterwards: a view with the same Version and the same
 // Partitions slice (array and length) as the last plan's is taken for the
 // same view, without comparing its entries; after changing a view's
 // entries in place, call Reset. A view whose partitions are not in
@@ -34,9 +35,12 @@ type Replanner struct {
 	soft    []model.SoftwareView
 	cfg     Config
 	changed []string // partitions Changed since the last plan
-	all     bool     // plan every partition at the next plan
-	ready   bool     // parts match a plan (after the first)
-	planned int      // partitions planned anew, since the start
+	// changedSoft: releases whose entry of Actual (SoftwareChanged) or
+	// whose request in the view changed since the last plan.
+	changedSoft []string
+	all         bool // plan every partition at the next plan
+	ready       bool // parts match a plan (after the first)
+	planned     int  // partitions planned anew, since the start
 
 	// The view of the last plan: its version and partitions' array.
 	viewVersion uint64
@@ -122,10 +126,19 @@ func (r *Replanner) Changed(id string) {
 	}
 }
 
+// SoftwareChanged says release url's entry of Actual changed since the
+// last plan: the partitions whose view entry names it are planned anew
+// (a partition's plan reads only its own release of Actual.Software).
+func (r *Replanner) SoftwareChanged(url string) {
+	if !r.all && !slices.Contains(r.changedSoft, url) {
+		r.changedSoft = append(r.changedSoft, url)
+	}
+}
+
 // Reset makes the next plan plan every partition.
 func (r *Replanner) Reset() {
 	r.all = true
-	r.changed = r.changed[:0]
+	r.changed, r.changedSoft = r.changed[:0], r.changedSoft[:0]
 }
 
 // Plan is PlanNode(desired, actual, now, cfg), planning again only what
@@ -144,23 +157,29 @@ func (r *Replanner) Plan(desired model.ComputerView, actual Actual, now time.Tim
 	// The same view as the last plan's (it is not modified once given).
 	same := r.ready && desired.Version == r.viewVersion && first == r.viewFirst && len(parts) == len(r.parts) &&
 		softFirst == r.softFirst && len(soft) == len(r.soft)
-	if !r.ready || cfg != r.cfg || len(parts) != len(r.parts) || !same && !slices.Equal(soft, r.soft) {
+	if !r.ready || cfg != r.cfg || len(parts) != len(r.parts) {
 		r.all = true
 	}
-	sameView := !r.all && same
 	if !same {
+		if !r.all {
+			r.requestsChanged(soft)
+		}
 		r.soft = append(r.soft[:0], soft...)
 	}
+	sameView := !r.all && same
 	r.cfg, r.viewVersion, r.viewFirst, r.softFirst = cfg, desired.Version, first, softFirst
 	if cap(r.parts) < len(parts) {
 		r.parts = make([]partPlan, len(parts))
 	}
 	r.parts = r.parts[:len(parts)]
-	if !sameView && !r.inOrder(parts) {
+	// A view in natural order is planned partition by partition; its
+	// entries that changed are marked (a new view) on the way.
+	ordered := sameView || r.all && r.inOrder(parts) || !r.all && r.viewChanged(parts)
+	if !ordered {
 		// Planned whole: nothing kept (the next plan plans every
 		// partition).
 		r.ready = false
-		r.changed = r.changed[:0]
+		r.changed, r.changedSoft = r.changed[:0], r.changedSoft[:0]
 		return PlanNode(desired, actual, now, cfg)
 	}
 
@@ -176,7 +195,7 @@ func (r *Replanner) Plan(desired model.ComputerView, actual Actual, now time.Tim
 			r.replan(pl, int32(i), &parts[i])
 		}
 	} else {
-		r.markChanged(parts, sameView)
+		r.markChanged(parts)
 		slices.Sort(r.todo)
 		for _, i := range r.todo {
 			r.replan(pl, i, &parts[i])
@@ -184,8 +203,43 @@ func (r *Replanner) Plan(desired model.ComputerView, actual Actual, now time.Tim
 	}
 	r.todo = r.todo[:0]
 	r.all, r.ready = false, true
-	r.changed = r.changed[:0]
+	r.changed, r.changedSoft = r.changed[:0], r.changedSoft[:0]
 	return r.result(pl)
+}
+
+// requestsChanged adds to changedSoft the releases whose request in the
+// view (soft, against the last plan's) changed: a partition's plan reads
+// the view's software list only for its own release (viewRequest).
+func (r *Replanner) requestsChanged(soft []model.SoftwareView) {
+	if slices.Equal(soft, r.soft) {
+		return
+	}
+	note := func(list []model.SoftwareView) {
+		for i := range list {
+			url := list[i].URL
+			if slices.Contains(r.changedSoft, url) {
+				continue
+			}
+			was, wasListed := request(r.soft, url)
+			is, isListed := request(soft, url)
+			if was != is || wasListed != isListed {
+				r.changedSoft = append(r.changedSoft, url)
+			}
+		}
+	}
+	note(r.soft)
+	note(soft)
+}
+
+// request is url's request in a view's software list (the first entry
+// that names it), as planner.viewRequest reads it.
+func request(soft []model.SoftwareView, url string) (model.SoftwareRequest, bool) {
+	for i := range soft {
+		if soft[i].URL == url {
+			return soft[i].Requested, true
+		}
+	}
+	return "", false
 }
 
 // planner readies the scratch planner for a plan, its buffers emptied
@@ -204,44 +258,65 @@ func (r *Replanner) planner(desired model.ComputerView, actual Actual, now time.
 }
 
 // inOrder reports whether the view's partitions are in natural order,
-// each once. The ids the last plan kept were in order, so an entry with
-// the same id at the same place as its predecessor needs no comparison.
+// each once.
 func (r *Replanner) inOrder(parts []model.PartitionView) bool {
-	kept := !r.all
-	prevSame := false
-	for i := range parts {
-		same := kept && r.parts[i].id == parts[i].ID
-		if i > 0 && !(same && prevSame) && ComparePartitionIDs(parts[i-1].ID, parts[i].ID) >= 0 {
+	for i := 1; i < len(parts); i++ {
+		if ComparePartitionIDs(parts[i-1].ID, parts[i].ID) >= 0 {
 			return false
 		}
-		prevSame = same
 	}
 	return true
 }
 
-// markChanged lists in todo, once each, the partitions to plan anew: those
-// whose view entry changed (when the view is another one), those Changed,
-// and those whose share expired.
-func (r *Replanner) markChanged(parts []model.PartitionView, sameView bool) {
-	mark := func(i int) {
-		if pp := &r.parts[i]; !pp.changed {
-			pp.changed = true
-			r.todo = append(r.todo, int32(i))
+// viewChanged marks the partitions whose entry of a new view differs from
+// the one of their share, and reports whether the view's partitions are in
+// natural order, each once. In one pass over both lists: a new view is
+// read once. NB: when it is not in order, the marks made so far are
+// left: the view is planned whole, and the next plan plans every
+// partition, which drops them. The ids the last plan kept were in
+// order, so an entry with the same id at the same place as its
+// predecessor needs no comparison.
+func (r *Replanner) viewChanged(parts []model.PartitionView) bool {
+	prevSame := false
+	for i := range parts {
+		pp, p := &r.parts[i], &parts[i]
+		same := pp.id == p.ID
+		if i > 0 && !(same && prevSame) && ComparePartitionIDs(parts[i-1].ID, p.ID) >= 0 {
+			return false
+		}
+		prevSame = same
+		if !same || !pp.matches(p) {
+			r.mark(i)
 		}
 	}
-	if !sameView {
+	return true
+}
+
+// mark lists partition i in todo, once.
+func (r *Replanner) mark(i int) {
+	if pp := &r.parts[i]; !pp.changed {
+		pp.changed = true
+		r.todo = append(r.todo, int32(i))
+	}
+}
+
+// markChanged lists in todo, once each, the partitions to plan anew
+// besides those whose view entry changed (viewChanged): those Changed,
+// those running a release in changedSoft, and those whose share expired.
+func (r *Replanner) markChanged(parts []model.PartitionView) {
+	for _, id := range r.changed {
+		if i, ok := r.index(id); ok {
+			r.mark(i)
+		}
+	}
+	if len(r.changedSoft) > 0 {
 		for i := range parts {
-			if !r.parts[i].matches(&parts[i]) {
-				mark(i)
+			if url := parts[i].SoftwareRelease; url != "" && slices.Contains(r.changedSoft, url) {
+				r.mark(i)
 			}
 		}
 	}
-	for _, id := range r.changed {
-		if i, ok := r.index(id); ok {
-			mark(i)
-		}
-	}
-	r.until.due(momentOf(r.pl.now, 0), 1, func(i int32) { mark(int(i)) })
+	r.until.due(momentOf(r.pl.now, 0), 1, func(i int32) { r.mark(int(i)) })
 }
 
 // index finds partition id in the last plan's shares (in natural order):

@@ -36,7 +36,7 @@ func TestReplannerIsPlanNode(t *testing.T) {
 			}
 			total += len(view.Partitions)
 			// What happens next.
-			switch r.IntN(9) {
+			switch r.IntN(10) {
 			case 0: // time passes
 				now = now.Add(time.Duration(r.Int64N(int64(30 * time.Hour))))
 			case 7: // a little time passes: a retry may come due alone
@@ -58,7 +58,7 @@ func TestReplannerIsPlanNode(t *testing.T) {
 						actual.ApplySuccess(a, now)
 					}
 					if a.PartitionID == "" {
-						rp.Reset()
+						rp.SoftwareChanged(a.URL)
 					} else {
 						rp.Changed(a.PartitionID)
 					}
@@ -96,16 +96,50 @@ func TestReplannerIsPlanNode(t *testing.T) {
 				actual = cloneActual(actual)
 				url := softwarePool[r.IntN(len(softwarePool))]
 				s := actual.Software[url]
-				s.Installed = !s.Installed
-				actual.Software[url] = s
-				rp.Reset()
-			case 5: // nothing: planned again at the same moment
-			case 6: // the view's order changes: two entries swap, or it is sorted again
+				switch r.IntN(3) {
+				case 0:
+					s.Installed = !s.Installed
+				case 1:
+					s.Failures, s.LastFailure = s.Failures+1, now.Add(-time.Duration(r.Int64N(int64(2*time.Hour))))
+				default:
+					s = SoftwareActual{}
+				}
+				if s == (SoftwareActual{}) && r.IntN(2) == 0 {
+					delete(actual.Software, url)
+				} else {
+					actual.Software[url] = s
+				}
+				if r.IntN(5) == 0 {
+					rp.Reset()
+				} else {
+					rp.SoftwareChanged(url)
+				}
+			case 9: // the view's software list changes: a request flips, a release comes, goes or is listed twice
 				view = cloneView(view)
-				if n := len(view.Partitions); n > 1 && r.IntN(2) == 0 {
+				url := softwarePool[r.IntN(len(softwarePool))]
+				req := []model.SoftwareRequest{model.SoftwareAvailable, model.SoftwareDestroyed}[r.IntN(2)]
+				switch i := slices.IndexFunc(view.Software, func(s model.SoftwareView) bool { return s.URL == url }); {
+				case i < 0 || r.IntN(3) == 0:
+					view.Software = append(view.Software, model.SoftwareView{URL: url, Requested: req})
+				case r.IntN(2) == 0:
+					view.Software[i].Requested = req
+				default:
+					view.Software = slices.Delete(view.Software, i, i+1)
+				}
+			case 5: // nothing: planned again at the same moment
+			case 6: // the view's order changes: two entries swap, the last one is another partition, or it is sorted again
+				view = cloneView(view)
+				n := len(view.Partitions)
+				switch k := r.IntN(3); {
+				case n > 1 && k == 0:
 					i, j := r.IntN(n), r.IntN(n)
 					view.Partitions[i], view.Partitions[j] = view.Partitions[j], view.Partitions[i]
-				} else {
+				case n > 0 && k == 1: // in order still if it was: actual may know the new one
+					last := &view.Partitions[n-1]
+					var num int
+					fmt.Sscanf(last.ID, "slappart%d", &num)
+					last.ID = fmt.Sprintf("slappart%d", num+1+r.IntN(2))
+				default:
 					slices.SortStableFunc(view.Partitions, func(a, b model.PartitionView) int { return ComparePartitionIDs(a.ID, b.ID) })
 				}
 			}
