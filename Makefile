@@ -119,7 +119,7 @@ stop: ## stop the local grid
 sim: build ## run the baseline simulation scenario into out/sim/baseline
 	$(BIN) sim run fixtures/scenarios/baseline.yaml --seed 1 --out out/sim/baseline
 
-bench: build ## Go benchmarks of core/ (for benchstat), then `slapgo bench all`, into bench/results, and README's Performance table
+bench: build test-deps ## Go benchmarks of core/ (for benchstat), then `slapgo bench all` (its storms need busybox and useradd), into bench/results, and README's Performance table
 	mkdir -p bench/results
 	$(GO) test -run '^$$' -bench . -count 5 ./core/... > bench/results/go-bench.txt \
 		|| { cat bench/results/go-bench.txt; exit 1; }
