@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"image"
 	"image/color"
 	"image/png"
 	"os"
 	"path/filepath"
 	"slices"
 
+	"git.sr.ht/~sbinet/gg"
 	"github.com/slapgo/slapgo/sim"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -156,10 +158,11 @@ func WriteFigures(dir string, res *sim.Result) ([]string, error) {
 		return nil, errors.New("output: no samples to plot")
 	}
 	var files []string
+	var px pixels
 	for _, fg := range figures(res) {
 		for _, ext := range []string{".png", ".svg"} {
 			path := filepath.Join(dir, fg.name+ext)
-			if err := drawFigure(path, ext, fg, res); err != nil {
+			if err := drawFigure(path, ext, fg, res, &px); err != nil {
 				return files, err
 			}
 			files = append(files, path)
@@ -168,7 +171,66 @@ func WriteFigures(dir string, res *sim.Result) ([]string, error) {
 	return files, nil
 }
 
-func drawFigure(path, ext string, fg figure, res *sim.Result) error {
+// figureDPI is the resolution of the PNG figures.
+const figureDPI = 110
+
+// pixels is the memory the PNG figures of a run are drawn into, one after
+// the other: each figure's canvas reuses it.
+type pixels struct{ buf []uint8 }
+
+// canvas is a white PNG canvas of w × h at figureDPI over px's memory. It
+// is the canvas vgimg.NewWith(UseWH(w, h), UseDPI(figureDPI)) makes, drawn
+// straight into its image: that one copies a fresh image into another
+// (gg.NewContextForImage), a full figure of memory moved for nothing.
+func (px *pixels) canvas(w, h vg.Length) *vgimg.Canvas {
+	r := image.Rect(0, 0, int(w/vg.Inch*figureDPI+0.5), int(h/vg.Inch*figureDPI+0.5))
+	n := 4 * r.Dx() * r.Dy()
+	if cap(px.buf) < n {
+		px.buf = make([]uint8, n)
+	}
+	img := &image.RGBA{Pix: px.buf[:n], Stride: 4 * r.Dx(), Rect: r}
+	ctx := gg.NewContextForRGBA(img)
+	// As vgimg.NewWith sets up a context it makes itself.
+	ctx.SetLineCapButt()
+	ctx.InvertY()
+	// The background (white) is painted over the whole image by NewWith.
+	return vgimg.NewWith(vgimg.UseImageWithContext(img, ctx), vgimg.UseDPI(figureDPI))
+}
+
+func drawFigure(path, ext string, fg figure, res *sim.Result, px *pixels) error {
+	render, w, h, err := layout(path, fg, res)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	if ext == ".png" {
+		c := px.canvas(w, h)
+		render(draw.New(c))
+		// BestSpeed: the same pixels, deflated at a third of the CPU
+		// (a figure is a few flat colours: the file grows little).
+		b := bufio.NewWriter(f)
+		if err = pngEncoder.Encode(b, c.Image()); err == nil {
+			err = b.Flush()
+		}
+	} else {
+		c := vgsvg.New(w, h)
+		render(draw.New(c))
+		_, err = c.WriteTo(f)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("output: %s: %w", path, err)
+	}
+	return nil
+}
+
+// layout lays a figure out: render draws it on a canvas of w × h.
+func layout(path string, fg figure, res *sim.Result) (render func(draw.Canvas), w, h vg.Length, err error) {
 	s := &res.Summary
 	hash := s.TraceHash
 	if len(hash) > 16 {
@@ -177,7 +239,7 @@ func drawFigure(path, ext string, fg figure, res *sim.Result) error {
 	caption := fmt.Sprintf("scenario %s · seed %d · trace %s", s.Scenario, s.Seed, hash)
 	const legendW = 2.6 * vg.Inch
 	w, ph := 11*vg.Inch, 2.8*vg.Inch
-	h := ph * vg.Length(len(fg.panels))
+	h = ph * vg.Length(len(fg.panels))
 	type drawn struct {
 		p   *plot.Plot
 		leg plot.Legend
@@ -210,7 +272,7 @@ func drawFigure(path, ext string, fg figure, res *sim.Result) error {
 			if m.To > m.From {
 				poly, err := plotter.NewPolygon(plotter.XYs{{X: m.From, Y: 0}, {X: m.To, Y: 0}, {X: m.To, Y: yMax}, {X: m.From, Y: yMax}})
 				if err != nil {
-					return fmt.Errorf("output: %s: %w", path, err)
+					return nil, 0, 0, fmt.Errorf("output: %s: %w", path, err)
 				}
 				poly.Color = c
 				poly.LineStyle.Width = 0
@@ -221,7 +283,7 @@ func drawFigure(path, ext string, fg figure, res *sim.Result) error {
 			} else {
 				l, err := plotter.NewLine(plotter.XYs{{X: m.From, Y: 0}, {X: m.From, Y: yMax}})
 				if err != nil {
-					return fmt.Errorf("output: %s: %w", path, err)
+					return nil, 0, 0, fmt.Errorf("output: %s: %w", path, err)
 				}
 				l.Color = c
 				l.Width = vg.Points(1.5)
@@ -240,7 +302,7 @@ func drawFigure(path, ext string, fg figure, res *sim.Result) error {
 			}
 			l, err := plotter.NewLine(pts)
 			if err != nil {
-				return fmt.Errorf("output: %s: %w", path, err)
+				return nil, 0, 0, fmt.Errorf("output: %s: %w", path, err)
 			}
 			l.Color = lineColors[ci%len(lineColors)]
 			l.Width = vg.Points(1.2)
@@ -249,7 +311,7 @@ func drawFigure(path, ext string, fg figure, res *sim.Result) error {
 		}
 		ds = append(ds, drawn{p, leg})
 	}
-	render := func(dc draw.Canvas) {
+	render = func(dc draw.Canvas) {
 		// Aligned: every panel's time axis spans the same width.
 		col := make([][]*plot.Plot, len(ds))
 		for i, d := range ds {
@@ -266,32 +328,5 @@ func drawFigure(path, ext string, fg figure, res *sim.Result) error {
 			d.leg.Draw(leg)
 		}
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("output: %w", err)
-	}
-	if ext == ".png" {
-		c := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(110))
-		dc := draw.New(c)
-		dc.SetColor(color.White)
-		dc.Fill(dc.Rectangle.Path())
-		render(dc)
-		// BestSpeed: the same pixels, deflated at a third of the CPU
-		// (a figure is a few flat colours: the file grows little).
-		b := bufio.NewWriter(f)
-		if err = pngEncoder.Encode(b, c.Image()); err == nil {
-			err = b.Flush()
-		}
-	} else {
-		c := vgsvg.New(w, h)
-		render(draw.New(c))
-		_, err = c.WriteTo(f)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("output: %s: %w", path, err)
-	}
-	return nil
+	return render, w, h, nil
 }
