@@ -282,8 +282,8 @@ func (s *engine) handOver(ii, di int32, atSale func()) bool {
 	if running {
 		s.setRunning(r, true) // the buyer's starts
 	}
-	r.rev++
-	r.user, r.sla, r.stype = user, d.sla, d.stype
+	r.nextRevision(user)
+	r.sla, r.stype = d.sla, d.stype
 	r.serveVersion = res.Instance.Version
 	return true
 }

@@ -260,7 +260,9 @@ func newEngine(sc *scenario.Scenario, opts Options) (*engine, error) {
 			KeepMovements: *sc.Master.KeepMovements,
 			// Each node's agent holds only the latest view of its computer;
 			// observe reads each command's mutations and keeps none.
-			ViewReplacesPrevious: true, MutationsShareEntities: true}),
+			ViewReplacesPrevious: true, MutationsShareEntities: true,
+			// A request's parameters are a map per revision (inst.params).
+			RequestParametersHandedOver: true}),
 		convCfg: converge.Config{MaximumPeriodicity: sc.Agent.MaximumPeriodicity.D(),
 			RetryBase: sc.Agent.RetryBase.D(), RetryMax: sc.Agent.RetryMax.D()},
 		trace:    newTracer(opts.Trace),

@@ -44,6 +44,9 @@ type inst struct {
 	user  string // its "user" parameter; "rev" is rev (see params)
 	sla   map[string]string
 	rev   int
+	// pm is params() of revision rev, built once and handed over to the
+	// master (master.Config.RequestParametersHandedOver): never changed.
+	pm map[string]string
 	// placedAt is -1 until placed.
 	placedAt     int64
 	soldAt       int64
@@ -258,10 +261,23 @@ func (s *engine) unhold(r *inst) {
 	}
 }
 
-// params are the instance's parameters: its user and revision. The
-// master keeps its own copy; the simulation keeps only what builds them.
+// params are the instance's parameters: its user and revision. One map
+// per revision, which the master keeps as it is; the simulation drops it
+// when the instance ends.
 func (r *inst) params() map[string]string {
-	return map[string]string{"user": r.user, "rev": strconv.Itoa(r.rev)}
+	if r.pm == nil {
+		r.pm = map[string]string{"user": r.user, "rev": strconv.Itoa(r.rev)}
+	}
+	return r.pm
+}
+
+// nextRevision changes the instance's parameters to its next revision
+// for user (the user and the revision are written here only): a new map
+// for the master to keep, the one it holds left as it is.
+func (r *inst) nextRevision(user string) {
+	r.user = user
+	r.rev++
+	r.pm = nil
 }
 
 func (s *engine) requestCmd(r *inst, state model.RequestedState) master.Request {
@@ -532,6 +548,7 @@ func (s *engine) destroy(ii int32) {
 // instEnded settles a record that will hold nothing any more.
 func (s *engine) instEnded(ii int32) {
 	r := s.insts[ii]
+	r.pm = nil
 	s.removeLive(ii)
 	switch r.kind {
 	case kindSpec:
@@ -607,7 +624,7 @@ func (s *engine) paramChange() {
 // done, when set, gets the new version.
 func (s *engine) changeParameters(ii int32, done func(version uint64)) {
 	r := s.insts[ii]
-	r.rev++
+	r.nextRevision(r.user)
 	s.submit(0, s.requestCmd(r, ""), func(res master.Result, err error) {
 		if err == nil && done != nil && res.Instance != nil {
 			done(res.Instance.Version)
@@ -663,7 +680,7 @@ func (s *engine) storm(i int32) {
 			s.submit(0, master.Bang{By: s.persons[r.owner].actor, InstanceGUID: r.guid, Message: "storm"}, doneOne)
 			continue
 		}
-		r.rev++
+		r.nextRevision(r.user)
 		s.submit(0, s.requestCmd(r, ""), doneOne)
 	}
 }

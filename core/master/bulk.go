@@ -58,6 +58,15 @@ func (s *State) keep(m map[string]string) map[string]string {
 	return maps.Clone(m)
 }
 
+// keepParameters is keep for a Request's parameters (see
+// Config.RequestParametersHandedOver).
+func (s *State) keepParameters(m map[string]string) map[string]string {
+	if s.cfg.RequestParametersHandedOver {
+		return m
+	}
+	return s.keep(m)
+}
+
 // reserve sizes the instance indexes for the instances the requests among
 // cmds may create.
 func (s *State) reserve(cmds []Command) {

@@ -102,7 +102,7 @@ func (s *State) request(now time.Time, c Request) (Result, error) {
 	inst := &model.Instance{
 		GUID: "SOFTINST-" + strconv.FormatUint(s.meta.Instances, 10), Title: c.Title, Owner: owner,
 		RootTitle: rootTitle, RequesterGUID: requester, SoftwareRelease: c.SoftwareRelease,
-		SoftwareType: stype, Parameters: s.keep(c.Parameters), SLA: sla, Shared: c.Shared,
+		SoftwareType: stype, Parameters: s.keepParameters(c.Parameters), SLA: sla, Shared: c.Shared,
 		OwnState: own, RequestedState: effectiveState(own, root), CreatedAt: now,
 	}
 	inst.Version = s.tick()
@@ -144,7 +144,7 @@ func (s *State) updateInstance(now time.Time, inst *model.Instance, c Request, s
 	}
 	if !maps.Equal(inst.Parameters, c.Parameters) && !(len(inst.Parameters) == 0 && len(c.Parameters) == 0) {
 		s.charge(inst, -1)
-		inst.Parameters = maps.Clone(c.Parameters)
+		inst.Parameters = s.keepParameters(c.Parameters)
 		s.charge(inst, 1)
 		changed = true
 	}
@@ -783,8 +783,7 @@ func (s *State) partitionDestroyed(now time.Time, c PartitionDestroyed) (Result,
 	}
 	res := Result{Placed: placed, Changed: true}
 	if inst != nil {
-		info := s.info(inst)
-		res.Instance = &info
+		res.Instance = s.instanceResult(s.info(inst))
 	}
 	return res, nil
 }

@@ -413,3 +413,32 @@ func TestPublicationBumpsRequester(t *testing.T) {
 		t.Errorf("a root publishing bumped itself: %d, then %d", r1, r3)
 	}
 }
+
+// A request's parameters are copied, unless the configuration hands them
+// over (the simulator, which never changes a map it sent): then the state
+// keeps the caller's map, for a new instance and for a change alike.
+func TestRequestParametersHandedOver(t *testing.T) {
+	for _, handed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("handed=%v", handed), func(t *testing.T) {
+			cfg := master.DefaultConfig()
+			cfg.RequestParametersHandedOver = handed
+			g := newGridConfig(t, cfg, 1, 2)
+			for i, rev := range []string{"1", "2"} {
+				params := map[string]string{"rev": rev}
+				guid := g.request("a", params).GUID
+				params["rev"] = "changed by the caller"
+				info, err := g.s.Instance(model.Admin, guid)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := rev
+				if handed {
+					want = "changed by the caller"
+				}
+				if got := info.Parameters["rev"]; got != want {
+					t.Errorf("request %d: the state holds rev=%q, want %q", i, got, want)
+				}
+			}
+		})
+	}
+}

@@ -355,13 +355,15 @@ func TestMutationsStayAsReturned(t *testing.T) {
 }
 
 // TestMutationsShareEntities: a master that shares its entities with the
-// mutations it returns returns, read at once, what a copying master returns,
-// and the entities shared are its own (a later command shows in them).
+// mutations it returns (and keeps the parameter maps of requests as they
+// come) returns, read at once, what a copying master returns, and the
+// entities shared are its own (a later command shows in them).
 func TestMutationsShareEntities(t *testing.T) {
 	for seed := range uint64(10) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			copying := master.New(master.Config{Policy: "random", KeepMovements: true})
-			sharing := master.New(master.Config{Policy: "random", KeepMovements: true, MutationsShareEntities: true})
+			sharing := master.New(master.Config{Policy: "random", KeepMovements: true, MutationsShareEntities: true,
+				RequestParametersHandedOver: true})
 			g := newCommandGen(t, copying, seed+3000)
 			newCommandGen(t, sharing, seed+3000) // its persons
 			var shared []*model.Instance

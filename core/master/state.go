@@ -43,10 +43,16 @@ type Config struct {
 	// entity a command changes is most of what it allocates. The slice of
 	// mutations Apply returns is reused by its next call too, and so are
 	// the Result.Instance of the commands a node or a requester sends all
-	// day (Request, SetConnection, ReportPartition) and the
-	// Result.Computer of Contact: read them before the next call. Off (a
+	// day (Request, SetConnection, ReportPartition, PartitionDestroyed)
+	// and the Result.Computer of Contact: read them before the next call. Off (a
 	// shell that persists the mutations after the fact): each is a copy.
 	MutationsShareEntities bool
+	// RequestParametersHandedOver: the Parameters map of a Request becomes
+	// the instance's own, not a copy. For a caller that builds a map for
+	// each revision of an instance's parameters and never changes it once
+	// sent, like the simulator (a copy per request is most of what a
+	// request that changes nothing allocates). Off: the state keeps a copy.
+	RequestParametersHandedOver bool
 	// AllowLocalSoftwareURLs accepts file:// software release URLs (a
 	// grid on one machine, test harnesses); otherwise only network URLs.
 	AllowLocalSoftwareURLs bool
@@ -212,7 +218,14 @@ func (s *State) indexInstance(i *model.Instance) {
 
 // treeMembers returns the guids of the live members of a tree, sorted.
 func (s *State) treeMembers(t instKey) []string {
-	return slices.SortedFunc(s.trees[t].all(), compareGUID)
+	m := s.trees[t]
+	if m.many == nil {
+		if m.one == "" {
+			return nil
+		}
+		return []string{m.one} // a root alone, as most are
+	}
+	return slices.SortedFunc(m.all(), compareGUID)
 }
 
 // compareGUID orders SOFTINST-2 before SOFTINST-10.

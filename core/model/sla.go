@@ -51,13 +51,21 @@ type SLA struct {
 // lists the accepted ones: a typo must never silently widen a placement.
 func ParseSLA(raw map[string]string) (SLA, error) {
 	var s SLA
-	for _, k := range slices.Sorted(maps.Keys(raw)) {
+	// In order, for the first error to be the same every time; an SLA
+	// has a few keys, which a buffer on the stack holds.
+	var buf [8]string
+	keys := buf[:0]
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
 		v := raw[k]
 		if err := ValidateText("sla key", k); err != nil {
 			return SLA{}, err
 		}
-		if err := ValidateText("sla "+k, v); err != nil {
-			return SLA{}, err
+		if !isText(v) {
+			return SLA{}, ValidateText("sla "+k, v)
 		}
 		var err error
 		switch {
