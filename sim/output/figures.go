@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -171,6 +172,61 @@ func WriteFigures(dir string, res *sim.Result) ([]string, error) {
 	return files, nil
 }
 
+// edgeLine is a plotter.Line that gives its plot only the glyph boxes
+// that can pad it: of its points the plot keeps (none outside the axes),
+// the leftmost, the rightmost, the lowest and the highest. A Line gives
+// one box per point, all of one size, and the plot pads for the outermost
+// horizontally and vertically (four times per panel drawn): the padding
+// is the same, without a box for each of hundreds of samples.
+type edgeLine struct{ *plotter.Line }
+
+func (l edgeLine) GlyphBoxes(p *plot.Plot) []plot.GlyphBox {
+	r := 0.5 * l.LineStyle.Width
+	if r <= 0 {
+		return nil // boxes of no size pad nothing
+	}
+	rect := vg.Rectangle{Min: vg.Point{X: -r, Y: -r}, Max: vg.Point{X: r, Y: r}}
+	var edge [4]plot.GlyphBox // leftmost, rightmost, lowest, highest
+	var haveX, haveY bool
+	for i := range l.XYs.Len() {
+		x, y := l.XY(i)
+		b := plot.GlyphBox{X: p.X.Norm(x), Y: p.Y.Norm(y), Rectangle: rect}
+		if b.X < 0 || b.X > 1 || b.Y < 0 || b.Y > 1 {
+			continue // the plot drops it
+		}
+		// A NaN coordinate pads nothing along its axis, but the box
+		// still pads along the other.
+		if !math.IsNaN(b.X) {
+			switch {
+			case !haveX:
+				edge[0], edge[1], haveX = b, b, true
+			case b.X < edge[0].X:
+				edge[0] = b
+			case b.X > edge[1].X:
+				edge[1] = b
+			}
+		}
+		if !math.IsNaN(b.Y) {
+			switch {
+			case !haveY:
+				edge[2], edge[3], haveY = b, b, true
+			case b.Y < edge[2].Y:
+				edge[2] = b
+			case b.Y > edge[3].Y:
+				edge[3] = b
+			}
+		}
+	}
+	out := make([]plot.GlyphBox, 0, 4)
+	if haveX {
+		out = append(out, edge[0], edge[1])
+	}
+	if haveY {
+		out = append(out, edge[2], edge[3])
+	}
+	return out
+}
+
 // figureDPI is the resolution of the PNG figures.
 const figureDPI = 110
 
@@ -306,7 +362,7 @@ func layout(path string, fg figure, res *sim.Result) (render func(draw.Canvas), 
 			}
 			l.Color = lineColors[ci%len(lineColors)]
 			l.Width = vg.Points(1.2)
-			p.Add(l)
+			p.Add(edgeLine{l})
 			leg.Add(c.label, l)
 		}
 		ds = append(ds, drawn{p, leg})
