@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/slapgo/slapgo/core/agent"
 	"github.com/slapgo/slapgo/core/master"
 	"github.com/slapgo/slapgo/core/model"
 )
@@ -13,12 +14,19 @@ import (
 // went down before it handled the command.
 var errMasterDown = errors.New("sim: master unreachable")
 
-// pendingCmd is a command sent to the master and not applied yet.
+// pendingCmd is a command sent to the master and not applied yet, and
+// what to do with its result (settle).
 type pendingCmd struct {
 	cmd   master.Command
 	done  func(master.Result, error)
 	epoch uint32 // master epoch when it arrived: an outage in between loses it
 	bind  int32  // instance record a new instance binds to, or -1
+	// A node's report or publication is settled from these, not by a
+	// closure: the commands nodes send most then allocate one thing less.
+	node  int32 // the node that sent the report or publication, or -1
+	isRep bool  // rep, else pub
+	rep   agent.Report
+	pub   agent.Publication
 }
 
 // submit sends a command to the master. It arrives after latency and
@@ -28,20 +36,23 @@ type pendingCmd struct {
 // or with errMasterDown when the master is down when it is sent or when it
 // arrives, or goes down before applying it.
 func (s *engine) submit(latency time.Duration, cmd master.Command, done func(master.Result, error)) {
-	s.submitBind(latency, cmd, -1, done)
+	s.send(latency, pendingCmd{cmd: cmd, done: done, bind: -1, node: -1})
 }
 
 // submitBind is submit for the request of a new instance: the instance
 // core/master creates binds to record bind.
 func (s *engine) submitBind(latency time.Duration, cmd master.Command, bind int32, done func(master.Result, error)) {
+	s.send(latency, pendingCmd{cmd: cmd, done: done, bind: bind, node: -1})
+}
+
+// send is submit of p, whose result settle hands on.
+func (s *engine) send(latency time.Duration, p pendingCmd) {
 	if !s.masterUp {
-		if done != nil {
-			done(master.Result{}, errMasterDown)
-		}
+		s.settle(&p, master.Result{}, errMasterDown)
 		return
 	}
 	var ref int32
-	p := pendingCmd{cmd: cmd, done: done, epoch: s.masterEpoch, bind: bind}
+	p.epoch = s.masterEpoch
 	if n := len(s.freeCmds); n > 0 {
 		ref = s.freeCmds[n-1]
 		s.freeCmds = s.freeCmds[:n-1]
@@ -52,6 +63,20 @@ func (s *engine) submitBind(latency time.Duration, cmd master.Command, bind int3
 	}
 	s.inTransit++
 	s.schedule(evMasterArrive, s.now+int64(latency), -1, ref)
+}
+
+// settle hands the result of p on: to its done, or to the node whose
+// report or publication it is.
+func (s *engine) settle(p *pendingCmd, res master.Result, err error) {
+	switch {
+	case p.done != nil:
+		p.done(res, err)
+	case p.node < 0:
+	case p.isRep:
+		s.reportSettled(s.nodes[p.node], p.rep, err)
+	default:
+		s.publicationSettled(s.nodes[p.node], p.pub, err)
+	}
 }
 
 // masterArrive: a command reaches the master and takes its place in the
@@ -87,9 +112,7 @@ func (s *engine) loseCmd(ref int32) {
 	s.cmds[ref] = pendingCmd{}
 	s.freeCmds = append(s.freeCmds, ref)
 	s.stats.CommandsLost++
-	if p.done != nil {
-		p.done(master.Result{}, errMasterDown)
-	}
+	s.settle(&p, master.Result{}, errMasterDown)
 }
 
 func (s *engine) masterApply(ref int32) {
@@ -103,9 +126,7 @@ func (s *engine) masterApply(ref int32) {
 	s.binding = p.bind
 	res, err := s.apply(p.cmd)
 	s.binding = -1
-	if p.done != nil {
-		p.done(res, err)
-	}
+	s.settle(&p, res, err)
 	s.serveNext()
 }
 

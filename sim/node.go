@@ -371,19 +371,23 @@ func (s *engine) report(n *node, r agent.Report) agent.Outcome {
 	default:
 		cmd = master.ReportSoftware{By: n.actor, ComputerID: n.id, URL: r.URL, State: r.Software, Error: r.Error}
 	}
-	s.submit(s.latency(n), cmd, func(_ master.Result, err error) {
-		if err == errMasterDown {
-			n.ag.Keep(r) // sent again at the next pass that reaches the master
-			return
-		}
-		if err != nil && r.Kind == agent.ReportDestroyed {
-			s.stats.DestroyedRefused++
-		}
-		if err == nil && r.Kind == agent.ReportState && r.State == model.ReportedStarted {
-			s.reportedStarted(n, r)
-		}
-	})
+	s.send(s.latency(n), pendingCmd{cmd: cmd, bind: -1, node: n.idx, isRep: true, rep: r})
 	return agent.OK()
+}
+
+// reportSettled: the master applied n's report r, refused it, or could
+// not be reached.
+func (s *engine) reportSettled(n *node, r agent.Report, err error) {
+	if err == errMasterDown {
+		n.ag.Keep(r) // sent again at the next pass that reaches the master
+		return
+	}
+	if err != nil && r.Kind == agent.ReportDestroyed {
+		s.stats.DestroyedRefused++
+	}
+	if err == nil && r.Kind == agent.ReportState && r.State == model.ReportedStarted {
+		s.reportedStarted(n, r)
+	}
 }
 
 // publish sends connection parameters to the master. When the master
@@ -396,16 +400,20 @@ func (s *engine) publish(n *node, e agent.Effect) agent.Outcome {
 	}
 	s.stats.Publications++
 	p := agent.Publication{PartitionID: e.PartitionID, InstanceGUID: e.InstanceGUID, SharedGUID: e.SharedGUID, Parameters: e.Parameters}
-	s.submit(s.latency(n), master.SetConnection{By: n.actor, ComputerID: n.id, PartitionID: e.PartitionID,
-		SharedGUID: e.SharedGUID, Parameters: e.Parameters}, func(_ master.Result, err error) {
-		switch {
-		case err == errMasterDown:
-			n.ag.KeepPublication(p)
-		case err != nil:
-			s.stats.PublicationsRefused++
-		}
-	})
+	s.send(s.latency(n), pendingCmd{cmd: master.SetConnection{By: n.actor, ComputerID: n.id, PartitionID: e.PartitionID,
+		SharedGUID: e.SharedGUID, Parameters: e.Parameters}, bind: -1, node: n.idx, pub: p})
 	return agent.OK()
+}
+
+// publicationSettled: the master applied n's publication p, refused it,
+// or could not be reached.
+func (s *engine) publicationSettled(n *node, p agent.Publication, err error) {
+	switch {
+	case err == errMasterDown:
+		n.ag.KeepPublication(p)
+	case err != nil:
+		s.stats.PublicationsRefused++
+	}
 }
 
 // instMemo is what a node worked out about the instance in one of its
