@@ -21,13 +21,24 @@ type pendingCmd struct {
 	done  func(master.Result, error)
 	epoch uint32 // master epoch when it arrived: an outage in between loses it
 	bind  int32  // instance record a new instance binds to, or -1
-	// A node's report or publication is settled from these, not by a
-	// closure: the commands nodes send most then allocate one thing less.
-	node  int32 // the node that sent the report or publication, or -1
-	isRep bool  // rep, else pub
-	rep   agent.Report
-	pub   agent.Publication
+	// The commands sent most are settled from these, not by a closure
+	// (one allocation less each): a node's report or publication, the
+	// request of a new instance (bind).
+	settle settleKind
+	node   int32 // the node that sent the report or publication
+	rep    agent.Report
+	pub    agent.Publication
 }
+
+// settleKind says how a pendingCmd without done is settled.
+type settleKind uint8
+
+const (
+	settleNothing     settleKind = iota
+	settleReport                 // reportSettled(node, rep)
+	settlePublication            // publicationSettled(node, pub)
+	settleNewInstance            // newRequestDone(bind)
+)
 
 // submit sends a command to the master. It arrives after latency and
 // queues in arrival order behind the commands that arrived before it: the
@@ -36,13 +47,13 @@ type pendingCmd struct {
 // or with errMasterDown when the master is down when it is sent or when it
 // arrives, or goes down before applying it.
 func (s *engine) submit(latency time.Duration, cmd master.Command, done func(master.Result, error)) {
-	s.send(latency, pendingCmd{cmd: cmd, done: done, bind: -1, node: -1})
+	s.send(latency, pendingCmd{cmd: cmd, done: done, bind: -1})
 }
 
-// submitBind is submit for the request of a new instance: the instance
-// core/master creates binds to record bind.
-func (s *engine) submitBind(latency time.Duration, cmd master.Command, bind int32, done func(master.Result, error)) {
-	s.send(latency, pendingCmd{cmd: cmd, done: done, bind: bind, node: -1})
+// submitNew is submit for the request of a new instance: the instance
+// core/master creates binds to record ii, and newRequestDone settles it.
+func (s *engine) submitNew(latency time.Duration, cmd master.Command, ii int32) {
+	s.send(latency, pendingCmd{cmd: cmd, bind: ii, settle: settleNewInstance})
 }
 
 // send is submit of p, whose result settle hands on.
@@ -65,17 +76,19 @@ func (s *engine) send(latency time.Duration, p pendingCmd) {
 	s.schedule(evMasterArrive, s.now+int64(latency), -1, ref)
 }
 
-// settle hands the result of p on: to its done, or to the node whose
-// report or publication it is.
+// settle hands the result of p on: to its done, or as its settle says.
 func (s *engine) settle(p *pendingCmd, res master.Result, err error) {
-	switch {
-	case p.done != nil:
+	if p.done != nil {
 		p.done(res, err)
-	case p.node < 0:
-	case p.isRep:
+		return
+	}
+	switch p.settle {
+	case settleReport:
 		s.reportSettled(s.nodes[p.node], p.rep, err)
-	default:
+	case settlePublication:
 		s.publicationSettled(s.nodes[p.node], p.pub, err)
+	case settleNewInstance:
+		s.newRequestDone(p.bind, res, err)
 	}
 }
 

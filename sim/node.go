@@ -371,7 +371,7 @@ func (s *engine) report(n *node, r agent.Report) agent.Outcome {
 	default:
 		cmd = master.ReportSoftware{By: n.actor, ComputerID: n.id, URL: r.URL, State: r.Software, Error: r.Error}
 	}
-	s.send(s.latency(n), pendingCmd{cmd: cmd, bind: -1, node: n.idx, isRep: true, rep: r})
+	s.send(s.latency(n), pendingCmd{cmd: cmd, bind: -1, settle: settleReport, node: n.idx, rep: r})
 	return agent.OK()
 }
 
@@ -401,7 +401,7 @@ func (s *engine) publish(n *node, e agent.Effect) agent.Outcome {
 	s.stats.Publications++
 	p := agent.Publication{PartitionID: e.PartitionID, InstanceGUID: e.InstanceGUID, SharedGUID: e.SharedGUID, Parameters: e.Parameters}
 	s.send(s.latency(n), pendingCmd{cmd: master.SetConnection{By: n.actor, ComputerID: n.id, PartitionID: e.PartitionID,
-		SharedGUID: e.SharedGUID, Parameters: e.Parameters}, bind: -1, node: n.idx, pub: p})
+		SharedGUID: e.SharedGUID, Parameters: e.Parameters}, bind: -1, settle: settlePublication, node: n.idx, pub: p})
 	return agent.OK()
 }
 

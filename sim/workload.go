@@ -292,9 +292,7 @@ func (s *engine) sendNew(ii int32) {
 	if r.kind == kindSpec {
 		s.stats.SpecRequests++
 	}
-	s.submitBind(0, s.requestCmd(r, model.StateStarted), ii, func(res master.Result, err error) {
-		s.newRequestDone(ii, res, err)
-	})
+	s.submitNew(0, s.requestCmd(r, model.StateStarted), ii)
 }
 
 func (s *engine) newRequestDone(ii int32, res master.Result, err error) {
