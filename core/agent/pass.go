@@ -224,8 +224,10 @@ func (a *Agent) actionRan(now time.Time, o Outcome) {
 		if len(o.Connection) > 0 {
 			a.pubs = append(a.pubs, publication{params: o.Connection})
 		}
-		for _, guid := range slices.Sorted(maps.Keys(o.Shared)) {
-			a.pubs = append(a.pubs, publication{shared: guid, params: o.Shared[guid]})
+		if len(o.Shared) > 0 { // most host none: no sorting of nothing
+			for _, guid := range slices.Sorted(maps.Keys(o.Shared)) {
+				a.pubs = append(a.pubs, publication{shared: guid, params: o.Shared[guid]})
+			}
 		}
 		if len(a.pubs) > 0 {
 			a.actStep = stepPublish

@@ -316,14 +316,16 @@ func (s *State) destroyInstance(now time.Time, inst *model.Instance) {
 	default:
 		s.bumpInstance(inst)
 		// Its shared instances look for another host.
-		for _, g := range slices.SortedFunc(maps.Keys(s.hosted[inst.GUID]), compareGUID) {
-			sh := s.instances[g]
-			sh.HostGUID, sh.ComputerID = "", ""
-			s.pending.add(sh)
-			s.recordPending(sh, "its host "+inst.GUID+" is being destroyed")
-			sh.PendingReason = "its host " + inst.GUID + " is being destroyed"
-			sh.Version = s.tick()
-			s.recordInstance(sh)
+		if hosted := s.hosted[inst.GUID]; len(hosted) > 0 { // most host none
+			for _, g := range slices.SortedFunc(maps.Keys(hosted), compareGUID) {
+				sh := s.instances[g]
+				sh.HostGUID, sh.ComputerID = "", ""
+				s.pending.add(sh)
+				s.recordPending(sh, "its host "+inst.GUID+" is being destroyed")
+				sh.PendingReason = "its host " + inst.GUID + " is being destroyed"
+				sh.Version = s.tick()
+				s.recordInstance(sh)
+			}
 		}
 		delete(s.hosted, inst.GUID)
 		s.retryPendingShared(now)
