@@ -44,6 +44,25 @@ type speculator struct {
 	income, cost                       float64
 }
 
+// sellKey groups pending requests a unit fits alike (sellUnits).
+type sellKey struct {
+	sw  int32
+	sla uintptr // identity of the SLA map
+}
+
+// sellGroup is the pending requests of one sellKey.
+type sellGroup struct {
+	at   []int // positions in the queue, oldest first
+	next int   // first not sold yet
+}
+
+// sellScratch is sellUnits' memory, kept from one decision to the next.
+type sellScratch struct {
+	queue  []int32 // the pending requests, oldest first
+	groups []sellGroup
+	byKey  map[sellKey]int // index in groups
+}
+
 func (s *engine) speculate(j int32) {
 	cfg := &s.sc.Economics.Speculators
 	sp := s.specs[j]
@@ -145,39 +164,44 @@ func (s *engine) compactUnits(sp *speculator) {
 // each sale anyway (sell).
 func (s *engine) sellUnits(sp *speculator) {
 	if s.honestPend > 0 {
-		type groupKey struct {
-			sw  int32
-			sla uintptr // identity of the SLA map
+		sc := &s.selling
+		sc.queue = sc.queue[:0]
+		if sc.byKey == nil {
+			sc.byKey = map[sellKey]int{}
 		}
-		type group struct {
-			at   []int // positions in queue, oldest first
-			next int   // first not sold yet
-		}
-		var queue []int32 // the pending requests, oldest first
-		var groups []*group
-		byKey := map[groupKey]*group{}
+		clear(sc.byKey)
+		groups := sc.groups[:0]
 		for _, di := range s.pendQ[s.pendHead:] {
 			d := s.demands[di]
 			if !d.pending || d.done {
 				continue
 			}
-			k := groupKey{d.sw, reflect.ValueOf(d.sla).Pointer()}
-			g := byKey[k]
-			if g == nil {
-				g = &group{}
-				byKey[k] = g
-				groups = append(groups, g)
+			k := sellKey{d.sw, reflect.ValueOf(d.sla).Pointer()}
+			gi, ok := sc.byKey[k]
+			if !ok {
+				gi = len(groups)
+				sc.byKey[k] = gi
+				if gi < cap(groups) {
+					groups = groups[:gi+1] // its positions' memory reused
+					groups[gi].at, groups[gi].next = groups[gi].at[:0], 0
+				} else {
+					groups = append(groups, sellGroup{})
+				}
 			}
-			g.at = append(g.at, len(queue))
-			queue = append(queue, di)
+			g := &groups[gi]
+			g.at = append(g.at, len(sc.queue))
+			sc.queue = append(sc.queue, di)
 		}
+		sc.groups = groups
+		queue := sc.queue
 		for _, ii := range sp.units {
 			r := s.insts[ii]
 			if !r.ready || r.demand >= 0 || r.phase != phLive || r.destroyAsked {
 				continue
 			}
-			var best *group
-			for _, g := range groups {
+			var best *sellGroup
+			for gi := range groups {
+				g := &groups[gi]
 				if g.next == len(g.at) || (best != nil && g.at[g.next] > best.at[best.next]) {
 					continue
 				}

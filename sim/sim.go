@@ -107,7 +107,8 @@ type engine struct {
 	provider map[string]int32 // group name -> person
 	users    []int32          // honest requesters
 	specs    []*speculator
-	poolP    int32 // pool operator, -1
+	selling  sellScratch // sellUnits' memory
+	poolP    int32       // pool operator, -1
 
 	nodes    []*node
 	nodeByID map[string]*node
