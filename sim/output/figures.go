@@ -147,9 +147,6 @@ func figures(res *sim.Result) []figure {
 	return out
 }
 
-// pngEncoder writes the PNG figures.
-var pngEncoder = png.Encoder{CompressionLevel: png.BestSpeed}
-
 // WriteFigures draws the run's figures as PNG and SVG in dir. Each carries
 // the scenario, the seed and the trace hash in its first title; time runs
 // along every panel in hours; the scenario's outages, bursts and storms
@@ -230,9 +227,29 @@ func (l edgeLine) GlyphBoxes(p *plot.Plot) []plot.GlyphBox {
 // figureDPI is the resolution of the PNG figures.
 const figureDPI = 110
 
-// pixels is the memory the PNG figures of a run are drawn into, one after
-// the other: each figure's canvas reuses it.
-type pixels struct{ buf []uint8 }
+// pixels is the memory the PNG figures of a run are drawn into and encoded
+// with, one after the other: each figure reuses it.
+type pixels struct {
+	buf []uint8
+	// enc writes the PNG figures; its buffers (the deflater's few MiB
+	// among them) go from one figure to the next too.
+	enc     png.Encoder
+	encBufs *png.EncoderBuffer
+}
+
+// Get and Put make pixels the png.EncoderBufferPool of its encoder.
+func (px *pixels) Get() *png.EncoderBuffer  { return px.encBufs }
+func (px *pixels) Put(b *png.EncoderBuffer) { px.encBufs = b }
+
+// encoder is the PNG encoder of the figures: BestSpeed, the same pixels
+// deflated at a third of the CPU (a figure is a few flat colours: the file
+// grows little).
+func (px *pixels) encoder() *png.Encoder {
+	if px.enc.BufferPool == nil {
+		px.enc = png.Encoder{CompressionLevel: png.BestSpeed, BufferPool: px}
+	}
+	return &px.enc
+}
 
 // canvas is a white PNG canvas of w × h at figureDPI over px's memory. It
 // is the canvas vgimg.NewWith(UseWH(w, h), UseDPI(figureDPI)) makes, drawn
@@ -265,10 +282,8 @@ func drawFigure(path, ext string, fg figure, res *sim.Result, px *pixels) error 
 	if ext == ".png" {
 		c := px.canvas(w, h)
 		render(draw.New(c))
-		// BestSpeed: the same pixels, deflated at a third of the CPU
-		// (a figure is a few flat colours: the file grows little).
 		b := bufio.NewWriter(f)
-		if err = pngEncoder.Encode(b, c.Image()); err == nil {
+		if err = px.encoder().Encode(b, c.Image()); err == nil {
 			err = b.Flush()
 		}
 	} else {
