@@ -183,45 +183,46 @@ func (l edgeLine) GlyphBoxes(p *plot.Plot) []plot.GlyphBox {
 		return nil // boxes of no size pad nothing
 	}
 	rect := vg.Rectangle{Min: vg.Point{X: -r, Y: -r}, Max: vg.Point{X: r, Y: r}}
-	var edge [4]plot.GlyphBox // leftmost, rightmost, lowest, highest
-	var haveX, haveY bool
+	var x, y span
 	for i := range l.XYs.Len() {
-		x, y := l.XY(i)
-		b := plot.GlyphBox{X: p.X.Norm(x), Y: p.Y.Norm(y), Rectangle: rect}
+		px, py := l.XY(i)
+		b := plot.GlyphBox{X: p.X.Norm(px), Y: p.Y.Norm(py), Rectangle: rect}
 		if b.X < 0 || b.X > 1 || b.Y < 0 || b.Y > 1 {
 			continue // the plot drops it
 		}
 		// A NaN coordinate pads nothing along its axis, but the box
 		// still pads along the other.
-		if !math.IsNaN(b.X) {
-			switch {
-			case !haveX:
-				edge[0], edge[1], haveX = b, b, true
-			case b.X < edge[0].X:
-				edge[0] = b
-			case b.X > edge[1].X:
-				edge[1] = b
-			}
-		}
-		if !math.IsNaN(b.Y) {
-			switch {
-			case !haveY:
-				edge[2], edge[3], haveY = b, b, true
-			case b.Y < edge[2].Y:
-				edge[2] = b
-			case b.Y > edge[3].Y:
-				edge[3] = b
-			}
-		}
+		x.add(b, b.X)
+		y.add(b, b.Y)
 	}
 	out := make([]plot.GlyphBox, 0, 4)
-	if haveX {
-		out = append(out, edge[0], edge[1])
+	if x.ok {
+		out = append(out, x.lo, x.hi)
 	}
-	if haveY {
-		out = append(out, edge[2], edge[3])
+	if y.ok {
+		out = append(out, y.lo, y.hi)
 	}
 	return out
+}
+
+// span is the boxes at the two ends along one axis (edgeLine).
+type span struct {
+	lo, hi     plot.GlyphBox
+	loAt, hiAt float64
+	ok         bool
+}
+
+// add counts b, at coordinate at along the axis (NaN: nowhere).
+func (s *span) add(b plot.GlyphBox, at float64) {
+	switch {
+	case math.IsNaN(at):
+	case !s.ok:
+		s.lo, s.hi, s.loAt, s.hiAt, s.ok = b, b, at, at, true
+	case at < s.loAt:
+		s.lo, s.loAt = b, at
+	case at > s.hiAt:
+		s.hi, s.hiAt = b, at
+	}
 }
 
 // figureDPI is the resolution of the PNG figures.
