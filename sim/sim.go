@@ -34,6 +34,9 @@ type Options struct {
 	Trace io.Writer
 	// Progress, when set, is called about every 65,536 events.
 	Progress func(Progress)
+	// Started, when set, is called once the grid is built (the warm
+	// start), before the first event.
+	Started func()
 	// AtEnd, when set, is called once the run ended, before the summary is
 	// built (the whole state is still live: for heap profiles).
 	AtEnd func()
@@ -226,6 +229,9 @@ func Run(sc *scenario.Scenario, opts Options) (*Result, error) {
 		return nil, err
 	}
 	s := e.s
+	if opts.Started != nil {
+		opts.Started()
+	}
 	if s.violation == nil {
 		s.runUntil(s.end, nil)
 	}

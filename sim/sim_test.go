@@ -335,3 +335,16 @@ func abs(x float64) float64 {
 	}
 	return x
 }
+
+// Started runs once, when the grid is built and before the first event.
+func TestStartedRunsOnceBeforeTheFirstEvent(t *testing.T) {
+	events, calls, eventsAtStart := 0, 0, -1
+	opts := Options{Seed: 1, Started: func() { calls++; eventsAtStart = events }}
+	opts.afterEvent = func(*engine) { events++ }
+	if _, err := Run(load(t, "baseline.yaml", smallBaseline), opts); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 || eventsAtStart != 0 || events == 0 {
+		t.Fatalf("Started ran %d times, after %d events of %d", calls, eventsAtStart, events)
+	}
+}
