@@ -694,19 +694,26 @@ func testDeployTreeWithSLA(t *testing.T) {
 		t.Errorf("shop-a and shop-b are not children of the tree shop: root titles %q %q %q",
 			root.RootTitle, got["shop-a"].RootTitle, got["shop-b"].RootTitle)
 	}
-	// Each instance's programs run as its partition's user.
+	// Each instance's programs run as its partition's user, one httpd per
+	// instance. The tree's root is reconfigured (its httpd restarted) as
+	// its children publish: count once every version is applied, and
+	// until the count settles, since a restart may still be in flight.
+	g.waitConverged(ctx, "every node applied every version", time.Minute)
 	for _, n := range g.nodes {
-		ps, err := n.Processes(ctx, "httpd")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range ps {
-			if !strings.HasPrefix(p.User, "slapuser") {
-				t.Errorf("%s: httpd runs as %s, expected a partition user: %s", n.ID, p.User, p.Args)
+		g.step(ctx, fmt.Sprintf("%s runs one httpd per instance (%d), as partition users", n.ID, used[n.ID]), 30*time.Second, func(ctx context.Context) error {
+			ps, err := n.Processes(ctx, "httpd")
+			if err != nil {
+				return err
 			}
-		}
-		if len(ps) != used[n.ID] {
-			t.Errorf("%s runs %d httpd, expected %d (its instances)", n.ID, len(ps), used[n.ID])
-		}
+			for _, p := range ps {
+				if !strings.HasPrefix(p.User, "slapuser") {
+					return fmt.Errorf("httpd runs as %s, expected a partition user: %s", p.User, p.Args)
+				}
+			}
+			if len(ps) != used[n.ID] {
+				return fmt.Errorf("%d httpd running, expected %d (its instances)", len(ps), used[n.ID])
+			}
+			return nil
+		})
 	}
 }
